@@ -1,0 +1,73 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Settings for every target we own: Swift 6 language mode (strict concurrency), explicit `any`,
+/// imports that must be named where used, and no warnings.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "gonka",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gonka", targets: ["gonka"]),
+        .library(name: "GonkaCore", targets: ["GonkaCore"]),
+        .library(name: "GonkaWire", targets: ["GonkaWire"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Storage", targets: ["Storage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "GonkaCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GonkaWire",
+            dependencies: ["GonkaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Ledger",
+            dependencies: ["GonkaCore", "GonkaWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Storage",
+            dependencies: ["GonkaCore", "Ledger", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GonkaTestKit",
+            dependencies: ["GonkaCore", "GonkaWire", "Ledger", "Storage"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "gonka",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "Ledger", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
+        .testTarget(name: "GonkaWireTests", dependencies: ["GonkaWire", "GonkaCore"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Ledger", "GonkaCore", "GonkaTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "LedgerTests",
+            dependencies: ["Ledger", "GonkaCore", "GonkaWire", "Storage", "GonkaTestKit"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
+    ]
+)
