@@ -200,7 +200,9 @@ public enum StateCommitment {
 
     private static func digest(_ data: some Collection<UInt8>) -> Hash {
         var hasher = SHA256()
-        let done: Void? = data.withContiguousStorageIfAvailable { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let done: Void? = data.withContiguousStorageIfAvailable {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
+        }
         if done == nil { hasher.update(data: Array(data)) }
         return finish(hasher)
     }
@@ -260,7 +262,10 @@ public struct StateProof: Hashable, Sendable, Codable {
     /// The encoding is canonical: every proof has exactly one.
     public func serialized() -> [UInt8] {
         let depth = siblings.count
-        var out: [UInt8] = [Self.formatVersion, leaf == nil ? 0 : 1, UInt8(truncatingIfNeeded: depth >> 8), UInt8(truncatingIfNeeded: depth)]
+        var out: [UInt8] = [
+            Self.formatVersion, leaf == nil ? 0 : 1, UInt8(truncatingIfNeeded: depth >> 8),
+            UInt8(truncatingIfNeeded: depth),
+        ]
         var bitmap = [UInt8](repeating: 0, count: (depth + 7) / 8)
         for (index, sibling) in siblings.enumerated() where sibling != StateCommitment.emptyRoot {
             bitmap[index >> 3] |= 0x80 >> UInt8(index & 7)
