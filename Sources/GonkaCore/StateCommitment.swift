@@ -16,7 +16,7 @@ import Crypto
 /// the root depends only on the set of entries, never on the order they were written in.
 ///
 /// Storage keeps the same tree Jellyfish-style: 16-ary nodes, one per nibble of the key hash, whose
-/// hash is the binary Merkle root of their 16 slots (``nodeHash(_:)``). Proofs therefore stay binary
+/// hash is the binary Merkle root of their 16 slots (``nodeDigest(_:)``). Proofs therefore stay binary
 /// (one sibling per bit, typically ~log2(n) of them) while the store touches only ~log16(n) nodes.
 public enum StateCommitment {
     /// Children of one stored node: one per nibble.
@@ -31,22 +31,22 @@ public enum StateCommitment {
 
     /// `SHA-256(key)`: where the entry lives in the tree.
     public static func keyHash(_ key: some Collection<UInt8>) -> Hash {
-        digest(key)
+        keyDigest(key).hash
     }
 
     /// `SHA-256(value)`: what a leaf commits to.
     public static func valueHash(_ value: some Collection<UInt8>) -> Hash {
-        digest(value)
+        keyDigest(value).hash
     }
 
     /// `SHA-256(0x00 ‖ keyHash ‖ valueHash)`.
     public static func leafHash(keyHash: Hash, valueHash: Hash) -> Hash {
-        digest(leafDomain, keyHash, valueHash)
+        leafDigest(keyHash: Digest(keyHash), valueHash: Digest(valueHash)).hash
     }
 
     /// `SHA-256(0x01 ‖ left ‖ right)`.
     public static func internalHash(left: Hash, right: Hash) -> Hash {
-        digest(internalDomain, left, right)
+        internalDigest(left: Digest(left), right: Digest(right)).hash
     }
 
     /// Bit `index` (0 = most significant bit of byte 0) of a key hash, as 0 or 1.
@@ -70,23 +70,139 @@ public enum StateCommitment {
         return a.bytes[whole] & mask == b.bytes[whole] & mask
     }
 
+    // MARK: Digests (the stores' fast path)
+
+    /// A SHA-256 value held inline as four big-endian words: no heap allocation and no reference
+    /// counting, for stores that move many thousands of hashes per commit. Same bytes as ``Hash``;
+    /// ordering is bytewise.
+    public struct Digest: Hashable, Comparable, Sendable {
+        public var w0: UInt64
+        public var w1: UInt64
+        public var w2: UInt64
+        public var w3: UInt64
+
+        public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
+
+        public init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+            self.w0 = w0
+            self.w1 = w1
+            self.w2 = w2
+            self.w3 = w3
+        }
+
+        public init(_ hash: Hash) {
+            self = hash.bytes.withUnsafeBytes { Digest(raw: $0) }
+        }
+
+        /// Exactly 32 bytes, or `nil`.
+        public init?(bytes: some Collection<UInt8>) {
+            guard bytes.count == 32 else { return nil }
+            let array = Array(bytes)
+            self = array.withUnsafeBytes { Digest(raw: $0) }
+        }
+
+        /// Reads 32 bytes (big-endian words) from `raw`, which must hold at least 32.
+        public init(raw: UnsafeRawBufferPointer) {
+            precondition(raw.count >= 32, "a digest is 32 bytes")
+            w0 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            w1 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            w2 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            w3 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+
+        /// The same value as a ``Hash``.
+        public var hash: Hash {
+            var out: [UInt8] = []
+            out.reserveCapacity(32)
+            append(to: &out)
+            return Hash(unchecked: out)
+        }
+
+        /// Appends the 32 bytes to `out`.
+        public func append(to out: inout [UInt8]) {
+            withUnsafeBytes(of: (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)) { out.append(contentsOf: $0) }
+        }
+
+        /// Writes the 32 bytes at `offset` of `raw` (which must have room).
+        public func store(to raw: UnsafeMutableRawBufferPointer, at offset: Int) {
+            precondition(offset >= 0 && raw.count >= offset + 32, "a digest is 32 bytes")
+            raw.storeBytes(of: w0.bigEndian, toByteOffset: offset, as: UInt64.self)
+            raw.storeBytes(of: w1.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+            raw.storeBytes(of: w2.bigEndian, toByteOffset: offset + 16, as: UInt64.self)
+            raw.storeBytes(of: w3.bigEndian, toByteOffset: offset + 24, as: UInt64.self)
+        }
+
+        private func word(_ index: Int) -> UInt64 {
+            switch index {
+            case 0: w0
+            case 1: w1
+            case 2: w2
+            default: w3
+            }
+        }
+
+        /// Nibble `index` (0 = the highest): the child slot at node depth `index`.
+        public func nibble(at index: Int) -> Int {
+            let word = self.word(index >> 4)
+            return Int(truncatingIfNeeded: word >> UInt64(60 - 4 * (index & 15))) & 0xF
+        }
+
+        public static func < (a: Digest, b: Digest) -> Bool {
+            if a.w0 != b.w0 { return a.w0 < b.w0 }
+            if a.w1 != b.w1 { return a.w1 < b.w1 }
+            if a.w2 != b.w2 { return a.w2 < b.w2 }
+            return a.w3 < b.w3
+        }
+    }
+
+    /// `SHA-256(key)` as a ``Digest``.
+    public static func keyDigest(_ key: some Collection<UInt8>) -> Digest {
+        var hasher = SHA256()
+        let done: Void? = key.withContiguousStorageIfAvailable {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
+        }
+        if done == nil { hasher.update(data: Array(key)) }
+        return hasher.finalize().withUnsafeBytes { Digest(raw: $0) }
+    }
+
+    /// ``leafHash(keyHash:valueHash:)`` on digests.
+    public static func leafDigest(keyHash: Digest, valueHash: Digest) -> Digest {
+        pairDigest(leafDomain, keyHash, valueHash)
+    }
+
+    /// ``internalHash(left:right:)`` on digests.
+    public static func internalDigest(left: Digest, right: Digest) -> Digest {
+        pairDigest(internalDomain, left, right)
+    }
+
+    private static func pairDigest(_ domain: UInt8, _ a: Digest, _ b: Digest) -> Digest {
+        withUnsafeTemporaryAllocation(byteCount: 65, alignment: 8) { buffer in
+            buffer[0] = domain
+            a.store(to: buffer, at: 1)
+            b.store(to: buffer, at: 33)
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
+            return hasher.finalize().withUnsafeBytes { Digest(raw: $0) }
+        }
+    }
+
     // MARK: 16-ary nodes
 
     /// One slot of a 16-ary node, as far as hashing is concerned.
     public enum Slot: Hashable, Sendable {
         case empty
         /// A single entry, with its leaf hash.
-        case leaf(Hash)
+        case leaf(Digest)
         /// A child node, with its hash.
-        case node(Hash)
+        case node(Digest)
     }
 
     /// The hash of a 16-ary node: the binary Merkle root over its 16 slots, with the shortcut rule
     /// (a range holding a single leaf and nothing else hashes to that leaf). `slots` must have 16
     /// entries.
-    public static func nodeHash(_ slots: [Slot]) -> Hash {
+    public static func nodeDigest(_ slots: [Slot]) -> Digest {
         precondition(slots.count == radix, "a node has 16 slots")
-        return rangeHash(slots, low: 0, width: radix)
+        return rangeDigest(slots, low: 0, width: radix)
     }
 
     /// Where the path of one nibble ends inside a node.
@@ -116,10 +232,10 @@ public enum StateCommitment {
             }
             let half = width / 2
             if nibble >= low + half {
-                siblings.append(rangeHash(slots, low: low, width: half))
+                siblings.append(rangeDigest(slots, low: low, width: half).hash)
                 low += half
             } else {
-                siblings.append(rangeHash(slots, low: low + half, width: half))
+                siblings.append(rangeDigest(slots, low: low + half, width: half).hash)
             }
             width = half
         }
@@ -146,20 +262,20 @@ public enum StateCommitment {
         return content
     }
 
-    private static func rangeHash(_ slots: [Slot], low: Int, width: Int) -> Hash {
+    private static func rangeDigest(_ slots: [Slot], low: Int, width: Int) -> Digest {
         switch classify(slots, low: low, width: width) {
         case .none:
-            return emptyRoot
+            return .zero
         case .leaf(let index):
-            if case .leaf(let hash) = slots[index] { return hash }
+            if case .leaf(let digest) = slots[index] { return digest }
         case .node(let index) where width == 1:
-            if case .node(let hash) = slots[index] { return hash }
+            if case .node(let digest) = slots[index] { return digest }
         case .node, .many:
             break
         }
         let half = width / 2
-        return internalHash(
-            left: rangeHash(slots, low: low, width: half), right: rangeHash(slots, low: low + half, width: half))
+        return internalDigest(
+            left: rangeDigest(slots, low: low, width: half), right: rangeDigest(slots, low: low + half, width: half))
     }
 
     // MARK: Verification
@@ -174,56 +290,26 @@ public enum StateCommitment {
         guard proof.siblings.count <= maxDepth else { return false }
         let path = keyHash(key)
         let depth = proof.siblings.count
-        var current: Hash
+        var current: Digest
         switch (value, proof.leaf) {
         case (let value?, let leaf?):
             guard leaf.keyHash == path, leaf.valueHash == valueHash(value) else { return false }
-            current = leafHash(keyHash: leaf.keyHash, valueHash: leaf.valueHash)
+            current = leafDigest(keyHash: Digest(leaf.keyHash), valueHash: Digest(leaf.valueHash))
         case (.some, nil):
             return false
         case (nil, let leaf?):
             guard leaf.keyHash != path, sharePrefix(leaf.keyHash, path, bits: depth) else { return false }
-            current = leafHash(keyHash: leaf.keyHash, valueHash: leaf.valueHash)
+            current = leafDigest(keyHash: Digest(leaf.keyHash), valueHash: Digest(leaf.valueHash))
         case (nil, nil):
-            current = emptyRoot
+            current = .zero
         }
         for level in stride(from: depth - 1, through: 0, by: -1) {
-            let sibling = proof.siblings[level]
+            let sibling = Digest(proof.siblings[level])
             current =
                 bit(of: path, at: level) == 0
-                ? internalHash(left: current, right: sibling) : internalHash(left: sibling, right: current)
+                ? internalDigest(left: current, right: sibling) : internalDigest(left: sibling, right: current)
         }
-        return current == root
-    }
-
-    // MARK: Hashing
-
-    private static func digest(_ data: some Collection<UInt8>) -> Hash {
-        var hasher = SHA256()
-        let done: Void? = data.withContiguousStorageIfAvailable {
-            hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
-        }
-        if done == nil { hasher.update(data: Array(data)) }
-        return finish(hasher)
-    }
-
-    private static func digest(_ domain: UInt8, _ a: Hash, _ b: Hash) -> Hash {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65) { buffer in
-            buffer[0] = domain
-            a.bytes.withUnsafeBufferPointer { source in
-                for index in 0..<32 { buffer[1 + index] = source[index] }
-            }
-            b.bytes.withUnsafeBufferPointer { source in
-                for index in 0..<32 { buffer[33 + index] = source[index] }
-            }
-            var hasher = SHA256()
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(buffer))
-            return finish(hasher)
-        }
-    }
-
-    private static func finish(_ hasher: SHA256) -> Hash {
-        hasher.finalize().withUnsafeBytes { Hash(unchecked: Array($0)) }
+        return current == Digest(root)
     }
 }
 

@@ -86,14 +86,15 @@ import Testing
     }
 
     @Test func nodeHashPullsLoneLeavesUp() {
+        func nodeHash(_ slots: [StateCommitment.Slot]) -> Hash { StateCommitment.nodeDigest(slots).hash }
         let a = Hash.sha256("a")
         let b = Hash.sha256("b")
         let n = Hash.sha256("n")
         func slots(_ pairs: [Int: StateCommitment.Slot]) -> [StateCommitment.Slot] {
             (0..<16).map { pairs[$0] ?? .empty }
         }
-        #expect(StateCommitment.nodeHash(slots([:])) == zero)
-        #expect(StateCommitment.nodeHash(slots([5: .leaf(a)])) == a)
+        #expect(nodeHash(slots([:])) == zero)
+        #expect(nodeHash(slots([5: .leaf(.init(a))])) == a)
         // A lone child *node* is not pulled up: it sits 4 levels below the node's top.
         var lone = n
         for bit in [1, 0, 1, 0] {  // slot 5 = 0b0101, walked from the bottom bit up
@@ -102,13 +103,13 @@ import Testing
                 ? StateCommitment.internalHash(left: lone, right: zero)
                 : StateCommitment.internalHash(left: zero, right: lone)
         }
-        #expect(StateCommitment.nodeHash(slots([5: .node(n)])) == lone)
+        #expect(nodeHash(slots([5: .node(.init(n))])) == lone)
         #expect(
-            StateCommitment.nodeHash(slots([0: .leaf(a), 15: .leaf(b)]))
+            nodeHash(slots([0: .leaf(.init(a)), 15: .leaf(.init(b))]))
                 == StateCommitment.internalHash(left: a, right: b))
         var pair = StateCommitment.internalHash(left: a, right: b)
         for _ in 0..<3 { pair = StateCommitment.internalHash(left: pair, right: zero) }
-        #expect(StateCommitment.nodeHash(slots([0: .leaf(a), 1: .leaf(b)])) == pair)
+        #expect(nodeHash(slots([0: .leaf(.init(a)), 1: .leaf(.init(b))])) == pair)
     }
 
     @Test func serializedRoundTripsAndRejectsEveryTamperedByte() throws {
@@ -166,6 +167,21 @@ import Testing
         }
         #expect(throws: StateProofError.nonCanonical) { try StateProof(serialized: [1, 0, 0, 1, 0x40]) }
         #expect(throws: StateProofError.truncated) { try StateProof(serialized: [] as [UInt8]) }
+    }
+
+    @Test func digestsMatchHashes() {
+        let a = Hash.sha256("a")
+        let b = Hash.sha256("b")
+        let da = StateCommitment.Digest(a)
+        let db = StateCommitment.Digest(b)
+        #expect(da.hash == a && StateCommitment.Digest(bytes: a.bytes) == da)
+        #expect((da < db) == (a < b))
+        #expect((0..<64).allSatisfy { da.nibble(at: $0) == StateCommitment.nibble(of: a, at: $0) })
+        #expect(
+            StateCommitment.internalDigest(left: da, right: db).hash == StateCommitment.internalHash(left: a, right: b))
+        #expect(StateCommitment.keyDigest(bytes("k")).hash == StateCommitment.keyHash(bytes("k")))
+        #expect(StateCommitment.keyHash(bytes("k")) == Hash.sha256(bytes("k")))
+        #expect(StateCommitment.Digest.zero.hash == StateCommitment.emptyRoot)
     }
 
     @Test func overlongProofIsRejected() {
