@@ -6,10 +6,10 @@ extension AuthenticatedStore {
     /// One staged write, with its place in the tree.
     struct Change {
         let key: [UInt8]
-        let keyHash: Hash
+        let keyHash: Digest
         /// `nil` for a delete.
         let value: [UInt8]?
-        let valueHash: Hash?
+        let valueHash: Digest?
         /// Whether it changes the state (a set to the current value or a delete of a missing key
         /// does not, and writes no history row).
         var effective = false
@@ -18,8 +18,10 @@ extension AuthenticatedStore {
     /// What one commit writes.
     struct CommitPlan {
         let version: UInt64
-        var newNodes: [(key: NodeKey, node: TreeNode)] = []
-        var staleNodes: [NodeKey] = []
+        /// The id the next new node gets.
+        var nextNodeID: UInt64
+        var newNodes: [(id: UInt64, node: TreeNode)] = []
+        var staleNodes: [UInt64] = []
     }
 
     /// Atomically writes the staged changes as `version` and returns the new root.
@@ -35,25 +37,26 @@ extension AuthenticatedStore {
             switch write {
             case .set(let value):
                 Change(
-                    key: key, keyHash: StateCommitment.keyHash(key), value: value,
-                    valueHash: StateCommitment.valueHash(value))
+                    key: key, keyHash: StateCommitment.keyDigest(key), value: value,
+                    valueHash: StateCommitment.keyDigest(value))
             case .delete:
-                Change(key: key, keyHash: StateCommitment.keyHash(key), value: nil, valueHash: nil)
+                Change(key: key, keyHash: StateCommitment.keyDigest(key), value: nil, valueHash: nil)
             }
         }
         changes.sort { $0.keyHash < $1.keyHash }
-        var plan = CommitPlan(version: version)
+        var plan = CommitPlan(version: version, nextNodeID: nextNodeID)
         let previousRoot = rootRef
         let newRoot = try transaction { db -> TreeChild in
             let newRoot = try self.update(
-                db, previousRoot, path: [], changes: &changes, range: changes.startIndex..<changes.endIndex, plan: &plan
-            )
+                db, previousRoot, depth: 0, changes: &changes, range: changes.startIndex..<changes.endIndex,
+                plan: &plan)
             try self.write(db, plan: plan, changes: changes, root: newRoot)
             return newRoot
         }
         // Durable: now the in-memory view may move on.
-        for key in plan.staleNodes { cache[key] = nil }
-        for (key, node) in plan.newNodes { rememberNode(node, at: key) }
+        for id in plan.staleNodes { cache[id] = nil }
+        for (id, node) in plan.newNodes { rememberNode(node, id: id) }
+        nextNodeID = plan.nextNodeID
         rootRef = newRoot
         root = newRoot.hash
         latestVersion = version
@@ -64,46 +67,52 @@ extension AuthenticatedStore {
     private func write(_ db: Database, plan: CommitPlan, changes: [Change], root: TreeChild) throws {
         let version = Int64(plan.version)
         let insertNode = try db.cachedStatement(sql: SQL.insertNode)
-        for (key, node) in plan.newNodes {
-            try insertNode.execute(arguments: [version, Data(key.path), Data(node.encoded())])
+        for (id, node) in plan.newNodes {
+            try insertNode.execute(arguments: [Int64(bitPattern: id), node.encoded()])
         }
-        let insertStale = try db.cachedStatement(sql: SQL.insertStale)
-        for key in plan.staleNodes {
-            try insertStale.execute(arguments: [version, Int64(key.version), Data(key.path)])
+        if !plan.staleNodes.isEmpty {
+            try db.cachedStatement(sql: SQL.insertStale).execute(
+                arguments: [version, Data(VersionLog.encode(nodes: plan.staleNodes))])
         }
         let insertValue = try db.cachedStatement(sql: SQL.insertValue)
         let insertDelete = try db.cachedStatement(sql: SQL.insertDelete)
+        var changed: [(key: [UInt8], isDelete: Bool)] = []
         for change in changes where change.effective {
             if let value = change.value {
                 try insertValue.execute(arguments: [Data(change.key), version, Data(value)])
             } else {
                 try insertDelete.execute(arguments: [Data(change.key), version])
             }
+            changed.append((change.key, change.value == nil))
+        }
+        if !changed.isEmpty {
+            try db.cachedStatement(sql: SQL.insertChanges).execute(
+                arguments: [version, Data(VersionLog.encode(keys: changed))])
         }
         try db.cachedStatement(sql: SQL.insertRoot).execute(
             arguments: [version, Data(root.hash.bytes), Data(root.encodedRef())])
-        try db.cachedStatement(sql: SQL.updateLatest).execute(arguments: [version])
+        try db.cachedStatement(sql: SQL.updateMeta).execute(arguments: [version, Int64(bitPattern: plan.nextNodeID)])
     }
 
-    /// Applies `changes[range]` (sorted by key hash, all sharing the first `path.count` nibbles) to
-    /// the subtree `current` at `path`, and returns the subtree's new reference. Every new node is
+    /// Applies `changes[range]` (sorted by key hash, all sharing the first `depth` nibbles) to the
+    /// subtree `current` at that depth, and returns the subtree's new reference. Every new node is
     /// hashed exactly once, here; a subtree nothing really changes in is returned as it was.
     private func update(
-        _ db: Database, _ current: TreeChild, path: [UInt8], changes: inout [Change], range: Range<Int>,
+        _ db: Database, _ current: TreeChild, depth: Int, changes: inout [Change], range: Range<Int>,
         plan: inout CommitPlan
     ) throws -> TreeChild {
         switch current {
         case .empty:
-            var entries: [(keyHash: Hash, valueHash: Hash)] = []
+            var entries: [(keyHash: Digest, valueHash: Digest)] = []
             for index in range {
                 guard let valueHash = changes[index].valueHash else { continue }
                 changes[index].effective = true
                 entries.append((changes[index].keyHash, valueHash))
             }
-            return try build(entries[...], path: path, plan: &plan)
+            return try build(entries[...], depth: depth, plan: &plan)
 
         case .leaf(let leafKey, let leafValue, _):
-            var entries: [(keyHash: Hash, valueHash: Hash)] = []
+            var entries: [(keyHash: Digest, valueHash: Digest)] = []
             var overridden = false
             for index in range {
                 let change = changes[index]
@@ -122,23 +131,20 @@ extension AuthenticatedStore {
             if entries.count == 1, entries[0].keyHash == leafKey, entries[0].valueHash == leafValue {
                 return current
             }
-            return try build(entries[...], path: path, plan: &plan)
+            return try build(entries[...], depth: depth, plan: &plan)
 
-        case .node(let version, _):
-            let key = NodeKey(version: version, path: path)
-            var children = try node(db, key, remember: true).children
+        case .node(let id, _):
+            var children = try node(db, id, depth: depth, remember: true).children
             var changed = false
             var start = range.lowerBound
             while start < range.upperBound {
-                let nibble = StateCommitment.nibble(of: changes[start].keyHash, at: path.count)
+                let nibble = changes[start].keyHash.nibble(at: depth)
                 var end = start + 1
-                while end < range.upperBound, StateCommitment.nibble(of: changes[end].keyHash, at: path.count) == nibble
-                {
+                while end < range.upperBound, changes[end].keyHash.nibble(at: depth) == nibble {
                     end += 1
                 }
                 let old = children[nibble]
-                let new = try update(
-                    db, old, path: path + [UInt8(nibble)], changes: &changes, range: start..<end, plan: &plan)
+                let new = try update(db, old, depth: depth + 1, changes: &changes, range: start..<end, plan: &plan)
                 if new != old {
                     children[nibble] = new
                     changed = true
@@ -146,37 +152,38 @@ extension AuthenticatedStore {
                 start = end
             }
             guard changed else { return current }
-            plan.staleNodes.append(key)
-            return finish(children, path: path, plan: &plan)
+            plan.staleNodes.append(id)
+            return finish(children, depth: depth, plan: &plan)
         }
     }
 
-    /// The subtree holding exactly `entries` (sorted by key hash, sharing `path`), built fresh.
+    /// The subtree holding exactly `entries` (sorted by key hash, sharing `depth` nibbles), built fresh.
     private func build(
-        _ entries: ArraySlice<(keyHash: Hash, valueHash: Hash)>, path: [UInt8], plan: inout CommitPlan
+        _ entries: ArraySlice<(keyHash: Digest, valueHash: Digest)>, depth: Int, plan: inout CommitPlan
     ) throws -> TreeChild {
         guard let first = entries.first else { return .empty }
         if entries.count == 1 { return .leaf(keyHash: first.keyHash, valueHash: first.valueHash) }
-        guard path.count < 64 else {
-            throw StorageError.corrupted(path: location, detail: "two keys with the same SHA-256 \(first.keyHash)")
+        guard depth < 64 else {
+            throw StorageError.corrupted(
+                path: location, detail: "two keys with the same SHA-256 \(first.keyHash.hash)")
         }
         var children = [TreeChild](repeating: .empty, count: StateCommitment.radix)
         var start = entries.startIndex
         while start < entries.endIndex {
-            let nibble = StateCommitment.nibble(of: entries[start].keyHash, at: path.count)
+            let nibble = entries[start].keyHash.nibble(at: depth)
             var end = start + 1
-            while end < entries.endIndex, StateCommitment.nibble(of: entries[end].keyHash, at: path.count) == nibble {
+            while end < entries.endIndex, entries[end].keyHash.nibble(at: depth) == nibble {
                 end += 1
             }
-            children[nibble] = try build(entries[start..<end], path: path + [UInt8(nibble)], plan: &plan)
+            children[nibble] = try build(entries[start..<end], depth: depth + 1, plan: &plan)
             start = end
         }
-        return finish(children, path: path, plan: &plan)
+        return finish(children, depth: depth, plan: &plan)
     }
 
     /// Turns a node's new children into its reference: nothing left → empty; a lone leaf moves up
-    /// (shortcut); otherwise a new node row at `(commit version, path)`.
-    private func finish(_ children: [TreeChild], path: [UInt8], plan: inout CommitPlan) -> TreeChild {
+    /// (shortcut); otherwise a new node row with a fresh id, hashed here once.
+    private func finish(_ children: [TreeChild], depth: Int, plan: inout CommitPlan) -> TreeChild {
         var count = 0
         var lone = TreeChild.empty
         for child in children where !child.isEmpty {
@@ -185,8 +192,10 @@ extension AuthenticatedStore {
         }
         if count == 0 { return .empty }
         if count == 1, case .leaf = lone { return lone }
-        let node = TreeNode(children: children)
-        plan.newNodes.append((NodeKey(version: plan.version, path: path), node))
-        return .node(version: plan.version, hash: node.hash)
+        let node = TreeNode(children: children, depth: depth)
+        let id = plan.nextNodeID
+        plan.nextNodeID += 1
+        plan.newNodes.append((id, node))
+        return .node(id: id, hash: node.digest)
     }
 }

@@ -2,10 +2,13 @@ import GRDB
 
 /// The on-disk layout of a state store and the checks made when opening one.
 ///
-/// * `meta`: one row (`id = 1`): `format` (always `gonka-state`), `latest` and `oldest` versions.
+/// * `meta`: one row (`id = 1`): `format` (always `gonka-state`), `latest` and `oldest` versions,
+///   `next_node` (the next node id).
 /// * `kv (key, version, value)`: value history, `NULL` = deleted at that version.
-/// * `node (version, path, data)`: 16-ary tree nodes (see ``TreeNode``).
-/// * `stale (since, version, path)`: node `(version, path)` stopped being current at `since`.
+/// * `node (id, data)`: 16-ary tree nodes (see ``TreeNode``).
+/// * `stale (since, nodes)`: the node ids that stopped being current at version
+///   `since` (one ``VersionLog`` blob per commit).
+/// * `changes (version, keys)`: the keys a version changed (one ``VersionLog`` blob per commit).
 /// * `root (version, hash, ref)`: each committed version's root.
 ///
 /// The SQLite header carries `application_id = 0x474B5354` ("GKST") and `user_version` = the
@@ -18,6 +21,7 @@ enum Schema {
     struct State {
         var latest: UInt64?
         var oldest: UInt64?
+        var nextNodeID: UInt64
     }
 
     /// Creates the schema in an empty database, or checks an existing one, and reads the meta row.
@@ -34,10 +38,11 @@ enum Schema {
             throw StorageError.unsupportedSchema(path: location, found: userVersion, supported: Self.version)
         }
         let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
-        for table in ["meta", "kv", "node", "stale", "root"] where !tables.contains(table) {
+        for table in ["meta", "kv", "node", "stale", "changes", "root"] where !tables.contains(table) {
             throw StorageError.corrupted(path: location, detail: "table \(table) is missing")
         }
-        guard let row = try Row.fetchOne(db, sql: "SELECT format, latest, oldest FROM meta WHERE id = 1") else {
+        guard let row = try Row.fetchOne(db, sql: "SELECT format, latest, oldest, next_node FROM meta WHERE id = 1")
+        else {
             throw StorageError.corrupted(path: location, detail: "the meta row is missing")
         }
         let format: String? = row[0]
@@ -46,9 +51,14 @@ enum Schema {
         }
         let latest: Int64? = row[1]
         let oldest: Int64? = row[2]
+        let nextNode: Int64? = row[3]
+        guard let nextNode, nextNode >= 1 else {
+            throw StorageError.corrupted(path: location, detail: "bad next node id")
+        }
         if let latest, latest < 0 { throw StorageError.corrupted(path: location, detail: "negative latest version") }
         if let oldest, oldest < 0 { throw StorageError.corrupted(path: location, detail: "negative oldest version") }
-        return State(latest: latest.map { UInt64($0) }, oldest: oldest.map { UInt64($0) })
+        return State(
+            latest: latest.map { UInt64($0) }, oldest: oldest.map { UInt64($0) }, nextNodeID: UInt64(nextNode))
     }
 
     private static func create(_ db: Database) throws {
@@ -59,28 +69,28 @@ enum Schema {
                         id INTEGER PRIMARY KEY CHECK (id = 1),
                         format TEXT NOT NULL,
                         latest INTEGER,
-                        oldest INTEGER
+                        oldest INTEGER,
+                        next_node INTEGER NOT NULL
                     );
-                    INSERT INTO meta (id, format, latest, oldest) VALUES (1, '\(Self.format)', NULL, NULL);
+                    INSERT INTO meta (id, format, latest, oldest, next_node) VALUES (1, '\(Self.format)', NULL, NULL, 1);
                     CREATE TABLE kv (
                         key BLOB NOT NULL,
                         version INTEGER NOT NULL,
                         value BLOB,
                         PRIMARY KEY (key, version)
                     ) WITHOUT ROWID;
-                    CREATE INDEX kv_by_version ON kv (version);
                     CREATE TABLE node (
-                        version INTEGER NOT NULL,
-                        path BLOB NOT NULL,
-                        data BLOB NOT NULL,
-                        PRIMARY KEY (version, path)
-                    ) WITHOUT ROWID;
+                        id INTEGER PRIMARY KEY,
+                        data BLOB NOT NULL
+                    );
                     CREATE TABLE stale (
-                        since INTEGER NOT NULL,
-                        version INTEGER NOT NULL,
-                        path BLOB NOT NULL,
-                        PRIMARY KEY (since, version, path)
-                    ) WITHOUT ROWID;
+                        since INTEGER PRIMARY KEY,
+                        nodes BLOB NOT NULL
+                    );
+                    CREATE TABLE changes (
+                        version INTEGER PRIMARY KEY,
+                        keys BLOB NOT NULL
+                    );
                     CREATE TABLE root (
                         version INTEGER PRIMARY KEY,
                         hash BLOB NOT NULL,

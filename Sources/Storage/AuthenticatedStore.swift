@@ -13,9 +13,13 @@ import Ledger
 ///   small (``StateProof``);
 /// * leaves sit at the shortest unique prefix ("shortcut leaves"), stored inline in their parent;
 ///   the root hash depends only on the current entries, never on history or write order;
-/// * nodes are keyed by `(version, nibble path)`: a commit writes new rows only for the nodes it
-///   changes; unchanged subtrees are shared by every version, and a re-created node can never
-///   collide with a stale one;
+/// * nodes are keyed by a node id that only grows (the JMT's `(version, nibble path)` key, made
+///   into one integer): a commit writes new rows, with fresh ids, only for the nodes it changes;
+///   unchanged subtrees keep their ids and are shared by every version, and a re-created node can
+///   never collide with a stale one. An integer key makes the node table a plain rowid B-tree:
+///   lookups are integer seeks, inserts append, and ~1 KB node rows stay on their page (in a
+///   `WITHOUT ROWID` table keyed by `(version, path)` they spill into overflow pages above ~1000
+///   bytes);
 /// * the `stale` index records, for every node a commit replaced, the version at which it stopped
 ///   being current. ``prune(keepingRecent:)`` deletes exactly the nodes that only pruned versions
 ///   could reach.
@@ -66,7 +70,9 @@ public final class AuthenticatedStore: StateStore {
     let options: Options
     var rootRef: TreeChild = .empty
     var staged: [[UInt8]: StagedWrite] = [:]
-    var cache: [NodeKey: TreeNode] = [:]
+    var cache: [UInt64: TreeNode] = [:]
+    /// The id the next new tree node gets (persisted in the meta row by every commit).
+    var nextNodeID: UInt64 = 1
     private var isClosed = false
 
     enum StagedWrite {
@@ -82,9 +88,11 @@ public final class AuthenticatedStore: StateStore {
         configuration.label = "gonka.state"
         let synchronous = options.durability == .full ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA page_size = 2048")
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA cache_size = -262144")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         let queue: DatabaseQueue
         do {
@@ -116,6 +124,7 @@ public final class AuthenticatedStore: StateStore {
         let state = try access { db in try Schema.open(db, location: location) }
         latestVersion = state.latest
         oldestVersion = state.oldest
+        nextNodeID = state.nextNodeID
         if let latest = state.latest {
             let (hash, ref) = try access { db in try self.fetchRoot(db, version: latest) }
             guard let hash, let ref else {
@@ -124,9 +133,12 @@ public final class AuthenticatedStore: StateStore {
             root = hash
             rootRef = ref
             // A cheap sanity check: the root node decodes and hashes to the recorded root.
-            if case .node(let version, _) = ref {
-                let node = try access { db in try self.node(db, NodeKey(version: version, path: []), remember: true) }
-                guard node.hash == hash else {
+            if case .node(let id, _) = ref {
+                guard id < nextNodeID else {
+                    throw StorageError.corrupted(path: location, detail: "root node id \(id) is not below the next id")
+                }
+                let node = try access { db in try self.node(db, id, depth: 0, remember: true) }
+                guard node.digest.hash == hash else {
                     throw StorageError.corrupted(path: location, detail: "root node does not hash to the recorded root")
                 }
             } else if ref.hash != hash {
@@ -223,7 +235,7 @@ public final class AuthenticatedStore: StateStore {
     /// are not part of any proof.
     public func proof(_ key: [UInt8], atVersion version: UInt64? = nil) throws -> StateProof {
         let ref = try rootReference(atVersion: version)
-        return try access { db in try self.buildProof(db, keyHash: StateCommitment.keyHash(key), root: ref) }
+        return try access { db in try self.buildProof(db, keyHash: StateCommitment.keyDigest(key), root: ref) }
     }
 
     /// The committed value and its proof, read in one go (a `query(path, height)` with proof).
@@ -236,7 +248,7 @@ public final class AuthenticatedStore: StateStore {
         }
         return try access { db in
             let value = try self.fetchValue(db, key: key, version: readVersion)
-            let proof = try self.buildProof(db, keyHash: StateCommitment.keyHash(key), root: ref)
+            let proof = try self.buildProof(db, keyHash: StateCommitment.keyDigest(key), root: ref)
             return (value, proof)
         }
     }
@@ -338,61 +350,58 @@ public final class AuthenticatedStore: StateStore {
         guard let row = try Row.fetchOne(statement, arguments: [Int64(version)]) else { return (nil, nil) }
         let hashData: Data = row[0]
         let refData: Data = row[1]
-        guard let hash = Hash(bytes: hashData), let ref = TreeChild.decodeRef([UInt8](refData), hash: hash) else {
+        guard let hash = Hash(bytes: hashData), let ref = TreeChild.decodeRef([UInt8](refData), hash: Digest(hash))
+        else {
             throw StorageError.corrupted(path: location, detail: "root row of version \(version) does not decode")
         }
         return (hash, ref)
     }
 
-    /// The node at `key`, from the cache or the database. `remember` caches it (nodes of the
-    /// latest tree); historical reads do not fill the cache.
-    func node(_ db: Database, _ key: NodeKey, remember: Bool) throws -> TreeNode {
-        if let node = cache[key] { return node }
-        let node = try readNode(db, key)
-        if remember { rememberNode(node, at: key) }
+    /// The node `id` at nibble `depth`, from the cache or the database. `remember` caches it
+    /// (nodes of the latest tree); historical reads do not fill the cache.
+    func node(_ db: Database, _ id: UInt64, depth: Int, remember: Bool) throws -> TreeNode {
+        if let node = cache[id] { return node }
+        let node = try readNode(db, id, depth: depth)
+        if remember { rememberNode(node, id: id) }
         return node
     }
 
-    /// The node at `key`, read and decoded from disk (no cache).
-    func readNode(_ db: Database, _ key: NodeKey) throws -> TreeNode {
+    /// The node `id`, read and decoded from disk (no cache).
+    func readNode(_ db: Database, _ id: UInt64, depth: Int) throws -> TreeNode {
         let statement = try db.cachedStatement(sql: SQL.selectNode)
-        guard let data = try Data.fetchOne(statement, arguments: [Int64(key.version), Data(key.path)]) else {
-            throw StorageError.corrupted(
-                path: location, detail: "missing tree node (version \(key.version), path \(Hex.encode(key.path)))")
+        guard let data = try Data.fetchOne(statement, arguments: [Int64(bitPattern: id)]) else {
+            throw StorageError.corrupted(path: location, detail: "tree node \(id) is missing")
         }
-        guard let node = TreeNode(decoding: [UInt8](data)) else {
-            throw StorageError.corrupted(
-                path: location,
-                detail: "tree node (version \(key.version), path \(Hex.encode(key.path))) does not decode")
+        guard let node = TreeNode(decoding: data, depth: depth) else {
+            throw StorageError.corrupted(path: location, detail: "tree node \(id) does not decode")
         }
         return node
     }
 
-    func rememberNode(_ node: TreeNode, at key: NodeKey) {
+    func rememberNode(_ node: TreeNode, id: UInt64) {
         if cache.count >= options.nodeCacheLimit {
             // Crude but bounded: drop everything below the top three levels (≤ 273 nodes stay).
-            cache = cache.filter { $0.key.path.count < 3 }
+            cache = cache.filter { $0.value.depth < 3 }
         }
-        cache[key] = node
+        cache[id] = node
     }
 
-    func buildProof(_ db: Database, keyHash: Hash, root: TreeChild) throws -> StateProof {
+    func buildProof(_ db: Database, keyHash: Digest, root: TreeChild) throws -> StateProof {
         var siblings: [Hash] = []
         var current = root
-        var path: [UInt8] = []
+        var depth = 0
         while true {
             switch current {
             case .empty:
                 return StateProof(siblings: siblings, leaf: nil)
             case .leaf(let leafKey, let leafValue, _):
-                return StateProof(siblings: siblings, leaf: .init(keyHash: leafKey, valueHash: leafValue))
-            case .node(let version, _):
-                guard path.count < 64 else {
+                return StateProof(siblings: siblings, leaf: .init(keyHash: leafKey.hash, valueHash: leafValue.hash))
+            case .node(let id, _):
+                guard depth < 64 else {
                     throw StorageError.corrupted(path: location, detail: "tree deeper than 64 levels")
                 }
-                let node = try node(db, NodeKey(version: version, path: path), remember: false)
-                let nibble = StateCommitment.nibble(of: keyHash, at: path.count)
-                let step = StateCommitment.nodePath(node.children.map(\.slot), nibble: nibble)
+                let node = try node(db, id, depth: depth, remember: false)
+                let step = StateCommitment.nodePath(node.children.map(\.slot), nibble: keyHash.nibble(at: depth))
                 siblings.append(contentsOf: step.siblings)
                 switch step.end {
                 case .empty:
@@ -401,7 +410,7 @@ public final class AuthenticatedStore: StateStore {
                     current = node.children[slot]
                 case .node(let slot):
                     current = node.children[slot]
-                    path.append(UInt8(slot))
+                    depth += 1
                 }
             }
         }
@@ -429,11 +438,12 @@ enum SQL {
         ORDER BY key
         """
     static let selectRoot = "SELECT hash, ref FROM root WHERE version = ?"
-    static let selectNode = "SELECT data FROM node WHERE version = ? AND path = coalesce(?, X'')"
-    static let insertNode = "INSERT INTO node (version, path, data) VALUES (?, coalesce(?, X''), ?)"
-    static let insertStale = "INSERT INTO stale (since, version, path) VALUES (?, ?, coalesce(?, X''))"
+    static let selectNode = "SELECT data FROM node WHERE id = ?"
+    static let insertNode = "INSERT INTO node (id, data) VALUES (?, ?)"
+    static let insertStale = "INSERT INTO stale (since, nodes) VALUES (?, ?)"
+    static let insertChanges = "INSERT INTO changes (version, keys) VALUES (?, ?)"
     static let insertValue = "INSERT INTO kv (key, version, value) VALUES (coalesce(?, X''), ?, coalesce(?, X''))"
     static let insertDelete = "INSERT INTO kv (key, version, value) VALUES (coalesce(?, X''), ?, NULL)"
     static let insertRoot = "INSERT INTO root (version, hash, ref) VALUES (?, ?, ?)"
-    static let updateLatest = "UPDATE meta SET latest = ? WHERE id = 1"
+    static let updateMeta = "UPDATE meta SET latest = ?, next_node = ? WHERE id = 1"
 }

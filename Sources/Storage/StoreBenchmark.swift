@@ -1,6 +1,12 @@
 import Foundation
 import GonkaCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Measures the state store on a file in a temporary directory (for `gonka bench` and the storage
 /// tests). Nothing here is asserted anywhere: it reports, it does not judge.
 public enum StoreBenchmark {
@@ -18,6 +24,9 @@ public enum StoreBenchmark {
         public var updatesPerSecond: Double
         /// Mean time of one `commit` in the measured part, milliseconds.
         public var meanCommitMilliseconds: Double
+        /// Measured updates per second of process CPU time (all threads). On a busy machine this is
+        /// the steadier figure; on an idle one wall-clock rate ≈ this minus time spent in fsync.
+        public var updatesPerCPUSecond: Double
         public var proofs: Int
         public var proofsGeneratedPerSecond: Double
         public var proofsVerifiedPerSecond: Double
@@ -36,7 +45,8 @@ public enum StoreBenchmark {
                 state store benchmark: \(prefilledKeys) keys prefilled (\(rate(prefillUpdatesPerSecond)) updates/s), \
                 batches of \(batch)
                   updates: \(updates) at \(rate(updatesPerSecond)) updates/s \
-                (\(String(format: "%.1f", meanCommitMilliseconds)) ms per commit)
+                (\(String(format: "%.1f", meanCommitMilliseconds)) ms per commit; \
+                \(rate(updatesPerCPUSecond)) updates per CPU-second)
                   proofs:  \(proofs) generated at \(rate(proofsGeneratedPerSecond))/s, \
                 verified at \(rate(proofsVerifiedPerSecond))/s, mean \(Int(meanProofBytes)) bytes, \
                 depth \(String(format: "%.1f", meanProofDepth)), all verified: \(allProofsVerified)
@@ -96,6 +106,7 @@ public enum StoreBenchmark {
 
         let measured = updates ?? max(keys / 2, 10 * batch)
         let updateStart = clock.now
+        let updateCPUStart = processCPUSeconds()
         var done = 0
         var commits = 0
         while done < measured {
@@ -105,6 +116,7 @@ public enum StoreBenchmark {
             commits += 1
         }
         let updateTime = clock.now - updateStart
+        let updateCPU = max(processCPUSeconds() - updateCPUStart, 1e-9)
 
         var picks: [Int] = []
         for _ in 0..<proofs { picks.append(random.below(allKeys.count)) }
@@ -135,11 +147,19 @@ public enum StoreBenchmark {
             prefilledKeys: keys, batch: batch, prefillUpdatesPerSecond: Double(keys) / seconds(prefillTime),
             updates: measured, updatesPerSecond: Double(measured) / seconds(updateTime),
             meanCommitMilliseconds: seconds(updateTime) * 1000 / Double(max(commits, 1)),
+            updatesPerCPUSecond: Double(measured) / updateCPU,
             proofs: proofs, proofsGeneratedPerSecond: Double(proofs) / seconds(proofTime),
             proofsVerifiedPerSecond: Double(proofs) / seconds(verifyTime),
             meanProofBytes: Double(bytes) / Double(max(proofs, 1)),
             meanProofDepth: Double(depth) / Double(max(proofs, 1)),
             allProofsVerified: verified, fileBytes: fileBytes, root: root)
+    }
+
+    /// CPU time of the whole process (every thread), seconds.
+    private static func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     private static func seconds(_ duration: Duration) -> Double {
