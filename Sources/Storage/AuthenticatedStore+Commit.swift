@@ -11,9 +11,14 @@ extension AuthenticatedStore {
         let value: [UInt8]?
         let valueHash: Digest?
         /// Whether it changes the state (a set to the current value or a delete of a missing key
-        /// does not, and writes no history row).
+        /// does not, and writes nothing).
         var effective = false
+        /// The version that wrote the value this change replaces (`nil`: the key was absent).
+        var previous: UInt64?
     }
+
+    /// An entry of a subtree being built: a leaf's content.
+    typealias Entry = (keyHash: Digest, valueHash: Digest, version: UInt64)
 
     /// What one commit writes.
     struct CommitPlan {
@@ -66,6 +71,8 @@ extension AuthenticatedStore {
 
     private func write(_ db: Database, plan: CommitPlan, changes: [Change], root: TreeChild) throws {
         let version = Int64(plan.version)
+        var effective = changes.filter(\.effective)
+        effective.sort { $0.key.lexicographicallyPrecedes($1.key) }
         let insertNode = try db.cachedStatement(sql: SQL.insertNode)
         for (id, node) in plan.newNodes {
             try insertNode.execute(arguments: [Int64(bitPattern: id), node.encoded()])
@@ -74,16 +81,21 @@ extension AuthenticatedStore {
             try db.cachedStatement(sql: SQL.insertStale).execute(
                 arguments: [version, Data(VersionLog.encode(nodes: plan.staleNodes))])
         }
+        // Values append under this version; the key index changes only when a key appears or goes.
         let insertValue = try db.cachedStatement(sql: SQL.insertValue)
-        let insertDelete = try db.cachedStatement(sql: SQL.insertDelete)
-        var changed: [(key: [UInt8], isDelete: Bool)] = []
-        for change in changes where change.effective {
+        let insertKey = try db.cachedStatement(sql: SQL.insertKey)
+        let markDeleted = try db.cachedStatement(sql: SQL.markKeyDeleted)
+        var changed: [VersionLog.KeyChange] = []
+        changed.reserveCapacity(effective.count)
+        for change in effective {
+            let key = Data(change.key)
             if let value = change.value {
-                try insertValue.execute(arguments: [Data(change.key), version, Data(value)])
+                try insertValue.execute(arguments: [version, key, Data(value)])
+                if change.previous == nil { try insertKey.execute(arguments: [key]) }
             } else {
-                try insertDelete.execute(arguments: [Data(change.key), version])
+                try markDeleted.execute(arguments: [version, key])
             }
-            changed.append((change.key, change.value == nil))
+            changed.append(.init(key: change.key, isDelete: change.value == nil, previous: change.previous))
         }
         if !changed.isEmpty {
             try db.cachedStatement(sql: SQL.insertChanges).execute(
@@ -103,32 +115,38 @@ extension AuthenticatedStore {
     ) throws -> TreeChild {
         switch current {
         case .empty:
-            var entries: [(keyHash: Digest, valueHash: Digest)] = []
+            var entries: [Entry] = []
             for index in range {
                 guard let valueHash = changes[index].valueHash else { continue }
                 changes[index].effective = true
-                entries.append((changes[index].keyHash, valueHash))
+                entries.append((changes[index].keyHash, valueHash, plan.version))
             }
             return try build(entries[...], depth: depth, plan: &plan)
 
-        case .leaf(let leafKey, let leafValue, _):
-            var entries: [(keyHash: Digest, valueHash: Digest)] = []
+        case .leaf(let leafKey, let leafValue, let leafVersion, _):
+            var entries: [Entry] = []
             var overridden = false
             for index in range {
                 let change = changes[index]
                 if change.keyHash == leafKey {
                     overridden = true
-                    changes[index].effective = change.valueHash != leafValue
+                    if change.valueHash == leafValue {
+                        // Re-setting the current value: the leaf, and its value row, stay as they are.
+                        entries.append((leafKey, leafValue, leafVersion))
+                        continue
+                    }
+                    changes[index].effective = true
+                    changes[index].previous = leafVersion
                 } else {
                     changes[index].effective = change.valueHash != nil
                 }
-                if let valueHash = change.valueHash { entries.append((change.keyHash, valueHash)) }
+                if let valueHash = change.valueHash { entries.append((change.keyHash, valueHash, plan.version)) }
             }
             if !overridden {
                 let position = entries.firstIndex { leafKey < $0.keyHash } ?? entries.endIndex
-                entries.insert((leafKey, leafValue), at: position)
+                entries.insert((leafKey, leafValue, leafVersion), at: position)
             }
-            if entries.count == 1, entries[0].keyHash == leafKey, entries[0].valueHash == leafValue {
+            if entries.count == 1, entries[0].keyHash == leafKey, entries[0].version == leafVersion {
                 return current
             }
             return try build(entries[...], depth: depth, plan: &plan)
@@ -159,10 +177,12 @@ extension AuthenticatedStore {
 
     /// The subtree holding exactly `entries` (sorted by key hash, sharing `depth` nibbles), built fresh.
     private func build(
-        _ entries: ArraySlice<(keyHash: Digest, valueHash: Digest)>, depth: Int, plan: inout CommitPlan
+        _ entries: ArraySlice<Entry>, depth: Int, plan: inout CommitPlan
     ) throws -> TreeChild {
         guard let first = entries.first else { return .empty }
-        if entries.count == 1 { return .leaf(keyHash: first.keyHash, valueHash: first.valueHash) }
+        if entries.count == 1 {
+            return .leaf(keyHash: first.keyHash, valueHash: first.valueHash, version: first.version)
+        }
         guard depth < 64 else {
             throw StorageError.corrupted(
                 path: location, detail: "two keys with the same SHA-256 \(first.keyHash.hash)")

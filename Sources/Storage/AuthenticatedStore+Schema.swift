@@ -4,7 +4,9 @@ import GRDB
 ///
 /// * `meta`: one row (`id = 1`): `format` (always `gonka-state`), `latest` and `oldest` versions,
 ///   `next_node` (the next node id).
-/// * `kv (key, version, value)`: value history, `NULL` = deleted at that version.
+/// * `vals (version, key, value)`: each value under the version that wrote it.
+/// * `keys (key, deleted_at)`: every key present in some kept version, in bytewise order;
+///   `deleted_at` is set while the key is absent from the latest version.
 /// * `node (id, data)`: 16-ary tree nodes (see ``TreeNode``).
 /// * `stale (since, nodes)`: the node ids that stopped being current at version
 ///   `since` (one ``VersionLog`` blob per commit).
@@ -38,7 +40,7 @@ enum Schema {
             throw StorageError.unsupportedSchema(path: location, found: userVersion, supported: Self.version)
         }
         let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
-        for table in ["meta", "kv", "node", "stale", "changes", "root"] where !tables.contains(table) {
+        for table in ["meta", "vals", "keys", "node", "stale", "changes", "root"] where !tables.contains(table) {
             throw StorageError.corrupted(path: location, detail: "table \(table) is missing")
         }
         guard let row = try Row.fetchOne(db, sql: "SELECT format, latest, oldest, next_node FROM meta WHERE id = 1")
@@ -73,11 +75,15 @@ enum Schema {
                         next_node INTEGER NOT NULL
                     );
                     INSERT INTO meta (id, format, latest, oldest, next_node) VALUES (1, '\(Self.format)', NULL, NULL, 1);
-                    CREATE TABLE kv (
-                        key BLOB NOT NULL,
+                    CREATE TABLE vals (
                         version INTEGER NOT NULL,
-                        value BLOB,
-                        PRIMARY KEY (key, version)
+                        key BLOB NOT NULL,
+                        value BLOB NOT NULL,
+                        PRIMARY KEY (version, key)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE keys (
+                        key BLOB PRIMARY KEY,
+                        deleted_at INTEGER
                     ) WITHOUT ROWID;
                     CREATE TABLE node (
                         id INTEGER PRIMARY KEY,

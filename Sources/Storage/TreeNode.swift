@@ -6,18 +6,20 @@ typealias Digest = StateCommitment.Digest
 /// A slot of a stored 16-ary node, and also what a version's root is. Plain data (inline digests),
 /// so copying nodes around costs no reference counting.
 ///
-/// Leaves are not rows of their own: a leaf's `(keyHash, valueHash)` is kept inline in its parent
-/// (or in the root row). That saves one row per update and one lookup per read, and costs 64 bytes
-/// in a node that is rewritten anyway when the leaf changes.
+/// Leaves are not rows of their own: a leaf's `(keyHash, valueHash, version)` is kept inline in its
+/// parent (or in the root row). That saves one row per update and one lookup per read, and costs 72
+/// bytes in a node that is rewritten anyway when the leaf changes. `version` is the commit that
+/// wrote the value: the value itself is the `vals` row `(version, key)`. It is storage bookkeeping,
+/// not part of any hash.
 enum TreeChild: Equatable {
     case empty
-    case leaf(keyHash: Digest, valueHash: Digest, hash: Digest)
+    case leaf(keyHash: Digest, valueHash: Digest, version: UInt64, hash: Digest)
     /// A child node, stored under its node id.
     case node(id: UInt64, hash: Digest)
 
-    static func leaf(keyHash: Digest, valueHash: Digest) -> TreeChild {
+    static func leaf(keyHash: Digest, valueHash: Digest, version: UInt64) -> TreeChild {
         .leaf(
-            keyHash: keyHash, valueHash: valueHash,
+            keyHash: keyHash, valueHash: valueHash, version: version,
             hash: StateCommitment.leafDigest(keyHash: keyHash, valueHash: valueHash))
     }
 
@@ -25,7 +27,7 @@ enum TreeChild: Equatable {
     var digest: Digest {
         switch self {
         case .empty: .zero
-        case .leaf(_, _, let hash), .node(_, let hash): hash
+        case .leaf(_, _, _, let hash), .node(_, let hash): hash
         }
     }
 
@@ -34,7 +36,7 @@ enum TreeChild: Equatable {
     var slot: StateCommitment.Slot {
         switch self {
         case .empty: .empty
-        case .leaf(_, _, let hash): .leaf(hash)
+        case .leaf(_, _, _, let hash): .leaf(hash)
         case .node(_, let hash): .node(hash)
         }
     }
@@ -44,16 +46,18 @@ enum TreeChild: Equatable {
         return false
     }
 
-    /// Root-row form: kind byte (0 empty, 1 leaf, 2 node) then keyHash ‖ valueHash, or node id (8 bytes BE).
+    /// Root-row form: kind byte (0 empty, 1 leaf, 2 node) then keyHash ‖ valueHash ‖ version (8 bytes
+    /// BE), or node id (8 bytes BE).
     func encodedRef() -> [UInt8] {
         var out: [UInt8] = []
         switch self {
         case .empty:
             out.append(0)
-        case .leaf(let keyHash, let valueHash, _):
+        case .leaf(let keyHash, let valueHash, let version, _):
             out.append(1)
             keyHash.append(to: &out)
             valueHash.append(to: &out)
+            appendBigEndian(version, to: &out)
         case .node(let id, _):
             out.append(2)
             appendBigEndian(id, to: &out)
@@ -67,11 +71,11 @@ enum TreeChild: Equatable {
         switch kind {
         case 0 where bytes.count == 1:
             return .empty
-        case 1 where bytes.count == 65:
+        case 1 where bytes.count == 73:
             guard let keyHash = Digest(bytes: bytes[1..<33]), let valueHash = Digest(bytes: bytes[33..<65]) else {
                 return nil
             }
-            return .leaf(keyHash: keyHash, valueHash: valueHash)
+            return .leaf(keyHash: keyHash, valueHash: valueHash, version: readBigEndian(bytes, at: 65))
         case 2 where bytes.count == 9:
             return .node(id: readBigEndian(bytes, at: 1), hash: hash)
         default:
@@ -98,7 +102,7 @@ struct TreeNode {
     }
 
     /// `present` bitmap (UInt16 BE, bit i = slot i) ‖ `leaf` bitmap ‖ per present slot in order:
-    /// leaf → keyHash ‖ valueHash; node → node id (UInt64 BE) ‖ hash.
+    /// leaf → keyHash ‖ valueHash ‖ version (UInt64 BE); node → node id (UInt64 BE) ‖ hash.
     func encoded() -> Data {
         var present: UInt16 = 0
         var leaves: UInt16 = 0
@@ -108,7 +112,7 @@ struct TreeNode {
             case .empty: continue
             case .leaf:
                 leaves |= 1 << UInt16(index)
-                size += 64
+                size += 72
             case .node:
                 size += 40
             }
@@ -123,10 +127,11 @@ struct TreeNode {
                 switch child {
                 case .empty:
                     continue
-                case .leaf(let keyHash, let valueHash, _):
+                case .leaf(let keyHash, let valueHash, let version, _):
                     keyHash.store(to: raw, at: offset)
                     valueHash.store(to: raw, at: offset + 32)
-                    offset += 64
+                    raw.storeBytes(of: version.bigEndian, toByteOffset: offset + 64, as: UInt64.self)
+                    offset += 72
                 case .node(let id, let hash):
                     raw.storeBytes(of: id.bigEndian, toByteOffset: offset, as: UInt64.self)
                     hash.store(to: raw, at: offset + 8)
@@ -148,11 +153,12 @@ struct TreeNode {
             var offset = 4
             for index in 0..<StateCommitment.radix where present & (1 << UInt16(index)) != 0 {
                 if leaves & (1 << UInt16(index)) != 0 {
-                    guard raw.count >= offset + 64 else { return false }
+                    guard raw.count >= offset + 72 else { return false }
                     let keyHash = Digest(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 32)]))
                     let valueHash = Digest(raw: UnsafeRawBufferPointer(rebasing: raw[(offset + 32)..<(offset + 64)]))
-                    children[index] = .leaf(keyHash: keyHash, valueHash: valueHash)
-                    offset += 64
+                    let version = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 64, as: UInt64.self))
+                    children[index] = .leaf(keyHash: keyHash, valueHash: valueHash, version: version)
+                    offset += 72
                 } else {
                     guard raw.count >= offset + 40 else { return false }
                     let id = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))

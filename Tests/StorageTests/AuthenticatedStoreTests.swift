@@ -57,13 +57,48 @@ import Testing
         try churned.verifyIntegrity()
     }
 
+    @Test func pruningToOneVersionLeavesExactlyTheLatestState() throws {
+        let store = try AuthenticatedStore(inMemory: "prune")
+        var rng = SplitMix64(seed: 31)
+        var model: [[UInt8]: [UInt8]] = [:]
+        for version in 1...40 as ClosedRange<UInt64> {
+            for _ in 0..<60 {
+                let key = bytes("k\(rng.below(150))")
+                if rng.chance(35) {
+                    try store.delete(key)
+                    model[key] = nil
+                } else {
+                    let value = rng.bytes(rng.below(20))
+                    try store.set(key, value)
+                    model[key] = value
+                }
+            }
+            _ = try store.commit(version: version)
+            if version % 7 == 0 { try store.prune(keepingRecent: 3) }
+        }
+        let before = try store.statistics()
+        #expect(before.versions == 3 + 40 % 7 && before.values > model.count)
+        try store.prune(keepingRecent: 1)
+        let report = try store.verifyIntegrity()
+        let after = try store.statistics()
+        #expect(report.entries == model.count)
+        #expect(after.versions == 1)
+        #expect(after.nodes == report.nodes)
+        #expect(after.values == model.count && after.keys == model.count && after.liveKeys == model.count)
+        #expect(store.root == ReferenceTree.root(of: model))
+        for (key, value) in model { #expect(try store.get(key) == value) }
+    }
+
     @Test func noOpWritesKeepTheRootAndWriteNothing() throws {
         let store = try AuthenticatedStore(inMemory: "noop")
         try store.set(bytes("a"), bytes("1"))
         let root = try store.commit(version: 1)
+        let before = try store.statistics()
         try store.set(bytes("a"), bytes("1"))
         try store.delete(bytes("missing"))
         #expect(try store.commit(version: 2) == root)
+        let after = try store.statistics()
+        #expect(after.values == before.values && after.keys == before.keys && after.nodes == before.nodes)
         #expect(try store.commit(version: 3) == root)  // an empty commit is fine too
         #expect(try store.root(atVersion: 2) == root)
         #expect(try store.get(bytes("a"), atVersion: 1) == bytes("1"))
