@@ -52,6 +52,8 @@ public final class AuthenticatedStore: StateStore {
 
         public var durability: Durability
         /// Decoded nodes kept in memory (nodes of the latest tree; the top levels are always kept).
+        /// A full node takes ~1.8 KiB, a typical bottom node (2–4 children) ~0.4 KiB; a tree of n
+        /// random keys has roughly n / 3 nodes.
         public var nodeCacheLimit: Int
 
         public init(durability: Durability = .full, nodeCacheLimit: Int = 250_000) {
@@ -90,6 +92,9 @@ public final class AuthenticatedStore: StateStore {
         var configuration = Configuration()
         configuration.label = "gonka.state"
         let synchronous = options.durability == .full ? "FULL" : "NORMAL"
+        // page_size only applies to a new file (measured: 4 KiB beat 2 KiB once values stopped
+        // landing on random pages); up to 256 MiB of page cache; checkpoint the WAL every 64 MiB
+        // rather than every 4 MiB, so pages rewritten by consecutive commits are copied back once.
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA page_size = 4096")
             try db.execute(sql: "PRAGMA journal_mode = WAL")
@@ -374,7 +379,7 @@ public final class AuthenticatedStore: StateStore {
                 guard depth < 64 else {
                     throw StorageError.corrupted(path: location, detail: "tree deeper than 64 levels")
                 }
-                current = try node(db, id, depth: depth, remember: remember).children[keyHash.nibble(at: depth)]
+                current = try node(db, id, depth: depth, remember: remember)[keyHash.nibble(at: depth)]
                 depth += 1
             }
         }
@@ -445,8 +450,10 @@ public final class AuthenticatedStore: StateStore {
 
     func rememberNode(_ node: TreeNode, id: UInt64) {
         if cache.count >= options.nodeCacheLimit {
-            // Crude but bounded: drop everything below the top three levels (≤ 273 nodes stay).
-            cache = cache.filter { $0.value.depth < 3 }
+            // Bounded and cheap: forget a quarter of the cache, never the top three levels (≤ 273
+            // nodes, touched by nearly every commit). Which ones go only affects speed.
+            let victims = cache.lazy.filter { $0.value.depth >= 3 }.prefix(max(cache.count / 4, 1)).map(\.key)
+            for id in Array(victims) { cache[id] = nil }
         }
         cache[id] = node
     }
@@ -466,15 +473,16 @@ public final class AuthenticatedStore: StateStore {
                     throw StorageError.corrupted(path: location, detail: "tree deeper than 64 levels")
                 }
                 let node = try node(db, id, depth: depth, remember: false)
-                let step = StateCommitment.nodePath(node.children.map(\.slot), nibble: keyHash.nibble(at: depth))
+                let slots = node.children.map(\.slot)
+                let step = StateCommitment.nodePath(slots, nibble: keyHash.nibble(at: depth))
                 siblings.append(contentsOf: step.siblings)
                 switch step.end {
                 case .empty:
                     current = .empty
                 case .leaf(let slot):
-                    current = node.children[slot]
+                    current = node[slot]
                 case .node(let slot):
-                    current = node.children[slot]
+                    current = node[slot]
                     depth += 1
                 }
             }

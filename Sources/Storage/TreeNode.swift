@@ -86,15 +86,45 @@ enum TreeChild: Equatable {
 
 /// A stored internal node: 16 slots, at least two non-empty or one non-empty child node (a node
 /// whose only entry is a single leaf is never stored: the leaf moves up instead).
+///
+/// Kept sparse (a bitmap and the non-empty slots in order), because most nodes of a large tree are
+/// near the bottom with two to four children: that keeps the node cache small.
 struct TreeNode {
-    var children: [TreeChild]
+    /// Bit `i` set: slot `i` is not empty.
+    private(set) var bitmap: UInt16
+    /// The non-empty slots, in slot order.
+    private(set) var present: [TreeChild]
     /// Nibble depth in the tree (not stored: known from the walk that reached the node). The cache
     /// uses it to keep the top levels.
     var depth: Int
 
+    /// From all 16 slots.
     init(children: [TreeChild], depth: Int) {
-        self.children = children
+        var bitmap: UInt16 = 0
+        var present: [TreeChild] = []
+        for (index, child) in children.enumerated() where !child.isEmpty {
+            bitmap |= 1 << UInt16(index)
+            present.append(child)
+        }
+        self.init(bitmap: bitmap, present: present, depth: depth)
+    }
+
+    private init(bitmap: UInt16, present: [TreeChild], depth: Int) {
+        self.bitmap = bitmap
+        self.present = present
         self.depth = depth
+    }
+
+    /// Slot `nibble`.
+    subscript(nibble: Int) -> TreeChild {
+        let bit: UInt16 = 1 << UInt16(nibble)
+        guard bitmap & bit != 0 else { return .empty }
+        return present[(bitmap & (bit &- 1)).nonzeroBitCount]
+    }
+
+    /// All 16 slots.
+    var children: [TreeChild] {
+        (0..<StateCommitment.radix).map { self[$0] }
     }
 
     var digest: Digest {
@@ -104,10 +134,12 @@ struct TreeNode {
     /// `present` bitmap (UInt16 BE, bit i = slot i) ‖ `leaf` bitmap ‖ per present slot in order:
     /// leaf → keyHash ‖ valueHash ‖ version (UInt64 BE); node → node id (UInt64 BE) ‖ hash.
     func encoded() -> Data {
-        var present: UInt16 = 0
         var leaves: UInt16 = 0
         var size = 4
-        for (index, child) in children.enumerated() {
+        var rest = bitmap
+        for child in present {
+            let index = rest.trailingZeroBitCount
+            rest &= rest &- 1
             switch child {
             case .empty: continue
             case .leaf:
@@ -116,14 +148,13 @@ struct TreeNode {
             case .node:
                 size += 40
             }
-            present |= 1 << UInt16(index)
         }
         var data = Data(count: size)
         data.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: present.bigEndian, toByteOffset: 0, as: UInt16.self)
+            raw.storeBytes(of: bitmap.bigEndian, toByteOffset: 0, as: UInt16.self)
             raw.storeBytes(of: leaves.bigEndian, toByteOffset: 2, as: UInt16.self)
             var offset = 4
-            for child in children {
+            for child in present {
                 switch child {
                 case .empty:
                     continue
@@ -144,12 +175,15 @@ struct TreeNode {
 
     /// Decodes `encoded()`; `nil` when the bytes are not a well-formed node.
     init?(decoding data: Data, depth: Int) {
-        var children = [TreeChild](repeating: .empty, count: StateCommitment.radix)
+        var children: [TreeChild] = []
+        var bitmap: UInt16 = 0
         let ok: Bool = data.withUnsafeBytes { raw in
             guard raw.count >= 4 else { return false }
             let present = UInt16(raw[0]) << 8 | UInt16(raw[1])
             let leaves = UInt16(raw[2]) << 8 | UInt16(raw[3])
             guard leaves & ~present == 0, present != 0 else { return false }
+            bitmap = present
+            children.reserveCapacity(present.nonzeroBitCount)
             var offset = 4
             for index in 0..<StateCommitment.radix where present & (1 << UInt16(index)) != 0 {
                 if leaves & (1 << UInt16(index)) != 0 {
@@ -157,21 +191,20 @@ struct TreeNode {
                     let keyHash = Digest(raw: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 32)]))
                     let valueHash = Digest(raw: UnsafeRawBufferPointer(rebasing: raw[(offset + 32)..<(offset + 64)]))
                     let version = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 64, as: UInt64.self))
-                    children[index] = .leaf(keyHash: keyHash, valueHash: valueHash, version: version)
+                    children.append(.leaf(keyHash: keyHash, valueHash: valueHash, version: version))
                     offset += 72
                 } else {
                     guard raw.count >= offset + 40 else { return false }
                     let id = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
                     let hash = Digest(raw: UnsafeRawBufferPointer(rebasing: raw[(offset + 8)..<(offset + 40)]))
-                    children[index] = .node(id: id, hash: hash)
+                    children.append(.node(id: id, hash: hash))
                     offset += 40
                 }
             }
             return offset == raw.count
         }
         guard ok else { return nil }
-        self.children = children
-        self.depth = depth
+        self.init(bitmap: bitmap, present: children, depth: depth)
     }
 }
 

@@ -19,7 +19,9 @@ import Testing
     func matchesTheModel(seed: UInt64) throws {
         var rng = SplitMix64(seed: seed)
         let pool = Self.keyPool(&rng)
-        let store = try AuthenticatedStore(inMemory: "property-\(seed)")
+        // Even seeds run with a tiny node cache, so eviction and reloading are exercised too.
+        let options = AuthenticatedStore.Options(nodeCacheLimit: seed % 2 == 0 ? 8 : 250_000)
+        let store = try AuthenticatedStore(inMemory: "property-\(seed)", options: options)
         var model: [[UInt8]: [UInt8]] = [:]
         var snapshots: [UInt64: (root: Hash, state: [[UInt8]: [UInt8]])] = [:]
         var version: UInt64 = 0

@@ -24,7 +24,7 @@ import Testing
         var expected: [[UInt8]: [UInt8]] = [:]
         var expectedVersion: UInt64 = 0
 
-        for round in 0..<3 {
+        for round in 0..<5 {
             let reported = try Self.runAndKill(
                 child: child, path: path, commitsBeforeKill: 2 + rng.below(4), extraMicroseconds: rng.below(40_000))
             let store = try AuthenticatedStore(path: path)
