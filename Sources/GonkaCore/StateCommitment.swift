@@ -76,13 +76,16 @@ public enum StateCommitment {
     /// counting, for stores that move many thousands of hashes per commit. Same bytes as ``Hash``;
     /// ordering is bytewise.
     public struct Digest: Hashable, Comparable, Sendable {
+        /// Bytes 0–7, 8–15, 16–23 and 24–31, each read big-endian.
         public var w0: UInt64
         public var w1: UInt64
         public var w2: UInt64
         public var w3: UInt64
 
+        /// All zeros: the empty subtree.
         public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
 
+        /// From the four big-endian words.
         public init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
             self.w0 = w0
             self.w1 = w1
@@ -90,6 +93,7 @@ public enum StateCommitment {
             self.w3 = w3
         }
 
+        /// The same 32 bytes as `hash`.
         public init(_ hash: Hash) {
             self = hash.bytes.withUnsafeBytes { Digest(raw: $0) }
         }
@@ -147,6 +151,7 @@ public enum StateCommitment {
             return Int(truncatingIfNeeded: word >> UInt64(60 - 4 * (index & 15))) & 0xF
         }
 
+        /// Bytewise order, as ``Hash``.
         public static func < (a: Digest, b: Digest) -> Bool {
             if a.w0 != b.w0 { return a.w0 < b.w0 }
             if a.w1 != b.w1 { return a.w1 < b.w1 }
@@ -322,7 +327,9 @@ public enum StateCommitment {
 public struct StateProof: Hashable, Sendable, Codable {
     /// The leaf a walk ends at: the proven key's own, or (in a proof of absence) another key's.
     public struct Leaf: Hashable, Sendable, Codable {
+        /// `SHA-256(key)` of the leaf's key.
         public var keyHash: Hash
+        /// `SHA-256(value)` of the leaf's value.
         public var valueHash: Hash
 
         public init(keyHash: Hash, valueHash: Hash) {
@@ -331,7 +338,9 @@ public struct StateProof: Hashable, Sendable, Codable {
         }
     }
 
+    /// One per bit of the walk, top first (`Hash.zero` for an empty sibling).
     public var siblings: [Hash]
+    /// Where the walk ends: a leaf, or `nil` for an empty subtree.
     public var leaf: Leaf?
 
     public init(siblings: [Hash], leaf: Leaf?) {

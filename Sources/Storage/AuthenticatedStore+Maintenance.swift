@@ -121,7 +121,9 @@ extension AuthenticatedStore {
 
     /// What ``verifyIntegrity()`` walked: entries and tree nodes of the latest version.
     public struct IntegrityReport: Sendable, Equatable {
+        /// Entries (leaves) of the latest version.
         public var entries: Int
+        /// Tree nodes reachable from the latest root.
         public var nodes: Int
     }
 
@@ -130,13 +132,16 @@ extension AuthenticatedStore {
     public struct Statistics: Sendable, Equatable {
         /// Committed versions still stored (root rows).
         public var versions: Int
+        /// Tree node rows (all kept versions).
         public var nodes: Int
+        /// Value rows (all kept versions).
         public var values: Int
         /// Index entries (present in some kept version), and those present in the latest one.
         public var keys: Int
         public var liveKeys: Int
     }
 
+    /// Counts the rows of each table.
     public func statistics() throws -> Statistics {
         try access { db in
             func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql) ?? 0 }

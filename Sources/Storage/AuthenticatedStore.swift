@@ -50,12 +50,14 @@ public final class AuthenticatedStore: StateStore {
             case normal
         }
 
+        /// How hard a commit pushes to disk (default `.full`).
         public var durability: Durability
         /// Decoded nodes kept in memory (nodes of the latest tree; the top levels are always kept).
         /// A full node takes ~1.8 KiB, a typical bottom node (2–4 children) ~0.4 KiB; a tree of n
         /// random keys has roughly n / 3 nodes.
         public var nodeCacheLimit: Int
 
+        /// The defaults suit a validator.
         public init(durability: Durability = .full, nodeCacheLimit: Int = 250_000) {
             self.durability = durability
             self.nodeCacheLimit = nodeCacheLimit

@@ -27,6 +27,7 @@ public enum StoreBenchmark {
         /// Measured updates per second of process CPU time (all threads). On a busy machine this is
         /// the steadier figure; on an idle one wall-clock rate ≈ this minus time spent in fsync.
         public var updatesPerCPUSecond: Double
+        /// Proofs generated (random present keys of the final tree), then verified.
         public var proofs: Int
         public var proofsGeneratedPerSecond: Double
         public var proofsVerifiedPerSecond: Double
@@ -37,6 +38,7 @@ public enum StoreBenchmark {
         public var allProofsVerified: Bool
         /// Database + WAL size at the end.
         public var fileBytes: Int64
+        /// The final root (the same for every run with the same arguments).
         public var root: Hash
 
         public var description: String {
