@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 
 /// A SHA-256 digest: block hashes, tx hashes, state roots and commitments (PROTOCOL §2).

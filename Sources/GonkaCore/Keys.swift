@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 
 /// An Ed25519 public key (32 bytes): accounts, operator keys, consensus keys and node identities
