@@ -39,7 +39,7 @@ struct TxPipelineBench: ParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = memory ? try AuthenticatedStore(inMemory: ()) : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let store = memory ? try AuthenticatedStore(inMemory: "test") : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
         let chainID = "bench"
         let keys = (0..<accounts).map { _ in SigningKey() }
         let validator = SigningKey()
