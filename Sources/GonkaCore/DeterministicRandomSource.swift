@@ -34,8 +34,9 @@ extension DeterministicRandomSource {
         for i in stride(from: n - 1, through: 1, by: -1) {
             let j = Int(uniformInt(below: UInt64(i + 1)))
             if i != j {
-                elements.swapAt(elements.index(elements.startIndex, offsetBy: i),
-                                elements.index(elements.startIndex, offsetBy: j))
+                elements.swapAt(
+                    elements.index(elements.startIndex, offsetBy: i),
+                    elements.index(elements.startIndex, offsetBy: j))
             }
         }
     }

@@ -60,9 +60,10 @@ public enum WeightedDraw {
     }
 
     /// The drawn item with a fresh ``PhiloxStream`` keyed by `seed` (from position 0).
-    public static func draw<Item>(from items: [(item: Item, weight: UInt64)], seed: Hash) throws(WeightedDrawError)
-        -> Item?
-    {
+    public static func draw<Item>(
+        from items: [(item: Item, weight: UInt64)],
+        seed: Hash
+    ) throws(WeightedDrawError) -> Item? {
         var stream = PhiloxStream(seed: seed)
         return try draw(from: items, using: &stream)
     }

@@ -20,7 +20,8 @@ struct AddressTests {
     func knownAddress() throws {
         let key = try PublicKey(bytes: bytes(Ed25519Vector.all[0].publicKey))
         let payload = Array(Hash.sha256(key.bytes).bytes.prefix(20))
-        let expected = Bech32.encode(hrp: "gonka", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
+        let expected = Bech32.encode(
+            hrp: "gonka", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
         #expect(key.address.description == expected)
         #expect(Address(bytes: payload) == key.address)
     }
@@ -28,14 +29,16 @@ struct AddressTests {
     @Test("wrong human-readable part")
     func wrongPrefix() throws {
         let payload = [UInt8](repeating: 0xAB, count: 20)
-        let cosmos = Bech32.encode(hrp: "cosmos", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
+        let cosmos = Bech32.encode(
+            hrp: "cosmos", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
         #expect(throws: AddressError.wrongPrefix("cosmos")) { try Address(cosmos) }
     }
 
     @Test("wrong payload length", arguments: [0, 19, 21, 32])
     func wrongLength(_ count: Int) throws {
         let payload = [UInt8](repeating: 0x5A, count: count)
-        let text = Bech32.encode(hrp: "gonka", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
+        let text = Bech32.encode(
+            hrp: "gonka", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
         #expect(throws: AddressError.wrongLength(count)) { try Address(text) }
         #expect(Address(bytes: payload) == nil)
     }
@@ -68,7 +71,9 @@ struct AddressTests {
         let json = try JSONEncoder().encode([address])
         #expect(String(decoding: json, as: UTF8.self) == "[\"\(address)\"]")
         #expect(try JSONDecoder().decode([Address].self, from: json) == [address])
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode([Address].self, from: Data("[\"gonka1xyz\"]".utf8)) }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode([Address].self, from: Data("[\"gonka1xyz\"]".utf8))
+        }
     }
 
     @Test("ordering is by bytes")

@@ -17,7 +17,8 @@ struct SignBytesTests {
 
     @Test("the kind names are part of the protocol")
     func kindNames() {
-        #expect(SignBytes.Kind.allCases.map(\.rawValue) == ["tx", "vote", "proposal", "request", "payload", "handshake"])
+        #expect(
+            SignBytes.Kind.allCases.map(\.rawValue) == ["tx", "vote", "proposal", "request", "payload", "handshake"])
     }
 
     @Test("every kind and chain gives a different prefix", arguments: SignBytes.Kind.allCases)
