@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 
 /// An Ed25519 public key (32 bytes): accounts, operator keys, consensus keys and node identities
 /// all use these (PROTOCOL §2).
