@@ -8,8 +8,8 @@
 /// * **Key:** `(le32(h[0..<4]), le32(h[4..<8]))`.
 /// * **Counter:** words 0–1 are the block index `b` (word 0 = low 32 bits, word 1 = high 32 bits),
 ///   words 2–3 are `(le32(h[8..<12]), le32(h[12..<16]))`. Bytes `h[16..<32]` are not used.
-///   (The same split as cuRAND's `curand_init(seed, subsequence, offset)`: key = seed, counter
-///   words 2–3 = subsequence, words 0–1 = offset / 4.)
+///   (Meant as the split of cuRAND's `curand_init(seed, subsequence, offset)`: key = seed, counter
+///   words 2–3 = subsequence, words 0–1 = offset / 4; not yet checked against cuRAND itself.)
 /// * **Words:** the stream position `p` (0, 1, 2, …) is word `p mod 4` of block `p / 4`, i.e. the
 ///   stream is `block(0)[0], block(0)[1], block(0)[2], block(0)[3], block(1)[0], …`.
 ///
