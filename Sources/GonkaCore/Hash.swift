@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 
 /// A SHA-256 digest: block hashes, tx hashes, state roots and commitments (PROTOCOL §2).
 public struct Hash: Hashable, Comparable, Sendable, CustomStringConvertible {

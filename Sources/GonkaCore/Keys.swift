@@ -1,5 +1,5 @@
-import Foundation
 import Crypto
+import Foundation
 
 /// An Ed25519 public key (32 bytes): accounts, operator keys, consensus keys and node identities
 /// all use these (PROTOCOL §2).
@@ -9,15 +9,19 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let byteCount = 32
 
-    /// Wraps 32 raw bytes; throws if they are not a valid Ed25519 point encoding of that size.
+    /// Wraps 32 raw bytes; throws if they are not a valid Ed25519 point encoding of that size
+    /// (RFC 8032 §5.1.3: canonical `y`, a solution `x`, no negative zero; checked here, the same on
+    /// every platform, since the Linux backend accepts any 32 bytes).
     public init(bytes: some Collection<UInt8>) throws(KeyError) {
         guard bytes.count == Self.byteCount else { throw .wrongPublicKeyLength(bytes.count) }
+        let raw = Array(bytes)
+        guard Ed25519Point.isValidEncoding(raw) else { throw .invalidPublicKey }
         do {
-            key = try Curve25519.Signing.PublicKey(rawRepresentation: Array(bytes))
+            key = try Curve25519.Signing.PublicKey(rawRepresentation: raw)
         } catch {
             throw .invalidPublicKey
         }
-        self.bytes = Array(bytes)
+        self.bytes = raw
     }
 
     init(key: Curve25519.Signing.PublicKey) {
