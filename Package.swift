@@ -53,6 +53,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "storage-crash-child",
+            dependencies: ["Storage", "GonkaTestKit"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage",
@@ -62,7 +67,11 @@ let package = Package(
         ),
         .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
         .testTarget(name: "GonkaWireTests", dependencies: ["GonkaWire", "GonkaCore"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Ledger", "GonkaCore", "GonkaTestKit"], swiftSettings: strict),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "Ledger", "GonkaCore", "GonkaTestKit", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "LedgerTests",
             dependencies: ["Ledger", "GonkaCore", "GonkaWire", "Storage", "GonkaTestKit"],

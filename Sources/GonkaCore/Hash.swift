@@ -1,6 +1,13 @@
 import Crypto
 import Foundation
 
+// `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// A SHA-256 digest: block hashes, tx hashes, state roots and commitments (PROTOCOL §2).
 public struct Hash: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Exactly 32 bytes.

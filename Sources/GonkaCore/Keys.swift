@@ -1,6 +1,13 @@
 import Crypto
 import Foundation
 
+// `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// An Ed25519 public key (32 bytes): accounts, operator keys, consensus keys and node identities
 /// all use these (PROTOCOL §2).
 public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
