@@ -4,6 +4,7 @@ import GonkaCore
 import GonkaWire
 import Ledger
 import Storage
+import SwiftProtobuf
 
 /// `gonka bench …`: measured speeds, never asserted in tests.
 struct Bench: ParsableCommand {

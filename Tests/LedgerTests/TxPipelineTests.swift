@@ -199,7 +199,7 @@ import Testing
         // checkTx never touches committed state.
         #expect(try chain.ledger.account(chain.address(0)).sequence == 0)
         let result = try chain.finalize([first, second])
-        #expect(result.txResults.allSatisfy(\.isSuccess))
+        #expect(result.txResults.allSatisfy { $0.isSuccess })
         let third = try chain.send(from: 0, to: 1, amount: 1)
         #expect(chain.ledger.checkTx(third).isSuccess)
     }
