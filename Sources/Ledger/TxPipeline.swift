@@ -47,11 +47,17 @@ struct TxPipeline {
         }
         // 3. Chain id.
         guard body.chainID == context.chainID else { throw .wrongChain(expected: context.chainID, got: body.chainID) }
-        // 4. Signature over the body bytes exactly as transmitted.
+        // 4. Signature over the body bytes exactly as transmitted. A key the account already
+        // recorded was checked to be a valid curve point when it was stored; only new keys pay
+        // for that check again.
         let signer = try parseAddress(body.signer, field: "signer")
+        var account = try Accounts.account(signer, in: state)
         let key: PublicKey
         do {
-            key = try PublicKey(bytes: Array(tx.signerPubkey))
+            key =
+                account.pubkey == tx.signerPubkey
+                ? try PublicKey(previouslyValidated: tx.signerPubkey)
+                : try PublicKey(bytes: tx.signerPubkey)
         } catch {
             throw .invalidPublicKey(error.description)
         }
@@ -59,7 +65,6 @@ struct TxPipeline {
         let signBytes = SignBytes.make(.tx, chainID: context.chainID, tx.bodyBytes)
         guard key.isValidSignature(tx.signature, for: signBytes) else { throw .badSignature }
         // 5. Sequence: the account's next number, then it moves on.
-        var account = try Accounts.account(signer, in: state)
         guard body.sequence == account.sequence else {
             throw .badSequence(expected: account.sequence, got: body.sequence)
         }

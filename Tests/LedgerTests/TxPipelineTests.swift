@@ -80,6 +80,16 @@ import Testing
         try expectRejected(chain, try chain.sign(body, by: chain.accounts[1]), "signer_mismatch")
     }
 
+    @Test func malformedSignerKeyIsRejected() throws {
+        let chain = try TestChain()
+        var tx = try Wire.Tx(serializedBytes: try chain.send(from: 0, to: 1, amount: 1))
+        tx.signerPubkey = Data(repeating: 0xFF, count: 31)
+        try expectRejected(chain, Array(try tx.serializedData()), "invalid_public_key")
+        // 32 bytes that are no curve point (y ≥ p): refused before any signature check.
+        tx.signerPubkey = Data([0xEE] + [UInt8](repeating: 0xFF, count: 30) + [0x7F])
+        try expectRejected(chain, Array(try tx.serializedData()), "invalid_public_key")
+    }
+
     @Test func wrongChainIsRejected() throws {
         let chain = try TestChain()
         var body = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
