@@ -49,7 +49,10 @@ let package = Package(
         ),
         .target(
             name: "GonkaTestKit",
-            dependencies: ["GonkaCore", "GonkaWire", "Ledger", "Storage"],
+            dependencies: [
+                "GonkaCore", "GonkaWire", "Ledger", "Storage",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -62,11 +65,16 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
-        .testTarget(name: "GonkaWireTests", dependencies: ["GonkaWire", "GonkaCore"], swiftSettings: strict),
+        .testTarget(
+            name: "GonkaWireTests",
+            dependencies: ["GonkaWire", "GonkaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "Ledger", "GonkaCore", "GonkaTestKit", .product(name: "GRDB", package: "GRDB.swift")],
@@ -74,7 +82,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerTests",
-            dependencies: ["Ledger", "GonkaCore", "GonkaWire", "Storage", "GonkaTestKit"],
+            dependencies: [
+                "Ledger", "GonkaCore", "GonkaWire", "Storage", "GonkaTestKit",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 // `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
 #if canImport(FoundationEssentials)

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 // `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
 #if canImport(FoundationEssentials)
@@ -15,15 +16,30 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let byteCount = 32
 
-    /// Wraps 32 raw bytes; throws if they are not a valid Ed25519 point encoding of that size.
+    /// Wraps 32 raw bytes; throws if they are not a valid Ed25519 point encoding of that size
+    /// (RFC 8032 §5.1.3: canonical `y`, a solution `x`, no negative zero; checked here, the same on
+    /// every platform, since the Linux backend accepts any 32 bytes).
     public init(bytes: some Collection<UInt8>) throws(KeyError) {
+        try self.init(bytes: bytes, checkingPoint: true)
+    }
+
+    /// Wraps bytes that already passed `init(bytes:)` once, such as a key the ledger stored on an
+    /// account's first transaction: the curve-point check (~0.1 ms in pure Swift) is skipped, the
+    /// length is still checked. Never use it for bytes that have not been validated before.
+    public init(previouslyValidated bytes: some Collection<UInt8>) throws(KeyError) {
+        try self.init(bytes: bytes, checkingPoint: false)
+    }
+
+    private init(bytes: some Collection<UInt8>, checkingPoint: Bool) throws(KeyError) {
         guard bytes.count == Self.byteCount else { throw .wrongPublicKeyLength(bytes.count) }
+        let raw = Array(bytes)
+        guard !checkingPoint || Ed25519Point.isValidEncoding(raw) else { throw .invalidPublicKey }
         do {
-            key = try Curve25519.Signing.PublicKey(rawRepresentation: Array(bytes))
+            key = try Curve25519.Signing.PublicKey(rawRepresentation: raw)
         } catch {
             throw .invalidPublicKey
         }
-        self.bytes = Array(bytes)
+        self.bytes = raw
     }
 
     init(key: Curve25519.Signing.PublicKey) {

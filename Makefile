@@ -1,0 +1,31 @@
+# Gonka in Swift. `make help` lists the targets.
+SWIFT ?= swift
+MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
+
+.PHONY: help test build release model bench protos clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+test: ## build everything (tests included) and run the whole suite
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+build: ## debug build of everything
+	$(SWIFT) build
+
+release: ## optimised build of the gonka binary (.build/release/gonka)
+	$(SWIFT) build -c release --product gonka
+
+model: ## fetch the embedded model (SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)
+	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model
+
+bench: release ## run the benchmarks named in the issues (release build)
+	.build/release/gonka bench store
+	.build/release/gonka bench tx
+
+protos: ## regenerate Sources/GonkaWire/Generated from Protos/ (needs protoc)
+	scripts/gen-protos
+
+clean: ## remove build output
+	rm -rf .build .build-*

@@ -1,0 +1,55 @@
+import Foundation
+import GonkaCore
+import SwiftProtobuf
+
+/// Namespace for the protobuf messages of `Protos/` under short names, plus the helpers that turn
+/// them into signed bytes. Generated code lives in `Generated/` (run `scripts/gen-protos`).
+public enum Wire {
+    public typealias Tx = Gonka_V1_Tx
+    public typealias TxBody = Gonka_V1_TxBody
+    public typealias Msg = Gonka_V1_Msg
+    public typealias MsgSend = Gonka_V1_MsgSend
+    public typealias MsgRegisterParticipant = Gonka_V1_MsgRegisterParticipant
+    public typealias MsgGrantOperator = Gonka_V1_MsgGrantOperator
+    public typealias MsgRevokeOperator = Gonka_V1_MsgRevokeOperator
+    public typealias Account = Gonka_V1_Account
+    public typealias Participant = Gonka_V1_Participant
+    public typealias OperatorGrant = Gonka_V1_OperatorGrant
+}
+
+extension Wire.Msg {
+    /// The protocol name of the message type (used in operator grants, events and errors), or
+    /// `nil` when the message is empty or of a type this node does not know.
+    public var typeName: String? {
+        switch sum {
+        case .send: "MsgSend"
+        case .registerParticipant: "MsgRegisterParticipant"
+        case .grantOperator: "MsgGrantOperator"
+        case .revokeOperator: "MsgRevokeOperator"
+        case nil: nil
+        }
+    }
+
+    /// Every message type name this build knows.
+    public static let knownTypeNames: [String] = [
+        "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
+    ]
+
+    public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
+    public init(_ register: Wire.MsgRegisterParticipant) { self.init(); sum = .registerParticipant(register) }
+    public init(_ grant: Wire.MsgGrantOperator) { self.init(); sum = .grantOperator(grant) }
+    public init(_ revoke: Wire.MsgRevokeOperator) { self.init(); sum = .revokeOperator(revoke) }
+}
+
+extension Wire.Tx {
+    /// Serializes `body`, signs exactly those bytes with `key` under the tx sign-bytes domain of
+    /// `chainID`, and returns the envelope.
+    public static func signed(body: Wire.TxBody, by key: SigningKey) throws -> Wire.Tx {
+        let bodyBytes: [UInt8] = try body.serializedBytes()
+        var tx = Wire.Tx()
+        tx.bodyBytes = Data(bodyBytes)
+        tx.signerPubkey = Data(key.publicKey.bytes)
+        tx.signature = Data(key.signature(for: SignBytes.make(.tx, chainID: body.chainID, bodyBytes)))
+        return tx
+    }
+}

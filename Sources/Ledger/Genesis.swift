@@ -1,0 +1,191 @@
+import Foundation
+import GonkaCore
+
+/// The chain's starting state, read from `genesis.json`: chain id, parameters, funded accounts and
+/// the first validators (who are also the first participants).
+public struct Genesis: Codable, Hashable, Sendable {
+    public var chainID: String
+    /// RFC 3339 time of the first block; informational for the ledger, used by consensus.
+    public var genesisTime: String
+    public var params: ChainParams
+    public var accounts: [Account]
+    public var moduleAccounts: [ModuleAccount]
+    public var validators: [Validator]
+
+    public struct Account: Codable, Hashable, Sendable {
+        public var address: Address
+        public var balance: Amount
+        public init(address: Address, balance: Amount) {
+            self.address = address
+            self.balance = balance
+        }
+    }
+
+    public struct ModuleAccount: Codable, Hashable, Sendable {
+        public var name: String
+        public var balance: Amount
+        public init(name: String, balance: Amount) {
+            self.name = name
+            self.balance = balance
+        }
+    }
+
+    public struct Validator: Codable, Hashable, Sendable {
+        public var name: String
+        /// The participant's account address (its cold key).
+        public var address: Address
+        public var url: String
+        /// Hex of the 32-byte Ed25519 consensus key.
+        public var consensusPubkey: String
+        /// Hex of the 32-byte Ed25519 p2p node key.
+        public var p2pPubkey: String
+        /// Genesis voting power (epoch 0 weight).
+        public var power: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case name, address, url, power
+            case consensusPubkey = "consensus_pubkey"
+            case p2pPubkey = "p2p_pubkey"
+        }
+
+        public init(name: String, address: Address, url: String, consensusPubkey: String, p2pPubkey: String, power: UInt64) {
+            self.name = name
+            self.address = address
+            self.url = url
+            self.consensusPubkey = consensusPubkey
+            self.p2pPubkey = p2pPubkey
+            self.power = power
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case params, accounts, validators
+        case chainID = "chain_id"
+        case genesisTime = "genesis_time"
+        case moduleAccounts = "module_accounts"
+    }
+
+    public init(
+        chainID: String, genesisTime: String, params: ChainParams = .devnet, accounts: [Account] = [],
+        moduleAccounts: [ModuleAccount] = [], validators: [Validator] = []
+    ) {
+        self.chainID = chainID
+        self.genesisTime = genesisTime
+        self.params = params
+        self.accounts = accounts
+        self.moduleAccounts = moduleAccounts
+        self.validators = validators
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        chainID = try c.decode(String.self, forKey: .chainID)
+        genesisTime = try c.decode(String.self, forKey: .genesisTime)
+        params = try c.decodeIfPresent(ChainParams.self, forKey: .params) ?? .devnet
+        accounts = try c.decodeIfPresent([Account].self, forKey: .accounts) ?? []
+        moduleAccounts = try c.decodeIfPresent([ModuleAccount].self, forKey: .moduleAccounts) ?? []
+        validators = try c.decodeIfPresent([Validator].self, forKey: .validators) ?? []
+    }
+
+    /// Decodes and validates a genesis file's bytes; every problem is a `LedgerError` saying what.
+    public static func decode(json: some DataProtocol) throws(LedgerError) -> Genesis {
+        let genesis: Genesis
+        do {
+            genesis = try JSONDecoder().decode(Genesis.self, from: Data(json))
+        } catch let DecodingError.dataCorrupted(context) {
+            throw .genesis(Self.describe(context))
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw .genesis("missing field \"\(key.stringValue)\"\(Self.path(context))")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw .genesis("wrong type: \(Self.describe(context))")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw .genesis("missing value: \(Self.describe(context))")
+        } catch {
+            throw .genesis("not valid JSON: \(error)")
+        }
+        try genesis.validate()
+        return genesis
+    }
+
+    /// Pretty JSON with sorted keys (stable, diff-friendly).
+    public func encodedJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// Checks everything the ledger relies on before it writes a single key.
+    public func validate() throws(LedgerError) {
+        guard Self.isValidChainID(chainID) else {
+            throw .genesis("chain_id \"\(chainID)\" must be 1–50 characters of a-z, 0-9, '-', '_' or '.'")
+        }
+        guard params.maxTxBytes >= 256 else { throw .genesis("params.max_tx_bytes must be at least 256") }
+        var total = Amount.zero
+        var seen = Set<Address>()
+        for account in accounts {
+            guard seen.insert(account.address).inserted else {
+                throw .genesis("account \(account.address) is listed twice")
+            }
+            guard !Bank.moduleAddresses.contains(account.address) else {
+                throw .genesis("account \(account.address) is a module account: list it under module_accounts")
+            }
+            do { total = try total.adding(account.balance) } catch { throw .genesis("total supply overflows") }
+        }
+        var seenModules = Set<String>()
+        for module in moduleAccounts {
+            guard Bank.ModuleAccount(rawValue: module.name) != nil else {
+                let known = Bank.ModuleAccount.allCases.map(\.rawValue).joined(separator: ", ")
+                throw .genesis("unknown module account \"\(module.name)\" (known: \(known))")
+            }
+            guard seenModules.insert(module.name).inserted else {
+                throw .genesis("module account \(module.name) is listed twice")
+            }
+            do { total = try total.adding(module.balance) } catch { throw .genesis("total supply overflows") }
+        }
+        guard !validators.isEmpty else { throw .genesis("at least one validator is needed") }
+        var validatorAddresses = Set<Address>()
+        var consensusKeys = Set<String>()
+        for validator in validators {
+            guard validatorAddresses.insert(validator.address).inserted else {
+                throw .genesis("validator \(validator.address) is listed twice")
+            }
+            guard validator.power > 0 else { throw .genesis("validator \(validator.name) has power 0") }
+            for (field, hex) in [("consensus_pubkey", validator.consensusPubkey), ("p2p_pubkey", validator.p2pPubkey)] {
+                guard let raw = Hex.decode(hex), (try? PublicKey(bytes: raw)) != nil else {
+                    throw .genesis("validator \(validator.name): \(field) is not a 32-byte Ed25519 key in hex")
+                }
+            }
+            guard consensusKeys.insert(validator.consensusPubkey.lowercased()).inserted else {
+                throw .genesis("validator \(validator.name) reuses another validator's consensus key")
+            }
+            do {
+                try Participants.validateURL(validator.url)
+            } catch {
+                throw .genesis("validator \(validator.name): \(error)")
+            }
+        }
+        guard UInt64(validators.count) <= params.maxValidators else {
+            throw .genesis("\(validators.count) validators, more than max_validators \(params.maxValidators)")
+        }
+    }
+
+    /// 1–50 characters of `a-z 0-9 - _ .`.
+    public static func isValidChainID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 50
+            && id.utf8.allSatisfy { c in
+                (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+                    || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+            }
+    }
+
+    private static func path(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return path.isEmpty ? "" : " at \(path)"
+    }
+
+    private static func describe(_ context: DecodingError.Context) -> String {
+        var text = context.debugDescription
+        if let underlying = context.underlyingError { text += " (\(underlying))" }
+        return text + path(context)
+    }
+}

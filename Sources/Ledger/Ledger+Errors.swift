@@ -1,0 +1,121 @@
+import GonkaCore
+
+/// Why the ledger rejected a transaction (or, for `invariantViolated` and `storage`, why it must
+/// stop). `shortDescription` is a stable code without values, safe as a metric label or for
+/// clients to switch on; `description` is the human sentence with the numbers.
+public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
+    enum Code: Hashable, Sendable {
+        case oversized(size: Int, limit: UInt64)
+        case undecodable(String)
+        case emptyTx
+        case tooManyMessages(count: Int, limit: UInt64)
+        case memoTooLong(size: Int, limit: UInt64)
+        case unknownMessage(index: Int)
+        case wrongChain(expected: String, got: String)
+        case invalidAddress(field: String, reason: String)
+        case invalidPublicKey(String)
+        case signerMismatch(signer: Address, keyAddress: Address)
+        case badSignature
+        case badSequence(expected: UInt64, got: UInt64)
+        case noGrant(authority: Address, signer: Address, msgType: String)
+        case feeTooLow(required: Amount, offered: Amount)
+        case insufficientFunds(address: Address, need: Amount, have: Amount)
+        case invalidAmount(String)
+        case moduleAccountRecipient(Address)
+        case alreadyRegistered(Address)
+        case invalidField(field: String, reason: String)
+        case noSuchGrant(granter: Address, grantee: Address)
+        case overflow(String)
+        case invariantViolated(String)
+        case storage(String)
+        case genesis(String)
+    }
+
+    let code: Code
+
+    static func oversized(size: Int, limit: UInt64) -> Self { Self(code: .oversized(size: size, limit: limit)) }
+    static func undecodable(_ what: String) -> Self { Self(code: .undecodable(what)) }
+    static let emptyTx = Self(code: .emptyTx)
+    static func tooManyMessages(count: Int, limit: UInt64) -> Self { Self(code: .tooManyMessages(count: count, limit: limit)) }
+    static func memoTooLong(size: Int, limit: UInt64) -> Self { Self(code: .memoTooLong(size: size, limit: limit)) }
+    static func unknownMessage(index: Int) -> Self { Self(code: .unknownMessage(index: index)) }
+    static func wrongChain(expected: String, got: String) -> Self { Self(code: .wrongChain(expected: expected, got: got)) }
+    static func invalidAddress(field: String, reason: String) -> Self { Self(code: .invalidAddress(field: field, reason: reason)) }
+    static func invalidPublicKey(_ reason: String) -> Self { Self(code: .invalidPublicKey(reason)) }
+    static func signerMismatch(signer: Address, keyAddress: Address) -> Self { Self(code: .signerMismatch(signer: signer, keyAddress: keyAddress)) }
+    static let badSignature = Self(code: .badSignature)
+    static func badSequence(expected: UInt64, got: UInt64) -> Self { Self(code: .badSequence(expected: expected, got: got)) }
+    static func noGrant(authority: Address, signer: Address, msgType: String) -> Self { Self(code: .noGrant(authority: authority, signer: signer, msgType: msgType)) }
+    static func feeTooLow(required: Amount, offered: Amount) -> Self { Self(code: .feeTooLow(required: required, offered: offered)) }
+    static func insufficientFunds(address: Address, need: Amount, have: Amount) -> Self { Self(code: .insufficientFunds(address: address, need: need, have: have)) }
+    static func invalidAmount(_ reason: String) -> Self { Self(code: .invalidAmount(reason)) }
+    static func moduleAccountRecipient(_ address: Address) -> Self { Self(code: .moduleAccountRecipient(address)) }
+    static func alreadyRegistered(_ address: Address) -> Self { Self(code: .alreadyRegistered(address)) }
+    static func invalidField(_ field: String, _ reason: String) -> Self { Self(code: .invalidField(field: field, reason: reason)) }
+    static func noSuchGrant(granter: Address, grantee: Address) -> Self { Self(code: .noSuchGrant(granter: granter, grantee: grantee)) }
+    static func overflow(_ what: String) -> Self { Self(code: .overflow(what)) }
+    static func invariantViolated(_ detail: String) -> Self { Self(code: .invariantViolated(detail)) }
+    static func storage(_ error: any Error) -> Self { Self(code: .storage(String(describing: error))) }
+    static func genesis(_ reason: String) -> Self { Self(code: .genesis(reason)) }
+
+    /// A stable machine-readable code, e.g. `"bad_signature"`.
+    public var shortDescription: String {
+        switch code {
+        case .oversized: "oversized"
+        case .undecodable: "undecodable"
+        case .emptyTx: "empty_tx"
+        case .tooManyMessages: "too_many_messages"
+        case .memoTooLong: "memo_too_long"
+        case .unknownMessage: "unknown_message"
+        case .wrongChain: "wrong_chain"
+        case .invalidAddress: "invalid_address"
+        case .invalidPublicKey: "invalid_public_key"
+        case .signerMismatch: "signer_mismatch"
+        case .badSignature: "bad_signature"
+        case .badSequence: "bad_sequence"
+        case .noGrant: "no_grant"
+        case .feeTooLow: "fee_too_low"
+        case .insufficientFunds: "insufficient_funds"
+        case .invalidAmount: "invalid_amount"
+        case .moduleAccountRecipient: "module_account_recipient"
+        case .alreadyRegistered: "already_registered"
+        case .invalidField: "invalid_field"
+        case .noSuchGrant: "no_such_grant"
+        case .overflow: "overflow"
+        case .invariantViolated: "invariant_violated"
+        case .storage: "storage"
+        case .genesis: "invalid_genesis"
+        }
+    }
+
+    public var description: String {
+        switch code {
+        case .oversized(let size, let limit): "transaction is \(size) bytes, more than the limit of \(limit)"
+        case .undecodable(let what): "transaction cannot be decoded: \(what)"
+        case .emptyTx: "transaction has no messages"
+        case .tooManyMessages(let count, let limit): "transaction has \(count) messages, more than \(limit)"
+        case .memoTooLong(let size, let limit): "memo is \(size) bytes, more than \(limit)"
+        case .unknownMessage(let index): "message \(index) is empty or of an unknown type"
+        case .wrongChain(let expected, let got): "transaction is for chain \"\(got)\", this is \"\(expected)\""
+        case .invalidAddress(let field, let reason): "\(field) is not a valid address: \(reason)"
+        case .invalidPublicKey(let reason): "signer public key is invalid: \(reason)"
+        case .signerMismatch(let signer, let keyAddress):
+            "signer is \(signer) but the public key belongs to \(keyAddress)"
+        case .badSignature: "signature does not verify over the transaction body"
+        case .badSequence(let expected, let got): "account sequence mismatch: expected \(expected), got \(got)"
+        case .noGrant(let authority, let signer, let msgType):
+            "\(signer) has no operator grant from \(authority) for \(msgType)"
+        case .feeTooLow(let required, let offered): "fee \(offered) is below the required \(required)"
+        case .insufficientFunds(let address, let need, let have): "insufficient funds in \(address): need \(need), have \(have)"
+        case .invalidAmount(let reason): "invalid amount: \(reason)"
+        case .moduleAccountRecipient(let address): "\(address) is a module account and cannot receive transfers"
+        case .alreadyRegistered(let address): "participant \(address) is already registered"
+        case .invalidField(let field, let reason): "\(field): \(reason)"
+        case .noSuchGrant(let granter, let grantee): "no operator grant from \(granter) to \(grantee)"
+        case .overflow(let what): "arithmetic overflow in \(what)"
+        case .invariantViolated(let detail): "ledger invariant violated: \(detail)"
+        case .storage(let detail): "state storage failed: \(detail)"
+        case .genesis(let reason): "invalid genesis: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import GonkaCore
+import GonkaWire
+import SwiftProtobuf
+
+/// The deterministic application of the chain (PROTOCOL §3.2): it checks transactions for the
+/// mempool, executes blocks, and commits state whose root is the `app_hash`.
+///
+/// Pure: no clock, sockets, files or randomness; everything it knows arrives as arguments or
+/// through its `StateStore`. Not thread-safe: one owner (the consensus shell) drives it.
+public final class Ledger {
+    private let store: any StateStore
+    /// State as blocks see it: committed store plus the block in progress.
+    private let deliverState: StateContext
+    /// The mempool's view: committed store plus every transaction accepted by `checkTx` since the
+    /// last commit, so a second transaction from one account needs the next sequence.
+    private let checkState: StateContext
+
+    public private(set) var chainID: String
+    public private(set) var params: ChainParams
+
+    /// Opens a ledger over `store`. A store with committed state must carry a chain id and
+    /// parameters; an empty store waits for `initChain`.
+    public init(store: any StateStore) throws(LedgerError) {
+        self.store = store
+        deliverState = StateContext(store: store)
+        checkState = StateContext(store: store)
+        chainID = ""
+        params = .devnet
+        if store.latestVersion != nil {
+            guard let id = try deliverState.get(StateKey.chainID) else {
+                throw .storage(StateCorruption(what: "chain id missing from committed state"))
+            }
+            chainID = String(decoding: id, as: UTF8.self)
+            guard let raw = try deliverState.get(StateKey.params),
+                let decoded = try? JSONDecoder().decode(ChainParams.self, from: Data(raw))
+            else {
+                throw .storage(StateCorruption(what: "chain parameters"))
+            }
+            params = decoded
+        }
+    }
+
+    /// The last committed height (genesis is `initialHeight − 1` = 0), or `nil` before genesis.
+    public var height: UInt64? { store.latestVersion }
+
+    /// The root of the last committed state.
+    public var appHash: Hash { store.root }
+
+    // MARK: Genesis
+
+    /// Writes the genesis state and commits it as version 0. Returns the genesis validator set.
+    public func initChain(_ genesis: Genesis) throws(LedgerError) -> GenesisResult {
+        guard store.latestVersion == nil else { throw .genesis("the state store already holds a chain") }
+        try genesis.validate()
+        var events: [LedgerEvent] = []
+        try deliverState.transaction { () throws(LedgerError) in
+            deliverState.set(StateKey.chainID, Array(genesis.chainID.utf8))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            guard let params = try? encoder.encode(genesis.params) else { throw .genesis("parameters do not encode") }
+            deliverState.set(StateKey.params, Array(params))
+            for account in genesis.accounts where account.balance > .zero {
+                try Bank.mint(account.balance, to: account.address, in: deliverState)
+                events.append(.minted(to: account.address, amount: account.balance))
+            }
+            for module in genesis.moduleAccounts where module.balance > .zero {
+                guard let account = Bank.ModuleAccount(rawValue: module.name) else { continue }
+                try Bank.mint(module.balance, to: account.address, in: deliverState)
+                events.append(.minted(to: account.address, amount: module.balance))
+            }
+            for validator in genesis.validators {
+                var record = Wire.Participant()
+                record.address = validator.address.description
+                record.url = validator.url
+                record.consensusPubkey = Data(Hex.decode(validator.consensusPubkey) ?? [])
+                record.p2PPubkey = Data(Hex.decode(validator.p2pPubkey) ?? [])
+                record.registeredHeight = 0
+                try Participants.save(record, address: validator.address, in: deliverState)
+                events.append(.participantRegistered(address: validator.address, url: validator.url))
+            }
+        }
+        let appHash = try commitBlock(version: 0)
+        chainID = genesis.chainID
+        params = genesis.params
+        let validators = genesis.validators.compactMap { v in
+            (Hex.decode(v.consensusPubkey)).flatMap { try? PublicKey(bytes: $0) }.map {
+                ValidatorUpdate(address: v.address, consensusKey: $0, power: v.power)
+            }
+        }
+        return GenesisResult(appHash: appHash, validators: validators, events: events)
+    }
+
+    // MARK: Mempool
+
+    /// Runs the whole pipeline against the mempool's check state (PROTOCOL §3.2 `checkTx`). An
+    /// accepted transaction's effects stay in the check state so the same account's next
+    /// transaction must carry the next sequence; nothing reaches the committed state.
+    public func checkTx(_ bytes: [UInt8]) -> TxResult {
+        let context = BlockContext(chainID: chainID, height: (height ?? 0) + 1, time: 0, proposer: nil)
+        return run(bytes, context: context, in: checkState)
+    }
+
+    // MARK: Blocks
+
+    /// Executes a block's transactions in order, commits the state as version `context.height`, and
+    /// checks the supply invariant. Rejected transactions change nothing and say why in their
+    /// result. Throws only when the node must stop: the invariant is broken or storage failed.
+    public func finalize(block txs: [[UInt8]], context: BlockContext) throws(LedgerError) -> BlockResult {
+        let expected = (height ?? 0) + 1
+        guard height != nil, context.height == expected else {
+            throw .invalidField("height", "block height \(context.height) but the ledger expects \(expected)")
+        }
+        guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
+        let results = txs.map { run($0, context: context, in: deliverState) }
+        let appHash = try commitBlock(version: context.height)
+        checkState.reset()
+        return BlockResult(height: context.height, txResults: results, appHash: appHash)
+    }
+
+    private func run(_ bytes: [UInt8], context: BlockContext, in state: StateContext) -> TxResult {
+        let hash = Hash.sha256(bytes)
+        do {
+            let events = try state.transaction { () throws(LedgerError) in
+                try TxPipeline(params: params, context: context, state: state).execute(bytes)
+            }
+            return TxResult(hash: hash, error: nil, events: events)
+        } catch {
+            return TxResult(hash: hash, error: error, events: [])
+        }
+    }
+
+    /// Flushes the block's writes, verifies the supply invariant on exactly what is about to be
+    /// committed, and commits. A violation discards the block and throws.
+    private func commitBlock(version: UInt64) throws(LedgerError) -> Hash {
+        try deliverState.flush()
+        if let violation = try Bank.checkSupplyInvariant(in: deliverState) {
+            store.discardStaged()
+            throw .invariantViolated("supply at height \(version): \(violation)")
+        }
+        do {
+            return try store.commit(version: version)
+        } catch {
+            store.discardStaged()
+            throw .storage(error)
+        }
+    }
+
+    // MARK: Queries (committed state)
+
+    public func balance(of address: Address) throws(LedgerError) -> Amount {
+        try Bank.balance(of: address, in: StateContext(store: store))
+    }
+
+    /// The account record (sequence, public key once known) of `address`.
+    public func account(_ address: Address) throws(LedgerError) -> Wire.Account {
+        try Accounts.account(address, in: StateContext(store: store))
+    }
+
+    public func participant(_ address: Address) throws(LedgerError) -> Wire.Participant? {
+        try Participants.participant(address, in: StateContext(store: store))
+    }
+
+    /// Every registered participant, in address order.
+    public func participants() throws(LedgerError) -> [Wire.Participant] {
+        try Participants.all(in: StateContext(store: store))
+    }
+
+    /// The operator grants `granter` has made, in grantee order.
+    public func grants(by granter: Address) throws(LedgerError) -> [Wire.OperatorGrant] {
+        try Participants.grants(by: granter, in: StateContext(store: store))
+    }
+
+    /// Minted and burned totals; circulating = minted − burned.
+    public func supply() throws(LedgerError) -> (minted: Amount, burned: Amount) {
+        let state = StateContext(store: store)
+        return (try Bank.minted(in: state), try Bank.burned(in: state))
+    }
+
+    /// Checks the supply invariant on the committed state (for `gonka` diagnostics and tests).
+    public func supplyInvariantViolation() throws(LedgerError) -> String? {
+        try Bank.checkSupplyInvariant(in: StateContext(store: store))
+    }
+
+    /// The address of a module account by name (`fee_collector`, `community_pool`, …).
+    public static func moduleAddress(_ name: String) -> Address? {
+        Bank.ModuleAccount(rawValue: name)?.address
+    }
+}
+
+/// What the consensus layer tells the ledger about the block being executed.
+public struct BlockContext: Sendable, Hashable {
+    public var chainID: String
+    public var height: UInt64
+    /// Block time in Unix nanoseconds (the weighted median of precommit times; PROTOCOL §3.1).
+    public var time: Int64
+    public var proposer: Address?
+
+    public init(chainID: String, height: UInt64, time: Int64, proposer: Address?) {
+        self.chainID = chainID
+        self.height = height
+        self.time = time
+        self.proposer = proposer
+    }
+}
+
+/// The outcome of one transaction.
+public struct TxResult: Sendable, Hashable {
+    /// SHA-256 of the transaction bytes as received.
+    public let hash: Hash
+    /// Why it was rejected, or `nil` when it was applied.
+    public let error: LedgerError?
+    public let events: [LedgerEvent]
+
+    public var isSuccess: Bool { error == nil }
+}
+
+/// The outcome of a block.
+public struct BlockResult: Sendable, Hashable {
+    public let height: UInt64
+    public let txResults: [TxResult]
+    /// The state root after this block, carried in the next header.
+    public let appHash: Hash
+}
+
+/// A validator's consensus key and voting power, as handed to consensus.
+public struct ValidatorUpdate: Sendable, Hashable {
+    public let address: Address
+    public let consensusKey: PublicKey
+    public let power: UInt64
+}
+
+/// What `initChain` produced.
+public struct GenesisResult: Sendable, Hashable {
+    public let appHash: Hash
+    public let validators: [ValidatorUpdate]
+    public let events: [LedgerEvent]
+}

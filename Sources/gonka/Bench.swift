@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import GonkaCore
+import GonkaWire
+import Ledger
+import Storage
+import SwiftProtobuf
+
+/// `gonka bench …`: measured speeds, never asserted in tests.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the speed of this machine's node components.",
+        discussion: "Build with `swift build -c release` first: debug builds are many times slower.",
+        subcommands: [TxPipelineBench.self, StoreBench.self]
+    )
+}
+
+/// `gonka bench tx`
+struct TxPipelineBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tx",
+        abstract: "Signed MsgSend transactions per second through the ledger (one core, SQLite state).",
+        discussion: """
+            Pre-signs --txs transfers between --accounts funded accounts, then executes them in
+            blocks of --block-size with `finalize` (decode, signature verify, sequence, fee,
+            transfer, state commit). Also reports checkTx and bare signature-verify rates.
+            """
+    )
+
+    @Option(help: "Transactions to execute.") var txs = 20_000
+    @Option(help: "Transactions per block.") var blockSize = 1_000
+    @Option(help: "Funded accounts sending to each other.") var accounts = 1_000
+    @Flag(help: "Use an in-memory SQLite store instead of a file in a temporary directory.") var memory = false
+
+    func validate() throws {
+        guard txs > 0, blockSize > 0, accounts > 1 else { throw ValidationError("--txs and --block-size must be positive, --accounts > 1") }
+    }
+
+    func run() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = memory ? try AuthenticatedStore(inMemory: "test") : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let chainID = "bench"
+        let keys = (0..<accounts).map { _ in SigningKey() }
+        let validator = SigningKey()
+        var params = ChainParams.devnet
+        params.minGasPrice = 1
+        let genesis = Genesis(
+            chainID: chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
+            accounts: keys.map { .init(address: $0.publicKey.address, balance: Amount(gnk: 1_000_000)!) },
+            validators: [
+                .init(name: "v", address: validator.publicKey.address, url: "http://127.0.0.1:1",
+                      consensusPubkey: validator.publicKey.hex, p2pPubkey: validator.publicKey.hex, power: 1)
+            ])
+        let ledger = try Ledger(store: store)
+        _ = try ledger.initChain(genesis)
+
+        print("signing \(txs) transactions…")
+        var sequences = [UInt64](repeating: 0, count: accounts)
+        var signed: [[UInt8]] = []
+        signed.reserveCapacity(txs)
+        for i in 0..<txs {
+            let from = i % accounts
+            var send = Wire.MsgSend()
+            send.fromAddress = keys[from].publicKey.address.description
+            send.toAddress = keys[(from + 1 + i / accounts) % accounts].publicKey.address.description
+            send.amount = 1_000
+            var body = Wire.TxBody()
+            body.chainID = chainID
+            body.signer = send.fromAddress
+            body.sequence = sequences[from]
+            body.messages = [Wire.Msg(send)]
+            body.fee = 1_000
+            sequences[from] += 1
+            signed.append(try Array(Wire.Tx.signed(body: body, by: keys[from]).serializedData()))
+        }
+
+        // Components, measured alone on the same transactions.
+        let sample = try signed.prefix(min(txs, 5_000)).map { try Wire.Tx(serializedBytes: $0) }
+        var clock = ContinuousClock.now
+        let parsed = sample.compactMap { try? PublicKey(bytes: Array($0.signerPubkey)) }
+        let parseSeconds = (ContinuousClock.now - clock).seconds
+        clock = ContinuousClock.now
+        var ok = 0
+        for (tx, key) in zip(sample, parsed)
+        where key.isValidSignature(tx.signature, for: SignBytes.make(.tx, chainID: chainID, tx.bodyBytes)) {
+            ok += 1
+        }
+        let verifySeconds = (ContinuousClock.now - clock).seconds
+
+        let start = ContinuousClock.now
+        var applied = 0
+        var height: UInt64 = 1
+        for block in stride(from: 0, to: txs, by: blockSize) {
+            let slice = Array(signed[block..<min(block + blockSize, txs)])
+            let result = try ledger.finalize(
+                block: slice, context: BlockContext(chainID: chainID, height: height, time: 0, proposer: nil))
+            applied += result.txResults.filter(\.isSuccess).count
+            height += 1
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        guard applied == txs else { throw CLIError("only \(applied) of \(txs) transactions applied") }
+        print("store:            \(memory ? "SQLite in memory" : "SQLite file")")
+        print("public key parse: \(rate(Double(parsed.count), parseSeconds)) /s (point validity check)")
+        print("signature verify: \(rate(Double(ok), verifySeconds)) /s (\(ok) signatures)")
+        print("finalize MsgSend: \(rate(Double(txs), seconds)) tx/s (\(txs) txs in blocks of \(blockSize), commit included)")
+        print("per block:        \(String(format: "%.1f", seconds * 1000 / Double(height - 1))) ms")
+    }
+}
+
+/// `gonka bench store`
+struct StoreBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Authenticated state store: committed key updates/s, proofs generated and verified/s.")
+
+    @Option(help: "Keys in the tree before measuring.") var keys = 100_000
+    @Option(help: "Updates per commit.") var batch = 1_000
+    @Option(help: "Proofs to generate and verify.") var proofs = 10_000
+
+    func run() throws {
+        let report = try StoreBenchmark.run(keys: keys, batch: batch, proofs: proofs)
+        print(report)
+    }
+}
+
+func rate(_ count: Double, _ seconds: Double) -> String {
+    String(format: "%.0f", count / max(seconds, 1e-9))
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) / 1e18
+    }
+}

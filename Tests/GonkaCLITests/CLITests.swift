@@ -1,0 +1,193 @@
+import Foundation
+import GonkaCore
+import Testing
+
+/// The `gonka` binary as a user runs it: real processes, a temporary home each.
+@Suite struct CLITests {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// The `gonka` executable built next to this test bundle.
+    static let binary: URL = {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gonka")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        // Fallback: the package's default debug products folder.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/gonka")
+    }()
+
+    @discardableResult
+    func gonka(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "GONKA_HOME")
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        let inPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = inPipe
+        try process.run()
+        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inPipe.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    func temporaryHome() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test(arguments: [
+        ["--help"], ["keys", "--help"], ["keys", "add", "--help"], ["keys", "list", "--help"], ["keys", "show", "--help"],
+        ["keys", "export-pubkey", "--help"], ["keys", "delete", "--help"], ["init", "--help"], ["genesis", "--help"],
+        ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"], ["bench", "--help"],
+    ])
+    func everyCommandExplainsItself(arguments: [String]) throws {
+        let run = try gonka(arguments)
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("USAGE:"))
+        #expect(run.stdout.contains("OVERVIEW:") || arguments == ["--help"])
+    }
+
+    @Test func version() throws {
+        let run = try gonka(["version"])
+        #expect(run.status == 0)
+        #expect(run.stdout.hasPrefix("gonka \(GonkaVersion.current)"))
+    }
+
+    @Test func keysLifecycle() throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let add = try gonka(["keys", "add", "alice", "--home", home.path])
+        #expect(add.status == 0, "\(add.output)")
+        let address = try #require(add.stdout.split(separator: "\n").first { $0.hasPrefix("address:") }?.split(separator: " ").last)
+        _ = try Address(String(address))
+        let file = home.appendingPathComponent("keys/alice.json").path
+        #expect(try mode(file) == 0o600)
+        #expect(try mode(home.appendingPathComponent("keys").path) == 0o700)
+        let secret = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: String])["private_key"]
+        #expect(secret?.count == 64)
+        // The secret never appears unless asked for.
+        for args in [["keys", "add", "bob"], ["keys", "list"], ["keys", "show", "alice"], ["keys", "export-pubkey", "alice"]] {
+            let run = try gonka(args + ["--home", home.path])
+            #expect(run.status == 0, "\(args): \(run.output)")
+            #expect(!run.output.contains(secret ?? "-"), "\(args) printed the private key")
+        }
+        #expect(try gonka(["keys", "show", "alice", "--reveal-private-key", "--home", home.path]).stdout.contains(secret ?? "-"))
+        #expect(try gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
+        let list = try gonka(["keys", "list", "--home", home.path])
+        #expect(list.stdout.contains("alice") && list.stdout.contains("bob"))
+        // A duplicate name is refused and the old key kept.
+        let dup = try gonka(["keys", "add", "alice", "--home", home.path])
+        #expect(dup.status != 0)
+        #expect(dup.stderr.contains("already exists"))
+        #expect(try gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
+        // Deleting asks first; a wrong answer keeps the key.
+        #expect(try gonka(["keys", "delete", "alice", "--home", home.path], input: "no\n").status != 0)
+        #expect(FileManager.default.fileExists(atPath: file))
+        #expect(try gonka(["keys", "delete", "alice", "--home", home.path], input: "alice\n").status == 0)
+        #expect(!FileManager.default.fileExists(atPath: file))
+        #expect(try gonka(["keys", "show", "alice", "--home", home.path]).stderr.contains("no key named"))
+    }
+
+    @Test func keysRecoverFromSeedAndHomeFromEnvironment() throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let seed = String(repeating: "07", count: 32)
+        let expected = try SigningKey(seed: [UInt8](repeating: 7, count: 32)).publicKey.address.description
+        let run = try gonka(["keys", "add", "k", "--recover-hex", seed], environment: ["GONKA_HOME": home.path])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stdout.contains(expected))
+        #expect(FileManager.default.fileExists(atPath: home.appendingPathComponent("keys/k.json").path))
+    }
+
+    @Test(arguments: [
+        (["keys", "add", "../evil"], "invalid key name"),
+        (["keys", "add", "x", "--recover-hex", "abc"], "--recover-hex"),
+        (["keys", "show", "nobody"], "no key named"),
+        (["init"], "--chain-id"),
+        (["init", "--chain-id", "Bad Id"], "chain-id"),
+        (["init", "--chain-id", "t1", "--amount", "12"], "unit"),
+        (["init", "--chain-id", "t1", "--power", "0"], "--power"),
+        (["genesis", "validate"], "no genesis"),
+        (["genesis", "add-account", "gonka1abc", "1gnk"], "no genesis"),
+        (["frobnicate"], "Error:"),
+    ])
+    func badInputFailsClearly(arguments: [String], expected: String) throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let run = try gonka(arguments + ["--home", home.path])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(expected), "\(run.output)")
+    }
+
+    @Test func initAndGenesisAsANewUserWouldUseThem() throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let initRun = try gonka(["init", "--chain-id", "t1", "--home", home.path])
+        #expect(initRun.status == 0, "\(initRun.output)")
+        for file in ["config.toml", "genesis.json", "keys/validator.json", "keys/consensus.json", "keys/p2p.json"] {
+            #expect(FileManager.default.fileExists(atPath: home.appendingPathComponent(file).path), "\(file) missing")
+        }
+        #expect(try mode(home.appendingPathComponent("keys/consensus.json").path) == 0o600)
+        // Running it again does not clobber the node.
+        let again = try gonka(["init", "--chain-id", "t1", "--home", home.path])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already initialised"))
+
+        let bob = try gonka(["keys", "add", "bob", "--home", home.path])
+        #expect(bob.status == 0)
+        let bobAddress = try #require(try gonka(["keys", "show", "bob", "--address", "--home", home.path]).stdout.split(separator: "\n").first)
+        let added = try gonka(["genesis", "add-account", String(bobAddress), "1.5gnk", "--home", home.path])
+        #expect(added.status == 0, "\(added.output)")
+        // By key name too, and duplicates refused.
+        #expect(try gonka(["keys", "add", "carol", "--home", home.path]).status == 0)
+        #expect(try gonka(["genesis", "add-account", "carol", "2gnk", "--home", home.path]).status == 0)
+        let dup = try gonka(["genesis", "add-account", String(bobAddress), "1gnk", "--home", home.path])
+        #expect(dup.status != 0)
+        #expect(dup.stderr.contains("already has a genesis balance"))
+        #expect(try gonka(["genesis", "add-account", "gonka1qqqq", "1gnk", "--home", home.path]).stderr.contains("not a valid address"))
+        #expect(try gonka(["genesis", "add-account", String(bobAddress), "lots", "--home", home.path]).status != 0)
+
+        let genesis = try JSONSerialization.jsonObject(with: Data(contentsOf: home.appendingPathComponent("genesis.json"))) as? [String: Any]
+        let accounts = try #require(genesis?["accounts"] as? [[String: Any]])
+        #expect(accounts.count == 3)
+        #expect(accounts.contains { $0["address"] as? String == String(bobAddress) && $0["balance"] as? String == "1500000000" })
+        #expect(genesis?["chain_id"] as? String == "t1")
+        let validate = try gonka(["genesis", "validate", "--home", home.path])
+        #expect(validate.status == 0, "\(validate.output)")
+        #expect(validate.stdout.contains("accounts:   3"))
+    }
+
+    @Test func corruptGenesisIsReportedNotCrashedOn() throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        #expect(try gonka(["init", "--chain-id", "t1", "--home", home.path]).status == 0)
+        try Data("{\"chain_id\": 5".utf8).write(to: home.appendingPathComponent("genesis.json"))
+        let run = try gonka(["genesis", "validate", "--home", home.path])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("invalid genesis"), "\(run.output)")
+        // A damaged key file too.
+        try Data("garbage".utf8).write(to: home.appendingPathComponent("keys/validator.json"))
+        let show = try gonka(["keys", "show", "validator", "--home", home.path])
+        #expect(show.status == 1)
+        #expect(show.stderr.contains("damaged"), "\(show.output)")
+    }
+}
