@@ -18,7 +18,7 @@ extension AuthenticatedStore {
     }
 
     /// An entry of a subtree being built: a leaf's content.
-    typealias Entry = (keyHash: Digest, valueHash: Digest, version: UInt64)
+    typealias LeafEntry = (keyHash: Digest, valueHash: Digest, version: UInt64)
 
     /// What one commit writes.
     struct CommitPlan {
@@ -115,7 +115,7 @@ extension AuthenticatedStore {
     ) throws -> TreeChild {
         switch current {
         case .empty:
-            var entries: [Entry] = []
+            var entries: [LeafEntry] = []
             for index in range {
                 guard let valueHash = changes[index].valueHash else { continue }
                 changes[index].effective = true
@@ -124,7 +124,7 @@ extension AuthenticatedStore {
             return try build(entries[...], depth: depth, plan: &plan)
 
         case .leaf(let leafKey, let leafValue, let leafVersion, _):
-            var entries: [Entry] = []
+            var entries: [LeafEntry] = []
             var overridden = false
             for index in range {
                 let change = changes[index]
@@ -177,7 +177,7 @@ extension AuthenticatedStore {
 
     /// The subtree holding exactly `entries` (sorted by key hash, sharing `depth` nibbles), built fresh.
     private func build(
-        _ entries: ArraySlice<Entry>, depth: Int, plan: inout CommitPlan
+        _ entries: ArraySlice<LeafEntry>, depth: Int, plan: inout CommitPlan
     ) throws -> TreeChild {
         guard let first = entries.first else { return .empty }
         if entries.count == 1 {

@@ -82,6 +82,11 @@ public final class AuthenticatedStore: StateStore {
     var nextNodeID: UInt64 = 1
     private var isClosed = false
 
+    /// One key-value pair, as `entries(withPrefix:)` returns them.
+    public typealias Entry = (key: [UInt8], value: [UInt8])
+    /// A committed value (`nil`: absent) with its proof.
+    public typealias ProvenValue = (value: [UInt8]?, proof: StateProof)
+
     enum StagedWrite {
         case set([UInt8])
         case delete
@@ -224,9 +229,7 @@ public final class AuthenticatedStore: StateStore {
     }
 
     /// The entries with `prefix` as committed at `version`, in bytewise key order.
-    public func entries(withPrefix prefix: [UInt8], atVersion version: UInt64) throws -> [(
-        key: [UInt8], value: [UInt8]
-    )] {
+    public func entries(withPrefix prefix: [UInt8], atVersion version: UInt64) throws -> [Entry] {
         try checkReadable(version)
         return try access { db in try self.fetchEntries(db, prefix: prefix, version: version) }
     }
@@ -249,9 +252,7 @@ public final class AuthenticatedStore: StateStore {
     }
 
     /// The committed value and its proof, read in one go (a `query(path, height)` with proof).
-    public func getWithProof(_ key: [UInt8], atVersion version: UInt64? = nil) throws -> (
-        value: [UInt8]?, proof: StateProof
-    ) {
+    public func getWithProof(_ key: [UInt8], atVersion version: UInt64? = nil) throws -> ProvenValue {
         let ref = try rootReference(atVersion: version)
         guard let readVersion = version ?? latestVersion else {
             return (nil, StateProof(siblings: [], leaf: nil))

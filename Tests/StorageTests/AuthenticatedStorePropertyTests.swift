@@ -98,9 +98,9 @@ import Testing
         state.keys.filter { $0.starts(with: prefix) }.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    static func checkLatest(_ store: AuthenticatedStore, model: [[UInt8]: [UInt8]], pool: [[UInt8]], context: Comment)
-        throws
-    {
+    static func checkLatest(
+        _ store: AuthenticatedStore, model: [[UInt8]: [UInt8]], pool: [[UInt8]], context: Comment
+    ) throws {
         let root = store.root
         let wrongRoot = Hash.sha256(root.bytes)
         for key in pool {
