@@ -48,3 +48,18 @@ extension DeterministicRandomSource {
         return result
     }
 }
+
+extension DeterministicRandomSource {
+    /// `count` bytes: each `UInt64` supplies eight, least significant byte first.
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 8)
+        while out.count < count {
+            let word = nextUInt64()
+            for shift in stride(from: 0, to: 64, by: 8) {
+                out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+            }
+        }
+        return Array(out.prefix(count))
+    }
+}

@@ -73,7 +73,8 @@ public enum StoreBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("state.sqlite").path
         let store = try AuthenticatedStore(path: path, options: .init(durability: durability))
-        var random = BenchRandom(state: 0x5EED)
+        // Seeded, so every run writes the same keys.
+        var random = PhiloxStream(seedString: "gonka/bench/store")
         var allKeys: [[UInt8]] = []
         var values: [[UInt8]] = []
         var version: UInt64 = 0
@@ -83,7 +84,7 @@ public enum StoreBenchmark {
             for index in 0..<count {
                 let value = random.bytes(64)
                 if !allKeys.isEmpty, index % 100 < overwriteShare {
-                    let target = random.below(allKeys.count)
+                    let target = Int(random.uniformInt(below: UInt64(allKeys.count)))
                     values[target] = value
                     try store.set(allKeys[target], value)
                 } else {
@@ -121,7 +122,7 @@ public enum StoreBenchmark {
         let updateCPU = max(processCPUSeconds() - updateCPUStart, 1e-9)
 
         var picks: [Int] = []
-        for _ in 0..<proofs { picks.append(random.below(allKeys.count)) }
+        for _ in 0..<proofs { picks.append(Int(random.uniformInt(below: UInt64(allKeys.count)))) }
         var generated: [StateProof] = []
         generated.reserveCapacity(proofs)
         let proofStart = clock.now
@@ -167,32 +168,5 @@ public enum StoreBenchmark {
     private static func seconds(_ duration: Duration) -> Double {
         let parts = duration.components
         return max(Double(parts.seconds) + Double(parts.attoseconds) * 1e-18, 1e-9)
-    }
-
-    /// SplitMix64, so every run writes the same keys.
-    private struct BenchRandom {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(count + 8)
-            while out.count < count {
-                let word = next()
-                for shift in stride(from: 0, to: 64, by: 8) {
-                    out.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
-                }
-            }
-            return Array(out.prefix(count))
-        }
     }
 }

@@ -1,4 +1,5 @@
 import GonkaCore
+import GonkaTestKit
 import Storage
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GonkaCore
+import GonkaTestKit
 import Ledger
 import Storage
 import Testing
