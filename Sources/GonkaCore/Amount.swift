@@ -145,7 +145,8 @@ public enum AmountError: Error, Equatable, CustomStringConvertible {
         case .insufficient(let need, let have): "need \(need), have \(have)"
         case .divisionByZero: "division by zero"
         case .malformed(let s): "\"\(s)\" is not an amount (try 1.5gnk or 1500000000ngonka)"
-        case .missingUnit(let s): "\"\(s)\" has no unit: write \(s)ngonka or \(s)gnk"
+        case .missingUnit(let s):
+            s.contains(".") ? "\"\(s)\" has no unit: write \(s)gnk" : "\"\(s)\" has no unit: write \(s)gnk or \(s)ngonka"
         case .unknownUnit(let u): "unknown unit \"\(u)\" (use gnk or ngonka)"
         case .tooPrecise(let s): "\"\(s)\" has more than 9 decimals of GNK"
         }

@@ -21,9 +21,7 @@ struct TxPipelineBench: ParsableCommand {
         commandName: "tx",
         abstract: "Signed MsgSend transactions per second through the ledger (one core, SQLite state).",
         discussion: """
-            Pre-signs --txs transfers between --accounts funded accounts, then executes them in
-            blocks of --block-size with `finalize` (decode, signature verify, sequence, fee,
-            transfer, state commit). Also reports checkTx and bare signature-verify rates.
+            Pre-signs --txs transfers between --accounts funded accounts, then executes them in blocks of --block-size with `finalize` (decode, signature verify, sequence, fee, transfer, state commit). Also reports checkTx and bare signature-verify rates.
             """
     )
 

@@ -22,9 +22,7 @@ struct GenesisCommand: ParsableCommand {
         @Argument(help: "A gonka1… address or a key name.") var address: String
         @Argument(help: "The balance, e.g. 1000gnk.") var amount: String
 
-        func run() throws {
-            var genesis = try loadGenesis(home)
-            let target = try resolveAddress(address, home: home)
+        func validate() throws {
             let balance: Amount
             do {
                 balance = try Amount(parsing: amount)
@@ -32,6 +30,12 @@ struct GenesisCommand: ParsableCommand {
                 throw ValidationError("AMOUNT: \(error)")
             }
             guard balance > .zero else { throw ValidationError("AMOUNT must be positive") }
+        }
+
+        func run() throws {
+            var genesis = try loadGenesis(home)
+            let target = try resolveAddress(address, home: home)
+            let balance = try Amount(parsing: amount)
             guard !genesis.accounts.contains(where: { $0.address == target }) else {
                 throw CLIError("\(target) already has a genesis balance; nothing changed")
             }
@@ -82,12 +86,12 @@ func resolveAddress(_ text: String, home: HomeOptions) throws -> Address {
         do {
             return try Address(text)
         } catch {
-            throw ValidationError("\"\(text)\" is not a valid address: \(error)")
+            throw CLIError("\"\(text)\" is not a valid address: \(error)")
         }
     }
     do {
         return try KeyStore(home: home.url).entry(text).address
     } catch {
-        throw ValidationError("\"\(text)\" is neither a gonka1… address nor a key name (\(error))")
+        throw CLIError("\"\(text)\" is neither a gonka1… address nor a key name (\(error))")
     }
 }

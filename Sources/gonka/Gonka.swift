@@ -7,8 +7,7 @@ struct Gonka: AsyncParsableCommand {
         commandName: "gonka",
         abstract: "A node and toolkit for the Gonka decentralized AI inference network.",
         discussion: """
-            Keys, node setup and chain tools. A node's files live under its home directory
-            (--home, default $GONKA_HOME or ~/.gonka): config.toml, genesis.json, keys/ and data/.
+            Keys, node setup and chain tools. A node's files live under its home directory (--home, default $GONKA_HOME or ~/.gonka): config.toml, genesis.json, keys/ and data/.
             """,
         version: GonkaVersion.current,
         subcommands: [Keys.self, Init.self, GenesisCommand.self, Bench.self, Version.self]

@@ -9,10 +9,7 @@ struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a node home: keys, config.toml and a genesis with this node as sole validator.",
         discussion: """
-            Creates HOME/keys/{ACCOUNT,consensus,p2p}.json (reusing keys that already exist),
-            HOME/config.toml, HOME/genesis.json and HOME/data/. The genesis funds the account key
-            with --amount and makes this node the only validator with --power. Add more funded
-            accounts with `gonka genesis add-account`.
+            Creates HOME/keys/{ACCOUNT,consensus,p2p}.json (reusing keys that already exist), HOME/config.toml, HOME/genesis.json and HOME/data/. The genesis funds the account key with --amount and makes this node the only validator with --power. Add more funded accounts with `gonka genesis add-account`.
             """
     )
 

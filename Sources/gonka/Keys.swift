@@ -8,8 +8,7 @@ struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage Ed25519 account keys.",
         discussion: """
-            Keys are stored as HOME/keys/NAME.json, readable only by you (mode 0600). Private keys
-            are never printed unless you ask with `keys show NAME --reveal-private-key`.
+            Keys are stored as HOME/keys/NAME.json, readable only by you (mode 0600). Private keys are never printed unless you ask with `keys show NAME --reveal-private-key`.
             """,
         subcommands: [Add.self, List.self, Show.self, ExportPubkey.self, Delete.self]
     )
