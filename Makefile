@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test build release model bench protos clean
+.PHONY: help test build release model bench lint protos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ model: ## fetch the embedded model (SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR
 bench: release ## run the benchmarks named in the issues (release build)
 	.build/release/gonka bench store
 	.build/release/gonka bench tx
+
+lint: ## swift format lint --strict over our sources (generated code excluded)
+	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
 
 protos: ## regenerate Sources/GonkaWire/Generated from Protos/ (needs protoc)
 	scripts/gen-protos

@@ -77,7 +77,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "Ledger", "GonkaCore", "GonkaTestKit", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Storage", "Ledger", "GonkaCore", "GonkaTestKit", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

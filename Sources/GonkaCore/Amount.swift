@@ -146,7 +146,8 @@ public enum AmountError: Error, Equatable, CustomStringConvertible {
         case .divisionByZero: "division by zero"
         case .malformed(let s): "\"\(s)\" is not an amount (try 1.5gnk or 1500000000ngonka)"
         case .missingUnit(let s):
-            s.contains(".") ? "\"\(s)\" has no unit: write \(s)gnk" : "\"\(s)\" has no unit: write \(s)gnk or \(s)ngonka"
+            s.contains(".")
+                ? "\"\(s)\" has no unit: write \(s)gnk" : "\"\(s)\" has no unit: write \(s)gnk or \(s)ngonka"
         case .unknownUnit(let u): "unknown unit \"\(u)\" (use gnk or ngonka)"
         case .tooPrecise(let s): "\"\(s)\" has more than 9 decimals of GNK"
         }

@@ -3,9 +3,9 @@ import Foundation
 
 // `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// A SHA-256 digest: block hashes, tx hashes, state roots and commitments (PROTOCOL §2).

@@ -3,9 +3,9 @@ import Foundation
 
 // `DataProtocol` lives in Foundation (FoundationEssentials on Linux); MemberImportVisibility needs it named.
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 
 /// An Ed25519 public key (32 bytes): accounts, operator keys, consensus keys and node identities

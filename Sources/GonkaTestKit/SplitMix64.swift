@@ -24,7 +24,6 @@ public struct SplitMix64: DeterministicRandomSource {
         Int(next() % UInt64(bound))
     }
 
-
     public mutating func chance(_ percent: Int) -> Bool {
         below(100) < percent
     }

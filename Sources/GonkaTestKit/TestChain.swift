@@ -55,7 +55,9 @@ public final class TestChain {
 
     /// A body from `signer` with its next sequence (which this call consumes) and a fee that
     /// covers `min_gas_price × size` with room to spare.
-    public func body(_ messages: [Wire.Msg], signer: SigningKey, fee: UInt64? = nil, sequence: UInt64? = nil) -> Wire.TxBody {
+    public func body(
+        _ messages: [Wire.Msg], signer: SigningKey, fee: UInt64? = nil, sequence: UInt64? = nil
+    ) -> Wire.TxBody {
         let address = signer.publicKey.address
         var body = Wire.TxBody()
         body.chainID = Self.chainID
@@ -74,14 +76,17 @@ public final class TestChain {
 
     /// A signed `MsgSend` of `amount` ngonka from account `from` to account `to`.
     public func send(from: Int, to: Int, amount: UInt64, fee: UInt64? = nil) throws -> [UInt8] {
-        try sign(body([.send(from: address(from), to: address(to), amount: amount)], signer: accounts[from], fee: fee), by: accounts[from])
+        try sign(
+            body([.send(from: address(from), to: address(to), amount: amount)], signer: accounts[from], fee: fee),
+            by: accounts[from])
     }
 
     /// Executes one block at the next height.
     @discardableResult
     public func finalize(_ txs: [[UInt8]], time: Int64 = 0) throws -> BlockResult {
         let height = (ledger.height ?? 0) + 1
-        return try ledger.finalize(block: txs, context: BlockContext(chainID: Self.chainID, height: height, time: time, proposer: nil))
+        return try ledger.finalize(
+            block: txs, context: BlockContext(chainID: Self.chainID, height: height, time: time, proposer: nil))
     }
 
     public func balance(_ index: Int) throws -> Amount { try ledger.balance(of: address(index)) }

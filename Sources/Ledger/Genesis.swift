@@ -48,7 +48,9 @@ public struct Genesis: Codable, Hashable, Sendable {
             case p2pPubkey = "p2p_pubkey"
         }
 
-        public init(name: String, address: Address, url: String, consensusPubkey: String, p2pPubkey: String, power: UInt64) {
+        public init(
+            name: String, address: Address, url: String, consensusPubkey: String, p2pPubkey: String, power: UInt64
+        ) {
             self.name = name
             self.address = address
             self.url = url

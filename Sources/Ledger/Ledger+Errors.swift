@@ -36,23 +36,43 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     static func oversized(size: Int, limit: UInt64) -> Self { Self(code: .oversized(size: size, limit: limit)) }
     static func undecodable(_ what: String) -> Self { Self(code: .undecodable(what)) }
     static let emptyTx = Self(code: .emptyTx)
-    static func tooManyMessages(count: Int, limit: UInt64) -> Self { Self(code: .tooManyMessages(count: count, limit: limit)) }
+    static func tooManyMessages(count: Int, limit: UInt64) -> Self {
+        Self(code: .tooManyMessages(count: count, limit: limit))
+    }
     static func memoTooLong(size: Int, limit: UInt64) -> Self { Self(code: .memoTooLong(size: size, limit: limit)) }
     static func unknownMessage(index: Int) -> Self { Self(code: .unknownMessage(index: index)) }
-    static func wrongChain(expected: String, got: String) -> Self { Self(code: .wrongChain(expected: expected, got: got)) }
-    static func invalidAddress(field: String, reason: String) -> Self { Self(code: .invalidAddress(field: field, reason: reason)) }
+    static func wrongChain(expected: String, got: String) -> Self {
+        Self(code: .wrongChain(expected: expected, got: got))
+    }
+    static func invalidAddress(field: String, reason: String) -> Self {
+        Self(code: .invalidAddress(field: field, reason: reason))
+    }
     static func invalidPublicKey(_ reason: String) -> Self { Self(code: .invalidPublicKey(reason)) }
-    static func signerMismatch(signer: Address, keyAddress: Address) -> Self { Self(code: .signerMismatch(signer: signer, keyAddress: keyAddress)) }
+    static func signerMismatch(signer: Address, keyAddress: Address) -> Self {
+        Self(code: .signerMismatch(signer: signer, keyAddress: keyAddress))
+    }
     static let badSignature = Self(code: .badSignature)
-    static func badSequence(expected: UInt64, got: UInt64) -> Self { Self(code: .badSequence(expected: expected, got: got)) }
-    static func noGrant(authority: Address, signer: Address, msgType: String) -> Self { Self(code: .noGrant(authority: authority, signer: signer, msgType: msgType)) }
-    static func feeTooLow(required: Amount, offered: Amount) -> Self { Self(code: .feeTooLow(required: required, offered: offered)) }
-    static func insufficientFunds(address: Address, need: Amount, have: Amount) -> Self { Self(code: .insufficientFunds(address: address, need: need, have: have)) }
+    static func badSequence(expected: UInt64, got: UInt64) -> Self {
+        Self(code: .badSequence(expected: expected, got: got))
+    }
+    static func noGrant(authority: Address, signer: Address, msgType: String) -> Self {
+        Self(code: .noGrant(authority: authority, signer: signer, msgType: msgType))
+    }
+    static func feeTooLow(required: Amount, offered: Amount) -> Self {
+        Self(code: .feeTooLow(required: required, offered: offered))
+    }
+    static func insufficientFunds(address: Address, need: Amount, have: Amount) -> Self {
+        Self(code: .insufficientFunds(address: address, need: need, have: have))
+    }
     static func invalidAmount(_ reason: String) -> Self { Self(code: .invalidAmount(reason)) }
     static func moduleAccountRecipient(_ address: Address) -> Self { Self(code: .moduleAccountRecipient(address)) }
     static func alreadyRegistered(_ address: Address) -> Self { Self(code: .alreadyRegistered(address)) }
-    static func invalidField(_ field: String, _ reason: String) -> Self { Self(code: .invalidField(field: field, reason: reason)) }
-    static func noSuchGrant(granter: Address, grantee: Address) -> Self { Self(code: .noSuchGrant(granter: granter, grantee: grantee)) }
+    static func invalidField(_ field: String, _ reason: String) -> Self {
+        Self(code: .invalidField(field: field, reason: reason))
+    }
+    static func noSuchGrant(granter: Address, grantee: Address) -> Self {
+        Self(code: .noSuchGrant(granter: granter, grantee: grantee))
+    }
     static func overflow(_ what: String) -> Self { Self(code: .overflow(what)) }
     static func invariantViolated(_ detail: String) -> Self { Self(code: .invariantViolated(detail)) }
     static func storage(_ error: any Error) -> Self { Self(code: .storage(String(describing: error))) }
@@ -106,7 +126,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .noGrant(let authority, let signer, let msgType):
             "\(signer) has no operator grant from \(authority) for \(msgType)"
         case .feeTooLow(let required, let offered): "fee \(offered) is below the required \(required)"
-        case .insufficientFunds(let address, let need, let have): "insufficient funds in \(address): need \(need), have \(have)"
+        case .insufficientFunds(let address, let need, let have):
+            "insufficient funds in \(address): need \(need), have \(have)"
         case .invalidAmount(let reason): "invalid amount: \(reason)"
         case .moduleAccountRecipient(let address): "\(address) is a module account and cannot receive transfers"
         case .alreadyRegistered(let address): "participant \(address) is already registered"

@@ -36,7 +36,8 @@ public enum LedgerEvent: Hashable, Sendable {
                 ("granter", granter.description), ("grantee", grantee.description),
                 ("msg_types", types.joined(separator: ",")), ("expires_at_height", String(expires)),
             ]
-        case .operatorRevoked(let granter, let grantee): [("granter", granter.description), ("grantee", grantee.description)]
+        case .operatorRevoked(let granter, let grantee):
+            [("granter", granter.description), ("grantee", grantee.description)]
         case .minted(let to, let amount): [("to", to.description), ("amount", String(amount.ngonka))]
         }
     }

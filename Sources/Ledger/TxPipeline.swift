@@ -74,8 +74,9 @@ struct TxPipeline {
         // 6. Authority: each message acts for an account; the signer must be it or hold its grant.
         for (msg, name) in zip(body.messages, typeNames) {
             let authority = try Self.authority(of: msg)
-            guard try Participants.isAuthorized(
-                signer: signer, authority: authority, msgType: name, height: context.height, in: state)
+            guard
+                try Participants.isAuthorized(
+                    signer: signer, authority: authority, msgType: name, height: context.height, in: state)
             else {
                 throw .noGrant(authority: authority, signer: signer, msgType: name)
             }

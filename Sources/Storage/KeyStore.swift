@@ -110,7 +110,9 @@ public struct KeyStore: Sendable {
     public static func validate(name: String) throws(KeyStoreError) {
         let ok =
             !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
-            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+            }
         guard ok else { throw .invalidName(name) }
     }
 

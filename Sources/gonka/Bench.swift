@@ -31,14 +31,20 @@ struct TxPipelineBench: ParsableCommand {
     @Flag(help: "Use an in-memory SQLite store instead of a file in a temporary directory.") var memory = false
 
     func validate() throws {
-        guard txs > 0, blockSize > 0, accounts > 1 else { throw ValidationError("--txs and --block-size must be positive, --accounts > 1") }
+        guard txs > 0, blockSize > 0, accounts > 1 else {
+            throw ValidationError("--txs and --block-size must be positive, --accounts > 1")
+        }
     }
 
     func run() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gonka-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = memory ? try AuthenticatedStore(inMemory: "test") : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let store =
+            memory
+            ? try AuthenticatedStore(inMemory: "test")
+            : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
         let chainID = "bench"
         let keys = (0..<accounts).map { _ in SigningKey() }
         let validator = SigningKey()
@@ -48,8 +54,9 @@ struct TxPipelineBench: ParsableCommand {
             chainID: chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: keys.map { .init(address: $0.publicKey.address, balance: Amount(gnk: 1_000_000)!) },
             validators: [
-                .init(name: "v", address: validator.publicKey.address, url: "http://127.0.0.1:1",
-                      consensusPubkey: validator.publicKey.hex, p2pPubkey: validator.publicKey.hex, power: 1)
+                .init(
+                    name: "v", address: validator.publicKey.address, url: "http://127.0.0.1:1",
+                    consensusPubkey: validator.publicKey.hex, p2pPubkey: validator.publicKey.hex, power: 1)
             ])
         let ledger = try Ledger(store: store)
         _ = try ledger.initChain(genesis)
@@ -102,7 +109,9 @@ struct TxPipelineBench: ParsableCommand {
         print("store:            \(memory ? "SQLite in memory" : "SQLite file")")
         print("public key parse: \(rate(Double(parsed.count), parseSeconds)) /s (point validity check)")
         print("signature verify: \(rate(Double(ok), verifySeconds)) /s (\(ok) signatures)")
-        print("finalize MsgSend: \(rate(Double(txs), seconds)) tx/s (\(txs) txs in blocks of \(blockSize), commit included)")
+        print(
+            "finalize MsgSend: \(rate(Double(txs), seconds)) tx/s (\(txs) txs in blocks of \(blockSize), commit included)"
+        )
         print("per block:        \(String(format: "%.1f", seconds * 1000 / Double(height - 1))) ms")
     }
 }

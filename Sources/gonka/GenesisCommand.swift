@@ -16,7 +16,8 @@ struct GenesisCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-account",
             abstract: "Fund an account in the genesis file.",
-            discussion: "ADDRESS is a gonka1… address or the name of a key in HOME/keys. AMOUNT is e.g. 1.5gnk or 1500000000ngonka."
+            discussion:
+                "ADDRESS is a gonka1… address or the name of a key in HOME/keys. AMOUNT is e.g. 1.5gnk or 1500000000ngonka."
         )
         @OptionGroup var home: HomeOptions
         @Argument(help: "A gonka1… address or a key name.") var address: String
@@ -53,7 +54,8 @@ struct GenesisCommand: ParsableCommand {
 
         func run() throws {
             let genesis = try loadGenesis(home)
-            let total = genesis.accounts.reduce(UInt128(0)) { $0 + UInt128($1.balance.ngonka) }
+            let total =
+                genesis.accounts.reduce(UInt128(0)) { $0 + UInt128($1.balance.ngonka) }
                 + genesis.moduleAccounts.reduce(UInt128(0)) { $0 + UInt128($1.balance.ngonka) }
             print("genesis ok: chain \(genesis.chainID)")
             print("  accounts:   \(genesis.accounts.count), supply \(Amount(ngonka: UInt64(total)).gnkString)")

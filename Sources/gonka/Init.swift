@@ -38,7 +38,8 @@ struct Init: ParsableCommand {
     func run() throws {
         let fm = FileManager.default
         if !force, fm.fileExists(atPath: home.genesisURL.path) || fm.fileExists(atPath: home.configURL.path) {
-            throw CLIError("\(home.url.path) is already initialised (use --force to overwrite config.toml and genesis.json)")
+            throw CLIError(
+                "\(home.url.path) is already initialised (use --force to overwrite config.toml and genesis.json)")
         }
         try fm.createDirectory(at: home.url.appendingPathComponent("data"), withIntermediateDirectories: true)
         let keys = KeyStore(home: home.url)

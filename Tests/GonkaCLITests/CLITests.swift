@@ -13,10 +13,12 @@ import Testing
 
     /// The `gonka` executable built next to this test bundle.
     static let binary: URL = {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gonka")
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "gonka")
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
         // Fallback: the package's default debug products folder.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/gonka")
     }()
 
@@ -41,7 +43,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     func temporaryHome() throws -> URL {
@@ -55,9 +59,11 @@ import Testing
     }
 
     @Test(arguments: [
-        ["--help"], ["keys", "--help"], ["keys", "add", "--help"], ["keys", "list", "--help"], ["keys", "show", "--help"],
+        ["--help"], ["keys", "--help"], ["keys", "add", "--help"], ["keys", "list", "--help"],
+        ["keys", "show", "--help"],
         ["keys", "export-pubkey", "--help"], ["keys", "delete", "--help"], ["init", "--help"], ["genesis", "--help"],
-        ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"], ["bench", "--help"],
+        ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"],
+        ["bench", "--help"],
     ])
     func everyCommandExplainsItself(arguments: [String]) throws {
         let run = try gonka(arguments)
@@ -77,20 +83,27 @@ import Testing
         defer { try? FileManager.default.removeItem(at: home) }
         let add = try gonka(["keys", "add", "alice", "--home", home.path])
         #expect(add.status == 0, "\(add.output)")
-        let address = try #require(add.stdout.split(separator: "\n").first { $0.hasPrefix("address:") }?.split(separator: " ").last)
+        let address = try #require(
+            add.stdout.split(separator: "\n").first { $0.hasPrefix("address:") }?.split(separator: " ").last)
         _ = try Address(String(address))
         let file = home.appendingPathComponent("keys/alice.json").path
         #expect(try mode(file) == 0o600)
         #expect(try mode(home.appendingPathComponent("keys").path) == 0o700)
-        let secret = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: String])["private_key"]
+        let secret = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: String])[
+                "private_key"]
         #expect(secret?.count == 64)
         // The secret never appears unless asked for.
-        for args in [["keys", "add", "bob"], ["keys", "list"], ["keys", "show", "alice"], ["keys", "export-pubkey", "alice"]] {
+        for args in [
+            ["keys", "add", "bob"], ["keys", "list"], ["keys", "show", "alice"], ["keys", "export-pubkey", "alice"],
+        ] {
             let run = try gonka(args + ["--home", home.path])
             #expect(run.status == 0, "\(args): \(run.output)")
             #expect(!run.output.contains(secret ?? "-"), "\(args) printed the private key")
         }
-        #expect(try gonka(["keys", "show", "alice", "--reveal-private-key", "--home", home.path]).stdout.contains(secret ?? "-"))
+        #expect(
+            try gonka(["keys", "show", "alice", "--reveal-private-key", "--home", home.path]).stdout.contains(
+                secret ?? "-"))
         #expect(try gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
         let list = try gonka(["keys", "list", "--home", home.path])
         #expect(list.stdout.contains("alice") && list.stdout.contains("bob"))
@@ -154,7 +167,8 @@ import Testing
 
         let bob = try gonka(["keys", "add", "bob", "--home", home.path])
         #expect(bob.status == 0)
-        let bobAddress = try #require(try gonka(["keys", "show", "bob", "--address", "--home", home.path]).stdout.split(separator: "\n").first)
+        let bobAddress = try #require(
+            try gonka(["keys", "show", "bob", "--address", "--home", home.path]).stdout.split(separator: "\n").first)
         let added = try gonka(["genesis", "add-account", String(bobAddress), "1.5gnk", "--home", home.path])
         #expect(added.status == 0, "\(added.output)")
         // By key name too, and duplicates refused.
@@ -163,13 +177,20 @@ import Testing
         let dup = try gonka(["genesis", "add-account", String(bobAddress), "1gnk", "--home", home.path])
         #expect(dup.status != 0)
         #expect(dup.stderr.contains("already has a genesis balance"))
-        #expect(try gonka(["genesis", "add-account", "gonka1qqqq", "1gnk", "--home", home.path]).stderr.contains("not a valid address"))
+        #expect(
+            try gonka(["genesis", "add-account", "gonka1qqqq", "1gnk", "--home", home.path]).stderr.contains(
+                "not a valid address"))
         #expect(try gonka(["genesis", "add-account", String(bobAddress), "lots", "--home", home.path]).status != 0)
 
-        let genesis = try JSONSerialization.jsonObject(with: Data(contentsOf: home.appendingPathComponent("genesis.json"))) as? [String: Any]
+        let genesis =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: home.appendingPathComponent("genesis.json")))
+            as? [String: Any]
         let accounts = try #require(genesis?["accounts"] as? [[String: Any]])
         #expect(accounts.count == 3)
-        #expect(accounts.contains { $0["address"] as? String == String(bobAddress) && $0["balance"] as? String == "1500000000" })
+        #expect(
+            accounts.contains {
+                $0["address"] as? String == String(bobAddress) && $0["balance"] as? String == "1500000000"
+            })
         #expect(genesis?["chain_id"] as? String == "t1")
         let validate = try gonka(["genesis", "validate", "--home", home.path])
         #expect(validate.status == 0, "\(validate.output)")

@@ -31,8 +31,12 @@ import Testing
         let signBytes = SignBytes.make(.tx, chainID: "t1", decoded.bodyBytes)
         #expect(key.publicKey.isValidSignature(decoded.signature, for: signBytes))
         // Another chain's domain, or another kind's, does not verify.
-        #expect(!key.publicKey.isValidSignature(decoded.signature, for: SignBytes.make(.tx, chainID: "t2", decoded.bodyBytes)))
-        #expect(!key.publicKey.isValidSignature(decoded.signature, for: SignBytes.make(.vote, chainID: "t1", decoded.bodyBytes)))
+        #expect(
+            !key.publicKey.isValidSignature(
+                decoded.signature, for: SignBytes.make(.tx, chainID: "t2", decoded.bodyBytes)))
+        #expect(
+            !key.publicKey.isValidSignature(
+                decoded.signature, for: SignBytes.make(.vote, chainID: "t1", decoded.bodyBytes)))
         // One flipped bit of the body breaks it.
         var changed = Array(decoded.bodyBytes)
         changed[changed.count - 1] ^= 1

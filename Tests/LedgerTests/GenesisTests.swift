@@ -53,13 +53,17 @@ import Testing
     }
 
     @Test func badValuesSayWhy() throws {
-        func expectInvalid(_ mutate: (inout Genesis) -> Void, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        func expectInvalid(
+            _ mutate: (inout Genesis) -> Void, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             var genesis = good
             mutate(&genesis)
             let error = #expect(throws: LedgerError.self, sourceLocation: sourceLocation) {
                 try Genesis.decode(json: try genesis.encodedJSON())
             }
-            #expect(error?.description.contains(expected) == true, "\(String(describing: error))", sourceLocation: sourceLocation)
+            #expect(
+                error?.description.contains(expected) == true, "\(String(describing: error))",
+                sourceLocation: sourceLocation)
         }
         expectInvalid({ $0.chainID = "Bad Chain" }, "chain_id")
         expectInvalid({ $0.accounts.append($0.accounts[0]) }, "listed twice")

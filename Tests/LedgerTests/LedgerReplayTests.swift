@@ -20,7 +20,9 @@ import Testing
                 let from = Int(rng.next() % UInt64(chain.accounts.count))
                 let to = Int(rng.next() % UInt64(chain.accounts.count))
                 switch rng.next() % 6 {
-                case 0: block.append(try chain.send(from: from, to: to, amount: 1 + rng.next() % 10_000_000_000_000))  // often too much
+                case 0:
+                    // Often more than the sender has.
+                    block.append(try chain.send(from: from, to: to, amount: 1 + rng.next() % 10_000_000_000_000))
                 case 1: block.append(try chain.send(from: from, to: to, amount: 1, fee: 1))  // fee too low
                 default: block.append(try chain.send(from: from, to: to, amount: 1 + rng.next() % 1_000_000))
                 }
@@ -102,10 +104,12 @@ import Testing
     @Test func blocksMustComeInOrderAndOnThisChain() throws {
         let chain = try TestChain()
         #expect(throws: LedgerError.self) {
-            try chain.ledger.finalize(block: [], context: BlockContext(chainID: TestChain.chainID, height: 5, time: 0, proposer: nil))
+            try chain.ledger.finalize(
+                block: [], context: BlockContext(chainID: TestChain.chainID, height: 5, time: 0, proposer: nil))
         }
         #expect(throws: LedgerError.self) {
-            try chain.ledger.finalize(block: [], context: BlockContext(chainID: "other", height: 1, time: 0, proposer: nil))
+            try chain.ledger.finalize(
+                block: [], context: BlockContext(chainID: "other", height: 1, time: 0, proposer: nil))
         }
         #expect(chain.ledger.height == 0)
     }

@@ -8,7 +8,9 @@ import Testing
 
 /// Module Participants: registration and operator grants (PROTOCOL §1, §3.4).
 @Suite struct ParticipantsTests {
-    func register(_ chain: TestChain, account: Int, url: String = "https://host.example:9000", key: [UInt8]? = nil) throws -> [UInt8] {
+    func register(
+        _ chain: TestChain, account: Int, url: String = "https://host.example:9000", key: [UInt8]? = nil
+    ) throws -> [UInt8] {
         var msg = Wire.MsgRegisterParticipant()
         msg.participant = chain.address(account).description
         msg.url = url
@@ -17,7 +19,9 @@ import Testing
         return try chain.sign(chain.body([Wire.Msg(msg)], signer: chain.accounts[account]), by: chain.accounts[account])
     }
 
-    func grant(_ chain: TestChain, from granter: Int, to grantee: Int, types: [String] = ["MsgSend"], expires: UInt64 = 0) throws -> [UInt8] {
+    func grant(
+        _ chain: TestChain, from granter: Int, to grantee: Int, types: [String] = ["MsgSend"], expires: UInt64 = 0
+    ) throws -> [UInt8] {
         var msg = Wire.MsgGrantOperator()
         msg.granter = chain.address(granter).description
         msg.grantee = chain.address(grantee).description
@@ -35,7 +39,8 @@ import Testing
 
     /// Account `operatorIndex` signs a send out of `owner`'s account.
     func sendAsOperator(_ chain: TestChain, owner: Int, operatorIndex: Int) throws -> [UInt8] {
-        let body = chain.body([.send(from: chain.address(owner), to: chain.address(3), amount: 7)], signer: chain.accounts[operatorIndex])
+        let body = chain.body(
+            [.send(from: chain.address(owner), to: chain.address(3), amount: 7)], signer: chain.accounts[operatorIndex])
         return try chain.sign(body, by: chain.accounts[operatorIndex])
     }
 
@@ -49,7 +54,9 @@ import Testing
         let chain = try TestChain()
         let result = try chain.finalize([try register(chain, account: 1)])
         #expect(result.txResults[0].isSuccess)
-        #expect(result.txResults[0].events.contains(.participantRegistered(address: chain.address(1), url: "https://host.example:9000")))
+        #expect(
+            result.txResults[0].events.contains(
+                .participantRegistered(address: chain.address(1), url: "https://host.example:9000")))
         let record = try #require(try chain.ledger.participant(chain.address(1)))
         #expect(record.url == "https://host.example:9000")
         #expect(record.registeredHeight == 1)
@@ -90,7 +97,9 @@ import Testing
         register.url = "http://x"
         register.consensusPubkey = Data(chain.accounts[2].publicKey.bytes)
         register.p2PPubkey = Data(chain.accounts[2].publicKey.bytes)
-        let notGranted = try chain.finalize([try chain.sign(chain.body([Wire.Msg(register)], signer: chain.accounts[1]), by: chain.accounts[1])])
+        let notGranted = try chain.finalize([
+            try chain.sign(chain.body([Wire.Msg(register)], signer: chain.accounts[1]), by: chain.accounts[1])
+        ])
         #expect(notGranted.txResults[0].error?.shortDescription == "no_grant")
         chain.sequences[chain.address(1), default: 1] -= 1  // that tx was rejected: its sequence is unused
         #expect(try chain.finalize([try revoke(chain, from: 0, to: 1)]).txResults[0].isSuccess)
@@ -100,9 +109,10 @@ import Testing
 
     @Test func grantsExpire() throws {
         let chain = try TestChain()
-        #expect(try chain.finalize([try grant(chain, from: 0, to: 1, expires: 3)]).txResults[0].isSuccess)  // height 1
-        #expect(try chain.finalize([try sendAsOperator(chain, owner: 0, operatorIndex: 1)]).txResults[0].isSuccess)  // height 2
-        let expired = try chain.finalize([try sendAsOperator(chain, owner: 0, operatorIndex: 1)])  // height 3
+        // Height 1: grant until height 3. Height 2: still live. Height 3: expired.
+        #expect(try chain.finalize([try grant(chain, from: 0, to: 1, expires: 3)]).txResults[0].isSuccess)
+        #expect(try chain.finalize([try sendAsOperator(chain, owner: 0, operatorIndex: 1)]).txResults[0].isSuccess)
+        let expired = try chain.finalize([try sendAsOperator(chain, owner: 0, operatorIndex: 1)])
         #expect(expired.txResults[0].error?.shortDescription == "no_grant")
     }
 

@@ -36,7 +36,9 @@ import Testing
 
     /// Runs one block holding only `tx` and checks that it was rejected with `code` and that the
     /// committed state did not change at all (same root, same balances, same sequences).
-    func expectRejected(_ chain: TestChain, _ tx: [UInt8], _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRejected(
+        _ chain: TestChain, _ tx: [UInt8], _ code: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let rootBefore = chain.ledger.appHash
         let balances = try (0..<chain.accounts.count).map { try chain.balance($0) }
         let sequences = try (0..<chain.accounts.count).map { try chain.ledger.account(chain.address($0)).sequence }
@@ -46,7 +48,8 @@ import Testing
         #expect(!error.description.isEmpty, sourceLocation: sourceLocation)
         #expect(result.txResults.first?.events == [], sourceLocation: sourceLocation)
         #expect(chain.ledger.appHash == rootBefore, "state root changed", sourceLocation: sourceLocation)
-        #expect(try (0..<chain.accounts.count).map { try chain.balance($0) } == balances, sourceLocation: sourceLocation)
+        #expect(
+            try (0..<chain.accounts.count).map { try chain.balance($0) } == balances, sourceLocation: sourceLocation)
         #expect(
             try (0..<chain.accounts.count).map { try chain.ledger.account(chain.address($0)).sequence } == sequences,
             sourceLocation: sourceLocation)
@@ -76,7 +79,8 @@ import Testing
     @Test func signatureFromAnotherKeyIsRejected() throws {
         let chain = try TestChain()
         // Account 1 signs a body claiming to be account 0's: the key does not match the signer.
-        let body = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
+        let body = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
         try expectRejected(chain, try chain.sign(body, by: chain.accounts[1]), "signer_mismatch")
     }
 
@@ -92,7 +96,8 @@ import Testing
 
     @Test func wrongChainIsRejected() throws {
         let chain = try TestChain()
-        var body = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
+        var body = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
         body.chainID = "other-chain"
         try expectRejected(chain, try chain.sign(body, by: chain.accounts[0]), "wrong_chain")
     }
@@ -102,7 +107,8 @@ import Testing
         let first = try chain.send(from: 0, to: 1, amount: 1)
         try chain.finalize([first])
         try expectRejected(chain, first, "bad_sequence")  // replay of an included tx
-        let future = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0], sequence: 7)
+        let future = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0], sequence: 7)
         try expectRejected(chain, try chain.sign(future, by: chain.accounts[0]), "bad_sequence")
     }
 
@@ -121,7 +127,8 @@ import Testing
 
     @Test func oversizedIsRejected() throws {
         let chain = try TestChain()
-        var body = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
+        var body = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
         body.memo = String(repeating: "x", count: 100)
         body.messages = Array(repeating: body.messages[0], count: 60)
         var big = try chain.sign(body, by: chain.accounts[0])
@@ -145,7 +152,8 @@ import Testing
 
     @Test func unknownBodyFieldsAreRejected() throws {
         let chain = try TestChain()
-        var body = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
+        var body = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0])
         body.unknownFields = try UnknownFieldsMaker.field(50, bytes: [7])
         try expectRejected(chain, try chain.sign(body, by: chain.accounts[0]), "undecodable")
     }
@@ -164,7 +172,8 @@ import Testing
 
     @Test func sendingFromSomeoneElsesAccountNeedsAGrant() throws {
         let chain = try TestChain()
-        let body = chain.body([.send(from: chain.address(1), to: chain.address(0), amount: 1)], signer: chain.accounts[0])
+        let body = chain.body(
+            [.send(from: chain.address(1), to: chain.address(0), amount: 1)], signer: chain.accounts[0])
         try expectRejected(chain, try chain.sign(body, by: chain.accounts[0]), "no_grant")
     }
 
@@ -175,14 +184,19 @@ import Testing
         badAddress.toAddress = "gonka1notanaddress"
         badAddress.amount = 1
         try expectRejected(
-            chain, try chain.sign(chain.body([Wire.Msg(badAddress)], signer: chain.accounts[0], sequence: 0), by: chain.accounts[0]),
+            chain,
+            try chain.sign(
+                chain.body([Wire.Msg(badAddress)], signer: chain.accounts[0], sequence: 0), by: chain.accounts[0]),
             "invalid_address")
-        let zero = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 0)], signer: chain.accounts[0], sequence: 0)
+        let zero = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 0)], signer: chain.accounts[0], sequence: 0)
         try expectRejected(chain, try chain.sign(zero, by: chain.accounts[0]), "invalid_amount")
         let toModule = chain.body(
-            [.send(from: chain.address(0), to: Ledger.moduleAddress("fee_collector")!, amount: 1)], signer: chain.accounts[0], sequence: 0)
+            [.send(from: chain.address(0), to: Ledger.moduleAddress("fee_collector")!, amount: 1)],
+            signer: chain.accounts[0], sequence: 0)
         try expectRejected(chain, try chain.sign(toModule, by: chain.accounts[0]), "module_account_recipient")
-        var memo = chain.body([.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0], sequence: 0)
+        var memo = chain.body(
+            [.send(from: chain.address(0), to: chain.address(1), amount: 1)], signer: chain.accounts[0], sequence: 0)
         memo.memo = String(repeating: "m", count: 1_000)
         try expectRejected(chain, try chain.sign(memo, by: chain.accounts[0]), "memo_too_long")
     }

@@ -33,7 +33,9 @@ enum Participants {
         return out
     }
 
-    static func grant(granter: Address, grantee: Address, in state: StateContext) throws(LedgerError) -> Wire.OperatorGrant? {
+    static func grant(
+        granter: Address, grantee: Address, in state: StateContext
+    ) throws(LedgerError) -> Wire.OperatorGrant? {
         guard let raw = try state.get(StateKey.grant(granter: granter, grantee: grantee)) else { return nil }
         do {
             return try Wire.OperatorGrant(serializedBytes: raw)
@@ -106,7 +108,8 @@ enum Participants {
         guard !msg.msgTypes.isEmpty else { throw .invalidField("msg_types", "at least one message type is needed") }
         for type in msg.msgTypes where !grantableTypes.contains(type) {
             throw .invalidField(
-                "msg_types", "\"\(type)\" cannot be granted (grantable: \(grantableTypes.sorted().joined(separator: ", ")))")
+                "msg_types",
+                "\"\(type)\" cannot be granted (grantable: \(grantableTypes.sorted().joined(separator: ", ")))")
         }
         guard Set(msg.msgTypes).count == msg.msgTypes.count else {
             throw .invalidField("msg_types", "duplicate message type")
@@ -124,7 +127,10 @@ enum Participants {
         } catch {
             throw .storage(error)
         }
-        return [.operatorGranted(granter: granter, grantee: grantee, msgTypes: msg.msgTypes, expiresAtHeight: msg.expiresAtHeight)]
+        return [
+            .operatorGranted(
+                granter: granter, grantee: grantee, msgTypes: msg.msgTypes, expiresAtHeight: msg.expiresAtHeight)
+        ]
     }
 
     /// `MsgRevokeOperator` (PROTOCOL §3.4): ends a grant at once.
