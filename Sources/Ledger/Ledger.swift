@@ -41,7 +41,7 @@ public final class Ledger {
         }
     }
 
-    /// The last committed height (genesis is `initialHeight − 1` = 0), or `nil` before genesis.
+    /// The last committed height (genesis commits as 0, block H as H), or `nil` before genesis.
     public var height: UInt64? { store.latestVersion }
 
     /// The root of the last committed state.
@@ -133,16 +133,16 @@ public final class Ledger {
     /// Flushes the block's writes, verifies the supply invariant on exactly what is about to be
     /// committed, and commits. A violation discards the block and throws.
     private func commitBlock(version: UInt64) throws(LedgerError) -> Hash {
-        try deliverState.flush()
-        if let violation = try Bank.checkSupplyInvariant(in: deliverState) {
-            store.discardStaged()
-            throw .invariantViolated("supply at height \(version): \(violation)")
-        }
         do {
+            try deliverState.flush()
+            if let violation = try Bank.checkSupplyInvariant(in: deliverState) {
+                throw LedgerError.invariantViolated("supply at height \(version): \(violation)")
+            }
             return try store.commit(version: version)
         } catch {
+            // Nothing of this block may reach the next commit.
             store.discardStaged()
-            throw .storage(error)
+            throw error as? LedgerError ?? .storage(error)
         }
     }
 

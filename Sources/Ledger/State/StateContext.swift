@@ -66,6 +66,9 @@ final class StateContext {
     /// Hands the block's writes to the store in key order (deterministic across machines).
     func flush() throws(LedgerError) {
         precondition(tx.isEmpty, "flush inside a transaction")
+        // Handed over or failed, these writes are done with: a failed flush is followed by
+        // `discardStaged` on the store, so nothing half-written survives in either place.
+        defer { block.removeAll(keepingCapacity: true) }
         do {
             for key in block.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 if let value = block[key] ?? nil {
@@ -77,7 +80,6 @@ final class StateContext {
         } catch {
             throw .storage(error)
         }
-        block.removeAll(keepingCapacity: true)
     }
 
     /// Forgets every pending write (used to reset the mempool's check state after a commit).
