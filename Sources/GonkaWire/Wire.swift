@@ -15,6 +15,19 @@ public enum Wire {
     public typealias Account = Gonka_V1_Account
     public typealias Participant = Gonka_V1_Participant
     public typealias OperatorGrant = Gonka_V1_OperatorGrant
+    public typealias BlockID = Gonka_V1_BlockID
+    public typealias Header = Gonka_V1_Header
+    public typealias Block = Gonka_V1_Block
+    public typealias VoteType = Gonka_V1_VoteType
+    public typealias Vote = Gonka_V1_Vote
+    public typealias SignedVote = Gonka_V1_SignedVote
+    public typealias Proposal = Gonka_V1_Proposal
+    public typealias SignedProposal = Gonka_V1_SignedProposal
+    public typealias ProposalMessage = Gonka_V1_ProposalMessage
+    public typealias Commit = Gonka_V1_Commit
+    public typealias Validator = Gonka_V1_Validator
+    public typealias ValidatorSet = Gonka_V1_ValidatorSet
+    public typealias DuplicateVoteEvidence = Gonka_V1_DuplicateVoteEvidence
 }
 
 extension Wire.Msg {
