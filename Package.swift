@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "GonkaWire", targets: ["GonkaWire"]),
         .library(name: "Ledger", targets: ["Ledger"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -43,14 +44,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Consensus",
+            dependencies: ["GonkaCore", "GonkaWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Storage",
-            dependencies: ["GonkaCore", "Ledger", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
             name: "GonkaTestKit",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Ledger", "Storage",
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict
@@ -86,6 +92,14 @@ let package = Package(
             name: "LedgerTests",
             dependencies: [
                 "Ledger", "GonkaCore", "GonkaWire", "Storage", "GonkaTestKit",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ConsensusTests",
+            dependencies: [
+                "Consensus", "GonkaCore", "GonkaWire", "GonkaTestKit", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict
