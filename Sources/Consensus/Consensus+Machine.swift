@@ -98,6 +98,8 @@ extension Consensus {
         private var started = false
         private var now: Timestamp = 0
         private var proposals: [Int: SignedProposal] = [:]
+        /// Every block id the rightful proposer proposed per round (more than one: it equivocated).
+        private var proposalIDs: [Int: [Hash]] = [:]
         private var blocks: [Hash: [UInt8]] = [:]
         private var validity: [Hash: Bool] = [:]
         private var validationRequested: Set<Hash> = []
@@ -189,13 +191,17 @@ extension Consensus {
 
         private mutating func receive(_ message: ProposalMessage) -> [Action] {
             let p = message.signed.proposal
-            guard p.height == height, p.round >= 0, proposals[p.round] == nil else { return [] }
+            let known = proposalIDs[p.round] ?? []
+            guard p.height == height, p.round >= 0, !known.contains(p.blockID),
+                known.count < VoteSet.maxValuesPerValidator
+            else { return [] }
             guard proposer(round: p.round) == p.proposer, let validator = validators.validator(p.proposer),
                 message.signed.hasValidSignature(
                     by: validator.publicKey, chainID: configuration.chainID, verifier: configuration.verifier),
                 Consensus.blockID(of: message.block) == p.blockID
             else { return [] }
-            proposals[p.round] = message.signed
+            if proposals[p.round] == nil { proposals[p.round] = message.signed }
+            proposalIDs[p.round, default: []].append(p.blockID)
             blocks[p.blockID] = message.block
             return requestValidation(p.blockID)
         }
@@ -210,7 +216,7 @@ extension Consensus {
             guard vote.height == height, vote.round >= 0, let validator = validators.validator(vote.validator) else {
                 return []
             }
-            if let existing = voteSet(vote.type, vote.round)?.votes[vote.validator], existing == signed { return [] }
+            if voteSet(vote.type, vote.round)?.contains(signed) == true { return [] }
             guard
                 signed.hasValidSignature(
                     by: validator.publicKey, chainID: configuration.chainID, verifier: configuration.verifier)
@@ -297,18 +303,17 @@ extension Consensus {
             while progressed && decision == nil {
                 progressed = false
                 // Rule 49: a proposal of any round with +2/3 precommits for it decides.
-                for r in proposals.keys.sorted() {
-                    guard let p = proposals[r]?.proposal, precommits[r]?.hasTwoThirds(for: p.blockID) == true else {
-                        continue
-                    }
-                    guard let valid = validity[p.blockID] else {
-                        actions += requestValidation(p.blockID)
-                        continue
-                    }
-                    if valid {
-                        decide(round: r, blockID: p.blockID)
-                        if let decision { actions.append(.commit(decision)) }
-                        return actions
+                for r in proposalIDs.keys.sorted() {
+                    for id in proposalIDs[r] ?? [] where precommits[r]?.hasTwoThirds(for: id) == true {
+                        guard let valid = validity[id] else {
+                            actions += requestValidation(id)
+                            continue
+                        }
+                        if valid {
+                            decide(round: r, blockID: id)
+                            if let decision { actions.append(.commit(decision)) }
+                            return actions
+                        }
                     }
                 }
                 // Rule 55: +1/3 of the power sent messages in a higher round: skip to it.
@@ -318,7 +323,8 @@ extension Consensus {
                     progressed = true
                     continue
                 }
-                if step == .propose, let p = proposals[round]?.proposal {
+                if step == .propose, let first = proposals[round]?.proposal {
+                    let p = first
                     if p.polRound == -1 {
                         // Rule 22.
                         if let valid = validity[p.blockID] {
@@ -344,17 +350,21 @@ extension Consensus {
                         .schedule(Timeout(height: height, round: round, step: .prevote, duration: configuration.timeouts.duration(.prevote, round: round))))
                 }
                 // Rule 36.
-                if step >= .prevote, let p = proposals[round]?.proposal, prevotes[round]?.hasTwoThirds(for: p.blockID) == true {
-                    if validity[p.blockID] == true, polSeen.insert(round).inserted {
+                if step >= .prevote, !polSeen.contains(round),
+                    let id = proposalIDs[round]?.first(where: { prevotes[round]?.hasTwoThirds(for: $0) == true })
+                {
+                    if validity[id] == true, polSeen.insert(round).inserted {
                         if step == .prevote {
-                            lockedValue = p.blockID
+                            lockedValue = id
                             lockedRound = round
                             step = .precommit
-                            actions += vote(.precommit, p.blockID)
+                            actions += vote(.precommit, id)
                         }
-                        validValue = p.blockID
+                        validValue = id
                         validRound = round
                         progressed = true
+                    } else if validity[id] == nil {
+                        actions += requestValidation(id)
                     }
                 }
                 // Rule 44.
@@ -370,6 +380,11 @@ extension Consensus {
                 }
             }
             return actions
+        }
+
+        /// Whether this exact vote is already held (a shell may skip logging it again).
+        public func contains(_ signed: SignedVote) -> Bool {
+            voteSet(signed.vote.type, signed.vote.round)?.contains(signed) == true
         }
 
         private mutating func decide(round r: Int, blockID: Hash) {
@@ -402,7 +417,8 @@ extension Consensus {
             }
             let message = ProposalMessage(signed: signed, block: block)
             actions.append(.broadcastProposal(message))
-            proposals[round] = signed
+            if proposals[round] == nil { proposals[round] = signed }
+            if !(proposalIDs[round] ?? []).contains(blockID) { proposalIDs[round, default: []].append(blockID) }
             blocks[blockID] = block
             return actions
         }

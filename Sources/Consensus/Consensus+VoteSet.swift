@@ -2,8 +2,15 @@ import GonkaCore
 
 extension Consensus {
     /// The votes of one (height, round, type), tallied by voting power per block id.
-    /// The first vote of a validator counts; a later, different one is returned as evidence.
+    ///
+    /// As in the paper, a vote counts toward the value it names: a validator that signs two values
+    /// counts toward both (its power is under 1/3, so safety holds), which keeps honest nodes that
+    /// were shown different halves of an equivocation able to see the same quorums once the
+    /// votes are relayed. The second value also yields ``DuplicateVoteEvidence``. At most
+    /// ``maxValuesPerValidator`` values per validator are kept (bounded memory).
     public struct VoteSet: Sendable {
+        public static let maxValuesPerValidator = 3
+
         public let height: UInt64
         public let round: Int
         public let type: VoteType
@@ -12,8 +19,12 @@ extension Consensus {
         /// Every vote counts 1 instead of its power (only for the simulator's broken-machine test).
         let countByValidators: Bool
 
+        /// The first vote of each validator.
         public private(set) var votes: [Address: SignedVote] = [:]
+        /// Further votes of equivocating validators, for other values.
+        public private(set) var conflicting: [Address: [SignedVote]] = [:]
         public private(set) var powerByBlock: [Hash?: UInt64] = [:]
+        /// Power of the validators that voted, each counted once.
         public private(set) var powerSeen: UInt64 = 0
         private var reported: Set<Address> = []
 
@@ -32,28 +43,43 @@ extension Consensus {
         /// What adding a vote did.
         public enum AddResult: Sendable, Equatable {
             case added
+            /// Already known (or over the per-validator bound): nothing changed.
             case duplicate
-            /// A second, different vote of one validator: the first still counts.
+            /// A second value of one validator, now counted too: the first evidence of it.
             case conflict(DuplicateVoteEvidence)
-            /// A conflict already reported once for this validator.
+            /// A further value of a validator already reported; counted, no new evidence.
             case conflictAgain
+        }
+
+        /// Whether this exact signed vote is already held.
+        public func contains(_ signed: SignedVote) -> Bool {
+            let address = signed.vote.validator
+            return votes[address] == signed || conflicting[address]?.contains(signed) == true
         }
 
         /// Adds a vote whose signature and membership the caller has checked; `power` is the
         /// validator's voting power.
         public mutating func add(_ signed: SignedVote, power: UInt64) -> AddResult {
             let address = signed.vote.validator
-            if let existing = votes[address] {
-                if existing.vote.blockID == signed.vote.blockID { return .duplicate }
-                guard reported.insert(address).inserted else { return .conflictAgain }
-                guard let evidence = try? DuplicateVoteEvidence(existing, signed) else { return .duplicate }
-                return .conflict(evidence)
-            }
-            votes[address] = signed
             let weight = countByValidators ? 1 : power
+            guard let existing = votes[address] else {
+                votes[address] = signed
+                powerByBlock[signed.vote.blockID, default: 0] += weight
+                powerSeen += weight
+                return .added
+            }
+            let others = conflicting[address] ?? []
+            if existing.vote.blockID == signed.vote.blockID || others.contains(where: { $0.vote.blockID == signed.vote.blockID })
+                || others.count + 1 >= Self.maxValuesPerValidator
+            {
+                return .duplicate
+            }
+            conflicting[address, default: []].append(signed)
             powerByBlock[signed.vote.blockID, default: 0] += weight
-            powerSeen += weight
-            return .added
+            guard reported.insert(address).inserted, let evidence = try? DuplicateVoteEvidence(existing, signed) else {
+                return .conflictAgain
+            }
+            return .conflict(evidence)
         }
 
         private func moreThanTwoThirds(_ power: UInt64) -> Bool { UInt128(power) * 3 > UInt128(total) * 2 }
@@ -75,7 +101,9 @@ extension Consensus {
 
         /// The votes for `blockID`, in address order.
         public func votes(for blockID: Hash?) -> [SignedVote] {
-            votes.values.filter { $0.vote.blockID == blockID }.sorted { $0.vote.validator < $1.vote.validator }
+            let all = votes.values.filter { $0.vote.blockID == blockID }
+                + conflicting.values.flatMap { $0.filter { $0.vote.blockID == blockID } }
+            return all.sorted { $0.vote.validator < $1.vote.validator }
         }
     }
 

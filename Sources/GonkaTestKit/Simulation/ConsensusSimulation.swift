@@ -203,6 +203,8 @@ private struct Node {
     var chain: [CommittedBlock] = []
     var evidencePool: [Consensus.DuplicateVoteEvidence] = []
     var ownMessages: [Message] = []
+    var relayMessages: [Message] = []
+    var relayed: Set<[UInt8]> = []
     var epoch = 0
     var crashed: Bool { machine == nil }
     var height: UInt64 { UInt64(chain.count) + 1 }
@@ -242,6 +244,7 @@ private struct World {
     var digest: UInt64 = 0xcbf2_9ce4_8422_2325
     var pendingInputs: [(Int, Consensus.Machine.Input)] = []
     var byzantineValues: [SignKey: [Hash]] = [:]
+    var byzantineAddresses: Set<Address> = []
 
     init(seed: UInt64, configuration: Configuration) {
         self.seed = seed
@@ -292,6 +295,7 @@ private struct World {
         for i in 0..<count {
             nodes.append(Node(index: i, key: keys[i], signer: Consensus.Signer(key: keys[i]), behaviour: behaviours[i]))
         }
+        byzantineAddresses = Set(nodes.filter { $0.behaviour != .honest }.map(\.signer.address))
         if configuration.partitions, rng.chance(50) {
             partition = (0..<count).map { _ in rng.below(2) }
         }
@@ -340,7 +344,13 @@ private struct World {
             events += 1
             if now > config.gst + config.deadline {
                 let heights = honest.map { nodes[$0].chain.count }
-                throw violation("liveness", "honest heights \(heights) after the deadline (target \(config.heights))")
+                let states = nodes.map { n in
+                    guard let m = n.machine else { return "\(n.index):down" }
+                    return "\(n.index)\(n.behaviour == .honest ? "" : "*"):h\(m.height)r\(m.round)\(m.step) lock\(m.lockedRound) valid\(m.validRound)"
+                }
+                throw violation(
+                    "liveness",
+                    "honest heights \(heights) after the deadline (target \(config.heights)); \(states.joined(separator: ", ")); powers \(validators.validators.map(\.power))")
             }
             try handle(event.kind)
             if finished { return }
@@ -460,7 +470,7 @@ private struct World {
     }
 
     mutating func gossip(_ i: Int) {
-        for message in nodes[i].ownMessages { broadcast(message, from: i) }
+        for message in nodes[i].ownMessages + nodes[i].relayMessages { broadcast(message, from: i) }
         for evidence in nodes[i].evidencePool where !committed(evidence.key, in: i) {
             broadcast(.evidence(evidence), from: i)
         }
@@ -477,8 +487,12 @@ private struct World {
             if nodes[i].behaviour == .equivocate {
                 noteByzantineValue(p.signed.proposal.blockID, height: p.signed.proposal.height, round: p.signed.proposal.round)
             }
+            relayIfByzantine(message, sender: p.signed.proposal.proposer, at: i)
             try input(i, .proposal(p))
-        case .vote(let v): try input(i, .vote(v))
+        case .vote(let v):
+            guard nodes[i].machine?.contains(v) != true else { return }
+            relayIfByzantine(message, sender: v.vote.validator, at: i)
+            try input(i, .vote(v))
         case .evidence(let e):
             guard (try? e.verify(validators: validators, chainID: chainID, verifier: machineConfig.verifier)) != nil else {
                 return
@@ -498,6 +512,22 @@ private struct World {
             else { return }
             try commitBlock(i, height: h, round: commit.round, id: id, block: block, commit: commit, synced: true)
         }
+    }
+
+    /// Gossip, abridged: honest nodes relay what they receive (the paper's assumption). Honest
+    /// validators already resend their own messages until they are heard, so only messages signed
+    /// by byzantine validators need relaying here; relaying everything would only cost time.
+    mutating func relayIfByzantine(_ message: Message, sender: Address, at i: Int) {
+        guard nodes[i].behaviour == .honest, byzantineAddresses.contains(sender) else { return }
+        let key: [UInt8]
+        switch message {
+        case .vote(let v): key = v.signature
+        case .proposal(let p): key = p.signed.signature
+        default: return
+        }
+        guard nodes[i].relayed.insert(key).inserted else { return }
+        nodes[i].relayMessages.append(message)
+        broadcast(message, from: i)
     }
 
     mutating func addEvidence(_ e: Consensus.DuplicateVoteEvidence, at i: Int) {
@@ -653,6 +683,8 @@ private struct World {
         }
         try? nodes[i].wal.append(.endHeight(machine.height))
         nodes[i].ownMessages = []
+        nodes[i].relayMessages = []
+        nodes[i].relayed = []
         let actions = machine.advance(height: nodes[i].height, validators: validators, lastBlockTime: lastTime(i))
         nodes[i].machine = machine
         noteHeightStart(nodes[i].height)
