@@ -27,6 +27,9 @@ public struct ConsensusSimulation {
         public var partitions = true
         public var crashes = true
         public var byzantineFaults = true
+        /// Honest nodes relay the byzantine validators' messages (gossip). Off lets the two halves
+        /// of an equivocation stay apart, the strongest split an asynchronous network allows.
+        public var relayByzantine = true
         /// After GST, a height that starts later than `gst + settle` must decide within this many
         /// rounds (0 = validator count + 2).
         public var roundBound = 0
@@ -518,7 +521,7 @@ private struct World {
     /// validators already resend their own messages until they are heard, so only messages signed
     /// by byzantine validators need relaying here; relaying everything would only cost time.
     mutating func relayIfByzantine(_ message: Message, sender: Address, at i: Int) {
-        guard nodes[i].behaviour == .honest, byzantineAddresses.contains(sender) else { return }
+        guard config.relayByzantine, nodes[i].behaviour == .honest, byzantineAddresses.contains(sender) else { return }
         let key: [UInt8]
         switch message {
         case .vote(let v): key = v.signature
