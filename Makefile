@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test build release model bench lint protos clean sim
+.PHONY: help test build release model bench lint protos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,7 @@ protos: ## regenerate Sources/GonkaWire/Generated from Protos/ (needs protoc)
 clean: ## remove build output
 	rm -rf .build .build-*
 
+.PHONY: sim
 SEEDS ?= 100000
 sim: ## consensus simulator over $(SEEDS) seeds, heavier faults (SEED=n replays one seed)
 	$(SWIFT) build --build-tests
