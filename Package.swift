@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "gonka",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Ledger", "Storage",
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -33,25 +33,28 @@ extension Consensus {
         }
     }
 
+    /// One record.
+    public enum WALEntry: Sendable, Hashable {
+        /// An input handed to the machine at time `now`.
+        case input(Machine.Input, now: Timestamp)
+        /// Height `h` was committed; replay of height `h + 1` starts after this marker.
+        case endHeight(UInt64)
+    }
+
+    /// What opening the log found.
+    public struct WALReplay: Sendable, Hashable {
+        public var entries: [WALEntry]
+        /// Bytes cut from the end (a torn or corrupt tail); 0 when the log was clean.
+        public var truncatedBytes: Int
+    }
+
     /// The consensus write-ahead log: every input (including our own signed messages) is appended
     /// and fsync'd before the machine acts on it, so a restarted node replays exactly what it saw.
     /// Records are framed `length (u32 BE) ‖ CRC-32 (u32 BE) ‖ payload`; on open, a partial or
     /// corrupt tail is detected and cut off.
     public struct WAL<Storage: WALStorage> {
-        /// One record.
-        public enum Entry: Sendable, Hashable {
-            /// An input handed to the machine at time `now`.
-            case input(Machine.Input, now: Timestamp)
-            /// Height `h` was committed; replay of height `h + 1` starts after this marker.
-            case endHeight(UInt64)
-        }
-
-        /// What opening the log found.
-        public struct Replay: Sendable, Hashable {
-            public var entries: [Entry]
-            /// Bytes cut from the end (a torn or corrupt tail); 0 when the log was clean.
-            public var truncatedBytes: Int
-        }
+        public typealias Entry = WALEntry
+        public typealias Replay = WALReplay
 
         public private(set) var storage: Storage
 

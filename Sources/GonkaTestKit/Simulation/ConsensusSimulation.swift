@@ -30,6 +30,8 @@ public struct ConsensusSimulation {
         /// Honest nodes relay the byzantine validators' messages (gossip). Off lets the two halves
         /// of an equivocation stay apart, the strongest split an asynchronous network allows.
         public var relayByzantine = true
+        /// How often each node re-sends its own messages, its evidence and its height (ms).
+        public var gossipInterval: Int64 = 1_000
         /// After GST, a height that starts later than `gst + settle` must decide within this many
         /// rounds (0 = validator count + 2).
         public var roundBound = 0
@@ -379,7 +381,7 @@ private struct World {
             guard !nodes[i].crashed, nodes[i].epoch == epoch, nodes[i].machine?.height == height else { return }
             try advance(i)
         case .gossip(let i):
-            schedule(1_000, .gossip(node: i))
+            schedule(config.gossipInterval, .gossip(node: i))
             guard !nodes[i].crashed else { return }
             gossip(i)
         case .crash(let i):
