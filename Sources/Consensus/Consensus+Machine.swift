@@ -34,7 +34,9 @@ extension Consensus {
             public var verifier: Verifier
             public var defects: Defects
 
-            public init(chainID: String, timeouts: Timeouts = .devnet, verifier: Verifier = .ed25519, defects: Defects = .none) {
+            public init(
+                chainID: String, timeouts: Timeouts = .devnet, verifier: Verifier = .ed25519, defects: Defects = .none
+            ) {
                 self.chainID = chainID
                 self.timeouts = timeouts
                 self.verifier = verifier
@@ -171,7 +173,9 @@ extension Consensus {
         /// The precommits gathered so far for the decided block (grows until ``advance``).
         public var decidedCommit: Commit? {
             guard let decision, let set = precommits[decision.round] else { return nil }
-            return Commit(height: height, round: decision.round, blockID: decision.blockID, precommits: set.votes(for: decision.blockID))
+            return Commit(
+                height: height, round: decision.round, blockID: decision.blockID,
+                precommits: set.votes(for: decision.blockID))
         }
 
         /// The proposer of `round` at this height.
@@ -207,7 +211,9 @@ extension Consensus {
         }
 
         private mutating func requestValidation(_ id: Hash) -> [Action] {
-            guard validity[id] == nil, let block = blocks[id], validationRequested.insert(id).inserted else { return [] }
+            guard validity[id] == nil, let block = blocks[id], validationRequested.insert(id).inserted else {
+                return []
+            }
             return [.validate(height: height, blockID: id, block: block)]
         }
 
@@ -232,13 +238,17 @@ extension Consensus {
             case .prevote:
                 var set =
                     prevotes[vote.round]
-                    ?? VoteSet(height: height, round: vote.round, type: .prevote, validators: validators, countByValidators: byCount)
+                    ?? VoteSet(
+                        height: height, round: vote.round, type: .prevote, validators: validators,
+                        countByValidators: byCount)
                 result = set.add(signed, power: power)
                 prevotes[vote.round] = set
             case .precommit:
                 var set =
                     precommits[vote.round]
-                    ?? VoteSet(height: height, round: vote.round, type: .precommit, validators: validators, countByValidators: byCount)
+                    ?? VoteSet(
+                        height: height, round: vote.round, type: .precommit, validators: validators,
+                        countByValidators: byCount)
                 result = set.add(signed, power: power)
                 precommits[vote.round] = set
             }
@@ -280,7 +290,10 @@ extension Consensus {
             round = r
             step = .propose
             var actions: [Action] = [
-                .schedule(Timeout(height: height, round: r, step: .propose, duration: configuration.timeouts.duration(.propose, round: r)))
+                .schedule(
+                    Timeout(
+                        height: height, round: r, step: .propose,
+                        duration: configuration.timeouts.duration(.propose, round: r)))
             ]
             if isProposer(r) {
                 if let value = validValue, let block = blocks[value] {
@@ -318,7 +331,9 @@ extension Consensus {
                 }
                 // Rule 55: +1/3 of the power sent messages in a higher round: skip to it.
                 let total = totalWeight
-                if let skip = roundWeight.filter({ $0.key > round && UInt128($0.value) * 3 > UInt128(total) }).keys.max() {
+                if let skip = roundWeight.filter({ $0.key > round && UInt128($0.value) * 3 > UInt128(total) }).keys
+                    .max()
+                {
                     actions += startRound(skip)
                     progressed = true
                     continue
@@ -337,7 +352,8 @@ extension Consensus {
                         // Rule 28.
                         if let valid = validity[p.blockID] {
                             let free =
-                                configuration.defects.ignoreLock || lockedRound <= p.polRound || lockedValue == p.blockID
+                                configuration.defects.ignoreLock || lockedRound <= p.polRound
+                                || lockedValue == p.blockID
                             step = .prevote
                             actions += vote(.prevote, valid && free ? p.blockID : nil)
                             progressed = true
@@ -345,9 +361,14 @@ extension Consensus {
                     }
                 }
                 // Rule 34.
-                if step == .prevote, prevotes[round]?.hasTwoThirdsAny == true, prevoteWaitScheduled.insert(round).inserted {
+                if step == .prevote, prevotes[round]?.hasTwoThirdsAny == true,
+                    prevoteWaitScheduled.insert(round).inserted
+                {
                     actions.append(
-                        .schedule(Timeout(height: height, round: round, step: .prevote, duration: configuration.timeouts.duration(.prevote, round: round))))
+                        .schedule(
+                            Timeout(
+                                height: height, round: round, step: .prevote,
+                                duration: configuration.timeouts.duration(.prevote, round: round))))
                 }
                 // Rule 36.
                 if step >= .prevote, !polSeen.contains(round),
@@ -376,7 +397,10 @@ extension Consensus {
                 // Rule 47.
                 if precommits[round]?.hasTwoThirdsAny == true, precommitWaitScheduled.insert(round).inserted {
                     actions.append(
-                        .schedule(Timeout(height: height, round: round, step: .precommit, duration: configuration.timeouts.duration(.precommit, round: round))))
+                        .schedule(
+                            Timeout(
+                                height: height, round: round, step: .precommit,
+                                duration: configuration.timeouts.duration(.precommit, round: round))))
                 }
             }
             return actions
@@ -400,14 +424,16 @@ extension Consensus {
         private mutating func propose(block: [UInt8], blockID: Hash, polRound: Int) -> [Action] {
             guard let signer, proposedRounds.insert(round).inserted else { return [] }
             let proposal = Proposal(
-                height: height, round: round, polRound: polRound, blockID: blockID, timestamp: voteTime, proposer: signer.address)
+                height: height, round: round, polRound: polRound, blockID: blockID, timestamp: voteTime,
+                proposer: signer.address)
             let signed: SignedProposal
             var actions: [Action] = []
             switch signState.decide(height: height, round: round, step: .propose, blockID: blockID) {
             case .sign:
                 signed = SignedProposal.sign(proposal, chainID: configuration.chainID, signer: signer)
                 signState = SignState(
-                    height: height, round: round, step: .propose, blockID: blockID, bytes: signed.bytes, signature: signed.signature)
+                    height: height, round: round, step: .propose, blockID: blockID, bytes: signed.bytes,
+                    signature: signed.signature)
                 actions.append(.persistSignState(signState))
             case .reuse(let bytes, let signature):
                 guard let stored = try? SignedProposal(bytes: bytes, signature: signature) else { return [] }
@@ -426,14 +452,16 @@ extension Consensus {
         private mutating func vote(_ type: VoteType, _ blockID: Hash?) -> [Action] {
             guard let signer, let me = validators.validator(signer.address) else { return [] }
             let signStep: Step = type == .prevote ? .prevote : .precommit
-            let vote = Vote(type: type, height: height, round: round, blockID: blockID, timestamp: voteTime, validator: me.address)
+            let vote = Vote(
+                type: type, height: height, round: round, blockID: blockID, timestamp: voteTime, validator: me.address)
             var actions: [Action] = []
             let signed: SignedVote
             switch signState.decide(height: height, round: round, step: signStep, blockID: blockID) {
             case .sign:
                 signed = SignedVote.sign(vote, chainID: configuration.chainID, signer: signer)
                 signState = SignState(
-                    height: height, round: round, step: signStep, blockID: blockID, bytes: signed.bytes, signature: signed.signature)
+                    height: height, round: round, step: signStep, blockID: blockID, bytes: signed.bytes,
+                    signature: signed.signature)
                 actions.append(.persistSignState(signState))
             case .reuse(let bytes, let signature):
                 guard let stored = try? SignedVote(bytes: bytes, signature: signature) else { return [] }

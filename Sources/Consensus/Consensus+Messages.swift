@@ -68,7 +68,8 @@ extension Consensus {
         /// Encodes `vote`, signs its bytes under the "vote" domain of `chainID`.
         public static func sign(_ vote: Vote, chainID: String, signer: Signer) -> SignedVote {
             let bytes = (try? vote.wire.serializedBytes() as [UInt8]) ?? []
-            return SignedVote(vote: vote, bytes: bytes, signature: signer.sign(SignBytes.make(.vote, chainID: chainID, bytes)))
+            return SignedVote(
+                vote: vote, bytes: bytes, signature: signer.sign(SignBytes.make(.vote, chainID: chainID, bytes)))
         }
 
         init(vote: Vote, bytes: [UInt8], signature: [UInt8]) {
@@ -162,7 +163,8 @@ extension Consensus {
         public static func sign(_ proposal: Proposal, chainID: String, signer: Signer) -> SignedProposal {
             let bytes = (try? proposal.wire.serializedBytes() as [UInt8]) ?? []
             return SignedProposal(
-                proposal: proposal, bytes: bytes, signature: signer.sign(SignBytes.make(.proposal, chainID: chainID, bytes)))
+                proposal: proposal, bytes: bytes,
+                signature: signer.sign(SignBytes.make(.proposal, chainID: chainID, bytes)))
         }
 
         init(proposal: Proposal, bytes: [UInt8], signature: [UInt8]) {
@@ -306,12 +308,16 @@ extension Consensus {
         }
 
         public var key: Key {
-            Key(validator: voteA.vote.validator, height: voteA.vote.height, round: voteA.vote.round, type: voteA.vote.type)
+            Key(
+                validator: voteA.vote.validator, height: voteA.vote.height, round: voteA.vote.round,
+                type: voteA.vote.type)
         }
 
         /// Checks both signatures against the validator's key in `validators` (the set of the
         /// evidence's height).
-        public func verify(validators: ValidatorSet, chainID: String, verifier: Verifier = .ed25519) throws(ConsensusError) {
+        public func verify(
+            validators: ValidatorSet, chainID: String, verifier: Verifier = .ed25519
+        ) throws(ConsensusError) {
             guard let validator = validators.validator(voteA.vote.validator) else { throw .unknownValidator }
             guard voteA.hasValidSignature(by: validator.publicKey, chainID: chainID, verifier: verifier),
                 voteB.hasValidSignature(by: validator.publicKey, chainID: chainID, verifier: verifier)

@@ -48,7 +48,8 @@ extension Consensus {
 
         /// A genesis set: priorities start at zero and advance once, as in CometBFT.
         public init(_ members: [(publicKey: PublicKey, power: UInt64)]) throws(ConsensusError) {
-            try self.init(validators: members.map { Validator(publicKey: $0.publicKey, power: $0.power) }, advance: true)
+            try self.init(
+                validators: members.map { Validator(publicKey: $0.publicKey, power: $0.power) }, advance: true)
         }
 
         private init(validators unsorted: [Validator], advance: Bool) throws(ConsensusError) {

@@ -69,7 +69,8 @@ extension Consensus {
                 return .added
             }
             let others = conflicting[address] ?? []
-            if existing.vote.blockID == signed.vote.blockID || others.contains(where: { $0.vote.blockID == signed.vote.blockID })
+            if existing.vote.blockID == signed.vote.blockID
+                || others.contains(where: { $0.vote.blockID == signed.vote.blockID })
                 || others.count + 1 >= Self.maxValuesPerValidator
             {
                 return .duplicate
@@ -101,7 +102,8 @@ extension Consensus {
 
         /// The votes for `blockID`, in address order.
         public func votes(for blockID: Hash?) -> [SignedVote] {
-            let all = votes.values.filter { $0.vote.blockID == blockID }
+            let all =
+                votes.values.filter { $0.vote.blockID == blockID }
                 + conflicting.values.flatMap { $0.filter { $0.vote.blockID == blockID } }
             return all.sorted { $0.vote.validator < $1.vote.validator }
         }

@@ -26,7 +26,9 @@ extension Consensus {
         public mutating func append(_ more: [UInt8]) throws(ConsensusError) { bytes += more }
         public mutating func sync() throws(ConsensusError) { syncs += 1 }
         public func contents() throws(ConsensusError) -> [UInt8] { bytes }
-        public mutating func truncate(to length: Int) throws(ConsensusError) { bytes.removeSubrange(min(length, bytes.count)...) }
+        public mutating func truncate(to length: Int) throws(ConsensusError) {
+            bytes.removeSubrange(min(length, bytes.count)...)
+        }
         /// Simulates a crash in the middle of a write: appends only a prefix of a framed record.
         public mutating func appendTorn(_ record: [UInt8], keeping fraction: Int) {
             bytes += record.prefix(max(1, record.count * fraction / 100))
@@ -173,7 +175,9 @@ extension Consensus {
             switch tag {
             case 1:
                 let wire: Wire.ProposalMessage
-                do { wire = try Wire.ProposalMessage(serializedBytes: rest(reader)) } catch { throw .malformed("wal proposal") }
+                do { wire = try Wire.ProposalMessage(serializedBytes: rest(reader)) } catch {
+                    throw .malformed("wal proposal")
+                }
                 return .input(.proposal(try ProposalMessage(wire: wire)), now: now)
             case 2:
                 let wire: Wire.SignedVote

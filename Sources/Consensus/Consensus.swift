@@ -155,7 +155,9 @@ public struct ConsensusError: Error, Hashable, CustomStringConvertible {
     public static func wrongHeight(expected: UInt64, got: UInt64) -> Self {
         Self(code: .wrongHeight(expected: expected, got: got))
     }
-    public static func wrongRound(expected: Int, got: Int) -> Self { Self(code: .wrongRound(expected: expected, got: got)) }
+    public static func wrongRound(expected: Int, got: Int) -> Self {
+        Self(code: .wrongRound(expected: expected, got: got))
+    }
     public static let wrongBlock = Self(code: .wrongBlock)
     public static let wrongVoteType = Self(code: .wrongVoteType)
     public static let unknownValidator = Self(code: .unknownValidator)
@@ -196,7 +198,8 @@ public struct ConsensusError: Error, Hashable, CustomStringConvertible {
         case .unknownValidator: "signer is not in the validator set"
         case .duplicateValidator: "validator appears twice"
         case .badSignature: "invalid signature"
-        case .insufficientPower(let have, let total): "insufficient voting power: \(have) of \(total), need more than 2/3"
+        case .insufficientPower(let have, let total):
+            "insufficient voting power: \(have) of \(total), need more than 2/3"
         case .invalidValidatorSet(let why): "invalid validator set: \(why)"
         case .notConflicting: "votes do not conflict"
         case .storage(let why): "storage: \(why)"

@@ -21,7 +21,9 @@ struct ConsensusBench: ParsableCommand {
     @Option(help: "verifyCommit repetitions.") var verifications = 50
 
     func validate() throws {
-        guard heights > 0, verifications > 0 else { throw ValidationError("--heights and --verifications must be positive") }
+        guard heights > 0, verifications > 0 else {
+            throw ValidationError("--heights and --verifications must be positive")
+        }
         guard counts.allSatisfy({ $0 >= 1 && $0 <= 1_000 }), !counts.isEmpty else {
             throw ValidationError("--validators: counts between 1 and 1000")
         }
@@ -49,21 +51,25 @@ struct ConsensusBench: ParsableCommand {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             print(
                 String(
-                    format: "consensus sim  validators %4d  heights %3d  %8.1f heights/s  (%d messages, %.1f ms per height)",
-                    n, report.heights, Double(report.heights) / seconds, report.messages, seconds * 1000 / Double(report.heights)))
+                    format:
+                        "consensus sim  validators %4d  heights %3d  %8.1f heights/s  (%d messages, %.1f ms per height)",
+                    n, report.heights, Double(report.heights) / seconds, report.messages,
+                    seconds * 1000 / Double(report.heights)))
         }
         try benchVerifyCommit(validatorCount: 100)
     }
 
     func benchVerifyCommit(validatorCount: Int) throws {
         let keys = (0..<validatorCount).map { i in
-            (try? SigningKey(seed: [UInt8](repeating: UInt8(i % 250 + 1), count: 31) + [UInt8(i / 250)])) ?? SigningKey()
+            (try? SigningKey(seed: [UInt8](repeating: UInt8(i % 250 + 1), count: 31) + [UInt8(i / 250)]))
+                ?? SigningKey()
         }
         let set = try Consensus.ValidatorSet(keys.map { (publicKey: $0.publicKey, power: 10) })
         let id = Hash.sha256("bench block")
         let precommits = keys.map { key in
             Consensus.SignedVote.sign(
-                Consensus.Vote(type: .precommit, height: 7, round: 0, blockID: id, timestamp: 1, validator: key.publicKey.address),
+                Consensus.Vote(
+                    type: .precommit, height: 7, round: 0, blockID: id, timestamp: 1, validator: key.publicKey.address),
                 chainID: "bench", signer: Consensus.Signer(key: key))
         }
         let commit = Consensus.Commit(height: 7, round: 0, blockID: id, precommits: precommits)
@@ -73,7 +79,9 @@ struct ConsensusBench: ParsableCommand {
                 try Consensus.verifyCommit(blockID: id, commit: commit, validators: set, chainID: "bench", height: 7)
             }
         }
-        let ms = (Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15) / Double(verifications)
+        let ms =
+            (Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15)
+            / Double(verifications)
         print(String(format: "verifyCommit   validators %4d  %8.3f ms per commit", validatorCount, ms))
     }
 }

@@ -13,7 +13,8 @@ import Testing
     }
 
     func verify(_ c: Consensus.Commit, height: UInt64 = 1) throws(ConsensusError) {
-        try Consensus.verifyCommit(blockID: id, commit: c, validators: net.validators, chainID: net.chainID, height: height)
+        try Consensus.verifyCommit(
+            blockID: id, commit: c, validators: net.validators, chainID: net.chainID, height: height)
     }
 
     @Test func acceptsTwoThirdsOfThePower() throws {
@@ -29,7 +30,8 @@ import Testing
     @Test func rejectsAForgedSignature() {
         var c = commit([0, 1, 3])
         let good = c.precommits[2]
-        c.precommits[2] = (try? Consensus.SignedVote(bytes: good.bytes, signature: net.keys[0].signature(for: good.bytes)))!
+        c.precommits[2] =
+            (try? Consensus.SignedVote(bytes: good.bytes, signature: net.keys[0].signature(for: good.bytes)))!
         #expect(throws: ConsensusError.badSignature) { try verify(c) }
     }
 
@@ -85,7 +87,10 @@ import Testing
         #expect(Consensus.blockTime(commit: c, validators: set, previous: 0) == 30)
         let light = Consensus.Commit(
             height: 1, round: 0, blockID: id,
-            precommits: [net.vote(.precommit, by: 0, id, time: 10), net.vote(.precommit, by: 1, id, time: 20), net.vote(.precommit, by: 2, id, time: 30)])
+            precommits: [
+                net.vote(.precommit, by: 0, id, time: 10), net.vote(.precommit, by: 1, id, time: 20),
+                net.vote(.precommit, by: 2, id, time: 30),
+            ])
         // Three equal weights: half of the total (1) is reached by the earliest timestamp.
         #expect(Consensus.blockTime(commit: light, validators: set, previous: 0) == 10)
         #expect(Consensus.blockTime(commit: light, validators: set, previous: 25) == 26)

@@ -23,17 +23,22 @@ struct Net {
     /// The index of the proposer of `round` at height 1.
     func proposer(round: Int) -> Int { index(of: validators.proposer(round: round).address) }
 
-    func vote(_ type: Consensus.VoteType, by i: Int, round: Int = 0, _ id: Hash?, height: UInt64 = 1, time: Int64 = 5)
+    func vote(
+        _ type: Consensus.VoteType, by i: Int, round: Int = 0, _ id: Hash?, height: UInt64 = 1, time: Int64 = 5
+    )
         -> Consensus.SignedVote
     {
         Consensus.SignedVote.sign(
-            Consensus.Vote(type: type, height: height, round: round, blockID: id, timestamp: time, validator: address(i)),
+            Consensus.Vote(
+                type: type, height: height, round: round, blockID: id, timestamp: time, validator: address(i)),
             chainID: chainID, signer: signer(i))
     }
 
     func block(_ tag: String) -> [UInt8] { Array("block \(tag)".utf8) }
 
-    func proposal(round: Int = 0, polRound: Int = -1, block: [UInt8], by i: Int? = nil, height: UInt64 = 1)
+    func proposal(
+        round: Int = 0, polRound: Int = -1, block: [UInt8], by i: Int? = nil, height: UInt64 = 1
+    )
         -> Consensus.ProposalMessage
     {
         let who = i ?? proposer(round: round)
@@ -44,11 +49,14 @@ struct Net {
             signed: Consensus.SignedProposal.sign(p, chainID: chainID, signer: signer(who)), block: block)
     }
 
-    func machine(for i: Int, defects: Consensus.Machine.Defects = .none, signState: Consensus.SignState = .empty)
+    func machine(
+        for i: Int, defects: Consensus.Machine.Defects = .none, signState: Consensus.SignState = .empty
+    )
         -> Consensus.Machine
     {
         Consensus.Machine(
-            configuration: .init(chainID: chainID, defects: defects), signer: signer(i), height: 1, validators: validators,
+            configuration: .init(chainID: chainID, defects: defects), signer: signer(i), height: 1,
+            validators: validators,
             lastBlockTime: 0, signState: signState)
     }
 

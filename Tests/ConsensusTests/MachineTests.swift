@@ -8,7 +8,9 @@ import Testing
     let net = Net()
 
     /// Drives `m` through a proposal of `block` for round `round` that the app finds `valid`.
-    func propose(_ m: inout Consensus.Machine, _ block: [UInt8], round: Int = 0, polRound: Int = -1, valid: Bool = true)
+    func propose(
+        _ m: inout Consensus.Machine, _ block: [UInt8], round: Int = 0, polRound: Int = -1, valid: Bool = true
+    )
         -> [Consensus.Machine.Action]
     {
         var actions = m.handle(.proposal(net.proposal(round: round, polRound: polRound, block: block)), now: 10)
@@ -19,10 +21,15 @@ import Testing
     @Test func rule11ProposerAsksTheAppForABlockAndProposesIt() {
         let p = net.proposer(round: 0)
         var m = net.machine(for: p)
-        #expect(m.start() == [.schedule(.init(height: 1, round: 0, step: .propose, duration: 1000)), .requestProposal(height: 1, round: 0)])
+        #expect(
+            m.start() == [
+                .schedule(.init(height: 1, round: 0, step: .propose, duration: 1000)),
+                .requestProposal(height: 1, round: 0),
+            ])
         let block = net.block("a")
         let actions = m.handle(.proposalBlock(height: 1, round: 0, block: block), now: 100)
-        guard case .persistSignState = actions.first, case .broadcastProposal(let message) = actions.dropFirst().first else {
+        guard case .persistSignState = actions.first, case .broadcastProposal(let message) = actions.dropFirst().first
+        else {
             Issue.record("expected persist then proposal, got \(actions)")
             return
         }
@@ -46,7 +53,12 @@ import Testing
         #expect(first == [.validate(height: 1, blockID: id, block: block)])
         let second = m.handle(.validated(blockID: id, valid: true), now: 10)
         #expect(second.count == 2)
-        #expect(second.votes == [Consensus.Vote(type: .prevote, height: 1, round: 0, blockID: id, timestamp: 10, validator: net.address(net.follower))])
+        #expect(
+            second.votes == [
+                Consensus.Vote(
+                    type: .prevote, height: 1, round: 0, blockID: id, timestamp: 10,
+                    validator: net.address(net.follower))
+            ])
         #expect(m.step == .prevote)
     }
 
@@ -63,7 +75,8 @@ import Testing
         #expect(m.handle(.proposal(wrong), now: 1).isEmpty)
         let good = net.proposal(block: net.block("a"))
         let forged = Consensus.ProposalMessage(
-            signed: (try? Consensus.SignedProposal(bytes: good.signed.bytes, signature: [UInt8](repeating: 7, count: 64)))!,
+            signed: (try? Consensus.SignedProposal(
+                bytes: good.signed.bytes, signature: [UInt8](repeating: 7, count: 64)))!,
             block: good.block)
         #expect(m.handle(.proposal(forged), now: 1).isEmpty)
         let tampered = Consensus.ProposalMessage(signed: good.signed, block: net.block("other"))
@@ -104,7 +117,9 @@ import Testing
         let id = Consensus.blockID(of: net.block("a"))
         _ = propose(&m, net.block("a"))
         var actions: [Consensus.Machine.Action] = []
-        for i in (0..<4).filter({ $0 != me }).prefix(2) { actions += m.handle(.vote(net.vote(.prevote, by: i, id)), now: 30) }
+        for i in (0..<4).filter({ $0 != me }).prefix(2) {
+            actions += m.handle(.vote(net.vote(.prevote, by: i, id)), now: 30)
+        }
         #expect(actions.votes.map(\.type) == [.precommit])
         #expect(actions.votes.map(\.blockID) == [id])
         #expect(m.lockedValue == id && m.lockedRound == 0 && m.validValue == id && m.validRound == 0)
@@ -116,7 +131,9 @@ import Testing
         _ = m.start()
         _ = m.handle(.timeout(.init(height: 1, round: 0, step: .propose, duration: 1000)), now: 1000)
         var actions: [Consensus.Machine.Action] = []
-        for i in (0..<4).filter({ $0 != me }).prefix(2) { actions += m.handle(.vote(net.vote(.prevote, by: i, nil)), now: 30) }
+        for i in (0..<4).filter({ $0 != me }).prefix(2) {
+            actions += m.handle(.vote(net.vote(.prevote, by: i, nil)), now: 30)
+        }
         #expect(actions.votes.map(\.type) == [.precommit])
         #expect(actions.votes.map(\.blockID) == [nil])
         #expect(m.lockedRound == -1)
@@ -127,7 +144,9 @@ import Testing
         var m = net.machine(for: me)
         _ = m.start()
         var actions: [Consensus.Machine.Action] = []
-        for i in (0..<4).filter({ $0 != me }) { actions += m.handle(.vote(net.vote(.precommit, by: i, i == 0 ? nil : Hash.sha256("\(i)"))), now: 30) }
+        for i in (0..<4).filter({ $0 != me }) {
+            actions += m.handle(.vote(net.vote(.precommit, by: i, i == 0 ? nil : Hash.sha256("\(i)"))), now: 30)
+        }
         #expect(actions.scheduled == [.init(height: 1, round: 0, step: .precommit, duration: 500)])
         actions = m.handle(.timeout(.init(height: 1, round: 0, step: .precommit, duration: 500)), now: 600)
         #expect(m.round == 1)
@@ -154,7 +173,8 @@ import Testing
         #expect(m.step == .commit)
         if let commit = decision?.commit {
             #expect(throws: Never.self) {
-                try Consensus.verifyCommit(blockID: id, commit: commit, validators: net.validators, chainID: net.chainID, height: 1)
+                try Consensus.verifyCommit(
+                    blockID: id, commit: commit, validators: net.validators, chainID: net.chainID, height: 1)
             }
         }
     }
@@ -180,7 +200,9 @@ import Testing
         _ = propose(&m, net.block("a"))
         for i in (0..<4).filter({ $0 != me }).prefix(2) { _ = m.handle(.vote(net.vote(.prevote, by: i, a)), now: 30) }
         #expect(m.lockedValue == a)
-        for i in (0..<4).filter({ $0 != me }) { _ = m.handle(.vote(net.vote(.precommit, by: i, i == 0 ? nil : Hash.sha256("\(i)"))), now: 30) }
+        for i in (0..<4).filter({ $0 != me }) {
+            _ = m.handle(.vote(net.vote(.precommit, by: i, i == 0 ? nil : Hash.sha256("\(i)"))), now: 30)
+        }
         _ = m.handle(.timeout(.init(height: 1, round: 0, step: .precommit, duration: 500)), now: 600)
         #expect(m.round == 1)
         let b = net.block("b")
@@ -251,7 +273,8 @@ import Testing
         let good = net.vote(.prevote, by: 0, round: 3, nil)
         let forged = (try? Consensus.SignedVote(bytes: good.bytes, signature: [UInt8](repeating: 1, count: 64)))!
         let stranger = Consensus.SignedVote.sign(
-            Consensus.Vote(type: .prevote, height: 1, round: 3, blockID: nil, timestamp: 1, validator: Address.module("x")),
+            Consensus.Vote(
+                type: .prevote, height: 1, round: 3, blockID: nil, timestamp: 1, validator: Address.module("x")),
             chainID: net.chainID, signer: net.signer(0))
         _ = m.handle(.vote(forged), now: 1)
         _ = m.handle(.vote(stranger), now: 1)

@@ -94,7 +94,9 @@ import Testing
         _ = live.start()
         let block = net.block("a")
         let id = Consensus.blockID(of: block)
-        var inputs: [Consensus.Machine.Input] = [.proposal(net.proposal(block: block)), .validated(blockID: id, valid: true)]
+        var inputs: [Consensus.Machine.Input] = [
+            .proposal(net.proposal(block: block)), .validated(blockID: id, valid: true),
+        ]
         inputs += (0..<4).filter { $0 != me }.prefix(2).map { .vote(net.vote(.prevote, by: $0, id)) }
         var store = Consensus.InMemorySignStateStore()
         for input in inputs {
@@ -157,7 +159,9 @@ import Testing
         _ = m.start()
         let a = net.block("a")
         var sent: [Consensus.SignedVote] = []
-        for input: Consensus.Machine.Input in [.proposal(net.proposal(block: a)), .validated(blockID: Consensus.blockID(of: a), valid: true)] {
+        for input: Consensus.Machine.Input in [
+            .proposal(net.proposal(block: a)), .validated(blockID: Consensus.blockID(of: a), valid: true),
+        ] {
             for action in m.handle(input, now: 10) {
                 if case .persistSignState(let s) = action { try store.save(s) }
                 if case .broadcastVote(let v) = action { sent.append(v) }

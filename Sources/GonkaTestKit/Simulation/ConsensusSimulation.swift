@@ -258,7 +258,7 @@ private struct World {
         let count =
             configuration.powers?.count
             ?? configuration.validatorCount.lowerBound
-                + rng.below(configuration.validatorCount.count)
+            + rng.below(configuration.validatorCount.count)
         let powers = configuration.powers ?? (0..<count).map { _ in UInt64(1 + rng.below(rng.chance(30) ? 100 : 10)) }
         var keys: [SigningKey] = []
         for _ in 0..<count {
@@ -341,7 +341,10 @@ private struct World {
                 seq += 1
                 queue.push(Event(time: at, seq: seq, kind: .crash(node: victim)))
                 seq += 1
-                queue.push(Event(time: at + 1 + Int64(rng.below(Int(max(config.gst - at, 1)))), seq: seq, kind: .restart(node: victim)))
+                queue.push(
+                    Event(
+                        time: at + 1 + Int64(rng.below(Int(max(config.gst - at, 1)))), seq: seq,
+                        kind: .restart(node: victim)))
             }
         }
         while let event = queue.pop() {
@@ -351,11 +354,14 @@ private struct World {
                 let heights = honest.map { nodes[$0].chain.count }
                 let states = nodes.map { n in
                     guard let m = n.machine else { return "\(n.index):down" }
-                    return "\(n.index)\(n.behaviour == .honest ? "" : "*"):h\(m.height)r\(m.round)\(m.step) lock\(m.lockedRound) valid\(m.validRound)"
+                    return
+                        "\(n.index)\(n.behaviour == .honest ? "" : "*"):h\(m.height)r\(m.round)\(m.step) lock\(m.lockedRound) valid\(m.validRound)"
                 }
+                let heightsReached = honest.allSatisfy { UInt64(nodes[$0].chain.count) >= config.heights }
                 throw violation(
-                    "liveness",
-                    "honest heights \(heights) after the deadline (target \(config.heights)); \(states.joined(separator: ", ")); powers \(validators.validators.map(\.power))")
+                    heightsReached ? "evidence committed" : "liveness",
+                    "honest heights \(heights) after the deadline (target \(config.heights)); \(states.joined(separator: ", ")); powers \(validators.validators.map(\.power))"
+                )
             }
             try handle(event.kind)
             if finished { return }
@@ -490,7 +496,8 @@ private struct World {
         switch message {
         case .proposal(let p):
             if nodes[i].behaviour == .equivocate {
-                noteByzantineValue(p.signed.proposal.blockID, height: p.signed.proposal.height, round: p.signed.proposal.round)
+                noteByzantineValue(
+                    p.signed.proposal.blockID, height: p.signed.proposal.height, round: p.signed.proposal.round)
             }
             relayIfByzantine(message, sender: p.signed.proposal.proposer, at: i)
             try input(i, .proposal(p))
@@ -499,7 +506,8 @@ private struct World {
             relayIfByzantine(message, sender: v.vote.validator, at: i)
             try input(i, .vote(v))
         case .evidence(let e):
-            guard (try? e.verify(validators: validators, chainID: chainID, verifier: machineConfig.verifier)) != nil else {
+            guard (try? e.verify(validators: validators, chainID: chainID, verifier: machineConfig.verifier)) != nil
+            else {
                 return
             }
             addEvidence(e, at: i)
@@ -543,7 +551,9 @@ private struct World {
 
     // MARK: actions
 
-    mutating func perform(_ i: Int, _ actions: [Consensus.Machine.Action], replaying: Bool = false)
+    mutating func perform(
+        _ i: Int, _ actions: [Consensus.Machine.Action], replaying: Bool = false
+    )
         throws(ConsensusSimulation.Violation)
     {
         for action in actions {
@@ -553,12 +563,16 @@ private struct World {
                 if nodes[i].behaviour == .honest { try? nodes[i].signStore.save(state) }
             case .broadcastProposal(let message):
                 try? nodes[i].wal.append(.input(.proposal(message), now: clock))
-                try checkSigned(i, height: message.signed.proposal.height, round: message.signed.proposal.round, step: 1, message.signed.proposal.blockID)
+                try checkSigned(
+                    i, height: message.signed.proposal.height, round: message.signed.proposal.round, step: 1,
+                    message.signed.proposal.blockID)
                 nodes[i].ownMessages.append(.proposal(message))
                 sendProposal(message, from: i)
             case .broadcastVote(let vote):
                 try? nodes[i].wal.append(.input(.vote(vote), now: clock))
-                try checkSigned(i, height: vote.vote.height, round: vote.vote.round, step: vote.vote.type.rawValue + 1, vote.vote.blockID)
+                try checkSigned(
+                    i, height: vote.vote.height, round: vote.vote.round, step: vote.vote.type.rawValue + 1,
+                    vote.vote.blockID)
                 nodes[i].ownMessages.append(.vote(vote))
                 sendVote(vote, from: i)
             case .schedule(let timeout):
@@ -582,12 +596,15 @@ private struct World {
         }
     }
 
-    mutating func checkSigned(_ i: Int, height: UInt64, round: Int, step: Int, _ id: Hash?) throws(ConsensusSimulation.Violation) {
+    mutating func checkSigned(
+        _ i: Int, height: UInt64, round: Int, step: Int, _ id: Hash?
+    ) throws(ConsensusSimulation.Violation) {
         guard nodes[i].behaviour == .honest else { return }
         let key = SignKey(validator: i, height: height, round: round, step: step)
         if let previous = honestSigned[key] {
             if previous != id {
-                throw violation("no honest double-sign", "node \(i) signed two values at \(height)/\(round)/step \(step)")
+                throw violation(
+                    "no honest double-sign", "node \(i) signed two values at \(height)/\(round)/step \(step)")
             }
         } else {
             honestSigned[key] = id
@@ -655,14 +672,19 @@ private struct World {
         let honestNode = nodes[i].behaviour == .honest
         if honestNode {
             if let agreed = decided[height], agreed != id {
-                throw violation("agreement", "node \(i) committed \(id.hex.prefix(8)) at height \(height), others \(agreed.hex.prefix(8))")
+                throw violation(
+                    "agreement",
+                    "node \(i) committed \(id.hex.prefix(8)) at height \(height), others \(agreed.hex.prefix(8))")
             }
             decided[height] = id
-            guard isValid(block, at: i) else { throw violation("validity", "node \(i) committed an invalid block at \(height)") }
+            guard isValid(block, at: i) else {
+                throw violation("validity", "node \(i) committed an invalid block at \(height)")
+            }
             if !synced, let started = heightStart[height], started >= config.gst + config.settle {
                 let bound = config.roundBound > 0 ? config.roundBound : nodes.count + 2
                 if round > bound {
-                    throw violation("liveness", "height \(height) started after GST took \(round) rounds (bound \(bound))")
+                    throw violation(
+                        "liveness", "height \(height) started after GST took \(round) rounds (bound \(bound))")
                 }
             }
         }
@@ -733,7 +755,8 @@ private struct World {
             guard header.lastBlockID.hash == Data(last.id.bytes),
                 let commit = try? Consensus.Commit(wire: block.lastCommit),
                 (try? Consensus.verifyCommit(
-                    blockID: last.id, commit: commit, validators: validators, chainID: chainID, height: header.height - 1,
+                    blockID: last.id, commit: commit, validators: validators, chainID: chainID,
+                    height: header.height - 1,
                     verifier: machineConfig.verifier)) != nil
             else { return false }
             guard header.timeMs == Consensus.blockTime(commit: commit, validators: validators, previous: last.time),
