@@ -41,13 +41,12 @@ struct ConsensusBench: ParsableCommand {
             config.maxDelayAfterGST = 50
             config.crashes = false
             config.partitions = false
-            config.gossipInterval = 60_000
             let clock = ContinuousClock()
-            var report: ConsensusSimulation.Report?
-            let elapsed = clock.measure {
-                if case .success(let r) = ConsensusSimulation(seed: 1, configuration: config).run() { report = r }
+            var result: Result<ConsensusSimulation.Report, ConsensusSimulation.Violation>?
+            let elapsed = clock.measure { result = ConsensusSimulation(seed: 1, configuration: config).run() }
+            guard case .success(let report) = result else {
+                throw ValidationError("simulation with \(n) validators failed: \(String(describing: result))")
             }
-            guard let report else { throw ValidationError("simulation with \(n) validators failed") }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             print(
                 String(

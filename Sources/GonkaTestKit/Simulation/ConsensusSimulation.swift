@@ -210,6 +210,7 @@ private struct Node {
     var ownMessages: [Message] = []
     var relayMessages: [Message] = []
     var relayed: Set<[UInt8]> = []
+    var future: [(height: UInt64, message: Message)] = []
     var epoch = 0
     var crashed: Bool { machine == nil }
     var height: UInt64 { UInt64(chain.count) + 1 }
@@ -395,6 +396,7 @@ private struct World {
             crashCount += 1
             nodes[i].machine = nil
             nodes[i].epoch += 1
+            nodes[i].future = []
             if rng.chance(50) {
                 // A record half-written when the power went: never acted upon.
                 let torn = Consensus.WAL<Consensus.InMemoryWALStorage>.frame(
@@ -495,6 +497,7 @@ private struct World {
     mutating func receive(_ message: Message, from: Int, at i: Int) throws(ConsensusSimulation.Violation) {
         switch message {
         case .proposal(let p):
+            if bufferIfAhead(message, height: p.signed.proposal.height, at: i) { return }
             if nodes[i].behaviour == .equivocate {
                 noteByzantineValue(
                     p.signed.proposal.blockID, height: p.signed.proposal.height, round: p.signed.proposal.round)
@@ -502,6 +505,7 @@ private struct World {
             relayIfByzantine(message, sender: p.signed.proposal.proposer, at: i)
             try input(i, .proposal(p))
         case .vote(let v):
+            if bufferIfAhead(message, height: v.vote.height, at: i) { return }
             guard nodes[i].machine?.contains(v) != true else { return }
             relayIfByzantine(message, sender: v.vote.validator, at: i)
             try input(i, .vote(v))
@@ -525,6 +529,14 @@ private struct World {
             else { return }
             try commitBlock(i, height: h, round: commit.round, id: id, block: block, commit: commit, synced: true)
         }
+    }
+
+    /// A shell keeps messages for the next heights (a peer that moved on first does not send
+    /// them again) and hands them in when it gets there. Bounded.
+    mutating func bufferIfAhead(_ message: Message, height: UInt64, at i: Int) -> Bool {
+        guard let current = nodes[i].machine?.height, height > current else { return false }
+        if height <= current + 2, nodes[i].future.count < 4_096 { nodes[i].future.append((height, message)) }
+        return true
     }
 
     /// Gossip, abridged: honest nodes relay what they receive (the paper's assumption). Honest
@@ -716,6 +728,11 @@ private struct World {
         nodes[i].machine = machine
         noteHeightStart(nodes[i].height)
         try perform(i, actions)
+        let ready = nodes[i].future.filter { $0.height == machine.height }.map(\.message)
+        nodes[i].future.removeAll { $0.height <= machine.height }
+        for message in ready where nodes[i].machine?.height == machine.height {
+            try receive(message, from: i, at: i)
+        }
     }
 
     // MARK: the application
