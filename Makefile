@@ -23,6 +23,7 @@ model: ## fetch the embedded model (SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR
 bench: release ## run the benchmarks named in the issues (release build)
 	.build/release/gonka bench store
 	.build/release/gonka bench tx
+	.build/release/gonka bench consensus
 
 lint: ## swift format lint --strict over our sources (generated code excluded)
 	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
