@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+extension Kernels {
+    /// `out = x / sqrt(mean(x²) + eps) · weight` over `count` floats (`out` may be `x`).
+    public static func rmsNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, count: Int, eps: Float, into out: UnsafeMutablePointer<Float>
+    ) {
+        let sumSquares = dotF32(UnsafeRawPointer(x), UnsafeRawPointer(x), count: count)
+        let scale = 1 / (sumSquares / Float(count) + eps).squareRoot()
+        for i in 0..<count { out[i] = x[i] * scale * weight[i] }
+    }
+
+    /// The cosines and sines of RoPE for `position`: `table[2i] = cos(pos·θᵢ)`, `table[2i+1] = sin(pos·θᵢ)`
+    /// with `θᵢ = base^(−2i/headDim)`, for `i < headDim/2`.
+    public static func ropeTable(position: Int, headDim: Int, base: Double, into table: UnsafeMutablePointer<Float>) {
+        for i in 0..<(headDim / 2) {
+            let theta = Double(position) * pow(base, -2 * Double(i) / Double(headDim))
+            table[2 * i] = Float(cos(theta))
+            table[2 * i + 1] = Float(sin(theta))
+        }
+    }
+
+    /// Rotates the adjacent pairs `(v[2i], v[2i+1])` of each of `heads` vectors of `headDim` by the
+    /// angles in `table` (from ``ropeTable(position:headDim:base:into:)``).
+    public static func rope(_ v: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, table: UnsafePointer<Float>) {
+        for h in 0..<heads {
+            let p = v + h * headDim
+            for i in 0..<(headDim / 2) {
+                let c = table[2 * i]
+                let s = table[2 * i + 1]
+                let a = p[2 * i]
+                let b = p[2 * i + 1]
+                p[2 * i] = a * c - b * s
+                p[2 * i + 1] = a * s + b * c
+            }
+        }
+    }
+
+    /// `e^x` lane-wise (Cephes polynomial, about 1 ulp; inputs clamped to the finite range).
+    @inline(__always)
+    public static func exp(_ v: SIMD16<Float>) -> SIMD16<Float> {
+        let x = v.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
+        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        var r = x.addingProduct(n, SIMD16(repeating: -0.693_359_375))
+        r = r.addingProduct(n, SIMD16(repeating: 2.121_944_4e-4))
+        var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        let y = (p * r * r + r) + 1
+        let bits = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        return y * unsafeBitCast(bits, to: SIMD16<Float>.self)
+    }
+
+    /// `e^x` for one float.
+    @inline(__always)
+    public static func exp(_ x: Float) -> Float { exp(SIMD16(repeating: x))[0] }
+
+    /// In place: `v = softmax(v)` over `count` floats; returns `log(Σ e^(v−max)) + max`, the log-sum-exp.
+    @discardableResult
+    public static func softmax(_ v: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        guard count > 0 else { return -.infinity }
+        var maximum = -Float.infinity
+        for i in 0..<count { maximum = max(maximum, v[i]) }
+        var sum: Float = 0
+        var i = 0
+        let m = SIMD16<Float>(repeating: maximum)
+        let raw = UnsafeMutableRawPointer(v)
+        var acc = SIMD16<Float>()
+        while i + 16 <= count {
+            let e = exp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - m)
+            raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD16<Float>.self)
+            acc += e
+            i += 16
+        }
+        sum = acc.sum()
+        while i < count {
+            v[i] = exp(v[i] - maximum)
+            sum += v[i]
+            i += 1
+        }
+        let inverse = 1 / sum
+        for j in 0..<count { v[j] *= inverse }
+        return Float(log(Double(sum))) + maximum
+    }
+
+    /// In place: `gate = silu(gate) · up` over `count` floats.
+    public static func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        let g = UnsafeMutableRawPointer(gate)
+        let u = UnsafeRawPointer(up)
+        var i = 0
+        while i + 16 <= count {
+            let x = g.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            let silu = x / (exp(-x) + 1)
+            g.storeBytes(
+                of: silu * u.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self), toByteOffset: 4 * i,
+                as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            let x = gate[i]
+            gate[i] = x / (exp(-x) + 1) * up[i]
+            i += 1
+        }
+    }
+
+    /// Causal grouped-query attention for `tokens` queries at positions `start..<start+tokens`.
+    ///
+    /// * `q`, `out`: `tokens` rows of `heads·headDim` floats (row stride `heads·headDim`).
+    /// * `keys`, `values`: the cache, one row of `kvHeads·headDim` floats per position `0..<start+tokens`.
+    /// Query head `h` reads key/value head `h / (heads / kvHeads)`; scores are scaled by `1/√headDim`.
+    public static func attention(
+        pool: ThreadPool, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int
+    ) {
+        let group = heads / kvHeads
+        let qStride = heads * headDim
+        let kvStride = kvHeads * headDim
+        let scale = 1 / Float(headDim).squareRoot()
+        let total = tokens * heads
+        pool.parallelFor(total) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: start + tokens)
+            let acc = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
+            defer {
+                scores.deallocate()
+                acc.deallocate()
+            }
+            for unit in range {
+                let t = unit / heads
+                let h = unit % heads
+                let kvh = h / group
+                let length = start + t + 1
+                let qh = UnsafeRawPointer(q + t * qStride + h * headDim)
+                for j in 0..<length {
+                    scores[j] = dotF32(qh, UnsafeRawPointer(keys + j * kvStride + kvh * headDim), count: headDim) * scale
+                }
+                softmax(scores, count: length)
+                acc.initialize(repeating: 0, count: headDim)
+                if headDim % 16 == 0 {
+                    let a = UnsafeMutableRawPointer(acc)
+                    for j in 0..<length {
+                        let p = SIMD16<Float>(repeating: scores[j])
+                        let vr = UnsafeRawPointer(values + j * kvStride + kvh * headDim)
+                        var d = 0
+                        while d < headDim * 4 {
+                            let cur = a.loadUnaligned(fromByteOffset: d, as: SIMD16<Float>.self)
+                            a.storeBytes(
+                                of: cur.addingProduct(p, vr.loadUnaligned(fromByteOffset: d, as: SIMD16<Float>.self)),
+                                toByteOffset: d, as: SIMD16<Float>.self)
+                            d += 64
+                        }
+                    }
+                } else {
+                    for j in 0..<length {
+                        let vr = values + j * kvStride + kvh * headDim
+                        for d in 0..<headDim { acc[d] += scores[j] * vr[d] }
+                    }
+                }
+                (out + t * qStride + h * headDim).update(from: acc, count: headDim)
+            }
+        }
+    }
+}
