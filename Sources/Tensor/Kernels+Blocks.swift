@@ -8,14 +8,20 @@ extension Kernels {
         Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }
 
+    // Element-wise loops rather than the standard library's generic SIMD conversions: those stay
+    // out-of-line calls across modules, while these loops become vpmovzxbd/vpmovsxbd + vcvtdq2ps.
     @inline(__always)
     static func floats(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q))
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = Float(q[i]) }
+        return r
     }
 
     @inline(__always)
     static func floats(_ q: SIMD16<Int8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q))
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = Float(q[i]) }
+        return r
     }
 
     /// Per-32-element sums of `x[0..<count]` into `sums[0..<count/32]` (Q4_0/Q4_1 dot products use them).

@@ -45,8 +45,12 @@ extension Kernels {
     /// `e^x` lane-wise (Cephes polynomial, about 1 ulp; inputs clamped to the finite range).
     @inline(__always)
     public static func exp(_ v: SIMD16<Float>) -> SIMD16<Float> {
-        let x = v.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        // Element-wise loops for clamp, round and convert: they vectorise, unlike the generic
+        // standard-library SIMD helpers.
+        var x = v
+        for i in 0..<16 { x[i] = Swift.min(Swift.max(v[i], -87.3), 88.3) }
+        var n = x * 1.442_695_04
+        for i in 0..<16 { n[i] = n[i].rounded(.toNearestOrEven) }
         var r = x.addingProduct(n, SIMD16(repeating: -0.693_359_375))
         r = r.addingProduct(n, SIMD16(repeating: 2.121_944_4e-4))
         var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
@@ -56,7 +60,8 @@ extension Kernels {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let y = (p * r * r + r) + 1
-        let bits = (SIMD16<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        var bits = SIMD16<Int32>()
+        for i in 0..<16 { bits[i] = (Int32(n[i]) &+ 127) &<< 23 }
         return y * unsafeBitCast(bits, to: SIMD16<Float>.self)
     }
 
