@@ -69,6 +69,59 @@ extension Kernels {
         return acc.sum() + offset
     }
 
+    /// Two rows' dot products with `x` at once: `x` is loaded once per block and the two
+    /// accumulator chains overlap (one row alone is bound by the FMA and add latencies).
+    @inline(__always)
+    public static func dot2(
+        _ type: GGMLType, _ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ x: UnsafePointer<Float>,
+        sums: UnsafePointer<Float>, count: Int
+    ) -> (Float, Float) {
+        let xr = UnsafeRawPointer(x)
+        switch type {
+        case .q4_1:
+            var accA = SIMD16<Float>()
+            var accB = SIMD16<Float>()
+            var offA: Float = 0
+            var offB: Float = 0
+            for b in 0..<(count / 32) {
+                let pa = rowA + b * 20
+                let pb = rowB + b * 20
+                let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+                let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+                let qa = pa.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                let qb = pb.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                var ta = floats(qa & 0x0F) * x0
+                ta = ta.addingProduct(floats(qa &>> 4), x1)
+                var tb = floats(qb & 0x0F) * x0
+                tb = tb.addingProduct(floats(qb &>> 4), x1)
+                accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
+                accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
+                let sum = sums[b]
+                offA = offA.addingProduct(half(pa, 2), sum)
+                offB = offB.addingProduct(half(pb, 2), sum)
+            }
+            return (accA.sum() + offA, accB.sum() + offB)
+        case .q8_0:
+            var accA = SIMD16<Float>()
+            var accB = SIMD16<Float>()
+            for b in 0..<(count / 32) {
+                let pa = rowA + b * 34
+                let pb = rowB + b * 34
+                let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+                let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+                var ta = floats(pa.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
+                ta = ta.addingProduct(floats(pa.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
+                var tb = floats(pb.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
+                tb = tb.addingProduct(floats(pb.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
+                accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
+                accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
+            }
+            return (accA.sum(), accB.sum())
+        default:
+            return (dot(type, rowA, x, sums: sums, count: count), dot(type, rowB, x, sums: sums, count: count))
+        }
+    }
+
     @inline(__always)
     static func dotQ4_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int)
         -> Float

@@ -46,7 +46,19 @@ extension Kernels {
                     let unit = units[u]
                     let target = targets[unit.target]
                     let w = target.weight
-                    for r in unit.start..<unit.end {
+                    var r = unit.start
+                    while r + 2 <= unit.end {
+                        let (a, b) = dot2(w.type, w.row(r), w.row(r + 1), x, sums: sums, count: cols)
+                        if target.accumulate {
+                            target.y[r] += a
+                            target.y[r + 1] += b
+                        } else {
+                            target.y[r] = a
+                            target.y[r + 1] = b
+                        }
+                        r += 2
+                    }
+                    if r < unit.end {
                         let v = dot(w.type, w.row(r), x, sums: sums, count: cols)
                         if target.accumulate { target.y[r] += v } else { target.y[r] = v }
                     }
