@@ -45,12 +45,14 @@ extension Kernels {
     /// `e^x` lane-wise (Cephes polynomial, about 1 ulp; inputs clamped to the finite range).
     @inline(__always)
     public static func exp(_ v: SIMD16<Float>) -> SIMD16<Float> {
-        // Element-wise loops for clamp, round and convert: they vectorise, unlike the generic
-        // standard-library SIMD helpers.
+        // Masked replace and element-wise integer loops vectorise; `clamped`, `rounded`, `pointwiseMax`
+        // and the generic conversions became calls or scalar loops here (checked in the disassembly).
         var x = v
-        for i in 0..<16 { x[i] = Swift.min(Swift.max(v[i], -87.3), 88.3) }
-        var n = x * 1.442_695_04
-        for i in 0..<16 { n[i] = n[i].rounded(.toNearestOrEven) }
+        x.replace(with: -87.3, where: x .< -87.3)
+        x.replace(with: 88.3, where: x .> 88.3)
+        // Round to nearest with the 1.5·2²³ trick: the integer also lands in the low mantissa bits.
+        let shifted = x * 1.442_695_04 + 12_582_912
+        let n = shifted - 12_582_912
         var r = x.addingProduct(n, SIMD16(repeating: -0.693_359_375))
         r = r.addingProduct(n, SIMD16(repeating: 2.121_944_4e-4))
         var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
@@ -60,8 +62,8 @@ extension Kernels {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let y = (p * r * r + r) + 1
-        var bits = SIMD16<Int32>()
-        for i in 0..<16 { bits[i] = (Int32(n[i]) &+ 127) &<< 23 }
+        var bits = unsafeBitCast(shifted, to: SIMD16<Int32>.self)
+        for i in 0..<16 { bits[i] = (bits[i] &- 0x4B40_0000 &+ 127) &<< 23 }
         return y * unsafeBitCast(bits, to: SIMD16<Float>.self)
     }
 
@@ -73,8 +75,7 @@ extension Kernels {
     @discardableResult
     public static func softmax(_ v: UnsafeMutablePointer<Float>, count: Int) -> Float {
         guard count > 0 else { return -.infinity }
-        var maximum = -Float.infinity
-        for i in 0..<count { maximum = max(maximum, v[i]) }
+        let maximum = Self.maximum(v, count: count)
         var sum: Float = 0
         var i = 0
         let m = SIMD16<Float>(repeating: maximum)
@@ -95,6 +96,26 @@ extension Kernels {
         let inverse = 1 / sum
         for j in 0..<count { v[j] *= inverse }
         return Float(log(Double(sum))) + maximum
+    }
+
+    /// The largest of `count` floats (count > 0).
+    @inline(__always)
+    public static func maximum(_ v: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(v)
+        var m = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= count {
+            let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            m.replace(with: x, where: x .> m)
+            i += 16
+        }
+        var result = -Float.infinity
+        for k in 0..<16 { result = Swift.max(result, m[k]) }
+        while i < count {
+            result = Swift.max(result, v[i])
+            i += 1
+        }
+        return result
     }
 
     /// In place: `gate = silu(gate) · up` over `count` floats.
@@ -144,26 +165,16 @@ extension Kernels {
                 let kvh = h / group
                 let length = start + t + 1
                 let qh = UnsafeRawPointer(q + t * qStride + h * headDim)
-                for j in 0..<length {
-                    scores[j] = dotF32(qh, UnsafeRawPointer(keys + j * kvStride + kvh * headDim), count: headDim) * scale
-                }
-                softmax(scores, count: length)
-                acc.initialize(repeating: 0, count: headDim)
-                if headDim % 16 == 0 {
-                    let a = UnsafeMutableRawPointer(acc)
-                    for j in 0..<length {
-                        let p = SIMD16<Float>(repeating: scores[j])
-                        let vr = UnsafeRawPointer(values + j * kvStride + kvh * headDim)
-                        var d = 0
-                        while d < headDim * 4 {
-                            let cur = a.loadUnaligned(fromByteOffset: d, as: SIMD16<Float>.self)
-                            a.storeBytes(
-                                of: cur.addingProduct(p, vr.loadUnaligned(fromByteOffset: d, as: SIMD16<Float>.self)),
-                                toByteOffset: d, as: SIMD16<Float>.self)
-                            d += 64
-                        }
-                    }
+                if headDim == 64 {
+                    attend64(
+                        q: qh, keys: UnsafeRawPointer(keys + kvh * headDim), values: UnsafeRawPointer(values + kvh * headDim),
+                        stride: kvStride * 4, length: length, scale: scale, scores: scores, out: acc)
                 } else {
+                    for j in 0..<length {
+                        scores[j] = dotF32(qh, UnsafeRawPointer(keys + j * kvStride + kvh * headDim), count: headDim) * scale
+                    }
+                    softmax(scores, count: length)
+                    acc.initialize(repeating: 0, count: headDim)
                     for j in 0..<length {
                         let vr = values + j * kvStride + kvh * headDim
                         for d in 0..<headDim { acc[d] += scores[j] * vr[d] }
@@ -172,5 +183,45 @@ extension Kernels {
                 (out + t * qStride + h * headDim).update(from: acc, count: headDim)
             }
         }
+    }
+
+    /// One query row of head dimension 64 against `length` cached rows: the query and the output
+    /// stay in registers.
+    @inline(__always)
+    static func attend64(
+        q: UnsafeRawPointer, keys: UnsafeRawPointer, values: UnsafeRawPointer, stride: Int, length: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        typealias V = SIMD16<Float>
+        let q0 = q.loadUnaligned(as: V.self) * scale
+        let q1 = q.loadUnaligned(fromByteOffset: 64, as: V.self) * scale
+        let q2 = q.loadUnaligned(fromByteOffset: 128, as: V.self) * scale
+        let q3 = q.loadUnaligned(fromByteOffset: 192, as: V.self) * scale
+        for j in 0..<length {
+            let k = keys + j * stride
+            var s = q0 * k.loadUnaligned(as: V.self)
+            s = s.addingProduct(q1, k.loadUnaligned(fromByteOffset: 64, as: V.self))
+            s = s.addingProduct(q2, k.loadUnaligned(fromByteOffset: 128, as: V.self))
+            s = s.addingProduct(q3, k.loadUnaligned(fromByteOffset: 192, as: V.self))
+            scores[j] = s.sum()
+        }
+        softmax(scores, count: length)
+        var a0 = V()
+        var a1 = V()
+        var a2 = V()
+        var a3 = V()
+        for j in 0..<length {
+            let v = values + j * stride
+            let p = V(repeating: scores[j])
+            a0 = a0.addingProduct(p, v.loadUnaligned(as: V.self))
+            a1 = a1.addingProduct(p, v.loadUnaligned(fromByteOffset: 64, as: V.self))
+            a2 = a2.addingProduct(p, v.loadUnaligned(fromByteOffset: 128, as: V.self))
+            a3 = a3.addingProduct(p, v.loadUnaligned(fromByteOffset: 192, as: V.self))
+        }
+        let o = UnsafeMutableRawPointer(out)
+        o.storeBytes(of: a0, as: V.self)
+        o.storeBytes(of: a1, toByteOffset: 64, as: V.self)
+        o.storeBytes(of: a2, toByteOffset: 128, as: V.self)
+        o.storeBytes(of: a3, toByteOffset: 192, as: V.self)
     }
 }
