@@ -1,3 +1,5 @@
+import Tensor
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Tensor
 
 /// A GGUF metadata value.
 public enum GGUFValue: Sendable, Equatable {
@@ -98,7 +99,9 @@ public final class GGUFFile: @unchecked Sendable {
     /// A matrix view of the 2-D tensor `name` with the given `[cols, rows]` shape.
     public func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
         guard let info = tensors[name] else { throw GGUFError.missingTensor(name) }
-        guard info.shape == [cols, rows] else { throw GGUFError.badShape(name, expected: [cols, rows], found: info.shape) }
+        guard info.shape == [cols, rows] else {
+            throw GGUFError.badShape(name, expected: [cols, rows], found: info.shape)
+        }
         guard let matrix = WeightMatrix(type: info.type, rows: rows, cols: cols, data: data(info)) else {
             throw GGUFError.corrupt(offset: info.fileOffset, "tensor \(name) rows are not whole blocks of \(info.type)")
         }
@@ -281,7 +284,8 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let elements = t.shape.reduce(1, *)
             guard let rowBytes = type.rowBytes(elements: t.shape[0]) else {
-                throw GGUFError.corrupt(offset: t.at, "tensor \(t.name) row of \(t.shape[0]) is not whole \(type) blocks")
+                throw GGUFError.corrupt(
+                    offset: t.at, "tensor \(t.name) row of \(t.shape[0]) is not whole \(type) blocks")
             }
             let bytes = rowBytes * (elements / t.shape[0])
             guard t.offset % UInt64(a) == 0 else {

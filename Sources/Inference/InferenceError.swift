@@ -12,7 +12,9 @@ public struct InferenceError: Error, Hashable, CustomStringConvertible {
     public static func tokenOutOfVocabulary(id: Int, position: Int, vocabularySize: Int) -> Self {
         Self(code: .tokenOutOfVocabulary(id: id, position: position, vocabularySize: vocabularySize))
     }
-    public static func contextOverflow(need: Int, limit: Int) -> Self { Self(code: .contextOverflow(need: need, limit: limit)) }
+    public static func contextOverflow(need: Int, limit: Int) -> Self {
+        Self(code: .contextOverflow(need: need, limit: limit))
+    }
     public static func emptyInput(_ what: String) -> Self { Self(code: .emptyInput(what)) }
     public static func invalidParameter(_ name: String, _ reason: String) -> Self {
         Self(code: .invalidParameter(name: name, reason: reason))

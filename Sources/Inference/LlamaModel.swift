@@ -16,7 +16,9 @@ public struct LlamaConfig: Sendable, Equatable {
     /// The configuration in `file`'s `llama.*` metadata.
     public init(gguf file: GGUFFile) throws {
         let architecture = try file.string("general.architecture")
-        guard architecture == "llama" else { throw GGUFError.unsupported("architecture \(architecture) (expected llama)") }
+        guard architecture == "llama" else {
+            throw GGUFError.unsupported("architecture \(architecture) (expected llama)")
+        }
         layers = try file.int("llama.block_count")
         embedding = try file.int("llama.embedding_length")
         feedForward = try file.int("llama.feed_forward_length")
@@ -78,7 +80,8 @@ public final class LlamaModel: Sendable {
         self.file = file
         tokenizer = try Tokenizer(gguf: file)
         guard tokenizer.vocabularySize == c.vocabularySize else {
-            throw GGUFError.unsupported("tokenizer has \(tokenizer.vocabularySize) tokens, embedding \(c.vocabularySize)")
+            throw GGUFError.unsupported(
+                "tokenizer has \(tokenizer.vocabularySize) tokens, embedding \(c.vocabularySize)")
         }
         embeddingTable = try file.matrix("token_embd.weight", cols: c.embedding, rows: c.vocabularySize)
         if file.tensors["output.weight"] != nil {

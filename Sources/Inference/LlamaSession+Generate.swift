@@ -106,7 +106,8 @@ extension LlamaSession {
         return logits.withUnsafeBufferPointer { buffer in
             completion.enumerated().map { i, token in
                 Logprobs.entry(
-                    UnsafeBufferPointer(rebasing: buffer[(i * vocabulary)..<((i + 1) * vocabulary)]), token: token, top: top)
+                    UnsafeBufferPointer(rebasing: buffer[(i * vocabulary)..<((i + 1) * vocabulary)]), token: token,
+                    top: top)
             }
         }
     }

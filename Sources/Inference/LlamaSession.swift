@@ -75,7 +75,8 @@ public final class LlamaSession {
             let cacheV = values[index]
             layer.attentionNorm.withUnsafeBufferPointer { w in
                 for t in 0..<tokens {
-                    Kernels.rmsNorm(s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
+                    Kernels.rmsNorm(
+                        s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
                 }
             }
             Kernels.matMul(
@@ -98,7 +99,8 @@ public final class LlamaSession {
                 ldx: qWidth, tokens: tokens)
             layer.ffnNorm.withUnsafeBufferPointer { w in
                 for t in 0..<tokens {
-                    Kernels.rmsNorm(s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
+                    Kernels.rmsNorm(
+                        s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
                 }
             }
             Kernels.matMul(

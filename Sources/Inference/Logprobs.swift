@@ -1,3 +1,5 @@
+import Tensor
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Tensor
 
 /// The log-probability of one token and the most likely alternatives at its position.
 public struct TokenLogprob: Sendable, Equatable {

@@ -39,8 +39,12 @@ public struct SamplingParameters: Sendable, Equatable {
             throw InferenceError.invalidParameter("temperature", "must be in 0…100")
         }
         guard topK >= 0 else { throw InferenceError.invalidParameter("top_k", "must be ≥ 0") }
-        guard topP.isFinite, topP > 0, topP <= 1 else { throw InferenceError.invalidParameter("top_p", "must be in (0, 1]") }
-        guard minP.isFinite, minP >= 0, minP <= 1 else { throw InferenceError.invalidParameter("min_p", "must be in 0…1") }
+        guard topP.isFinite, topP > 0, topP <= 1 else {
+            throw InferenceError.invalidParameter("top_p", "must be in (0, 1]")
+        }
+        guard minP.isFinite, minP >= 0, minP <= 1 else {
+            throw InferenceError.invalidParameter("min_p", "must be in 0…1")
+        }
         guard maxTokens >= 1 else { throw InferenceError.invalidParameter("max_tokens", "must be ≥ 1") }
         guard (0...Logprobs.maxTop).contains(topLogprobs) else {
             throw InferenceError.invalidParameter("top_logprobs", "must be in 0…\(Logprobs.maxTop)")

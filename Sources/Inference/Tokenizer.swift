@@ -80,7 +80,11 @@ public struct Tokenizer: Sendable {
             } else {
                 var bytes: [UInt8] = []
                 for scalar in token.unicodeScalars {
-                    if let b = backward[scalar.value] { bytes.append(b) } else { bytes.append(contentsOf: Array(String(scalar).utf8)) }
+                    if let b = backward[scalar.value] {
+                        bytes.append(b)
+                    } else {
+                        bytes.append(contentsOf: Array(String(scalar).utf8))
+                    }
                 }
                 decodedBytes.append(bytes)
             }

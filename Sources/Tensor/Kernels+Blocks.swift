@@ -50,7 +50,9 @@ extension Kernels {
     }
 
     @inline(__always)
-    static func dotQ4_1(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int)
+    static func dotQ4_1(
+        _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int
+    )
         -> Float
     {
         let xr = UnsafeRawPointer(x)
@@ -123,7 +125,9 @@ extension Kernels {
     }
 
     @inline(__always)
-    static func dotQ4_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int)
+    static func dotQ4_0(
+        _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int
+    )
         -> Float
     {
         let xr = UnsafeRawPointer(x)
@@ -193,7 +197,9 @@ extension Kernels {
     }
 
     /// `count` elements of `type` starting at `src` (a whole number of blocks) as floats.
-    public static func dequantize(_ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         let o = UnsafeMutableRawPointer(out)
         switch type {
         case .f32:

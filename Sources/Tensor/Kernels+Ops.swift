@@ -9,7 +9,8 @@
 extension Kernels {
     /// `out = x / sqrt(mean(x²) + eps) · weight` over `count` floats (`out` may be `x`).
     public static func rmsNorm(
-        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, count: Int, eps: Float, into out: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, count: Int, eps: Float,
+        into out: UnsafeMutablePointer<Float>
     ) {
         let sumSquares = dotF32(UnsafeRawPointer(x), UnsafeRawPointer(x), count: count)
         let scale = 1 / (sumSquares / Float(count) + eps).squareRoot()
@@ -167,11 +168,13 @@ extension Kernels {
                 let qh = UnsafeRawPointer(q + t * qStride + h * headDim)
                 if headDim == 64 {
                     attend64(
-                        q: qh, keys: UnsafeRawPointer(keys + kvh * headDim), values: UnsafeRawPointer(values + kvh * headDim),
+                        q: qh, keys: UnsafeRawPointer(keys + kvh * headDim),
+                        values: UnsafeRawPointer(values + kvh * headDim),
                         stride: kvStride * 4, length: length, scale: scale, scores: scores, out: acc)
                 } else {
                     for j in 0..<length {
-                        scores[j] = dotF32(qh, UnsafeRawPointer(keys + j * kvStride + kvh * headDim), count: headDim) * scale
+                        scores[j] =
+                            dotF32(qh, UnsafeRawPointer(keys + j * kvStride + kvh * headDim), count: headDim) * scale
                     }
                     softmax(scores, count: length)
                     acc.initialize(repeating: 0, count: headDim)

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
 
 /// A small fixed pool of OS threads for data-parallel kernels: the calling thread is worker 0 and
 /// `threads - 1` helpers wait for jobs. A job is a body called once per worker index; the caller

@@ -149,14 +149,17 @@ struct InferenceBench: ParsableCommand {
     @Option(help: "Comma-separated thread counts.") var threads = "1,2"
     @Option(help: "Runs per test (the median is reported).") var runs = 3
 
-    var threadCounts: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var threadCounts: [Int] {
+        threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0, runs > 0, promptTokens + genTokens <= 8192 else {
             throw ValidationError("--prompt-tokens, --gen-tokens and --runs must be positive; prompt + gen ≤ 8192")
         }
         let counts = threadCounts
-        guard !counts.isEmpty, counts.count == threads.split(separator: ",").count, counts.allSatisfy({ (1...256).contains($0) })
+        guard !counts.isEmpty, counts.count == threads.split(separator: ",").count,
+            counts.allSatisfy({ (1...256).contains($0) })
         else { throw ValidationError("--threads must be a comma-separated list of counts in 1…256, e.g. 1,2") }
     }
 

@@ -13,7 +13,9 @@ struct GGUFBuilder {
     }
 
     /// A file with one `general.architecture` string and one F32 vector tensor `t` of 8 floats.
-    static func small(tensorType: UInt32 = 0, magic: UInt32 = 0x4655_4747, version: UInt32 = 3, dataOffset: UInt64 = 0)
+    static func small(
+        tensorType: UInt32 = 0, magic: UInt32 = 0x4655_4747, version: UInt32 = 3, dataOffset: UInt64 = 0
+    )
         -> (bytes: [UInt8], tensorInfoOffset: Int)
     {
         var b = GGUFBuilder()
@@ -38,7 +40,8 @@ struct GGUFBuilder {
 
 struct GGUFFileTests {
     func write(_ bytes: [UInt8]) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-test-\(UUID().uuidString).gguf").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-test-\(UUID().uuidString).gguf")
+            .path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }

@@ -87,7 +87,8 @@ struct ModelTests {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         let session = LlamaSession(model: model, capacity: 64)
         let result = try session.generate(
-            prompt: [504, 3575, 282, 4649, 314], parameters: SamplingParameters(temperature: 0, maxTokens: 8, stop: ["."]))
+            prompt: [504, 3575, 282, 4649, 314],
+            parameters: SamplingParameters(temperature: 0, maxTokens: 8, stop: ["."]))
         #expect(result.text == " Paris")
         #expect(result.finishReason == .stop)
         var streamed = ""
@@ -111,7 +112,8 @@ struct ModelTests {
             try session.generate(prompt: [-3], parameters: SamplingParameters(maxTokens: 1))
         }
         #expect(throws: InferenceError.contextOverflow(need: 20, limit: 16)) {
-            try session.generate(prompt: Array(repeating: 504, count: 10), parameters: SamplingParameters(maxTokens: 10))
+            try session.generate(
+                prompt: Array(repeating: 504, count: 10), parameters: SamplingParameters(maxTokens: 10))
         }
         #expect(throws: InferenceError.contextOverflow(need: 17, limit: 16)) {
             try session.score(prompt: Array(repeating: 504, count: 9), completion: Array(repeating: 504, count: 8))
@@ -129,7 +131,8 @@ struct ModelTests {
         }
         #expect(throws: InferenceError.self) { try session.score(prompt: [504], completion: [504], top: 21) }
         // Nothing above left the session unusable.
-        let ok = try session.generate(prompt: [504, 3575, 282, 4649, 314], parameters: .init(temperature: 0, maxTokens: 2))
+        let ok = try session.generate(
+            prompt: [504, 3575, 282, 4649, 314], parameters: .init(temperature: 0, maxTokens: 2))
         #expect(ok.tokens == [7042, 30])
     }
 }

@@ -53,7 +53,9 @@ struct KernelTests {
             let expected = zip(row, x).reduce(Float(0)) { $0 + $1.0 * $1.1 }
             var sums = [Float](repeating: 0, count: cols / 32)
             x.withUnsafeBufferPointer { xp in
-                sums.withUnsafeMutableBufferPointer { Kernels.blockSums(xp.baseAddress!, count: cols, into: $0.baseAddress!) }
+                sums.withUnsafeMutableBufferPointer {
+                    Kernels.blockSums(xp.baseAddress!, count: cols, into: $0.baseAddress!)
+                }
                 let got = sums.withUnsafeBufferPointer {
                     Kernels.dot(type, w.row(0), xp.baseAddress!, sums: $0.baseAddress!, count: cols)
                 }
@@ -68,7 +70,9 @@ struct KernelTests {
         block += (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
         var out = [Float](repeating: 0, count: 32)
         block.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { Kernels.dequantize(.q4_1, raw.baseAddress!, count: 32, into: $0.baseAddress!) }
+            out.withUnsafeMutableBufferPointer {
+                Kernels.dequantize(.q4_1, raw.baseAddress!, count: 32, into: $0.baseAddress!)
+            }
         }
         #expect(out[0] == -1 && out[1] == 1 && out[15] == 29)
         #expect(out[16] == 29 && out[31] == -1)
@@ -126,11 +130,15 @@ struct KernelTests {
 
     @Test func ropeRotatesAdjacentPairs() {
         var table = [Float](repeating: 0, count: 8)
-        table.withUnsafeMutableBufferPointer { Kernels.ropeTable(position: 3, headDim: 8, base: 10_000, into: $0.baseAddress!) }
+        table.withUnsafeMutableBufferPointer {
+            Kernels.ropeTable(position: 3, headDim: 8, base: 10_000, into: $0.baseAddress!)
+        }
         var v: [Float] = [1, 0, 0, 1, 2, 2, 3, -1]
         let before = zip(v, v).map(*).reduce(0, +)
         table.withUnsafeBufferPointer { t in
-            v.withUnsafeMutableBufferPointer { Kernels.rope($0.baseAddress!, heads: 1, headDim: 8, table: t.baseAddress!) }
+            v.withUnsafeMutableBufferPointer {
+                Kernels.rope($0.baseAddress!, heads: 1, headDim: 8, table: t.baseAddress!)
+            }
         }
         #expect(abs(v[0] - Float(cos(Double(3)))) < 1e-6 && abs(v[1] - Float(sin(Double(3)))) < 1e-6)
         #expect(abs(zip(v, v).map(*).reduce(0, +) - before) < 1e-4)
@@ -156,7 +164,8 @@ struct KernelTests {
                     out.withUnsafeMutableBufferPointer { op in
                         Kernels.attention(
                             pool: pool, q: qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!,
-                            out: op.baseAddress!, tokens: tokens, start: start, heads: heads, kvHeads: kvHeads, headDim: d)
+                            out: op.baseAddress!, tokens: tokens, start: start, heads: heads, kvHeads: kvHeads,
+                            headDim: d)
                     }
                 }
             }
