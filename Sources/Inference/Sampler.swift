@@ -82,7 +82,11 @@ public struct Sampler: Sendable {
             let w = Kernels.exp((v - maximum) * inverseT)
             if w > 0 && w >= threshold { candidates.append((id, w)) }
         }
-        candidates.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.id < $1.id }
+        // Only top-k and top-p need the candidates in order of probability (ties by id); plain
+        // temperature / min-p sampling walks them in id order and skips the sort of ~49k entries.
+        if p.topK > 0 || p.topP < 1 {
+            candidates.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.id < $1.id }
+        }
         if p.topK > 0 && candidates.count > p.topK { candidates.removeLast(candidates.count - p.topK) }
         if p.topP < 1 {
             let total = candidates.reduce(Float(0)) { $0 + $1.weight }
