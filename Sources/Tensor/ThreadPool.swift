@@ -8,25 +8,31 @@ import Synchronization
     import Darwin
 #endif
 
-/// A small fixed pool of OS threads for data-parallel kernels: the calling thread is worker 0 and
-/// `threads - 1` helpers wait for jobs. A job is a body called once per worker index; the caller
-/// returns when every worker has finished. Helpers spin briefly between jobs (a forward pass issues
-/// a few hundred jobs per token) and then sleep on a condition variable.
+/// A small fixed pool of OS threads for data-parallel kernels. A job is split into pieces that the
+/// calling thread and `threads - 1` helpers claim from an atomic counter, so a helper the OS has
+/// descheduled (the machine may be shared) delays nothing: the others take its pieces. Helpers spin
+/// briefly between jobs (a forward pass issues a few hundred jobs per token), then sleep on a
+/// condition variable.
 ///
-/// `@unchecked Sendable`: the job closure is published by a sequentially consistent store of
-/// `generation` and read by helpers only after they observe that store; it stays alive until
-/// `remaining` reaches zero, which `run` waits for before returning. Jobs are not re-entrant: one
-/// `run` at a time per pool (callers serialise through the model owner).
+/// `@unchecked Sendable`: `job` and `pieces` are written only while the job is closed (no helper is
+/// between `active += 1` and `active -= 1` with `closed == false`) and published by the sequentially
+/// consistent store that opens it; `parallelFor` returns only after closing the job and seeing
+/// `active == 0`, so no helper touches the closure after it is gone. One job at a time per pool
+/// (callers serialise through the model owner).
 public final class ThreadPool: @unchecked Sendable {
     /// Workers including the calling thread.
     public let threads: Int
     private let generation = Atomic<Int>(0)
-    private let remaining = Atomic<Int>(0)
+    private let next = Atomic<Int>(0)
+    private let done = Atomic<Int>(0)
+    private let active = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(true)
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var job: ((Int) -> Void)?
+    private var pieces = 0
     private var handles: [pthread_t] = []
 
     /// A pool of `threads` workers (at least 1; the caller counts as one).
@@ -76,44 +82,46 @@ public final class ThreadPool: @unchecked Sendable {
         condition.deallocate()
     }
 
-    /// Calls `body(worker)` for every worker index in `0..<threads` in parallel and returns when
-    /// all have returned. With one thread it simply calls `body(0)`.
-    public func run(_ body: (Int) -> Void) {
-        let helpers = handles.count
-        if helpers == 0 {
-            body(0)
+    /// Splits `0..<count` into contiguous ranges and runs `body` on each, in parallel; returns when
+    /// all have run. Ranges are claimed dynamically (up to 8 per thread).
+    public func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
+        if handles.isEmpty || count <= 1 {
+            if count > 0 { body(0..<count) }
             return
         }
-        withoutActuallyEscaping(body) { escaping in
+        let pieces = min(count, threads * 8)
+        let piece: (Int) -> Void = { i in body((count * i / pieces)..<(count * (i + 1) / pieces)) }
+        withoutActuallyEscaping(piece) { escaping in
             job = escaping
-            remaining.store(helpers, ordering: .sequentiallyConsistent)
+            self.pieces = pieces
+            next.store(0, ordering: .sequentiallyConsistent)
+            done.store(0, ordering: .sequentiallyConsistent)
+            closed.store(false, ordering: .sequentiallyConsistent)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
                 pthread_cond_broadcast(condition)
                 pthread_mutex_unlock(mutex)
             }
-            escaping(0)
+            drain(escaping, pieces: pieces)
             var spins = 0
-            while remaining.load(ordering: .acquiring) > 0 {
+            while done.load(ordering: .acquiring) < pieces {
                 spins += 1
-                if spins > 1 << 14 { sched_yield() }
+                if spins > 1 << 12 { sched_yield() }
             }
+            closed.store(true, ordering: .sequentiallyConsistent)
+            while active.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
             job = nil
         }
     }
 
-    /// Splits `0..<count` into `threads` contiguous ranges and runs `body` on each non-empty one.
-    public func parallelFor(_ count: Int, _ body: (Range<Int>) -> Void) {
-        if threads == 1 || count <= 1 {
-            if count > 0 { body(0..<count) }
-            return
-        }
-        let n = threads
-        run { worker in
-            let start = count * worker / n
-            let end = count * (worker + 1) / n
-            if start < end { body(start..<end) }
+    /// Claims and runs pieces until none are left.
+    private func drain(_ job: (Int) -> Void, pieces: Int) {
+        while true {
+            let i = next.add(1, ordering: .acquiringAndReleasing).oldValue
+            if i >= pieces { return }
+            job(i)
+            done.add(1, ordering: .releasing)
         }
     }
 
@@ -140,8 +148,9 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .sequentiallyConsistent) { return }
-            job?(index)
-            remaining.subtract(1, ordering: .sequentiallyConsistent)
+            active.add(1, ordering: .sequentiallyConsistent)
+            if !closed.load(ordering: .sequentiallyConsistent), let job { drain(job, pieces: pieces) }
+            active.subtract(1, ordering: .sequentiallyConsistent)
         }
     }
 }

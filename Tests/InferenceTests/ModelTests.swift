@@ -34,6 +34,25 @@ struct ModelTests {
         print("reference logprobs: max |Δ| = \(worst)")
     }
 
+    /// Each output row is computed the same way whichever thread computes it, so scores do not
+    /// depend on the thread count (validators may run with other counts than hosts).
+    @Test func scoresAreIdenticalAcrossThreadCounts() throws {
+        let model = try #require(TestModel.model, "\(TestModel.problem)")
+        let reference = try ReferenceLogprobs.load()
+        let prompt = [reference.ids[0]]
+        let completion = Array(reference.ids.dropFirst())
+        let one = try LlamaSession(model: model, capacity: 64, threads: 1).score(prompt: prompt, completion: completion)
+        let two = try LlamaSession(model: model, capacity: 64, threads: 2).score(prompt: prompt, completion: completion)
+        let three = try LlamaSession(model: model, capacity: 64, threads: 3).score(
+            prompt: prompt, completion: completion)
+        #expect(one == two)
+        #expect(one == three)
+        let session = LlamaSession(model: model, capacity: 64, threads: 2)
+        let greedy = try session.generate(
+            prompt: Array(reference.ids.prefix(5)), parameters: .init(temperature: 0, maxTokens: 3))
+        #expect(greedy.tokens == [7042, 30, 198])
+    }
+
     @Test func greedyCompletesTheCapitalOfFrance() throws {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         let prompt = model.tokenizer.encode("The capital of France is")
