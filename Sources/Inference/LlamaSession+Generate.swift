@@ -101,15 +101,12 @@ extension LlamaSession {
         guard all.count <= capacity else { throw InferenceError.contextOverflow(need: all.count, limit: capacity) }
         reset()
         // Logits at position p predict token p + 1: completion token i is predicted at prompt.count - 1 + i.
-        let logits = try evaluate(Array(all.dropLast()), logitsFrom: prompt.count - 1)
-        let vocabulary = model.config.vocabularySize
-        return logits.withUnsafeBufferPointer { buffer in
-            completion.enumerated().map { i, token in
-                Logprobs.entry(
-                    UnsafeBufferPointer(rebasing: buffer[(i * vocabulary)..<((i + 1) * vocabulary)]), token: token,
-                    top: top)
-            }
+        var entries: [TokenLogprob] = []
+        entries.reserveCapacity(completion.count)
+        try evaluate(Array(all.dropLast()), logitsFrom: prompt.count - 1) { i, row in
+            entries.append(Logprobs.entry(row, token: completion[i], top: top))
         }
+        return entries
     }
 
     /// The length of the longest prefix of `bytes` that does not end inside a UTF-8 sequence.

@@ -47,9 +47,11 @@ public final class LlamaSession {
         }
     }
 
-    /// Runs `ids` at the next positions (one batch) and returns the logits of the batch positions
-    /// `logitsFrom..<ids.count`, `vocabularySize` floats each, in order.
-    public func evaluate(_ ids: [Int], logitsFrom: Int? = nil) throws -> [Float] {
+    /// Runs `ids` at the next positions (one batch) and hands `logits` the logits of each batch
+    /// position in `logitsFrom..<ids.count` (default: the last), numbered from 0, in order.
+    public func evaluate(
+        _ ids: [Int], logitsFrom: Int? = nil, logits: (Int, UnsafeBufferPointer<Float>) throws -> Void
+    ) throws {
         try validate(ids)
         guard !ids.isEmpty else { throw InferenceError.emptyInput("token batch") }
         guard count + ids.count <= capacity else {
@@ -59,7 +61,7 @@ public final class LlamaSession {
         let c = model.config
         let tokens = ids.count
         if scratch == nil || scratch!.tokens < tokens { scratch = Scratch(config: c, tokens: max(tokens, 1)) }
-        guard let s = scratch else { return [] }
+        guard let s = scratch else { return }
         let e = c.embedding
         let qWidth = c.heads * c.headDim
         let kv = c.kvWidth
@@ -117,21 +119,41 @@ public final class LlamaSession {
         count += tokens
 
         let rows = tokens - from
-        guard rows > 0 else { return [] }
+        guard rows > 0 else { return }
         model.outputNorm.withUnsafeBufferPointer { w in
             for t in from..<tokens {
                 Kernels.rmsNorm(
                     s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + (t - from) * e)
             }
         }
+        // The head in chunks of rows, so scoring a long completion never holds all its logits.
         let vocabulary = c.vocabularySize
-        return [Float](unsafeUninitializedCapacity: rows * vocabulary) { buffer, initialized in
-            guard let out = buffer.baseAddress else { return }
+        let chunk = min(rows, Self.headChunk)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: chunk * vocabulary)
+        defer { out.deallocate() }
+        var first = 0
+        while first < rows {
+            let n = min(chunk, rows - first)
             Kernels.matMul(
-                pool: pool, targets: [.init(weight: model.output, y: out, ldy: vocabulary)], x: s.xn, ldx: e,
-                tokens: rows)
-            initialized = rows * vocabulary
+                pool: pool, targets: [.init(weight: model.output, y: out, ldy: vocabulary)], x: s.xn + first * e,
+                ldx: e,
+                tokens: n)
+            for r in 0..<n {
+                try logits(first + r, UnsafeBufferPointer(start: out + r * vocabulary, count: vocabulary))
+            }
+            first += n
         }
+    }
+
+    /// Logit rows computed per head pass.
+    static let headChunk = 32
+
+    /// Runs `ids` at the next positions (one batch) and returns the logits of the batch positions
+    /// `logitsFrom..<ids.count`, `vocabularySize` floats each, in order.
+    public func evaluate(_ ids: [Int], logitsFrom: Int? = nil) throws -> [Float] {
+        var result: [Float] = []
+        try evaluate(ids, logitsFrom: logitsFrom) { _, row in result.append(contentsOf: row) }
+        return result
     }
 }
 

@@ -47,6 +47,12 @@ struct ModelTests {
             prompt: prompt, completion: completion)
         #expect(one == two)
         #expect(one == three)
+        // A completion longer than one head chunk: causal, so its first positions score the same.
+        let long = completion + Array(repeating: completion, count: 6).flatMap { $0 }
+        let longScores = try LlamaSession(model: model, capacity: 128, threads: 2).score(
+            prompt: prompt, completion: long)
+        #expect(longScores.count == long.count)
+        #expect(Array(longScores.prefix(one.count)) == one)
         let session = LlamaSession(model: model, capacity: 64, threads: 2)
         let greedy = try session.generate(
             prompt: Array(reference.ids.prefix(5)), parameters: .init(temperature: 0, maxTokens: 3))
