@@ -16,25 +16,27 @@ public struct GGUFError: Error, Hashable, CustomStringConvertible {
 
     private let code: Code
 
-    static func cannotOpen(path: String, errno: Int32) -> Self { Self(code: .cannotOpen(path: path, errno: errno)) }
-    static func truncated(offset: Int, need: Int, fileSize: Int) -> Self {
+    public static func cannotOpen(path: String, errno: Int32) -> Self {
+        Self(code: .cannotOpen(path: path, errno: errno))
+    }
+    public static func truncated(offset: Int, need: Int, fileSize: Int) -> Self {
         Self(code: .truncated(offset: offset, need: need, fileSize: fileSize))
     }
-    static func badMagic(found: UInt32) -> Self { Self(code: .badMagic(found: found)) }
-    static func unsupportedVersion(_ version: UInt32) -> Self { Self(code: .unsupportedVersion(version)) }
-    static func corrupt(offset: Int, _ what: String) -> Self { Self(code: .corrupt(offset: offset, what: what)) }
-    static func unsupportedTensorType(name: String, type: UInt32, offset: Int) -> Self {
+    public static func badMagic(found: UInt32) -> Self { Self(code: .badMagic(found: found)) }
+    public static func unsupportedVersion(_ version: UInt32) -> Self { Self(code: .unsupportedVersion(version)) }
+    public static func corrupt(offset: Int, _ what: String) -> Self { Self(code: .corrupt(offset: offset, what: what)) }
+    public static func unsupportedTensorType(name: String, type: UInt32, offset: Int) -> Self {
         Self(code: .unsupportedTensorType(name: name, type: type, offset: offset))
     }
-    static func missingKey(_ key: String) -> Self { Self(code: .missingKey(key)) }
-    static func wrongKeyType(_ key: String, expected: String) -> Self {
+    public static func missingKey(_ key: String) -> Self { Self(code: .missingKey(key)) }
+    public static func wrongKeyType(_ key: String, expected: String) -> Self {
         Self(code: .wrongKeyType(key: key, expected: expected))
     }
-    static func missingTensor(_ name: String) -> Self { Self(code: .missingTensor(name)) }
-    static func badShape(_ name: String, expected: [Int], found: [Int]) -> Self {
+    public static func missingTensor(_ name: String) -> Self { Self(code: .missingTensor(name)) }
+    public static func badShape(_ name: String, expected: [Int], found: [Int]) -> Self {
         Self(code: .badShape(name: name, expected: expected, found: found))
     }
-    static func unsupported(_ what: String) -> Self { Self(code: .unsupported(what)) }
+    public static func unsupported(_ what: String) -> Self { Self(code: .unsupported(what)) }
 
     /// A label without values (safe as a metric label).
     public var shortDescription: String {

@@ -92,6 +92,12 @@ struct GGUFFileTests {
         #expect(outside.shortDescription == "truncated")
     }
 
+    @Test func aFileWithoutTheModelKeysIsNotAModel() throws {
+        let path = try write(GGUFBuilder.small().bytes)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: GGUFError.missingKey("llama.block_count")) { try LlamaModel(path: path) }
+    }
+
     @Test func hugeCountsDoNotAllocate() throws {
         var b = GGUFBuilder()
         b.u32(0x4655_4747)
