@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GonkaCore
 import GonkaWire
+import Inference
 import Ledger
 import Storage
 import SwiftProtobuf
@@ -11,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the speed of this machine's node components.",
         discussion: "Build with `swift build -c release` first: debug builds are many times slower.",
-        subcommands: [TxPipelineBench.self, StoreBench.self, ConsensusBench.self]
+        subcommands: [TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self]
     )
 }
 
@@ -129,6 +130,89 @@ struct StoreBench: ParsableCommand {
     func run() throws {
         let report = try StoreBenchmark.run(keys: keys, batch: batch, proofs: proofs)
         print(report)
+    }
+}
+
+/// `gonka bench inference`
+struct InferenceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inference",
+        abstract: "Prefill and decode tokens/s of the native engine, like llama-bench (pp and tg tests).",
+        discussion: """
+            Prefill runs --prompt-tokens fixed pseudo-random ids as one batch into an empty cache (logits for the last position); decode then feeds --gen-tokens ids one at a time from an empty cache, computing the logits of each. Reports the median and spread of --runs runs per thread count, and the peak resident memory of the process.
+            """
+    )
+
+    @Option(help: "The GGUF model (default: $GONKA_MODEL, else the `make model` cache).") var model: String?
+    @Option(help: "Prompt tokens for the prefill test.") var promptTokens = 512
+    @Option(help: "Tokens for the decode test.") var genTokens = 128
+    @Option(help: "Comma-separated thread counts.") var threads = "1,2"
+    @Option(help: "Runs per test (the median is reported).") var runs = 3
+
+    var threadCounts: [Int] {
+        threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    func validate() throws {
+        guard promptTokens > 0, genTokens > 0, runs > 0, promptTokens + genTokens <= 8192 else {
+            throw ValidationError("--prompt-tokens, --gen-tokens and --runs must be positive; prompt + gen ≤ 8192")
+        }
+        let counts = threadCounts
+        guard !counts.isEmpty, counts.count == threads.split(separator: ",").count,
+            counts.allSatisfy({ (1...256).contains($0) })
+        else { throw ValidationError("--threads must be a comma-separated list of counts in 1…256, e.g. 1,2") }
+    }
+
+    func run() throws {
+        let path =
+            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"]
+            ?? FileManager.default.homeDirectoryForCurrentUser
+            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let loadStart = ContinuousClock.now
+        let llama = try LlamaModel(path: path)
+        let c = llama.config
+        print(
+            "loaded \(path): llama, \(c.layers) layers, embedding \(c.embedding), \(c.heads)/\(c.kvHeads) heads, vocab \(c.vocabularySize), \(llama.file.size / 1_000_000) MB, in \(String(format: "%.2f", (ContinuousClock.now - loadStart).seconds)) s"
+        )
+        var stream = PhiloxStream(seedString: "gonka/bench/inference")
+        let span = UInt32(c.vocabularySize - 17)
+        let prompt = (0..<promptTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
+        let generated = (0..<genTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
+        print("| threads | test   |        t/s (median) | runs")
+        print("|--------:|--------|--------------------:|-----")
+        for threadCount in threadCounts {
+            let session = LlamaSession(model: llama, capacity: promptTokens + genTokens, threads: threadCount)
+            _ = try session.evaluate(Array(prompt.prefix(8)))  // warm-up: page in the weights
+            var prefill: [Double] = []
+            var decode: [Double] = []
+            for _ in 0..<runs {
+                session.reset()
+                let start = ContinuousClock.now
+                _ = try session.evaluate(prompt)
+                prefill.append(Double(promptTokens) / (ContinuousClock.now - start).seconds)
+                session.reset()
+                let decodeStart = ContinuousClock.now
+                for id in generated { _ = try session.evaluate([id]) }
+                decode.append(Double(genTokens) / (ContinuousClock.now - decodeStart).seconds)
+            }
+            for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)] {
+                let sorted = values.sorted()
+                let median = sorted[sorted.count / 2]
+                let spread = (sorted.last ?? 0) - (sorted.first ?? 0)
+                print(
+                    "| \(String(repeating: " ", count: max(0, 7 - String(threadCount).count)))\(threadCount) | \(name.padding(toLength: 6, withPad: " ", startingAt: 0)) | \(String(format: "%9.1f (range %5.1f)", median, spread)) | \(values.map { String(format: "%.1f", $0) }.joined(separator: " "))"
+                )
+            }
+        }
+        var usage = rusage()
+        #if os(Linux)
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            let peakKiB = usage.ru_maxrss
+        #else
+            getrusage(RUSAGE_SELF, &usage)
+            let peakKiB = usage.ru_maxrss / 1024
+        #endif
+        print("peak RSS: \(peakKiB / 1024) MiB")
     }
 }
 

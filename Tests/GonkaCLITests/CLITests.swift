@@ -63,13 +63,23 @@ import Testing
         ["keys", "show", "--help"],
         ["keys", "export-pubkey", "--help"], ["keys", "delete", "--help"], ["init", "--help"], ["genesis", "--help"],
         ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"],
-        ["bench", "--help"],
+        ["bench", "--help"], ["bench", "inference", "--help"],
     ])
     func everyCommandExplainsItself(arguments: [String]) throws {
         let run = try gonka(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("USAGE:"))
         #expect(run.stdout.contains("OVERVIEW:") || arguments == ["--help"])
+    }
+
+    @Test func benchInferenceRejectsBadArgumentsAndModels() throws {
+        for bad in [["--threads", "0"], ["--threads", "1,x"], ["--runs", "0"], ["--prompt-tokens", "9000"]] {
+            let run = try gonka(["bench", "inference"] + bad)
+            #expect(run.status != 0, "\(bad)")
+        }
+        let missing = try gonka(["bench", "inference", "--model", "/nonexistent/model.gguf"])
+        #expect(missing.status != 0)
+        #expect(missing.output.contains("cannot open GGUF file"))
     }
 
     @Test func version() throws {

@@ -1,0 +1,78 @@
+import Tensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The log-probability of one token and the most likely alternatives at its position.
+public struct TokenLogprob: Sendable, Equatable {
+    public let token: Int
+    public let logprob: Float
+    /// Up to the requested number of `(token, logprob)`, most likely first (lowest id on ties).
+    public let top: [(token: Int, logprob: Float)]
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.token == b.token && a.logprob == b.logprob && a.top.count == b.top.count
+            && zip(a.top, b.top).allSatisfy { $0.token == $1.token && $0.logprob == $1.logprob }
+    }
+}
+
+/// Log-softmax helpers over raw logits (no temperature: these are the model's own probabilities,
+/// the quantity validators re-score).
+public enum Logprobs {
+    /// The most alternatives a caller may ask for.
+    public static let maxTop = 20
+
+    /// The index of the largest logit (lowest index on ties).
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        var value = -Float.infinity
+        for (i, v) in logits.enumerated() where v > value {
+            value = v
+            best = i
+        }
+        return best
+    }
+
+    /// `log Σ exp(logits)`.
+    public static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Float {
+        var maximum = -Float.infinity
+        for v in logits { maximum = max(maximum, v) }
+        var sum: Double = 0
+        var i = 0
+        let m = SIMD16<Float>(repeating: maximum)
+        let raw = UnsafeRawPointer(logits.baseAddress!)
+        var acc = SIMD16<Float>()
+        while i + 16 <= logits.count {
+            acc += Kernels.exp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) - m)
+            i += 16
+        }
+        sum = Double(acc.sum())
+        while i < logits.count {
+            sum += Double(Kernels.exp(logits[i] - maximum))
+            i += 1
+        }
+        return maximum + Float(log(sum))
+    }
+
+    /// The logprob of `token` and the `top` best alternatives at one position.
+    public static func entry(_ logits: UnsafeBufferPointer<Float>, token: Int, top: Int) -> TokenLogprob {
+        let lse = logSumExp(logits)
+        var best: [(token: Int, logprob: Float)] = []
+        let k = max(0, min(top, maxTop))
+        if k > 0 {
+            best.reserveCapacity(k + 1)
+            for (i, v) in logits.enumerated() where best.count < k || v > best[best.count - 1].logprob {
+                var j = best.count
+                while j > 0 && best[j - 1].logprob < v { j -= 1 }
+                best.insert((i, v), at: j)
+                if best.count > k { best.removeLast() }
+            }
+        }
+        return TokenLogprob(token: token, logprob: logits[token] - lse, top: best.map { ($0.token, $0.logprob - lse) })
+    }
+}

@@ -1,0 +1,113 @@
+import GonkaCore
+import Tensor
+
+/// How to pick tokens: temperature, top-k, top-p, min-p, stop strings, limits and the seed.
+public struct SamplingParameters: Sendable, Equatable {
+    /// 0 is greedy (argmax, lowest id on ties).
+    public var temperature: Float = 1
+    /// Keep only the `topK` most likely tokens (0: all).
+    public var topK: Int = 0
+    /// Keep the smallest prefix of the sorted distribution whose mass reaches `topP`.
+    public var topP: Float = 1
+    /// Drop tokens less likely than `minP` times the most likely one.
+    public var minP: Float = 0
+    public var maxTokens: Int = 256
+    /// Generation ends when the text contains one of these; the text stops before it.
+    public var stop: [String] = []
+    /// The seed of the Philox stream the draws come from.
+    public var seed: UInt64 = 0
+    /// Alternatives to report with each token's logprob (0…20).
+    public var topLogprobs: Int = 0
+
+    public init(
+        temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, maxTokens: Int = 256,
+        stop: [String] = [], seed: UInt64 = 0, topLogprobs: Int = 0
+    ) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.minP = minP
+        self.maxTokens = maxTokens
+        self.stop = stop
+        self.seed = seed
+        self.topLogprobs = topLogprobs
+    }
+
+    /// Throws ``InferenceError`` for values out of range.
+    public func validate() throws {
+        guard temperature.isFinite, temperature >= 0, temperature <= 100 else {
+            throw InferenceError.invalidParameter("temperature", "must be in 0…100")
+        }
+        guard topK >= 0 else { throw InferenceError.invalidParameter("top_k", "must be ≥ 0") }
+        guard topP.isFinite, topP > 0, topP <= 1 else {
+            throw InferenceError.invalidParameter("top_p", "must be in (0, 1]")
+        }
+        guard minP.isFinite, minP >= 0, minP <= 1 else {
+            throw InferenceError.invalidParameter("min_p", "must be in 0…1")
+        }
+        guard maxTokens >= 1 else { throw InferenceError.invalidParameter("max_tokens", "must be ≥ 1") }
+        guard (0...Logprobs.maxTop).contains(topLogprobs) else {
+            throw InferenceError.invalidParameter("top_logprobs", "must be in 0…\(Logprobs.maxTop)")
+        }
+        guard stop.count <= 16, stop.allSatisfy({ !$0.isEmpty }) else {
+            throw InferenceError.invalidParameter("stop", "at most 16 non-empty strings")
+        }
+    }
+}
+
+/// Draws tokens from logits with a seeded Philox stream: one uniform word per draw, so the same
+/// seed and logits give the same tokens on every machine that computes the same logits.
+public struct Sampler: Sendable {
+    public let parameters: SamplingParameters
+    private var stream: PhiloxStream
+
+    public init(_ parameters: SamplingParameters) {
+        self.parameters = parameters
+        stream = PhiloxStream(seedString: "gonka/inference/sampler/\(parameters.seed)")
+    }
+
+    /// The next token for `logits` (the raw model output for one position).
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        let u = stream.nextUniformFloat()
+        let p = parameters
+        if p.temperature == 0 { return Logprobs.argmax(logits) }
+        var maximum = -Float.infinity
+        for v in logits { maximum = max(maximum, v) }
+        let inverseT = 1 / p.temperature
+        // Unnormalised probabilities relative to the best token; min-p is a threshold on them.
+        var candidates: [(id: Int, weight: Float)] = []
+        candidates.reserveCapacity(p.topK > 0 ? p.topK * 2 : 1024)
+        let threshold = max(p.minP, 0)
+        for (id, v) in logits.enumerated() {
+            let w = Kernels.exp((v - maximum) * inverseT)
+            if w > 0 && w >= threshold { candidates.append((id, w)) }
+        }
+        // Only top-k and top-p need the candidates in order of probability (ties by id); plain
+        // temperature / min-p sampling walks them in id order and skips the sort of ~49k entries.
+        if p.topK > 0 || p.topP < 1 {
+            candidates.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.id < $1.id }
+        }
+        if p.topK > 0 && candidates.count > p.topK { candidates.removeLast(candidates.count - p.topK) }
+        if p.topP < 1 {
+            let total = candidates.reduce(Float(0)) { $0 + $1.weight }
+            var running: Float = 0
+            var keep = candidates.count
+            for (i, c) in candidates.enumerated() {
+                running += c.weight
+                if running >= p.topP * total {
+                    keep = i + 1
+                    break
+                }
+            }
+            candidates.removeLast(candidates.count - keep)
+        }
+        let total = candidates.reduce(Float(0)) { $0 + $1.weight }
+        let target = u * total
+        var running: Float = 0
+        for c in candidates {
+            running += c.weight
+            if target < running { return c.id }
+        }
+        return candidates.last?.id ?? Logprobs.argmax(logits)
+    }
+}

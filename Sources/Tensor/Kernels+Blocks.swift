@@ -1,0 +1,237 @@
+/// The numeric kernels: dot products and dequantisation over GGUF blocks, matrix products,
+/// normalisation, RoPE, softmax, SiLU and attention. All take raw pointers; callers own the memory.
+public enum Kernels {}
+
+extension Kernels {
+    @inline(__always)
+    static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    }
+
+    // Element-wise loops rather than the standard library's generic SIMD conversions: those stay
+    // out-of-line calls across modules, while these loops become vpmovzxbd/vpmovsxbd + vcvtdq2ps.
+    @inline(__always)
+    static func floats(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = Float(q[i]) }
+        return r
+    }
+
+    @inline(__always)
+    static func floats(_ q: SIMD16<Int8>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = Float(q[i]) }
+        return r
+    }
+
+    /// Per-32-element sums of `x[0..<count]` into `sums[0..<count/32]` (Q4_0/Q4_1 dot products use them).
+    public static func blockSums(_ x: UnsafePointer<Float>, count: Int, into sums: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(x)
+        for b in 0..<(count / 32) {
+            let a = raw.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+            let c = raw.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            sums[b] = (a + c).sum()
+        }
+    }
+
+    /// `row · x` for one row of `type` with `count` elements; `sums` are `x`'s block sums
+    /// (needed by Q4_0 and Q4_1, ignored otherwise).
+    @inline(__always)
+    public static func dot(
+        _ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, sums: UnsafePointer<Float>, count: Int
+    ) -> Float {
+        switch type {
+        case .q4_1: dotQ4_1(row, x, sums, blocks: count / 32)
+        case .q4_0: dotQ4_0(row, x, sums, blocks: count / 32)
+        case .q8_0: dotQ8_0(row, x, blocks: count / 32)
+        case .f16: dotF16(row, x, count: count)
+        case .f32: dotF32(UnsafeRawPointer(row), UnsafeRawPointer(x), count: count)
+        }
+    }
+
+    @inline(__always)
+    static func dotQ4_1(
+        _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int
+    )
+        -> Float
+    {
+        let xr = UnsafeRawPointer(x)
+        var acc = SIMD16<Float>()
+        var offset: Float = 0
+        for b in 0..<blocks {
+            let p = row + b * 20
+            let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+            let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+            let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            var t = floats(q & 0x0F) * x0
+            t = t.addingProduct(floats(q &>> 4), x1)
+            acc = acc.addingProduct(t, SIMD16(repeating: half(p, 0)))
+            offset += half(p, 2) * sums[b]
+        }
+        return acc.sum() + offset
+    }
+
+    /// Two rows' dot products with `x` at once: `x` is loaded once per block and the two
+    /// accumulator chains overlap (one row alone is bound by the FMA and add latencies).
+    @inline(__always)
+    public static func dot2(
+        _ type: GGMLType, _ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ x: UnsafePointer<Float>,
+        sums: UnsafePointer<Float>, count: Int
+    ) -> (Float, Float) {
+        let xr = UnsafeRawPointer(x)
+        switch type {
+        case .q4_1:
+            var accA = SIMD16<Float>()
+            var accB = SIMD16<Float>()
+            var offA: Float = 0
+            var offB: Float = 0
+            for b in 0..<(count / 32) {
+                let pa = rowA + b * 20
+                let pb = rowB + b * 20
+                let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+                let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+                let qa = pa.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                let qb = pb.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                var ta = floats(qa & 0x0F) * x0
+                ta = ta.addingProduct(floats(qa &>> 4), x1)
+                var tb = floats(qb & 0x0F) * x0
+                tb = tb.addingProduct(floats(qb &>> 4), x1)
+                accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
+                accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
+                let sum = sums[b]
+                offA = offA.addingProduct(half(pa, 2), sum)
+                offB = offB.addingProduct(half(pb, 2), sum)
+            }
+            return (accA.sum() + offA, accB.sum() + offB)
+        case .q8_0:
+            var accA = SIMD16<Float>()
+            var accB = SIMD16<Float>()
+            for b in 0..<(count / 32) {
+                let pa = rowA + b * 34
+                let pb = rowB + b * 34
+                let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+                let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+                var ta = floats(pa.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
+                ta = ta.addingProduct(floats(pa.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
+                var tb = floats(pb.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
+                tb = tb.addingProduct(floats(pb.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
+                accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
+                accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
+            }
+            return (accA.sum(), accB.sum())
+        default:
+            return (dot(type, rowA, x, sums: sums, count: count), dot(type, rowB, x, sums: sums, count: count))
+        }
+    }
+
+    @inline(__always)
+    static func dotQ4_0(
+        _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, blocks: Int
+    )
+        -> Float
+    {
+        let xr = UnsafeRawPointer(x)
+        var acc = SIMD16<Float>()
+        var offset: Float = 0
+        for b in 0..<blocks {
+            let p = row + b * 18
+            let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+            let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+            let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            var t = floats(q & 0x0F) * x0
+            t = t.addingProduct(floats(q &>> 4), x1)
+            let d = half(p, 0)
+            acc = acc.addingProduct(t, SIMD16(repeating: d))
+            offset -= 8 * d * sums[b]
+        }
+        return acc.sum() + offset
+    }
+
+    @inline(__always)
+    static func dotQ8_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int) -> Float {
+        let xr = UnsafeRawPointer(x)
+        var acc = SIMD16<Float>()
+        for b in 0..<blocks {
+            let p = row + b * 34
+            let q0 = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
+            let q1 = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
+            let x0 = xr.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+            let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            var t = floats(q0) * x0
+            t = t.addingProduct(floats(q1), x1)
+            acc = acc.addingProduct(t, SIMD16(repeating: half(p, 0)))
+        }
+        return acc.sum()
+    }
+
+    @inline(__always)
+    static func dotF16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, count: Int) -> Float {
+        var sum: Float = 0
+        for i in 0..<count { sum = sum.addingProduct(half(row, 2 * i), x[i]) }
+        return sum
+    }
+
+    /// `a · b` over `count` floats.
+    @inline(__always)
+    public static func dotF32(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Float {
+        var acc0 = SIMD16<Float>()
+        var acc1 = SIMD16<Float>()
+        var i = 0
+        while i + 32 <= count {
+            acc0 = acc0.addingProduct(
+                a.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self),
+                b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self))
+            acc1 = acc1.addingProduct(
+                a.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self),
+                b.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self))
+            i += 32
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < count {
+            sum = sum.addingProduct(
+                a.loadUnaligned(fromByteOffset: 4 * i, as: Float.self),
+                b.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
+            i += 1
+        }
+        return sum
+    }
+
+    /// `count` elements of `type` starting at `src` (a whole number of blocks) as floats.
+    public static func dequantize(
+        _ type: GGMLType, _ src: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        let o = UnsafeMutableRawPointer(out)
+        switch type {
+        case .f32:
+            o.copyMemory(from: src, byteCount: 4 * count)
+        case .f16:
+            for i in 0..<count { out[i] = half(src, 2 * i) }
+        case .q4_1:
+            for b in 0..<(count / 32) {
+                let p = src + b * 20
+                let d = SIMD16<Float>(repeating: half(p, 0))
+                let m = SIMD16<Float>(repeating: half(p, 2))
+                let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+                o.storeBytes(of: floats(q & 0x0F) * d + m, toByteOffset: b * 128, as: SIMD16<Float>.self)
+                o.storeBytes(of: floats(q &>> 4) * d + m, toByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            }
+        case .q4_0:
+            for b in 0..<(count / 32) {
+                let p = src + b * 18
+                let d = SIMD16<Float>(repeating: half(p, 0))
+                let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+                o.storeBytes(of: (floats(q & 0x0F) - 8) * d, toByteOffset: b * 128, as: SIMD16<Float>.self)
+                o.storeBytes(of: (floats(q &>> 4) - 8) * d, toByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            }
+        case .q8_0:
+            for b in 0..<(count / 32) {
+                let p = src + b * 34
+                let d = SIMD16<Float>(repeating: half(p, 0))
+                let q0 = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
+                let q1 = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
+                o.storeBytes(of: floats(q0) * d, toByteOffset: b * 128, as: SIMD16<Float>.self)
+                o.storeBytes(of: floats(q1) * d, toByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            }
+        }
+    }
+}
