@@ -20,10 +20,11 @@ release: ## optimised build of the gonka binary (.build/release/gonka)
 model: ## fetch the embedded model (SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)
 	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model
 
-bench: release ## run the benchmarks named in the issues (release build)
+bench: release model ## run the benchmarks named in the issues (release build)
 	.build/release/gonka bench store
 	.build/release/gonka bench tx
 	.build/release/gonka bench consensus
+	.build/release/gonka bench inference --model "$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" --threads 1,2 --runs 3
 
 lint: ## swift format lint --strict over our sources (generated code excluded)
 	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
