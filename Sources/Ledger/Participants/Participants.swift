@@ -1,7 +1,6 @@
 import Foundation
 import GonkaCore
 import GonkaWire
-import SwiftProtobuf
 
 /// Module Participants: the hosts of the network (PROTOCOL §1) and the operator keys they grant
 /// (PROTOCOL §3.4).
@@ -13,48 +12,25 @@ enum Participants {
     static let maxURLBytes = 256
 
     static func participant(_ address: Address, in state: StateContext) throws(LedgerError) -> Wire.Participant? {
-        guard let raw = try state.get(StateKey.participant(address)) else { return nil }
-        do {
-            return try Wire.Participant(serializedBytes: raw)
-        } catch {
-            throw .storage(StateCorruption(what: "participant \(address)"))
-        }
+        try state.record(Wire.Participant.self, at: StateKey.participant(address), what: "participant \(address)")
     }
 
     static func all(in state: StateContext) throws(LedgerError) -> [Wire.Participant] {
-        var out: [Wire.Participant] = []
-        for entry in try state.entries(withPrefix: StateKey.participantPrefix) {
-            do {
-                out.append(try Wire.Participant(serializedBytes: entry.value))
-            } catch {
-                throw .storage(StateCorruption(what: "participant record"))
-            }
-        }
-        return out
+        try state.records(Wire.Participant.self, withPrefix: StateKey.participantPrefix, what: "participant record")
     }
 
     static func grant(
         granter: Address, grantee: Address, in state: StateContext
     ) throws(LedgerError) -> Wire.OperatorGrant? {
-        guard let raw = try state.get(StateKey.grant(granter: granter, grantee: grantee)) else { return nil }
-        do {
-            return try Wire.OperatorGrant(serializedBytes: raw)
-        } catch {
-            throw .storage(StateCorruption(what: "operator grant \(granter) → \(grantee)"))
-        }
+        try state.record(
+            Wire.OperatorGrant.self, at: StateKey.grant(granter: granter, grantee: grantee),
+            what: "operator grant \(granter) → \(grantee)")
     }
 
     /// All grants made by `granter`, in grantee order.
     static func grants(by granter: Address, in state: StateContext) throws(LedgerError) -> [Wire.OperatorGrant] {
-        var out: [Wire.OperatorGrant] = []
-        for entry in try state.entries(withPrefix: StateKey.grantPrefix + granter.bytes) {
-            do {
-                out.append(try Wire.OperatorGrant(serializedBytes: entry.value))
-            } catch {
-                throw .storage(StateCorruption(what: "operator grant"))
-            }
-        }
-        return out
+        try state.records(
+            Wire.OperatorGrant.self, withPrefix: StateKey.grantPrefix + granter.bytes, what: "operator grant")
     }
 
     /// Whether `signer` may send a message of `msgType` on behalf of `authority` at `height`.
@@ -71,11 +47,7 @@ enum Participants {
 
     /// Stores a participant record (registration by message or by genesis).
     static func save(_ participant: Wire.Participant, address: Address, in state: StateContext) throws(LedgerError) {
-        do {
-            state.set(StateKey.participant(address), try participant.serializedBytes())
-        } catch {
-            throw .storage(error)
-        }
+        try state.setRecord(participant, at: StateKey.participant(address))
     }
 
     /// `MsgRegisterParticipant` (PROTOCOL §1): a new host announces its URL and keys.
@@ -122,11 +94,7 @@ enum Participants {
         grant.grantee = grantee.description
         grant.msgTypes = msg.msgTypes
         grant.expiresAtHeight = msg.expiresAtHeight
-        do {
-            state.set(StateKey.grant(granter: granter, grantee: grantee), try grant.serializedBytes())
-        } catch {
-            throw .storage(error)
-        }
+        try state.setRecord(grant, at: StateKey.grant(granter: granter, grantee: grantee))
         return [
             .operatorGranted(
                 granter: granter, grantee: grantee, msgTypes: msg.msgTypes, expiresAtHeight: msg.expiresAtHeight)
