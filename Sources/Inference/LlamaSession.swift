@@ -66,6 +66,16 @@ public final class LlamaSession {
         let qWidth = c.heads * c.headDim
         let kv = c.kvWidth
         let start = count
+        /// RMSNorm of the residual rows `rows` into `s.xn`, packed from its first row.
+        func normalize(_ weight: [Float], rows: Range<Int>) {
+            weight.withUnsafeBufferPointer { w in
+                for t in rows {
+                    Kernels.rmsNorm(
+                        s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon,
+                        into: s.xn + (t - rows.lowerBound) * e)
+                }
+            }
+        }
 
         for (t, id) in ids.enumerated() { model.embeddingTable.dequantizeRow(id, into: s.x + t * e) }
         for t in 0..<tokens {
@@ -75,12 +85,7 @@ public final class LlamaSession {
         for (index, layer) in model.layers.enumerated() {
             let cacheK = keys[index]
             let cacheV = values[index]
-            layer.attentionNorm.withUnsafeBufferPointer { w in
-                for t in 0..<tokens {
-                    Kernels.rmsNorm(
-                        s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
-                }
-            }
+            normalize(layer.attentionNorm, rows: 0..<tokens)
             Kernels.matMul(
                 pool: pool,
                 targets: [
@@ -99,12 +104,7 @@ public final class LlamaSession {
             Kernels.matMul(
                 pool: pool, targets: [.init(weight: layer.o, y: s.x, ldy: e, accumulate: true)], x: s.attention,
                 ldx: qWidth, tokens: tokens)
-            layer.ffnNorm.withUnsafeBufferPointer { w in
-                for t in 0..<tokens {
-                    Kernels.rmsNorm(
-                        s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + t * e)
-                }
-            }
+            normalize(layer.ffnNorm, rows: 0..<tokens)
             Kernels.matMul(
                 pool: pool,
                 targets: [
@@ -120,12 +120,7 @@ public final class LlamaSession {
 
         let rows = tokens - from
         guard rows > 0 else { return }
-        model.outputNorm.withUnsafeBufferPointer { w in
-            for t in from..<tokens {
-                Kernels.rmsNorm(
-                    s.x + t * e, weight: w.baseAddress!, count: e, eps: c.rmsEpsilon, into: s.xn + (t - from) * e)
-            }
-        }
+        normalize(model.outputNorm, rows: from..<tokens)
         // The head in chunks of rows, so scoring a long completion never holds all its logits.
         let vocabulary = c.vocabularySize
         let chunk = min(rows, Self.headChunk)
