@@ -30,12 +30,16 @@ let package = Package(
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "P2P", targets: ["P2P"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -65,6 +69,18 @@ let package = Package(
         ),
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        .target(
+            name: "P2P",
+            dependencies: [
+                "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "GonkaTestKit",
             dependencies: [
@@ -120,6 +136,17 @@ let package = Package(
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore"], exclude: ["Fixtures"],
             swiftSettings: strict),
+        .testTarget(
+            name: "P2PTests",
+            dependencies: [
+                "P2P", "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
     ]
 )
