@@ -42,6 +42,14 @@ public struct FrameCodec: Sendable {
         plaintext.reserveCapacity(1 + payload.count)
         plaintext.append(channel.rawValue)
         plaintext += payload
+        return try seal(plaintext: plaintext)
+    }
+
+    /// Seals raw plaintext (channel byte first) into a whole frame; internal so tests can forge
+    /// frames with an unknown channel byte.
+    mutating func seal(plaintext: [UInt8]) throws(P2PError) -> [UInt8] {
+        let size = plaintext.count + Self.tagBytes
+        guard size <= maxFrameBytes else { throw .frameTooLarge(size: size, max: maxFrameBytes) }
         let box: ChaChaPoly.SealedBox
         do {
             box = try ChaChaPoly.seal(plaintext, using: sendKey, nonce: Self.nonce(sendCounter))

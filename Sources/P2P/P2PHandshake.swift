@@ -93,6 +93,9 @@ public struct P2PHandshake: Sendable {
         } catch {
             throw .keyAgreementFailed
         }
+        // A low-order ephemeral key from the peer yields the all-zero secret, which an attacker knows;
+        // the Linux backend does not refuse it (a test caught this), so it is checked here (RFC 7748 §6.1).
+        guard !secret.withUnsafeBytes({ $0.allSatisfy { $0 == 0 } }) else { throw .keyAgreementFailed }
         func key(_ info: String) -> SymmetricKey {
             secret.hkdfDerivedSymmetricKey(
                 using: SHA256.self, salt: transcript, sharedInfo: Array(info.utf8), outputByteCount: 32)
