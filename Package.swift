@@ -70,18 +70,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
-            name: "P2P",
-            dependencies: [
-                "GonkaCore",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
-        ),
-        .target(
             name: "ChainNode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P",
@@ -96,6 +84,18 @@ let package = Package(
         ),
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        .target(
+            name: "P2P",
+            dependencies: [
+                "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "GonkaTestKit",
             dependencies: [
@@ -165,6 +165,17 @@ let package = Package(
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore"], exclude: ["Fixtures"],
             swiftSettings: strict),
+        .testTarget(
+            name: "P2PTests",
+            dependencies: [
+                "P2P", "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
     ]
 )
