@@ -3,6 +3,7 @@ import GonkaCore
 import GonkaWire
 import Hummingbird
 import Logging
+import NIOCore
 import P2P
 import Storage
 import SwiftProtobuf
@@ -343,6 +344,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
                 }
             let message = e.body ?? (e.status.code == 404 ? "no route \(request.uri.path)" : e.status.reasonPhrase)
             return ChainRPC.error(e.status.code, code, message)
+        } catch is NIOTooManyBytesError {
+            return ChainRPC.error(413, "body_too_large", "the request body is too large")
         } catch {
             return ChainRPC.error(500, "internal", "\(error)")
         }
