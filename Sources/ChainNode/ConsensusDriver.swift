@@ -63,9 +63,13 @@ public actor ConsensusDriver {
     private var timers: [Consensus.Timeout: Task<Void, Never>] = [:]
     private var advanceTask: Task<Void, Never>?
     /// Consensus payloads of the current height to re-gossip: our own, and every valid one seen.
-    private var gossipPayloads: [[UInt8]] = []
+    private var gossipVotes: [[UInt8]] = []
+    /// Proposals by round; only recent rounds are re-sent (they carry whole blocks).
+    private var gossipProposals: [Int: [[UInt8]]] = [:]
     private var seenSignatures: Set<[UInt8]> = []
     private var future: [(height: UInt64, peer: PeerID, payload: [UInt8])] = []
+    /// Digests of `future`'s payloads: peers re-gossip every second, so the same message comes often.
+    private var futureDigests: Set<Hash> = []
     private var pendingTxGossip: [[UInt8]] = []
     private var heightStartedAt = ContinuousClock.now
     private var lastBlockAt: ContinuousClock.Instant?
@@ -247,7 +251,7 @@ public actor ConsensusDriver {
                 }
                 let payload = Self.envelope(proposal: message)
                 seenSignatures.insert(message.signed.signature)
-                gossipPayloads.append(payload)
+                gossipProposals[message.signed.proposal.round, default: []].append(payload)
                 host.broadcast(payload, on: .consensus)
                 logger.debug(
                     "proposed",
@@ -263,7 +267,7 @@ public actor ConsensusDriver {
                 }
                 let payload = Self.envelope(vote: vote)
                 seenSignatures.insert(vote.signature)
-                gossipPayloads.append(payload)
+                gossipVotes.append(payload)
                 host.broadcast(payload, on: .consensus)
             case .schedule(let timeout):
                 schedule(timeout)
@@ -429,7 +433,8 @@ public actor ConsensusDriver {
         } catch {
             return halt("wal: \(error)")
         }
-        gossipPayloads = []
+        gossipVotes = []
+        gossipProposals = [:]
         seenSignatures = []
         let actions = machine.advance(
             height: app.tip.height + 1, validators: app.validators, lastBlockTime: app.tip.time)
@@ -438,6 +443,7 @@ public actor ConsensusDriver {
         let height = machine.height
         let ready = future.filter { $0.height == height }
         future.removeAll { $0.height <= height }
+        futureDigests = Set(future.map { Hash.sha256($0.payload) })
         for message in ready where machine.height == height {
             receiveConsensus(message.payload, from: message.peer)
         }
@@ -503,7 +509,7 @@ public actor ConsensusDriver {
                 seenSignatures.remove(message.signed.signature)
                 return punish(peer, "invalid proposal at \(p.height)/\(p.round)")
             }
-            gossipPayloads.append(payload)
+            gossipProposals[p.round, default: []].append(payload)
             input(.proposal(message))
         case .vote(let wire):
             guard let vote = try? Consensus.SignedVote(wire: wire) else { return punish(peer, "malformed vote") }
@@ -516,7 +522,7 @@ public actor ConsensusDriver {
                 seenSignatures.remove(vote.signature)
                 return punish(peer, "invalid vote at \(v.height)/\(v.round)")
             }
-            gossipPayloads.append(payload)
+            gossipVotes.append(payload)
             input(.vote(vote))
         case nil:
             punish(peer, "empty consensus message")
@@ -528,7 +534,9 @@ public actor ConsensusDriver {
     /// dropped (computing their proposer would cost time linear in the round).
     private func admit(height: UInt64, round: Int, payload: [UInt8], from peer: PeerID) -> Bool {
         if height > machine.height {
-            if height <= machine.height + 2, future.count < configuration.maxFutureMessages {
+            if height <= machine.height + 2, future.count < configuration.maxFutureMessages,
+                futureDigests.insert(Hash.sha256(payload)).inserted
+            {
                 future.append((height, peer, payload))
             }
             return false
@@ -564,7 +572,7 @@ public actor ConsensusDriver {
             logger.info("peer connected", metadata: ["peer": "\(peer)"])
             sendStatus(to: peer)
             // Whatever it missed of this height.
-            for payload in gossipPayloads { host.send(payload, on: .consensus, to: peer) }
+            for payload in regossip { host.send(payload, on: .consensus, to: peer) }
         case .disconnected(let peer, let reason):
             logger.info("peer disconnected", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
             peerHeights[peer] = nil
@@ -579,12 +587,20 @@ public actor ConsensusDriver {
         guard halted == nil else { return }
         flushTxGossip()
         guard full else { return }
-        for payload in gossipPayloads { host.broadcast(payload, on: .consensus) }
+        for payload in regossip { host.broadcast(payload, on: .consensus) }
         broadcastStatus()
         let now = ContinuousClock.now
         for (h, r) in requested where now - r.at > configuration.syncRequestTimeout { requested[h] = nil }
         maybeSync()
         publishStatus()
+    }
+
+    /// What is re-sent: every vote of this height, and the proposals of the current and previous
+    /// round (a peer in an older round skips ahead on +1/3 of the votes of a newer one).
+    private var regossip: [[UInt8]] {
+        var out: [[UInt8]] = []
+        for r in [machine.round - 1, machine.round] { out += gossipProposals[r] ?? [] }
+        return out + gossipVotes
     }
 
     private func flushTxGossip() {
