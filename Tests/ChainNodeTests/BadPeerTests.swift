@@ -68,6 +68,58 @@ import Testing
                 try await Task.sleep(for: .milliseconds(400))
                 #expect(!victim.node.host.connectedPeers().contains { $0.id == host.id }, "\(name): stays banned")
             }
+            // A peer that claims a longer chain and answers block requests with a block whose
+            // commit does not verify.
+            do {
+                let (host, task) = Self.rogue(dialing: victim.p2pPort, node: victim.node.nodeID)
+                defer { task.cancel() }
+                let victimID = victim.node.nodeID
+                let claimed = net.consensusKeys[1].publicKey.address
+                let answering = Task {
+                    for await message in host.inbound where message.channel == .blockSync {
+                        guard let envelope = try? Wire.BlockSyncEnvelope(serializedBytes: message.payload),
+                            case .blockRequest(let request) = envelope.sum
+                        else { continue }
+                        let block = Array("not the real block \(request.height)".utf8)
+                        let forged = Consensus.SignedVote.sign(
+                            Consensus.Vote(
+                                type: .precommit, height: request.height, round: 0,
+                                blockID: Consensus.blockID(of: block), timestamp: 1,
+                                validator: claimed),
+                            chainID: TestChain.chainID, signer: Consensus.Signer(key: SigningKey()))
+                        let response = Wire.BlockSyncEnvelope.with {
+                            $0.blockResponse = Wire.BlockResponse.with {
+                                $0.height = request.height
+                                $0.block = Data(block)
+                                $0.commit =
+                                    Consensus.Commit(
+                                        height: request.height, round: 0, blockID: Consensus.blockID(of: block),
+                                        precommits: [forged]
+                                    ).wire
+                            }
+                        }
+                        if let payload = try? response.serializedBytes() as [UInt8] {
+                            host.send(payload, on: .blockSync, to: victimID)
+                        }
+                    }
+                }
+                defer { answering.cancel() }
+                #expect(
+                    await eventually(.seconds(10)) { victim.node.host.connectedPeers().contains { $0.id == host.id } })
+                let status =
+                    try Wire.BlockSyncEnvelope.with {
+                        $0.status = Wire.SyncStatus.with {
+                            $0.height = 50
+                            $0.base = 1
+                        }
+                    }.serializedBytes() as [UInt8]
+                #expect(host.send(status, on: .blockSync, to: victimID))
+                let dropped = await eventually(.seconds(10)) {
+                    !victim.node.host.connectedPeers().contains { $0.id == host.id }
+                }
+                #expect(dropped, "a block with a commit that does not verify gets the peer dropped")
+                #expect(victim.height == 0, "nothing of the forged chain was applied")
+            }
             // Unaffected: with two more validators the chain commits.
             #expect(victim.height == 0)
             for i in 1...2 {
