@@ -344,12 +344,17 @@ final class HostCore: Sendable {
 
     var isIsolated: Bool { state.withLock { $0.isolated } }
 
-    /// Registers a new socket; false if the host is stopped or isolated (the caller closes it).
-    func track(_ channel: any Channel) -> Bool {
+    /// Registers a new socket, or says why it must be closed at once: the host is stopping or
+    /// isolated, or (inbound only) too many sockets are open, so a flood of connections that never
+    /// finish their handshake cannot exhaust the host before the handshake timeout reaps them.
+    func track(_ channel: any Channel, inbound: Bool) -> P2PError? {
         state.withLock { state in
-            guard case .running = state.phase, !state.isolated else { return false }
+            guard case .running = state.phase else { return .notRunning }
+            guard !state.isolated else { return .isolated }
+            let socketLimit = 2 * configuration.maxPeers + configuration.persistentPeers.count
+            if inbound && state.channels.count >= socketLimit { return .tooManyPeers(configuration.maxPeers) }
             state.channels[ObjectIdentifier(channel)] = channel
-            return true
+            return nil
         }
     }
 

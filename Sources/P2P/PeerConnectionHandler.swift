@@ -71,8 +71,8 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             remoteAddress = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         }
         logger[metadataKey: "peer.address"] = "\(remoteAddress)"
-        guard core.track(context.channel) else {
-            fail(P2PError.isolated, context: context, handshake: true)
+        if let refusal = core.track(context.channel, inbound: !initiator) {
+            fail(refusal, context: context, handshake: true)
             return
         }
         let delay = TimeAmount.nanoseconds(nanoseconds(core.configuration.handshakeTimeout))

@@ -1,4 +1,5 @@
 import GonkaCore
+import Logging
 import Synchronization
 import Testing
 
@@ -289,6 +290,38 @@ import Testing
                 try await eventually("good peer served") { good.payloads(from: a.id, on: .mempool) == [[1, 2, 3]] }
                 #expect(a.isConnected(to: lazy))
             }
+        }
+    }
+
+    @Test func inboundPeersAreLimitedToMaxPeers() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start { $0.maxPeers = 1 }
+            let b = network.start(peers: [try await a.address()])
+            try await eventually("first peer admitted") { a.isConnected(to: b.id) }
+            let c = network.start(peers: [try await a.address()])
+            try await eventually("second peer refused") { a.host.statistics().handshakeFailures > 0 }
+            let quiet = try await never(.milliseconds(300)) { a.isConnected(to: c.id) }
+            #expect(quiet)
+            #expect(a.host.connectedPeers().map(\.id) == [b.id])
+            // A slot frees up when the first peer leaves, and the waiting peer's redial takes it.
+            await b.stop()
+            try await eventually("second peer admitted after the first left") { a.isConnected(to: c.id) }
+        }
+    }
+
+    @Test func bindFailureIsReportedAndAHostRunsOnce() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start()
+            let port = try await a.port()
+            var configuration = P2PConfiguration(nodeKey: SigningKey(), chainID: testChain)
+            configuration.listenPort = port
+            let clash = P2PHost(configuration: configuration, logger: Logger(label: "p2p-test-clash"))
+            await #expect(throws: (any Error).self) { try await clash.run() }
+            await #expect(throws: (any Error).self) { try await clash.listeningPort() }
+            await #expect(throws: P2PError.alreadyRunning) { try await clash.run() }
+            await #expect(throws: P2PError.alreadyRunning) { try await a.host.run() }
+            await a.stop()
+            await #expect(throws: P2PError.notRunning) { try await a.host.listeningPort() }
         }
     }
 }
