@@ -4,6 +4,8 @@ import Foundation
 import GonkaCore
 import GonkaTestKit
 import GonkaWire
+import Hummingbird
+import HummingbirdTesting
 import Storage
 import SwiftProtobuf
 import Testing
@@ -117,5 +119,49 @@ import Testing
             throw error
         }
         for i in running.indices { await running[i]?.stop() }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func isolatedValidatorCatchesUpAfterHealing() async throws {
+        let net = try TestNetwork(validators: 4, seed: 9)
+        defer { net.cleanup() }
+        var nodes: [RunningNode] = []
+        var ports: [(Int, Int)] = []
+        do {
+            for i in 0..<4 {
+                try net.writeConfig(i, peers: ports, testHooks: i == 3)
+                let node = try await RunningNode(home: net.homes[i], name: "node\(i)")
+                nodes.append(node)
+                ports.append((i, node.p2pPort))
+            }
+            #expect(await eventually { nodes.allSatisfy { $0.height >= 2 } })
+            // Isolate node 3 through its RPC (test hooks on).
+            let app = Application(router: ChainRPC.router(nodes[3].node.rpcDependencies))
+            try await app.test(.router) { client in
+                try await client.execute(
+                    uri: "/debug/isolate", method: .post, body: ByteBuffer(string: "{\"isolated\":true}")
+                ) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == "{\"isolated\":true}")
+                }
+            }
+            let cutAt = nodes[3].height
+            #expect(await eventually { nodes[0].height >= cutAt + 4 }, "the other three keep committing")
+            #expect(nodes[3].height <= cutAt + 1, "the isolated node is cut off")
+            try await app.test(.router) { client in
+                try await client.execute(
+                    uri: "/debug/isolate", method: .post, body: ByteBuffer(string: "{\"isolated\":false}")
+                ) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+            let target = nodes[0].height
+            #expect(await eventually { nodes[3].height >= target }, "after healing it catches up")
+            let common = nodes.map(\.height).min() ?? 0
+            try await Self.sameChain(nodes.map(\.node), upTo: common)
+        } catch {
+            for node in nodes { await node.stop() }
+            throw error
+        }
+        for node in nodes { await node.stop() }
     }
 }
