@@ -688,6 +688,12 @@ public actor ConsensusDriver {
             applyReceived()
         case .noBlock(let n):
             if requested[n.height]?.peer == peer { requested[n.height] = nil }
+            // It announced more than it serves: believe the answer, so it is not asked again and
+            // does not keep this node "catching up".
+            if let announced = peerHeights[peer], n.height > 0, n.height <= announced {
+                peerHeights[peer] = n.height - 1
+                publishStatus()
+            }
         case nil:
             punish(peer, "empty block-sync message")
         }

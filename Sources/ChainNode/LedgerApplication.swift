@@ -19,10 +19,19 @@ public final class LedgerApplication {
     public struct Limits: Sendable, Hashable {
         public var maxBlockTxs: Int
         public var maxBlockBytes: Int
+        /// State versions kept for queries and proofs (`[state] keep_recent`); 0 keeps all.
+        public var keepRecent: UInt64
+        /// Pruning runs every this many blocks.
+        public var pruneInterval: UInt64
 
-        public init(maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20) {
+        public init(
+            maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
+            pruneInterval: UInt64 = 100
+        ) {
             self.maxBlockTxs = maxBlockTxs
             self.maxBlockBytes = maxBlockBytes
+            self.keepRecent = keepRecent
+            self.pruneInterval = max(pruneInterval, 1)
         }
     }
 
@@ -277,6 +286,10 @@ public final class LedgerApplication {
                     events: r.events.map { Self.flat($0) }))
         }
         do { try blocks.index(records) } catch { throw .storage("\(error)") }
+        if limits.keepRecent > 0, height % limits.pruneInterval == 0, height > limits.keepRecent {
+            // Old versions only serve queries; a failed prune leaves them and is retried later.
+            try? state.prune(keepingRecent: limits.keepRecent + 1)
+        }
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
         return Applied(
             height: height, blockID: blockID, header: block.header, txs: txs, results: result.txResults,

@@ -109,6 +109,7 @@ public final class Node: Sendable {
         var driverConfig = ConsensusDriver.Configuration(chainID: config.chainID, timeouts: timeouts)
         driverConfig.mempoolMaxTxs = config.mempoolMaxTxs
         driverConfig.mempoolMaxBytes = config.mempoolMaxBytes
+        driverConfig.limits.keepRecent = config.keepRecent
         tune?(&driverConfig)
         var driverLogger = logger
         driverLogger[metadataKey: "component"] = "consensus"

@@ -124,4 +124,30 @@ import Testing
         #expect(again.tip.height == 1)
         #expect(again.appHash == applied.appHash)
     }
+
+    @Test func prunesOldStateVersionsAndQueriesSayWhy() throws {
+        let genesis = Genesis(
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z",
+            accounts: wallet.genesis.accounts, validators: [TestChain.validatorEntry(validatorKey, power: 10)])
+        let app = try LedgerApplication(
+            genesis: genesis, state: try AuthenticatedStore(inMemory: "s"), blocks: try BlockStore(inMemory: "b"),
+            limits: LedgerApplication.Limits(keepRecent: 2, pruneInterval: 1))
+        for h in 1...5 as ClosedRange<UInt64> {
+            let bytes = app.makeBlock(proposer: validatorKey.publicKey.address, txs: [])
+            let id = Consensus.blockID(of: bytes)
+            let block = try Wire.Block(serializedBytes: bytes)
+            _ = try app.execute(
+                height: h, blockID: id, block: block, commit: commit(id, height: h, time: block.header.timeMs + 1),
+                save: true, bytes: bytes)
+        }
+        #expect(app.state.oldestVersion == 3)
+        let address = wallet.address(0)
+        #expect(throws: QueryError.self) {
+            try QueryEngine.run(.balance(address), height: 1, state: app.state, latest: 5)
+        }
+        let latest = try QueryEngine.run(.balance(address), height: nil, state: app.state, latest: 5)
+        #expect(latest.height == 5)
+        let old = try QueryEngine.run(.balance(address), height: 3, state: app.state, latest: 5)
+        #expect(old.value == latest.value)
+    }
 }
