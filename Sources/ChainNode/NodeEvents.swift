@@ -35,6 +35,9 @@ public enum NodeEvent: Sendable, Hashable {
 /// reader too slow to keep up loses the oldest events rather than holding the node back.
 public final class EventHub: Sendable {
     private let subscribers = Mutex<[UInt64: AsyncStream<NodeEvent>.Continuation]>([:])
+    /// Waiters for one tx each (`POST /tx?mode=commit`): a lookup per committed tx instead of every
+    /// waiter seeing every event.
+    private let txWaiters = Mutex<[Hash: [UInt64: AsyncStream<NodeEvent.TxCommitted>.Continuation]]>([:])
     private let nextID = Atomic<UInt64>(0)
 
     public init() {}
@@ -50,11 +53,38 @@ public final class EventHub: Sendable {
         return stream
     }
 
+    /// A stream that yields the result of tx `hash` once it is committed.
+    public func waitForTx(_ hash: Hash) -> AsyncStream<NodeEvent.TxCommitted> {
+        let id = nextID.add(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream<NodeEvent.TxCommitted>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        continuation.onTermination = { [weak self] _ in
+            self?.txWaiters.withLock { waiters in
+                waiters[hash]?[id] = nil
+                if waiters[hash]?.isEmpty == true { waiters[hash] = nil }
+            }
+        }
+        txWaiters.withLock { $0[hash, default: [:]][id] = continuation }
+        return stream
+    }
+
     public func publish(_ events: [NodeEvent]) {
         guard !events.isEmpty else { return }
         let targets = subscribers.withLock { Array($0.values) }
         for continuation in targets {
             for event in events { continuation.yield(event) }
+        }
+        var waiting: [(NodeEvent.TxCommitted, [AsyncStream<NodeEvent.TxCommitted>.Continuation])] = []
+        txWaiters.withLock { waiters in
+            guard !waiters.isEmpty else { return }
+            for case .tx(let t) in events {
+                if let found = waiters.removeValue(forKey: t.hash) { waiting.append((t, Array(found.values))) }
+            }
+        }
+        for (t, continuations) in waiting {
+            for c in continuations {
+                c.yield(t)
+                c.finish()
+            }
         }
     }
 
@@ -64,6 +94,8 @@ public final class EventHub: Sendable {
     public func finish() {
         let targets = subscribers.withLock { Array($0.values) }
         for continuation in targets { continuation.finish() }
+        let waiters = txWaiters.withLock { $0.values.flatMap(\.values) }
+        for continuation in waiters { continuation.finish() }
     }
 }
 

@@ -113,7 +113,7 @@ public enum ChainRPC {
         }
         guard !bytes.isEmpty else { return error(400, "malformed_body", "empty transaction") }
         // Subscribe before submitting so the commit cannot slip past unseen.
-        let stream = modeText == "commit" ? deps.events.subscribe() : nil
+        let stream = modeText == "commit" ? deps.events.waitForTx(Hash.sha256(bytes)) : nil
         let result = await deps.driver.submit(bytes)
         let hash: Hash
         switch result {
@@ -135,9 +135,7 @@ public enum ChainRPC {
         let wait = deps.commitWait
         let committed = await withTaskGroup(of: NodeEvent.TxCommitted?.self) { group in
             group.addTask {
-                for await event in stream {
-                    if case .tx(let t) = event, t.hash == hash { return t }
-                }
+                for await committed in stream { return committed }
                 return nil
             }
             group.addTask {

@@ -55,12 +55,14 @@ import Testing
             for (name, channel, payload) in cases {
                 let (host, task) = Self.rogue(dialing: victim.p2pPort, node: victim.node.nodeID)
                 defer { task.cancel() }
-                let connected = await eventually(.seconds(10)) {
+                // Both ends must have the connection before the rogue can send on it.
+                let connected = await eventually(.seconds(20)) {
                     victim.node.host.connectedPeers().contains { $0.id == host.id }
+                        && host.connectedPeers().contains { $0.id == victim.node.nodeID }
                 }
                 #expect(connected, "\(name): rogue connects")
                 #expect(host.send(payload, on: channel, to: victim.node.nodeID))
-                let dropped = await eventually(.seconds(10)) {
+                let dropped = await eventually(.seconds(20)) {
                     !victim.node.host.connectedPeers().contains { $0.id == host.id }
                 }
                 #expect(dropped, "\(name): the peer is dropped")
@@ -105,7 +107,10 @@ import Testing
                 }
                 defer { answering.cancel() }
                 #expect(
-                    await eventually(.seconds(10)) { victim.node.host.connectedPeers().contains { $0.id == host.id } })
+                    await eventually(.seconds(20)) {
+                        victim.node.host.connectedPeers().contains { $0.id == host.id }
+                            && host.connectedPeers().contains { $0.id == victimID }
+                    })
                 let status =
                     try Wire.BlockSyncEnvelope.with {
                         $0.status = Wire.SyncStatus.with {
@@ -114,7 +119,7 @@ import Testing
                         }
                     }.serializedBytes() as [UInt8]
                 #expect(host.send(status, on: .blockSync, to: victimID))
-                let dropped = await eventually(.seconds(10)) {
+                let dropped = await eventually(.seconds(20)) {
                     !victim.node.host.connectedPeers().contains { $0.id == host.id }
                 }
                 #expect(dropped, "a block with a commit that does not verify gets the peer dropped")

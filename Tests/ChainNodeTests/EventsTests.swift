@@ -41,4 +41,17 @@ import Testing
         let tx = ChainRPC.sse(.tx(.init(hash: hash, height: 4, index: 1, code: 1, log: "bad \"seq\"")))
         #expect(tx.contains("\"log\":\"bad \\\"seq\\\"\""))
     }
+
+    @Test func txWaiterSeesOnlyItsTx() async {
+        let hub = EventHub()
+        let mine = Hash.sha256("mine")
+        let waiter = hub.waitForTx(mine)
+        let other = NodeEvent.TxCommitted(hash: Hash.sha256("other"), height: 2, index: 0, code: 0, log: "")
+        let result = NodeEvent.TxCommitted(hash: mine, height: 3, index: 4, code: 1, log: "bad_sequence")
+        hub.publish([.tx(other)])
+        hub.publish([.tx(result)])
+        var seen: [NodeEvent.TxCommitted] = []
+        for await t in waiter { seen.append(t) }
+        #expect(seen == [result])
+    }
 }
