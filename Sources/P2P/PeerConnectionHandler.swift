@@ -242,7 +242,22 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
             wrote = true
         }
-        if wrote { context.flush() }
+        if wrote { scheduleFlush(context) }
+    }
+
+    private var flushScheduled = false
+
+    /// One flush (one syscall) per event-loop tick for all the messages queued in it, instead of
+    /// one per message: `send` hops here once per message, so small messages arrive in bursts.
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
     }
 
     // MARK: - Closing
