@@ -453,8 +453,11 @@ final class HostCore: Sendable {
 
     /// Bans `peer` for `banDuration` and closes its connection.
     func ban(_ peer: PeerID, reason: String) {
-        let until = ContinuousClock.now + configuration.banDuration
+        let now = ContinuousClock.now
+        let until = now + configuration.banDuration
         let connection = state.withLock { state in
+            // Expired bans are pruned here, so keys made up to get banned cannot grow the list forever.
+            state.bans = state.bans.filter { $0.value > now }
             state.bans[peer] = until
             return state.peers[peer]
         }
