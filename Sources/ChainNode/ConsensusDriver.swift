@@ -58,6 +58,7 @@ public actor ConsensusDriver {
     private var mempool: Mempool
 
     private var started = false
+    private var replaying = false
     private var halted: String?
     private var pendingInputs: [Consensus.Machine.Input] = []
     private var timers: [Consensus.Timeout: Task<Void, Never>] = [:]
@@ -196,7 +197,9 @@ public actor ConsensusDriver {
                 "validator": "\(signer?.address.description ?? "none")",
             ])
         heightStartedAt = .now
+        replaying = true
         perform(actions)
+        replaying = false
         publishStatus()
     }
 
@@ -304,7 +307,10 @@ public actor ConsensusDriver {
                     host.broadcast(payload, on: .evidence)
                 }
             case .refusedToSign(let height, let round, let step):
-                logger.warning(
+                // Expected while replaying the WAL: the sign-state is already past a step the replay
+                // re-derives, and the vote that was sent then is replayed from the WAL right after.
+                logger.log(
+                    level: replaying ? .debug : .warning,
                     "refused to sign: the sign-state already holds a different message",
                     metadata: ["height": "\(height)", "round": "\(round)", "step": "\(step)"])
             }
