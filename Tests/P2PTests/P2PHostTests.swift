@@ -114,19 +114,28 @@ import Testing
                 $0.listenPort = portB
             }
             // Both ends converge on the same single connection. (When both dials complete, both keep
-            // the one dialled by the lower key; when one dial fails first, e.g. the other was not bound
-            // yet, the dialler finds the peer connected and waits on that connection instead.)
-            try await eventually("converged on one connection") {
+            // the one dialled by the lower key, which may replace the other a moment after it was
+            // admitted; when one dial fails first, e.g. the other was not bound yet, the dialler finds
+            // the peer connected and waits on that connection instead.)
+            func converged() -> Bool {
                 let fromA = a.host.connectedPeers()
                 let fromB = b.host.connectedPeers()
                 return fromA.count == 1 && fromB.count == 1 && fromA[0].outbound != fromB[0].outbound
             }
-            let survivor = a.host.connectedPeers().map(\.outbound)
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(a.host.connectedPeers().map(\.outbound) == survivor)
-            #expect(b.host.connectedPeers().map(\.outbound) == survivor.map { !$0 })
-            #expect(a.host.send([42], on: .mempool, to: b.id))
-            try await eventually("message over the surviving connection") { b.messages.all.count == 1 }
+            try await eventually("converged on one connection") { converged() }
+            try await Task.sleep(for: .milliseconds(500))
+            try await eventually("still one agreed connection") { converged() }
+            // The events end in "connected" on both sides. (A loser closed before the winner was admitted
+            // on the other end shows there as a disconnect and a connect.)
+            try await eventually("events end connected") {
+                a.events.all.last == .connected(b.id) && b.events.all.last == .connected(a.id)
+            }
+            // Delivery is at most once: a message sent just as a connection is replaced can be lost,
+            // so send until one arrives.
+            try await eventually("message over the surviving connection") {
+                a.host.send([42], on: .mempool, to: b.id)
+                return !b.messages.all.isEmpty
+            }
         }
     }
 
@@ -375,6 +384,35 @@ import Testing
             #expect(slow.statistics().inboundDrops == 0)
             run.cancel()
             _ = await run.result
+        }
+    }
+
+    @Test func keepalivesHoldQuietConnectionsAndSilentPeersAreClosed() async throws {
+        try await TestNetwork.with { network in
+            let quick: (inout P2PConfiguration) -> Void = {
+                $0.keepaliveInterval = .milliseconds(50)
+                $0.idleTimeout = .milliseconds(400)
+            }
+            let a = network.start(configure: quick)
+            let b = network.start(peers: [try await a.address()], configure: quick)
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            // No application traffic for several idle timeouts: keepalives keep the connection up.
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(a.isConnected(to: b.id) && b.isConnected(to: a.id))
+            #expect(a.events.all == [.connected(b.id)])
+            #expect(a.messages.all.isEmpty && b.messages.all.isEmpty)
+            // A peer that authenticates and then goes silent (no keepalives) is closed, not banned.
+            let silentKey = SigningKey()
+            let closed = try await RawClient.with(port: try await a.port()) { client in
+                _ = try await client.handshake(key: silentKey)
+                return await client.closedByPeer()
+            }
+            #expect(closed)
+            try await eventually("idle disconnect reported") {
+                a.events.all.contains(.disconnected(PeerID(silentKey.publicKey), reason: "idle timeout"))
+            }
+            #expect(a.host.statistics().bans == 0)
+            #expect(a.isConnected(to: b.id))
         }
     }
 }
