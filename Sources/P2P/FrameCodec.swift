@@ -12,7 +12,8 @@ import Crypto
 /// Frame = `u32be length ‖ ChaCha20-Poly1305(channel byte ‖ payload)` (ciphertext then 16-byte tag),
 /// where `length` counts the sealed part and is at most `maxFrameBytes`. The nonce is a 96-bit
 /// little-endian counter per direction, never sent: both ends count frames, so a replayed, dropped
-/// or reordered frame fails to authenticate and the connection is dropped.
+/// or reordered frame fails to authenticate and the connection is dropped. Channel byte 0 is a
+/// keepalive (no payload, never delivered).
 public struct FrameCodec: Sendable {
     public static let lengthPrefixBytes = 4
     public static let tagBytes = 16

@@ -1,5 +1,6 @@
 import GonkaCore
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -413,6 +414,23 @@ import Testing
             }
             #expect(a.host.statistics().bans == 0)
             #expect(a.isConnected(to: b.id))
+        }
+    }
+
+    @Test func gracefulShutdownOfAServiceGroupStopsTheHost() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            var configuration = P2PConfiguration(nodeKey: SigningKey(), chainID: testChain)
+            configuration.persistentPeers = [try await b.address()]
+            let host = P2PHost(configuration: configuration, logger: Logger(label: "p2p-test-service"))
+            let group = ServiceGroup(
+                configuration: .init(services: [host], logger: Logger(label: "p2p-test-service-group")))
+            let running = Task { try await group.run() }
+            try await eventually("connected") { b.isConnected(to: host.id) }
+            await group.triggerGracefulShutdown()
+            try await running.value
+            try await eventually("peer saw the shutdown") { !b.isConnected(to: host.id) }
+            await #expect(throws: P2PError.notRunning) { try await host.listeningPort() }
         }
     }
 }
