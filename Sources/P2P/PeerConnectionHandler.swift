@@ -234,10 +234,16 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
     }
 
+    private var resume: (@Sendable () -> Void)?
+
+    /// Made once per connection (not per message); it holds the handler only until the connection ends.
     private func resumeCallback(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        if let resume { return resume }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        return { loop.execute { bound.value.resumeReading() } }
+        let made: @Sendable () -> Void = { loop.execute { bound.value.resumeReading() } }
+        resume = made
+        return made
     }
 
     /// The consumer of `inbound` caught up: open what is buffered, then read the socket again.
@@ -335,6 +341,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         timeout = nil
         keepalive?.cancel()
         keepalive = nil
+        resume = nil
         established?.fail(P2PError.connectionClosed)
         established = nil
         if let connection {
