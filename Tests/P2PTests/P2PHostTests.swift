@@ -163,11 +163,21 @@ import Testing
         }
     }
 
-    @Test func punishedPeerIsRefusedUntilTheBanExpires() async throws {
+    /// Both directions: the banned peer dials us (refused when it connects), or we dial it (our own
+    /// dialer is refused at our handshake until the ban expires).
+    @Test(arguments: [false, true])
+    func punishedPeerIsRefusedUntilTheBanExpires(punisherDials: Bool) async throws {
         try await TestNetwork.with { network in
             let ban = Duration.seconds(2)
-            let a = network.start { $0.banDuration = ban }
-            let b = network.start(peers: [try await a.address()])
+            let a: TestHost
+            let b: TestHost
+            if punisherDials {
+                b = network.start()
+                a = network.start(peers: [try await b.address()]) { $0.banDuration = ban }
+            } else {
+                a = network.start { $0.banDuration = ban }
+                b = network.start(peers: [try await a.address()])
+            }
             try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
             let bannedAt = ContinuousClock.now
             a.host.punish(b.id, reason: "invalid vote")
