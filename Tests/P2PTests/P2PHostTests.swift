@@ -156,8 +156,8 @@ import Testing
             let started = ContinuousClock.now
             let b2 = network.start(key: keyB) { $0.listenPort = portB }
             try await eventually("a redials the restarted b") { a.isConnected(to: b2.id) && b2.isConnected(to: a.id) }
-            // Backoff is capped at 200 ms in tests.
-            #expect(ContinuousClock.now - started < .seconds(3))
+            // Backoff is capped at 200 ms in tests; the bound is loose for a loaded 2-core machine.
+            #expect(ContinuousClock.now - started < .seconds(8))
             #expect(a.host.send([7], on: .evidence, to: b2.id))
             try await eventually("traffic flows again") { b2.payloads(from: a.id, on: .evidence) == [[7]] }
         }
@@ -402,13 +402,13 @@ import Testing
         try await TestNetwork.with { network in
             let quick: (inout P2PConfiguration) -> Void = {
                 $0.keepaliveInterval = .milliseconds(50)
-                $0.idleTimeout = .milliseconds(400)
+                $0.idleTimeout = .milliseconds(1000)
             }
             let a = network.start(configure: quick)
             let b = network.start(peers: [try await a.address()], configure: quick)
             try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
             // No application traffic for several idle timeouts: keepalives keep the connection up.
-            try await Task.sleep(for: .milliseconds(1200))
+            try await Task.sleep(for: .milliseconds(2500))
             #expect(a.isConnected(to: b.id) && b.isConnected(to: a.id))
             #expect(a.events.all == [.connected(b.id)])
             #expect(a.messages.all.isEmpty && b.messages.all.isEmpty)
