@@ -12,7 +12,8 @@ import Crypto
 /// Frame = `u32be length ‖ ChaCha20-Poly1305(channel byte ‖ payload)` (ciphertext then 16-byte tag),
 /// where `length` counts the sealed part and is at most `maxFrameBytes`. The nonce is a 96-bit
 /// little-endian counter per direction, never sent: both ends count frames, so a replayed, dropped
-/// or reordered frame fails to authenticate and the connection is dropped.
+/// or reordered frame fails to authenticate and the connection is dropped. Channel byte 0 is a
+/// keepalive (no payload, never delivered).
 public struct FrameCodec: Sendable {
     public static let lengthPrefixBytes = 4
     public static let tagBytes = 16
@@ -78,6 +79,20 @@ public struct FrameCodec: Sendable {
 
     /// Opens the sealed part of the next frame (without its length prefix).
     public mutating func open(_ sealed: [UInt8]) throws(P2PError) -> (channel: P2PChannel, payload: [UInt8]) {
+        let (byte, payload) = try openRaw(sealed)
+        guard let channel = P2PChannel(rawValue: byte) else { throw .unknownChannel(byte) }
+        return (channel, payload)
+    }
+
+    /// Channel byte of keepalive frames: sealed like any frame (so they count in the nonce sequence),
+    /// never delivered to the application, and they carry no payload.
+    static let keepaliveChannel: UInt8 = 0
+
+    /// A keepalive frame, length prefix included.
+    mutating func sealKeepalive() throws(P2PError) -> [UInt8] { try seal(plaintext: [Self.keepaliveChannel]) }
+
+    /// Opens the next frame and returns its raw channel byte (keepalives included).
+    mutating func openRaw(_ sealed: [UInt8]) throws(P2PError) -> (channel: UInt8, payload: [UInt8]) {
         try checkLength(sealed.count)
         let plaintext: Data
         do {
@@ -90,8 +105,7 @@ public struct FrameCodec: Sendable {
         }
         receiveCounter += 1
         guard let byte = plaintext.first else { throw .frameTooSmall(sealed.count) }
-        guard let channel = P2PChannel(rawValue: byte) else { throw .unknownChannel(byte) }
-        return (channel, Array(plaintext.dropFirst()))
+        return (byte, Array(plaintext.dropFirst()))
     }
 
     private static func nonce(_ counter: UInt64) throws -> ChaChaPoly.Nonce {

@@ -21,6 +21,12 @@ public struct P2PConfiguration: Sendable {
     /// from the sockets (backpressure: senders' queues fill up instead); reading resumes at half.
     public var inboundQueueLimit: Int = 4096
     public var handshakeTimeout: Duration = .seconds(5)
+    /// An established connection with nothing to send for this long sends a keepalive frame.
+    public var keepaliveInterval: Duration = .seconds(5)
+    /// An established connection that receives no frame (keepalives included) for this long is
+    /// closed, so a peer that vanished without closing its socket is noticed and redialled. Keep it
+    /// several times `keepaliveInterval`.
+    public var idleTimeout: Duration = .seconds(30)
     /// Redial delay: starts at `min`, doubles after each failure, capped at `max`.
     public var reconnectBackoff: (min: Duration, max: Duration) = (.milliseconds(100), .seconds(5))
     /// How long a punished or misbehaving peer is refused.

@@ -29,7 +29,10 @@ public final class P2PHost: Service, Sendable {
     /// The bound TCP port; waits until `run()` has bound it, throws if the host stopped or failed to bind.
     public func listeningPort() async throws -> Int { try await core.listeningPort() }
 
-    /// Messages from authenticated peers. Single consumer; finishes when `run()` returns.
+    /// Messages from authenticated peers, in order per connection. Single consumer; ends once
+    /// `run()` has returned and what was queued has been taken, or when the consuming task is
+    /// cancelled. Keep consuming: with `inboundQueueLimit` messages unconsumed the host stops reading
+    /// from the peers that delivered them (backpressure) until the backlog halves.
     public var inbound: AsyncStream<InboundMessage> { core.inbound }
 
     /// Peers connecting and disconnecting. Single consumer; finishes when `run()` returns. Keeps the
@@ -38,7 +41,9 @@ public final class P2PHost: Service, Sendable {
 
     /// Queues `payload` for `peer` on `channel`. Never blocks: returns false (and counts a drop) if the
     /// peer is not connected, its queue holds `sendQueueLimit` messages, or the frame would exceed
-    /// `maxFrameBytes`. Delivery is in order per peer while the connection lasts, at most once.
+    /// `maxFrameBytes`. Delivery is in order per peer while the connection lasts, at most once: a
+    /// message queued when its connection closes (or is replaced by a duplicate's winner) is lost, so
+    /// protocols on top re-send what matters (consensus re-gossips, block sync re-requests).
     @discardableResult
     public func send(_ payload: [UInt8], on channel: P2PChannel, to peer: PeerID) -> Bool {
         core.send(payload, on: channel, to: peer)

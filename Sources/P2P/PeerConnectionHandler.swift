@@ -157,6 +157,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                     phase = .established
                     timeout?.cancel()
                     timeout = nil
+                    startKeepalive(context)
                     core.counters.add(.bytesIn, buffer.readableBytes)
                     established?.succeed(peer)
                     established = nil
@@ -173,7 +174,10 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                     guard buffer.readableBytes >= FrameCodec.lengthPrefixBytes + Int(length) else { return }
                     buffer.moveReaderIndex(forwardBy: FrameCodec.lengthPrefixBytes)
                     let sealed = buffer.readBytes(length: Int(length)) ?? []
-                    let (channel, payload) = try codec!.open(sealed)
+                    let (byte, payload) = try codec!.openRaw(sealed)
+                    lastReceived = .now()
+                    if byte == FrameCodec.keepaliveChannel && payload.isEmpty { continue }
+                    guard let channel = P2PChannel(rawValue: byte) else { throw P2PError.unknownChannel(byte) }
                     core.counters.add(.framesIn)
                     if let connection,
                         core.deliver(
@@ -196,11 +200,50 @@ final class PeerConnectionHandler: ChannelInboundHandler {
     }
 
     private var readingPaused = false
+    private var lastReceived = NIODeadline.now()
+    private var lastSent = NIODeadline.now()
+    private var keepalive: RepeatedTask?
 
+    private func startKeepalive(_ context: ChannelHandlerContext) {
+        let interval = TimeAmount.nanoseconds(max(1_000_000, nanoseconds(core.configuration.keepaliveInterval)))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lastReceived = .now()
+        keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.keepaliveTick()
+        }
+    }
+
+    /// Closes a connection that has been silent past `idleTimeout`, else sends a keepalive if this
+    /// side has been silent for a keepalive interval.
+    private func keepaliveTick() {
+        guard phase == .established, let context else { return }
+        let now = NIODeadline.now()
+        // While we hold reading back ourselves, the peer's silence is our doing, not its.
+        if readingPaused { lastReceived = now }
+        let idle = TimeAmount.nanoseconds(nanoseconds(core.configuration.idleTimeout))
+        if now - lastReceived > idle {
+            logger.info("p2p peer idle, closing", metadata: ["p2p.idle_timeout": "\(core.configuration.idleTimeout)"])
+            close(reason: "idle timeout")
+            return
+        }
+        let interval = TimeAmount.nanoseconds(nanoseconds(core.configuration.keepaliveInterval))
+        guard now - lastSent >= interval, context.channel.isWritable, let frame = try? codec?.sealKeepalive() else {
+            return
+        }
+        lastSent = now
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
+    }
+
+    private var resume: (@Sendable () -> Void)?
+
+    /// Made once per connection (not per message); it holds the handler only until the connection ends.
     private func resumeCallback(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        if let resume { return resume }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        return { loop.execute { bound.value.resumeReading() } }
+        let made: @Sendable () -> Void = { loop.execute { bound.value.resumeReading() } }
+        resume = made
+        return made
     }
 
     /// The consumer of `inbound` caught up: open what is buffered, then read the socket again.
@@ -241,6 +284,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             core.counters.add(.bytesOut, frame.count)
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
             wrote = true
+            lastSent = .now()
         }
         if wrote { scheduleFlush(context) }
     }
@@ -295,6 +339,9 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         phase = .closed
         timeout?.cancel()
         timeout = nil
+        keepalive?.cancel()
+        keepalive = nil
+        resume = nil
         established?.fail(P2PError.connectionClosed)
         established = nil
         if let connection {

@@ -1,5 +1,6 @@
 import GonkaCore
 import Logging
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -114,19 +115,28 @@ import Testing
                 $0.listenPort = portB
             }
             // Both ends converge on the same single connection. (When both dials complete, both keep
-            // the one dialled by the lower key; when one dial fails first, e.g. the other was not bound
-            // yet, the dialler finds the peer connected and waits on that connection instead.)
-            try await eventually("converged on one connection") {
+            // the one dialled by the lower key, which may replace the other a moment after it was
+            // admitted; when one dial fails first, e.g. the other was not bound yet, the dialler finds
+            // the peer connected and waits on that connection instead.)
+            func converged() -> Bool {
                 let fromA = a.host.connectedPeers()
                 let fromB = b.host.connectedPeers()
                 return fromA.count == 1 && fromB.count == 1 && fromA[0].outbound != fromB[0].outbound
             }
-            let survivor = a.host.connectedPeers().map(\.outbound)
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(a.host.connectedPeers().map(\.outbound) == survivor)
-            #expect(b.host.connectedPeers().map(\.outbound) == survivor.map { !$0 })
-            #expect(a.host.send([42], on: .mempool, to: b.id))
-            try await eventually("message over the surviving connection") { b.messages.all.count == 1 }
+            try await eventually("converged on one connection") { converged() }
+            try await Task.sleep(for: .milliseconds(500))
+            try await eventually("still one agreed connection") { converged() }
+            // The events end in "connected" on both sides. (A loser closed before the winner was admitted
+            // on the other end shows there as a disconnect and a connect.)
+            try await eventually("events end connected") {
+                a.events.all.last == .connected(b.id) && b.events.all.last == .connected(a.id)
+            }
+            // Delivery is at most once: a message sent just as a connection is replaced can be lost,
+            // so send until one arrives.
+            try await eventually("message over the surviving connection") {
+                a.host.send([42], on: .mempool, to: b.id)
+                return !b.messages.all.isEmpty
+            }
         }
     }
 
@@ -146,18 +156,28 @@ import Testing
             let started = ContinuousClock.now
             let b2 = network.start(key: keyB) { $0.listenPort = portB }
             try await eventually("a redials the restarted b") { a.isConnected(to: b2.id) && b2.isConnected(to: a.id) }
-            // Backoff is capped at 200 ms in tests.
-            #expect(ContinuousClock.now - started < .seconds(3))
+            // Backoff is capped at 200 ms in tests; the bound is loose for a loaded 2-core machine.
+            #expect(ContinuousClock.now - started < .seconds(8))
             #expect(a.host.send([7], on: .evidence, to: b2.id))
             try await eventually("traffic flows again") { b2.payloads(from: a.id, on: .evidence) == [[7]] }
         }
     }
 
-    @Test func punishedPeerIsRefusedUntilTheBanExpires() async throws {
+    /// Both directions: the banned peer dials us (refused when it connects), or we dial it (our own
+    /// dialer is refused at our handshake until the ban expires).
+    @Test(arguments: [false, true])
+    func punishedPeerIsRefusedUntilTheBanExpires(punisherDials: Bool) async throws {
         try await TestNetwork.with { network in
             let ban = Duration.seconds(2)
-            let a = network.start { $0.banDuration = ban }
-            let b = network.start(peers: [try await a.address()])
+            let a: TestHost
+            let b: TestHost
+            if punisherDials {
+                b = network.start()
+                a = network.start(peers: [try await b.address()]) { $0.banDuration = ban }
+            } else {
+                a = network.start { $0.banDuration = ban }
+                b = network.start(peers: [try await a.address()])
+            }
             try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
             let bannedAt = ContinuousClock.now
             a.host.punish(b.id, reason: "invalid vote")
@@ -375,6 +395,52 @@ import Testing
             #expect(slow.statistics().inboundDrops == 0)
             run.cancel()
             _ = await run.result
+        }
+    }
+
+    @Test func keepalivesHoldQuietConnectionsAndSilentPeersAreClosed() async throws {
+        try await TestNetwork.with { network in
+            let quick: (inout P2PConfiguration) -> Void = {
+                $0.keepaliveInterval = .milliseconds(50)
+                $0.idleTimeout = .milliseconds(1000)
+            }
+            let a = network.start(configure: quick)
+            let b = network.start(peers: [try await a.address()], configure: quick)
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            // No application traffic for several idle timeouts: keepalives keep the connection up.
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(a.isConnected(to: b.id) && b.isConnected(to: a.id))
+            #expect(a.events.all == [.connected(b.id)])
+            #expect(a.messages.all.isEmpty && b.messages.all.isEmpty)
+            // A peer that authenticates and then goes silent (no keepalives) is closed, not banned.
+            let silentKey = SigningKey()
+            let closed = try await RawClient.with(port: try await a.port()) { client in
+                _ = try await client.handshake(key: silentKey)
+                return await client.closedByPeer()
+            }
+            #expect(closed)
+            try await eventually("idle disconnect reported") {
+                a.events.all.contains(.disconnected(PeerID(silentKey.publicKey), reason: "idle timeout"))
+            }
+            #expect(a.host.statistics().bans == 0)
+            #expect(a.isConnected(to: b.id))
+        }
+    }
+
+    @Test func gracefulShutdownOfAServiceGroupStopsTheHost() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            var configuration = P2PConfiguration(nodeKey: SigningKey(), chainID: testChain)
+            configuration.persistentPeers = [try await b.address()]
+            let host = P2PHost(configuration: configuration, logger: Logger(label: "p2p-test-service"))
+            let group = ServiceGroup(
+                configuration: .init(services: [host], logger: Logger(label: "p2p-test-service-group")))
+            let running = Task { try await group.run() }
+            try await eventually("connected") { b.isConnected(to: host.id) }
+            await group.triggerGracefulShutdown()
+            try await running.value
+            try await eventually("peer saw the shutdown") { !b.isConnected(to: host.id) }
+            await #expect(throws: P2PError.notRunning) { try await host.listeningPort() }
         }
     }
 }

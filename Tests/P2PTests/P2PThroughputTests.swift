@@ -27,4 +27,18 @@ struct P2PThroughputTests {
                     + "\(String(format: "%.1f", mib)) MiB/s (\(elapsed))")
         }
     }
+
+    @Test func handshakeLatency() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start()
+            let port = try await a.port()
+            let rounds = 50
+            let start = ContinuousClock.now
+            for _ in 0..<rounds {
+                _ = try await RawClient.with(port: port) { client in try await client.handshake(key: SigningKey()) }
+            }
+            let elapsed = ContinuousClock.now - start
+            print("p2p handshake (raw client, sequential, incl. TCP connect): \(elapsed / rounds) each")
+        }
+    }
 }
