@@ -23,7 +23,8 @@ extension Handlers {
                     param: "messages[\(i)].role")
             }
             // SmolLM's template has no developer role; OpenAI treats it as the system prompt.
-            messages.append(ChatMessage(role: message.role == "developer" ? "system" : message.role, content: message.content))
+            messages.append(
+                ChatMessage(role: message.role == "developer" ? "system" : message.role, content: message.content))
         }
         let prompt = backend.chatPrompt(messages)
         let wantLogprobs = request.logprobs ?? false
@@ -127,7 +128,8 @@ extension Handlers {
             let usage = sampling.streamOptions?.includeUsage ?? false
             let offset = OffsetCounter()
             @Sendable func chunk(_ choice: OpenAI.CompletionChoice?, usage: OpenAI.Usage? = nil) -> OpenAI.Completion {
-                OpenAI.Completion(id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
+                OpenAI.Completion(
+                    id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
             }
             let piece: @Sendable (String, [TokenLogprob]) -> OpenAI.Completion = { text, entries in
                 let start = offset.advance(by: entries.reduce(0) { $0 + backend.tokenBytes($1.token).count })
@@ -204,7 +206,8 @@ extension Handlers {
         }
         return SamplingParameters(
             temperature: Float(temperature), topK: max(0, topK), topP: Float(topP), minP: Float(minP),
-            maxTokens: maxTokens, stop: stop, seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
+            maxTokens: maxTokens, stop: stop,
+            seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
             topLogprobs: topLogprobs)
     }
 

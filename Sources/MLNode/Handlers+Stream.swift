@@ -47,7 +47,8 @@ extension Handlers {
                 if !rest.isEmpty { try await writer.write(Self.event(piece(rest, []))) }
                 try await writer.write(Self.event(finish(Self.finishReason(generation.finishReason))))
                 if let usage {
-                    let counts = OpenAI.Usage(promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)
+                    let counts = OpenAI.Usage(
+                        promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)
                     try await writer.write(Self.event(usage(counts)))
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))

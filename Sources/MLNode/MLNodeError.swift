@@ -25,7 +25,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
     }
     /// A `model` this node does not serve (404, OpenAI's `model_not_found`).
     public static func modelNotFound(_ model: String, serving: String) -> Self {
-        Self(code: .modelNotFound, message: "The model '\(model)' does not exist; this node serves '\(serving)'.",
+        Self(
+            code: .modelNotFound, message: "The model '\(model)' does not exist; this node serves '\(serving)'.",
             param: "model")
     }
     /// Prompt plus completion longer than the context (400).

@@ -66,7 +66,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
 
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
 
@@ -108,7 +108,8 @@ struct Handlers<Backend: MLBackend>: Sendable {
                 status: .internalServerError, headers: [.contentType: "application/json"],
                 body: .init(
                     byteBuffer: ByteBuffer(
-                        string: #"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":"internal_error"}}"#
+                        string:
+                            #"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":"internal_error"}}"#
                     )))
         }
     }
@@ -142,8 +143,11 @@ struct Handlers<Backend: MLBackend>: Sendable {
             let field = path(context.codingPath)
             if field.isEmpty { return .invalidRequest("The request body must be a JSON object.") }
             let expected =
-                type == String.self ? "a string" : type == Int.self || type == Int64.self ? "an integer"
-                : type == Double.self ? "a number" : type == Bool.self ? "a boolean" : "\(type)"
+                type == String.self
+                ? "a string"
+                : type == Int.self || type == Int64.self
+                    ? "an integer"
+                    : type == Double.self ? "a number" : type == Bool.self ? "a boolean" : "\(type)"
             return .invalidRequest("Invalid type for '\(field)': expected \(expected).", param: field)
         case .valueNotFound(_, let context):
             let field = path(context.codingPath)
@@ -183,7 +187,8 @@ struct Handlers<Backend: MLBackend>: Sendable {
         let request = try decode(OpenAI.TokenizeRequest.self, from: body)
         try checkModel(request.model)
         let ids = backend.tokenize(request.prompt)
-        return Self.json(OpenAI.TokenizeResponse(tokens: ids, count: ids.count, maxModelLen: backend.info.contextLength))
+        return Self.json(
+            OpenAI.TokenizeResponse(tokens: ids, count: ids.count, maxModelLen: backend.info.contextLength))
     }
 
     func detokenize(_ body: [UInt8]) throws -> Response {

@@ -86,7 +86,9 @@ extension OpenAI {
             } else if let texts = try? container.decode([String].self) {
                 guard texts.count == 1 else {
                     throw DecodingError.dataCorrupted(
-                        .init(codingPath: decoder.codingPath, debugDescription: "only one prompt per request is supported"))
+                        .init(
+                            codingPath: decoder.codingPath, debugDescription: "only one prompt per request is supported"
+                        ))
                 }
                 self = .text(texts[0])
             } else {

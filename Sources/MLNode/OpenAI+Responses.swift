@@ -233,7 +233,8 @@ extension OpenAI {
         let error: Detail
 
         init(_ error: MLNodeError) {
-            self.error = Detail(message: error.message, type: error.type, param: error.param, code: error.shortDescription)
+            self.error = Detail(
+                message: error.message, type: error.type, param: error.param, code: error.shortDescription)
         }
     }
 

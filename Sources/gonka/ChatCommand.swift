@@ -66,7 +66,8 @@ struct ChatCommand: AsyncParsableCommand {
             struct Entry: Decodable { let id: String }
             let data: [Entry]
         }
-        guard response.status == .ok, let first = try? JSONDecoder().decode(Models.self, from: Data(body.readableBytesView)).data.first
+        guard response.status == .ok,
+            let first = try? JSONDecoder().decode(Models.self, from: Data(body.readableBytesView)).data.first
         else { throw CLIError("\(base)/v1/models gave no model (status \(response.status.code))") }
         return first.id
     }

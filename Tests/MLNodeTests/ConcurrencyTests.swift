@@ -36,7 +36,8 @@ struct ConcurrencyTests {
             let socket = try Self.openStream(port: server.port, maxTokens: 400)
             socket.close()
             let start = ContinuousClock.now
-            let next = try await server.post("/v1/completions", json: ["prompt": "Hi", "max_tokens": 2, "temperature": 0])
+            let next = try await server.post(
+                "/v1/completions", json: ["prompt": "Hi", "max_tokens": 2, "temperature": 0])
             let waited = ContinuousClock.now - start
             #expect(next.status == 200, "\(next.text)")
             // 400 tokens take many seconds; a freed slot answers in well under that.
@@ -64,11 +65,13 @@ struct ConcurrencyTests {
             while server.backend.admittedRequests < 2 && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            let refused = try await server.post("/v1/chat/completions", json: ["messages": [["role": "user", "content": "x"]]])
+            let refused = try await server.post(
+                "/v1/chat/completions", json: ["messages": [["role": "user", "content": "x"]]])
             #expect(refused.status == 429)
             #expect(refused.error["type"] as? String == "rate_limit_error")
             #expect(refused.error["code"] as? String == "server_overloaded")
-            let refusedScore = try await server.post("/v1/score", json: ["prompt_tokens": [1], "completion_tokens": [2]])
+            let refusedScore = try await server.post(
+                "/v1/score", json: ["prompt_tokens": [1], "completion_tokens": [2]])
             #expect(refusedScore.status == 429)
             // Cheap routes need no slot.
             #expect(try await server.post("/v1/tokenize", json: ["prompt": "x"]).status == 200)

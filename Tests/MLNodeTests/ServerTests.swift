@@ -170,7 +170,9 @@ struct ServerTests {
             let text = (choice["message"] as? [String: Any])?["content"] as? String
             #expect(text != nil && text == (again["message"] as? [String: Any])?["content"] as? String)
             let content = try #require((choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
-            let completion = content.compactMap { ($0["token"] as? String).flatMap { Int($0.dropFirst("token_id:".count)) } }
+            let completion = content.compactMap {
+                ($0["token"] as? String).flatMap { Int($0.dropFirst("token_id:".count)) }
+            }
             try #require(completion.count == content.count && completion.count >= 2)
 
             let prompt = ChatTemplate.render(messages.map { ChatMessage(role: $0["role"]!, content: $0["content"]!) })
@@ -203,6 +205,7 @@ struct ServerTests {
                 #expect(Set(topGenerated).intersection(topScored).count >= 3)
             }
             #expect(worst < 0.01, "largest |generated − scored| logprob difference \(worst)")
+            print("HTTP generation vs /v1/score: max |Δ logprob| = \(worst) over \(completion.count) tokens")
 
             // A different seed at temperature 0.9 changes the completion for at least one of three seeds.
             var texts: Set<String> = [text ?? ""]

@@ -94,7 +94,9 @@ struct TestServer: Sendable {
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw Fixture.Unavailable(description: "server did not start") }
+            guard let port = await iterator.next() else {
+                throw Fixture.Unavailable(description: "server did not start")
+            }
             let server = TestServer(base: "http://127.0.0.1:\(port)", port: port, backend: backend)
             do {
                 let result = try await body(server)
