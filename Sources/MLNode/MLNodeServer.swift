@@ -26,6 +26,7 @@ public enum MLNodeServer {
     ) -> Router<BasicRequestContext> {
         let handlers = Handlers(backend: backend, configuration: configuration, logger: logger)
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in handlers.health() }
         router.get("/v1/models") { _, _ in handlers.models() }
         router.post("/v1/chat/completions") { request, _ in
@@ -58,17 +59,54 @@ public enum MLNodeServer {
     }
 }
 
-/// The route handlers over one backend.
-struct Handlers<Backend: MLBackend>: Sendable {
-    let backend: Backend
-    let configuration: MLNodeConfiguration
-    let logger: Logger
-
+/// JSON and error responses.
+enum Replies {
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
+
+    static func error(_ error: MLNodeError) -> Response {
+        json(OpenAI.ErrorBody(error), status: .init(code: error.status))
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        do {
+            let data = try encoder.encode(value)
+            return Response(
+                status: status, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return Response(
+                status: .internalServerError, headers: [.contentType: "application/json"],
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string:
+                            #"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":"internal_error"}}"#
+                    )))
+        }
+    }
+}
+
+/// Unmatched routes (wrong path or method) answer with an OpenAI-style 404 body, not an empty one.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return Replies.error(.notFound("\(request.method) \(request.uri.path)"))
+        }
+    }
+}
+
+/// The route handlers over one backend.
+struct Handlers<Backend: MLBackend>: Sendable {
+    let backend: Backend
+    let configuration: MLNodeConfiguration
+    let logger: Logger
 
     // MARK: plumbing
 
@@ -93,26 +131,13 @@ struct Handlers<Backend: MLBackend>: Sendable {
         }
     }
 
-    static func errorResponse(_ error: MLNodeError) -> Response {
-        json(OpenAI.ErrorBody(error), status: .init(code: error.status))
-    }
+    static func errorResponse(_ error: MLNodeError) -> Response { Replies.error(error) }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        do {
-            let data = try encoder.encode(value)
-            return Response(
-                status: status, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        } catch {
-            return Response(
-                status: .internalServerError, headers: [.contentType: "application/json"],
-                body: .init(
-                    byteBuffer: ByteBuffer(
-                        string:
-                            #"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":"internal_error"}}"#
-                    )))
-        }
+        Replies.json(value, status: status)
     }
+
+    static var encoder: JSONEncoder { Replies.encoder }
 
     /// Decodes `T` from a JSON body, turning every decoding failure into a 400 naming the field.
     func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws -> T {

@@ -144,6 +144,19 @@ struct BadInputTests {
         }
     }
 
+    /// Unmatched paths and methods answer 404 with an OpenAI-style body.
+    @Test func unknownRoutesAnswerInJSON() async throws {
+        try await TestServer.with { server in
+            let missing = try await server.get("/v1/nothing")
+            #expect(missing.status == 404)
+            #expect(missing.error["code"] as? String == "not_found")
+            #expect((missing.error["message"] as? String)?.contains("/v1/nothing") == true)
+            let wrongMethod = try await server.get("/v1/chat/completions")
+            #expect(wrongMethod.status == 404)
+            #expect(wrongMethod.error["type"] as? String == "invalid_request_error")
+        }
+    }
+
     /// A body over the limit is refused with 413 and the node keeps serving.
     @Test func oversizedBodyIs413() async throws {
         try await TestServer.with(configuration: .init(maxBodyBytes: 64 << 10)) { server in
