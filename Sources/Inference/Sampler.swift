@@ -160,20 +160,19 @@ public struct Sampler: Sendable {
         return heap.sorted(by: before)
     }
 
-    /// The candidates with weight ≥ τ for the largest τ in a short ladder whose set alone holds at least
-    /// `mass` (with a margin for summation order). The top-p prefix, sorted by weight, reaches `mass`
-    /// before it reaches any weight below τ, so it lies inside that set and sorting only the set gives
-    /// the same prefix.
+    /// The candidates the top-p prefix can reach: weights are bucketed by binade ([2⁻ᵇ, 2¹⁻ᵇ), heaviest
+    /// first) in one pass; the prefix, sorted by weight, reaches `mass` before it leaves the first
+    /// binades whose mass (with a margin for summation order) reaches it, so sorting only those gives
+    /// the same prefix as sorting everything.
     static func narrowForTopP(_ candidates: [Candidate], mass: Float) -> [Candidate] {
-        for tau: Float in [1e-3, 1e-6] {
-            var sum: Float = 0
-            var count = 0
-            for c in candidates where c.weight >= tau {
-                sum += c.weight
-                count += 1
-            }
-            if sum >= mass * 1.001 && count < candidates.count {
-                return candidates.filter { $0.weight >= tau }
+        var binades = [Float](repeating: 0, count: 160)
+        for c in candidates { binades[min(159, max(0, -Int(c.weight.exponent)))] += c.weight }
+        var sum: Float = 0
+        for b in 0..<159 {
+            sum += binades[b]
+            if sum >= mass * 1.001 {
+                let floor = Float(sign: .plus, exponent: -b, significand: 1)
+                return candidates.filter { $0.weight >= floor }
             }
         }
         return candidates

@@ -227,6 +227,25 @@ struct InferenceBench: ParsableCommand {
                 )
             }
         }
+        // The sampler alone on one real logits row (the model's next-token logits after the prompt).
+        let session = LlamaSession(model: llama, capacity: promptTokens + 1, threads: 1)
+        let row = try session.evaluate(prompt)
+        var timings: [String] = []
+        for (label, sampling) in [
+            ("temperature", SamplingParameters(temperature: 0.8)),
+            ("top-p 0.95", SamplingParameters(temperature: 0.8, topP: 0.95)),
+            ("top-k 40", SamplingParameters(temperature: 0.8, topK: 40)),
+        ] {
+            var sampler = Sampler(sampling)
+            let draws = 300
+            let start = ContinuousClock.now
+            row.withUnsafeBufferPointer { logits in
+                for _ in 0..<draws { _ = sampler.sample(logits) }
+            }
+            timings.append(
+                "\(label) \(String(format: "%.0f", (ContinuousClock.now - start).seconds / Double(draws) * 1e6)) µs")
+        }
+        print("sampler, per draw over \(c.vocabularySize) logits: " + timings.joined(separator: ", "))
         var usage = rusage()
         #if os(Linux)
             getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

@@ -117,25 +117,38 @@ struct BadInputTests {
             code: "model_not_found"),
     ]
 
-    /// All cases against one server; after them it still answers a good request exactly as before.
-    @Test func everyClassIsRefusedCleanly() async throws {
+    static func check(_ result: HTTPResult, against c: Case) {
+        #expect(result.status == c.status, "\(c): \(result.status) \(result.text)")
+        #expect(result.contentType.hasPrefix("application/json"), "\(c)")
+        let error = result.error
+        #expect((error["message"] as? String)?.isEmpty == false, "\(c): \(result.text)")
+        #expect(error["type"] as? String == "invalid_request_error", "\(c)")
+        #expect(error["code"] as? String == c.code, "\(c): \(result.text)")
+        if let param = c.param { #expect(error["param"] as? String == param, "\(c): \(result.text)") }
+        #expect(error.keys.contains("param"), "\(c)")
+    }
+
+    /// Each class on a fresh node: the right status and error body, no place left taken, and the node
+    /// then serves a good request.
+    @Test(arguments: cases)
+    func refusedCleanly(_ c: Case) async throws {
+        try await TestServer.with(configuration: .init(maxBodyBytes: 64 << 10)) { server in
+            Self.check(try await server.post(c.path, raw: c.body), against: c)
+            #expect(server.backend.admittedRequests == 0)
+            let good = try await server.post("/v1/completions", json: ["prompt": "Hi", "max_tokens": 1])
+            #expect(good.status == 200, "\(c): \(good.text)")
+        }
+    }
+
+    /// All cases against one server; after them it answers a good request exactly as before.
+    @Test func aBarrageChangesNothing() async throws {
         try await TestServer.with(configuration: .init(maxBodyBytes: 64 << 10)) { server in
             let good: [String: any Sendable] = [
                 "prompt": "The capital of France is", "max_tokens": 4, "temperature": 0,
             ]
             let before = try await server.post("/v1/completions", json: good)
             #expect(before.status == 200)
-            for c in Self.cases {
-                let result = try await server.post(c.path, raw: c.body)
-                #expect(result.status == c.status, "\(c): \(result.status) \(result.text)")
-                #expect(result.contentType.hasPrefix("application/json"), "\(c)")
-                let error = result.error
-                #expect((error["message"] as? String)?.isEmpty == false, "\(c): \(result.text)")
-                #expect(error["type"] as? String == "invalid_request_error", "\(c)")
-                #expect(error["code"] as? String == c.code, "\(c): \(result.text)")
-                if let param = c.param { #expect(error["param"] as? String == param, "\(c): \(result.text)") }
-                #expect(error.keys.contains("param"), "\(c)")
-            }
+            for c in Self.cases { Self.check(try await server.post(c.path, raw: c.body), against: c) }
             #expect(server.backend.admittedRequests == 0)
             let after = try await server.post("/v1/completions", json: good)
             #expect(after.status == 200)
