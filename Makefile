@@ -2,14 +2,19 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test build release model bench lint protos clean
+.PHONY: help test test-python build release model bench lint protos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-test: ## build everything (tests included) and run the whole suite
+test: ## build everything (tests included), run the whole Swift suite, then the python openai test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+	$(MAKE) test-python
+
+test-python: model ## the `openai` package (PyPI, into .venv-test) against a debug `gonka mlnode start`
+	$(SWIFT) build --product gonka
+	GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"
 
 build: ## debug build of everything
 	$(SWIFT) build

@@ -83,13 +83,22 @@ public struct Sampler: Sendable {
             if w > 0 && w >= threshold { candidates.append((id, w)) }
         }
         // Only top-k and top-p need the candidates in order of probability (ties by id); plain
-        // temperature / min-p sampling walks them in id order and skips the sort of ~49k entries.
-        if p.topK > 0 || p.topP < 1 {
-            candidates.sort { $0.weight != $1.weight ? $0.weight > $1.weight : $0.id < $1.id }
-        }
-        if p.topK > 0 && candidates.count > p.topK { candidates.removeLast(candidates.count - p.topK) }
-        if p.topP < 1 {
+        // temperature / min-p sampling walks them in id order and skips ordering ~49k entries.
+        // Neither sorts the whole vocabulary: top-k keeps a k-entry heap, top-p first drops tokens too
+        // unlikely to be in its prefix (exactly: see `narrowForTopP`).
+        var cutoffTotal: Float?
+        if p.topK > 0 && candidates.count > p.topK {
+            candidates = Self.best(p.topK, of: candidates)
+        } else if p.topP < 1 {
             let total = candidates.reduce(Float(0)) { $0 + $1.weight }
+            cutoffTotal = total
+            candidates = Self.narrowForTopP(candidates, mass: p.topP * total)
+            candidates.sort(by: Self.before)
+        } else if p.topK > 0 {
+            candidates.sort(by: Self.before)
+        }
+        if p.topP < 1 {
+            let total = cutoffTotal ?? candidates.reduce(Float(0)) { $0 + $1.weight }
             var running: Float = 0
             var keep = candidates.count
             for (i, c) in candidates.enumerated() {
@@ -109,5 +118,63 @@ public struct Sampler: Sendable {
             if target < running { return c.id }
         }
         return candidates.last?.id ?? Logprobs.argmax(logits)
+    }
+
+    typealias Candidate = (id: Int, weight: Float)
+
+    /// More likely first, lower id on ties.
+    static func before(_ a: Candidate, _ b: Candidate) -> Bool {
+        a.weight != b.weight ? a.weight > b.weight : a.id < b.id
+    }
+
+    /// The `k` first candidates in ``before(_:_:)`` order, sorted: a k-entry heap whose root is the
+    /// worst kept, so most of the vocabulary costs one comparison.
+    static func best(_ k: Int, of candidates: [Candidate]) -> [Candidate] {
+        var heap: [Candidate] = []
+        heap.reserveCapacity(k)
+        for c in candidates {
+            if heap.count < k {
+                heap.append(c)
+                var i = heap.count - 1
+                while i > 0 {
+                    let parent = (i - 1) / 2
+                    guard before(heap[parent], heap[i]) else { break }
+                    heap.swapAt(parent, i)
+                    i = parent
+                }
+            } else if before(c, heap[0]) {
+                heap[0] = c
+                var i = 0
+                while true {
+                    let l = 2 * i + 1
+                    let r = l + 1
+                    var worst = i
+                    if l < heap.count && before(heap[worst], heap[l]) { worst = l }
+                    if r < heap.count && before(heap[worst], heap[r]) { worst = r }
+                    if worst == i { break }
+                    heap.swapAt(i, worst)
+                    i = worst
+                }
+            }
+        }
+        return heap.sorted(by: before)
+    }
+
+    /// The candidates the top-p prefix can reach: weights are bucketed by binade ([2⁻ᵇ, 2¹⁻ᵇ), heaviest
+    /// first) in one pass; the prefix, sorted by weight, reaches `mass` before it leaves the first
+    /// binades whose mass (with a margin for summation order) reaches it, so sorting only those gives
+    /// the same prefix as sorting everything.
+    static func narrowForTopP(_ candidates: [Candidate], mass: Float) -> [Candidate] {
+        var binades = [Float](repeating: 0, count: 160)
+        for c in candidates { binades[min(159, max(0, -Int(c.weight.exponent)))] += c.weight }
+        var sum: Float = 0
+        for b in 0..<159 {
+            sum += binades[b]
+            if sum >= mass * 1.001 {
+                let floor = Float(sign: .plus, exponent: -b, significand: 1)
+                return candidates.filter { $0.weight >= floor }
+            }
+        }
+        return candidates
     }
 }

@@ -52,10 +52,12 @@ public struct Tokenizer: Sendable {
         self.endOfText = vocabulary["<|endoftext|>"] ?? 0
 
         let (forward, backward) = Self.byteAlphabet()
-        // Bytes that never occur in valid UTF-8 text (and a few control characters) have no token in
-        // SmolLM2's vocabulary; they encode as the unknown token.
-        let unknown = vocabulary["<|endoftext|>"] ?? 0
-        let byteTokens = (0..<256).map { vocabulary[String(Character(forward[$0]))] ?? unknown }
+        // 21 bytes have no token in SmolLM2's vocabulary: six control characters (0x04, 0x06, 0x13,
+        // 0x14, 0x16, 0x1D), bytes that never occur in UTF-8 (0xC0, 0xC1, 0xF5–0xFF) and the lead
+        // bytes 0xF1, 0xF2 (code points U+40000–U+BFFFF, unassigned). Like Hugging Face `tokenizers`
+        // (BPE without an unknown token) they are dropped (-1 here), never encoded as id 0
+        // (`<|endoftext|>`), which would end the text for the model.
+        let byteTokens = (0..<256).map { vocabulary[String(Character(forward[$0]))] ?? -1 }
         self.byteTokens = byteTokens
 
         var merges: [UInt64: (rank: Int32, merged: Int32)] = [:]
@@ -153,7 +155,7 @@ public struct Tokenizer: Sendable {
     }
 
     private func bpe(_ bytes: [UInt8], into ids: inout [Int]) {
-        var symbols = bytes.map { byteTokens[Int($0)] }
+        var symbols = bytes.compactMap { byte in byteTokens[Int(byte)] >= 0 ? byteTokens[Int(byte)] : nil }
         while symbols.count > 1 {
             var best = -1
             var bestRank = Int32.max

@@ -178,8 +178,8 @@ struct InferenceBench: ParsableCommand {
         let span = UInt32(c.vocabularySize - 17)
         let prompt = (0..<promptTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
         let generated = (0..<genTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
-        print("| threads | test   |        t/s (median) | runs")
-        print("|--------:|--------|--------------------:|-----")
+        print("| threads | test     |        t/s (median) | runs")
+        print("|--------:|----------|--------------------:|-----")
         for threadCount in threadCounts {
             let session = LlamaSession(model: llama, capacity: promptTokens + genTokens, threads: threadCount)
             _ = try session.evaluate(Array(prompt.prefix(8)))  // warm-up: page in the weights
@@ -195,15 +195,57 @@ struct InferenceBench: ParsableCommand {
                 for id in generated { _ = try session.evaluate([id]) }
                 decode.append(Double(genTokens) / (ContinuousClock.now - decodeStart).seconds)
             }
-            for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)] {
+            // Decode as serving runs it: each step's logits also go through the sampler (top-p 0.95, as
+            // OpenAI clients usually ask; then top-k 40). The fed ids stay fixed so runs compare.
+            var sampled: [String: [Double]] = [:]
+            for (label, sampling) in [
+                ("+p", SamplingParameters(temperature: 0.8, topP: 0.95)),
+                ("+k", SamplingParameters(temperature: 0.8, topK: 40)),
+            ] {
+                for run in 0..<runs {
+                    session.reset()
+                    var sampler = Sampler(
+                        SamplingParameters(
+                            temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP,
+                            seed: UInt64(run)))
+                    let start = ContinuousClock.now
+                    for id in generated {
+                        try session.evaluate([id]) { _, logits in _ = sampler.sample(logits) }
+                    }
+                    sampled["tg\(genTokens)\(label)", default: []].append(
+                        Double(genTokens) / (ContinuousClock.now - start).seconds)
+                }
+            }
+            for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)]
+                + sampled.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) })
+            {
                 let sorted = values.sorted()
                 let median = sorted[sorted.count / 2]
                 let spread = (sorted.last ?? 0) - (sorted.first ?? 0)
                 print(
-                    "| \(String(repeating: " ", count: max(0, 7 - String(threadCount).count)))\(threadCount) | \(name.padding(toLength: 6, withPad: " ", startingAt: 0)) | \(String(format: "%9.1f (range %5.1f)", median, spread)) | \(values.map { String(format: "%.1f", $0) }.joined(separator: " "))"
+                    "| \(String(repeating: " ", count: max(0, 7 - String(threadCount).count)))\(threadCount) | \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) | \(String(format: "%9.1f (range %5.1f)", median, spread)) | \(values.map { String(format: "%.1f", $0) }.joined(separator: " "))"
                 )
             }
         }
+        // The sampler alone on one real logits row (the model's next-token logits after the prompt).
+        let session = LlamaSession(model: llama, capacity: promptTokens + 1, threads: 1)
+        let row = try session.evaluate(prompt)
+        var timings: [String] = []
+        for (label, sampling) in [
+            ("temperature", SamplingParameters(temperature: 0.8)),
+            ("top-p 0.95", SamplingParameters(temperature: 0.8, topP: 0.95)),
+            ("top-k 40", SamplingParameters(temperature: 0.8, topK: 40)),
+        ] {
+            var sampler = Sampler(sampling)
+            let draws = 300
+            let start = ContinuousClock.now
+            row.withUnsafeBufferPointer { logits in
+                for _ in 0..<draws { _ = sampler.sample(logits) }
+            }
+            timings.append(
+                "\(label) \(String(format: "%.0f", (ContinuousClock.now - start).seconds / Double(draws) * 1e6)) µs")
+        }
+        print("sampler, per draw over \(c.vocabularySize) logits: " + timings.joined(separator: ", "))
         var usage = rusage()
         #if os(Linux)
             getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

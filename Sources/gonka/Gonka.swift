@@ -10,7 +10,10 @@ struct Gonka: AsyncParsableCommand {
             Keys, node setup and chain tools. A node's files live under its home directory (--home, default $GONKA_HOME or ~/.gonka): config.toml, genesis.json, keys/ and data/.
             """,
         version: GonkaVersion.current,
-        subcommands: [Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, Bench.self, Version.self]
+        subcommands: [
+            Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, MLNodeCommand.self, ChatCommand.self, Bench.self,
+            Version.self,
+        ]
     )
 }
 

@@ -23,6 +23,34 @@ struct TokenizerTests {
         #expect(try model.tokenizer.decode(ids) == "<|im_end|>")
     }
 
+    /// Every byte with a byte token encodes to it (alone, no merge can apply); the 21 bytes SmolLM2's
+    /// vocabulary lacks are dropped, never encoded as id 0 (`<|endoftext|>`).
+    @Test func everyByteHasItsTokenOrIsDropped() throws {
+        let model = try #require(TestModel.model, "\(TestModel.problem)")
+        let tokenizer = model.tokenizer
+        let missing: Set<UInt8> = [
+            0x04, 0x06, 0x13, 0x14, 0x16, 0x1D, 0xC0, 0xC1, 0xF1, 0xF2, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC,
+            0xFD, 0xFE, 0xFF,
+        ]
+        for byte in UInt8(0)..<0x80 {
+            let ids = tokenizer.encode(String(decoding: [byte], as: UTF8.self))
+            if missing.contains(byte) {
+                #expect(ids.isEmpty, "byte \(byte)")
+            } else {
+                #expect(ids.count == 1 && tokenizer.bytes(of: ids[0]) == [byte], "byte \(byte): \(ids)")
+            }
+        }
+        // Control characters inside text: dropped, the rest intact, no end-of-text injected.
+        let text = "a\u{04}b\u{1D}c \u{13}"
+        let ids = tokenizer.encode(text)
+        #expect(!ids.contains(tokenizer.endOfText))
+        #expect(try tokenizer.decode(ids) == "abc ")
+        // U+40000 is F1 80 80 80: the lead byte is dropped, the continuation bytes keep their tokens.
+        let plane4 = tokenizer.encode("x\u{40000}y")
+        #expect(!plane4.contains(tokenizer.endOfText))
+        #expect(plane4.flatMap { tokenizer.bytes(of: $0) } == [0x78, 0x80, 0x80, 0x80, 0x79])
+    }
+
     @Test func roundTripsAssortedText() throws {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         for text in ["", " ", "\n\n\n", "a\u{0}b", "Ünïcödé\t\t  x  ", "1234567890", "emoji 👩‍👩‍👧 ok", "'''s'S"] {

@@ -1,0 +1,249 @@
+import Foundation
+import Hummingbird
+import Inference
+import Logging
+import NIOCore
+
+extension Handlers {
+    static var roles: Set<String> { ["system", "user", "assistant", "developer"] }
+
+    /// `POST /v1/chat/completions`.
+    func chat(_ body: [UInt8]) async throws -> Response {
+        let sampling = try decode(OpenAI.Sampling.self, from: body)
+        let request = try decode(OpenAI.ChatRequest.self, from: body)
+        try checkModel(sampling.model)
+        guard !request.messages.isEmpty else {
+            throw MLNodeError.invalidRequest("'messages' must not be empty.", param: "messages")
+        }
+        var messages: [ChatMessage] = []
+        for (i, message) in request.messages.enumerated() {
+            guard Self.roles.contains(message.role) else {
+                throw MLNodeError.invalidRequest(
+                    "Unknown role '\(message.role)' in messages[\(i)]; expected system, user, assistant or developer.",
+                    param: "messages[\(i)].role")
+            }
+            // SmolLM's template has no developer role; OpenAI treats it as the system prompt.
+            messages.append(
+                ChatMessage(role: message.role == "developer" ? "system" : message.role, content: message.content))
+        }
+        let prompt = backend.chatPrompt(messages)
+        let wantLogprobs = request.logprobs ?? false
+        let parameters = try parameters(
+            sampling, promptCount: prompt.count, topLogprobs: request.topLogprobs ?? 0, promptParam: "messages")
+        let admission = try backend.admit()
+        let id = "chatcmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let created = Self.now
+        let model = backend.info.id
+        let asIDs = sampling.returnTokensAsTokenIDs ?? false
+        let backend = self.backend
+        @Sendable func logprobs(_ entries: [TokenLogprob]) -> OpenAI.ChatLogprobs? {
+            guard wantLogprobs else { return nil }
+            return OpenAI.ChatLogprobs(content: entries.map { Self.chatEntry($0, backend: backend, asIDs: asIDs) })
+        }
+
+        if sampling.stream ?? false {
+            let usage = sampling.streamOptions?.includeUsage ?? false
+            @Sendable func chunk(_ choice: OpenAI.ChatChunkChoice?, usage: OpenAI.Usage? = nil) -> OpenAI.ChatChunk {
+                OpenAI.ChatChunk(
+                    id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
+            }
+            let start = chunk(
+                OpenAI.ChatChunkChoice(
+                    index: 0, delta: OpenAI.Delta(role: "assistant", content: ""), logprobs: nil, finishReason: nil))
+            let piece: @Sendable (String, [TokenLogprob]) -> OpenAI.ChatChunk = { text, entries in
+                chunk(
+                    OpenAI.ChatChunkChoice(
+                        index: 0, delta: OpenAI.Delta(content: text), logprobs: logprobs(entries), finishReason: nil))
+            }
+            let finish: @Sendable (String) -> OpenAI.ChatChunk = { reason in
+                chunk(OpenAI.ChatChunkChoice(index: 0, delta: OpenAI.Delta(), logprobs: nil, finishReason: reason))
+            }
+            let withUsage: @Sendable (OpenAI.Usage) -> OpenAI.ChatChunk = { counts in chunk(nil, usage: counts) }
+            let usageChunk = usage ? withUsage : nil
+            return stream(
+                admission: admission, prompt: prompt, parameters: parameters, start: start, piece: piece,
+                finish: finish, usage: usageChunk)
+        }
+        let generation = try await admission.generate(prompt: prompt, parameters: parameters) { _ in true }
+        return Self.json(
+            OpenAI.ChatCompletion(
+                id: id, created: created, model: model,
+                choices: [
+                    .init(
+                        index: 0, message: .init(content: generation.text), logprobs: logprobs(generation.logprobs),
+                        finishReason: Self.finishReason(generation.finishReason))
+                ],
+                usage: .init(promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)))
+    }
+
+    /// `POST /v1/completions`.
+    func completion(_ body: [UInt8]) async throws -> Response {
+        let sampling = try decode(OpenAI.Sampling.self, from: body)
+        let request = try decode(OpenAI.CompletionRequest.self, from: body)
+        try checkModel(sampling.model)
+        guard !(request.echo ?? false) else {
+            throw MLNodeError.invalidRequest("'echo' is not supported.", param: "echo")
+        }
+        let prompt: [Int]
+        switch request.prompt {
+        case .text(let text): prompt = backend.tokenize(text)
+        case .tokens(let ids):
+            try checkVocabulary(ids, param: "prompt")
+            prompt = ids
+        }
+        guard !prompt.isEmpty else { throw MLNodeError.invalidRequest("'prompt' must not be empty.", param: "prompt") }
+        let top = request.logprobs ?? 0
+        let wantLogprobs = request.logprobs != nil
+        guard (0...Logprobs.maxTop).contains(top) else {
+            throw MLNodeError.invalidRequest("'logprobs' must be in 0…\(Logprobs.maxTop).", param: "logprobs")
+        }
+        let parameters = try parameters(sampling, promptCount: prompt.count, topLogprobs: top, promptParam: "prompt")
+        let admission = try backend.admit()
+        let id = "cmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let created = Self.now
+        let model = backend.info.id
+        let asIDs = sampling.returnTokensAsTokenIDs ?? false
+        let backend = self.backend
+        @Sendable func logprobs(_ entries: [TokenLogprob], offset: Int) -> OpenAI.CompletionLogprobs? {
+            guard wantLogprobs else { return nil }
+            var result = OpenAI.CompletionLogprobs()
+            var offset = offset
+            for entry in entries {
+                let token = Self.tokenText(entry.token, backend: backend, asIDs: asIDs)
+                result.tokens.append(token)
+                result.tokenLogprobs.append(Self.finite(entry.logprob))
+                var top: [String: Float] = [:]
+                for alternative in entry.top {
+                    let text = Self.tokenText(alternative.token, backend: backend, asIDs: asIDs)
+                    top[text] = max(top[text] ?? -.infinity, Self.finite(alternative.logprob))
+                }
+                result.topLogprobs.append(top)
+                result.textOffset.append(offset)
+                offset += backend.tokenBytes(entry.token).count
+            }
+            return result
+        }
+
+        if sampling.stream ?? false {
+            let usage = sampling.streamOptions?.includeUsage ?? false
+            let offset = OffsetCounter()
+            @Sendable func chunk(_ choice: OpenAI.CompletionChoice?, usage: OpenAI.Usage? = nil) -> OpenAI.Completion {
+                OpenAI.Completion(
+                    id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
+            }
+            let piece: @Sendable (String, [TokenLogprob]) -> OpenAI.Completion = { text, entries in
+                let start = offset.advance(by: entries.reduce(0) { $0 + backend.tokenBytes($1.token).count })
+                return chunk(
+                    OpenAI.CompletionChoice(
+                        index: 0, text: text, logprobs: logprobs(entries, offset: start), finishReason: nil))
+            }
+            let finish: @Sendable (String) -> OpenAI.Completion = { reason in
+                chunk(OpenAI.CompletionChoice(index: 0, text: "", logprobs: nil, finishReason: reason))
+            }
+            let withUsage: @Sendable (OpenAI.Usage) -> OpenAI.Completion = { counts in chunk(nil, usage: counts) }
+            let usageChunk = usage ? withUsage : nil
+            return stream(
+                admission: admission, prompt: prompt, parameters: parameters, start: nil, piece: piece,
+                finish: finish, usage: usageChunk)
+        }
+        let generation = try await admission.generate(prompt: prompt, parameters: parameters) { _ in true }
+        return Self.json(
+            OpenAI.Completion(
+                id: id, created: created, model: model,
+                choices: [
+                    .init(
+                        index: 0, text: generation.text, logprobs: logprobs(generation.logprobs, offset: 0),
+                        finishReason: Self.finishReason(generation.finishReason))
+                ],
+                usage: .init(promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)))
+    }
+
+    // MARK: parameters
+
+    /// The engine's sampling parameters for a request, every field range-checked (400 naming it).
+    func parameters(
+        _ s: OpenAI.Sampling, promptCount: Int, topLogprobs: Int, promptParam: String
+    ) throws(MLNodeError) -> SamplingParameters {
+        let context = backend.info.contextLength
+        if let n = s.n, n != 1 { throw .invalidRequest("Only n=1 is supported.", param: "n") }
+        let temperature = s.temperature ?? 1
+        guard temperature.isFinite, (0...2).contains(temperature) else {
+            throw .invalidRequest("'temperature' must be between 0 and 2.", param: "temperature")
+        }
+        let topP = s.topP ?? 1
+        guard topP.isFinite, topP > 0, topP <= 1 else {
+            throw .invalidRequest("'top_p' must be in (0, 1].", param: "top_p")
+        }
+        let topK = s.topK ?? 0
+        guard topK >= -1 else { throw .invalidRequest("'top_k' must be -1, 0 (all) or positive.", param: "top_k") }
+        let minP = s.minP ?? 0
+        guard minP.isFinite, (0...1).contains(minP) else {
+            throw .invalidRequest("'min_p' must be in [0, 1].", param: "min_p")
+        }
+        guard (0...Logprobs.maxTop).contains(topLogprobs) else {
+            throw .invalidRequest("'top_logprobs' must be in 0…\(Logprobs.maxTop).", param: "top_logprobs")
+        }
+        let stop = s.stop?.values ?? []
+        guard stop.count <= 16, stop.allSatisfy({ !$0.isEmpty }) else {
+            throw .invalidRequest("'stop' takes at most 16 non-empty strings.", param: "stop")
+        }
+        guard promptCount < context else {
+            throw .contextLengthExceeded(need: promptCount + 1, limit: context, param: promptParam)
+        }
+        let maxTokens: Int
+        if let requested = s.maxCompletionTokens ?? s.maxTokens {
+            let param = s.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens"
+            guard requested >= 1 else { throw .invalidRequest("'\(param)' must be at least 1.", param: param) }
+            guard requested <= context else {
+                throw .invalidRequest("'\(param)' must be at most the context length \(context).", param: param)
+            }
+            guard promptCount + requested <= context else {
+                throw .contextLengthExceeded(need: promptCount + requested, limit: context, param: param)
+            }
+            maxTokens = requested
+        } else {
+            maxTokens = min(configuration.defaultMaxTokens, context - promptCount)
+        }
+        return SamplingParameters(
+            temperature: Float(temperature), topK: max(0, topK), topP: Float(topP), minP: Float(minP),
+            maxTokens: maxTokens, stop: stop,
+            seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
+            topLogprobs: topLogprobs)
+    }
+
+    static func finishReason(_ reason: FinishReason) -> String {
+        switch reason {
+        case .stop, .cancelled: "stop"
+        case .length: "length"
+        }
+    }
+
+    /// A token as logprob entries show it: its text (bytes that are not whole UTF-8 show as U+FFFD,
+    /// the exact bytes are in `bytes`), or `token_id:ID` when the request asked for ids.
+    static func tokenText(_ id: Int, backend: Backend, asIDs: Bool) -> String {
+        asIDs ? "token_id:\(id)" : String(decoding: backend.tokenBytes(id), as: UTF8.self)
+    }
+
+    static func chatEntry(_ entry: TokenLogprob, backend: Backend, asIDs: Bool) -> OpenAI.TokenLogprob {
+        OpenAI.TokenLogprob(
+            token: tokenText(entry.token, backend: backend, asIDs: asIDs), logprob: finite(entry.logprob),
+            bytes: backend.tokenBytes(entry.token),
+            topLogprobs: entry.top.map {
+                OpenAI.TopLogprob(
+                    token: tokenText($0.token, backend: backend, asIDs: asIDs), logprob: finite($0.logprob),
+                    bytes: backend.tokenBytes($0.token))
+            })
+    }
+}
+
+/// The running byte offset of streamed completion text (`text_offset`).
+final class OffsetCounter: @unchecked Sendable {
+    // `@unchecked Sendable`: used only from the one task that writes a stream's chunks, in order.
+    private var value = 0
+
+    /// Returns the offset before adding `count`.
+    func advance(by count: Int) -> Int {
+        defer { value += count }
+        return value
+    }
+}

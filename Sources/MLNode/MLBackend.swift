@@ -1,0 +1,49 @@
+import Inference
+
+/// What a backend serves: the model's public id and its limits.
+public struct MLModelInfo: Sendable, Equatable {
+    /// The id clients name in `model` (`GET /v1/models`).
+    public var id: String
+    /// Positions one request may use (prompt + completion).
+    public var contextLength: Int
+    public var vocabularySize: Int
+
+    public init(id: String, contextLength: Int, vocabularySize: Int) {
+        self.id = id
+        self.contextLength = contextLength
+        self.vocabularySize = vocabularySize
+    }
+}
+
+/// The engine behind the ML node's HTTP routes. The native backend runs ``Inference`` in process; a
+/// remote backend (an OpenAI-compatible server such as vLLM) can stand behind the same routes.
+///
+/// Text ↔ ids is cheap and runs on the caller's task; generation and scoring need a slot and go
+/// through an ``MLAdmission``, so capacity is decided (and refused with 429) before any response
+/// bytes are sent.
+public protocol MLBackend: Sendable {
+    var info: MLModelInfo { get }
+    /// Ids of `text`, special tokens parsed, no BOS added.
+    func tokenize(_ text: String) -> [Int]
+    /// The text of `ids`; throws ``InferenceError`` for an id outside the vocabulary.
+    func detokenize(_ ids: [Int]) throws -> String
+    /// The raw bytes one token stands for (may be part of a UTF-8 character).
+    func tokenBytes(_ id: Int) -> [UInt8]
+    /// The prompt ids of a chat conversation (the model's chat template, generation prompt added).
+    func chatPrompt(_ messages: [ChatMessage]) -> [Int]
+    /// Takes one place in the node (a slot or a queue place) or throws ``MLNodeError/overloaded``.
+    /// The place is given back when the admission is released (after its job, or when dropped).
+    func admit() throws(MLNodeError) -> any MLAdmission
+}
+
+/// One admitted request: runs one generation or scoring job when a slot is free. Task cancellation
+/// while queued leaves the queue; during generation it stops after the current token.
+public protocol MLAdmission: Sendable {
+    /// Generates from `prompt`; `onToken` sees each token as it is produced and returns false to stop.
+    func generate(
+        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
+    ) async throws -> Generation
+
+    /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position.
+    func score(prompt: [Int], completion: [Int], top: Int) async throws -> [TokenLogprob]
+}

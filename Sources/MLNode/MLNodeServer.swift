@@ -1,0 +1,271 @@
+import Foundation
+import Hummingbird
+import Inference
+import Logging
+import NIOCore
+
+/// Limits and defaults of the HTTP layer.
+public struct MLNodeConfiguration: Sendable {
+    /// Largest request body accepted (larger: 413).
+    public var maxBodyBytes: Int
+    /// `max_tokens` when a request names none (capped by what the context leaves).
+    public var defaultMaxTokens: Int
+
+    public init(maxBodyBytes: Int = 4 << 20, defaultMaxTokens: Int = 512) {
+        self.maxBodyBytes = maxBodyBytes
+        self.defaultMaxTokens = defaultMaxTokens
+    }
+}
+
+/// The ML node's HTTP API (PROTOCOL.md §11): OpenAI-compatible chat and completions (streaming or
+/// not), `/v1/score`, `/v1/tokenize`, `/v1/detokenize`, `/v1/models`, `/health`.
+public enum MLNodeServer {
+    /// The router over `backend`.
+    public static func router(
+        backend: some MLBackend, configuration: MLNodeConfiguration = .init(), logger: Logger
+    ) -> Router<BasicRequestContext> {
+        let handlers = Handlers(backend: backend, configuration: configuration, logger: logger)
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: OpenAIErrorMiddleware())
+        router.get("/health") { _, _ in handlers.health() }
+        router.get("/v1/models") { _, _ in handlers.models() }
+        router.post("/v1/chat/completions") { request, _ in
+            await handlers.respond(request) { try await handlers.chat($0) }
+        }
+        router.post("/v1/completions") { request, _ in
+            await handlers.respond(request) { try await handlers.completion($0) }
+        }
+        router.post("/v1/score") { request, _ in await handlers.respond(request) { try await handlers.score($0) } }
+        router.post("/v1/tokenize") { request, _ in
+            await handlers.respond(request) { try handlers.tokenize($0) }
+        }
+        router.post("/v1/detokenize") { request, _ in
+            await handlers.respond(request) { try handlers.detokenize($0) }
+        }
+        return router
+    }
+
+    /// A Hummingbird application serving `backend` on `host:port` (port 0: any free port; the bound
+    /// port is passed to `onServerRunning`). Run it directly or in a `ServiceGroup`.
+    public static func application(
+        backend: some MLBackend, host: String = "127.0.0.1", port: Int, configuration: MLNodeConfiguration = .init(),
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(backend: backend, configuration: configuration, logger: logger),
+            configuration: .init(address: .hostname(host, port: port), serverName: "gonka-mlnode"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}
+
+/// JSON and error responses.
+enum Replies {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }
+
+    static func error(_ error: MLNodeError) -> Response {
+        json(OpenAI.ErrorBody(error), status: .init(code: error.status))
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        do {
+            let data = try encoder.encode(value)
+            return Response(
+                status: status, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            return Response(
+                status: .internalServerError, headers: [.contentType: "application/json"],
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string:
+                            #"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":"internal_error"}}"#
+                    )))
+        }
+    }
+}
+
+/// Unmatched routes (wrong path or method) answer with an OpenAI-style 404 body, not an empty one.
+struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return Replies.error(.notFound("\(request.method) \(request.uri.path)"))
+        }
+    }
+}
+
+/// The route handlers over one backend.
+struct Handlers<Backend: MLBackend>: Sendable {
+    let backend: Backend
+    let configuration: MLNodeConfiguration
+    let logger: Logger
+
+    // MARK: plumbing
+
+    /// Reads the body (413 over the limit) and maps every thrown error to an OpenAI-style response.
+    func respond(_ request: Request, _ handle: ([UInt8]) async throws -> Response) async -> Response {
+        do {
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            } catch is NIOTooManyBytesError {
+                throw MLNodeError.bodyTooLarge(limit: configuration.maxBodyBytes)
+            }
+            return try await handle(Array(buffer.readableBytesView))
+        } catch let error as MLNodeError {
+            logger.debug("request refused", metadata: ["error": "\(error.shortDescription)"])
+            return Self.errorResponse(error)
+        } catch let error as InferenceError {
+            return Self.errorResponse(.from(error))
+        } catch {
+            logger.error("request failed", metadata: ["error": "\(error)"])
+            return Self.errorResponse(.internalError("The request failed: \(error)"))
+        }
+    }
+
+    static func errorResponse(_ error: MLNodeError) -> Response { Replies.error(error) }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        Replies.json(value, status: status)
+    }
+
+    static var encoder: JSONEncoder { Replies.encoder }
+
+    /// Decodes `T` from a JSON body, turning every decoding failure into a 400 naming the field.
+    func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws -> T {
+        guard String(validating: body, as: UTF8.self) != nil else {
+            throw MLNodeError.invalidRequest("The request body is not valid UTF-8.")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch let error as DecodingError {
+            throw Self.describe(error)
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> MLNodeError {
+        func path(_ keys: [any CodingKey]) -> String {
+            var text = ""
+            for key in keys {
+                if let index = key.intValue {
+                    text += "[\(index)]"
+                } else {
+                    text += text.isEmpty ? key.stringValue : "." + key.stringValue
+                }
+            }
+            return text
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            let field = path(context.codingPath)
+            if field.isEmpty { return .invalidRequest("The request body must be a JSON object.") }
+            let expected =
+                type == String.self
+                ? "a string"
+                : type == Int.self || type == Int64.self
+                    ? "an integer"
+                    : type == Double.self ? "a number" : type == Bool.self ? "a boolean" : "\(type)"
+            return .invalidRequest("Invalid type for '\(field)': expected \(expected).", param: field)
+        case .valueNotFound(_, let context):
+            let field = path(context.codingPath)
+            return .invalidRequest("'\(field)' must not be null.", param: field)
+        case .keyNotFound(let key, let context):
+            let field = path(context.codingPath + [key])
+            return .invalidRequest("Missing required parameter: '\(field)'.", param: field)
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if field.isEmpty { return .invalidRequest("The request body is not valid JSON.") }
+            return .invalidRequest("Invalid value for '\(field)': \(context.debugDescription)", param: field)
+        @unknown default:
+            return .invalidRequest("The request body could not be decoded.")
+        }
+    }
+
+    func checkModel(_ model: String?) throws(MLNodeError) {
+        if let model, model != backend.info.id { throw .modelNotFound(model, serving: backend.info.id) }
+    }
+
+    // MARK: simple routes
+
+    func health() -> Response {
+        Self.json(OpenAI.Health(model: backend.info.id))
+    }
+
+    func models() -> Response {
+        Self.json(
+            OpenAI.ModelList(data: [
+                .init(id: backend.info.id, created: Self.now, maxModelLen: backend.info.contextLength)
+            ]))
+    }
+
+    static var now: Int { Int(Date().timeIntervalSince1970) }
+
+    func tokenize(_ body: [UInt8]) throws -> Response {
+        let request = try decode(OpenAI.TokenizeRequest.self, from: body)
+        try checkModel(request.model)
+        let ids = backend.tokenize(request.prompt)
+        return Self.json(
+            OpenAI.TokenizeResponse(tokens: ids, count: ids.count, maxModelLen: backend.info.contextLength))
+    }
+
+    func detokenize(_ body: [UInt8]) throws -> Response {
+        let request = try decode(OpenAI.DetokenizeRequest.self, from: body)
+        try checkModel(request.model)
+        do {
+            return Self.json(OpenAI.DetokenizeResponse(prompt: try backend.detokenize(request.tokens)))
+        } catch let error as InferenceError {
+            throw MLNodeError.from(error, param: "tokens")
+        }
+    }
+
+    func score(_ body: [UInt8]) async throws -> Response {
+        let request = try decode(OpenAI.ScoreRequest.self, from: body)
+        try checkModel(request.model)
+        let top = request.topLogprobs ?? 0
+        guard (0...Logprobs.maxTop).contains(top) else {
+            throw MLNodeError.invalidRequest("'top_logprobs' must be in 0…\(Logprobs.maxTop).", param: "top_logprobs")
+        }
+        guard !request.promptTokens.isEmpty else {
+            throw MLNodeError.invalidRequest("'prompt_tokens' must not be empty.", param: "prompt_tokens")
+        }
+        guard !request.completionTokens.isEmpty else {
+            throw MLNodeError.invalidRequest("'completion_tokens' must not be empty.", param: "completion_tokens")
+        }
+        try checkVocabulary(request.promptTokens, param: "prompt_tokens")
+        try checkVocabulary(request.completionTokens, param: "completion_tokens")
+        let total = request.promptTokens.count + request.completionTokens.count
+        guard total <= backend.info.contextLength else {
+            throw MLNodeError.contextLengthExceeded(
+                need: total, limit: backend.info.contextLength, param: "completion_tokens")
+        }
+        let admission = try backend.admit()
+        let entries = try await admission.score(
+            prompt: request.promptTokens, completion: request.completionTokens, top: top)
+        return Self.json(
+            OpenAI.ScoreResponse(
+                positions: entries.map { entry in
+                    OpenAI.ScorePosition(
+                        token: entry.token, logprob: Self.finite(entry.logprob),
+                        topLogprobs: entry.top.map { .init(token: $0.token, logprob: Self.finite($0.logprob)) })
+                }))
+    }
+
+    func checkVocabulary(_ ids: [Int], param: String) throws(MLNodeError) {
+        let size = backend.info.vocabularySize
+        if let (position, id) = ids.enumerated().first(where: { $0.element < 0 || $0.element >= size }) {
+            throw .invalidRequest(
+                "Token id \(id) at \(param)[\(position)] is outside the vocabulary (0..<\(size)).", param: param)
+        }
+    }
+
+    /// JSON has no infinities: a token the model rules out entirely gets a very low finite logprob.
+    static func finite(_ value: Float) -> Float { value.isFinite ? value : -9999 }
+}

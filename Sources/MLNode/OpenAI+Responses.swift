@@ -1,0 +1,245 @@
+extension OpenAI {
+    struct Usage: Encodable, Sendable {
+        let promptTokens: Int
+        let completionTokens: Int
+        var totalTokens: Int { promptTokens + completionTokens }
+
+        enum CodingKeys: String, CodingKey {
+            case promptTokens = "prompt_tokens"
+            case completionTokens = "completion_tokens"
+            case totalTokens = "total_tokens"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(promptTokens, forKey: .promptTokens)
+            try c.encode(completionTokens, forKey: .completionTokens)
+            try c.encode(totalTokens, forKey: .totalTokens)
+        }
+    }
+
+    // MARK: chat
+
+    struct TopLogprob: Encodable, Sendable {
+        let token: String
+        let logprob: Float
+        let bytes: [UInt8]
+    }
+
+    /// One entry of `choices[].logprobs.content`.
+    struct TokenLogprob: Encodable, Sendable {
+        let token: String
+        let logprob: Float
+        let bytes: [UInt8]
+        let topLogprobs: [TopLogprob]
+
+        enum CodingKeys: String, CodingKey {
+            case token, logprob, bytes
+            case topLogprobs = "top_logprobs"
+        }
+    }
+
+    struct ChatLogprobs: Encodable, Sendable {
+        let content: [TokenLogprob]
+    }
+
+    struct AssistantMessage: Encodable, Sendable {
+        var role = "assistant"
+        let content: String
+    }
+
+    struct ChatChoice: Encodable, Sendable {
+        let index: Int
+        let message: AssistantMessage
+        let logprobs: ChatLogprobs?
+        let finishReason: String
+
+        enum CodingKeys: String, CodingKey {
+            case index, message, logprobs
+            case finishReason = "finish_reason"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(message, forKey: .message)
+            try c.encode(logprobs, forKey: .logprobs)
+            try c.encode(finishReason, forKey: .finishReason)
+        }
+    }
+
+    struct ChatCompletion: Encodable, Sendable {
+        let id: String
+        var object = "chat.completion"
+        let created: Int
+        let model: String
+        let choices: [ChatChoice]
+        let usage: Usage
+    }
+
+    struct Delta: Encodable, Sendable {
+        var role: String?
+        var content: String?
+    }
+
+    struct ChatChunkChoice: Encodable, Sendable {
+        let index: Int
+        let delta: Delta
+        let logprobs: ChatLogprobs?
+        let finishReason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case index, delta, logprobs
+            case finishReason = "finish_reason"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(delta, forKey: .delta)
+            try c.encode(logprobs, forKey: .logprobs)
+            try c.encode(finishReason, forKey: .finishReason)
+        }
+    }
+
+    struct ChatChunk: Encodable, Sendable {
+        let id: String
+        var object = "chat.completion.chunk"
+        let created: Int
+        let model: String
+        let choices: [ChatChunkChoice]
+        var usage: Usage?
+    }
+
+    // MARK: completions
+
+    /// The legacy completions `logprobs` object.
+    struct CompletionLogprobs: Encodable, Sendable {
+        var tokens: [String] = []
+        var tokenLogprobs: [Float] = []
+        var topLogprobs: [[String: Float]] = []
+        var textOffset: [Int] = []
+
+        enum CodingKeys: String, CodingKey {
+            case tokens
+            case tokenLogprobs = "token_logprobs"
+            case topLogprobs = "top_logprobs"
+            case textOffset = "text_offset"
+        }
+    }
+
+    struct CompletionChoice: Encodable, Sendable {
+        let index: Int
+        let text: String
+        let logprobs: CompletionLogprobs?
+        let finishReason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case index, text, logprobs
+            case finishReason = "finish_reason"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(text, forKey: .text)
+            try c.encode(logprobs, forKey: .logprobs)
+            try c.encode(finishReason, forKey: .finishReason)
+        }
+    }
+
+    struct Completion: Encodable, Sendable {
+        let id: String
+        var object = "text_completion"
+        let created: Int
+        let model: String
+        let choices: [CompletionChoice]
+        var usage: Usage?
+    }
+
+    // MARK: others
+
+    struct ModelEntry: Encodable, Sendable {
+        let id: String
+        var object = "model"
+        let created: Int
+        var ownedBy = "gonka"
+        let maxModelLen: Int
+
+        enum CodingKeys: String, CodingKey {
+            case id, object, created
+            case ownedBy = "owned_by"
+            case maxModelLen = "max_model_len"
+        }
+    }
+
+    struct ModelList: Encodable, Sendable {
+        var object = "list"
+        let data: [ModelEntry]
+    }
+
+    struct ScoreAlternative: Encodable, Sendable {
+        let token: Int
+        let logprob: Float
+    }
+
+    struct ScorePosition: Encodable, Sendable {
+        let token: Int
+        let logprob: Float
+        let topLogprobs: [ScoreAlternative]
+
+        enum CodingKeys: String, CodingKey {
+            case token, logprob
+            case topLogprobs = "top_logprobs"
+        }
+    }
+
+    struct ScoreResponse: Encodable, Sendable {
+        let positions: [ScorePosition]
+    }
+
+    struct TokenizeResponse: Encodable, Sendable {
+        let tokens: [Int]
+        let count: Int
+        let maxModelLen: Int
+
+        enum CodingKeys: String, CodingKey {
+            case tokens, count
+            case maxModelLen = "max_model_len"
+        }
+    }
+
+    struct DetokenizeResponse: Encodable, Sendable {
+        let prompt: String
+    }
+
+    struct ErrorBody: Encodable, Sendable {
+        struct Detail: Encodable, Sendable {
+            let message: String
+            let type: String
+            let param: String?
+            let code: String
+
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(message, forKey: .message)
+                try c.encode(type, forKey: .type)
+                try c.encode(param, forKey: .param)
+                try c.encode(code, forKey: .code)
+            }
+        }
+        let error: Detail
+
+        init(_ error: MLNodeError) {
+            self.error = Detail(
+                message: error.message, type: error.type, param: error.param, code: error.shortDescription)
+        }
+    }
+
+    struct Health: Encodable, Sendable {
+        var status = "ok"
+        let model: String
+    }
+}

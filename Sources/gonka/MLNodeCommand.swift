@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Inference
+import Logging
+import MLNode
+import ServiceLifecycle
+import Tensor
+import UnixSignals
+
+/// `gonka mlnode …`
+struct MLNodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlnode",
+        abstract: "Run an ML node: the OpenAI-compatible inference server over a local model.",
+        subcommands: [Start.self]
+    )
+}
+
+extension MLNodeCommand {
+    /// `gonka mlnode start`
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Load a GGUF model and serve it over HTTP (OpenAI chat/completions, /v1/score, /v1/tokenize).",
+            discussion: """
+                Serves until SIGINT or SIGTERM, then finishes in-flight responses and exits. Requests beyond --parallel wait in a queue of --queue places; beyond that they get 429. Streamed responses end with a usage chunk when the request sets stream_options.include_usage (as OpenAI does).
+                """
+        )
+
+        @Option(help: "The GGUF model (default: $GONKA_MODEL, else the `make model` cache).") var model: String?
+        @Option(help: "TCP port (0: any free port; the URL line says which).") var port = 8080
+        @Option(help: "Address to listen on.") var host = "127.0.0.1"
+        @Option(help: "Compute threads per slot (default: the cores divided among the slots, at most 4).")
+        var threads: Int?
+        @Option(help: "Requests computed at once (each has its own KV cache).") var parallel = 1
+        @Option(help: "Requests that may wait for a slot; more are refused with 429.") var queue = 16
+        @Option(help: "Positions per request (default: the model's context, at most 4096).") var context: Int?
+        @Option(help: "The model id clients send (default: the file name without .gguf).") var servedModelName: String?
+
+        func validate() throws {
+            guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
+            guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be in 1…64") }
+            guard (0...10_000).contains(queue) else { throw ValidationError("--queue must be in 0…10000") }
+            if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1…256") }
+            if let context, context < 16 { throw ValidationError("--context must be at least 16") }
+            if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name is empty") }
+        }
+
+        var modelPath: String {
+            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        }
+
+        func run() async throws {
+            let path = modelPath
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIError("model file \(path) does not exist (run `make model`, or pass --model)")
+            }
+            say("loading \(path)…")
+            let start = ContinuousClock.now
+            say("  mapping and parsing the GGUF file…")
+            let file = try GGUFFile(path: path)
+            say("  building the model (\(file.tensors.count) tensors)…")
+            let llama = try LlamaModel(file: file)
+            let id = servedModelName ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let threadCount = threads ?? max(1, min(4, cores / parallel))
+            let backend = NativeBackend(
+                model: llama, id: id, parallel: parallel, queue: queue, threads: threadCount, contextLength: context)
+            let c = llama.config
+            let parameters = file.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            var types: [String: Int] = [:]
+            for info in file.tensors.values where info.shape.count == 2 { types["\(info.type)", default: 0] += 1 }
+            let quant = types.max { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }?.key ?? "?"
+            let name = (try? file.string("general.name")) ?? id
+            let arch = (try? file.string("general.architecture")) ?? "llama"
+            say(
+                """
+                loaded \(name) in \(String(format: "%.2f", (ContinuousClock.now - start).seconds)) s
+                  id \(id), arch \(arch), \(c.layers) layers, \(String(format: "%.1f", Double(parameters) / 1e6))M parameters, \(quant), context \(backend.info.contextLength) (model \(c.contextLength)), vocab \(c.vocabularySize)
+                  \(parallel) slot(s) × \(threadCount) thread(s), queue \(queue)
+                """)
+
+            var logger = Logger(label: "gonka.mlnode")
+            logger.logLevel = .info
+            let host = self.host
+            let app = MLNodeServer.application(backend: backend, host: host, port: port, logger: logger) { bound in
+                say("listening on http://\(host):\(bound)")
+            }
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            say("stopped")
+        }
+    }
+}
+
+/// Writes a line to standard output at once (unbuffered even into a pipe, so a parent process sees
+/// progress and the URL line as they happen).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

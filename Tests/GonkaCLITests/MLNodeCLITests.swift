@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+/// `gonka mlnode start` and `gonka chat` as a user runs them: real processes talking over loopback.
+@Suite(.timeLimit(.minutes(3)))
+struct MLNodeCLITests {
+    static let binary = CLITests.binary
+
+    /// The embedded model (`GONKA_MODEL`, else the `make model` cache, fetched under a lock if absent).
+    static func modelPath() throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["GONKA_MODEL"], !path.isEmpty { return path }
+        let directory =
+            environment["GONKA_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gonka/models").path
+        let path = directory + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "flock", directory + "/.fetch.lock", root.appendingPathComponent("scripts/fetch-model").path,
+        ]
+        process.environment = environment.merging(["GONKA_MODELS": directory]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        return path
+    }
+
+    @Test(arguments: [["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"]])
+    func helpExplains(arguments: [String]) throws {
+        let run = try CLITests().gonka(arguments)
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("OVERVIEW:") && run.stdout.contains("USAGE:"))
+    }
+
+    @Test(arguments: [
+        (["mlnode", "start", "--port", "70000"], "--port"),
+        (["mlnode", "start", "--parallel", "0"], "--parallel"),
+        (["mlnode", "start", "--queue", "-1"], "queue"),
+        (["mlnode", "start", "--threads", "0"], "--threads"),
+        (["mlnode", "start", "--model", "/nonexistent/model.gguf"], "does not exist"),
+        (["chat", "--url", "not a url"], "--url"),
+        (["chat", "--url", "http://127.0.0.1:9", "--temperature", "3"], "--temperature"),
+        (["chat"], "--url"),
+    ])
+    func badFlagsFailClearly(arguments: [String], expected: String) throws {
+        let run = try CLITests().gonka(arguments)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains(expected), "\(run.output)")
+    }
+
+    /// Start a node on a free port, chat with it through a pipe (the conversation is kept: the
+    /// second question refers to the first), then SIGTERM it: it stops cleanly.
+    @Test func startChatAndStop() throws {
+        let model = try Self.modelPath()
+        let server = Process()
+        server.executableURL = Self.binary
+        server.arguments = [
+            "mlnode", "start", "--model", model, "--port", "0", "--threads", "1", "--context", "512",
+        ]
+        let serverOut = Pipe()
+        server.standardOutput = serverOut
+        server.standardError = serverOut
+        try server.run()
+        defer {
+            if server.isRunning {
+                server.terminate()
+                server.waitUntilExit()
+            }
+        }
+        var log = ""
+        var url: String?
+        while url == nil {
+            let data = serverOut.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            log += String(decoding: data, as: UTF8.self)
+            if let range = log.range(of: #"listening on (http://[0-9.:]+)"#, options: .regularExpression) {
+                url = String(log[range].dropFirst("listening on ".count))
+            }
+        }
+        let base = try #require(url, "no URL line in: \(log)")
+        #expect(log.contains("30 layers") && log.contains("vocab 49152") && log.contains("Q4_1"), "\(log)")
+
+        let chat = try CLITests().gonka(
+            ["chat", "--url", base, "--temperature", "0", "--max-tokens", "24"],
+            input: "What is the capital of France?\n\nAnd what is the capital of Germany?\n")
+        #expect(chat.status == 0, "\(chat.output)")
+        #expect(chat.stdout.contains("Paris"), "\(chat.output)")
+        #expect(chat.stdout.contains("Berlin"), "\(chat.output)")
+
+        let refused = try CLITests().gonka(["chat", "--url", base, "--model", "nope"], input: "hi\n/exit\n")
+        #expect(refused.stderr.contains("does not exist"), "\(refused.output)")
+
+        server.terminate()  // SIGTERM: graceful shutdown
+        server.waitUntilExit()
+        log += String(decoding: serverOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(server.terminationStatus == 0, "\(log)")
+        #expect(log.contains("stopped"), "\(log)")
+    }
+}

@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Inference
+import Logging
+import MLNode
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Testing
+
+/// The embedded model: `GONKA_MODEL`, else the `make model` cache (fetched under a lock when absent).
+enum Fixture {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static let loaded: Result<LlamaModel, any Error> = Result { try LlamaModel(path: locate()) }
+
+    struct Unavailable: Error, CustomStringConvertible { let description: String }
+
+    static func locate() throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["GONKA_MODEL"], !path.isEmpty { return path }
+        let directory =
+            environment["GONKA_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gonka/models").path
+        let path = directory + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "flock", directory + "/.fetch.lock", repositoryRoot.appendingPathComponent("scripts/fetch-model").path,
+        ]
+        process.environment = environment.merging(["GONKA_MODELS": directory]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
+            throw Unavailable(description: "scripts/fetch-model failed (status \(process.terminationStatus))")
+        }
+        return path
+    }
+}
+
+/// A response as the tests look at it.
+struct HTTPResult: Sendable {
+    let status: Int
+    let body: [UInt8]
+    let contentType: String
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// The body as a JSON object (empty when it is not one).
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
+    }
+
+    /// `error` of an OpenAI-style error body.
+    var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+
+    /// The `data:` payloads of a server-sent-events body, in order.
+    var events: [String] {
+        text.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line in
+            line.hasPrefix("data: ") ? String(line.dropFirst(6)) : nil
+        }
+    }
+
+    /// The JSON objects among ``events`` (`[DONE]` left out).
+    var chunks: [[String: Any]] {
+        events.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+}
+
+/// A real ML node on a free loopback port, over the embedded model, for the length of `body`.
+struct TestServer: Sendable {
+    let base: String
+    let port: Int
+    let backend: NativeBackend
+
+    static func with<T: Sendable>(
+        parallel: Int = 1, queue: Int = 4, context: Int = 512, configuration: MLNodeConfiguration = .init(),
+        _ body: @Sendable (TestServer) async throws -> T
+    ) async throws -> T {
+        let model = try Fixture.loaded.get()
+        let backend = NativeBackend(
+            model: model, id: "test-model", parallel: parallel, queue: queue, threads: 1, contextLength: context)
+        var logger = Logger(label: "mlnode-test")
+        logger.logLevel = .warning
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = MLNodeServer.application(
+            backend: backend, port: 0, configuration: configuration, logger: logger
+        ) { port in portContinuation.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else {
+                throw Fixture.Unavailable(description: "server did not start")
+            }
+            let server = TestServer(base: "http://127.0.0.1:\(port)", port: port, backend: backend)
+            do {
+                let result = try await body(server)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                tasks.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    func get(_ path: String) async throws -> HTTPResult {
+        try await send(HTTPClientRequest(url: base + path))
+    }
+
+    func post(_ path: String, json: [String: any Sendable]) async throws -> HTTPResult {
+        try await post(path, raw: Array(try JSONSerialization.data(withJSONObject: json)))
+    }
+
+    func post(_ path: String, raw: [UInt8]) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: raw))
+        return try await send(request)
+    }
+
+    func send(_ request: HTTPClientRequest) async throws -> HTTPResult {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return HTTPResult(
+            status: Int(response.status.code), body: Array(body.readableBytesView),
+            contentType: response.headers.first(name: "Content-Type") ?? "")
+    }
+}
