@@ -30,12 +30,15 @@ let package = Package(
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "GonkaClient", targets: ["GonkaClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -66,6 +69,18 @@ let package = Package(
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
         .target(
+            name: "GonkaClient",
+            dependencies: [
+                "GonkaCore", "GonkaWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GonkaTestKit",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
@@ -82,6 +97,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
+                "GonkaClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
@@ -121,5 +137,13 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore"], exclude: ["Fixtures"],
             swiftSettings: strict),
         .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
+        .testTarget(
+            name: "DevnetTests",
+            dependencies: [
+                "gonka", "GonkaClient", "GonkaCore", "GonkaWire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -10,7 +10,9 @@ struct Gonka: AsyncParsableCommand {
             Keys, node setup and chain tools. A node's files live under its home directory (--home, default $GONKA_HOME or ~/.gonka): config.toml, genesis.json, keys/ and data/.
             """,
         version: GonkaVersion.current,
-        subcommands: [Keys.self, Init.self, GenesisCommand.self, Bench.self, Version.self]
+        subcommands: [
+            Keys.self, Init.self, GenesisCommand.self, Devnet.self, Tx.self, Query.self, Bench.self, Version.self,
+        ]
     )
 }
 

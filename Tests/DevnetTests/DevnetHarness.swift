@@ -1,0 +1,290 @@
+import Foundation
+import GonkaClient
+import GonkaCore
+import Testing
+
+/// Runs the real `gonka` binary: `gonka devnet up` in a temporary directory, then the tests drive
+/// the node processes through their RPC and the devnet commands. `withDevnet` always stops every
+/// process it started and deletes the directory, whatever the test body does.
+struct DevnetHarness: Sendable {
+    struct Run: Sendable {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// The subset of `devnet.json` the tests read.
+    struct Manifest: Decodable, Sendable {
+        struct Node: Decodable, Sendable {
+            var index: Int
+            var home: String
+            var pid: Int32?
+            var rpcURL: String
+            var validatorAddress: String
+            var accountAddress: String
+
+            enum CodingKeys: String, CodingKey {
+                case index, home, pid
+                case rpcURL = "rpc_url"
+                case validatorAddress = "validator_address"
+                case accountAddress = "account_address"
+            }
+        }
+        struct Faucet: Decodable, Sendable {
+            var home: String
+            var key: String
+            var address: String
+        }
+        var nodes: [Node]
+        var faucet: Faucet
+    }
+
+    let dir: URL
+    let manifest: Manifest
+
+    var nodeCount: Int { manifest.nodes.count }
+
+    /// The `gonka` executable built next to this test bundle.
+    static let binary: URL = {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("gonka")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/gonka")
+    }()
+
+    /// Whether the binary can run a node yet (`gonka node start` exists); the process tests are
+    /// skipped, not failed, on a build without it.
+    static let nodeAvailable: Bool = {
+        (try? gonka(["node", "start", "--help"]).status) == 0
+    }()
+
+    @discardableResult
+    static func gonka(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "GONKA_HOME")
+        env.removeValue(forKey: "GONKA_NODE")
+        env.merge(environment) { $1 }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Read both pipes concurrently with the wait so a chatty child never blocks on a full pipe.
+        let stderrBox = DataBox()
+        let reader = Thread { stderrBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !stderrBox.done { usleep(1_000) }
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderrBox.data, as: UTF8.self))
+    }
+
+    final class DataBox: @unchecked Sendable {
+        // Written once by the reader thread before `done` is set; read after.
+        private let lock = NSLock()
+        private var _data = Data()
+        private var _done = false
+        var data: Data {
+            get { lock.withLock { _data } }
+            set {
+                lock.withLock {
+                    _data = newValue; _done = true
+                }
+            }
+        }
+        var done: Bool { lock.withLock { _done } }
+    }
+
+    static func temporaryDirectory(_ tag: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-\(tag)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Starts a devnet of `participants` validators with the test hooks on, runs `body`, and tears
+    /// it down on every path: `gonka devnet down`, then SIGKILL for any node still alive.
+    static func withDevnet<T: Sendable>(
+        participants: Int = 4, _ body: (DevnetHarness) async throws -> T
+    ) async throws -> T {
+        let dir = try temporaryDirectory("devnet")
+        defer {
+            _ = try? gonka(["devnet", "down", "--dir", dir.path])
+            killLeftovers(dir)
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let up = try gonka([
+            "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks",
+            "--binary", binary.path, "--wait-timeout", "120",
+        ])
+        guard up.status == 0 else {
+            throw HarnessError("devnet up failed (\(up.status)):\n\(up.output)\n\(logs(dir))")
+        }
+        let harness = DevnetHarness(dir: dir, manifest: try loadManifest(dir))
+        do {
+            return try await body(harness)
+        } catch {
+            throw HarnessError("\(error)\n\(logs(dir))")
+        }
+    }
+
+    static func loadManifest(_ dir: URL) throws -> Manifest {
+        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: dir.appendingPathComponent("devnet.json")))
+    }
+
+    /// Last resort after `devnet down`: SIGKILL any pid in the manifest that is still a node of this
+    /// directory (checked through /proc so an unrelated process is never touched).
+    static func killLeftovers(_ dir: URL) {
+        guard let manifest = try? loadManifest(dir) else { return }
+        for node in manifest.nodes {
+            guard let pid = node.pid,
+                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                String(decoding: cmdline, as: UTF8.self).contains(node.home)
+            else { continue }
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// The end of every node's log, for failure messages.
+    static func logs(_ dir: URL) -> String {
+        guard let manifest = try? loadManifest(dir) else { return "" }
+        return manifest.nodes.map { node in
+            let text = FileManager.default.contents(atPath: node.home + "/node.log").map {
+                String(decoding: $0.suffix(3_000), as: UTF8.self)
+            }
+            return "--- node\(node.index) log (end) ---\n\(text ?? "(none)")"
+        }.joined(separator: "\n")
+    }
+
+    // MARK: Driving the network
+
+    func client(_ index: Int, timeout: Duration = .seconds(5)) throws -> ChainClient {
+        try ChainClient(baseURL: manifest.nodes[index].rpcURL, timeout: timeout)
+    }
+
+    func height(_ index: Int) async -> UInt64? {
+        try? await client(index, timeout: .seconds(2)).status().height
+    }
+
+    /// Polls `condition` every 200 ms until it holds or `timeout` passes (then fails with `what`).
+    func waitUntil(
+        _ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool
+    ) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if (try? await condition()) == true { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw HarnessError("timed out after \(timeout) waiting until \(what)")
+    }
+
+    /// Waits until each of `nodes` has committed `height`.
+    func waitForHeight(_ height: UInt64, nodes: [Int], timeout: Duration = .seconds(60)) async throws {
+        try await waitUntil("nodes \(nodes) reach height \(height)", timeout: timeout) {
+            for node in nodes {
+                guard let h = await self.height(node), h >= height else { return false }
+            }
+            return true
+        }
+    }
+
+    func maxHeight(_ nodes: [Int]) async -> UInt64 {
+        var best: UInt64 = 0
+        for node in nodes { best = max(best, await height(node) ?? 0) }
+        return best
+    }
+
+    func killNode(_ index: Int) throws {
+        let run = try Self.gonka(["devnet", "kill-node", "\(index)", "--dir", dir.path])
+        guard run.status == 0 else { throw HarnessError("kill-node \(index): \(run.output)") }
+    }
+
+    func restartNode(_ index: Int) throws {
+        let run = try Self.gonka(["devnet", "restart-node", "\(index)", "--dir", dir.path])
+        guard run.status == 0 else { throw HarnessError("restart-node \(index): \(run.output)") }
+    }
+
+    /// Sends `amount` from the faucet to `to` with the CLI, waiting for the commit; returns the hash
+    /// and height.
+    func faucetSend(to: String, amount: String, node: Int = 0) throws -> (hash: String, height: UInt64) {
+        let run = try Self.gonka([
+            "tx", "bank", "send", manifest.faucet.key, to, amount, "--home", manifest.faucet.home, "--node",
+            manifest.nodes[node].rpcURL, "--json",
+        ])
+        guard run.status == 0 else { throw HarnessError("tx bank send failed (\(run.status)): \(run.output)") }
+        let result = try JSONDecoder().decode(BroadcastResult.self, from: Data(run.stdout.utf8))
+        guard result.code == 0, let height = result.height else {
+            throw HarnessError("tx \(result.hash) failed: code \(result.code) \(result.log)")
+        }
+        return (result.hash, height)
+    }
+
+    /// Every safety property the fault tests promise, checked over heights 1…(lowest height of
+    /// `nodes`): the same block hash and app hash at every height on every node (no fork), commit
+    /// signers that are validators and listed once, and every tx in `committed` found by `/tx` on
+    /// every node at the height it was committed at. Returns the common height checked.
+    @discardableResult
+    func checkConsistency(nodes: [Int], committed: [String: UInt64] = [:]) async throws -> UInt64 {
+        var heights: [UInt64] = []
+        for node in nodes {
+            guard let h = await height(node) else { throw HarnessError("node\(node) does not answer /status") }
+            heights.append(h)
+        }
+        let common = heights.min() ?? 0
+        let validators = Set(manifest.nodes.map { $0.validatorAddress.lowercased() })
+        for height in stride(from: UInt64(1), through: common, by: 1) {
+            var reference: BlockInfo?
+            for node in nodes {
+                let block = try await client(node).block(height)
+                #expect(block.height == height)
+                let signers = block.commit.signers.map { $0.lowercased() }
+                #expect(Set(signers).count == signers.count, "a signer listed twice at height \(height)")
+                #expect(Set(signers).isSubset(of: validators), "a non-validator signed height \(height)")
+                // More than 2/3 of 4 equal powers is at least 3 signers.
+                #expect(signers.count * 3 > manifest.nodes.count * 2, "height \(height) has too few signers")
+                if let reference {
+                    #expect(block.hash == reference.hash, "fork at height \(height): node\(node) differs")
+                    #expect(block.appHash == reference.appHash, "app hash differs at \(height) on node\(node)")
+                    #expect(block.lastBlockHash == reference.lastBlockHash)
+                    #expect(block.txs.map(\.hash) == reference.txs.map(\.hash))
+                } else {
+                    reference = block
+                }
+            }
+        }
+        for (hash, height) in committed where height <= common {
+            for node in nodes {
+                let tx = try await client(node).tx(hash)
+                #expect(tx.height == height, "tx \(hash) moved on node\(node)")
+                #expect(tx.code == 0)
+            }
+        }
+        return common
+    }
+
+    /// The heights in `range` whose commit lists validator `index` among the signers.
+    func signedHeights(by index: Int, in range: ClosedRange<UInt64>, via node: Int) async throws -> [UInt64] {
+        let address = manifest.nodes[index].validatorAddress.lowercased()
+        var signed: [UInt64] = []
+        for height in range {
+            let block = try await client(node).block(height)
+            if block.commit.signers.map({ $0.lowercased() }).contains(address) { signed.append(height) }
+        }
+        return signed
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
