@@ -34,6 +34,12 @@ struct FaultTests {
                 #expect(query.status == 0 && query.stdout.contains("1.5gnk"), "\(query.output)")
             }
 
+            // Txs flow from here on, through every fault below.
+            let flow = TxFlow(net: net)
+            try await flow.fund()
+            let flowing = Task { await flow.run() }
+            defer { flowing.cancel() }
+
             let cycles = Self.e2e ? 3 : 1
             for cycle in 0..<cycles {
                 let victim = 3 - cycle % 2  // nodes 3 and 2 take turns
@@ -86,6 +92,11 @@ struct FaultTests {
             }
 
             // Across everything: one chain, every committed tx still there on every node.
+            await flow.stop()
+            await flowing.value
+            let flowed = await flow.committed
+            #expect(flowed.count >= 3, "the tx flow committed only \(flowed.count) txs")
+            committed.merge(flowed) { first, _ in first }
             try await net.waitForHeight(await net.maxHeight(all), nodes: all)
             let common = try await net.checkConsistency(nodes: all, committed: committed)
             #expect(committed.values.allSatisfy { $0 <= common })
