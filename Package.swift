@@ -31,6 +31,8 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "GonkaClient", targets: ["GonkaClient"]),
+        .library(name: "P2P", targets: ["P2P"]),
+        .library(name: "ChainNode", targets: ["ChainNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -39,6 +41,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -66,6 +71,19 @@ let package = Package(
             dependencies: ["GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        .target(
+            name: "ChainNode",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
         .target(
@@ -77,6 +95,18 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "P2P",
+            dependencies: [
+                "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -96,9 +126,12 @@ let package = Package(
         .executableTarget(
             name: "gonka",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference", "ChainNode",
                 "GonkaClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict
@@ -132,10 +165,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "ChainNodeTests",
+            dependencies: [
+                "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit", "P2P",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strict),
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore"], exclude: ["Fixtures"],
             swiftSettings: strict),
+        .testTarget(
+            name: "P2PTests",
+            dependencies: [
+                "P2P", "GonkaCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
         .testTarget(
             name: "DevnetTests",

@@ -28,6 +28,14 @@ public enum Wire {
     public typealias Validator = Gonka_V1_Validator
     public typealias ValidatorSet = Gonka_V1_ValidatorSet
     public typealias DuplicateVoteEvidence = Gonka_V1_DuplicateVoteEvidence
+    public typealias ConsensusEnvelope = Gonka_V1_ConsensusEnvelope
+    public typealias BlockSyncEnvelope = Gonka_V1_BlockSyncEnvelope
+    public typealias SyncStatus = Gonka_V1_SyncStatus
+    public typealias BlockRequest = Gonka_V1_BlockRequest
+    public typealias BlockResponse = Gonka_V1_BlockResponse
+    public typealias NoBlock = Gonka_V1_NoBlock
+    public typealias MempoolTxs = Gonka_V1_MempoolTxs
+    public typealias EvidenceEnvelope = Gonka_V1_EvidenceEnvelope
 }
 
 extension Wire.Msg {

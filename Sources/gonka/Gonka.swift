@@ -11,7 +11,8 @@ struct Gonka: AsyncParsableCommand {
             """,
         version: GonkaVersion.current,
         subcommands: [
-            Keys.self, Init.self, GenesisCommand.self, Devnet.self, Tx.self, Query.self, Bench.self, Version.self,
+            Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, Devnet.self, Tx.self, Query.self, Bench.self,
+            Version.self,
         ]
     )
 }

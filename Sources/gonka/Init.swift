@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainNode
 import Foundation
 import GonkaCore
 import Ledger
@@ -77,41 +78,5 @@ extension KeyStore {
         } catch .notFound {
             return try add(name: name)
         }
-    }
-}
-
-/// The node's `config.toml`. Issue 5's node reads it; for now `init` writes the defaults.
-struct NodeConfig {
-    var moniker: String
-    var chainID: String
-    var accountKey: String
-
-    var toml: String {
-        """
-        # gonka node configuration (written by `gonka init`).
-        moniker = "\(moniker)"
-        chain_id = "\(chainID)"
-
-        [keys]
-        # Names of key files under keys/.
-        account = "\(accountKey)"
-        consensus = "consensus"
-        p2p = "p2p"
-
-        [p2p]
-        listen = "127.0.0.1:26656"
-        persistent_peers = []
-
-        [rpc]
-        listen = "127.0.0.1:26657"
-
-        [api]
-        listen = "127.0.0.1:9000"
-
-        [state]
-        # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).
-        keep_recent = 1000
-
-        """
     }
 }

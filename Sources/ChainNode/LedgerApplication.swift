@@ -1,0 +1,343 @@
+import Consensus
+import Foundation
+import GonkaCore
+import GonkaWire
+import Ledger
+import Storage
+import SwiftProtobuf
+
+/// The ledger as consensus sees it (PROTOCOL §3.2): builds this node's proposals, checks others'
+/// against everything this node knows, executes decided blocks, and keeps the chain's tip (last
+/// block id, commit, time) that the next header links to.
+///
+/// The validator set is the genesis set and never changes: the ledger does not return validator
+/// updates yet (epochs and PoC weights come later), so `next_validators_hash` = `validators_hash`.
+///
+/// Not `Sendable`: owned by the ``ConsensusDriver`` actor, like the ledger inside it.
+public final class LedgerApplication {
+    /// Limits on what a block may carry.
+    public struct Limits: Sendable, Hashable {
+        public var maxBlockTxs: Int
+        public var maxBlockBytes: Int
+        /// State versions kept for queries and proofs (`[state] keep_recent`); 0 keeps all.
+        public var keepRecent: UInt64
+        /// Pruning runs every this many blocks.
+        public var pruneInterval: UInt64
+
+        public init(
+            maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
+            pruneInterval: UInt64 = 100
+        ) {
+            self.maxBlockTxs = maxBlockTxs
+            self.maxBlockBytes = maxBlockBytes
+            self.keepRecent = keepRecent
+            self.pruneInterval = max(pruneInterval, 1)
+        }
+    }
+
+    /// The last committed block, as the next header refers to it.
+    public struct Tip: Sendable, Hashable {
+        public var height: UInt64
+        public var blockID: Hash?
+        /// Milliseconds since the epoch; the genesis time before the first block.
+        public var time: Int64
+        /// The commit that will be carried as the next block's `last_commit`.
+        public var commit: Consensus.Commit?
+    }
+
+    /// What executing a block produced.
+    public struct Applied: Sendable {
+        public let height: UInt64
+        public let blockID: Hash
+        public let header: Wire.Header
+        public let txs: [[UInt8]]
+        public let results: [TxResult]
+        public let appHash: Hash
+    }
+
+    public let chainID: String
+    public let validators: Consensus.ValidatorSet
+    public let genesisTime: Int64
+    public let limits: Limits
+    let ledger: Ledger
+    let state: AuthenticatedStore
+    let blocks: BlockStore
+    public private(set) var tip: Tip
+
+    /// Opens the application over its stores: runs `initChain` on an empty state store, then
+    /// re-executes the blocks the block store holds and the state store lacks (a crash between the
+    /// two writes), so the ledger is at the block store's height.
+    public init(
+        genesis: Genesis, state: AuthenticatedStore, blocks: BlockStore, limits: Limits = Limits()
+    ) throws(NodeError) {
+        chainID = genesis.chainID
+        self.state = state
+        self.blocks = blocks
+        self.limits = limits
+        genesisTime = try Self.parseTime(genesis.genesisTime)
+        var members: [(publicKey: PublicKey, power: UInt64)] = []
+        for v in genesis.validators {
+            guard let bytes = Hex.decode(v.consensusPubkey), let key = try? PublicKey(bytes: bytes) else {
+                throw .genesis("validator \(v.name) has an invalid consensus key")
+            }
+            members.append((key, v.power))
+        }
+        do {
+            validators = try Consensus.ValidatorSet(members)
+        } catch {
+            throw .genesis("validator set: \(error)")
+        }
+        do {
+            ledger = try Ledger(store: state)
+            if ledger.height == nil { _ = try ledger.initChain(genesis) }
+        } catch {
+            throw .genesis("\(error)")
+        }
+        guard ledger.chainID == genesis.chainID else {
+            throw .genesis("the state store holds chain \(ledger.chainID), genesis.json says \(genesis.chainID)")
+        }
+        tip = Tip(height: 0, blockID: nil, time: genesisTime, commit: nil)
+        let stored: UInt64
+        do { stored = try blocks.latestHeight() } catch { throw .storage("\(error)") }
+        let executed = ledger.height ?? 0
+        guard executed <= stored else {
+            throw .storage("the state store is at height \(executed) but the block store only at \(stored)")
+        }
+        // The tip of what the ledger already executed, then replay the rest.
+        if executed > 0 { tip = try tipFromStore(height: executed) }
+        if stored > executed {
+            for h in (executed + 1)...stored {
+                guard let block = try? blocks.block(at: h), let decoded = try? Wire.Block(serializedBytes: block.block),
+                    let wireCommit = try? Wire.Commit(serializedBytes: block.commit),
+                    let commit = try? Consensus.Commit(wire: wireCommit)
+                else { throw .storage("stored block \(h) does not decode") }
+                _ = try execute(height: h, blockID: block.hash, block: decoded, commit: commit)
+            }
+        }
+    }
+
+    private func tipFromStore(height: UInt64) throws(NodeError) -> Tip {
+        guard let block = try? blocks.block(at: height), let decoded = try? Wire.Block(serializedBytes: block.block),
+            let wireCommit = try? Wire.Commit(serializedBytes: block.commit),
+            let commit = try? Consensus.Commit(wire: wireCommit)
+        else { throw .storage("stored block \(height) does not decode") }
+        return Tip(height: height, blockID: block.hash, time: decoded.header.timeMs, commit: commit)
+    }
+
+    static func parseTime(_ text: String) throws(NodeError) -> Int64 {
+        let formatter = ISO8601DateFormatter()
+        var date = formatter.date(from: text)
+        if date == nil {
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            date = formatter.date(from: text)
+        }
+        guard let date else { throw .genesis("genesis_time \"\(text)\" is not RFC 3339") }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    /// The root of the state after the last committed block.
+    public var appHash: Hash { ledger.appHash }
+    public var params: ChainParams { ledger.params }
+
+    // MARK: Proposals
+
+    /// The time a block at `tip.height + 1` must carry: the genesis time for height 1, else the
+    /// weighted median of the last commit's precommit times (PROTOCOL §3.1).
+    func blockTime(lastCommit: Consensus.Commit?) -> Int64 {
+        guard let lastCommit, tip.height > 0 else { return genesisTime }
+        return Consensus.blockTime(commit: lastCommit, validators: validators, previous: tip.time)
+    }
+
+    /// Builds the block this node proposes at `tip.height + 1` with `txs` (already bounded by
+    /// ``prepareProposal(txs:height:)``).
+    public func makeBlock(proposer: Address, txs: [[UInt8]]) -> [UInt8] {
+        var header = Wire.Header()
+        header.chainID = chainID
+        header.height = tip.height + 1
+        header.timeMs = blockTime(lastCommit: tip.commit)
+        var block = Wire.Block()
+        if let id = tip.blockID, let commit = tip.commit {
+            header.lastBlockID = Wire.BlockID.with { $0.hash = Data(id.bytes) }
+            header.lastCommitHash = Data(commit.hash.bytes)
+            block.lastCommit = commit.wire
+        }
+        header.dataHash = Data(Self.dataHash(txs).bytes)
+        header.validatorsHash = Data(validators.hash.bytes)
+        header.nextValidatorsHash = Data(validators.hash.bytes)
+        header.appHash = Data(ledger.appHash.bytes)
+        header.proposer = Data(proposer.bytes)
+        block.header = header
+        block.txs = txs.map { Data($0) }
+        return (try? block.serializedBytes()) ?? []
+    }
+
+    /// SHA-256 over the transactions in order.
+    static func dataHash(_ txs: [[UInt8]]) -> Hash { Hash.sha256(parts: txs) }
+
+    /// Why a proposed block was rejected.
+    public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
+        /// The header field or part at fault (`time`, `app_hash`, `last_commit`, `txs`, …).
+        public let field: String
+        public let reason: String
+        public var description: String { "\(field): \(reason)" }
+    }
+
+    /// Checks a proposed block for height `tip.height + 1` field by field.
+    public func check(_ bytes: [UInt8]) -> Result<Wire.Block, Rejection> {
+        func reject(_ field: String, _ reason: String) -> Result<Wire.Block, Rejection> {
+            .failure(Rejection(field: field, reason: reason))
+        }
+        guard bytes.count <= limits.maxBlockBytes + 1 << 20 else { return reject("block", "too large") }
+        guard let block = try? Wire.Block(serializedBytes: bytes) else { return reject("block", "does not decode") }
+        let header = block.header
+        let height = tip.height + 1
+        guard header.chainID == chainID else { return reject("chain_id", "expected \(chainID)") }
+        guard header.height == height else { return reject("height", "expected \(height), got \(header.height)") }
+        var lastCommit: Consensus.Commit?
+        if let lastID = tip.blockID {
+            guard header.lastBlockID.hash == Data(lastID.bytes) else {
+                return reject("last_block_id", "does not name block \(tip.height)")
+            }
+            guard block.hasLastCommit, let commit = try? Consensus.Commit(wire: block.lastCommit) else {
+                return reject("last_commit", "missing or malformed")
+            }
+            do {
+                try Consensus.verifyCommit(
+                    blockID: lastID, commit: commit, validators: validators, chainID: chainID, height: tip.height)
+            } catch {
+                return reject("last_commit", "\(error)")
+            }
+            guard header.lastCommitHash == Data(commit.hash.bytes) else {
+                return reject("last_commit_hash", "does not match last_commit")
+            }
+            lastCommit = commit
+        } else {
+            guard !header.hasLastBlockID || header.lastBlockID.hash.isEmpty, !block.hasLastCommit,
+                header.lastCommitHash.isEmpty
+            else { return reject("last_block_id", "the first block has no previous block") }
+        }
+        let time = blockTime(lastCommit: lastCommit)
+        guard header.timeMs == time else { return reject("time", "expected \(time), got \(header.timeMs)") }
+        guard block.txs.count <= limits.maxBlockTxs else { return reject("txs", "more than \(limits.maxBlockTxs)") }
+        var total = 0
+        let maxTx = Int(clamping: ledger.params.maxTxBytes)
+        for (i, tx) in block.txs.enumerated() {
+            total += tx.count
+            guard tx.count <= maxTx else { return reject("txs", "tx \(i) is larger than \(maxTx) bytes") }
+            guard (try? Wire.Tx(serializedBytes: tx)) != nil else { return reject("txs", "tx \(i) does not decode") }
+        }
+        guard total <= limits.maxBlockBytes else { return reject("txs", "more than \(limits.maxBlockBytes) bytes") }
+        guard header.dataHash == Data(Self.dataHash(block.txs.map { Array($0) }).bytes) else {
+            return reject("data_hash", "does not match the txs")
+        }
+        guard header.validatorsHash == Data(validators.hash.bytes) else {
+            return reject("validators_hash", "not this height's validator set")
+        }
+        guard header.nextValidatorsHash == Data(validators.hash.bytes) else {
+            return reject("next_validators_hash", "not the next height's validator set")
+        }
+        guard header.appHash == Data(ledger.appHash.bytes) else {
+            return reject("app_hash", "not the state after block \(tip.height)")
+        }
+        guard let proposer = Address(bytes: header.proposer), validators.validator(proposer) != nil else {
+            return reject("proposer", "not a validator")
+        }
+        guard block.evidence.isEmpty else { return reject("evidence", "evidence is not accepted yet") }
+        return .success(block)
+    }
+
+    // MARK: Execution
+
+    /// Saves the block with its commit (durably, first), executes it, and indexes its results.
+    func execute(
+        height: UInt64, blockID: Hash, block: Wire.Block, commit: Consensus.Commit, save: Bool = false,
+        bytes: [UInt8] = []
+    ) throws(NodeError) -> Applied {
+        guard height == tip.height + 1 else {
+            throw .consensus("block \(height) does not follow the tip \(tip.height)")
+        }
+        if save {
+            do {
+                try blocks.save(
+                    BlockStore.StoredBlock(
+                        height: height, hash: blockID, block: bytes, commit: (try? commit.wire.serializedBytes()) ?? []
+                    ))
+            } catch {
+                throw .storage("\(error)")
+            }
+        }
+        let txs = block.txs.map { Array($0) }
+        let context = BlockContext(
+            chainID: chainID, height: height, time: block.header.timeMs &* 1_000_000,
+            proposer: Address(bytes: block.header.proposer))
+        let result: BlockResult
+        do {
+            result = try ledger.finalize(block: txs, context: context)
+        } catch {
+            throw .diverged("executing block \(height): \(error)")
+        }
+        var records: [BlockStore.TxRecord] = []
+        records.reserveCapacity(result.txResults.count)
+        for (i, r) in result.txResults.enumerated() {
+            records.append(
+                BlockStore.TxRecord(
+                    hash: r.hash, height: height, index: i, code: r.isSuccess ? 0 : 1,
+                    log: r.error.map { "\($0.shortDescription): \($0)" } ?? "",
+                    events: r.events.map { Self.flat($0) }))
+        }
+        do { try blocks.index(records) } catch { throw .storage("\(error)") }
+        if limits.keepRecent > 0, height % limits.pruneInterval == 0, height > limits.keepRecent {
+            // Old versions only serve queries; a failed prune leaves them and is retried later.
+            try? state.prune(keepingRecent: limits.keepRecent + 1)
+        }
+        tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
+        return Applied(
+            height: height, blockID: blockID, header: block.header, txs: txs, results: result.txResults,
+            appHash: result.appHash)
+    }
+
+    /// Carries a larger set of precommits for the tip block into the next `last_commit` (and the store).
+    func extendTipCommit(_ commit: Consensus.Commit) {
+        guard commit.height == tip.height, commit.blockID == tip.blockID,
+            commit.precommits.count > (tip.commit?.precommits.count ?? 0)
+        else { return }
+        tip.commit = commit
+        if let bytes = try? commit.wire.serializedBytes() as [UInt8] {
+            try? blocks.replaceCommit(height: commit.height, commit: bytes)
+        }
+    }
+
+    static func flat(_ event: LedgerEvent) -> BlockStore.TxEvent {
+        var attributes: [String: String] = [:]
+        for (k, v) in event.attributes { attributes[k] = v }
+        return BlockStore.TxEvent(type: event.kind, attributes: attributes)
+    }
+
+    // MARK: The ABCI-like boundary (PROTOCOL §3.2)
+    //
+    // `Consensus.ConsensusApplication` is not adopted as such: executing a block here also saves it
+    // with the commit that decided it and moves the tip, which its `finalizeBlock(block)` cannot
+    // express, so the driver calls ``execute(height:blockID:block:commit:save:bytes:)``.
+
+    /// The ledger's check on a transaction for the mempool, with its reason.
+    func checkTx(_ tx: [UInt8]) -> TxResult { ledger.checkTx(tx) }
+
+    /// Takes transactions in order while they fit the block limits.
+    public func prepareProposal(txs: [[UInt8]]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var bytes = 0
+        let maxTx = Int(clamping: ledger.params.maxTxBytes)
+        for tx in txs where tx.count <= maxTx {
+            guard out.count < limits.maxBlockTxs, bytes + tx.count <= limits.maxBlockBytes else { break }
+            out.append(tx)
+            bytes += tx.count
+        }
+        return out
+    }
+
+    /// Accepts or rejects a proposed block (``check(_:)`` without the reason).
+    public func processProposal(_ bytes: [UInt8]) -> Bool {
+        if case .success = check(bytes) { return true }
+        return false
+    }
+}

@@ -1,0 +1,186 @@
+import Consensus
+import Foundation
+import GonkaCore
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import P2P
+import ServiceLifecycle
+import Storage
+import Synchronization
+import UnixSignals
+
+/// Where a node keeps its files under its home directory.
+public struct NodePaths: Sendable, Hashable {
+    public let home: URL
+
+    public init(home: URL) { self.home = home }
+
+    public var config: URL { home.appendingPathComponent("config.toml") }
+    public var genesis: URL { home.appendingPathComponent("genesis.json") }
+    public var data: URL { home.appendingPathComponent("data", isDirectory: true) }
+    public var state: URL { data.appendingPathComponent("state.sqlite") }
+    public var blocks: URL { data.appendingPathComponent("blocks.sqlite") }
+    public var walDirectory: URL { data.appendingPathComponent("wal", isDirectory: true) }
+    public var walFile: URL { walDirectory.appendingPathComponent("consensus.wal") }
+    public var signState: URL { data.appendingPathComponent("sign-state.json") }
+}
+
+/// A chain node assembled from its home directory: P2P host, consensus driver (with mempool,
+/// ledger, block store and block sync) and the chain RPC, run together as one `ServiceGroup`.
+public final class Node: Sendable {
+    public let config: NodeConfig
+    public let paths: NodePaths
+    public let host: P2PHost
+    public let driver: ConsensusDriver
+    public let status: NodeStatusBox
+    public let events: EventHub
+    public let nodeID: PeerID
+    private let rpcAddress: HostPort
+    private let rpcBound = Mutex<Int?>(nil)
+    private let logger: Logger
+
+    /// Loads config, genesis and keys from `home` and opens the stores (replaying blocks the state
+    /// store lacks). `tune` adjusts the driver's knobs (tests).
+    public init(
+        home: URL, logger: Logger, tune: (@Sendable (inout ConsensusDriver.Configuration) -> Void)? = nil
+    ) throws(NodeError) {
+        let paths = NodePaths(home: home)
+        self.paths = paths
+        self.logger = logger
+        let config: NodeConfig
+        do {
+            config = try NodeConfig(toml: String(contentsOf: paths.config, encoding: .utf8))
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw .config("cannot read \(paths.config.path): \(error.localizedDescription)")
+        }
+        self.config = config
+        let genesis: Genesis
+        do {
+            genesis = try Genesis.decode(json: try Data(contentsOf: paths.genesis))
+        } catch {
+            throw .genesis("\(paths.genesis.path): \(error)")
+        }
+        guard genesis.chainID == config.chainID else {
+            throw .config("config.toml chain_id \(config.chainID) differs from genesis.json \(genesis.chainID)")
+        }
+        let keys = KeyStore(home: home)
+        let nodeKey: SigningKey
+        let consensusKey: SigningKey?
+        do {
+            nodeKey = try keys.load(config.p2pKey)
+        } catch {
+            throw .keys("p2p key \"\(config.p2pKey)\": \(error)")
+        }
+        do {
+            consensusKey = try keys.load(config.consensusKey)
+        } catch .notFound {
+            consensusKey = nil
+        } catch {
+            throw .keys("consensus key \"\(config.consensusKey)\": \(error)")
+        }
+        let p2pListen = try HostPort(parsing: config.p2pListen)
+        rpcAddress = try HostPort(parsing: config.rpcListen)
+        var p2p = P2PConfiguration(nodeKey: nodeKey, chainID: config.chainID)
+        p2p.listenHost = p2pListen.host
+        p2p.listenPort = p2pListen.port
+        do {
+            p2p.persistentPeers = try config.persistentPeers.map { text throws(P2PError) in
+                try PeerAddress(parsing: text)
+            }
+        } catch {
+            throw .config("p2p.persistent_peers: \(error)")
+        }
+        guard let timeouts = config.consensusTimeouts else { throw .config("consensus.timeouts") }
+        do {
+            try FileManager.default.createDirectory(at: paths.walDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .storage("cannot create \(paths.walDirectory.path): \(error.localizedDescription)")
+        }
+        var hostLogger = logger
+        hostLogger[metadataKey: "component"] = "p2p"
+        host = P2PHost(configuration: p2p, logger: hostLogger)
+        nodeID = PeerID(nodeKey.publicKey)
+        status = NodeStatusBox()
+        events = EventHub()
+        var driverConfig = ConsensusDriver.Configuration(chainID: config.chainID, timeouts: timeouts)
+        driverConfig.mempoolMaxTxs = config.mempoolMaxTxs
+        driverConfig.mempoolMaxBytes = config.mempoolMaxBytes
+        driverConfig.limits.keepRecent = config.keepRecent
+        tune?(&driverConfig)
+        var driverLogger = logger
+        driverLogger[metadataKey: "component"] = "consensus"
+        driver = try ConsensusDriver(
+            configuration: driverConfig, paths: paths, genesis: genesis, consensusKey: consensusKey, host: host,
+            status: status, events: events, logger: driverLogger)
+    }
+
+    /// The RPC's bound port, once listening (waits for it).
+    public func rpcPort() async throws -> Int {
+        while true {
+            if let port = rpcBound.withLock({ $0 }) { return port }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// What the chain RPC serves from.
+    public var rpcDependencies: RPCDependencies {
+        RPCDependencies(
+            chainID: config.chainID, moniker: config.moniker, nodeID: nodeID.description, testHooks: config.testHooks,
+            driver: driver, host: host, status: status, events: events, blocks: driver.blocks)
+    }
+
+    /// The P2P host's bound port, once listening.
+    public func p2pPort() async throws -> Int { try await host.listeningPort() }
+
+    /// Runs every part until cancelled or, when `signals` are given, until one arrives; then shuts
+    /// down gracefully (RPC first, then consensus, then P2P).
+    public func run(signals: [UnixSignal] = []) async throws {
+        let deps = rpcDependencies
+        let rpcHost = rpcAddress.host
+        let logger = logger
+        var rpcLogger = logger
+        rpcLogger[metadataKey: "component"] = "rpc"
+        let app = Application(
+            router: ChainRPC.router(deps),
+            configuration: ApplicationConfiguration(address: .hostname(rpcAddress.host, port: rpcAddress.port)),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                self.rpcBound.withLock { $0 = port }
+                logger.info("rpc listening on http://\(rpcHost):\(port)")
+            },
+            logger: rpcLogger)
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: host), .init(service: DriverService(driver: driver)), .init(service: app),
+                ],
+                gracefulShutdownSignals: signals, cancellationSignals: [], logger: logger))
+        let host = host
+        let nodeID = nodeID
+        let p2pHost = (try? HostPort(parsing: config.p2pListen))?.host ?? ""
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                if let port = try? await host.listeningPort() {
+                    logger.info("p2p listening on \(p2pHost):\(port) node_id=\(nodeID)")
+                }
+            }
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+/// The driver as a lifecycle service: stops with the group's graceful shutdown.
+struct DriverService: Service {
+    let driver: ConsensusDriver
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await driver.run()
+        }
+    }
+}

@@ -1,0 +1,323 @@
+import Consensus
+
+/// A node's `config.toml` (the shared RPC/config contract, `docs/RPC.md`): parsed by
+/// ``init(toml:)`` and rendered by ``toml``. Unknown keys are rejected so a typo does not silently
+/// fall back to a default.
+public struct NodeConfig: Sendable, Hashable {
+    public var moniker: String
+    public var chainID: String
+    /// Names of key files under `keys/`.
+    public var accountKey: String
+    public var consensusKey: String
+    public var p2pKey: String
+    /// `host:port` the P2P host listens on.
+    public var p2pListen: String
+    /// `HEX@host:port` (or `host:port`) of the peers to keep connected to.
+    public var persistentPeers: [String]
+    public var rpcListen: String
+    public var apiListen: String
+    /// State versions kept for queries and proofs.
+    public var keepRecent: UInt64
+    /// `devnet`, `mainnet` or `fast` (tests).
+    public var timeouts: String
+    public var mempoolMaxTxs: Int
+    public var mempoolMaxBytes: Int
+    /// Enables `POST /debug/isolate` on the RPC port.
+    public var testHooks: Bool
+
+    public init(
+        moniker: String, chainID: String, accountKey: String = "validator", consensusKey: String = "consensus",
+        p2pKey: String = "p2p", p2pListen: String = "127.0.0.1:26656", persistentPeers: [String] = [],
+        rpcListen: String = "127.0.0.1:26657", apiListen: String = "127.0.0.1:9000", keepRecent: UInt64 = 1000,
+        timeouts: String = "devnet", mempoolMaxTxs: Int = 10_000, mempoolMaxBytes: Int = 64 << 20,
+        testHooks: Bool = false
+    ) {
+        self.moniker = moniker
+        self.chainID = chainID
+        self.accountKey = accountKey
+        self.consensusKey = consensusKey
+        self.p2pKey = p2pKey
+        self.p2pListen = p2pListen
+        self.persistentPeers = persistentPeers
+        self.rpcListen = rpcListen
+        self.apiListen = apiListen
+        self.keepRecent = keepRecent
+        self.timeouts = timeouts
+        self.mempoolMaxTxs = mempoolMaxTxs
+        self.mempoolMaxBytes = mempoolMaxBytes
+        self.testHooks = testHooks
+    }
+
+    /// The consensus timeouts named by ``timeouts``.
+    public var consensusTimeouts: Consensus.Timeouts? {
+        switch timeouts {
+        case "devnet": .devnet
+        case "mainnet": .mainnet
+        case "fast":
+            Consensus.Timeouts(
+                propose: 600, proposeDelta: 200, prevote: 200, prevoteDelta: 100, precommit: 200, precommitDelta: 100,
+                commit: 150)
+        default: nil
+        }
+    }
+
+    /// Parses the TOML subset `config.toml` uses: top-level and `[section]` keys with string,
+    /// integer, boolean and array-of-strings values, and `#` comments.
+    public init(toml: String) throws(NodeError) {
+        let table = try TOMLSubset.parse(toml)
+        var config = NodeConfig(moniker: "", chainID: "")
+        var seen: Set<String> = []
+        for (key, value) in table {
+            seen.insert(key)
+            switch key {
+            case "moniker": config.moniker = try value.string(key)
+            case "chain_id": config.chainID = try value.string(key)
+            case "keys.account": config.accountKey = try value.string(key)
+            case "keys.consensus": config.consensusKey = try value.string(key)
+            case "keys.p2p": config.p2pKey = try value.string(key)
+            case "p2p.listen": config.p2pListen = try value.string(key)
+            case "p2p.persistent_peers": config.persistentPeers = try value.strings(key)
+            case "rpc.listen": config.rpcListen = try value.string(key)
+            case "api.listen": config.apiListen = try value.string(key)
+            case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
+            case "consensus.timeouts": config.timeouts = try value.string(key)
+            case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
+            case "mempool.max_bytes": config.mempoolMaxBytes = Int(try value.integer(key, min: 1))
+            case "debug.test_hooks": config.testHooks = try value.bool(key)
+            default: throw .config("unknown key \(key)")
+            }
+        }
+        for required in ["moniker", "chain_id"] where !seen.contains(required) {
+            throw .config("missing key \(required)")
+        }
+        guard config.consensusTimeouts != nil else {
+            throw .config("consensus.timeouts must be \"devnet\", \"mainnet\" or \"fast\", got \"\(config.timeouts)\"")
+        }
+        for listen in [config.p2pListen, config.rpcListen] {
+            _ = try HostPort(parsing: listen)
+        }
+        self = config
+    }
+
+    /// The file as `gonka init` writes it.
+    public var toml: String {
+        func quote(_ s: String) -> String { TOMLSubset.quote(s) }
+        return """
+            # gonka node configuration (written by `gonka init`).
+            moniker = \(quote(moniker))
+            chain_id = \(quote(chainID))
+
+            [keys]
+            # Names of key files under keys/.
+            account = \(quote(accountKey))
+            consensus = \(quote(consensusKey))
+            p2p = \(quote(p2pKey))
+
+            [p2p]
+            listen = \(quote(p2pListen))
+            persistent_peers = [\(persistentPeers.map(quote).joined(separator: ", "))]
+
+            [rpc]
+            listen = \(quote(rpcListen))
+
+            [api]
+            listen = \(quote(apiListen))
+
+            [state]
+            # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).
+            keep_recent = \(keepRecent)
+
+            [consensus]
+            # "devnet" or "mainnet" timeouts (PROTOCOL §3.1).
+            timeouts = \(quote(timeouts))
+
+            [mempool]
+            max_txs = \(mempoolMaxTxs)
+            max_bytes = \(mempoolMaxBytes)
+
+            [debug]
+            # true enables POST /debug/isolate on the RPC port (fault tests only).
+            test_hooks = \(testHooks)
+
+            """
+    }
+}
+
+/// `host:port`.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init(parsing text: String) throws(NodeError) {
+        guard let colon = text.lastIndex(of: ":") else { throw .config("\"\(text)\" is not host:port") }
+        let host = String(text[..<colon])
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw .config("\"\(text)\" is not host:port")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// The few TOML forms `config.toml` needs.
+enum TOMLSubset {
+    enum Value: Equatable {
+        case string(String)
+        case integer(Int64)
+        case bool(Bool)
+        case strings([String])
+
+        func string(_ key: String) throws(NodeError) -> String {
+            guard case .string(let s) = self else { throw .config("\(key) must be a string") }
+            return s
+        }
+
+        func strings(_ key: String) throws(NodeError) -> [String] {
+            guard case .strings(let s) = self else { throw .config("\(key) must be an array of strings") }
+            return s
+        }
+
+        func integer(_ key: String, min: Int64) throws(NodeError) -> Int64 {
+            guard case .integer(let i) = self, i >= min else { throw .config("\(key) must be an integer ≥ \(min)") }
+            return i
+        }
+
+        func bool(_ key: String) throws(NodeError) -> Bool {
+            guard case .bool(let b) = self else { throw .config("\(key) must be true or false") }
+            return b
+        }
+    }
+
+    /// `section.key` → value, in file order.
+    static func parse(_ text: String) throws(NodeError) -> [(String, Value)] {
+        var out: [(String, Value)] = []
+        var keys: Set<String> = []
+        var section = ""
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = stripComment(String(rawLine)).trimmingSpaces
+            if line.isEmpty { continue }
+            let where_ = "config.toml line \(number + 1)"
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]"), line.count > 2 else { throw .config("\(where_): bad section header") }
+                section = String(line.dropFirst().dropLast()).trimmingSpaces
+                guard isBareKey(section) else { throw .config("\(where_): bad section name") }
+                continue
+            }
+            guard let eq = line.firstIndex(of: "=") else { throw .config("\(where_): expected key = value") }
+            let key = String(line[..<eq]).trimmingSpaces
+            guard isBareKey(key) else { throw .config("\(where_): bad key \"\(key)\"") }
+            let full = section.isEmpty ? key : "\(section).\(key)"
+            guard keys.insert(full).inserted else { throw .config("\(where_): duplicate key \(full)") }
+            let raw = String(line[line.index(after: eq)...]).trimmingSpaces
+            guard let value = parseValue(raw) else { throw .config("\(where_): bad value for \(full)") }
+            out.append((full, value))
+        }
+        return out
+    }
+
+    private static func isBareKey(_ s: String) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    /// Drops a `#` comment that is not inside a string.
+    private static func stripComment(_ line: String) -> String {
+        var inString = false
+        var escaped = false
+        for (i, c) in zip(line.indices, line) {
+            if escaped {
+                escaped = false
+            } else if c == "\\" && inString {
+                escaped = true
+            } else if c == "\"" {
+                inString.toggle()
+            } else if c == "#" && !inString {
+                return String(line[..<i])
+            }
+        }
+        return line
+    }
+
+    private static func parseValue(_ raw: String) -> Value? {
+        if raw == "true" { return .bool(true) }
+        if raw == "false" { return .bool(false) }
+        if let i = Int64(raw.replacingUnderscores) { return .integer(i) }
+        if raw.hasPrefix("\"") {
+            var chars = Substring(raw)
+            guard let s = parseString(&chars), chars.trimmingSpaces.isEmpty else { return nil }
+            return .string(s)
+        }
+        if raw.hasPrefix("["), raw.hasSuffix("]") {
+            var rest = Substring(raw.dropFirst().dropLast())
+            var items: [String] = []
+            while true {
+                rest = Substring(String(rest).trimmingSpaces)
+                if rest.isEmpty { break }
+                guard let s = parseString(&rest) else { return nil }
+                items.append(s)
+                rest = Substring(String(rest).trimmingSpaces)
+                if rest.isEmpty { break }
+                guard rest.first == "," else { return nil }
+                rest = rest.dropFirst()
+            }
+            return .strings(items)
+        }
+        return nil
+    }
+
+    /// A basic string at the start of `chars` (which must start with `"`); consumes it.
+    private static func parseString(_ chars: inout Substring) -> String? {
+        guard chars.first == "\"" else { return nil }
+        chars = chars.dropFirst()
+        var out = ""
+        while let c = chars.first {
+            chars = chars.dropFirst()
+            switch c {
+            case "\"": return out
+            case "\\":
+                guard let e = chars.first else { return nil }
+                chars = chars.dropFirst()
+                switch e {
+                case "\"": out.append("\"")
+                case "\\": out.append("\\")
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                default: return nil
+                }
+            default: out.append(c)
+            }
+        }
+        return nil
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for c in s {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.append(c)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        let scalars = unicodeScalars
+        guard let start = scalars.firstIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }) else { return "" }
+        let end = scalars.lastIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }) ?? start
+        return String(String.UnicodeScalarView(scalars[start...end]))
+    }
+
+    var replacingUnderscores: String { String(filter { $0 != "_" }) }
+}

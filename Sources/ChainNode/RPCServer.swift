@@ -1,0 +1,351 @@
+import Foundation
+import GonkaCore
+import GonkaWire
+import Hummingbird
+import Logging
+import NIOCore
+import P2P
+import Storage
+import SwiftProtobuf
+
+/// What the chain RPC reads and drives. Protocol-typed parts keep the router testable.
+public struct RPCDependencies: Sendable {
+    public let chainID: String
+    public let moniker: String
+    public let nodeID: String
+    public let testHooks: Bool
+    public let driver: ConsensusDriver
+    public let host: P2PHost
+    public let status: NodeStatusBox
+    public let events: EventHub
+    public let blocks: BlockStore
+    /// Largest request body accepted (a tx is far smaller).
+    public var maxBodyBytes = 1 << 20
+    /// How long `POST /tx?mode=commit` waits for the block.
+    public var commitWait: Duration = .seconds(30)
+}
+
+/// The chain RPC of `docs/RPC.md`: status, tx submission, blocks, txs, state queries with proofs,
+/// server-sent events, Prometheus metrics and the fault-test isolate hook.
+public enum ChainRPC {
+    /// The router with every route; errors are `{"error":{"code","message"}}` with a 4xx/5xx status.
+    public static func router(_ deps: RPCDependencies) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        router.get("/status") { _, _ in status(deps) }
+        router.post("/tx") { request, _ in try await submit(request, deps) }
+        router.get("/block/{height}") { _, context in try block(context.parameters.get("height") ?? "", deps) }
+        router.get("/tx/{hash}") { _, context in try tx(context.parameters.get("hash") ?? "", deps) }
+        router.get("/query/**") { request, context in
+            try await query(context.parameters.getCatchAll().map(String.init), request, deps)
+        }
+        router.get("/events") { _, _ in events(deps) }
+        router.get("/metrics") { _, _ in metrics(deps) }
+        router.post("/debug/isolate") { request, _ in try await isolate(request, deps) }
+        return router
+    }
+
+    static func json(_ value: JSON, status: HTTPResponse.Status = .ok) -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeString(value.rendered)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+
+    static func error(_ status: Int, _ code: String, _ message: String) -> Response {
+        json(
+            .object([("error", .object([("code", .string(code)), ("message", .string(message))]))]),
+            status: HTTPResponse.Status(code: status))
+    }
+
+    static func error(_ e: QueryError) -> Response { error(e.status, e.code, e.message) }
+
+    // MARK: Routes
+
+    static func status(_ deps: RPCDependencies) -> Response {
+        let s = deps.status.snapshot
+        let peers = deps.host.connectedPeers().sorted { $0.id.description < $1.id.description }.map { p in
+            JSON.object([
+                ("id", .string(p.id.description)), ("address", .string(p.remoteAddress)),
+                ("outbound", .bool(p.outbound)),
+            ])
+        }
+        let validator: JSON =
+            deps.driver.validator.map { v in
+                .object([("address", .string(v.address.description)), ("power", .uint(v.power))])
+            } ?? .null
+        return json(
+            .object([
+                ("chain_id", .string(deps.chainID)), ("moniker", .string(deps.moniker)),
+                ("node_id", .string(deps.nodeID)), ("height", .uint(s.height)),
+                ("block_hash", .string(s.blockHash?.hex ?? "")), ("app_hash", .string(s.appHash.hex)),
+                ("block_time_ms", .int(s.blockTimeMs)), ("catching_up", .bool(s.catchingUp)), ("peers", .array(peers)),
+                ("mempool_size", .int(Int64(s.mempoolSize))), ("validator", validator),
+                (
+                    "consensus",
+                    .object([
+                        ("height", .uint(s.consensusHeight)), ("round", .int(Int64(s.round))),
+                        ("step", .string(s.step)),
+                    ])
+                ),
+            ]))
+    }
+
+    struct TxBody: Decodable { let tx: String }
+
+    static func submit(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
+        let modeText = request.uri.queryParameters.get("mode") ?? "sync"
+        guard modeText == "sync" || modeText == "commit" else {
+            return error(400, "invalid_mode", "mode must be sync or commit, got \(modeText)")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: deps.maxBodyBytes)
+        var bytes = Array(body.readableBytesView)
+        let contentType = request.headers[.contentType] ?? ""
+        if contentType.hasPrefix("application/json") {
+            guard let decoded = try? JSONDecoder().decode(TxBody.self, from: Data(bytes)) else {
+                return error(400, "malformed_body", "expected {\"tx\": \"<base64>\"}")
+            }
+            guard let raw = Data(base64Encoded: decoded.tx) else {
+                return error(400, "malformed_body", "tx is not valid base64")
+            }
+            bytes = Array(raw)
+        }
+        guard !bytes.isEmpty else { return error(400, "malformed_body", "empty transaction") }
+        // Subscribe before submitting so the commit cannot slip past unseen.
+        let stream = modeText == "commit" ? deps.events.waitForTx(Hash.sha256(bytes)) : nil
+        let result = await deps.driver.submit(bytes)
+        let hash: Hash
+        switch result {
+        case .added(let h), .duplicate(let h):
+            hash = h
+        case .committed(let h):
+            if let record = try? deps.blocks.tx(hash: h) {
+                return json(txJSON(record.hash, record.height, record.index, record.code, record.log))
+            }
+            return json(.object([("hash", .string(h.hex)), ("code", .int(0)), ("log", .string("already committed"))]))
+        case .full:
+            return error(503, "mempool_full", "the mempool is full; retry later")
+        case .rejected(_, let code, let reason):
+            return error(400, code, reason)
+        }
+        guard let stream else {
+            return json(.object([("hash", .string(hash.hex)), ("code", .int(0)), ("log", .string(""))]))
+        }
+        let wait = deps.commitWait
+        let committed = await withTaskGroup(of: NodeEvent.TxCommitted?.self) { group in
+            group.addTask {
+                for await committed in stream { return committed }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: wait)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let committed else {
+            return error(504, "timeout", "tx \(hash.hex) was not committed within \(wait)")
+        }
+        return json(txJSON(committed.hash, committed.height, committed.index, committed.code, committed.log))
+    }
+
+    static func txJSON(_ hash: Hash, _ height: UInt64, _ index: Int, _ code: UInt32, _ log: String) -> JSON {
+        .object([
+            ("hash", .string(hash.hex)), ("height", .uint(height)), ("index", .int(Int64(index))),
+            ("code", .uint(UInt64(code))), ("log", .string(log)),
+        ])
+    }
+
+    static func block(_ text: String, _ deps: RPCDependencies) throws -> Response {
+        guard let height = UInt64(text) else { return error(400, "invalid_height", "\"\(text)\" is not a height") }
+        guard let stored = try deps.blocks.block(at: height) else {
+            return error(404, "not_found", "no block at height \(height)")
+        }
+        guard let block = try? Wire.Block(serializedBytes: stored.block) else {
+            return error(500, "internal", "stored block \(height) does not decode")
+        }
+        let commit = (try? Wire.Commit(serializedBytes: stored.commit)).flatMap { try? ConsensusCommitView($0) }
+        let h = block.header
+        return json(
+            .object([
+                ("height", .uint(height)), ("hash", .string(stored.hash.hex)), ("time_ms", .int(h.timeMs)),
+                ("proposer", .string(Hex.encode(h.proposer))), ("app_hash", .string(Hex.encode(h.appHash))),
+                ("last_block_hash", .string(Hex.encode(h.lastBlockID.hash))), ("num_txs", .int(Int64(block.txs.count))),
+                (
+                    "txs",
+                    .array(
+                        block.txs.map { tx in
+                            .object([
+                                ("hash", .string(Hash.sha256(tx).hex)), ("tx", .string(tx.base64EncodedString())),
+                            ])
+                        })
+                ),
+                (
+                    "commit",
+                    .object([
+                        ("round", .int(Int64(commit?.round ?? 0))),
+                        ("signers", .array((commit?.signers ?? []).map { .string($0) })),
+                    ])
+                ),
+            ]))
+    }
+
+    /// The round and signer addresses of a stored commit.
+    struct ConsensusCommitView {
+        let round: Int
+        let signers: [String]
+
+        init(_ wire: Wire.Commit) throws {
+            round = Int(wire.round)
+            var out: [String] = []
+            for precommit in wire.precommits {
+                let vote = try Wire.Vote(serializedBytes: precommit.vote)
+                out.append(Hex.encode(vote.validator))
+            }
+            signers = out
+        }
+    }
+
+    static func tx(_ text: String, _ deps: RPCDependencies) throws -> Response {
+        guard let hash = Hash(hex: text.lowercased()) else {
+            return error(400, "invalid_hash", "\"\(text)\" is not a 64-character hex hash")
+        }
+        guard let record = try deps.blocks.tx(hash: hash) else {
+            return error(404, "not_found", "no committed tx \(hash.hex)")
+        }
+        let events = record.events.map { e in
+            JSON.object([
+                ("type", .string(e.type)),
+                ("attributes", .object(e.attributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
+            ])
+        }
+        return json(
+            .object([
+                ("hash", .string(record.hash.hex)), ("height", .uint(record.height)),
+                ("index", .int(Int64(record.index))), ("code", .uint(UInt64(record.code))),
+                ("log", .string(record.log)), ("events", .array(events)),
+            ]))
+    }
+
+    static func query(_ segments: [String], _ request: Request, _ deps: RPCDependencies) async throws -> Response {
+        var height: UInt64?
+        if let text = request.uri.queryParameters.get("height") {
+            guard let h = UInt64(text) else { return error(400, "invalid_height", "\"\(text)\" is not a height") }
+            height = h
+        }
+        do {
+            let path = try QueryPath(parsing: segments)
+            return json(try await deps.driver.query(path, height: height).json)
+        } catch let failure {
+            return error(failure)
+        }
+    }
+
+    static func events(_ deps: RPCDependencies) -> Response {
+        let stream = deps.events.subscribe(buffer: 10_000)
+        let body = ResponseBody { writer in
+            var hello = ByteBuffer()
+            hello.writeString(": connected\n\n")
+            try await writer.write(hello)
+            for await event in stream {
+                var buffer = ByteBuffer()
+                buffer.writeString(sse(event))
+                try await writer.write(buffer)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    static func sse(_ event: NodeEvent) -> String {
+        let name: String
+        let data: JSON
+        switch event {
+        case .newBlock(let b):
+            name = "new_block"
+            data = .object([
+                ("height", .uint(b.height)), ("hash", .string(b.hash.hex)), ("num_txs", .int(Int64(b.numTxs))),
+                ("app_hash", .string(b.appHash.hex)), ("time_ms", .int(b.timeMs)),
+            ])
+        case .tx(let t):
+            name = "tx"
+            data = txJSON(t.hash, t.height, t.index, t.code, t.log)
+        case .ledger(let l):
+            name = "ledger"
+            var fields: [(String, JSON)] = [("height", .uint(l.height)), ("type", .string(l.type))]
+            for (k, v) in l.attributes.sorted(by: { $0.key < $1.key }) where k != "height" && k != "type" {
+                fields.append((k, .string(v)))
+            }
+            data = .object(fields)
+        }
+        return "event: \(name)\ndata: \(data.rendered)\n\n"
+    }
+
+    static func metrics(_ deps: RPCDependencies) -> Response {
+        let s = deps.status.snapshot
+        let peers = deps.host.connectedPeers().count
+        let lines = [
+            "# HELP gonka_height Last committed block height.", "# TYPE gonka_height gauge", "gonka_height \(s.height)",
+            "# HELP gonka_round Current consensus round.", "# TYPE gonka_round gauge", "gonka_round \(s.round)",
+            "# HELP gonka_peers Connected peers.", "# TYPE gonka_peers gauge", "gonka_peers \(peers)",
+            "# HELP gonka_mempool_size Transactions in the mempool.", "# TYPE gonka_mempool_size gauge",
+            "gonka_mempool_size \(s.mempoolSize)",
+            "# HELP gonka_block_time_seconds Time between the last two commits.",
+            "# TYPE gonka_block_time_seconds gauge",
+            "gonka_block_time_seconds \(s.lastIntervalMs / 1000).\(String(format: "%03lld", s.lastIntervalMs % 1000))",
+            "# HELP gonka_txs_committed_total Transactions committed since start.",
+            "# TYPE gonka_txs_committed_total counter", "gonka_txs_committed_total \(s.txsCommitted)",
+            "# HELP gonka_catching_up 1 while block sync is catching up.", "# TYPE gonka_catching_up gauge",
+            "gonka_catching_up \(s.catchingUp ? 1 : 0)",
+        ]
+        var buffer = ByteBuffer()
+        buffer.writeString(lines.joined(separator: "\n") + "\n")
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: buffer))
+    }
+
+    struct IsolateBody: Decodable { let isolated: Bool }
+
+    static func isolate(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
+        guard deps.testHooks else { return error(404, "not_found", "test hooks are disabled ([debug] test_hooks)") }
+        var request = request
+        let body = try await request.collectBody(upTo: 4096)
+        guard let decoded = try? JSONDecoder().decode(IsolateBody.self, from: Data(body.readableBytesView)) else {
+            return error(400, "malformed_body", "expected {\"isolated\": true|false}")
+        }
+        deps.host.setIsolated(decoded.isolated)
+        return json(.object([("isolated", .bool(decoded.isolated))]))
+    }
+}
+
+/// Turns Hummingbird's own errors (no route, body too large, …) and unexpected failures into the
+/// contract's JSON error body.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError {
+            let code: String =
+                switch e.status.code {
+                case 404: "not_found"
+                case 405: "method_not_allowed"
+                case 413: "body_too_large"
+                default: "http_\(e.status.code)"
+                }
+            let message = e.body ?? (e.status.code == 404 ? "no route \(request.uri.path)" : e.status.reasonPhrase)
+            return ChainRPC.error(e.status.code, code, message)
+        } catch is NIOTooManyBytesError {
+            return ChainRPC.error(413, "body_too_large", "the request body is too large")
+        } catch {
+            return ChainRPC.error(500, "internal", "\(error)")
+        }
+    }
+}

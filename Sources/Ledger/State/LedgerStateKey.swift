@@ -1,0 +1,23 @@
+import GonkaCore
+
+/// The state keys and value encodings a query server needs to read records at a height with a
+/// proof (`GET /query/…` in the chain node). Delegates to the ledger's own ``StateKey`` so the
+/// layout has one home.
+public enum LedgerStateKey {
+    /// Key of an account's balance; the value is an 8-byte big-endian ngonka amount.
+    public static func balance(_ address: Address) -> [UInt8] { StateKey.balance(address) }
+    /// Key of an account record (`Wire.Account` protobuf).
+    public static func account(_ address: Address) -> [UInt8] { StateKey.account(address) }
+    /// Prefix of participant records (`Wire.Participant` protobuf), in address order.
+    public static var participantPrefix: [UInt8] { StateKey.participantPrefix }
+    /// Key of the chain parameters (`ChainParams` JSON, sorted keys).
+    public static var params: [UInt8] { StateKey.params }
+    /// Keys of the minted and burned supply counters (8-byte big-endian ngonka).
+    public static var minted: [UInt8] { StateKey.minted }
+    public static var burned: [UInt8] { StateKey.burned }
+
+    /// Decodes a balance or supply value.
+    public static func amount(_ bytes: [UInt8]) throws(LedgerError) -> Amount {
+        Amount(ngonka: try BigEndian.decode(bytes, what: "amount"))
+    }
+}

@@ -1,0 +1,331 @@
+import GonkaCore
+import Logging
+import Synchronization
+import Testing
+
+@testable import P2P
+
+/// Real hosts on loopback sockets.
+@Suite(.timeLimit(.minutes(1))) struct P2PHostTests {
+    @Test func twoHostsExchangeMessagesOnEveryChannelInOrder() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            let a = network.start(peers: [try await b.address()])
+            try await eventually("a and b connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            #expect(
+                a.host.connectedPeers() == [
+                    PeerInfo(id: b.id, remoteAddress: "127.0.0.1:\(try await b.port())", outbound: true)
+                ])
+            #expect(b.host.connectedPeers().first?.outbound == false)
+            let count = 50
+            for i in 0..<count {
+                for channel in P2PChannel.allCases {
+                    #expect(a.host.send([channel.rawValue, UInt8(i)], on: channel, to: b.id))
+                    #expect(b.host.send([UInt8(i), channel.rawValue], on: channel, to: a.id))
+                }
+            }
+            try await eventually("all messages delivered") {
+                b.messages.all.count == count * 4 && a.messages.all.count == count * 4
+            }
+            for channel in P2PChannel.allCases {
+                #expect(b.payloads(from: a.id, on: channel) == (0..<count).map { [channel.rawValue, UInt8($0)] })
+                #expect(a.payloads(from: b.id, on: channel) == (0..<count).map { [UInt8($0), channel.rawValue] })
+            }
+            #expect(a.events.all == [.connected(b.id)])
+            #expect(b.events.all == [.connected(a.id)])
+            let stats = a.host.statistics()
+            #expect(stats.framesOut == UInt64(count * 4))
+            #expect(stats.framesIn == UInt64(count * 4))
+            #expect(stats.bytesOut > 0 && stats.bytesIn > 0)
+            #expect(stats.bans == 0 && stats.sendDrops == 0)
+        }
+    }
+
+    @Test func largeMessageRoundTrips() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            let a = network.start(peers: [try await b.address(withID: false)])
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            #expect(a.host.send(big, on: .blockSync, to: b.id))
+            try await eventually("1 MiB delivered") { !b.payloads(from: a.id, on: .blockSync).isEmpty }
+            let received = try #require(b.payloads(from: a.id, on: .blockSync).first)
+            #expect(received == big)
+            #expect(b.host.send(received, on: .blockSync, to: a.id))
+            try await eventually("1 MiB echoed") { a.payloads(from: b.id, on: .blockSync) == [big] }
+        }
+    }
+
+    @Test func messageOverTheFrameLimitIsRefusedBySend() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start { $0.maxFrameBytes = 1024 }
+            let a = network.start(peers: [try await b.address()]) { $0.maxFrameBytes = 1024 }
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            #expect(!a.host.send([UInt8](repeating: 0, count: 1024), on: .mempool, to: b.id))
+            #expect(a.host.statistics().sendDrops == 1)
+            #expect(a.host.send([UInt8](repeating: 0, count: 1024 - 17), on: .mempool, to: b.id))
+            try await eventually("the largest allowed message delivered") { b.messages.all.count == 1 }
+            #expect(a.isConnected(to: b.id))
+        }
+    }
+
+    @Test func threeHostsBroadcastReachesAll() async throws {
+        try await TestNetwork.with { network in
+            let c = network.start()
+            let b = network.start(peers: [try await c.address()])
+            let a = network.start(peers: [try await b.address(), try await c.address()])
+            try await eventually("full mesh") {
+                a.host.connectedPeers().count == 2 && b.host.connectedPeers().count == 2
+                    && c.host.connectedPeers().count == 2
+            }
+            a.host.broadcast([1], on: .consensus)
+            b.host.broadcast([2], on: .consensus, except: c.id)
+            try await eventually("broadcasts delivered") {
+                b.payloads(from: a.id, on: .consensus) == [[1]] && c.payloads(from: a.id, on: .consensus) == [[1]]
+                    && a.payloads(from: b.id, on: .consensus) == [[2]]
+            }
+            let quiet1 = try await never(.milliseconds(200)) { !c.payloads(from: b.id, on: .consensus).isEmpty }
+            #expect(quiet1)
+        }
+    }
+
+    @Test func mutualPersistentPeersKeepExactlyOneConnection() async throws {
+        try await TestNetwork.with { network in
+            // Bind both first, then let each dial the other at the same moment.
+            let keyA = SigningKey()
+            let keyB = SigningKey()
+            let probeA = network.start(key: keyA)
+            let probeB = network.start(key: keyB)
+            let portA = try await probeA.port()
+            let portB = try await probeB.port()
+            await probeA.stop()
+            await probeB.stop()
+            let a = network.start(
+                key: keyA, peers: [PeerAddress(host: "127.0.0.1", port: portB, id: PeerID(keyB.publicKey))]
+            ) {
+                $0.listenPort = portA
+            }
+            let b = network.start(
+                key: keyB, peers: [PeerAddress(host: "127.0.0.1", port: portA, id: PeerID(keyA.publicKey))]
+            ) {
+                $0.listenPort = portB
+            }
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(a.host.connectedPeers().count == 1)
+            #expect(b.host.connectedPeers().count == 1)
+            // Both ends agree on which connection survived: a's outbound is b's inbound.
+            #expect(a.host.connectedPeers()[0].outbound != b.host.connectedPeers()[0].outbound)
+            #expect(a.host.send([42], on: .mempool, to: b.id))
+            try await eventually("message over the surviving connection") { b.messages.all.count == 1 }
+        }
+    }
+
+    @Test func restartedPeerIsRedialled() async throws {
+        try await TestNetwork.with { network in
+            let keyB = SigningKey()
+            let b1 = network.start(key: keyB)
+            let portB = try await b1.port()
+            let a = network.start(peers: [try await b1.address()])
+            try await eventually("connected") { a.isConnected(to: keyB.publicKey.peerID) }
+            await b1.stop()
+            try await eventually("a notices b is gone") { !a.isConnected(to: keyB.publicKey.peerID) }
+            let lastEvent = a.events.all.last
+            guard case .disconnected(let gone, _) = lastEvent else {
+                Issue.record("expected a disconnected event, got \(String(describing: lastEvent))")
+                return
+            }
+            #expect(gone == b1.id)
+            #expect(!a.host.send([1], on: .mempool, to: b1.id))
+            let started = ContinuousClock.now
+            let b2 = network.start(key: keyB) { $0.listenPort = portB }
+            try await eventually("a redials the restarted b") { a.isConnected(to: b2.id) && b2.isConnected(to: a.id) }
+            // Backoff is capped at 200 ms in tests.
+            #expect(ContinuousClock.now - started < .seconds(3))
+            #expect(a.host.send([7], on: .evidence, to: b2.id))
+            try await eventually("traffic flows again") { b2.payloads(from: a.id, on: .evidence) == [[7]] }
+        }
+    }
+
+    @Test func punishedPeerIsRefusedUntilTheBanExpires() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start { $0.banDuration = .milliseconds(1500) }
+            let b = network.start(peers: [try await a.address()])
+            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            let bannedAt = ContinuousClock.now
+            a.host.punish(b.id, reason: "invalid vote")
+            try await eventually("dropped") { !a.isConnected(to: b.id) && !b.isConnected(to: a.id) }
+            #expect(a.events.all.contains(.disconnected(b.id, reason: "punished: invalid vote")))
+            // b keeps redialling (every ≤ 200 ms) and is refused while the ban lasts.
+            let quiet2 = try await never(.milliseconds(1000)) { a.isConnected(to: b.id) }
+            #expect(quiet2)
+            #expect(a.host.statistics().handshakeFailures > 0)
+            #expect(a.host.statistics().bans == 1)
+            try await eventually("reconnects after the ban") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
+            #expect(ContinuousClock.now - bannedAt >= .milliseconds(1500))
+            #expect(b.host.send([5], on: .consensus, to: a.id))
+            try await eventually("traffic flows again") { a.payloads(from: b.id, on: .consensus) == [[5]] }
+        }
+    }
+
+    @Test func isolationDropsEverythingAndHealingReconnects() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            let a = network.start(peers: [try await b.address()])
+            let c = network.start(peers: [try await a.address()])
+            try await eventually("connected") { a.host.connectedPeers().count == 2 }
+            a.host.setIsolated(true)
+            try await eventually("cut off") {
+                a.host.connectedPeers().isEmpty && !b.isConnected(to: a.id) && !c.isConnected(to: a.id)
+            }
+            #expect(!a.host.send([1], on: .consensus, to: b.id))
+            #expect(!b.host.send([2], on: .consensus, to: a.id))
+            a.host.broadcast([3], on: .consensus)
+            c.host.broadcast([4], on: .consensus)
+            // c keeps dialling a, and a keeps refusing: nothing gets through either way.
+            let quiet3 = try await never(.milliseconds(500)) { !a.host.connectedPeers().isEmpty }
+            #expect(quiet3)
+            #expect(a.messages.all.isEmpty && b.messages.all.isEmpty && c.messages.all.isEmpty)
+            a.host.setIsolated(false)
+            try await eventually("healed") {
+                a.isConnected(to: b.id) && a.isConnected(to: c.id) && b.isConnected(to: a.id) && c.isConnected(to: a.id)
+            }
+            #expect(a.host.send([5], on: .consensus, to: b.id))
+            #expect(c.host.send([6], on: .consensus, to: a.id))
+            try await eventually("traffic flows after healing") {
+                b.payloads(from: a.id, on: .consensus) == [[5]] && a.payloads(from: c.id, on: .consensus) == [[6]]
+            }
+        }
+    }
+
+    @Test func allowedPeersRefuseOthersBothWays() async throws {
+        try await TestNetwork.with { network in
+            let friend = SigningKey()
+            let a = network.start { $0.allowedPeers = [PeerID(friend.publicKey)] }
+            let stranger = network.start(peers: [try await a.address()])
+            let b = network.start(key: friend, peers: [try await a.address()])
+            try await eventually("friend connected") { a.isConnected(to: b.id) }
+            let quiet4 = try await never(.milliseconds(300)) { a.isConnected(to: stranger.id) }
+            #expect(quiet4)
+            // Outbound too: a host that allows only `friend` does not keep a dialled stranger.
+            let other = network.start()
+            let c = network.start(peers: [try await other.address()]) { $0.allowedPeers = [PeerID(friend.publicKey)] }
+            // (`other` itself allows anyone, so it may admit c for a moment before c hangs up.)
+            try await eventually("c refused the dialled stranger") { c.host.statistics().handshakeFailures > 0 }
+            let quiet5 = try await never(.milliseconds(300)) { c.isConnected(to: other.id) }
+            #expect(quiet5)
+        }
+    }
+
+    @Test func dialledAddressWithAnotherIdIsRefused() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start()
+            let impostorExpectation = PeerID(SigningKey().publicKey)
+            let a = network.start(peers: [
+                PeerAddress(host: "127.0.0.1", port: try await b.port(), id: impostorExpectation)
+            ])
+            try await eventually("a refused the handshake") { a.host.statistics().handshakeFailures > 0 }
+            #expect(a.host.connectedPeers().isEmpty)
+            #expect(!b.isConnected(to: a.id))
+        }
+    }
+
+    @Test func hostOnAnotherChainIsRefused() async throws {
+        try await TestNetwork.with { network in
+            let b = network.start(chainID: "other-chain")
+            let a = network.start(peers: [try await b.address()])
+            try await eventually("refused on both sides") {
+                a.host.statistics().handshakeFailures > 0 && b.host.statistics().handshakeFailures > 0
+            }
+            #expect(a.host.connectedPeers().isEmpty && b.host.connectedPeers().isEmpty)
+        }
+    }
+
+    @Test func selfConnectionIsRefused() async throws {
+        try await TestNetwork.with { network in
+            let key = SigningKey()
+            let probe = network.start(key: key)
+            let port = try await probe.port()
+            await probe.stop()
+            let a = network.start(key: key, peers: [PeerAddress(host: "127.0.0.1", port: port)]) {
+                $0.listenPort = port
+            }
+            try await eventually("self dial refused") { a.host.statistics().handshakeFailures >= 2 }
+            #expect(a.host.connectedPeers().isEmpty)
+        }
+    }
+
+    @Test func sendQueueIsBoundedWhenAPeerStopsReading() async throws {
+        try await TestNetwork.with { network in
+            let limit = 32
+            let a = network.start { $0.sendQueueLimit = limit }
+            let good = network.start(peers: [try await a.address()])
+            try await eventually("good peer connected") { a.isConnected(to: good.id) }
+            let lazyKey = SigningKey()
+            let lazy = PeerID(lazyKey.publicKey)
+            try await RawClient.with(port: try await a.port()) { client in
+                _ = try await client.handshake(key: lazyKey)
+                try await eventually("lazy peer connected") { a.isConnected(to: lazy) }
+                // The lazy peer never reads: the kernel buffers fill, then NIO's, then the queue.
+                let chunk = [UInt8](repeating: 0xAB, count: 64 << 10)
+                var accepted = 0
+                var refused = false
+                for _ in 0..<20_000 {
+                    if a.host.send(chunk, on: .blockSync, to: lazy) {
+                        accepted += 1
+                    } else {
+                        refused = true
+                        break
+                    }
+                    if accepted % 64 == 0 { try await Task.sleep(for: .milliseconds(1)) }
+                }
+                #expect(refused, "send never reported a full queue after \(accepted) messages")
+                let pending = try #require(a.host.core.connection(lazy)).pending.load(ordering: .relaxed)
+                #expect(pending <= limit)
+                #expect(a.host.statistics().sendDrops >= 1)
+                // Still full a moment later, and still bounded.
+                #expect(!a.host.send(chunk, on: .blockSync, to: lazy))
+                // The host keeps serving the other peer.
+                #expect(a.host.send([1, 2, 3], on: .mempool, to: good.id))
+                try await eventually("good peer served") { good.payloads(from: a.id, on: .mempool) == [[1, 2, 3]] }
+                #expect(a.isConnected(to: lazy))
+            }
+        }
+    }
+
+    @Test func inboundPeersAreLimitedToMaxPeers() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start { $0.maxPeers = 1 }
+            let b = network.start(peers: [try await a.address()])
+            try await eventually("first peer admitted") { a.isConnected(to: b.id) }
+            let c = network.start(peers: [try await a.address()])
+            try await eventually("second peer refused") { a.host.statistics().handshakeFailures > 0 }
+            let quiet = try await never(.milliseconds(300)) { a.isConnected(to: c.id) }
+            #expect(quiet)
+            #expect(a.host.connectedPeers().map(\.id) == [b.id])
+            // A slot frees up when the first peer leaves, and the waiting peer's redial takes it.
+            await b.stop()
+            try await eventually("second peer admitted after the first left") { a.isConnected(to: c.id) }
+        }
+    }
+
+    @Test func bindFailureIsReportedAndAHostRunsOnce() async throws {
+        try await TestNetwork.with { network in
+            let a = network.start()
+            let port = try await a.port()
+            var configuration = P2PConfiguration(nodeKey: SigningKey(), chainID: testChain)
+            configuration.listenPort = port
+            let clash = P2PHost(configuration: configuration, logger: Logger(label: "p2p-test-clash"))
+            await #expect(throws: (any Error).self) { try await clash.run() }
+            await #expect(throws: (any Error).self) { try await clash.listeningPort() }
+            await #expect(throws: P2PError.alreadyRunning) { try await clash.run() }
+            await #expect(throws: P2PError.alreadyRunning) { try await a.host.run() }
+            await a.stop()
+            await #expect(throws: P2PError.notRunning) { try await a.host.listeningPort() }
+        }
+    }
+}
+
+extension PublicKey {
+    var peerID: PeerID { PeerID(self) }
+}
