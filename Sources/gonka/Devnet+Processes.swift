@@ -10,6 +10,7 @@ import Foundation
 enum DevnetProcess {
     /// Starts `binary node start --home HOME` and returns its pid.
     static func start(binary: String, home: String, logPath: String) throws -> Int32 {
+        closeOnExec()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,6 +33,18 @@ enum DevnetProcess {
             throw CLIError("cannot start \(binary): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// Marks every descriptor above stderr close-on-exec. A node outlives the command that
+    /// started it; if it inherited, say, the pipe a caller reads this command's output from, that
+    /// caller would never see end-of-file.
+    private static func closeOnExec() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for entry in entries {
+            guard let fd = Int32(entry), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// Whether `pid` is a live (not zombie) `gonka node start` process for `home`: a recycled pid

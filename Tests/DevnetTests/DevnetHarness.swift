@@ -42,6 +42,7 @@ struct DevnetHarness: Sendable {
 
     let dir: URL
     let manifest: Manifest
+    let audit = ChainAudit()
 
     var nodeCount: Int { manifest.nodes.count }
 
@@ -230,9 +231,11 @@ struct DevnetHarness: Sendable {
     }
 
     /// Every safety property the fault tests promise, checked over heights 1…(lowest height of
-    /// `nodes`): the same block hash and app hash at every height on every node (no fork), commit
-    /// signers that are validators and listed once, and every tx in `committed` found by `/tx` on
-    /// every node at the height it was committed at. Returns the common height checked.
+    /// `nodes`): the same block hash, app hash, parent and txs at every height on every node (no
+    /// fork), commit signers that are validators, listed once and more than 2/3 of them, and every
+    /// tx in `committed` found by `/tx` on every node at the height it was committed at. Blocks are
+    /// immutable, so each node's heights are checked once (`audit` remembers how far). Returns the
+    /// common height.
     @discardableResult
     func checkConsistency(nodes: [Int], committed: [String: UInt64] = [:]) async throws -> UInt64 {
         var heights: [UInt64] = []
@@ -242,26 +245,34 @@ struct DevnetHarness: Sendable {
         }
         let common = heights.min() ?? 0
         let validators = Set(manifest.nodes.map { $0.validatorAddress.lowercased() })
-        for height in stride(from: UInt64(1), through: common, by: 1) {
-            var reference: BlockInfo?
+        let total = manifest.nodes.count
+        let problems = try await withThrowingTaskGroup(of: [String].self) { group in
             for node in nodes {
-                let block = try await client(node).block(height)
-                #expect(block.height == height)
-                let signers = block.commit.signers.map { $0.lowercased() }
-                #expect(Set(signers).count == signers.count, "a signer listed twice at height \(height)")
-                #expect(Set(signers).isSubset(of: validators), "a non-validator signed height \(height)")
-                // More than 2/3 of 4 equal powers is at least 3 signers.
-                #expect(signers.count * 3 > manifest.nodes.count * 2, "height \(height) has too few signers")
-                if let reference {
-                    #expect(block.hash == reference.hash, "fork at height \(height): node\(node) differs")
-                    #expect(block.appHash == reference.appHash, "app hash differs at \(height) on node\(node)")
-                    #expect(block.lastBlockHash == reference.lastBlockHash)
-                    #expect(block.txs.map(\.hash) == reference.txs.map(\.hash))
-                } else {
-                    reference = block
+                let from = await audit.checked(node) + 1
+                guard from <= common else { continue }
+                let client = try client(node)
+                group.addTask {
+                    var problems: [String] = []
+                    for height in from...common {
+                        let block = try await client.block(height)
+                        let signers = block.commit.signers.map { $0.lowercased() }
+                        if block.height != height {
+                            problems.append("node\(node) answered \(block.height) for \(height)")
+                        }
+                        if Set(signers).count != signers.count { problems.append("a signer twice at \(height)") }
+                        if !Set(signers).isSubset(of: validators) {
+                            problems.append("a non-validator signed \(height)")
+                        }
+                        if signers.count * 3 <= total * 2 { problems.append("\(signers.count) signers at \(height)") }
+                        if let fork = await audit.compare(block, node: node) { problems.append(fork) }
+                    }
+                    await audit.advance(node, to: common)
+                    return problems
                 }
             }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
         }
+        for problem in problems.prefix(20) { Issue.record(Comment(rawValue: problem)) }
         for (hash, height) in committed where height <= common {
             for node in nodes {
                 let tx = try await client(node).tx(hash)
@@ -287,4 +298,43 @@ struct DevnetHarness: Sendable {
 struct HarnessError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What the consistency checks have seen: the first node's block at each height (every other
+/// node's must match it) and how far each node has been checked.
+actor ChainAudit {
+    private struct Reference {
+        var node: Int
+        var hash: String
+        var appHash: String
+        var lastBlockHash: String
+        var txs: [String]
+    }
+    private var reference: [UInt64: Reference] = [:]
+    private var checkedUpTo: [Int: UInt64] = [:]
+
+    func checked(_ node: Int) -> UInt64 { checkedUpTo[node] ?? 0 }
+
+    func advance(_ node: Int, to height: UInt64) { checkedUpTo[node] = max(checked(node), height) }
+
+    /// A description of the fork if `block` differs from what another node holds at its height.
+    func compare(_ block: BlockInfo, node: Int) -> String? {
+        let mine = Reference(
+            node: node, hash: block.hash, appHash: block.appHash, lastBlockHash: block.lastBlockHash,
+            txs: block.txs.map(\.hash))
+        guard let other = reference[block.height] else {
+            reference[block.height] = mine
+            return nil
+        }
+        if other.hash != mine.hash {
+            return "FORK at \(block.height): node\(other.node) \(other.hash), node\(node) \(mine.hash)"
+        }
+        if other.appHash != mine.appHash {
+            return "app hash differs at \(block.height) (node\(other.node) vs node\(node))"
+        }
+        if other.lastBlockHash != mine.lastBlockHash || other.txs != mine.txs {
+            return "block contents differ at \(block.height) (node\(other.node) vs node\(node))"
+        }
+        return nil
+    }
 }
