@@ -1,3 +1,4 @@
+import ChainNode
 import Foundation
 import GonkaCore
 import Ledger
@@ -36,7 +37,8 @@ struct DevnetManifest: Codable, Sendable {
         /// Hex of the consensus key's address, as `GET /block/{h}` lists commit signers.
         var validatorAddress: String
 
-        var rpcURL: String { "http://127.0.0.1:\(rpcPort)" }
+        var rpcListen: String { "127.0.0.1:\(rpcPort)" }
+        var rpcURL: String { "http://\(rpcListen)" }
         var logPath: String { home + "/node.log" }
 
         enum CodingKeys: String, CodingKey {
@@ -154,60 +156,17 @@ enum DevnetLayout {
             let home = URL(fileURLWithPath: node.home, isDirectory: true)
             try genesisJSON.write(to: home.appendingPathComponent("genesis.json"), options: .atomic)
             let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@127.0.0.1:\($0.p2pPort)" }
-            try DevnetNodeConfig(node: node, peers: peers, testHooks: testHooks).toml
-                .write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            let config = NodeConfig(
+                moniker: node.moniker, chainID: DevnetManifest.chainID, accountKey: "validator",
+                p2pListen: "127.0.0.1:\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
+                apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
+            try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }
         let manifest = DevnetManifest(
             chainID: DevnetManifest.chainID, binary: binary, testHooks: testHooks,
             faucet: .init(home: faucetHome.path, key: "faucet", address: faucet.address), nodes: nodes)
         try manifest.save(to: dir)
         return manifest
-    }
-}
-
-/// One devnet node's config.toml, in the shape docs/RPC.md fixes for `gonka node start`.
-struct DevnetNodeConfig {
-    var node: DevnetManifest.Node
-    var peers: [String]
-    var testHooks: Bool
-
-    var toml: String {
-        let peerList = peers.map { "\"\($0)\"" }.joined(separator: ", ")
-        return """
-            # gonka node configuration (written by `gonka devnet up`).
-            moniker = "\(node.moniker)"
-            chain_id = "\(DevnetManifest.chainID)"
-
-            [keys]
-            account = "validator"
-            consensus = "consensus"
-            p2p = "p2p"
-
-            [p2p]
-            listen = "127.0.0.1:\(node.p2pPort)"
-            persistent_peers = [\(peerList)]
-
-            [rpc]
-            listen = "127.0.0.1:\(node.rpcPort)"
-
-            [api]
-            listen = "127.0.0.1:\(node.apiPort)"
-
-            [state]
-            keep_recent = 1000
-
-            [consensus]
-            timeouts = "devnet"
-
-            [mempool]
-            max_txs = 10000
-            max_bytes = 67108864
-
-            [debug]
-            # true enables POST /debug/isolate on the RPC port (fault tests only).
-            test_hooks = \(testHooks)
-
-            """
     }
 }
 

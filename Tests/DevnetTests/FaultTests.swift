@@ -20,6 +20,7 @@ struct FaultTests {
             // 1. Blocks advance on every node with identical app hashes.
             try await net.waitForHeight(3, nodes: all)
             try await net.checkConsistency(nodes: all)
+            print("[devnet] 4 validators committing, height \(await net.maxHeight(all))")
 
             // 2. A bank send from the faucet is committed and visible on every node.
             let recipient = SigningKey().publicKey.address
@@ -48,6 +49,9 @@ struct FaultTests {
                 let survivors = all.filter { $0 != victim }
                 let afterKill = await net.maxHeight(survivors)
                 try await net.waitForHeight(afterKill + 3, nodes: survivors)
+                print(
+                    "[devnet] cycle \(cycle): killed node\(victim) at \(afterKill); the others reached \(afterKill + 3)"
+                )
                 let during = try net.faucetSend(to: recipient.description, amount: "1gnk", node: survivors[0])
                 committed[during.hash] = during.height
 
@@ -58,6 +62,7 @@ struct FaultTests {
                 let rejoined = await net.maxHeight(all)
                 try await net.waitForHeight(rejoined + 4, nodes: all)
                 let signed = try await net.signedHeights(by: victim, in: (rejoined + 1)...(rejoined + 4), via: 0)
+                print("[devnet] node\(victim) restarted, caught up to \(target), signed heights \(signed)")
                 #expect(!signed.isEmpty, "node\(victim) signed none of heights \(rejoined + 1)…\(rejoined + 4)")
                 try await net.checkConsistency(nodes: all, committed: committed)
 
@@ -67,13 +72,16 @@ struct FaultTests {
                 try await Task.sleep(for: .seconds(2))  // a block already being committed may land
                 let halted = await net.maxHeight([0, 1])
                 try await Task.sleep(for: .seconds(4))
-                #expect(await net.maxHeight([0, 1]) == halted, "blocks committed without a 2/3 majority")
+                let stillHalted = await net.maxHeight([0, 1])
+                print("[devnet] nodes 2 and 3 killed: height \(halted) → \(stillHalted) after 4 s")
+                #expect(stillHalted == halted, "blocks committed without a 2/3 majority")
                 try await net.checkConsistency(nodes: [0, 1], committed: committed)
 
                 // 6. Restart them: the chain resumes.
                 try net.restartNode(2)
                 try net.restartNode(3)
                 try await net.waitForHeight(halted + 3, nodes: all, timeout: .seconds(90))
+                print("[devnet] nodes 2 and 3 restarted: all at \(halted + 3) or more")
                 let resumed = try net.faucetSend(to: recipient.description, amount: "1gnk", node: 2)
                 committed[resumed.hash] = resumed.height
 
@@ -88,6 +96,9 @@ struct FaultTests {
                 try await net.client(island).setIsolated(false)
                 let healed = await net.maxHeight(others)
                 try await net.waitForHeight(healed, nodes: [island], timeout: .seconds(90))
+                print(
+                    "[devnet] node\(island) isolated at \(cut) (stayed at \(islandHeight)), healed, caught up to \(healed)"
+                )
                 _ = cycle
             }
 
@@ -97,9 +108,11 @@ struct FaultTests {
             let flowed = await flow.committed
             #expect(flowed.count >= 3, "the tx flow committed only \(flowed.count) txs")
             committed.merge(flowed) { first, _ in first }
+            print("[devnet] tx flow: \(flowed.count) committed, \(await flow.failures) failed submissions")
             try await net.waitForHeight(await net.maxHeight(all), nodes: all)
             let common = try await net.checkConsistency(nodes: all, committed: committed)
             #expect(committed.values.allSatisfy { $0 <= common })
+            print("[devnet] heights 1…\(common) identical on all nodes; \(committed.count) txs found on every node")
             for node in all {
                 #expect(try await net.client(node).balance(recipient) >= Amount(gnk: 3)!)
             }
