@@ -25,6 +25,7 @@ bench: release model ## run the benchmarks named in the issues (release build)
 	.build/release/gonka bench tx
 	.build/release/gonka bench consensus
 	.build/release/gonka bench inference --model "$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" --threads 1,2 --runs 3
+	.build/release/gonka bench chain
 
 lint: ## swift format lint --strict over our sources (generated code excluded)
 	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)

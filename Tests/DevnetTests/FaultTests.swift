@@ -119,6 +119,43 @@ struct FaultTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func eventStreamDeliversBlocksAndTxs() async throws {
+        try await DevnetHarness.withDevnet(participants: 1) { net in
+            try await net.waitForHeight(2, nodes: [0])
+            let client = try net.client(0)
+            let start = try await client.status().height
+            let recipient = SigningKey().publicKey.address
+            // Subscribe first, then send: the tx's event must come through this stream.
+            let events = try await withThrowingTaskGroup(of: [ChainEvent].self) { group in
+                group.addTask {
+                    var seen: [ChainEvent] = []
+                    var sawTx = false
+                    var sawBlock = false
+                    for try await event in client.events() {
+                        seen.append(event)
+                        if case .tx = event { sawTx = true }
+                        if case .newBlock = event { sawBlock = true }
+                        if sawTx, sawBlock { return seen }
+                    }
+                    return seen
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                let sent = try net.faucetSend(to: recipient.description, amount: "2gnk")
+                let seen = try await group.next() ?? []
+                group.cancelAll()
+                return (sent, seen)
+            }
+            let (sent, seen) = events
+            let txEvents = seen.compactMap { if case .tx(let tx) = $0 { tx } else { nil } }
+            #expect(txEvents.contains { $0.hash == sent.hash && $0.height == sent.height && $0.code == 0 })
+            let blocks = seen.compactMap { if case .newBlock(let block) = $0 { block } else { nil } }
+            #expect(!blocks.isEmpty && blocks.allSatisfy { $0.height > start })
+            // Heights arrive in order.
+            #expect(blocks.map(\.height) == blocks.map(\.height).sorted())
+            #expect(try await client.balance(recipient) == Amount(gnk: 2)!)
+        }
+    }
+
     @Test(.timeLimit(.minutes(3))) func rpcRejectsBadInputWithAJSONError() async throws {
         try await DevnetHarness.withDevnet(participants: 1) { net in
             try await net.waitForHeight(2, nodes: [0])
