@@ -89,6 +89,7 @@ public final class LedgerApplication {
         }
         do {
             ledger = try Ledger(store: state)
+            ledger.signatureCache = SignatureCache()
             if ledger.height == nil { _ = try ledger.initChain(genesis) }
         } catch {
             throw .genesis("\(error)")

@@ -17,6 +17,9 @@ public final class Ledger {
     private let checkState: StateContext
 
     public private(set) var chainID: String
+    /// Signatures verified once are not verified again (mempool check, re-check, block). Optional:
+    /// results are the same without it, only slower.
+    public var signatureCache: SignatureCache?
     public private(set) var params: ChainParams
 
     /// Opens a ledger over `store`. A store with committed state must carry a chain id and
@@ -122,7 +125,8 @@ public final class Ledger {
         let hash = Hash.sha256(bytes)
         do {
             let events = try state.transaction { () throws(LedgerError) in
-                try TxPipeline(params: params, context: context, state: state).execute(bytes)
+                try TxPipeline(params: params, context: context, state: state, signatures: signatureCache)
+                    .execute(bytes)
             }
             return TxResult(hash: hash, error: nil, events: events)
         } catch {

@@ -11,6 +11,8 @@ struct TxPipeline {
     let params: ChainParams
     let context: BlockContext
     let state: StateContext
+    /// Signatures already verified by this ledger (nil: verify every time).
+    var signatures: SignatureCache? = nil
 
     func execute(_ bytes: [UInt8]) throws(LedgerError) -> [LedgerEvent] {
         // 1. Size.
@@ -52,18 +54,26 @@ struct TxPipeline {
         // for that check again.
         let signer = try parseAddress(body.signer, field: "signer")
         var account = try Accounts.account(signer, in: state)
+        let signBytes = SignBytes.make(.tx, chainID: context.chainID, tx.bodyBytes)
+        // A signature verified before (see `SignatureCache`) was made by a valid key over these bytes.
+        let cacheKey = signatures.map { _ in
+            SignatureCache.key(publicKey: tx.signerPubkey, signature: tx.signature, message: signBytes)
+        }
+        let verified = cacheKey.map { signatures?.contains($0) == true } ?? false
         let key: PublicKey
         do {
             key =
-                account.pubkey == tx.signerPubkey
+                account.pubkey == tx.signerPubkey || verified
                 ? try PublicKey(previouslyValidated: tx.signerPubkey)
                 : try PublicKey(bytes: tx.signerPubkey)
         } catch {
             throw .invalidPublicKey(error.description)
         }
         guard key.address == signer else { throw .signerMismatch(signer: signer, keyAddress: key.address) }
-        let signBytes = SignBytes.make(.tx, chainID: context.chainID, tx.bodyBytes)
-        guard key.isValidSignature(tx.signature, for: signBytes) else { throw .badSignature }
+        if !verified {
+            guard key.isValidSignature(tx.signature, for: signBytes) else { throw .badSignature }
+            if let cacheKey { signatures?.insert(cacheKey) }
+        }
         // 5. Sequence: the account's next number, then it moves on.
         guard body.sequence == account.sequence else {
             throw .badSequence(expected: account.sequence, got: body.sequence)

@@ -17,8 +17,9 @@ public struct P2PConfiguration: Sendable {
     public var maxFrameBytes: Int = 16 << 20
     /// Messages queued per peer before new ones are dropped (`send` returns false).
     public var sendQueueLimit: Int = 4096
-    /// Messages received but not yet consumed from `P2PHost.inbound` before new ones are dropped.
-    public var inboundQueueLimit: Int = 65536
+    /// Messages received but not yet consumed from `P2PHost.inbound` before the host stops reading
+    /// from the sockets (backpressure: senders' queues fill up instead); reading resumes at half.
+    public var inboundQueueLimit: Int = 4096
     public var handshakeTimeout: Duration = .seconds(5)
     /// Redial delay: starts at `min`, doubles after each failure, capped at `max`.
     public var reconnectBackoff: (min: Duration, max: Duration) = (.milliseconds(100), .seconds(5))

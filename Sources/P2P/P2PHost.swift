@@ -155,7 +155,7 @@ final class HostCore: Sendable {
     let counters = Counters()
     let inbound: AsyncStream<InboundMessage>
     let events: AsyncStream<PeerEvent>
-    private let inboundContinuation: AsyncStream<InboundMessage>.Continuation
+    let inboundQueue: InboundQueue
     private let eventsContinuation: AsyncStream<PeerEvent>.Continuation
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let state = Mutex(State())
@@ -176,8 +176,8 @@ final class HostCore: Sendable {
         self.configuration = configuration
         self.logger = logger
         ownID = PeerID(configuration.nodeKey.publicKey)
-        (inbound, inboundContinuation) = AsyncStream.makeStream(
-            bufferingPolicy: .bufferingOldest(max(1, configuration.inboundQueueLimit)))
+        inboundQueue = InboundQueue(limit: configuration.inboundQueueLimit)
+        inbound = inboundQueue.makeStream()
         (events, eventsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
     }
 
@@ -233,7 +233,7 @@ final class HostCore: Sendable {
     }
 
     private func finishStreams() {
-        inboundContinuation.finish()
+        inboundQueue.finish()
         eventsContinuation.finish()
     }
 
@@ -432,9 +432,16 @@ final class HostCore: Sendable {
         }
     }
 
-    func deliver(_ message: InboundMessage) {
-        if case .dropped = inboundContinuation.yield(message) {
+    /// Hands a message to `inbound`; true if the connection should stop reading for now.
+    func deliver(
+        _ message: InboundMessage, from channel: any Channel, resume: @escaping @Sendable () -> Void
+    ) -> Bool {
+        switch inboundQueue.push(message, from: channel, resume: resume) {
+        case .queued: return false
+        case .queuedPauseReading: return true
+        case .dropped:
             counters.add(.inboundDrops)
+            return false
         }
     }
 
@@ -446,8 +453,11 @@ final class HostCore: Sendable {
 
     /// Bans `peer` for `banDuration` and closes its connection.
     func ban(_ peer: PeerID, reason: String) {
-        let until = ContinuousClock.now + configuration.banDuration
+        let now = ContinuousClock.now
+        let until = now + configuration.banDuration
         let connection = state.withLock { state in
+            // Expired bans are pruned here, so keys made up to get banned cannot grow the list forever.
+            state.bans = state.bans.filter { $0.value > now }
             state.bans[peer] = until
             return state.peers[peer]
         }

@@ -106,7 +106,8 @@ public struct P2PStatistics: Sendable, Hashable {
     public var bytesOut: UInt64 = 0
     /// Messages refused by `send`/`broadcast` because a peer's queue was full or the peer unknown.
     public var sendDrops: UInt64 = 0
-    /// Inbound messages dropped because the application did not consume `inbound` fast enough.
+    /// Inbound messages dropped because one read burst overshot twice `inboundQueueLimit` while the
+    /// application was not consuming `inbound` (reading pauses at the limit, so this stays rare).
     public var inboundDrops: UInt64 = 0
     /// Peers banned (protocol violations and `punish`).
     public var bans: UInt64 = 0

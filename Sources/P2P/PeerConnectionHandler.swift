@@ -165,6 +165,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                     return
                 }
             case .established:
+                guard !readingPaused else { return }
                 guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self), let codecNow = codec
                 else { return }
                 do {
@@ -174,8 +175,15 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                     let sealed = buffer.readBytes(length: Int(length)) ?? []
                     let (channel, payload) = try codec!.open(sealed)
                     core.counters.add(.framesIn)
-                    if let connection {
-                        core.deliver(InboundMessage(peer: connection.id, channel: channel, payload: payload))
+                    if let connection,
+                        core.deliver(
+                            InboundMessage(peer: connection.id, channel: channel, payload: payload),
+                            from: context.channel, resume: resumeCallback(context))
+                    {
+                        // Backpressure: the consumer is behind. Stop reading the socket and stop
+                        // opening frames already read (they wait in `cumulation`) until it catches up.
+                        readingPaused = true
+                        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
                     }
                 } catch {
                     fail(error, context: context, handshake: false)
@@ -184,6 +192,24 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             case .closed:
                 return
             }
+        }
+    }
+
+    private var readingPaused = false
+
+    private func resumeCallback(_ context: ChannelHandlerContext) -> @Sendable () -> Void {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        return { loop.execute { bound.value.resumeReading() } }
+    }
+
+    /// The consumer of `inbound` caught up: open what is buffered, then read the socket again.
+    private func resumeReading() {
+        guard readingPaused, let context else { return }
+        readingPaused = false
+        process(context: context)
+        if !readingPaused, phase == .established {
+            try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         }
     }
 
@@ -216,7 +242,22 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: frame)), promise: nil)
             wrote = true
         }
-        if wrote { context.flush() }
+        if wrote { scheduleFlush(context) }
+    }
+
+    private var flushScheduled = false
+
+    /// One flush (one syscall) per event-loop tick for all the messages queued in it, instead of
+    /// one per message: `send` hops here once per message, so small messages arrive in bursts.
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
+        }
     }
 
     // MARK: - Closing

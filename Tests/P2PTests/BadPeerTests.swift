@@ -57,7 +57,9 @@ import Testing
             if misbehaviour.bans {
                 #expect(stats.protocolViolations == 1)
                 #expect(stats.bans == 1)
-                #expect(a.events.all.contains { if case .disconnected(bad, _) = $0 { true } else { false } })
+                try await eventually("disconnected event") {
+                    a.events.all.contains { if case .disconnected(bad, _) = $0 { true } else { false } }
+                }
                 // The banned key is refused even with an honest handshake.
                 let refusedAgain = try await RawClient.with(port: port) { client in
                     _ = try? await client.handshake(key: badKey, maxFrameBytes: 4096)

@@ -6,7 +6,9 @@ import Testing
 @testable import P2P
 
 /// Real hosts on loopback sockets.
-@Suite(.timeLimit(.minutes(1))) struct P2PHostTests {
+/// Serialized: the hosts of all tests share the two NIO event-loop threads, and debug-build sealing of
+/// megabytes in parallel tests made the timing-sensitive ones (backoff, ban expiry) flaky on 2 cores.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct P2PHostTests {
     @Test func twoHostsExchangeMessagesOnEveryChannelInOrder() async throws {
         try await TestNetwork.with { network in
             let b = network.start()
@@ -31,8 +33,9 @@ import Testing
                 #expect(b.payloads(from: a.id, on: channel) == (0..<count).map { [channel.rawValue, UInt8($0)] })
                 #expect(a.payloads(from: b.id, on: channel) == (0..<count).map { [UInt8($0), channel.rawValue] })
             }
-            #expect(a.events.all == [.connected(b.id)])
-            #expect(b.events.all == [.connected(a.id)])
+            try await eventually("one connected event each") {
+                a.events.all == [.connected(b.id)] && b.events.all == [.connected(a.id)]
+            }
             let stats = a.host.statistics()
             #expect(stats.framesOut == UInt64(count * 4))
             #expect(stats.framesIn == UInt64(count * 4))
@@ -110,12 +113,18 @@ import Testing
             ) {
                 $0.listenPort = portB
             }
-            try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(a.host.connectedPeers().count == 1)
-            #expect(b.host.connectedPeers().count == 1)
-            // Both ends agree on which connection survived: a's outbound is b's inbound.
-            #expect(a.host.connectedPeers()[0].outbound != b.host.connectedPeers()[0].outbound)
+            // Both ends converge on the same single connection. (When both dials complete, both keep
+            // the one dialled by the lower key; when one dial fails first, e.g. the other was not bound
+            // yet, the dialler finds the peer connected and waits on that connection instead.)
+            try await eventually("converged on one connection") {
+                let fromA = a.host.connectedPeers()
+                let fromB = b.host.connectedPeers()
+                return fromA.count == 1 && fromB.count == 1 && fromA[0].outbound != fromB[0].outbound
+            }
+            let survivor = a.host.connectedPeers().map(\.outbound)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(a.host.connectedPeers().map(\.outbound) == survivor)
+            #expect(b.host.connectedPeers().map(\.outbound) == survivor.map { !$0 })
             #expect(a.host.send([42], on: .mempool, to: b.id))
             try await eventually("message over the surviving connection") { b.messages.all.count == 1 }
         }
@@ -130,12 +139,9 @@ import Testing
             try await eventually("connected") { a.isConnected(to: keyB.publicKey.peerID) }
             await b1.stop()
             try await eventually("a notices b is gone") { !a.isConnected(to: keyB.publicKey.peerID) }
-            let lastEvent = a.events.all.last
-            guard case .disconnected(let gone, _) = lastEvent else {
-                Issue.record("expected a disconnected event, got \(String(describing: lastEvent))")
-                return
+            try await eventually("disconnected event") {
+                if case .disconnected(b1.id, _) = a.events.all.last { true } else { false }
             }
-            #expect(gone == b1.id)
             #expect(!a.host.send([1], on: .mempool, to: b1.id))
             let started = ContinuousClock.now
             let b2 = network.start(key: keyB) { $0.listenPort = portB }
@@ -149,20 +155,24 @@ import Testing
 
     @Test func punishedPeerIsRefusedUntilTheBanExpires() async throws {
         try await TestNetwork.with { network in
-            let a = network.start { $0.banDuration = .milliseconds(1500) }
+            let ban = Duration.seconds(2)
+            let a = network.start { $0.banDuration = ban }
             let b = network.start(peers: [try await a.address()])
             try await eventually("connected") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
             let bannedAt = ContinuousClock.now
             a.host.punish(b.id, reason: "invalid vote")
-            try await eventually("dropped") { !a.isConnected(to: b.id) && !b.isConnected(to: a.id) }
-            #expect(a.events.all.contains(.disconnected(b.id, reason: "punished: invalid vote")))
-            // b keeps redialling (every ≤ 200 ms) and is refused while the ban lasts.
-            let quiet2 = try await never(.milliseconds(1000)) { a.isConnected(to: b.id) }
-            #expect(quiet2)
-            #expect(a.host.statistics().handshakeFailures > 0)
+            try await eventually("dropped") { !a.isConnected(to: b.id) }
+            try await eventually("disconnected event with the reason") {
+                a.events.all.contains(.disconnected(b.id, reason: "punished: invalid vote"))
+            }
             #expect(a.host.statistics().bans == 1)
+            // b keeps redialling (every ≤ 200 ms) and is refused at the handshake while the ban lasts...
+            try await eventually("a redial refused") { a.host.statistics().handshakeFailures > 0 }
+            // ...and gets back in only once it has expired (checked when it does, so a slow machine
+            // cannot make this pass or fail by timing alone).
             try await eventually("reconnects after the ban") { a.isConnected(to: b.id) && b.isConnected(to: a.id) }
-            #expect(ContinuousClock.now - bannedAt >= .milliseconds(1500))
+            #expect(ContinuousClock.now - bannedAt >= ban)
+            try await eventually("second connected event") { a.events.all.filter { $0 == .connected(b.id) }.count == 2 }
             #expect(b.host.send([5], on: .consensus, to: a.id))
             try await eventually("traffic flows again") { a.payloads(from: b.id, on: .consensus) == [[5]] }
         }
@@ -283,8 +293,10 @@ import Testing
                 let pending = try #require(a.host.core.connection(lazy)).pending.load(ordering: .relaxed)
                 #expect(pending <= limit)
                 #expect(a.host.statistics().sendDrops >= 1)
-                // Still full a moment later, and still bounded.
-                #expect(!a.host.send(chunk, on: .blockSync, to: lazy))
+                // Hammering it further stays bounded (a slot may free up as the kernel takes a little more).
+                for _ in 0..<500 { a.host.send(chunk, on: .blockSync, to: lazy) }
+                let stillPending = try #require(a.host.core.connection(lazy)).pending.load(ordering: .relaxed)
+                #expect(stillPending <= limit)
                 // The host keeps serving the other peer.
                 #expect(a.host.send([1, 2, 3], on: .mempool, to: good.id))
                 try await eventually("good peer served") { good.payloads(from: a.id, on: .mempool) == [[1, 2, 3]] }
@@ -322,6 +334,47 @@ import Testing
             await #expect(throws: P2PError.alreadyRunning) { try await a.host.run() }
             await a.stop()
             await #expect(throws: P2PError.notRunning) { try await a.host.listeningPort() }
+        }
+    }
+
+    @Test func slowConsumerPausesReadingInsteadOfDropping() async throws {
+        try await TestNetwork.with { network in
+            // A host whose `inbound` nobody reads yet (no collector), with a small inbound queue.
+            var configuration = P2PConfiguration(nodeKey: SigningKey(), chainID: testChain)
+            configuration.inboundQueueLimit = 16
+            var logger = Logger(label: "p2p-test-slow")
+            logger.logLevel = .critical
+            let slow = P2PHost(configuration: configuration, logger: logger)
+            let run = Task { try await slow.run() }
+            defer { run.cancel() }
+            let sender = network.start(peers: [PeerAddress(host: "127.0.0.1", port: try await slow.listeningPort())]) {
+                $0.sendQueueLimit = 100_000
+            }
+            try await eventually("connected") { sender.isConnected(to: slow.id) && !slow.connectedPeers().isEmpty }
+            let total = 20_000
+            let payload = [UInt8](repeating: 0x11, count: 1000)
+            for i in 0..<total {
+                var message = payload
+                message[0] = UInt8(truncatingIfNeeded: i)
+                message[1] = UInt8(truncatingIfNeeded: i >> 8)
+                #expect(sender.host.send(message, on: .mempool, to: slow.id))
+            }
+            // The slow host stops reading: the sender's queue backs up instead of anything being dropped.
+            try await eventually("sender backed up") {
+                (sender.host.core.connection(slow.id)?.pending.load(ordering: .relaxed) ?? 0) > 1000
+            }
+            #expect(slow.statistics().inboundDrops == 0)
+            #expect(slow.statistics().framesIn < UInt64(total))
+            // Consuming drains everything, in order, with nothing lost.
+            var received: [Int] = []
+            for await message in slow.inbound {
+                received.append(Int(message.payload[0]) | Int(message.payload[1]) << 8)
+                if received.count == total { break }
+            }
+            #expect(received == (0..<total).map { $0 & 0xFFFF })
+            #expect(slow.statistics().inboundDrops == 0)
+            run.cancel()
+            _ = await run.result
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GonkaCore
 import Logging
 import NIOCore
@@ -38,8 +39,12 @@ final class TestHost: Sendable {
 
     init(configuration: P2PConfiguration) {
         key = configuration.nodeKey
-        var logger = Logger(label: "p2p-test")
-        logger.logLevel = .critical
+        // P2P_TEST_LOG=debug (or info, …) shows the hosts' logs on stderr when chasing a failure.
+        let level = ProcessInfo.processInfo.environment["P2P_TEST_LOG"].flatMap(Logger.Level.init(rawValue:))
+        var logger = Logger(label: "p2p-test.\(PeerID(configuration.nodeKey.publicKey).shortDescription)") {
+            StreamLogHandler.standardError(label: $0)
+        }
+        logger.logLevel = level ?? .critical
         let host = P2PHost(configuration: configuration, logger: logger)
         self.host = host
         messages = Collector(host.inbound)

@@ -1,0 +1,39 @@
+import GonkaCore
+
+/// Transaction signatures a ledger has already verified, bounded (oldest forgotten first). A node
+/// checks each transaction for its mempool, re-checks it after every commit while it waits, and
+/// executes it in a block: with the cache the Ed25519 verification (the bulk of a transfer's cost)
+/// runs once. It holds only facts that never change (this key signed these exact bytes), so results
+/// are identical with or without it; the entry is keyed by SHA-256 over key, signature and the
+/// domain-separated sign bytes (chain id included).
+public final class SignatureCache {
+    public let capacity: Int
+    private var entries: Set<Hash> = []
+    private var order: [Hash] = []
+    private var head = 0
+
+    public init(capacity: Int = 200_000) {
+        self.capacity = max(capacity, 1)
+    }
+
+    public var count: Int { entries.count }
+
+    static func key(publicKey: some Collection<UInt8>, signature: some Collection<UInt8>, message: [UInt8]) -> Hash {
+        Hash.sha256(parts: [Array(publicKey), Array(signature), message])
+    }
+
+    func contains(_ key: Hash) -> Bool { entries.contains(key) }
+
+    func insert(_ key: Hash) {
+        guard entries.insert(key).inserted else { return }
+        order.append(key)
+        if entries.count > capacity {
+            entries.remove(order[head])
+            head += 1
+            if head >= capacity {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+}
