@@ -2,10 +2,10 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint protos clean
+.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 test: ## build everything (tests included), run the whole Swift suite, then the python openai test
 	$(SWIFT) build --build-tests
@@ -30,6 +30,7 @@ bench: release model ## run the benchmarks named in the issues (release build)
 	.build/release/gonka bench tx
 	.build/release/gonka bench consensus
 	.build/release/gonka bench inference --model "$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" --threads 1,2 --runs 3
+	.build/release/gonka bench chain
 
 lint: ## swift format lint --strict over our sources (generated code excluded)
 	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
@@ -45,3 +46,22 @@ SEEDS ?= 100000
 sim: ## consensus simulator over $(SEEDS) seeds, heavier faults (SEED=n replays one seed)
 	$(SWIFT) build --build-tests
 	SEEDS=$(SEEDS) SIM_THOROUGH=1 $(if $(SEED),SEED=$(SEED)) $(SWIFT) test --skip-build --disable-xctest --filter ConsensusTests.SimulationTests
+
+DEVNET_DIR ?= .devnet
+PARTICIPANTS ?= 4
+devnet: release ## fetch the model, start a local network of $(PARTICIPANTS) validator processes in $(DEVNET_DIR)
+	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model || echo "warning: the model could not be fetched (the chain does not need it yet)"
+	.build/release/gonka devnet up --dir $(DEVNET_DIR) --participants $(PARTICIPANTS)
+	@echo ""
+	@echo "The gonka binary is .build/release/gonka (add it to PATH: export PATH=\"$$PWD/.build/release:$$PATH\")."
+	@echo "Stop the network with: make devnet-down"
+
+devnet-down: ## stop the local network (data stays in $(DEVNET_DIR); rm -rf it to start over)
+	.build/release/gonka devnet down --dir $(DEVNET_DIR)
+
+e2e: ## the long multi-process fault tests (crash, halt, partition cycles with txs flowing)
+	$(SWIFT) build --build-tests
+	GONKA_E2E=1 $(SWIFT) test --skip-build --disable-xctest --filter DevnetTests
+
+bench-chain: release ## committed tx/s, block time and commit latency on a local 4-validator devnet
+	.build/release/gonka bench chain --participants $(PARTICIPANTS)

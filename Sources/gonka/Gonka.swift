@@ -11,7 +11,8 @@ struct Gonka: AsyncParsableCommand {
             """,
         version: GonkaVersion.current,
         subcommands: [
-            Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, MLNodeCommand.self, ChatCommand.self, Bench.self,
+            Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, Devnet.self, Tx.self, Query.self,
+            MLNodeCommand.self, ChatCommand.self, Bench.self,
             Version.self,
         ]
     )

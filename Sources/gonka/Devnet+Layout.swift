@@ -1,0 +1,208 @@
+import ChainNode
+import Foundation
+import GonkaCore
+import Ledger
+import Storage
+
+/// What `gonka devnet up` writes and later reads back: the homes, ports and keys of a local
+/// network, kept in `DIR/devnet.json` so `status`, `down` and the tests find every process.
+struct DevnetManifest: Codable, Sendable {
+    static let fileName = "devnet.json"
+    static let chainID = "gonka-devnet"
+
+    var chainID: String
+    var binary: String
+    var testHooks: Bool
+    var faucet: Faucet
+    var nodes: [Node]
+
+    struct Faucet: Codable, Sendable {
+        var home: String
+        var key: String
+        var address: Address
+    }
+
+    struct Node: Codable, Sendable {
+        var index: Int
+        var moniker: String
+        var home: String
+        /// The running process, or nil before the first start.
+        var pid: Int32?
+        var p2pPort: Int
+        var rpcPort: Int
+        var apiPort: Int
+        /// Hex of the p2p public key (the node id in `persistent_peers`).
+        var nodeID: String
+        var accountAddress: Address
+        /// Hex of the consensus key's address, as `GET /block/{h}` lists commit signers.
+        var validatorAddress: String
+
+        var rpcListen: String { "127.0.0.1:\(rpcPort)" }
+        var rpcURL: String { "http://\(rpcListen)" }
+        var logPath: String { home + "/node.log" }
+
+        enum CodingKeys: String, CodingKey {
+            case index, moniker, home, pid
+            case p2pPort = "p2p_port"
+            case rpcPort = "rpc_port"
+            case apiPort = "api_port"
+            case nodeID = "node_id"
+            case accountAddress = "account_address"
+            case validatorAddress = "validator_address"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(moniker, forKey: .moniker)
+            try c.encode(home, forKey: .home)
+            try c.encodeIfPresent(pid, forKey: .pid)
+            try c.encode(p2pPort, forKey: .p2pPort)
+            try c.encode(rpcPort, forKey: .rpcPort)
+            try c.encode(apiPort, forKey: .apiPort)
+            try c.encode(nodeID, forKey: .nodeID)
+            try c.encode(accountAddress, forKey: .accountAddress)
+            try c.encode(validatorAddress, forKey: .validatorAddress)
+            // Written for people and scripts; never read back.
+            var extra = encoder.container(keyedBy: ExtraKeys.self)
+            try extra.encode(rpcURL, forKey: .rpcURL)
+            try extra.encode(logPath, forKey: .log)
+        }
+
+        enum ExtraKeys: String, CodingKey {
+            case rpcURL = "rpc_url"
+            case log
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case binary, faucet, nodes
+        case chainID = "chain_id"
+        case testHooks = "test_hooks"
+    }
+
+    static func url(in dir: URL) -> URL { dir.appendingPathComponent(fileName) }
+
+    static func load(from dir: URL) throws -> DevnetManifest {
+        let url = Self.url(in: dir)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CLIError("no devnet in \(dir.path) (start one: gonka devnet up --dir \(dir.path))")
+        }
+        do {
+            return try JSONDecoder().decode(DevnetManifest.self, from: Data(contentsOf: url))
+        } catch {
+            throw CLIError("\(url.path) is unreadable: \(error) (remove the directory or use --reset)")
+        }
+    }
+
+    func save(to dir: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(self).write(to: Self.url(in: dir), options: .atomic)
+    }
+}
+
+/// Writes a fresh devnet: one genesis shared by N validator homes (each with account, consensus
+/// and p2p keys, equal power), a funded faucet home, and each node's config.toml with its own
+/// loopback ports and every other node as a persistent peer.
+enum DevnetLayout {
+    static let validatorBalance = Amount(gnk: 1_000_000)!
+    static let faucetBalance = Amount(gnk: 1_000_000_000)!
+    static let validatorPower: UInt64 = 100
+
+    /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).
+    static func create(
+        dir: URL, participants: Int, testHooks: Bool, binary: String,
+        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!
+    ) throws -> DevnetManifest {
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        let ports = try FreePorts.allocate(participants * 3)
+        var nodes: [DevnetManifest.Node] = []
+        var validators: [Genesis.Validator] = []
+        var accounts: [Genesis.Account] = []
+        for index in 0..<participants {
+            let home = dir.appendingPathComponent("node\(index)", isDirectory: true)
+            try fm.createDirectory(at: home.appendingPathComponent("data"), withIntermediateDirectories: true)
+            let keys = KeyStore(home: home)
+            let account = try keys.entryOrCreate("validator")
+            let consensus = try keys.entryOrCreate("consensus")
+            let p2p = try keys.entryOrCreate("p2p")
+            let consensusKey = try PublicKey(bytes: Hex.decode(consensus.publicKey) ?? [])
+            let node = DevnetManifest.Node(
+                index: index, moniker: "node\(index)", home: home.path, pid: nil,
+                p2pPort: ports[index * 3], rpcPort: ports[index * 3 + 1], apiPort: ports[index * 3 + 2],
+                nodeID: p2p.publicKey, accountAddress: account.address,
+                validatorAddress: Hex.encode(consensusKey.address.bytes))
+            nodes.append(node)
+            validators.append(
+                .init(
+                    name: node.moniker, address: account.address, url: "http://127.0.0.1:\(node.apiPort)",
+                    consensusPubkey: consensus.publicKey, p2pPubkey: p2p.publicKey, power: validatorPower))
+            accounts.append(.init(address: account.address, balance: validatorBalance))
+        }
+        let faucetHome = dir.appendingPathComponent("faucet", isDirectory: true)
+        let faucet = try KeyStore(home: faucetHome).entryOrCreate("faucet")
+        accounts.append(.init(address: faucet.address, balance: faucetBalance))
+        for address in extraAccounts where !accounts.contains(where: { $0.address == address }) {
+            accounts.append(.init(address: address, balance: extraBalance))
+        }
+        let genesis = Genesis(
+            chainID: DevnetManifest.chainID, genesisTime: ISO8601DateFormatter().string(from: Date()),
+            accounts: accounts, validators: validators)
+        try genesis.validate()
+        let genesisJSON = try genesis.encodedJSON()
+        for node in nodes {
+            let home = URL(fileURLWithPath: node.home, isDirectory: true)
+            try genesisJSON.write(to: home.appendingPathComponent("genesis.json"), options: .atomic)
+            let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@127.0.0.1:\($0.p2pPort)" }
+            let config = NodeConfig(
+                moniker: node.moniker, chainID: DevnetManifest.chainID, accountKey: "validator",
+                p2pListen: "127.0.0.1:\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
+                apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
+            try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        }
+        let manifest = DevnetManifest(
+            chainID: DevnetManifest.chainID, binary: binary, testHooks: testHooks,
+            faucet: .init(home: faucetHome.path, key: "faucet", address: faucet.address), nodes: nodes)
+        try manifest.save(to: dir)
+        return manifest
+    }
+}
+
+/// Free TCP ports on 127.0.0.1: bound to port 0 all at once (so no two are equal), then released
+/// for the nodes to take. Another program could grab one in between; the node then fails to bind
+/// and says so in its log.
+enum FreePorts {
+    static func allocate(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { for fd in sockets { close(fd) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            #if canImport(Glibc)
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #else
+                let fd = socket(AF_INET, SOCK_STREAM, 0)
+            #endif
+            guard fd >= 0 else { throw CLIError("cannot open a socket to find a free port (errno \(errno))") }
+            sockets.append(fd)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = 0
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else { throw CLIError("cannot bind a loopback port (errno \(errno))") }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            guard named == 0 else { throw CLIError("cannot read a bound port (errno \(errno))") }
+            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+        }
+        return ports
+    }
+}

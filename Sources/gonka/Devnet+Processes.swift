@@ -1,0 +1,103 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starting, finding and stopping devnet node processes. Each node runs detached in its own
+/// process group (so a Ctrl-C in the terminal that ran `devnet up` does not reach it), with stdout and
+/// stderr appended to `HOME/node.log`.
+enum DevnetProcess {
+    /// Starts `binary node start --home HOME` and returns its pid.
+    static func start(binary: String, home: String, logPath: String) throws -> Int32 {
+        closeOnExec()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group (pgroup 0 = its pid), outside the terminal's foreground group.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        let arguments = [binary, "node", "start", "--home", home]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, binary, &actions, &attributes, argv, environ)
+        guard result == 0 else {
+            throw CLIError("cannot start \(binary): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+
+    /// Marks every descriptor above stderr close-on-exec. A node outlives the command that
+    /// started it; if it inherited, say, the pipe a caller reads this command's output from, that
+    /// caller would never see end-of-file.
+    private static func closeOnExec() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for entry in entries {
+            guard let fd = Int32(entry), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
+    /// Whether `pid` is a live (not zombie) `gonka node start` process for `home`: a recycled pid
+    /// of some other program is never mistaken for a node, so it is never signalled.
+    static func isRunning(_ pid: Int32?, home: String) -> Bool {
+        guard let pid, pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        guard state != "Z", state != "X" else { return false }
+        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.contains("node") && arguments.contains(home)
+    }
+
+    /// Sends `signal` to the node if it is the node; returns whether it was.
+    @discardableResult
+    static func signal(_ pid: Int32?, home: String, _ signal: Int32) -> Bool {
+        guard let pid, isRunning(pid, home: home) else { return false }
+        return kill(pid, signal) == 0
+    }
+
+    /// SIGTERM, up to `grace` for a clean exit, then SIGKILL. Returns how it ended.
+    static func stop(_ pid: Int32?, home: String, grace: Duration = .seconds(10)) async -> StopOutcome {
+        guard signal(pid, home: home, SIGTERM) else { return .notRunning }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        while clock.now < deadline {
+            if !isRunning(pid, home: home) { return .exited }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        signal(pid, home: home, SIGKILL)
+        for _ in 0..<50 where isRunning(pid, home: home) { try? await Task.sleep(for: .milliseconds(100)) }
+        return .killed
+    }
+
+    enum StopOutcome: String {
+        case notRunning = "not running"
+        case exited = "stopped"
+        case killed = "killed after the grace period"
+    }
+
+    /// The last `lines` lines of a log file (for error messages).
+    static func tail(_ path: String, lines: Int = 15) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "(no log at \(path))" }
+        let text = String(decoding: data.suffix(16_384), as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    /// This executable's path (so `devnet up` starts nodes of the same build by default).
+    static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import GonkaCore
+import Testing
+
+/// The devnet, tx and query commands as a user runs them, without a running node: layout
+/// written by `devnet up --no-start`, and every class of bad input refused with `error: …`.
+@Suite struct DevnetCLITests {
+    typealias H = DevnetHarness
+
+    @Test func upWritesAGenesisAndAHomePerValidator() throws {
+        let dir = try H.temporaryDirectory("layout")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try H.gonka(["devnet", "up", "--dir", dir.path, "--participants", "3", "--no-start", "--test-hooks"])
+        #expect(run.status == 0, "\(run.output)")
+        let manifest = try H.loadManifest(dir)
+        #expect(manifest.nodes.count == 3)
+        let genesis = try Data(contentsOf: dir.appendingPathComponent("node0/genesis.json"))
+        var ports: Set<String> = []
+        var nodeIDs: [String] = []
+        for node in manifest.nodes {
+            // Every home holds the same genesis and passes `gonka genesis validate`.
+            #expect(try Data(contentsOf: URL(fileURLWithPath: node.home + "/genesis.json")) == genesis)
+            let validate = try H.gonka(["genesis", "validate", "--home", node.home])
+            #expect(validate.status == 0 && validate.stdout.contains("validators: 3, power 300"), "\(validate.output)")
+            for key in ["validator", "consensus", "p2p"] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: node.home + "/keys/\(key).json")
+                #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+            }
+            let config = try String(contentsOfFile: node.home + "/config.toml", encoding: .utf8)
+            #expect(config.contains("chain_id = \"gonka-devnet\""))
+            #expect(config.contains("test_hooks = true"))
+            for section in ["[p2p]", "[rpc]", "[api]"] {
+                let listen = try #require(Self.value(after: section, key: "listen", in: config))
+                #expect(listen.hasPrefix("\"127.0.0.1:"))
+                ports.insert(listen)
+            }
+            #expect(
+                node.rpcURL == "http://"
+                    + (Self.value(after: "[rpc]", key: "listen", in: config) ?? "")
+                    .trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+            nodeIDs.append(
+                try String(contentsOfFile: node.home + "/keys/p2p.json", encoding: .utf8)
+                    .components(separatedBy: "\"public_key\"").last?.split(separator: "\"").dropFirst().first
+                    .map(String.init) ?? "")
+        }
+        #expect(ports.count == 9, "ports must all differ: \(ports)")
+        // Each node lists the other two as persistent peers, by p2p key and port.
+        for node in manifest.nodes {
+            let config = try String(contentsOfFile: node.home + "/config.toml", encoding: .utf8)
+            let peers = try #require(Self.value(after: "[p2p]", key: "persistent_peers", in: config))
+            for other in manifest.nodes {
+                #expect(peers.contains(nodeIDs[other.index]) == (other.index != node.index))
+            }
+        }
+        // The faucet is funded and its key is usable.
+        let faucetGenesis = String(decoding: genesis, as: UTF8.self)
+        #expect(faucetGenesis.contains(manifest.faucet.address))
+        #expect(FileManager.default.fileExists(atPath: manifest.faucet.home + "/keys/faucet.json"))
+
+        // A second `up` on the same stopped directory resumes it (no new keys), `--reset` rewrites it.
+        let again = try H.gonka(["devnet", "up", "--dir", dir.path, "--no-start"])
+        #expect(again.status == 0)
+        #expect(try H.loadManifest(dir).faucet.address == manifest.faucet.address)
+        let reset = try H.gonka(["devnet", "up", "--dir", dir.path, "--participants", "2", "--no-start", "--reset"])
+        #expect(reset.status == 0)
+        #expect(try H.loadManifest(dir).nodes.count == 2)
+        #expect(try H.loadManifest(dir).faucet.address != manifest.faucet.address)
+    }
+
+    @Test func upRefusesADirectoryThatIsNotADevnet() throws {
+        let dir = try H.temporaryDirectory("notdevnet")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("keep me".utf8).write(to: dir.appendingPathComponent("file.txt"))
+        let run = try H.gonka(["devnet", "up", "--dir", dir.path, "--no-start"])
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("is not a devnet"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("file.txt").path))
+    }
+
+    @Test(arguments: [
+        (["devnet", "up", "--participants", "0"], "--participants"),
+        (["devnet", "up", "--participants", "x"], "participants"),
+        (["devnet", "up", "--binary", "/nonexistent/gonka"], "--binary"),
+        (["devnet", "status", "--dir", "/nonexistent/devnet"], "no devnet"),
+        (["devnet", "down", "--dir", "/nonexistent/devnet"], "no devnet"),
+        (["devnet", "kill-node", "x"], "index"),
+        (["tx", "bank", "send", "faucet", "gonka1notanaddress", "1gnk"], "TO"),
+        (["tx", "bank", "send", "faucet", "gonka1qqqq", "1gnk"], "TO"),
+        (["tx", "bank", "send", "bad/name", Self.someAddress, "1gnk"], "name"),
+        (["tx", "bank", "send", "faucet", Self.someAddress, "12"], "AMOUNT"),
+        (["tx", "bank", "send", "faucet", Self.someAddress, "0gnk"], "AMOUNT must be positive"),
+        (["tx", "bank", "send", "faucet", Self.someAddress, "1.5btc"], "AMOUNT"),
+        (["tx", "bank", "send", "faucet", Self.someAddress, "1gnk", "--mode", "async"], "mode"),
+        (["tx", "bank", "send", "faucet", Self.someAddress, "1gnk", "--home", "/nonexistent"], "faucet"),
+        (["query", "balance", "nope"], "ADDRESS"),
+        (["query", "account", "gonka1"], "ADDRESS"),
+        (["query", "block", "0"], "HEIGHT"),
+        (["query", "block", "-3"], "height"),
+        (["query", "tx", "abc"], "HASH"),
+        (["query", "status", "--node", "localhost"], "--node"),
+        (["query", "status", "--frobnicate"], "frobnicate"),
+    ])
+    func badInputIsAClearError(arguments: [String], mentions: String) throws {
+        let run = try H.gonka(arguments)
+        #expect(run.status != 0, "\(arguments) succeeded: \(run.output)")
+        #expect(run.stderr.lowercased().contains("error"), "\(arguments): \(run.output)")
+        #expect(run.stderr.contains(mentions), "\(arguments): \(run.stderr)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func unreachableNodeIsAClearError() throws {
+        let port = try ClientTests.closedPort()
+        for arguments in [
+            ["query", "status"], ["query", "balance", Self.someAddress], ["query", "block", "3"],
+        ] {
+            let run = try H.gonka(arguments + ["--node", "http://127.0.0.1:\(port)"])
+            #expect(run.status != 0)
+            #expect(run.stderr.contains("127.0.0.1:\(port)"), "\(run.stderr)")
+        }
+        // $GONKA_NODE is the default --node.
+        let env = try H.gonka(["query", "status"], environment: ["GONKA_NODE": "http://127.0.0.1:\(port)"])
+        #expect(env.status != 0 && env.stderr.contains("127.0.0.1:\(port)"))
+    }
+
+    @Test(arguments: [
+        ["devnet", "--help"], ["devnet", "up", "--help"], ["devnet", "status", "--help"], ["devnet", "down", "--help"],
+        ["tx", "bank", "send", "--help"], ["query", "--help"], ["query", "balance", "--help"],
+        ["query", "block", "--help"], ["query", "tx", "--help"], ["bench", "chain", "--help"],
+    ])
+    func everyNewCommandExplainsItself(arguments: [String]) throws {
+        let run = try H.gonka(arguments)
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("USAGE:") && run.stdout.contains("OVERVIEW:"))
+    }
+
+    static let someAddress = SigningKey().publicKey.address.description
+
+    /// The raw value of `key` in `[section]` of a TOML text.
+    static func value(after section: String, key: String, in toml: String) -> String? {
+        guard let start = toml.range(of: section + "\n") else { return nil }
+        for line in toml[start.upperBound...].split(separator: "\n") {
+            if line.hasPrefix("[") { return nil }
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == key {
+                return parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+}
