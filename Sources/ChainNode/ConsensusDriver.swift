@@ -34,6 +34,9 @@ public actor ConsensusDriver {
         public var mempoolMaxTxs = 10_000
         public var mempoolMaxBytes = 64 << 20
         public var limits = LedgerApplication.Limits()
+        /// The block target (PROTOCOL §12: 1 s devnet, 5 s mainnet): the pause after a commit is
+        /// stretched so consecutive heights start at least this far apart. Zero = only the commit timeout.
+        public var blockInterval: Duration = .zero
 
         public init(chainID: String, timeouts: Consensus.Timeouts) {
             self.chainID = chainID
@@ -415,10 +418,11 @@ public actor ConsensusDriver {
         if synced {
             advance()
         } else {
-            let wait = configuration.timeouts.commit
+            let elapsed = ContinuousClock.now - heightStartedAt
+            let wait = max(.milliseconds(configuration.timeouts.commit), configuration.blockInterval - elapsed)
             advanceTask?.cancel()
             advanceTask = Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(wait))
+                try? await Task.sleep(for: wait)
                 guard !Task.isCancelled else { return }
                 await self?.advance()
             }

@@ -110,6 +110,7 @@ public final class Node: Sendable {
         driverConfig.mempoolMaxTxs = config.mempoolMaxTxs
         driverConfig.mempoolMaxBytes = config.mempoolMaxBytes
         driverConfig.limits.keepRecent = config.keepRecent
+        driverConfig.blockInterval = config.blockInterval
         tune?(&driverConfig)
         var driverLogger = logger
         driverLogger[metadataKey: "component"] = "consensus"

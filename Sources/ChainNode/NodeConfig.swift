@@ -61,6 +61,16 @@ public struct NodeConfig: Sendable, Hashable {
         }
     }
 
+    /// The block target of the chosen timeouts (PROTOCOL §12): 1 s devnet, 5 s mainnet, none for
+    /// `fast` (tests want blocks as fast as consensus makes them).
+    public var blockInterval: Duration {
+        switch timeouts {
+        case "devnet": .seconds(1)
+        case "mainnet": .seconds(5)
+        default: .zero
+        }
+    }
+
     /// Parses the TOML subset `config.toml` uses: top-level and `[section]` keys with string,
     /// integer, boolean and array-of-strings values, and `#` comments.
     public init(toml: String) throws(NodeError) {
