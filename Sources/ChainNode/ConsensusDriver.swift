@@ -123,7 +123,8 @@ public actor ConsensusDriver {
         machine = Consensus.Machine(
             configuration: Consensus.Machine.Configuration(
                 chainID: configuration.chainID, timeouts: configuration.timeouts),
-            signer: self.signer, height: app.tip.height + 1, validators: app.validators, lastBlockTime: app.tip.time,
+            signer: self.signer, height: app.tip.height + 1,
+            validators: app.consensusValidators(forHeight: app.tip.height + 1), lastBlockTime: app.tip.time,
             signState: signState)
         mempool = Mempool(maxTxs: configuration.mempoolMaxTxs, maxBytes: configuration.mempoolMaxBytes)
         let tip = app.tip
@@ -447,7 +448,8 @@ public actor ConsensusDriver {
         gossipProposals = [:]
         seenSignatures = []
         let actions = machine.advance(
-            height: app.tip.height + 1, validators: app.validators, lastBlockTime: app.tip.time)
+            height: app.tip.height + 1, validators: app.consensusValidators(forHeight: app.tip.height + 1),
+            lastBlockTime: app.tip.time)
         heightStartedAt = .now
         perform(actions)
         let height = machine.height

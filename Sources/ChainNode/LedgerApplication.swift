@@ -57,6 +57,8 @@ public final class LedgerApplication {
 
     public let chainID: String
     public let validators: Consensus.ValidatorSet
+    /// ``validators`` with the proposer priorities of some height, advanced as heights go by.
+    private var rotation: (height: UInt64, set: Consensus.ValidatorSet)?
     public let genesisTime: Int64
     public let limits: Limits
     let ledger: Ledger
@@ -324,6 +326,21 @@ public final class LedgerApplication {
     func checkTx(_ tx: [UInt8]) -> TxResult { ledger.checkTx(tx) }
 
     /// Takes transactions in order while they fit the block limits.
+    /// The validator set consensus runs `height` with: the genesis set whose proposer priorities
+    /// have advanced once per height before it (CometBFT's weighted round-robin, PROTOCOL §3.1), so
+    /// round 0 of consecutive heights rotates through the validators by power. Deterministic in
+    /// `height` alone, so a restarted or synced node computes the same proposers.
+    public func consensusValidators(forHeight height: UInt64) -> Consensus.ValidatorSet {
+        let target = max(height, 1)
+        var current = rotation.flatMap { $0.height <= target ? $0 : nil } ?? (height: 1, set: validators)
+        if target > current.height {
+            current.set.incrementProposerPriority(times: Int(target - current.height))
+            current.height = target
+        }
+        rotation = current
+        return current.set
+    }
+
     public func prepareProposal(txs: [[UInt8]]) -> [[UInt8]] {
         var out: [[UInt8]] = []
         var bytes = 0

@@ -151,3 +151,43 @@ import Testing
         #expect(old.value == latest.value)
     }
 }
+
+/// Round 0's proposer rotates from height to height by power (a devnet bench found one validator
+/// proposing every block, so the other nodes' mempools never reached a block).
+@Suite struct ProposerRotationTests {
+    func makeApp(powers: [UInt64]) throws -> LedgerApplication {
+        let wallet = try TestChain(accounts: 1)
+        let validators = powers.enumerated().map { i, power in
+            TestChain.validatorEntry(TestChain.key(seed: 60, index: i), name: "v\(i)", power: power)
+        }
+        let genesis = Genesis(
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", accounts: wallet.genesis.accounts,
+            validators: validators)
+        return try LedgerApplication(
+            genesis: genesis, state: try AuthenticatedStore(inMemory: "rotation"),
+            blocks: try BlockStore(inMemory: "rotation-blocks"))
+    }
+
+    @Test func equalPowersTakeTurns() throws {
+        let app = try makeApp(powers: [10, 10, 10, 10])
+        let proposers = (1...8).map { app.consensusValidators(forHeight: UInt64($0)).proposer.address }
+        #expect(Set(proposers[0..<4]).count == 4)
+        #expect(Array(proposers[4..<8]) == Array(proposers[0..<4]))
+    }
+
+    @Test func turnsFollowPower() throws {
+        let app = try makeApp(powers: [30, 10])
+        let proposers = (1...40).map { app.consensusValidators(forHeight: UInt64($0)).proposer.address }
+        let counts = Dictionary(grouping: proposers, by: { $0 }).mapValues(\.count).values.sorted()
+        #expect(counts == [10, 30])
+    }
+
+    @Test func anyHeightIsTheSameWhicheverWayItIsReached() throws {
+        let stepped = try makeApp(powers: [7, 5, 3])
+        for h in 1...25 { _ = stepped.consensusValidators(forHeight: UInt64(h)) }
+        let direct = try makeApp(powers: [7, 5, 3])
+        #expect(direct.consensusValidators(forHeight: 25) == stepped.consensusValidators(forHeight: 25))
+        // Asking for an earlier height (a node restarted lower) starts again from genesis.
+        #expect(stepped.consensusValidators(forHeight: 3) == direct.consensusValidators(forHeight: 3))
+    }
+}
