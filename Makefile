@@ -53,7 +53,7 @@ devnet: release ## fetch the model, start a local network of $(PARTICIPANTS) val
 	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model || echo "warning: the model could not be fetched (the chain does not need it yet)"
 	.build/release/gonka devnet up --dir $(DEVNET_DIR) --participants $(PARTICIPANTS)
 	@echo ""
-	@echo "The gonka binary is .build/release/gonka (add it to PATH: export PATH=\"$$PWD/.build/release:$$PATH\")."
+	@echo 'The gonka binary is .build/release/gonka (add it to PATH: export PATH="$(CURDIR)/.build/release:$$PATH").'
 	@echo "Stop the network with: make devnet-down"
 
 devnet-down: ## stop the local network (data stays in $(DEVNET_DIR); rm -rf it to start over)
