@@ -19,7 +19,14 @@ public final class SignatureCache {
     public var count: Int { entries.count }
 
     static func key(publicKey: some Collection<UInt8>, signature: some Collection<UInt8>, message: [UInt8]) -> Hash {
-        Hash.sha256(parts: [Array(publicKey), Array(signature), message])
+        // Each part length-prefixed, so no split of the same bytes into (key, signature, message)
+        // can stand for another.
+        func length(_ count: Int) -> [UInt8] {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).bigEndian, Array.init)
+        }
+        return Hash.sha256(parts: [
+            length(publicKey.count), Array(publicKey), length(signature.count), Array(signature), message,
+        ])
     }
 
     func contains(_ key: Hash) -> Bool { entries.contains(key) }
