@@ -193,7 +193,8 @@ let package = Package(
         ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strict),
         .testTarget(
-            name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore"], exclude: ["Fixtures"],
+            name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore", "GonkaTestKit"],
+            exclude: ["Fixtures"],
             swiftSettings: strict),
         .testTarget(
             name: "P2PTests",
@@ -209,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "MLNodeTests",
             dependencies: [
-                "MLNode", "Inference", "Tensor",
+                "MLNode", "Inference", "Tensor", "GonkaTestKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -220,7 +221,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore"], swiftSettings: strict),
+        .testTarget(
+            name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore", "GonkaTestKit"], swiftSettings: strict),
         .testTarget(
             name: "DevnetTests",
             dependencies: [

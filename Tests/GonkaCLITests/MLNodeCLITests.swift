@@ -1,4 +1,5 @@
 import Foundation
+import GonkaTestKit
 import Testing
 
 /// `gonka mlnode start` and `gonka chat` as a user runs them: real processes talking over loopback.
@@ -6,28 +7,8 @@ import Testing
 struct MLNodeCLITests {
     static let binary = CLITests.binary
 
-    /// The embedded model (`GONKA_MODEL`, else the `make model` cache, fetched under a lock if absent).
-    static func modelPath() throws -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["GONKA_MODEL"], !path.isEmpty { return path }
-        let directory =
-            environment["GONKA_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gonka/models").path
-        let path = directory + "/SmolLM2-135M-Instruct.Q4_1.gguf"
-        if FileManager.default.fileExists(atPath: path) { return path }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "flock", directory + "/.fetch.lock", root.appendingPathComponent("scripts/fetch-model").path,
-        ]
-        process.environment = environment.merging(["GONKA_MODELS": directory]) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        return path
-    }
+    /// The embedded model (``TestModelFile``).
+    static func modelPath() throws -> String { try TestModelFile.path() }
 
     @Test(arguments: [["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"]])
     func helpExplains(arguments: [String]) throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GonkaTestKit
 import Hummingbird
 import Inference
 import Logging
@@ -9,37 +10,11 @@ import NIOHTTP1
 import ServiceLifecycle
 import Testing
 
-/// The embedded model: `GONKA_MODEL`, else the `make model` cache (fetched under a lock when absent).
+/// The embedded model, found by ``TestModelFile``.
 enum Fixture {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    static let loaded: Result<LlamaModel, any Error> = Result { try LlamaModel(path: locate()) }
+    static let loaded: Result<LlamaModel, any Error> = Result { try LlamaModel(path: TestModelFile.path()) }
 
     struct Unavailable: Error, CustomStringConvertible { let description: String }
-
-    static func locate() throws -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["GONKA_MODEL"], !path.isEmpty { return path }
-        let directory =
-            environment["GONKA_MODELS"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/gonka/models").path
-        let path = directory + "/SmolLM2-135M-Instruct.Q4_1.gguf"
-        if FileManager.default.fileExists(atPath: path) { return path }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "flock", directory + "/.fetch.lock", repositoryRoot.appendingPathComponent("scripts/fetch-model").path,
-        ]
-        process.environment = environment.merging(["GONKA_MODELS": directory]) { $1 }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: path) else {
-            throw Unavailable(description: "scripts/fetch-model failed (status \(process.terminationStatus))")
-        }
-        return path
-    }
 }
 
 /// A response as the tests look at it.
