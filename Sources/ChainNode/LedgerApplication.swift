@@ -272,7 +272,8 @@ public final class LedgerApplication {
         let txs = block.txs.map { Array($0) }
         let context = BlockContext(
             chainID: chainID, height: height, time: block.header.timeMs &* 1_000_000,
-            proposer: Address(bytes: block.header.proposer))
+            proposer: Address(bytes: block.header.proposer),
+            lastBlockHash: block.header.hasLastBlockID ? Hash(bytes: block.header.lastBlockID.hash) : nil)
         let result: BlockResult
         do {
             result = try ledger.finalize(block: txs, context: context)

@@ -15,6 +15,11 @@ public enum Wire {
     public typealias Account = Gonka_V1_Account
     public typealias Participant = Gonka_V1_Participant
     public typealias OperatorGrant = Gonka_V1_OperatorGrant
+    public typealias MsgCommitSeed = Gonka_V1_MsgCommitSeed
+    public typealias MsgSubmitPocBatch = Gonka_V1_MsgSubmitPocBatch
+    public typealias MsgSubmitPocValidation = Gonka_V1_MsgSubmitPocValidation
+    public typealias MsgStartInference = Gonka_V1_MsgStartInference
+    public typealias MsgFinishInference = Gonka_V1_MsgFinishInference
     public typealias BlockID = Gonka_V1_BlockID
     public typealias Header = Gonka_V1_Header
     public typealias Block = Gonka_V1_Block
@@ -47,6 +52,11 @@ extension Wire.Msg {
         case .registerParticipant: "MsgRegisterParticipant"
         case .grantOperator: "MsgGrantOperator"
         case .revokeOperator: "MsgRevokeOperator"
+        case .commitSeed: "MsgCommitSeed"
+        case .submitPocBatch: "MsgSubmitPocBatch"
+        case .submitPocValidation: "MsgSubmitPocValidation"
+        case .startInference: "MsgStartInference"
+        case .finishInference: "MsgFinishInference"
         case nil: nil
         }
     }
@@ -54,12 +64,19 @@ extension Wire.Msg {
     /// Every message type name this build knows.
     public static let knownTypeNames: [String] = [
         "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
+        "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
+        "MsgStartInference", "MsgFinishInference",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
     public init(_ register: Wire.MsgRegisterParticipant) { self.init(); sum = .registerParticipant(register) }
     public init(_ grant: Wire.MsgGrantOperator) { self.init(); sum = .grantOperator(grant) }
     public init(_ revoke: Wire.MsgRevokeOperator) { self.init(); sum = .revokeOperator(revoke) }
+    public init(_ commit: Wire.MsgCommitSeed) { self.init(); sum = .commitSeed(commit) }
+    public init(_ batch: Wire.MsgSubmitPocBatch) { self.init(); sum = .submitPocBatch(batch) }
+    public init(_ validation: Wire.MsgSubmitPocValidation) { self.init(); sum = .submitPocValidation(validation) }
+    public init(_ start: Wire.MsgStartInference) { self.init(); sum = .startInference(start) }
+    public init(_ finish: Wire.MsgFinishInference) { self.init(); sum = .finishInference(finish) }
 }
 
 extension Wire.Tx {

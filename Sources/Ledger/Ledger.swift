@@ -199,12 +199,17 @@ public struct BlockContext: Sendable, Hashable {
     /// Block time in Unix nanoseconds (the weighted median of precommit times; PROTOCOL §3.1).
     public var time: Int64
     public var proposer: Address?
+    /// Hash of the previous block (the header's `last_block_id`); `nil` at height 1 and in checkTx.
+    /// Seeds that the protocol takes from a block hash (the PoC model of §5.1, the epoch seed of
+    /// §6.2) read it here: block P's hash is known from block P+1 on.
+    public var lastBlockHash: Hash?
 
-    public init(chainID: String, height: UInt64, time: Int64, proposer: Address?) {
+    public init(chainID: String, height: UInt64, time: Int64, proposer: Address?, lastBlockHash: Hash? = nil) {
         self.chainID = chainID
         self.height = height
         self.time = time
         self.proposer = proposer
+        self.lastBlockHash = lastBlockHash
     }
 }
 

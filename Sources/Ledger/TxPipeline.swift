@@ -118,7 +118,10 @@ struct TxPipeline {
         case .registerParticipant(let register): try Participants.handle(register, height: context.height, in: state)
         case .grantOperator(let grant): try Participants.handle(grant, height: context.height, in: state)
         case .revokeOperator(let revoke): try Participants.handle(revoke, in: state)
-        case nil: throw .unknownMessage(index: 0)
+        // The modules for these (Epochs/PoC, Inference) are not in this build yet: refused like
+        // any message type the node does not know.
+        case .commitSeed, .submitPocBatch, .submitPocValidation, .startInference, .finishInference, nil:
+            throw .unknownMessage(index: 0)
         }
     }
 
@@ -129,6 +132,11 @@ struct TxPipeline {
         case .registerParticipant(let m): try parseAddress(m.participant, field: "participant")
         case .grantOperator(let m): try parseAddress(m.granter, field: "granter")
         case .revokeOperator(let m): try parseAddress(m.granter, field: "granter")
+        case .commitSeed(let m): try parseAddress(m.participant, field: "participant")
+        case .submitPocBatch(let m): try parseAddress(m.participant, field: "participant")
+        case .submitPocValidation(let m): try parseAddress(m.validator, field: "validator")
+        case .startInference(let m): try parseAddress(m.transferAgent, field: "transfer_agent")
+        case .finishInference(let m): try parseAddress(m.executor, field: "executor")
         case nil: throw .unknownMessage(index: 0)
         }
     }

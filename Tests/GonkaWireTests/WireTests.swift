@@ -58,8 +58,13 @@ import Testing
         #expect(Wire.Msg(Wire.MsgRegisterParticipant()).typeName == "MsgRegisterParticipant")
         #expect(Wire.Msg(Wire.MsgGrantOperator()).typeName == "MsgGrantOperator")
         #expect(Wire.Msg(Wire.MsgRevokeOperator()).typeName == "MsgRevokeOperator")
+        #expect(Wire.Msg(Wire.MsgCommitSeed()).typeName == "MsgCommitSeed")
+        #expect(Wire.Msg(Wire.MsgSubmitPocBatch()).typeName == "MsgSubmitPocBatch")
+        #expect(Wire.Msg(Wire.MsgSubmitPocValidation()).typeName == "MsgSubmitPocValidation")
+        #expect(Wire.Msg(Wire.MsgStartInference()).typeName == "MsgStartInference")
+        #expect(Wire.Msg(Wire.MsgFinishInference()).typeName == "MsgFinishInference")
         #expect(Wire.Msg().typeName == nil)
-        #expect(Wire.Msg.knownTypeNames.count == 4)
+        #expect(Wire.Msg.knownTypeNames.count == 9)
     }
 
     @Test func unknownMessageTypeDecodesAsUnknown() throws {

@@ -112,6 +112,46 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     set {sum = .revokeOperator(newValue)}
   }
 
+  public var commitSeed: Gonka_V1_MsgCommitSeed {
+    get {
+      if case .commitSeed(let v)? = sum {return v}
+      return Gonka_V1_MsgCommitSeed()
+    }
+    set {sum = .commitSeed(newValue)}
+  }
+
+  public var submitPocBatch: Gonka_V1_MsgSubmitPocBatch {
+    get {
+      if case .submitPocBatch(let v)? = sum {return v}
+      return Gonka_V1_MsgSubmitPocBatch()
+    }
+    set {sum = .submitPocBatch(newValue)}
+  }
+
+  public var submitPocValidation: Gonka_V1_MsgSubmitPocValidation {
+    get {
+      if case .submitPocValidation(let v)? = sum {return v}
+      return Gonka_V1_MsgSubmitPocValidation()
+    }
+    set {sum = .submitPocValidation(newValue)}
+  }
+
+  public var startInference: Gonka_V1_MsgStartInference {
+    get {
+      if case .startInference(let v)? = sum {return v}
+      return Gonka_V1_MsgStartInference()
+    }
+    set {sum = .startInference(newValue)}
+  }
+
+  public var finishInference: Gonka_V1_MsgFinishInference {
+    get {
+      if case .finishInference(let v)? = sum {return v}
+      return Gonka_V1_MsgFinishInference()
+    }
+    set {sum = .finishInference(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Sum: Equatable, Sendable {
@@ -119,6 +159,11 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     case registerParticipant(Gonka_V1_MsgRegisterParticipant)
     case grantOperator(Gonka_V1_MsgGrantOperator)
     case revokeOperator(Gonka_V1_MsgRevokeOperator)
+    case commitSeed(Gonka_V1_MsgCommitSeed)
+    case submitPocBatch(Gonka_V1_MsgSubmitPocBatch)
+    case submitPocValidation(Gonka_V1_MsgSubmitPocValidation)
+    case startInference(Gonka_V1_MsgStartInference)
+    case finishInference(Gonka_V1_MsgFinishInference)
 
   }
 
@@ -226,7 +271,7 @@ nonisolated extension Gonka_V1_TxBody: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Msg"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -286,6 +331,71 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.sum = .revokeOperator(v)
         }
       }()
+      case 5: try {
+        var v: Gonka_V1_MsgCommitSeed?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .commitSeed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .commitSeed(v)
+        }
+      }()
+      case 6: try {
+        var v: Gonka_V1_MsgSubmitPocBatch?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .submitPocBatch(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .submitPocBatch(v)
+        }
+      }()
+      case 7: try {
+        var v: Gonka_V1_MsgSubmitPocValidation?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .submitPocValidation(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .submitPocValidation(v)
+        }
+      }()
+      case 8: try {
+        var v: Gonka_V1_MsgStartInference?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .startInference(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .startInference(v)
+        }
+      }()
+      case 9: try {
+        var v: Gonka_V1_MsgFinishInference?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .finishInference(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .finishInference(v)
+        }
+      }()
       default: break
       }
     }
@@ -312,6 +422,26 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .revokeOperator?: try {
       guard case .revokeOperator(let v)? = self.sum else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .commitSeed?: try {
+      guard case .commitSeed(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .submitPocBatch?: try {
+      guard case .submitPocBatch(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .submitPocValidation?: try {
+      guard case .submitPocValidation(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .startInference?: try {
+      guard case .startInference(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .finishInference?: try {
+      guard case .finishInference(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     }()
     case nil: break
     }
