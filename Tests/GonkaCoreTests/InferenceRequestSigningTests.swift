@@ -2,10 +2,16 @@ import GonkaCore
 import Testing
 
 @Suite struct InferenceRequestSigningTests {
-    let developer = try! SigningKey(seed: [UInt8](repeating: 1, count: 32))
-    let ta = try! SigningKey(seed: [UInt8](repeating: 2, count: 32)).publicKey.address
-    let executor = try! SigningKey(seed: [UInt8](repeating: 3, count: 32)).publicKey.address
+    let developer: SigningKey
+    let ta: Address
+    let executor: Address
     let body = Hash.sha256(Array(#"{"model":"m","messages":[]}"#.utf8))
+
+    init() throws {
+        developer = try SigningKey(seed: [UInt8](repeating: 1, count: 32))
+        ta = try SigningKey(seed: [UInt8](repeating: 2, count: 32)).publicKey.address
+        executor = try SigningKey(seed: [UInt8](repeating: 3, count: 32)).publicKey.address
+    }
 
     @Test func developerSignatureVerifiesOnlyForItsFields() {
         let bytes = InferenceRequestSigning.developerSignBytes(
