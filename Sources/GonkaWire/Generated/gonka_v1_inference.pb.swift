@@ -69,6 +69,10 @@ public nonisolated struct Gonka_V1_MsgStartInference: Sendable {
   /// The TA's Ed25519 signature (kind `request`) over the same bytes ‖ executor ‖ attempt, as sent to the executor.
   public var taSignature: Data = Data()
 
+  /// The developer's Ed25519 public key (32 bytes); must hash to `requester`. Lets an account that has
+  /// never sent a transaction (so has no key on chain) pay for inference.
+  public var requesterPubkey: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -109,7 +113,7 @@ fileprivate nonisolated let _protobuf_package = "gonka.v1"
 
 nonisolated extension Gonka_V1_MsgStartInference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MsgStartInference"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}inference_id\0\u{1}requester\0\u{3}transfer_agent\0\u{1}executor\0\u{1}attempt\0\u{1}model\0\u{3}prompt_hash\0\u{3}prompt_tokens\0\u{3}max_tokens\0\u{1}timestamp\0\u{3}developer_signature\0\u{3}ta_signature\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}inference_id\0\u{1}requester\0\u{3}transfer_agent\0\u{1}executor\0\u{1}attempt\0\u{1}model\0\u{3}prompt_hash\0\u{3}prompt_tokens\0\u{3}max_tokens\0\u{1}timestamp\0\u{3}developer_signature\0\u{3}ta_signature\0\u{3}requester_pubkey\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -129,6 +133,7 @@ nonisolated extension Gonka_V1_MsgStartInference: SwiftProtobuf.Message, SwiftPr
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.timestamp) }()
       case 11: try { try decoder.decodeSingularBytesField(value: &self.developerSignature) }()
       case 12: try { try decoder.decodeSingularBytesField(value: &self.taSignature) }()
+      case 13: try { try decoder.decodeSingularBytesField(value: &self.requesterPubkey) }()
       default: break
       }
     }
@@ -171,6 +176,9 @@ nonisolated extension Gonka_V1_MsgStartInference: SwiftProtobuf.Message, SwiftPr
     if !self.taSignature.isEmpty {
       try visitor.visitSingularBytesField(value: self.taSignature, fieldNumber: 12)
     }
+    if !self.requesterPubkey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.requesterPubkey, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -187,6 +195,7 @@ nonisolated extension Gonka_V1_MsgStartInference: SwiftProtobuf.Message, SwiftPr
     if lhs.timestamp != rhs.timestamp {return false}
     if lhs.developerSignature != rhs.developerSignature {return false}
     if lhs.taSignature != rhs.taSignature {return false}
+    if lhs.requesterPubkey != rhs.requesterPubkey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
