@@ -124,8 +124,7 @@ public final class LlamaSession {
         // The head in chunks of rows, so scoring a long completion never holds all its logits.
         let vocabulary = c.vocabularySize
         let chunk = min(rows, Self.headChunk)
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: chunk * vocabulary)
-        defer { out.deallocate() }
+        let out = s.logits
         var first = 0
         while first < rows {
             let n = min(chunk, rows - first)
@@ -162,6 +161,9 @@ private final class Scratch {
     let gate: UnsafeMutablePointer<Float>
     let up: UnsafeMutablePointer<Float>
     let rope: UnsafeMutablePointer<Float>
+    /// Logit rows of one head pass: kept, not allocated per call, because a decode step's 49,152
+    /// floats are above malloc's mmap threshold and each fresh mapping costs page faults.
+    let logits: UnsafeMutablePointer<Float>
 
     init(config c: LlamaConfig, tokens: Int) {
         self.tokens = tokens
@@ -173,9 +175,10 @@ private final class Scratch {
         gate = .allocate(capacity: tokens * c.feedForward)
         up = .allocate(capacity: tokens * c.feedForward)
         rope = .allocate(capacity: tokens * c.headDim)
+        logits = .allocate(capacity: min(tokens, LlamaSession.headChunk) * c.vocabularySize)
     }
 
     deinit {
-        for p in [x, xn, q, attention, gate, up, rope] { p.deallocate() }
+        for p in [x, xn, q, attention, gate, up, rope, logits] { p.deallocate() }
     }
 }

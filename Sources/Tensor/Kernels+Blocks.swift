@@ -24,6 +24,17 @@ extension Kernels {
         return r
     }
 
+    /// The sum of the lanes as a tree (halves added pairwise): a handful of vector adds instead of
+    /// the 15 dependent scalar adds of `sum()`, which runs once per output row of every matrix-vector
+    /// product (about 200,000 times per decoded token).
+    @inline(__always)
+    public static func horizontalSum(_ v: SIMD16<Float>) -> Float {
+        let eight = v.lowHalf + v.highHalf
+        let four = eight.lowHalf + eight.highHalf
+        let two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
+
     /// Per-32-element sums of `x[0..<count]` into `sums[0..<count/32]` (Q4_0/Q4_1 dot products use them).
     public static func blockSums(_ x: UnsafePointer<Float>, count: Int, into sums: UnsafeMutablePointer<Float>) {
         let raw = UnsafeRawPointer(x)
@@ -68,7 +79,7 @@ extension Kernels {
             acc = acc.addingProduct(t, SIMD16(repeating: half(p, 0)))
             offset += half(p, 2) * sums[b]
         }
-        return acc.sum() + offset
+        return horizontalSum(acc) + offset
     }
 
     /// Two rows' dot products with `x` at once: `x` is loaded once per block and the two
@@ -102,7 +113,7 @@ extension Kernels {
                 offA = offA.addingProduct(half(pa, 2), sum)
                 offB = offB.addingProduct(half(pb, 2), sum)
             }
-            return (accA.sum() + offA, accB.sum() + offB)
+            return (horizontalSum(accA) + offA, horizontalSum(accB) + offB)
         case .q8_0:
             var accA = SIMD16<Float>()
             var accB = SIMD16<Float>()
@@ -118,7 +129,7 @@ extension Kernels {
                 accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
                 accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
             }
-            return (accA.sum(), accB.sum())
+            return (horizontalSum(accA), horizontalSum(accB))
         default:
             return (dot(type, rowA, x, sums: sums, count: count), dot(type, rowB, x, sums: sums, count: count))
         }
@@ -144,7 +155,7 @@ extension Kernels {
             acc = acc.addingProduct(t, SIMD16(repeating: d))
             offset -= 8 * d * sums[b]
         }
-        return acc.sum() + offset
+        return horizontalSum(acc) + offset
     }
 
     @inline(__always)
@@ -161,7 +172,7 @@ extension Kernels {
             t = t.addingProduct(floats(q1), x1)
             acc = acc.addingProduct(t, SIMD16(repeating: half(p, 0)))
         }
-        return acc.sum()
+        return horizontalSum(acc)
     }
 
     @inline(__always)
@@ -186,7 +197,7 @@ extension Kernels {
                 b.loadUnaligned(fromByteOffset: 4 * i + 64, as: SIMD16<Float>.self))
             i += 32
         }
-        var sum = (acc0 + acc1).sum()
+        var sum = horizontalSum(acc0 + acc1)
         while i < count {
             sum = sum.addingProduct(
                 a.loadUnaligned(fromByteOffset: 4 * i, as: Float.self),
