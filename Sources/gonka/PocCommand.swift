@@ -134,7 +134,15 @@ extension PocCommand {
                 }
                 done = end
                 let elapsed = (ContinuousClock.now - start).seconds
-                say("  \(done)/\(nonces) (\(String(format: "%.0f", elapsed)) s)")
+                // A running tally, so a long run that is cut short still says something.
+                let wanted = parseHitRate(hitRate) ?? 1.0 / 16
+                let soFar = Array(slow[0..<done])
+                let r = try rTarget ?? PocCalibration.rTarget(distances: soFar, hitRate: wanted)
+                let flips = (0..<done).filter { (fast[$0] < r) != (slow[$0] < r) }.count
+                let worst = (0..<done).map { abs(fast[$0] - slow[$0]) }.max() ?? 0
+                say(
+                    "  \(done)/\(nonces) (\(String(format: "%.0f", elapsed)) s): \(flips) mismatches at r \(String(format: "%.9f", r)), max |fast - ref| \(String(format: "%.3g", worst))"
+                )
             }
             let rate = parseHitRate(hitRate) ?? 1.0 / 16
             let r = try rTarget ?? PocCalibration.rTarget(distances: slow, hitRate: rate)
