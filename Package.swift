@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "MLNodeTests",
             dependencies: [
-                "MLNode", "Inference", "Tensor", "GonkaTestKit", "ProofOfCompute",
+                "MLNode", "Inference", "Tensor", "GonkaTestKit", "ProofOfCompute", "GonkaCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

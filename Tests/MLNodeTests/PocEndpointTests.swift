@@ -1,10 +1,14 @@
 import AsyncHTTPClient
 import Foundation
 import GonkaCore
+import Hummingbird
+import Logging
 import MLNode
 import NIOCore
 import NIOHTTP1
 import ProofOfCompute
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The `/poc/*` routes over real HTTP on loopback (a real ML node over the embedded model).
@@ -189,5 +193,65 @@ import Testing
             let ok = try await server.post("/poc/validate", raw: Array("{\(Self.goodValidate),\"nonces\":[7]}".utf8))
             #expect(ok.status == 200)
         }
+    }
+}
+
+/// `callback_url`: the node answers 202 and POSTs each batch, then `done`, to a receiver.
+@Suite struct PocCallbackTests {
+    /// A loopback receiver that keeps every body POSTed to `/batches`.
+    final class Receiver: Sendable {
+        let bodies = Mutex<[Data]>([])
+    }
+
+    @Test(.timeLimit(.minutes(1))) func batchesArePostedToTheCallback() async throws {
+        let receiver = Receiver()
+        let router = Router()
+        router.post("/batches") { request, _ -> HTTPResponse.Status in
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            receiver.bodies.withLock { $0.append(Data(buffer.readableBytesView)) }
+            return .ok
+        }
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "poc-callback-receiver")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            try await TestServer.with(configuration: PocEndpointTests.configuration) { server in
+                let body: [String: any Sendable] = [
+                    "config": "devnet", "block_hash": PocEndpointTests.h, "public_key": PocEndpointTests.pk,
+                    "node_index": 0, "node_count": 1, "r_target": 1.40, "batch_size": 16,
+                    "callback_url": "http://127.0.0.1:\(port)/batches",
+                ]
+                let started = try await server.post("/poc/generate", json: body)
+                #expect(started.status == 202, "\(started.text)")
+                #expect(started.json["state"] as? String == "generating")
+                while receiver.bodies.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(try await server.post("/poc/stop", raw: []).json["stopped"] as? Bool == true)
+                // The done line arrives after the stop.
+                var waited = 0
+                while waited < 500 {
+                    let last = receiver.bodies.withLock { $0.last }
+                    if let last, String(decoding: last, as: UTF8.self).contains(#""type":"done""#) { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                    waited += 1
+                }
+                #expect(try await server.get("/poc/status").json["state"] as? String == "idle")
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let objects = receiver.bodies.withLock { $0 }.compactMap {
+            try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+        }
+        #expect(objects.last?["type"] as? String == "done")
+        let batches = objects.filter { $0["type"] as? String == "batch" }
+        #expect(batches.count >= 1)
+        #expect(batches.allSatisfy { ($0["distances"] as? [Double] ?? [2]).allSatisfy { $0 < 1.40 } })
     }
 }
