@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "ChainNode", targets: ["ChainNode"]),
         .library(name: "MLNode", targets: ["MLNode"]),
+        .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -87,6 +88,8 @@ let package = Package(
         ),
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
+        .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),
         .target(
             name: "GonkaClient",
             dependencies: [
@@ -114,10 +117,12 @@ let package = Package(
         .target(
             name: "MLNode",
             dependencies: [
-                "Inference", "Tensor", "GonkaCore",
+                "Inference", "Tensor", "GonkaCore", "ProofOfCompute",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -138,7 +143,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient",
+                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -193,6 +198,9 @@ let package = Package(
         ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strict),
         .testTarget(
+            name: "ProofOfComputeTests", dependencies: ["ProofOfCompute", "Tensor", "GonkaCore"],
+            swiftSettings: strict),
+        .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore", "GonkaTestKit"],
             exclude: ["Fixtures"],
             swiftSettings: strict),
@@ -210,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "MLNodeTests",
             dependencies: [
-                "MLNode", "Inference", "Tensor", "GonkaTestKit",
+                "MLNode", "Inference", "Tensor", "GonkaTestKit", "ProofOfCompute", "GonkaCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
