@@ -104,8 +104,9 @@ public actor ConsensusDriver {
         let app = try LedgerApplication(genesis: genesis, state: state, blocks: blocks, limits: configuration.limits)
         self.app = app
         let signer = consensusKey.map { Consensus.Signer(key: $0) }
-        // A key outside the validator set makes a full node that follows but never signs.
-        self.signer = signer.flatMap { app.validators.validator($0.address) != nil ? $0 : nil }
+        // A key outside the current validator set follows without signing (the machine checks
+        // membership per height), and signs once the set it belongs to takes over.
+        self.signer = signer
         validator = self.signer.flatMap { s in app.validators.validator(s.address).map { (s.address, $0.power) } }
         do {
             walFile = try ConsensusWALFile(path: paths.walFile.path)
@@ -393,6 +394,11 @@ public actor ConsensusDriver {
                 for (k, v) in e.attributes { attributes[k] = v }
                 out.append(.ledger(NodeEvent.Ledger(height: height, type: e.kind, attributes: attributes)))
             }
+        }
+        // End-of-block events (epoch stages, weights, validator sets) after the txs'.
+        for e in applied.events {
+            out.append(
+                .ledger(NodeEvent.Ledger(height: height, type: e.kind, attributes: Dictionary(e.attributes) { $1 })))
         }
         events.publish(out)
         let size = mempool.count
@@ -686,16 +692,12 @@ public actor ConsensusDriver {
             requested[r.height] = nil
             guard r.height > app.tip.height else { return }
             let id = Consensus.blockID(of: Array(r.block))
-            guard let commit = try? Consensus.Commit(wire: r.commit) else {
+            guard let commit = try? Consensus.Commit(wire: r.commit), commit.blockID == id, commit.height == r.height
+            else {
                 return punish(peer, "malformed commit for block \(r.height)")
             }
-            do {
-                try Consensus.verifyCommit(
-                    blockID: id, commit: commit, validators: app.validators, chainID: configuration.chainID,
-                    height: r.height)
-            } catch {
-                return punish(peer, "block \(r.height) with a commit that does not verify: \(error)")
-            }
+            // Verified when it is next (``applyReceived``): block h's commit is checked against the
+            // set that signed h, known from committed state once the tip is h − 1.
             received[r.height] = (peer, Array(r.block), commit)
             applyReceived()
         case .noBlock(let n):
@@ -734,6 +736,14 @@ public actor ConsensusDriver {
     private func applyReceived() {
         while halted == nil, let next = received.removeValue(forKey: app.tip.height + 1) {
             let height = app.tip.height + 1
+            do {
+                try Consensus.verifyCommit(
+                    blockID: Consensus.blockID(of: next.block), commit: next.commit, validators: app.validators,
+                    chainID: configuration.chainID, height: height)
+            } catch {
+                punish(next.peer, "block \(height) with a commit that does not verify: \(error)")
+                continue
+            }
             guard let block = try? Wire.Block(serializedBytes: next.block) else {
                 return halt("block \(height), committed by +2/3, does not decode")
             }
@@ -792,4 +802,9 @@ public actor ConsensusDriver {
 
     /// The chain parameters in force.
     var params: ChainParams { app.params }
+
+    /// Reads the committed ledger (in-process services such as the PoC orchestrator).
+    func readLedger<T: Sendable>(_ body: @Sendable (Ledger) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try body(app.ledger)
+    }
 }

@@ -14,23 +14,28 @@ final class TestNetwork {
     let wallet: TestChain
     let p2pKeys: [SigningKey]
     let consensusKeys: [SigningKey]
+    /// The validators' participant (account) keys.
+    let accountKeys: [SigningKey]
+    let genesis: Genesis
 
-    init(validators count: Int, seed: UInt8 = 7) throws {
+    init(validators count: Int, seed: UInt8 = 7, params: ChainParams? = nil) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("chainnode-\(UUID().uuidString)")
         wallet = try TestChain(accounts: 4)
         p2pKeys = (0..<count).map { TestChain.key(seed: seed, index: 1000 + $0) }
         consensusKeys = (0..<count).map { TestChain.key(seed: seed, index: 2000 + $0) }
         var validators: [Genesis.Validator] = []
+        accountKeys = (0..<count).map { TestChain.key(seed: seed, index: 3000 + $0) }
         for i in 0..<count {
-            let account = TestChain.key(seed: seed, index: 3000 + i)
+            let account = accountKeys[i]
             validators.append(
                 Genesis.Validator(
                     name: "node\(i)", address: account.publicKey.address, url: "http://127.0.0.1:9000",
                     consensusPubkey: consensusKeys[i].publicKey.hex, p2pPubkey: p2pKeys[i].publicKey.hex, power: 10))
         }
         let genesis = Genesis(
-            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: wallet.genesis.params,
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params ?? wallet.genesis.params,
             accounts: wallet.genesis.accounts, validators: validators)
+        self.genesis = genesis
         var homes: [URL] = []
         for i in 0..<count {
             let home = root.appendingPathComponent("node\(i)", isDirectory: true)
