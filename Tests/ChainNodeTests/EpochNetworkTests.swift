@@ -17,9 +17,11 @@ import Testing
 @Suite(.serialized) struct EpochNetworkTests {
     /// 20-block epochs: P = 20, batches over [21, 27), validations over [28, 34), weights at 34
     /// (handed to consensus at once: switch − 2 = 34), switch at 36.
+    /// The power cap is 40% here: at 25% four participants always come out equal (the cap of
+    /// [10,20,30,40] is 10), and the test wants to see powers move.
     static let epochs = EpochParams(
         epochLength: 20, generationEnd: 5, exchangeEnd: 7, validationStart: 8, validationEnd: 14, weightsOffset: 14,
-        switchOffset: 16, claimOffset: 17)
+        switchOffset: 16, claimOffset: 17, maxIndividualPowerPpm: 400_000)
 
     @Test(.timeLimit(.minutes(3))) func powersFollowTheSprintAndBlocksKeepCommitting() async throws {
         var params = ChainParams.devnet
@@ -87,8 +89,7 @@ import Testing
                     try await submit(Wire.Msg(m), from: v)
                 }
             }
-            // Raw 40, 30, 20, 10 → cap at 25%: [10,20,30,40], k = 2: 30 > 0.25·(30 + 60) → cap
-            // = ⌊0.25·30 / 0.5⌋ = 15: powers 15, 15, 15, 10.
+            // Raw 40, 30, 20, 10 under a 40% cap: 40 ≤ 0.4·100, nothing is capped.
             let switchHeight = p + Self.epochs.switchOffset
             #expect(await eventually(.seconds(60)) { first.height >= switchHeight + 3 }, "blocks after the switch")
             let participants = try await first.node.driver.query(.participants, height: nil)
@@ -105,7 +106,7 @@ import Testing
                 }
             }
             #expect(
-                (0..<4).map { powers[net.accountKeys[$0].publicKey.address.description] } == ["15", "15", "15", "10"])
+                (0..<4).map { powers[net.accountKeys[$0].publicKey.address.description] } == ["40", "30", "20", "10"])
             // The headers follow the set: block S−1 announces it as next, block S carries it.
             let before = try Wire.Block(
                 serializedBytes: #require(try first.node.driver.blocks.block(at: switchHeight - 1)).block)
@@ -113,7 +114,7 @@ import Testing
                 serializedBytes: #require(try first.node.driver.blocks.block(at: switchHeight)).block)
             #expect(before.header.validatorsHash != before.header.nextValidatorsHash)
             #expect(before.header.nextValidatorsHash == at.header.validatorsHash)
-            // The commit of block S is signed under the new powers (the +2/3 there is of 55).
+            // The commit of block S is signed under the new powers (the +2/3 there is of 100).
             let commitS = try Consensus.Commit(
                 wire: Wire.Commit(
                     serializedBytes: #require(try first.node.driver.blocks.block(at: switchHeight)).commit))
