@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "ChainNode", targets: ["ChainNode"]),
         .library(name: "MLNode", targets: ["MLNode"]),
+        .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -87,6 +88,8 @@ let package = Package(
         ),
         .target(name: "Tensor", swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
+        .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),
         .target(
             name: "GonkaClient",
             dependencies: [
@@ -192,6 +195,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strict),
+        .testTarget(
+            name: "ProofOfComputeTests", dependencies: ["ProofOfCompute", "Tensor", "GonkaCore"],
+            swiftSettings: strict),
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "Tensor", "GonkaCore", "GonkaTestKit"],
             exclude: ["Fixtures"],

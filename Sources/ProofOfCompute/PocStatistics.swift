@@ -1,0 +1,98 @@
+import GonkaCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The validation statistics of PROTOCOL §5.4: which nonces a validator samples and when the
+/// recomputed distances mean fraud.
+public enum PocStatistics {
+    /// `P[X ≥ k]` for `X ~ Binomial(n, p)`, summed in log space (log-gamma binomial coefficients,
+    /// log-sum-exp), so tails far below `Double.leastNormalMagnitude` relative to their terms stay
+    /// accurate. `k ≤ 0` → 1, `k > n` → 0.
+    public static func binomialUpperTail(k: Int, n: Int, p: Double) -> Double {
+        guard n >= 0 else { return 0 }
+        if k <= 0 { return 1 }
+        if k > n { return 0 }
+        if p <= 0 { return 0 }
+        if p >= 1 { return 1 }
+        let logP = log(p)
+        let logQ = log1p(-p)
+        let lgN = logGamma(Double(n) + 1)
+        var terms: [Double] = []
+        terms.reserveCapacity(n - k + 1)
+        for i in k...n {
+            let logChoose = lgN - logGamma(Double(i) + 1) - logGamma(Double(n - i) + 1)
+            terms.append(logChoose + Double(i) * logP + Double(n - i) * logQ)
+        }
+        let m = terms.max()!
+        var sum = 0.0
+        for t in terms { sum += exp(t - m) }
+        return Swift.min(1, exp(m + log(sum)))
+    }
+
+    private static func logGamma(_ x: Double) -> Double {
+        #if canImport(Glibc)
+            Glibc.lgamma(x)
+        #elseif canImport(Musl)
+            Musl.lgamma(x)
+        #else
+            Darwin.lgamma(x)
+        #endif
+    }
+
+    /// Fraud iff `P[X ≥ mismatches] < threshold` with `X ~ Binomial(sampled, mismatchRate)`: the
+    /// honest kernel mismatch rate cannot explain that many recomputed distances ≥ r_target.
+    /// (n = 200, p = 5e-4, threshold 1e-7: fraud iff mismatches ≥ 5.)
+    public static func isFraud(mismatches: Int, sampled: Int, mismatchRate: Double, threshold: Double) -> Bool {
+        guard sampled > 0, mismatches > 0 else { return false }
+        return binomialUpperTail(k: mismatches, n: sampled, p: mismatchRate) < threshold
+    }
+
+    /// The validator's sample of a participant's nonces (§5.4): the submitted nonces, de-duplicated
+    /// and sorted ascending (so submission order does not matter), then a partial Fisher–Yates from
+    /// the front driven by the stream of `seed`: for `i` in `0..<count`,
+    /// `j = i + uniformInt(below: m − i)`, swap `i` and `j`; the first `count` are the sample, in
+    /// drawn order. All of them when there are at most `count`.
+    public static func sampleNonces(from nonces: [UInt64], count: Int, seed: Hash) -> [UInt64] {
+        var pool = Array(Set(nonces)).sorted()
+        let count = Swift.max(0, count)
+        guard pool.count > count else { return pool }
+        var stream = PhiloxStream(seed: seed)
+        for i in 0..<count {
+            let j = i + Int(stream.uniformInt(below: UInt64(pool.count - i)))
+            pool.swapAt(i, j)
+        }
+        return Array(pool.prefix(count))
+    }
+
+    /// ``sampleNonces(from:count:seed:)`` with the protocol's seed `SHA-256("{validator_pk}/{H}")`.
+    public static func sampleNonces(
+        from nonces: [UInt64], count: Int, validatorPublicKeyHex: String, blockHashHex: String
+    ) -> [UInt64] {
+        sampleNonces(
+            from: nonces, count: count,
+            seed: PocSeed.validationSample(validatorPublicKeyHex: validatorPublicKeyHex, blockHashHex: blockHashHex))
+    }
+}
+
+/// Distances on the wire (poc.proto): fixed point `distance_nano = floor(d × 1e9)`.
+public enum PocDistance {
+    /// `floor(d × 1e9)`; 0 for negative or NaN, `UInt64.max` past its range.
+    public static func nano(_ d: Double) -> UInt64 {
+        guard d.isFinite || d == .infinity, !d.isNaN, d > 0 else { return 0 }
+        let scaled = (d * 1e9).rounded(.down)
+        guard scaled < 18_446_744_073_709_551_615.0 else { return .max }
+        return UInt64(scaled)
+    }
+
+    /// The distance a fixed-point value stands for: the middle of `[n, n+1)` nano, so
+    /// `nano(distance(fromNano: n)) == n` for every `n` below 2⁵³.
+    public static func distance(fromNano n: UInt64) -> Double {
+        (Double(n) + 0.5) / 1e9
+    }
+}

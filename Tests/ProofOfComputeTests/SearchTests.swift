@@ -1,0 +1,110 @@
+import Foundation
+import GonkaCore
+import Testing
+
+@testable import ProofOfCompute
+
+@Suite struct PocSearchTests {
+    @Test(.timeLimit(.minutes(1))) func searchFindsLatticeHitsAndStops() async throws {
+        let engine = try Shared.engine
+        let lattice = try NonceLattice(nodeIndex: 1, nodeCount: 3)
+        let r = 1.395
+        var found = PocBatch(nonces: [], distances: [])
+        for await batch in try engine.search(publicKeyHex: Seeds.pk, lattice: lattice, rTarget: r, batchSize: 64) {
+            found.nonces += batch.nonces
+            found.distances += batch.distances
+            if found.nonces.count >= 20 { engine.stop() }
+        }
+        #expect(found.nonces.count >= 20)
+        #expect(found.nonces.allSatisfy(lattice.contains))
+        #expect(found.distances.allSatisfy { $0 < r })
+        #expect(Set(found.nonces).count == found.nonces.count)
+        // Validation recomputes the same distances.
+        #expect(try engine.distances(publicKeyHex: Seeds.pk, nonces: found.nonces) == found.distances)
+        // Every lattice nonce below the last hit was tried: the misses recompute to ≥ r.
+        let last = try #require(found.nonces.max())
+        let tried = stride(from: UInt64(1), through: last, by: 3).filter { !found.nonces.contains($0) }
+        #expect(try engine.distances(publicKeyHex: Seeds.pk, nonces: tried).allSatisfy { $0 >= r })
+        let progress = engine.progress
+        #expect(!progress.running)
+        #expect(progress.hits == UInt64(found.nonces.count))
+        #expect(progress.noncesTried >= UInt64(tried.count + found.nonces.count))
+        #expect(progress.noncesPerSecond > 0)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func cancellingTheConsumerEndsTheSearch() async throws {
+        let engine = try PocEngine(blockHashHex: Seeds.h2, config: .devnet, threads: 1)
+        let stream = try engine.search(publicKeyHex: Seeds.pk, lattice: .all, rTarget: 2, batchSize: 8)
+        let consumer = Task {
+            var count = 0
+            for await _ in stream { count += 1 }
+            return count
+        }
+        while engine.progress.noncesTried < 16 { try await Task.sleep(for: .milliseconds(5)) }
+        consumer.cancel()
+        _ = await consumer.value
+        // The thread notices at its next forward pass.
+        var waited = 0
+        while engine.progress.running && waited < 500 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(!engine.progress.running)
+    }
+
+    @Test func badSearchArgumentsAreRefused() throws {
+        let engine = try Shared.engine
+        #expect(throws: PocError.self) {
+            _ = try engine.search(publicKeyHex: "nothex", lattice: .all, rTarget: 1.4, batchSize: 8)
+        }
+        #expect(throws: PocError.self) {
+            _ = try engine.search(publicKeyHex: Seeds.pk, lattice: .all, rTarget: 1.4, batchSize: 0)
+        }
+        #expect(throws: PocError.self) {
+            _ = try engine.search(publicKeyHex: Seeds.pk, lattice: .all, rTarget: .nan, batchSize: 8)
+        }
+    }
+
+    @Test func calibrationGivesTheWantedHitRateOnFreshNonces() throws {
+        let engine = try Shared.engine
+        let result = try PocCalibration.measure(engine: engine, hitRate: 1.0 / 16, nonces: 1_600)
+        #expect(result.rTargetNano == PocDistance.nano(result.rTarget))
+        // Fresh nonces (other range, other key): about 1/16 pass. Binomial(1600, 1/16): mean 100, sd 9.7.
+        let fresh = try engine.distances(publicKeyHex: Seeds.pk2, nonces: Array(1_000_000..<1_001_600))
+        let hits = fresh.filter { $0 < result.rTarget }.count
+        #expect((60...140).contains(hits), "hits \(hits) of 1600 at r = \(result.rTarget)")
+        #expect(throws: PocError.self) { _ = try PocCalibration.rTarget(distances: [1, 2, 3], hitRate: 0) }
+        #expect(throws: PocError.self) { _ = try PocCalibration.rTarget(distances: [1], hitRate: 0.5) }
+    }
+
+    /// The "cheaper model" cheat: a participant searches with fewer layers (same seed, so the same
+    /// tensors for the layers it keeps). Its hits, recomputed with the full model, fail often enough
+    /// that the binomial test flags fraud; an honest participant's hits pass.
+    @Test func fewerLayersAreCaughtByRecomputation() throws {
+        let full = try Shared.engine
+        var cheap = PocModelConfig.devnet
+        cheap.nLayers = 1
+        let cheater = try PocEngine(blockHashHex: Seeds.h, config: cheap, threads: 2)
+        let r = try PocCalibration.measure(engine: full, hitRate: 1.0 / 16, nonces: 800).rTarget
+        let candidates = Array(UInt64(0)..<3_200)
+        let cheapDistances = try cheater.distances(publicKeyHex: Seeds.pk, nonces: candidates)
+        let claimed = zip(candidates, cheapDistances).filter { $0.1 < r }.map(\.0)
+        #expect(claimed.count >= 150)
+        let sample = PocStatistics.sampleNonces(
+            from: claimed, count: 200, validatorPublicKeyHex: Seeds.pk2, blockHashHex: Seeds.h)
+        let recomputed = try full.distances(publicKeyHex: Seeds.pk, nonces: sample)
+        let mismatches = recomputed.filter { $0 >= r }.count
+        print("cheater: \(claimed.count) claimed, \(mismatches) of \(sample.count) fail full-model recomputation")
+        #expect(
+            PocStatistics.isFraud(mismatches: mismatches, sampled: sample.count, mismatchRate: 5e-4, threshold: 1e-7))
+
+        let honestDistances = try full.distances(publicKeyHex: Seeds.pk, nonces: candidates)
+        let honest = zip(candidates, honestDistances).filter { $0.1 < r }.map(\.0)
+        let honestSample = PocStatistics.sampleNonces(
+            from: honest, count: 200, validatorPublicKeyHex: Seeds.pk2, blockHashHex: Seeds.h)
+        let honestMismatches = try full.distances(publicKeyHex: Seeds.pk, nonces: honestSample).filter { $0 >= r }.count
+        #expect(
+            !PocStatistics.isFraud(
+                mismatches: honestMismatches, sampled: honestSample.count, mismatchRate: 5e-4, threshold: 1e-7))
+    }
+}
