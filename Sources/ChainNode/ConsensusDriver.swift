@@ -520,7 +520,9 @@ public actor ConsensusDriver {
             guard admit(height: p.height, round: p.round, payload: payload, from: peer) else { return }
             guard seenSignatures.insert(message.signed.signature).inserted else { return }
             guard p.proposer == machine.proposer(round: p.round),
-                let validator = app.validators.validator(p.proposer),
+                // The set of the machine's height: after a commit the tip has moved on while the
+                // machine still collects that height's votes.
+                let validator = app.validatorSet(forHeight: machine.height).validator(p.proposer),
                 message.signed.hasValidSignature(by: validator.publicKey, chainID: configuration.chainID),
                 Consensus.blockID(of: message.block) == p.blockID
             else {
@@ -534,7 +536,7 @@ public actor ConsensusDriver {
             let v = vote.vote
             guard admit(height: v.height, round: v.round, payload: payload, from: peer) else { return }
             guard !machine.contains(vote), seenSignatures.insert(vote.signature).inserted else { return }
-            guard let validator = app.validators.validator(v.validator),
+            guard let validator = app.validatorSet(forHeight: machine.height).validator(v.validator),
                 vote.hasValidSignature(by: validator.publicKey, chainID: configuration.chainID)
             else {
                 seenSignatures.remove(vote.signature)
@@ -576,7 +578,8 @@ public actor ConsensusDriver {
         guard let envelope = try? Wire.EvidenceEnvelope(serializedBytes: payload),
             let evidence = try? Consensus.DuplicateVoteEvidence(wire: envelope.duplicateVote)
         else { return punish(peer, "undecodable evidence") }
-        guard (try? evidence.verify(validators: app.validators, chainID: configuration.chainID)) != nil else {
+        let signers = app.validatorSet(forHeight: evidence.key.height)
+        guard (try? evidence.verify(validators: signers, chainID: configuration.chainID)) != nil else {
             return punish(peer, "invalid evidence")
         }
         logger.warning(
@@ -802,6 +805,24 @@ public actor ConsensusDriver {
 
     /// The chain parameters in force.
     var params: ChainParams { app.params }
+
+    /// Signs `messages` with `key` as one fee-free duty tx (PROTOCOL §3.4) carrying the account's
+    /// next sequence as this node's mempool sees it, and submits it, in one turn of the driver so
+    /// no other submission can take the sequence in between. `nil` (nothing submitted) when the
+    /// next block is at or past `validBefore`.
+    func submitDuty(_ messages: [Wire.Msg], key: SigningKey, validBefore: UInt64? = nil) -> Mempool.AddResult? {
+        if let validBefore, app.tip.height + 1 >= validBefore { return nil }
+        guard let sequence = try? app.ledger.nextSequence(of: key.publicKey.address) else { return nil }
+        var body = Wire.TxBody()
+        body.chainID = configuration.chainID
+        body.signer = key.publicKey.address.description
+        body.sequence = sequence
+        body.messages = messages
+        guard let tx = try? Wire.Tx.signed(body: body, by: key), let bytes = try? tx.serializedBytes() as [UInt8] else {
+            return nil
+        }
+        return submit(bytes)
+    }
 
     /// Reads the committed ledger (in-process services such as the PoC orchestrator).
     func readLedger<T: Sendable>(_ body: @Sendable (Ledger) throws(LedgerError) -> T) throws(LedgerError) -> T {

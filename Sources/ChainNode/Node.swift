@@ -130,7 +130,7 @@ public final class Node: Sendable {
             }
             var pocLogger = logger
             pocLogger[metadataKey: "component"] = "poc"
-            guard let worker = pocWorker else { throw .config("[poc] enabled but this build has no PoC worker") }
+            let worker = pocWorker ?? EnginePocWorker(threads: config.pocThreads)
             poc = PocOrchestrator(
                 driver: driver, events: events, account: account, seedsDirectory: paths.seeds, worker: worker,
                 chainID: config.chainID, logger: pocLogger)

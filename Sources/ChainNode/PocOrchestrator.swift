@@ -81,7 +81,6 @@ public actor PocOrchestrator {
     /// Hits per batch tx.
     let batchSize: Int
 
-    private var nextSequence: UInt64?
     private var generation: Task<Void, Never>?
     /// Sprints already acted on, so a repeated event does nothing twice.
     private var seeded: Set<UInt64> = []
@@ -142,7 +141,6 @@ public actor PocOrchestrator {
         var me: Wire.Participant?
         var participants: [Wire.Participant]
         var height: UInt64
-        var sequence: UInt64
         var blockHash: Data
         var isValidator: Bool
         var validatorKeyHex: String?
@@ -157,7 +155,7 @@ public actor PocOrchestrator {
                 let mine = set.first { $0.address == me }
                 return Snapshot(
                     params: ledger.params, me: try ledger.participant(me), participants: try ledger.participants(),
-                    height: height, sequence: try ledger.account(me).sequence,
+                    height: height,
                     blockHash: try ledger.epoch(epoch)?.pocBlockHash ?? Data(), isValidator: mine != nil,
                     validatorKeyHex: mine?.consensusKey.hex)
             }
@@ -169,27 +167,20 @@ public actor PocOrchestrator {
 
     // MARK: Transactions
 
+    /// Submits one duty tx (signed by the driver with the mempool's next sequence for the account).
+    /// A tx that passed `checkTx` but fails in its block leaves a gap that drops this account's
+    /// later pooled txs; nothing is retried, later duties start from the new sequence.
     @discardableResult
-    private func submit(_ msg: Wire.Msg, committedSequence: UInt64) async -> Bool {
-        let sequence = max(nextSequence ?? committedSequence, committedSequence)
-        var body = Wire.TxBody()
-        body.chainID = chainID
-        body.signer = address.description
-        body.sequence = sequence
-        body.messages = [msg]
-        guard let tx = try? Wire.Tx.signed(body: body, by: account), let bytes = try? tx.serializedBytes() as [UInt8]
-        else { return false }
-        switch await driver.submit(bytes) {
+    private func submit(_ msg: Wire.Msg, validBefore: UInt64? = nil) async -> Bool {
+        switch await driver.submitDuty([msg], key: account, validBefore: validBefore) {
         case .added, .duplicate, .committed:
-            nextSequence = sequence + 1
             return true
+        case nil:
+            return false
         case .full:
             logger.warning("poc: mempool full, tx dropped", metadata: ["msg": "\(msg.typeName ?? "?")"])
             return false
         case .rejected(_, let code, let reason):
-            // A tx of ours that left the mempool unexecuted leaves a gap: start again from the
-            // committed sequence.
-            if code == "bad_sequence" { nextSequence = nil }
             logger.warning(
                 "poc: tx rejected",
                 metadata: ["msg": "\(msg.typeName ?? "?")", "code": "\(code)", "reason": "\(reason)"])
@@ -222,7 +213,7 @@ public actor PocOrchestrator {
         msg.participant = address.description
         msg.epoch = epoch
         msg.seedHash = Data(Hash.sha256(seed).bytes)
-        if await submit(Wire.Msg(msg), committedSequence: view.sequence) {
+        if await submit(Wire.Msg(msg)) {
             logger.info("poc: seed committed", metadata: ["epoch": "\(epoch)"])
         }
     }
@@ -246,7 +237,8 @@ public actor PocOrchestrator {
         }
         logger.info("poc: generation started", metadata: ["p": "\(p)", "h": "\(blockHashHex.prefix(12))"])
         let limit = Int(clamping: view.params.epochs.maxPocBatchNonces)
-        let committed = view.sequence
+        // Batches are accepted until P + exchange_end (exclusive): later ones are not sent.
+        let closes = p + view.params.epochs.exchangeEnd
         generation = Task { [weak self] in
             var submitted = 0
             for await found in stream {
@@ -262,7 +254,7 @@ public actor PocOrchestrator {
                     batch.nodeCount = 1
                     batch.nonces = Array(found.nonces[start..<end])
                     batch.distancesNano = Array(found.distancesNano[start..<end])
-                    if await self.submit(Wire.Msg(batch), committedSequence: committed) { submitted += end - start }
+                    if await self.submit(Wire.Msg(batch), validBefore: closes) { submitted += end - start }
                     start = end
                 }
             }
@@ -322,7 +314,7 @@ public actor PocOrchestrator {
             msg.sampledNonces = sample
             msg.recomputedNano = recomputed
             msg.fraud = UInt64(k) >= epochs.pocFraudMinMismatches
-            await submit(Wire.Msg(msg), committedSequence: view.sequence)
+            await submit(Wire.Msg(msg))
             logger.info(
                 "poc: validated",
                 metadata: ["participant": "\(target)", "mismatches": "\(k)/\(sample.count)", "fraud": "\(msg.fraud)"])

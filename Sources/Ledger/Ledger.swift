@@ -14,7 +14,7 @@ public final class Ledger {
     private let deliverState: StateContext
     /// The mempool's view: committed store plus every transaction accepted by `checkTx` since the
     /// last commit, so a second transaction from one account needs the next sequence.
-    private let checkState: StateContext
+    let checkState: StateContext
 
     public private(set) var chainID: String
     /// Signatures verified once are not verified again (mempool check, re-check, block). Optional:

@@ -44,6 +44,7 @@ final class TestNetwork {
             let keys = KeyStore(home: home)
             try keys.add(name: "p2p", key: p2pKeys[i])
             try keys.add(name: "consensus", key: consensusKeys[i])
+            try keys.add(name: "validator", key: accountKeys[i])
             try genesis.encodedJSON().write(to: home.appendingPathComponent("genesis.json"))
             homes.append(home)
         }
@@ -52,12 +53,16 @@ final class TestNetwork {
     }
 
     /// Writes node `i`'s config with `peers` as (index, port) of running nodes.
-    func writeConfig(_ i: Int, peers: [(Int, Int)], testHooks: Bool = false) throws {
+    func writeConfig(_ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil) throws {
         var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
         config.p2pListen = "127.0.0.1:0"
         config.rpcListen = "127.0.0.1:0"
         config.timeouts = "fast"
         config.testHooks = testHooks
+        if let pocThreads {
+            config.pocEnabled = true
+            config.pocThreads = pocThreads
+        }
         config.persistentPeers = peers.map { "\(p2pKeys[$0.0].publicKey.hex)@127.0.0.1:\($0.1)" }
         try config.toml.write(to: homes[i].appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
     }

@@ -4,6 +4,12 @@ import GonkaWire
 
 /// Queries of the Epochs and PoC modules on the committed state.
 extension Ledger {
+    /// The sequence `address`'s next transaction must carry as the mempool sees it: the committed
+    /// sequence plus its transactions accepted by `checkTx` since the last commit.
+    public func nextSequence(of address: Address) throws(LedgerError) -> UInt64 {
+        try Accounts.account(address, in: checkState).sequence
+    }
+
     /// The epoch schedule of this chain's parameters.
     public var schedule: EpochSchedule { EpochSchedule(params.epochs) }
 
