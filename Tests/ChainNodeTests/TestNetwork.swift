@@ -82,12 +82,14 @@ final class RunningNode: Sendable {
     let task: Task<Void, any Error>
     let p2pPort: Int
 
-    init(home: URL, name: String) async throws {
-        let node = try Node(home: home, logger: TestNetwork.logger(name)) { config in
-            config.gossipInterval = .milliseconds(500)
-            config.stuckBeforeSync = .milliseconds(800)
-            config.syncRequestTimeout = .seconds(2)
-        }
+    init(home: URL, name: String, pocWorker: (any PocWorker)? = nil) async throws {
+        let node = try Node(
+            home: home, logger: TestNetwork.logger(name),
+            tune: { config in
+                config.gossipInterval = .milliseconds(500)
+                config.stuckBeforeSync = .milliseconds(800)
+                config.syncRequestTimeout = .seconds(2)
+            }, pocWorker: pocWorker)
         self.node = node
         task = Task { try await node.run() }
         p2pPort = try await node.p2pPort()
