@@ -130,6 +130,26 @@ import Testing
                 try late.node.driver.blocks.block(at: switchHeight)?.hash
                     == first.node.driver.blocks.block(at: switchHeight)?.hash)
             #expect(await late.node.driver.stateRoot(at: switchHeight) == first.node.driver.stateRoot(at: switchHeight))
+
+            // A restart after the switch: node 1 (power 30 of 100) stops; the other 70 keep
+            // committing; reopened from its home, it takes the validator history from its state,
+            // catches up and signs again under the new powers.
+            await running[1].stop()
+            let stoppedAt = first.height
+            #expect(await eventually(.seconds(60)) { first.height >= stoppedAt + 3 }, "70 of 100 commit")
+            try net.writeConfig(1, peers: ports.filter { $0.0 != 1 })
+            let restarted = try await RunningNode(home: net.homes[1], name: "node1-again")
+            running[1] = restarted
+            let goal = first.height + 3
+            #expect(await eventually(.seconds(60)) { restarted.height >= goal }, "the restarted node follows")
+            let signedAgain = await eventually(.seconds(60)) {
+                let h = first.height
+                guard h > goal, let stored = try? first.node.driver.blocks.block(at: h),
+                    let commit = try? Consensus.Commit(wire: Wire.Commit(serializedBytes: stored.commit))
+                else { return false }
+                return commit.precommits.contains { $0.vote.validator == net.consensusKeys[1].publicKey.address }
+            }
+            #expect(signedAgain, "the restarted validator's precommits are in commits again")
         } catch {
             for node in running { await node.stop() }
             throw error
