@@ -41,16 +41,19 @@ extension Query {
         }
 
         static func table(_ list: [ParticipantInfo]) -> String {
-            var rows = [["ADDRESS", "EPOCH", "WEIGHT", "STATUS", "POWER"]]
+            // RAW: accepted nonces before the power cap; WEIGHT: after it; POWER: the voting power
+            // consensus gives it for the next block.
+            var rows = [["ADDRESS", "EPOCH", "RAW", "WEIGHT", "STATUS", "POWER"]]
             for p in list {
                 rows.append([
-                    p.address, p.epoch.map(String.init) ?? "-", String(p.weight), p.status, String(p.validatorPower),
+                    p.address, p.epoch.map(String.init) ?? "-", String(p.rawWeight), String(p.weight), p.status,
+                    String(p.validatorPower),
                 ])
             }
-            let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
             return rows.map { row in
                 row.enumerated().map { c, cell in
-                    c == 0 || c == 3
+                    c == 0 || c == 4
                         ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                         : String(repeating: " ", count: widths[c] - cell.count) + cell
                 }.joined(separator: "  ")
