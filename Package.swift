@@ -117,10 +117,12 @@ let package = Package(
         .target(
             name: "MLNode",
             dependencies: [
-                "Inference", "Tensor", "GonkaCore",
+                "Inference", "Tensor", "GonkaCore", "ProofOfCompute",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -141,7 +143,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient",
+                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -216,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "MLNodeTests",
             dependencies: [
-                "MLNode", "Inference", "Tensor", "GonkaTestKit",
+                "MLNode", "Inference", "Tensor", "GonkaTestKit", "ProofOfCompute", "GonkaCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,6 +11,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case bodyTooLarge
         case notFound
         case internalError
+        case conflict
+        case unavailable
     }
 
     private let code: Code
@@ -50,6 +52,14 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
     public static func notFound(_ path: String) -> Self {
         Self(code: .notFound, message: "No route for \(path).", param: nil)
     }
+    /// The request conflicts with work in progress, e.g. a second PoC sprint (409).
+    public static func conflict(_ message: String) -> Self {
+        Self(code: .conflict, message: message, param: nil)
+    }
+    /// The node cannot serve this now, e.g. inference while it mines a PoC sprint (503).
+    public static func unavailable(_ message: String) -> Self {
+        Self(code: .unavailable, message: message, param: nil)
+    }
     /// A failure that is not the client's fault (500).
     public static func internalError(_ message: String) -> Self {
         Self(code: .internalError, message: message, param: nil)
@@ -68,6 +78,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .bodyTooLarge: 413
         case .overloaded: 429
         case .internalError: 500
+        case .conflict: 409
+        case .unavailable: 503
         }
     }
 
@@ -77,7 +89,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .invalidRequest, .contextLengthExceeded, .modelNotFound, .bodyTooLarge, .notFound:
             "invalid_request_error"
         case .overloaded: "rate_limit_error"
-        case .internalError: "server_error"
+        case .internalError, .unavailable: "server_error"
+        case .conflict: "invalid_request_error"
         }
     }
 
@@ -91,6 +104,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .bodyTooLarge: "request_too_large"
         case .notFound: "not_found"
         case .internalError: "internal_error"
+        case .conflict: "conflict"
+        case .unavailable: "service_unavailable"
         }
     }
 

@@ -11,31 +11,60 @@ public struct MLNodeConfiguration: Sendable {
     /// `max_tokens` when a request names none (capped by what the context leaves).
     public var defaultMaxTokens: Int
 
-    public init(maxBodyBytes: Int = 4 << 20, defaultMaxTokens: Int = 512) {
+    /// Threads of the PoC engine (`/poc/*`).
+    public var pocThreads: Int
+
+    public init(
+        maxBodyBytes: Int = 4 << 20, defaultMaxTokens: Int = 512,
+        pocThreads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
         self.maxBodyBytes = maxBodyBytes
         self.defaultMaxTokens = defaultMaxTokens
+        self.pocThreads = pocThreads
     }
 }
 
 /// The ML node's HTTP API (PROTOCOL.md §11): OpenAI-compatible chat and completions (streaming or
-/// not), `/v1/score`, `/v1/tokenize`, `/v1/detokenize`, `/v1/models`, `/health`.
+/// not), `/v1/score`, `/v1/tokenize`, `/v1/detokenize`, `/v1/models`, `/health`, and Proof of
+/// Compute: `POST /poc/generate`, `POST /poc/validate`, `GET /poc/status`, `POST /poc/stop`.
 public enum MLNodeServer {
-    /// The router over `backend`.
+    /// The router over `backend`; `poc` (default: a controller with `configuration.pocThreads`)
+    /// runs the PoC routes.
     public static func router(
-        backend: some MLBackend, configuration: MLNodeConfiguration = .init(), logger: Logger
+        backend: some MLBackend, configuration: MLNodeConfiguration = .init(), poc: PocController? = nil,
+        logger: Logger
     ) -> Router<BasicRequestContext> {
-        let handlers = Handlers(backend: backend, configuration: configuration, logger: logger)
+        let handlers = Handlers(
+            backend: backend, configuration: configuration,
+            poc: poc ?? PocController(threads: configuration.pocThreads), logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in handlers.health() }
         router.get("/v1/models") { _, _ in handlers.models() }
         router.post("/v1/chat/completions") { request, _ in
-            await handlers.respond(request) { try await handlers.chat($0) }
+            await handlers.respond(request) {
+                try handlers.refuseWhileMining()
+                return try await handlers.chat($0)
+            }
         }
         router.post("/v1/completions") { request, _ in
-            await handlers.respond(request) { try await handlers.completion($0) }
+            await handlers.respond(request) {
+                try handlers.refuseWhileMining()
+                return try await handlers.completion($0)
+            }
         }
-        router.post("/v1/score") { request, _ in await handlers.respond(request) { try await handlers.score($0) } }
+        router.post("/v1/score") { request, _ in
+            await handlers.respond(request) {
+                try handlers.refuseWhileMining()
+                return try await handlers.score($0)
+            }
+        }
+        router.post("/poc/generate") { request, _ in await handlers.respond(request) { try handlers.pocGenerate($0) } }
+        router.post("/poc/validate") { request, _ in
+            await handlers.respond(request) { try await handlers.pocValidate($0) }
+        }
+        router.get("/poc/status") { _, _ in handlers.pocStatus() }
+        router.post("/poc/stop") { _, _ in handlers.pocStop() }
         router.post("/v1/tokenize") { request, _ in
             await handlers.respond(request) { try handlers.tokenize($0) }
         }
@@ -49,10 +78,10 @@ public enum MLNodeServer {
     /// port is passed to `onServerRunning`). Run it directly or in a `ServiceGroup`.
     public static func application(
         backend: some MLBackend, host: String = "127.0.0.1", port: Int, configuration: MLNodeConfiguration = .init(),
-        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        poc: PocController? = nil, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(backend: backend, configuration: configuration, logger: logger),
+            router: router(backend: backend, configuration: configuration, poc: poc, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "gonka-mlnode"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
@@ -106,6 +135,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 struct Handlers<Backend: MLBackend>: Sendable {
     let backend: Backend
     let configuration: MLNodeConfiguration
+    let poc: PocController
     let logger: Logger
 
     // MARK: plumbing

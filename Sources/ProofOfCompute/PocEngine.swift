@@ -48,6 +48,12 @@ public final class PocEngine: @unchecked Sendable {
     let target: [Float]
     /// RoPE cos/sin per position: `seqLen × headDim` floats (``Kernels/ropeTable``).
     let ropeTables: [Float]
+    /// Norm gains with the next matrix's input scale folded in: `normGain(g[i]) × matrixScale(dim)`,
+    /// per layer for attention and FFN, then the final norm (scaling a product's input by `s` equals
+    /// scaling its output by `s`).
+    let attentionGains: [[Float]]
+    let ffnGains: [[Float]]
+    let finalGain: [Float]
     private let pool: ThreadPool
     private let computeLock = Mutex(())
     private let searches = Mutex<[SearchControl]>([])
@@ -85,6 +91,13 @@ public final class PocEngine: @unchecked Sendable {
             }
         }
         ropeTables = tables
+        let scale = PocWeights.matrixScale(cols: c.dim)
+        func gains(_ name: String) -> [Float] {
+            (weights.values(name) ?? []).map { PocWeights.normGain($0) * scale }
+        }
+        attentionGains = (0..<c.nLayers).map { gains("layers.\($0).attention_norm") }
+        ffnGains = (0..<c.nLayers).map { gains("layers.\($0).ffn_norm") }
+        finalGain = gains("norm")
     }
 
     /// The distances of `nonces` for participant `publicKeyHex` (validation, §5.4).
@@ -186,20 +199,31 @@ public final class PocEngine: @unchecked Sendable {
         let hd = c.headDim
         let heads = c.nHeads
         let rows = b * s
+        // Products run on a multiple of 4 rows (zero rows appended): every row then takes the same
+        // register-blocked path, so a nonce's distance does not depend on the batch it is in.
+        let padded = (rows + 3) / 4 * 4
+        let lastRows = (b + 3) / 4 * 4
         let eps = c.normEps
+        let scaleFFN = PocWeights.matrixScale(cols: f)
+        let scaleDim = PocWeights.matrixScale(cols: d)
         let h = weights.blockHashHex
         let w = weights
 
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let hn = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let q = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let k = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let att = UnsafeMutablePointer<Float>.allocate(capacity: rows * d)
-        let gate = UnsafeMutablePointer<Float>.allocate(capacity: rows * f)
-        let up = UnsafeMutablePointer<Float>.allocate(capacity: rows * f)
-        let last = UnsafeMutablePointer<Float>.allocate(capacity: b * d)
-        let logits = UnsafeMutablePointer<Float>.allocate(capacity: b * c.vocab)
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            return p
+        }
+        let x = buffer(padded * d)
+        let hn = buffer(padded * d)
+        let q = buffer(padded * d)
+        let k = buffer(padded * d)
+        let v = buffer(padded * d)
+        let att = buffer(padded * d)
+        let gate = buffer(padded * f)
+        let up = buffer(padded * f)
+        let last = buffer(lastRows * d)
+        let logits = buffer(lastRows * c.vocab)
         defer {
             for p in [x, hn, q, k, v, att, gate, up, last, logits] { p.deallocate() }
         }
@@ -217,10 +241,12 @@ public final class PocEngine: @unchecked Sendable {
             let tables = tablesBuffer.baseAddress!
             for l in 0..<c.nLayers {
                 let p = "layers.\(l)."
-                let attnNorm = w.pointer(p + "attention_norm")
-                pool.parallelFor(rows) { range in
-                    for r in range {
-                        Kernels.rmsNorm(x + r * d, weight: attnNorm, count: d, eps: eps, into: hn + r * d)
+                attentionGains[l].withUnsafeBufferPointer { attnNorm in
+                    let attnNorm = attnNorm.baseAddress!
+                    pool.parallelFor(rows) { range in
+                        for r in range {
+                            Kernels.rmsNorm(x + r * d, weight: attnNorm, count: d, eps: eps, into: hn + r * d)
+                        }
                     }
                 }
                 Kernels.matMul(
@@ -229,7 +255,7 @@ public final class PocEngine: @unchecked Sendable {
                         .init(weight: matrix(p + "attention.wq", rows: d, cols: d), y: q, ldy: d),
                         .init(weight: matrix(p + "attention.wk", rows: d, cols: d), y: k, ldy: d),
                         .init(weight: matrix(p + "attention.wv", rows: d, cols: d), y: v, ldy: d),
-                    ], x: hn, ldx: d, tokens: rows)
+                    ], x: hn, ldx: d, tokens: padded)
                 pool.parallelFor(rows) { range in
                     for r in range {
                         let table = tables + (r % s) * hd
@@ -239,42 +265,53 @@ public final class PocEngine: @unchecked Sendable {
                 }
                 pool.parallelFor(b * heads) { range in
                     Self.attention(
-                        units: range, q: q, k: k, v: v, out: att, seqLen: s, dim: d, heads: heads, headDim: hd)
+                        units: range, q: q, k: k, v: v, out: att, seqLen: s, dim: d, heads: heads, headDim: hd,
+                        outputScale: scaleDim)
                 }
                 Kernels.matMul(
                     pool: pool,
                     targets: [
                         .init(weight: matrix(p + "attention.wo", rows: d, cols: d), y: x, ldy: d, accumulate: true)
                     ],
-                    x: att, ldx: d, tokens: rows)
-                let ffnNorm = w.pointer(p + "ffn_norm")
-                pool.parallelFor(rows) { range in
-                    for r in range { Kernels.rmsNorm(x + r * d, weight: ffnNorm, count: d, eps: eps, into: hn + r * d) }
+                    x: att, ldx: d, tokens: padded)
+                ffnGains[l].withUnsafeBufferPointer { ffnNorm in
+                    let ffnNorm = ffnNorm.baseAddress!
+                    pool.parallelFor(rows) { range in
+                        for r in range {
+                            Kernels.rmsNorm(x + r * d, weight: ffnNorm, count: d, eps: eps, into: hn + r * d)
+                        }
+                    }
                 }
                 Kernels.matMul(
                     pool: pool,
                     targets: [
                         .init(weight: matrix(p + "feed_forward.w1", rows: f, cols: d), y: gate, ldy: f),
                         .init(weight: matrix(p + "feed_forward.w3", rows: f, cols: d), y: up, ldy: f),
-                    ], x: hn, ldx: d, tokens: rows)
+                    ], x: hn, ldx: d, tokens: padded)
                 pool.parallelFor(rows) { range in
-                    for r in range { Kernels.swiGLU(gate + r * f, up + r * f, count: f) }
+                    for r in range {
+                        Kernels.swiGLU(gate + r * f, up + r * f, count: f)
+                        let g = gate + r * f
+                        for i in 0..<f { g[i] *= scaleFFN }
+                    }
                 }
                 Kernels.matMul(
                     pool: pool,
                     targets: [
                         .init(weight: matrix(p + "feed_forward.w2", rows: d, cols: f), y: x, ldy: d, accumulate: true)
                     ],
-                    x: gate, ldx: f, tokens: rows)
+                    x: gate, ldx: f, tokens: padded)
             }
         }
-        let finalNorm = w.pointer("norm")
-        for i in 0..<b {
-            Kernels.rmsNorm(x + (i * s + s - 1) * d, weight: finalNorm, count: d, eps: eps, into: last + i * d)
+        finalGain.withUnsafeBufferPointer { finalNorm in
+            for i in 0..<b {
+                Kernels.rmsNorm(
+                    x + (i * s + s - 1) * d, weight: finalNorm.baseAddress!, count: d, eps: eps, into: last + i * d)
+            }
         }
         Kernels.matMul(
             pool: pool, targets: [.init(weight: matrix("output", rows: c.vocab, cols: d), y: logits, ldy: c.vocab)],
-            x: last, ldx: d, tokens: b)
+            x: last, ldx: d, tokens: lastRows)
         var result = [Double](repeating: 0, count: b)
         let vocab = c.vocab
         target.withUnsafeBufferPointer { t in
@@ -304,7 +341,7 @@ public final class PocEngine: @unchecked Sendable {
     /// Causal attention of `(nonce, head)` units over one nonce's `seqLen` positions.
     private static func attention(
         units: Range<Int>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-        out: UnsafeMutablePointer<Float>, seqLen s: Int, dim d: Int, heads: Int, headDim hd: Int
+        out: UnsafeMutablePointer<Float>, seqLen s: Int, dim d: Int, heads: Int, headDim hd: Int, outputScale: Float
     ) {
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: s)
         defer { scores.deallocate() }
@@ -326,6 +363,7 @@ public final class PocEngine: @unchecked Sendable {
                     let vj = v + base + j * d
                     for e in 0..<hd { o[e] += p * vj[e] }
                 }
+                for e in 0..<hd { o[e] *= outputScale }
             }
         }
     }

@@ -80,16 +80,17 @@ public struct PocReference: Sendable {
             for value in v { ss += value * value }
             let scale = 1 / (ss / Double(v.count) + eps).squareRoot()
             var out = [Double](repeating: 0, count: v.count)
-            for (i, value) in v.enumerated() { out[i] = value * scale * Double(g[i]) }
+            for (i, value) in v.enumerated() { out[i] = value * scale * Double(PocWeights.normGain(g[i])) }
             return out
         }
         func matVec(_ m: UnsafePointer<Float>, rows: Int, cols: Int, _ v: [Double]) -> [Double] {
+            let factor = Double(PocWeights.matrixScale(cols: cols))
             var out = [Double](repeating: 0, count: rows)
             for r in 0..<rows {
                 var acc = 0.0
                 let row = m + r * cols
                 for k in 0..<cols { acc += Double(row[k]) * v[k] }
-                out[r] = acc
+                out[r] = acc * factor
             }
             return out
         }

@@ -26,6 +26,20 @@ public final class PocWeights: @unchecked Sendable {
 
     /// The scale of the pool's normals.
     public static let scale: Float = 0.02
+
+    /// The factor a matrix with `cols` inputs is applied with: `y = (W·x) × Float(1 / (0.02·√cols))`.
+    /// The pool's values are 0.02-scaled normals; at devnet sizes a product with them shrinks the
+    /// activations ~4× (0.02·√128 ≈ 0.23), so the layers added ~1% to the residual stream and a model
+    /// with fewer layers found the same nonces (measured: 0 of 200 caught). Applied at unit gain every
+    /// layer changes the stream by O(1), and skipping one changes the distances completely.
+    public static func matrixScale(cols: Int) -> Float {
+        Float(1 / (0.02 * Double(cols).squareRoot()))
+    }
+
+    /// The RMSNorm gain from a norm tensor's slice value `v`: `1 + v` (Llama's initial gain of one,
+    /// perturbed by the pool).
+    @inline(__always)
+    public static func normGain(_ v: Float) -> Float { 1 + v }
     /// The smallest pool.
     public static let minimumPoolSize = 50_000
 
@@ -111,14 +125,15 @@ public final class PocWeights: @unchecked Sendable {
     /// Pool element `i` (`0 ≤ i < poolSize`).
     public func poolValue(_ i: Int) -> Float { storage[i] }
 
-    /// The first element of tensor `name` (`count` contiguous floats follow).
-    public func pointer(_ name: String) -> UnsafePointer<Float> {
-        UnsafePointer(storage.baseAddress! + tensors[name]!.offset)
+    /// The first element of tensor `name` (`count` contiguous floats follow); the name must be one
+    /// of ``layout(for:)``.
+    func pointer(_ name: String) -> UnsafePointer<Float> {
+        UnsafePointer(storage.baseAddress! + (tensors[name]?.offset ?? 0))
     }
 
-    /// Tensor `name` copied out (for tests and the reference).
-    public func values(_ name: String) -> [Float] {
-        let t = tensors[name]!
+    /// Tensor `name` copied out, row-major; `nil` for a name the model does not have.
+    public func values(_ name: String) -> [Float]? {
+        guard let t = tensors[name] else { return nil }
         return Array(UnsafeBufferPointer(start: pointer(name), count: t.count))
     }
 }

@@ -36,6 +36,7 @@ extension MLNodeCommand {
         @Option(help: "Requests that may wait for a slot; more are refused with 429.") var queue = 16
         @Option(help: "Positions per request (default: the model's context, at most 4096).") var context: Int?
         @Option(help: "The model id clients send (default: the file name without .gguf).") var servedModelName: String?
+        @Option(help: "Threads of the PoC engine for /poc/* (default: all cores).") var pocThreads: Int?
 
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
@@ -44,6 +45,9 @@ extension MLNodeCommand {
             if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1…256") }
             if let context, context < 16 { throw ValidationError("--context must be at least 16") }
             if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name is empty") }
+            if let pocThreads, !(1...256).contains(pocThreads) {
+                throw ValidationError("--poc-threads must be in 1…256")
+            }
         }
 
         var modelPath: String {
@@ -85,7 +89,11 @@ extension MLNodeCommand {
             var logger = Logger(label: "gonka.mlnode")
             logger.logLevel = .info
             let host = self.host
-            let app = MLNodeServer.application(backend: backend, host: host, port: port, logger: logger) { bound in
+            var configuration = MLNodeConfiguration()
+            if let pocThreads { configuration.pocThreads = pocThreads }
+            let app = MLNodeServer.application(
+                backend: backend, host: host, port: port, configuration: configuration, logger: logger
+            ) { bound in
                 say("listening on http://\(host):\(bound)")
             }
             let group = ServiceGroup(

@@ -38,7 +38,8 @@ import Testing
         let nonces: [UInt64] = Array(100..<170)
         let together = try Shared.engine.distances(publicKeyHex: Seeds.pk, nonces: nonces)
         let one = try nonces.map { try Shared.engine.distances(publicKeyHex: Seeds.pk, nonces: [$0])[0] }
-        for (a, b) in zip(together, one) { #expect(abs(a - b) < 1e-6) }
+        // Bit for bit: rows are padded so every nonce takes the same kernel path in any batch.
+        #expect(together == one)
     }
 
     @Test func badKeysAreRefused() throws {

@@ -92,13 +92,13 @@ enum Shared {
         }
         // "output" (2048 × 128 = 262,144 values) is longer than the pool: it wraps at least five times.
         let output = try #require(w.tensors["output"])
-        let values = w.values("output")
+        let values = try #require(w.values("output"))
         for i in [0, 1, 50_000 - output.offset - 1, 50_000 - output.offset, 131_071, 262_143] {
             #expect(values[i] == w.poolValue((output.offset + i) % 50_000), "output[\(i)]")
         }
         // A norm vector's slice starts at its own hash too.
         let norm = try #require(w.tensors["layers.1.ffn_norm"])
-        #expect(w.values("layers.1.ffn_norm")[5] == w.poolValue((norm.offset + 5) % 50_000))
+        #expect(try #require(w.values("layers.1.ffn_norm"))[5] == w.poolValue((norm.offset + 5) % 50_000))
     }
 
     @Test func badBlockHashIsRefused() {
