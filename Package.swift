@@ -76,7 +76,7 @@ let package = Package(
         .target(
             name: "ChainNode",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P",
+                "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -104,8 +104,9 @@ public actor ConsensusDriver {
         let app = try LedgerApplication(genesis: genesis, state: state, blocks: blocks, limits: configuration.limits)
         self.app = app
         let signer = consensusKey.map { Consensus.Signer(key: $0) }
-        // A key outside the validator set makes a full node that follows but never signs.
-        self.signer = signer.flatMap { app.validators.validator($0.address) != nil ? $0 : nil }
+        // A key outside the current validator set follows without signing (the machine checks
+        // membership per height), and signs once the set it belongs to takes over.
+        self.signer = signer
         validator = self.signer.flatMap { s in app.validators.validator(s.address).map { (s.address, $0.power) } }
         do {
             walFile = try ConsensusWALFile(path: paths.walFile.path)
@@ -394,6 +395,11 @@ public actor ConsensusDriver {
                 out.append(.ledger(NodeEvent.Ledger(height: height, type: e.kind, attributes: attributes)))
             }
         }
+        // End-of-block events (epoch stages, weights, validator sets) after the txs'.
+        for e in applied.events {
+            out.append(
+                .ledger(NodeEvent.Ledger(height: height, type: e.kind, attributes: Dictionary(e.attributes) { $1 })))
+        }
         events.publish(out)
         let size = mempool.count
         status.update {
@@ -514,7 +520,9 @@ public actor ConsensusDriver {
             guard admit(height: p.height, round: p.round, payload: payload, from: peer) else { return }
             guard seenSignatures.insert(message.signed.signature).inserted else { return }
             guard p.proposer == machine.proposer(round: p.round),
-                let validator = app.validators.validator(p.proposer),
+                // The set of the machine's height: after a commit the tip has moved on while the
+                // machine still collects that height's votes.
+                let validator = app.validatorSet(forHeight: machine.height).validator(p.proposer),
                 message.signed.hasValidSignature(by: validator.publicKey, chainID: configuration.chainID),
                 Consensus.blockID(of: message.block) == p.blockID
             else {
@@ -528,7 +536,7 @@ public actor ConsensusDriver {
             let v = vote.vote
             guard admit(height: v.height, round: v.round, payload: payload, from: peer) else { return }
             guard !machine.contains(vote), seenSignatures.insert(vote.signature).inserted else { return }
-            guard let validator = app.validators.validator(v.validator),
+            guard let validator = app.validatorSet(forHeight: machine.height).validator(v.validator),
                 vote.hasValidSignature(by: validator.publicKey, chainID: configuration.chainID)
             else {
                 seenSignatures.remove(vote.signature)
@@ -570,7 +578,8 @@ public actor ConsensusDriver {
         guard let envelope = try? Wire.EvidenceEnvelope(serializedBytes: payload),
             let evidence = try? Consensus.DuplicateVoteEvidence(wire: envelope.duplicateVote)
         else { return punish(peer, "undecodable evidence") }
-        guard (try? evidence.verify(validators: app.validators, chainID: configuration.chainID)) != nil else {
+        let signers = app.validatorSet(forHeight: evidence.key.height)
+        guard (try? evidence.verify(validators: signers, chainID: configuration.chainID)) != nil else {
             return punish(peer, "invalid evidence")
         }
         logger.warning(
@@ -686,16 +695,12 @@ public actor ConsensusDriver {
             requested[r.height] = nil
             guard r.height > app.tip.height else { return }
             let id = Consensus.blockID(of: Array(r.block))
-            guard let commit = try? Consensus.Commit(wire: r.commit) else {
+            guard let commit = try? Consensus.Commit(wire: r.commit), commit.blockID == id, commit.height == r.height
+            else {
                 return punish(peer, "malformed commit for block \(r.height)")
             }
-            do {
-                try Consensus.verifyCommit(
-                    blockID: id, commit: commit, validators: app.validators, chainID: configuration.chainID,
-                    height: r.height)
-            } catch {
-                return punish(peer, "block \(r.height) with a commit that does not verify: \(error)")
-            }
+            // Verified when it is next (``applyReceived``): block h's commit is checked against the
+            // set that signed h, known from committed state once the tip is h − 1.
             received[r.height] = (peer, Array(r.block), commit)
             applyReceived()
         case .noBlock(let n):
@@ -734,6 +739,14 @@ public actor ConsensusDriver {
     private func applyReceived() {
         while halted == nil, let next = received.removeValue(forKey: app.tip.height + 1) {
             let height = app.tip.height + 1
+            do {
+                try Consensus.verifyCommit(
+                    blockID: Consensus.blockID(of: next.block), commit: next.commit, validators: app.validators,
+                    chainID: configuration.chainID, height: height)
+            } catch {
+                punish(next.peer, "block \(height) with a commit that does not verify: \(error)")
+                continue
+            }
             guard let block = try? Wire.Block(serializedBytes: next.block) else {
                 return halt("block \(height), committed by +2/3, does not decode")
             }
@@ -792,4 +805,27 @@ public actor ConsensusDriver {
 
     /// The chain parameters in force.
     var params: ChainParams { app.params }
+
+    /// Signs `messages` with `key` as one fee-free duty tx (PROTOCOL §3.4) carrying the account's
+    /// next sequence as this node's mempool sees it, and submits it, in one turn of the driver so
+    /// no other submission can take the sequence in between. `nil` (nothing submitted) when the
+    /// next block is at or past `validBefore`.
+    func submitDuty(_ messages: [Wire.Msg], key: SigningKey, validBefore: UInt64? = nil) -> Mempool.AddResult? {
+        if let validBefore, app.tip.height + 1 >= validBefore { return nil }
+        guard let sequence = try? app.ledger.nextSequence(of: key.publicKey.address) else { return nil }
+        var body = Wire.TxBody()
+        body.chainID = configuration.chainID
+        body.signer = key.publicKey.address.description
+        body.sequence = sequence
+        body.messages = messages
+        guard let tx = try? Wire.Tx.signed(body: body, by: key), let bytes = try? tx.serializedBytes() as [UInt8] else {
+            return nil
+        }
+        return submit(bytes)
+    }
+
+    /// Reads the committed ledger (in-process services such as the PoC orchestrator).
+    func readLedger<T: Sendable>(_ body: @Sendable (Ledger) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try body(app.ledger)
+    }
 }

@@ -10,8 +10,11 @@ import SwiftProtobuf
 /// against everything this node knows, executes decided blocks, and keeps the chain's tip (last
 /// block id, commit, time) that the next header links to.
 ///
-/// The validator set is the genesis set and never changes: the ledger does not return validator
-/// updates yet (epochs and PoC weights come later), so `next_validators_hash` = `validators_hash`.
+/// The validator set of each height comes from the ledger (module Epochs): the genesis set from
+/// height 1, then each sprint's weights from its switch height. The ledger hands a new set over two
+/// heights before it signs (PROTOCOL §3.1), so the sets of `tip + 1` and `tip + 2` — a header's
+/// `validators_hash` and `next_validators_hash` — are always known from committed state, after a
+/// restart and during block sync alike.
 ///
 /// Not `Sendable`: owned by the ``ConsensusDriver`` actor, like the ledger inside it.
 public final class LedgerApplication {
@@ -53,12 +56,19 @@ public final class LedgerApplication {
         public let txs: [[UInt8]]
         public let results: [TxResult]
         public let appHash: Hash
+        /// The ledger's end-of-block events and validator updates (``BlockResult``).
+        public let events: [LedgerEvent]
+        public let validatorUpdates: [ValidatorUpdate]
     }
 
     public let chainID: String
-    public let validators: Consensus.ValidatorSet
-    /// ``validators`` with the proposer priorities of some height, advanced as heights go by.
-    private var rotation: (height: UInt64, set: Consensus.ValidatorSet)?
+    /// The genesis validator set (epoch 0).
+    public let genesisValidators: Consensus.ValidatorSet
+    /// The ledger's validator-set history, by first height (ascending), as consensus sets with
+    /// fresh proposer priorities; reloaded when a block hands over a new set.
+    private var history: [(from: UInt64, set: Consensus.ValidatorSet)] = []
+    /// A set with the proposer priorities of some height, advanced as heights go by.
+    private var rotation: (from: UInt64, height: UInt64, set: Consensus.ValidatorSet)?
     public let genesisTime: Int64
     public let limits: Limits
     let ledger: Ledger
@@ -85,7 +95,7 @@ public final class LedgerApplication {
             members.append((key, v.power))
         }
         do {
-            validators = try Consensus.ValidatorSet(members)
+            genesisValidators = try Consensus.ValidatorSet(members)
         } catch {
             throw .genesis("validator set: \(error)")
         }
@@ -100,6 +110,7 @@ public final class LedgerApplication {
             throw .genesis("the state store holds chain \(ledger.chainID), genesis.json says \(genesis.chainID)")
         }
         tip = Tip(height: 0, blockID: nil, time: genesisTime, commit: nil)
+        try reloadValidatorSets()
         let stored: UInt64
         do { stored = try blocks.latestHeight() } catch { throw .storage("\(error)") }
         let executed = ledger.height ?? 0
@@ -118,6 +129,38 @@ public final class LedgerApplication {
             }
         }
     }
+
+    /// Reads the validator-set history from the ledger.
+    private func reloadValidatorSets() throws(NodeError) {
+        let records: [Wire.ValidatorSetRecord]
+        do { records = try ledger.validatorSets() } catch { throw .storage("validator sets: \(error)") }
+        var loaded: [(from: UInt64, set: Consensus.ValidatorSet)] = []
+        for record in records {
+            let members = record.validators.compactMap { v -> (publicKey: PublicKey, power: UInt64)? in
+                (try? PublicKey(bytes: Array(v.consensusPubkey))).map { ($0, v.weight) }
+            }
+            do {
+                loaded.append((record.fromHeight, try Consensus.ValidatorSet(members)))
+            } catch {
+                throw .diverged("the validator set from height \(record.fromHeight) is unusable: \(error)")
+            }
+        }
+        if loaded.isEmpty { loaded = [(1, genesisValidators)] }
+        history = loaded
+        rotation = nil
+    }
+
+    /// The validator set that signs `height` (without proposer rotation).
+    public func validatorSet(forHeight height: UInt64) -> Consensus.ValidatorSet {
+        entry(forHeight: height).set
+    }
+
+    private func entry(forHeight height: UInt64) -> (from: UInt64, set: Consensus.ValidatorSet) {
+        history.last { $0.from <= max(height, 1) } ?? (1, genesisValidators)
+    }
+
+    /// The set that signs the next height (`tip + 1`): who may propose and vote now.
+    public var validators: Consensus.ValidatorSet { validatorSet(forHeight: tip.height + 1) }
 
     private func tipFromStore(height: UInt64) throws(NodeError) -> Tip {
         guard let block = try? blocks.block(at: height), let decoded = try? Wire.Block(serializedBytes: block.block),
@@ -148,7 +191,8 @@ public final class LedgerApplication {
     /// weighted median of the last commit's precommit times (PROTOCOL §3.1).
     func blockTime(lastCommit: Consensus.Commit?) -> Int64 {
         guard let lastCommit, tip.height > 0 else { return genesisTime }
-        return Consensus.blockTime(commit: lastCommit, validators: validators, previous: tip.time)
+        return Consensus.blockTime(
+            commit: lastCommit, validators: validatorSet(forHeight: tip.height), previous: tip.time)
     }
 
     /// Builds the block this node proposes at `tip.height + 1` with `txs` (already bounded by
@@ -165,8 +209,8 @@ public final class LedgerApplication {
             block.lastCommit = commit.wire
         }
         header.dataHash = Data(Self.dataHash(txs).bytes)
-        header.validatorsHash = Data(validators.hash.bytes)
-        header.nextValidatorsHash = Data(validators.hash.bytes)
+        header.validatorsHash = Data(validatorSet(forHeight: header.height).hash.bytes)
+        header.nextValidatorsHash = Data(validatorSet(forHeight: header.height + 1).hash.bytes)
         header.appHash = Data(ledger.appHash.bytes)
         header.proposer = Data(proposer.bytes)
         block.header = header
@@ -206,7 +250,8 @@ public final class LedgerApplication {
             }
             do {
                 try Consensus.verifyCommit(
-                    blockID: lastID, commit: commit, validators: validators, chainID: chainID, height: tip.height)
+                    blockID: lastID, commit: commit, validators: validatorSet(forHeight: tip.height), chainID: chainID,
+                    height: tip.height)
             } catch {
                 return reject("last_commit", "\(error)")
             }
@@ -233,16 +278,17 @@ public final class LedgerApplication {
         guard header.dataHash == Data(Self.dataHash(block.txs.map { Array($0) }).bytes) else {
             return reject("data_hash", "does not match the txs")
         }
-        guard header.validatorsHash == Data(validators.hash.bytes) else {
+        guard header.validatorsHash == Data(validatorSet(forHeight: height).hash.bytes) else {
             return reject("validators_hash", "not this height's validator set")
         }
-        guard header.nextValidatorsHash == Data(validators.hash.bytes) else {
+        guard header.nextValidatorsHash == Data(validatorSet(forHeight: height + 1).hash.bytes) else {
             return reject("next_validators_hash", "not the next height's validator set")
         }
         guard header.appHash == Data(ledger.appHash.bytes) else {
             return reject("app_hash", "not the state after block \(tip.height)")
         }
-        guard let proposer = Address(bytes: header.proposer), validators.validator(proposer) != nil else {
+        guard let proposer = Address(bytes: header.proposer), validatorSet(forHeight: height).validator(proposer) != nil
+        else {
             return reject("proposer", "not a validator")
         }
         guard block.evidence.isEmpty else { return reject("evidence", "evidence is not accepted yet") }
@@ -290,6 +336,7 @@ public final class LedgerApplication {
                     events: r.events.map { Self.flat($0) }))
         }
         do { try blocks.index(records) } catch { throw .storage("\(error)") }
+        if !result.validatorUpdates.isEmpty { try reloadValidatorSets() }
         if limits.keepRecent > 0, height % limits.pruneInterval == 0, height > limits.keepRecent {
             // Old versions only serve queries; a failed prune leaves them and is retried later.
             try? state.prune(keepingRecent: limits.keepRecent + 1)
@@ -297,7 +344,7 @@ public final class LedgerApplication {
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
         return Applied(
             height: height, blockID: blockID, header: block.header, txs: txs, results: result.txResults,
-            appHash: result.appHash)
+            appHash: result.appHash, events: result.events, validatorUpdates: result.validatorUpdates)
     }
 
     /// Carries a larger set of precommits for the tip block into the next `last_commit` (and the store).
@@ -327,13 +374,18 @@ public final class LedgerApplication {
     func checkTx(_ tx: [UInt8]) -> TxResult { ledger.checkTx(tx) }
 
     /// Takes transactions in order while they fit the block limits.
-    /// The validator set consensus runs `height` with: the genesis set whose proposer priorities
-    /// have advanced once per height before it (CometBFT's weighted round-robin, PROTOCOL §3.1), so
-    /// round 0 of consecutive heights rotates through the validators by power. Deterministic in
-    /// `height` alone, so a restarted or synced node computes the same proposers.
+    /// The validator set consensus runs `height` with: the set of that height (``validatorSet(forHeight:)``)
+    /// whose proposer priorities have advanced once per height since the set took over
+    /// (CometBFT's weighted round-robin, PROTOCOL §3.1), so round 0 of consecutive heights rotates
+    /// through the validators by power. A new set starts from fresh priorities at its first
+    /// height. Deterministic in `height` and the committed history, so a restarted or synced node
+    /// computes the same proposers.
     public func consensusValidators(forHeight height: UInt64) -> Consensus.ValidatorSet {
         let target = max(height, 1)
-        var current = rotation.flatMap { $0.height <= target ? $0 : nil } ?? (height: 1, set: validators)
+        let base = entry(forHeight: target)
+        var current =
+            rotation.flatMap { $0.from == base.from && $0.height <= target ? $0 : nil }
+            ?? (from: base.from, height: base.from, set: base.set)
         if target > current.height {
             current.set.incrementProposerPriority(times: Int(target - current.height))
             current.height = target

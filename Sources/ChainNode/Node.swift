@@ -25,6 +25,8 @@ public struct NodePaths: Sendable, Hashable {
     public var walDirectory: URL { data.appendingPathComponent("wal", isDirectory: true) }
     public var walFile: URL { walDirectory.appendingPathComponent("consensus.wal") }
     public var signState: URL { data.appendingPathComponent("sign-state.json") }
+    /// The PoC seeds this participant committed, one file per epoch (0600).
+    public var seeds: URL { data.appendingPathComponent("seeds", isDirectory: true) }
 }
 
 /// A chain node assembled from its home directory: P2P host, consensus driver (with mempool,
@@ -44,7 +46,8 @@ public final class Node: Sendable {
     /// Loads config, genesis and keys from `home` and opens the stores (replaying blocks the state
     /// store lacks). `tune` adjusts the driver's knobs (tests).
     public init(
-        home: URL, logger: Logger, tune: (@Sendable (inout ConsensusDriver.Configuration) -> Void)? = nil
+        home: URL, logger: Logger, tune: (@Sendable (inout ConsensusDriver.Configuration) -> Void)? = nil,
+        pocWorker: (any PocWorker)? = nil
     ) throws(NodeError) {
         let paths = NodePaths(home: home)
         self.paths = paths
@@ -117,7 +120,27 @@ public final class Node: Sendable {
         driver = try ConsensusDriver(
             configuration: driverConfig, paths: paths, genesis: genesis, consensusKey: consensusKey, host: host,
             status: status, events: events, logger: driverLogger)
+        // The PoC orchestrator signs with the participant's account key (PROTOCOL §5).
+        if config.pocEnabled {
+            let account: SigningKey
+            do {
+                account = try keys.load(config.accountKey)
+            } catch {
+                throw .keys("account key \"\(config.accountKey)\" ([poc] enabled): \(error)")
+            }
+            var pocLogger = logger
+            pocLogger[metadataKey: "component"] = "poc"
+            let worker = pocWorker ?? EnginePocWorker(threads: config.pocThreads)
+            poc = PocOrchestrator(
+                driver: driver, events: events, account: account, seedsDirectory: paths.seeds, worker: worker,
+                chainID: config.chainID, logger: pocLogger)
+        } else {
+            poc = nil
+        }
     }
+
+    /// The PoC orchestrator (`[poc] enabled`).
+    public let poc: PocOrchestrator?
 
     /// The RPC's bound port, once listening (waits for it).
     public func rpcPort() async throws -> Int {
@@ -158,7 +181,7 @@ public final class Node: Sendable {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: host), .init(service: DriverService(driver: driver)), .init(service: app),
-                ],
+                ] + (poc.map { [.init(service: PocService(orchestrator: $0))] } ?? []),
                 gracefulShutdownSignals: signals, cancellationSignals: [], logger: logger))
         let host = host
         let nodeID = nodeID

@@ -24,6 +24,10 @@ public struct NodeConfig: Sendable, Hashable {
     public var mempoolMaxBytes: Int
     /// Enables `POST /debug/isolate` on the RPC port.
     public var testHooks: Bool
+    /// `[poc] enabled`: run the PoC orchestrator for the account key (PROTOCOL §5).
+    public var pocEnabled = false
+    /// `[poc] threads`: threads of the in-process PoC search.
+    public var pocThreads = 1
 
     public init(
         moniker: String, chainID: String, accountKey: String = "validator", consensusKey: String = "consensus",
@@ -94,6 +98,8 @@ public struct NodeConfig: Sendable, Hashable {
             case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
             case "mempool.max_bytes": config.mempoolMaxBytes = Int(try value.integer(key, min: 1))
             case "debug.test_hooks": config.testHooks = try value.bool(key)
+            case "poc.enabled": config.pocEnabled = try value.bool(key)
+            case "poc.threads": config.pocThreads = Int(try value.integer(key, min: 1))
             default: throw .config("unknown key \(key)")
             }
         }
@@ -148,6 +154,12 @@ public struct NodeConfig: Sendable, Hashable {
             [debug]
             # true enables POST /debug/isolate on the RPC port (fault tests only).
             test_hooks = \(testHooks)
+
+            [poc]
+            # Run the PoC orchestrator (seeds, search, batches, validations) for the account key.
+            enabled = \(pocEnabled)
+            # Threads of the in-process PoC search.
+            threads = \(pocThreads)
 
             """
     }

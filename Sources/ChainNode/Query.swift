@@ -89,6 +89,11 @@ public enum QueryPath: Sendable, Hashable {
     case participants
     case supply
     case params
+    /// The epoch schedule at the height and the epoch's record (`/query/epoch`), or epoch N's
+    /// record (`/query/epoch/N`).
+    case epoch(UInt64?)
+    /// A participant's sprint (`/query/poc/{addr}` for the current one, `/query/poc/{addr}/{P}`).
+    case poc(Address, pocStartHeight: UInt64?)
 
     /// Parses the part after `/query/`.
     public init(parsing segments: [String]) throws(QueryError) {
@@ -103,6 +108,30 @@ public enum QueryPath: Sendable, Hashable {
             }
             self = segments[0] == "balance" ? .balance(address) : .account(address)
         case "participants" where segments.count == 1: self = .participants
+        case "epoch" where segments.count <= 2:
+            if segments.count == 2 {
+                guard let n = UInt64(segments[1]) else {
+                    throw .badRequest("invalid_epoch", "\(segments[1]) is not an epoch number")
+                }
+                self = .epoch(n)
+            } else {
+                self = .epoch(nil)
+            }
+        case "poc" where segments.count == 2 || segments.count == 3:
+            let address: Address
+            do {
+                address = try Address(segments[1])
+            } catch {
+                throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+            }
+            var p: UInt64?
+            if segments.count == 3 {
+                guard let value = UInt64(segments[2]) else {
+                    throw .badRequest("invalid_height", "\(segments[2]) is not a height")
+                }
+                p = value
+            }
+            self = .poc(address, pocStartHeight: p)
         case "supply" where segments.count == 1: self = .supply
         case "params" where segments.count == 1: self = .params
         default: throw .notFound("unknown query path /\(segments.joined(separator: "/"))")
@@ -195,17 +224,26 @@ enum QueryEngine {
             } catch {
                 throw .internal("state read failed: \(error)")
             }
+            let reader = EpochReader(state: state, version: version)
+            let weights = try reader.latestWeights()
+            let power = try reader.validatorPowers(forHeight: version + 1)
             var list: [JSON] = []
             for entry in entries {
                 guard let p = try? Wire.Participant(serializedBytes: entry.value) else {
                     throw .internal("participant record does not decode")
                 }
+                let member = weights?.participants.first { $0.address == p.address }
                 list.append(
                     .object([
                         ("address", .string(p.address)), ("url", .string(p.url)),
                         ("consensus_pubkey", .string(Hex.encode(p.consensusPubkey))),
                         ("p2p_pubkey", .string(Hex.encode(p.p2PPubkey))),
                         ("registered_height", .uint(p.registeredHeight)),
+                        // The latest computed weights (epoch), and the power consensus uses now.
+                        ("epoch", weights.map { .uint($0.epoch) } ?? .null),
+                        ("weight", .uint(member?.weight ?? 0)), ("raw_weight", .uint(member?.rawWeight ?? 0)),
+                        ("status", .string(member?.status ?? "none")),
+                        ("validator_power", .uint(power[p.address] ?? 0)),
                     ]))
             }
             return QueryResult(
@@ -231,6 +269,10 @@ enum QueryEngine {
                     ("minted", .string(minted.description)), ("burned", .string(burned.description)),
                     ("circulating", .string(circulating.description)),
                 ]), proof: proof)
+        case .epoch(let index):
+            return try EpochReader(state: state, version: version).epoch(index, proven: proven)
+        case .poc(let address, let p):
+            return try EpochReader(state: state, version: version).poc(address, pocStartHeight: p, proven: proven)
         case .params:
             let (raw, proof) = try proven(LedgerStateKey.params)
             guard let raw, (try? JSONSerialization.jsonObject(with: Data(raw))) != nil else {

@@ -13,6 +13,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var maxMemoBytes: UInt64
     /// Most messages in one transaction.
     public var maxMessagesPerTx: UInt64
+    /// Epochs and PoC (PROTOCOL §4, §5): see ``EpochParams``.
+    public var epochs: EpochParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -20,7 +22,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         maxValidators: UInt64 = 100,
         maxDutyTxsPerBlock: UInt64 = 1_000,
         maxMemoBytes: UInt64 = 256,
-        maxMessagesPerTx: UInt64 = 64
+        maxMessagesPerTx: UInt64 = 64,
+        epochs: EpochParams = .devnet
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -28,6 +31,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.maxDutyTxsPerBlock = maxDutyTxsPerBlock
         self.maxMemoBytes = maxMemoBytes
         self.maxMessagesPerTx = maxMessagesPerTx
+        self.epochs = epochs
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -40,6 +44,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case maxDutyTxsPerBlock = "max_duty_txs_per_block"
         case maxMemoBytes = "max_memo_bytes"
         case maxMessagesPerTx = "max_messages_per_tx"
+        case epochs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +56,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         maxDutyTxsPerBlock = try c.decodeIfPresent(UInt64.self, forKey: .maxDutyTxsPerBlock) ?? d.maxDutyTxsPerBlock
         maxMemoBytes = try c.decodeIfPresent(UInt64.self, forKey: .maxMemoBytes) ?? d.maxMemoBytes
         maxMessagesPerTx = try c.decodeIfPresent(UInt64.self, forKey: .maxMessagesPerTx) ?? d.maxMessagesPerTx
+        epochs = try c.decodeIfPresent(EpochParams.self, forKey: .epochs) ?? d.epochs
     }
 }
 

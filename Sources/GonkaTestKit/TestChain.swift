@@ -19,10 +19,11 @@ public final class TestChain {
     public var sequences: [Address: UInt64] = [:]
 
     /// `accounts` keys derived from `seed` (so two chains built alike hold the same keys), each
-    /// funded with `balance`.
+    /// funded with `balance`. `validatorAccounts` > 0 makes the first that many accounts the
+    /// genesis validators (account key = consensus key, power 10 each) instead of ``validator``.
     public init(
         accounts count: Int = 4, balance: Amount = Amount(gnk: 1_000)!, params: ChainParams = .devnet,
-        seed: UInt8 = 1, store: AuthenticatedStore? = nil
+        seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorAccounts: Int = 0
     ) throws {
         self.store = try store ?? AuthenticatedStore(inMemory: "test")
         accounts = (0..<count).map { TestChain.key(seed: seed, index: $0) }
@@ -30,7 +31,11 @@ public final class TestChain {
         genesis = Genesis(
             chainID: Self.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: accounts.map { .init(address: $0.publicKey.address, balance: balance) },
-            validators: [TestChain.validatorEntry(validator)])
+            validators: validatorAccounts > 0
+                ? accounts.prefix(validatorAccounts).enumerated().map {
+                    TestChain.validatorEntry($0.element, name: "v\($0.offset)")
+                }
+                : [TestChain.validatorEntry(validator)])
         ledger = try Ledger(store: self.store)
         _ = try ledger.initChain(genesis)
     }

@@ -18,6 +18,11 @@ public enum Wire {
     public typealias MsgCommitSeed = Gonka_V1_MsgCommitSeed
     public typealias MsgSubmitPocBatch = Gonka_V1_MsgSubmitPocBatch
     public typealias MsgSubmitPocValidation = Gonka_V1_MsgSubmitPocValidation
+    public typealias EpochParticipant = Gonka_V1_EpochParticipant
+    public typealias EpochRecord = Gonka_V1_EpochRecord
+    public typealias ValidatorSetRecord = Gonka_V1_ValidatorSetRecord
+    public typealias PocSprintRecord = Gonka_V1_PocSprintRecord
+    public typealias PocBatchRecord = Gonka_V1_PocBatchRecord
     public typealias MsgStartInference = Gonka_V1_MsgStartInference
     public typealias MsgFinishInference = Gonka_V1_MsgFinishInference
     public typealias BlockID = Gonka_V1_BlockID

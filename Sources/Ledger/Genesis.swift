@@ -122,6 +122,7 @@ public struct Genesis: Codable, Hashable, Sendable {
             throw .genesis("chain_id \"\(chainID)\" must be 1–50 characters of a-z, 0-9, '-', '_' or '.'")
         }
         guard params.maxTxBytes >= 256 else { throw .genesis("params.max_tx_bytes must be at least 256") }
+        if let problem = params.epochs.problem { throw .genesis("params.epochs: \(problem)") }
         var total = Amount.zero
         var seen = Set<Address>()
         for account in accounts {

@@ -29,6 +29,13 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case invariantViolated(String)
         case storage(String)
         case genesis(String)
+        // Epochs and PoC (PROTOCOL §4, §5).
+        case outsideWindow(String)
+        case notParticipant(Address)
+        case notValidator(Address)
+        case duplicate(String)
+        case distanceTooLarge(nonce: UInt64, distanceNano: UInt64, rTargetNano: UInt64)
+        case dutyLimit(participant: Address, limit: UInt64)
     }
 
     let code: Code
@@ -77,6 +84,16 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     static func invariantViolated(_ detail: String) -> Self { Self(code: .invariantViolated(detail)) }
     static func storage(_ error: any Error) -> Self { Self(code: .storage(String(describing: error))) }
     static func genesis(_ reason: String) -> Self { Self(code: .genesis(reason)) }
+    static func outsideWindow(_ what: String) -> Self { Self(code: .outsideWindow(what)) }
+    static func notParticipant(_ address: Address) -> Self { Self(code: .notParticipant(address)) }
+    static func notValidator(_ address: Address) -> Self { Self(code: .notValidator(address)) }
+    static func duplicate(_ what: String) -> Self { Self(code: .duplicate(what)) }
+    static func distanceTooLarge(nonce: UInt64, distanceNano: UInt64, rTargetNano: UInt64) -> Self {
+        Self(code: .distanceTooLarge(nonce: nonce, distanceNano: distanceNano, rTargetNano: rTargetNano))
+    }
+    static func dutyLimit(participant: Address, limit: UInt64) -> Self {
+        Self(code: .dutyLimit(participant: participant, limit: limit))
+    }
 
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
@@ -105,6 +122,12 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invariantViolated: "invariant_violated"
         case .storage: "storage"
         case .genesis: "invalid_genesis"
+        case .outsideWindow: "outside_window"
+        case .notParticipant: "not_participant"
+        case .notValidator: "not_validator"
+        case .duplicate: "duplicate"
+        case .distanceTooLarge: "distance_too_large"
+        case .dutyLimit: "duty_limit"
         }
     }
 
@@ -137,6 +160,14 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invariantViolated(let detail): "ledger invariant violated: \(detail)"
         case .storage(let detail): "state storage failed: \(detail)"
         case .genesis(let reason): "invalid genesis: \(reason)"
+        case .outsideWindow(let what): "outside its window: \(what)"
+        case .notParticipant(let address): "\(address) is not a registered participant with PoC results here"
+        case .notValidator(let address): "\(address) is not a validator of the current epoch"
+        case .duplicate(let what): "duplicate: \(what)"
+        case .distanceTooLarge(let nonce, let distance, let target):
+            "nonce \(nonce) has distance \(distance) nano, not below r_target \(target)"
+        case .dutyLimit(let participant, let limit):
+            "\(participant) already sent \(limit) free duty transactions in this block"
         }
     }
 }

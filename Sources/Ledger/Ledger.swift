@@ -9,12 +9,12 @@ import SwiftProtobuf
 /// Pure: no clock, sockets, files or randomness; everything it knows arrives as arguments or
 /// through its `StateStore`. Not thread-safe: one owner (the consensus shell) drives it.
 public final class Ledger {
-    private let store: any StateStore
+    let store: any StateStore
     /// State as blocks see it: committed store plus the block in progress.
     private let deliverState: StateContext
     /// The mempool's view: committed store plus every transaction accepted by `checkTx` since the
     /// last commit, so a second transaction from one account needs the next sequence.
-    private let checkState: StateContext
+    let checkState: StateContext
 
     public private(set) var chainID: String
     /// Signatures verified once are not verified again (mempool check, re-check, block). Optional:
@@ -82,6 +82,7 @@ public final class Ledger {
                 try Participants.save(record, address: validator.address, in: deliverState)
                 events.append(.participantRegistered(address: validator.address, url: validator.url))
             }
+            try Epochs.initGenesis(genesis.validators, in: deliverState)
         }
         let appHash = try commitBlock(version: 0)
         chainID = genesis.chainID
@@ -116,9 +117,12 @@ public final class Ledger {
         }
         guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
         let results = txs.map { run($0, context: context, in: deliverState) }
+        let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)  // Epochs end-block
         let appHash = try commitBlock(version: context.height)
         checkState.reset()
-        return BlockResult(height: context.height, txResults: results, appHash: appHash)
+        return BlockResult(
+            height: context.height, txResults: results, appHash: appHash, events: epochs.events,
+            validatorUpdates: epochs.validatorUpdates)
     }
 
     private func run(_ bytes: [UInt8], context: BlockContext, in state: StateContext) -> TxResult {
@@ -230,6 +234,23 @@ public struct BlockResult: Sendable, Hashable {
     public let txResults: [TxResult]
     /// The state root after this block, carried in the next header.
     public let appHash: Hash
+    /// Events of the end-of-block work (epoch stages, weights, validator sets), after the txs'.
+    public var events: [LedgerEvent] = []
+    /// Non-empty exactly at the block that hands consensus a new validator set: block
+    /// P + switch_offset − 2 of a sprint, for heights from P + switch_offset on (PROTOCOL §3.1:
+    /// a set returned at H signs from H+2). The whole new set, not a diff.
+    public var validatorUpdates: [ValidatorUpdate] = []
+
+    public init(
+        height: UInt64, txResults: [TxResult], appHash: Hash, events: [LedgerEvent] = [],
+        validatorUpdates: [ValidatorUpdate] = []
+    ) {
+        self.height = height
+        self.txResults = txResults
+        self.appHash = appHash
+        self.events = events
+        self.validatorUpdates = validatorUpdates
+    }
 }
 
 /// A validator's consensus key and voting power, as handed to consensus.

@@ -11,6 +11,16 @@ public enum LedgerEvent: Hashable, Sendable {
     case operatorRevoked(granter: Address, grantee: Address)
     /// Coins created at genesis (or, later, by issuance).
     case minted(to: Address, amount: Amount)
+    /// A stage of the epoch schedule began at this block (PROTOCOL §4). `blockHash` is hex(hash(P)),
+    /// empty until it is known (from block P+1 on).
+    case pocStage(epoch: UInt64, stage: String, pocStartHeight: UInt64, blockHash: String)
+    case seedCommitted(participant: Address, epoch: UInt64)
+    case pocBatch(participant: Address, pocStartHeight: UInt64, mlNodeID: String, nonces: Int)
+    case pocValidation(validator: Address, participant: Address, pocStartHeight: UInt64, fraud: Bool)
+    /// The sprint's result for one participant (end of block P + weights_offset).
+    case weightComputed(epoch: UInt64, participant: Address, weight: UInt64, status: String)
+    /// A new validator set was handed to consensus; it signs from `fromHeight` on.
+    case validatorSetChanged(epoch: UInt64, fromHeight: UInt64, validators: Int, totalPower: UInt64)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -21,6 +31,12 @@ public enum LedgerEvent: Hashable, Sendable {
         case .operatorGranted: "operator_granted"
         case .operatorRevoked: "operator_revoked"
         case .minted: "minted"
+        case .pocStage: "poc_stage"
+        case .seedCommitted: "seed_committed"
+        case .pocBatch: "poc_batch"
+        case .pocValidation: "poc_validation"
+        case .weightComputed: "weight_computed"
+        case .validatorSetChanged: "validator_set_changed"
         }
     }
 
@@ -39,6 +55,30 @@ public enum LedgerEvent: Hashable, Sendable {
         case .operatorRevoked(let granter, let grantee):
             [("granter", granter.description), ("grantee", grantee.description)]
         case .minted(let to, let amount): [("to", to.description), ("amount", String(amount.ngonka))]
+        case .pocStage(let epoch, let stage, let p, let hash):
+            [("epoch", String(epoch)), ("stage", stage), ("poc_start_height", String(p)), ("block_hash", hash)]
+        case .seedCommitted(let participant, let epoch):
+            [("participant", participant.description), ("epoch", String(epoch))]
+        case .pocBatch(let participant, let p, let node, let nonces):
+            [
+                ("participant", participant.description), ("poc_start_height", String(p)), ("ml_node_id", node),
+                ("nonces", String(nonces)),
+            ]
+        case .pocValidation(let validator, let participant, let p, let fraud):
+            [
+                ("validator", validator.description), ("participant", participant.description),
+                ("poc_start_height", String(p)), ("fraud", String(fraud)),
+            ]
+        case .weightComputed(let epoch, let participant, let weight, let status):
+            [
+                ("epoch", String(epoch)), ("participant", participant.description), ("weight", String(weight)),
+                ("status", status),
+            ]
+        case .validatorSetChanged(let epoch, let from, let count, let total):
+            [
+                ("epoch", String(epoch)), ("from_height", String(from)), ("validators", String(count)),
+                ("total_power", String(total)),
+            ]
         }
     }
 }

@@ -100,7 +100,14 @@ struct TxPipeline {
             throw .overflow("required fee")
         }
         let offered = Amount(ngonka: body.fee)
-        guard offered >= required else { throw .feeTooLow(required: required, offered: offered) }
+        // Protocol duties (PoC) of a registered participant may go free, bounded per block.
+        if offered < required, body.messages.allSatisfy(PoC.isDuty),
+            try Participants.participant(signer, in: state) != nil
+        {
+            try PoC.countDuty(signer, height: context.height, limit: params.maxDutyTxsPerBlock, in: state)
+        } else {
+            guard offered >= required else { throw .feeTooLow(required: required, offered: offered) }
+        }
         if offered > .zero {
             try Bank.transfer(from: signer, to: Bank.ModuleAccount.feeCollector.address, amount: offered, in: state)
             events.append(.feePaid(payer: signer, amount: offered))
@@ -118,9 +125,12 @@ struct TxPipeline {
         case .registerParticipant(let register): try Participants.handle(register, height: context.height, in: state)
         case .grantOperator(let grant): try Participants.handle(grant, height: context.height, in: state)
         case .revokeOperator(let revoke): try Participants.handle(revoke, in: state)
-        // The modules for these (Epochs/PoC, Inference) are not in this build yet: refused like
-        // any message type the node does not know.
-        case .commitSeed, .submitPocBatch, .submitPocValidation, .startInference, .finishInference, nil:
+        case .commitSeed(let m): try PoC.handle(m, context: context, params: params, in: state)
+        case .submitPocBatch(let m): try PoC.handle(m, context: context, params: params, in: state)
+        case .submitPocValidation(let m): try PoC.handle(m, context: context, params: params, in: state)
+        // The Inference module is not in this build yet: refused like any message type the node
+        // does not know.
+        case .startInference, .finishInference, nil:
             throw .unknownMessage(index: 0)
         }
     }

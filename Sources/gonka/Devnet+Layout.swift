@@ -156,10 +156,12 @@ enum DevnetLayout {
             let home = URL(fileURLWithPath: node.home, isDirectory: true)
             try genesisJSON.write(to: home.appendingPathComponent("genesis.json"), options: .atomic)
             let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@127.0.0.1:\($0.p2pPort)" }
-            let config = NodeConfig(
+            var config = NodeConfig(
                 moniker: node.moniker, chainID: DevnetManifest.chainID, accountKey: "validator",
                 p2pListen: "127.0.0.1:\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
                 apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
+            // Every devnet participant mines each sprint (PROTOCOL §5) on one thread.
+            config.pocEnabled = true
             try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }
         let manifest = DevnetManifest(

@@ -14,23 +14,28 @@ final class TestNetwork {
     let wallet: TestChain
     let p2pKeys: [SigningKey]
     let consensusKeys: [SigningKey]
+    /// The validators' participant (account) keys.
+    let accountKeys: [SigningKey]
+    let genesis: Genesis
 
-    init(validators count: Int, seed: UInt8 = 7) throws {
+    init(validators count: Int, seed: UInt8 = 7, params: ChainParams? = nil) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("chainnode-\(UUID().uuidString)")
         wallet = try TestChain(accounts: 4)
         p2pKeys = (0..<count).map { TestChain.key(seed: seed, index: 1000 + $0) }
         consensusKeys = (0..<count).map { TestChain.key(seed: seed, index: 2000 + $0) }
         var validators: [Genesis.Validator] = []
+        accountKeys = (0..<count).map { TestChain.key(seed: seed, index: 3000 + $0) }
         for i in 0..<count {
-            let account = TestChain.key(seed: seed, index: 3000 + i)
+            let account = accountKeys[i]
             validators.append(
                 Genesis.Validator(
                     name: "node\(i)", address: account.publicKey.address, url: "http://127.0.0.1:9000",
                     consensusPubkey: consensusKeys[i].publicKey.hex, p2pPubkey: p2pKeys[i].publicKey.hex, power: 10))
         }
         let genesis = Genesis(
-            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: wallet.genesis.params,
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params ?? wallet.genesis.params,
             accounts: wallet.genesis.accounts, validators: validators)
+        self.genesis = genesis
         var homes: [URL] = []
         for i in 0..<count {
             let home = root.appendingPathComponent("node\(i)", isDirectory: true)
@@ -39,6 +44,7 @@ final class TestNetwork {
             let keys = KeyStore(home: home)
             try keys.add(name: "p2p", key: p2pKeys[i])
             try keys.add(name: "consensus", key: consensusKeys[i])
+            try keys.add(name: "validator", key: accountKeys[i])
             try genesis.encodedJSON().write(to: home.appendingPathComponent("genesis.json"))
             homes.append(home)
         }
@@ -47,12 +53,16 @@ final class TestNetwork {
     }
 
     /// Writes node `i`'s config with `peers` as (index, port) of running nodes.
-    func writeConfig(_ i: Int, peers: [(Int, Int)], testHooks: Bool = false) throws {
+    func writeConfig(_ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil) throws {
         var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
         config.p2pListen = "127.0.0.1:0"
         config.rpcListen = "127.0.0.1:0"
         config.timeouts = "fast"
         config.testHooks = testHooks
+        if let pocThreads {
+            config.pocEnabled = true
+            config.pocThreads = pocThreads
+        }
         config.persistentPeers = peers.map { "\(p2pKeys[$0.0].publicKey.hex)@127.0.0.1:\($0.1)" }
         try config.toml.write(to: homes[i].appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
     }
@@ -72,12 +82,14 @@ final class RunningNode: Sendable {
     let task: Task<Void, any Error>
     let p2pPort: Int
 
-    init(home: URL, name: String) async throws {
-        let node = try Node(home: home, logger: TestNetwork.logger(name)) { config in
-            config.gossipInterval = .milliseconds(500)
-            config.stuckBeforeSync = .milliseconds(800)
-            config.syncRequestTimeout = .seconds(2)
-        }
+    init(home: URL, name: String, pocWorker: (any PocWorker)? = nil) async throws {
+        let node = try Node(
+            home: home, logger: TestNetwork.logger(name),
+            tune: { config in
+                config.gossipInterval = .milliseconds(500)
+                config.stuckBeforeSync = .milliseconds(800)
+                config.syncRequestTimeout = .seconds(2)
+            }, pocWorker: pocWorker)
         self.node = node
         task = Task { try await node.run() }
         p2pPort = try await node.p2pPort()

@@ -29,6 +29,8 @@ import Testing
             let config = try String(contentsOfFile: node.home + "/config.toml", encoding: .utf8)
             #expect(config.contains("chain_id = \"gonka-devnet\""))
             #expect(config.contains("test_hooks = true"))
+            // Every devnet participant mines its sprints.
+            #expect(Self.value(after: "[poc]", key: "enabled", in: config) == "true")
             for section in ["[p2p]", "[rpc]", "[api]"] {
                 let listen = try #require(Self.value(after: section, key: "listen", in: config))
                 #expect(listen.hasPrefix("\"127.0.0.1:"))
@@ -97,6 +99,10 @@ import Testing
         (["query", "block", "0"], "HEIGHT"),
         (["query", "block", "-3"], "height"),
         (["query", "tx", "abc"], "HASH"),
+        (["query", "poc", "nope"], "PARTICIPANT"),
+        (["query", "poc", Self.someAddress, "--poc-start-height", "x"], "poc-start-height"),
+        (["query", "epoch", "--height", "x"], "height"),
+        (["query", "participants", "--height", "-1"], "height"),
         (["query", "status", "--node", "localhost"], "--node"),
         (["query", "status", "--frobnicate"], "frobnicate"),
     ])

@@ -102,6 +102,124 @@ public nonisolated struct Gonka_V1_MsgSubmitPocValidation: Sendable {
   public init() {}
 }
 
+/// One participant's place in an epoch: its weight and what the sprint decided.
+public nonisolated struct Gonka_V1_EpochParticipant: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  /// Ed25519 consensus key (32 bytes), from the participant record when the weights were computed.
+  public var consensusPubkey: Data = Data()
+
+  /// Accepted valid nonces (+ carried weight), before the power cap.
+  public var rawWeight: UInt64 = 0
+
+  /// After collateral and the power cap (§5.6): voting power, reward share, executor weight.
+  public var weight: UInt64 = 0
+
+  /// "genesis", "accepted", "rejected" (not enough fraud = false votes) or "no_batches".
+  public var status: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An epoch (§4): epoch 0 is genesis; epoch e ≥ 1 is decided by the sprint starting at P = e × epoch_length.
+public nonisolated struct Gonka_V1_EpochRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var epoch: UInt64 = 0
+
+  /// P (0 for epoch 0).
+  public var pocStartHeight: UInt64 = 0
+
+  /// hash(block P): the PoC model seed H of §5.1 (empty for epoch 0 and until block P+1 runs).
+  public var pocBlockHash: Data = Data()
+
+  /// The epoch seed of §6.2 = hash of the block at the switch height (recorded by block switch+1);
+  /// for epoch 0 empty.
+  public var epochSeed: Data = Data()
+
+  public var participants: [Gonka_V1_EpochParticipant] = []
+
+  /// "sprint" (running), "computed" (weights known, not yet switched), "active", "past".
+  public var status: String = String()
+
+  /// First height whose validator set is this epoch's (0 until the weights are computed).
+  public var switchHeight: UInt64 = 0
+
+  public var totalWeight: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The validator set consensus uses from `from_height` on, until the next such record.
+public nonisolated struct Gonka_V1_ValidatorSetRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var fromHeight: UInt64 = 0
+
+  public var epoch: UInt64 = 0
+
+  public var validators: [Gonka_V1_EpochParticipant] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A participant's sprint so far: counts and the lattice size all its batches share.
+public nonisolated struct Gonka_V1_PocSprintRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeCount: UInt32 = 0
+
+  public var batches: UInt64 = 0
+
+  public var nonces: UInt64 = 0
+
+  /// SHA-256 of the committed seed (empty when none was committed).
+  public var seedHash: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One accepted MsgSubmitPocBatch, as stored.
+public nonisolated struct Gonka_V1_PocBatchRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mlNodeID: String = String()
+
+  public var nodeIndex: UInt32 = 0
+
+  public var nodeCount: UInt32 = 0
+
+  public var nonces: [UInt64] = []
+
+  public var distancesNano: [UInt64] = []
+
+  public var height: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "gonka.v1"
@@ -256,6 +374,261 @@ nonisolated extension Gonka_V1_MsgSubmitPocValidation: SwiftProtobuf.Message, Sw
     if lhs.sampledNonces != rhs.sampledNonces {return false}
     if lhs.recomputedNano != rhs.recomputedNano {return false}
     if lhs.fraud != rhs.fraud {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_EpochParticipant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EpochParticipant"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{3}consensus_pubkey\0\u{3}raw_weight\0\u{1}weight\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.consensusPubkey) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rawWeight) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.weight) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if !self.consensusPubkey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.consensusPubkey, fieldNumber: 2)
+    }
+    if self.rawWeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rawWeight, fieldNumber: 3)
+    }
+    if self.weight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.weight, fieldNumber: 4)
+    }
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_EpochParticipant, rhs: Gonka_V1_EpochParticipant) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.consensusPubkey != rhs.consensusPubkey {return false}
+    if lhs.rawWeight != rhs.rawWeight {return false}
+    if lhs.weight != rhs.weight {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_EpochRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EpochRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}poc_start_height\0\u{3}poc_block_hash\0\u{3}epoch_seed\0\u{1}participants\0\u{1}status\0\u{3}switch_height\0\u{3}total_weight\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.pocStartHeight) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.pocBlockHash) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.epochSeed) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.participants) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.switchHeight) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.totalWeight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
+    }
+    if self.pocStartHeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pocStartHeight, fieldNumber: 2)
+    }
+    if !self.pocBlockHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.pocBlockHash, fieldNumber: 3)
+    }
+    if !self.epochSeed.isEmpty {
+      try visitor.visitSingularBytesField(value: self.epochSeed, fieldNumber: 4)
+    }
+    if !self.participants.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.participants, fieldNumber: 5)
+    }
+    if !self.status.isEmpty {
+      try visitor.visitSingularStringField(value: self.status, fieldNumber: 6)
+    }
+    if self.switchHeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.switchHeight, fieldNumber: 7)
+    }
+    if self.totalWeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.totalWeight, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_EpochRecord, rhs: Gonka_V1_EpochRecord) -> Bool {
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.pocStartHeight != rhs.pocStartHeight {return false}
+    if lhs.pocBlockHash != rhs.pocBlockHash {return false}
+    if lhs.epochSeed != rhs.epochSeed {return false}
+    if lhs.participants != rhs.participants {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.switchHeight != rhs.switchHeight {return false}
+    if lhs.totalWeight != rhs.totalWeight {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_ValidatorSetRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ValidatorSetRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_height\0\u{1}epoch\0\u{1}validators\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.fromHeight) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.validators) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.fromHeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromHeight, fieldNumber: 1)
+    }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 2)
+    }
+    if !self.validators.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.validators, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_ValidatorSetRecord, rhs: Gonka_V1_ValidatorSetRecord) -> Bool {
+    if lhs.fromHeight != rhs.fromHeight {return false}
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.validators != rhs.validators {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_PocSprintRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PocSprintRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_count\0\u{1}batches\0\u{1}nonces\0\u{3}seed_hash\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.nodeCount) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.batches) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.nonces) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.seedHash) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nodeCount, fieldNumber: 1)
+    }
+    if self.batches != 0 {
+      try visitor.visitSingularUInt64Field(value: self.batches, fieldNumber: 2)
+    }
+    if self.nonces != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nonces, fieldNumber: 3)
+    }
+    if !self.seedHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.seedHash, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_PocSprintRecord, rhs: Gonka_V1_PocSprintRecord) -> Bool {
+    if lhs.nodeCount != rhs.nodeCount {return false}
+    if lhs.batches != rhs.batches {return false}
+    if lhs.nonces != rhs.nonces {return false}
+    if lhs.seedHash != rhs.seedHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_PocBatchRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PocBatchRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ml_node_id\0\u{3}node_index\0\u{3}node_count\0\u{1}nonces\0\u{3}distances_nano\0\u{1}height\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mlNodeID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.nodeIndex) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.nodeCount) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.nonces) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.distancesNano) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.height) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.mlNodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.mlNodeID, fieldNumber: 1)
+    }
+    if self.nodeIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nodeIndex, fieldNumber: 2)
+    }
+    if self.nodeCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nodeCount, fieldNumber: 3)
+    }
+    if !self.nonces.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.nonces, fieldNumber: 4)
+    }
+    if !self.distancesNano.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.distancesNano, fieldNumber: 5)
+    }
+    if self.height != 0 {
+      try visitor.visitSingularUInt64Field(value: self.height, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_PocBatchRecord, rhs: Gonka_V1_PocBatchRecord) -> Bool {
+    if lhs.mlNodeID != rhs.mlNodeID {return false}
+    if lhs.nodeIndex != rhs.nodeIndex {return false}
+    if lhs.nodeCount != rhs.nodeCount {return false}
+    if lhs.nonces != rhs.nonces {return false}
+    if lhs.distancesNano != rhs.distancesNano {return false}
+    if lhs.height != rhs.height {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

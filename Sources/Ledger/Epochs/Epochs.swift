@@ -1,0 +1,255 @@
+import Foundation
+import GonkaCore
+import GonkaWire
+
+/// Module Epochs (PROTOCOL §4, §5.5–5.7): the epoch records, the end-of-block schedule (stage
+/// events, recording hash(P), computing weights, handing the new validator set to consensus,
+/// recording the epoch seed), and the validator-set history consensus reads per height.
+///
+/// Heights of sprint P (epoch e = P / L):
+/// * P: the epoch record is created (status `sprint`);
+/// * P+1: hash(block P) — `BlockContext.lastBlockHash` at P+1 — is recorded as the PoC seed H;
+/// * P+weights_offset (end of block): weights computed (§5.5, §5.6), status `computed`;
+/// * P+switch_offset−2: the new set is returned as `validatorUpdates` and recorded to sign from
+///   P+switch_offset (consensus takes a set two heights ahead, §3.1);
+/// * P+switch_offset: status `active` (the previous epoch becomes `past`);
+/// * P+switch_offset+1: the epoch seed = hash(block P+switch_offset), again from `lastBlockHash`.
+enum Epochs {
+    static let genesisStatus = "genesis"
+    static let acceptedStatus = "accepted"
+    static let rejectedStatus = "rejected"
+    static let noBatchesStatus = "no_batches"
+    /// Nobody was accepted: the epoch keeps the previous weights so the chain keeps validators.
+    static let keptStatus = "kept"
+
+    // MARK: Genesis
+
+    /// Epoch 0 = the genesis validators with their genesis powers, signing from height 1.
+    static func initGenesis(_ validators: [Genesis.Validator], in state: StateContext) throws(LedgerError) {
+        var record = Wire.EpochRecord()
+        record.epoch = 0
+        record.status = "active"
+        record.switchHeight = 1
+        for v in validators.sorted(by: { $0.address.bytes.lexicographicallyPrecedes($1.address.bytes) }) {
+            var member = Wire.EpochParticipant()
+            member.address = v.address.description
+            member.consensusPubkey = Data(Hex.decode(v.consensusPubkey) ?? [])
+            member.rawWeight = v.power
+            member.weight = v.power
+            member.status = genesisStatus
+            record.participants.append(member)
+            record.totalWeight += v.power
+        }
+        try state.setRecord(record, at: StateKey.epoch(0))
+        var set = Wire.ValidatorSetRecord()
+        set.fromHeight = 1
+        set.epoch = 0
+        set.validators = record.participants
+        try state.setRecord(set, at: StateKey.validatorSet(from: 1))
+    }
+
+    // MARK: Records
+
+    static func epoch(_ index: UInt64, in state: StateContext) throws(LedgerError) -> Wire.EpochRecord? {
+        try state.record(Wire.EpochRecord.self, at: StateKey.epoch(index), what: "epoch \(index)")
+    }
+
+    /// The validator set that signs `height`: the record with the largest `from_height` ≤ height.
+    static func validatorSet(
+        forHeight height: UInt64, in state: StateContext
+    ) throws(LedgerError)
+        -> Wire.ValidatorSetRecord?
+    {
+        var found: [UInt8]?
+        for entry in try state.entries(withPrefix: StateKey.validatorSetPrefix) {
+            let from = try BigEndian.decode(
+                Array(entry.key.dropFirst(StateKey.validatorSetPrefix.count)), what: "validator set key")
+            guard from <= height else { break }
+            found = entry.key
+        }
+        guard let found else { return nil }
+        return try state.record(Wire.ValidatorSetRecord.self, at: found, what: "validator set")
+    }
+
+    static func validatorSets(in state: StateContext) throws(LedgerError) -> [Wire.ValidatorSetRecord] {
+        try state.records(Wire.ValidatorSetRecord.self, withPrefix: StateKey.validatorSetPrefix, what: "validator set")
+    }
+
+    static func updates(_ set: Wire.ValidatorSetRecord) -> [ValidatorUpdate] {
+        set.validators.compactMap { v in
+            guard let address = try? Address(v.address), let key = try? PublicKey(bytes: Array(v.consensusPubkey))
+            else { return nil }
+            return ValidatorUpdate(address: address, consensusKey: key, power: v.weight)
+        }
+    }
+
+    // MARK: End of block
+
+    struct EndBlock {
+        var events: [LedgerEvent] = []
+        var validatorUpdates: [ValidatorUpdate] = []
+    }
+
+    /// The schedule's work at the end of block `context.height` (after its transactions), as one
+    /// state transaction.
+    static func endBlock(
+        context: BlockContext, params: ChainParams, in state: StateContext
+    ) throws(LedgerError)
+        -> EndBlock
+    {
+        try state.transaction { () throws(LedgerError) in try run(context: context, params: params, in: state) }
+    }
+
+    private static func run(
+        context: BlockContext, params: ChainParams, in state: StateContext
+    ) throws(LedgerError)
+        -> EndBlock
+    {
+        var out = EndBlock()
+        let schedule = EpochSchedule(params.epochs)
+        let h = context.height
+        let position = schedule.position(at: h)
+        guard let p = position.pocStartHeight else { return out }
+        let e = position.epoch
+        let offsets = params.epochs
+        var record = try epoch(e, in: state) ?? Wire.EpochRecord()
+        var changed = false
+        if h == p {
+            record = Wire.EpochRecord()
+            record.epoch = e
+            record.pocStartHeight = p
+            record.status = "sprint"
+            changed = true
+        }
+        if h == p + 1 {
+            record.pocBlockHash = Data((context.lastBlockHash ?? .zero).bytes)
+            changed = true
+        }
+        if h == p + offsets.weightsOffset {
+            try computeWeights(&record, height: h, params: params, in: state)
+            for member in record.participants {
+                if let address = try? Address(member.address) {
+                    out.events.append(
+                        .weightComputed(epoch: e, participant: address, weight: member.weight, status: member.status))
+                }
+            }
+            // The previous sprint's batches, nonces and validations are no longer needed.
+            if e >= 2 { try deleteSprint(p - offsets.epochLength, in: state) }
+            changed = true
+        }
+        if h + 2 == p + offsets.switchOffset, record.status == "computed", record.totalWeight > 0 {
+            var set = Wire.ValidatorSetRecord()
+            set.fromHeight = p + offsets.switchOffset
+            set.epoch = e
+            set.validators = validatorMembers(record, params: params)
+            try state.setRecord(set, at: StateKey.validatorSet(from: set.fromHeight))
+            out.validatorUpdates = updates(set)
+            out.events.append(
+                .validatorSetChanged(
+                    epoch: e, fromHeight: set.fromHeight, validators: set.validators.count,
+                    totalPower: set.validators.reduce(0) { $0 &+ $1.weight }))
+        }
+        if h == p + offsets.switchOffset, record.status == "computed" {
+            record.status = "active"
+            if e >= 1, var previous = try epoch(e - 1, in: state) {
+                previous.status = "past"
+                try state.setRecord(previous, at: StateKey.epoch(e - 1))
+            }
+            changed = true
+        }
+        if h == p + offsets.switchOffset + 1 {
+            record.epochSeed = Data((context.lastBlockHash ?? .zero).bytes)
+            changed = true
+        }
+        if changed { try state.setRecord(record, at: StateKey.epoch(e)) }
+        if schedule.isStageStart(h) || h == p + 1 {
+            out.events.insert(
+                .pocStage(
+                    epoch: e, stage: position.stage.rawValue, pocStartHeight: p,
+                    blockHash: record.pocBlockHash.isEmpty ? "" : Hex.encode(Array(record.pocBlockHash))),
+                at: 0)
+        }
+        return out
+    }
+
+    /// The validators of a computed epoch: positive weights, heaviest first (address breaks ties),
+    /// at most `max_validators`, one entry per consensus key.
+    static func validatorMembers(_ record: Wire.EpochRecord, params: ChainParams) -> [Wire.EpochParticipant] {
+        let ordered = record.participants.filter { $0.weight > 0 && $0.consensusPubkey.count == 32 }.sorted {
+            $0.weight != $1.weight ? $0.weight > $1.weight : $0.address < $1.address
+        }
+        var keys = Set<Data>()
+        var out: [Wire.EpochParticipant] = []
+        for member in ordered where keys.insert(member.consensusPubkey).inserted {
+            guard UInt64(out.count) < params.maxValidators else { break }
+            out.append(member)
+        }
+        return out.sorted { $0.address < $1.address }
+    }
+
+    /// §5.5–5.7 for the sprint of `record`: acceptance by > 50% of the current weight (voters with
+    /// `fraud = false`; non-voters count against), raw weight = the accepted nonces (no carried
+    /// weight: ML nodes are not on chain yet, so every node mined), collateral = fully
+    /// collateralised, then the power cap.
+    static func computeWeights(
+        _ record: inout Wire.EpochRecord, height: UInt64, params: ChainParams, in state: StateContext
+    ) throws(LedgerError) {
+        let p = record.pocStartHeight
+        let current = try validatorSet(forHeight: height, in: state)?.validators ?? []
+        var currentWeight: [String: UInt64] = [:]
+        var total: UInt128 = 0
+        for v in current {
+            currentWeight[v.address] = v.weight
+            total += UInt128(v.weight)
+        }
+        var members: [Wire.EpochParticipant] = []
+        for participant in try Participants.all(in: state) {
+            guard let address = try? Address(participant.address) else { continue }
+            var member = Wire.EpochParticipant()
+            member.address = participant.address
+            member.consensusPubkey = participant.consensusPubkey
+            let sprint = try PoC.sprint(p, address, in: state)
+            if let sprint, sprint.nonces > 0 {
+                var yes: UInt128 = 0
+                for validation in try PoC.validations(p, address, in: state) where !validation.fraud {
+                    yes += UInt128(currentWeight[validation.validator] ?? 0)
+                }
+                if yes * 2 > total {
+                    member.status = acceptedStatus
+                    member.rawWeight = sprint.nonces
+                } else {
+                    member.status = rejectedStatus
+                }
+            } else {
+                member.status = noBatchesStatus
+            }
+            members.append(member)
+        }
+        let positive = members.indices.filter { members[$0].rawWeight > 0 }
+        let capped = PowerCap.apply(positive.map { members[$0].rawWeight }, maxPpm: params.epochs.maxIndividualPowerPpm)
+        record.totalWeight = 0
+        for (i, weight) in zip(positive, capped) {
+            members[i].weight = weight
+            record.totalWeight += weight
+        }
+        if record.totalWeight == 0 {
+            // Nobody accepted: the validators of the current epoch keep their weights.
+            var kept = current
+            for i in kept.indices { kept[i].status = keptStatus }
+            members = kept
+            record.totalWeight = kept.reduce(0) { $0 &+ $1.weight }
+        }
+        record.participants = members
+        record.status = "computed"
+        record.switchHeight = p + params.epochs.switchOffset
+    }
+
+    private static func deleteSprint(_ p: UInt64, in state: StateContext) throws(LedgerError) {
+        let stamp = BigEndian.encode(p)
+        for prefix in [
+            StateKey.pocSprintPrefix, StateKey.pocBatchPrefix, StateKey.pocNoncePrefix, StateKey.pocValidationPrefix,
+        ] {
+            for entry in try state.entries(withPrefix: prefix + stamp) { state.delete(entry.key) }
+        }
+    }
+}
