@@ -189,6 +189,7 @@ let package = Package(
             name: "ChainNodeTests",
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit", "P2P",
+                "GonkaClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

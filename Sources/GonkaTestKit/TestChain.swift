@@ -14,28 +14,40 @@ public final class TestChain {
     public let ledger: Ledger
     public let accounts: [SigningKey]
     public let validator: SigningKey
+    /// Every genesis validator's account key (`validators[0] == validator`); they are the active
+    /// participants (Transfer Agents and executors) of module Inference.
+    public let validators: [SigningKey]
     public let genesis: Genesis
     /// Next sequence per signer, as a wallet tracks it.
     public var sequences: [Address: UInt64] = [:]
 
     /// `accounts` keys derived from `seed` (so two chains built alike hold the same keys), each
-    /// funded with `balance`. `validatorAccounts` > 0 makes the first that many accounts the
-    /// genesis validators (account key = consensus key, power 10 each) instead of ``validator``.
+    /// funded with `balance`. The genesis validators are ``validators``: keys of their own with
+    /// `validatorPowers`, or, when `validatorAccounts` > 0, the first that many accounts (account
+    /// key = consensus key, power 10 each). ``validator`` is the first of them.
     public init(
         accounts count: Int = 4, balance: Amount = Amount(gnk: 1_000)!, params: ChainParams = .devnet,
-        seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorAccounts: Int = 0
+        seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorAccounts: Int = 0,
+        validatorPowers: [UInt64] = [10], models: [Genesis.Model] = []
     ) throws {
         self.store = try store ?? AuthenticatedStore(inMemory: "test")
         accounts = (0..<count).map { TestChain.key(seed: seed, index: $0) }
-        validator = TestChain.key(seed: seed &+ 100, index: 0)
+        let powers: [UInt64]
+        if validatorAccounts > 0 {
+            validators = Array(accounts.prefix(validatorAccounts))
+            powers = Array(repeating: 10, count: validators.count)
+        } else {
+            validators = validatorPowers.indices.map { TestChain.key(seed: seed &+ 100, index: $0) }
+            powers = validatorPowers
+        }
+        validator = validators[0]
         genesis = Genesis(
             chainID: Self.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: accounts.map { .init(address: $0.publicKey.address, balance: balance) },
-            validators: validatorAccounts > 0
-                ? accounts.prefix(validatorAccounts).enumerated().map {
-                    TestChain.validatorEntry($0.element, name: "v\($0.offset)")
-                }
-                : [TestChain.validatorEntry(validator)])
+            validators: zip(validators, powers).enumerated().map { index, pair in
+                TestChain.validatorEntry(pair.0, name: "v\(index)", power: pair.1)
+            },
+            models: models)
         ledger = try Ledger(store: self.store)
         _ = try ledger.initChain(genesis)
     }

@@ -31,11 +31,20 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case genesis(String)
         // Epochs and PoC (PROTOCOL §4, §5).
         case outsideWindow(String)
-        case notParticipant(Address)
         case notValidator(Address)
         case duplicate(String)
         case distanceTooLarge(nonce: UInt64, distanceNano: UInt64, rTargetNano: UInt64)
-        case dutyLimit(participant: Address, limit: UInt64)
+        case badDeveloperSignature(String)
+        case badTransferAgentSignature(String)
+        case wrongExecutor(expected: String, got: String, attempt: UInt32)
+        case executorMismatch(expected: String, got: String)
+        case duplicateInference(String)
+        case unknownModel(String)
+        case timestampOutOfWindow(timestamp: Int64, blockTime: Int64)
+        case notParticipant(Address)
+        case inferenceExpired(String)
+        case alreadyFinished(String)
+        case dutyTxLimit(participant: Address, limit: UInt64)
     }
 
     let code: Code
@@ -85,14 +94,29 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     static func storage(_ error: any Error) -> Self { Self(code: .storage(String(describing: error))) }
     static func genesis(_ reason: String) -> Self { Self(code: .genesis(reason)) }
     static func outsideWindow(_ what: String) -> Self { Self(code: .outsideWindow(what)) }
-    static func notParticipant(_ address: Address) -> Self { Self(code: .notParticipant(address)) }
     static func notValidator(_ address: Address) -> Self { Self(code: .notValidator(address)) }
     static func duplicate(_ what: String) -> Self { Self(code: .duplicate(what)) }
     static func distanceTooLarge(nonce: UInt64, distanceNano: UInt64, rTargetNano: UInt64) -> Self {
         Self(code: .distanceTooLarge(nonce: nonce, distanceNano: distanceNano, rTargetNano: rTargetNano))
     }
-    static func dutyLimit(participant: Address, limit: UInt64) -> Self {
-        Self(code: .dutyLimit(participant: participant, limit: limit))
+    static func badDeveloperSignature(_ reason: String) -> Self { Self(code: .badDeveloperSignature(reason)) }
+    static func badTransferAgentSignature(_ reason: String) -> Self { Self(code: .badTransferAgentSignature(reason)) }
+    static func wrongExecutor(expected: String, got: String, attempt: UInt32) -> Self {
+        Self(code: .wrongExecutor(expected: expected, got: got, attempt: attempt))
+    }
+    static func executorMismatch(expected: String, got: String) -> Self {
+        Self(code: .executorMismatch(expected: expected, got: got))
+    }
+    static func duplicateInference(_ id: String) -> Self { Self(code: .duplicateInference(id)) }
+    static func unknownModel(_ model: String) -> Self { Self(code: .unknownModel(model)) }
+    static func timestampOutOfWindow(timestamp: Int64, blockTime: Int64) -> Self {
+        Self(code: .timestampOutOfWindow(timestamp: timestamp, blockTime: blockTime))
+    }
+    static func notParticipant(_ address: Address) -> Self { Self(code: .notParticipant(address)) }
+    static func inferenceExpired(_ id: String) -> Self { Self(code: .inferenceExpired(id)) }
+    static func alreadyFinished(_ id: String) -> Self { Self(code: .alreadyFinished(id)) }
+    static func dutyTxLimit(participant: Address, limit: UInt64) -> Self {
+        Self(code: .dutyTxLimit(participant: participant, limit: limit))
     }
 
     /// A stable machine-readable code, e.g. `"bad_signature"`.
@@ -123,11 +147,20 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .storage: "storage"
         case .genesis: "invalid_genesis"
         case .outsideWindow: "outside_window"
-        case .notParticipant: "not_participant"
         case .notValidator: "not_validator"
         case .duplicate: "duplicate"
         case .distanceTooLarge: "distance_too_large"
-        case .dutyLimit: "duty_limit"
+        case .badDeveloperSignature: "bad_developer_signature"
+        case .badTransferAgentSignature: "bad_ta_signature"
+        case .wrongExecutor: "wrong_executor"
+        case .executorMismatch: "executor_mismatch"
+        case .duplicateInference: "duplicate_inference"
+        case .unknownModel: "unknown_model"
+        case .timestampOutOfWindow: "timestamp_out_of_window"
+        case .notParticipant: "not_participant"
+        case .inferenceExpired: "inference_expired"
+        case .alreadyFinished: "already_finished"
+        case .dutyTxLimit: "duty_tx_limit"
         }
     }
 
@@ -161,13 +194,25 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .storage(let detail): "state storage failed: \(detail)"
         case .genesis(let reason): "invalid genesis: \(reason)"
         case .outsideWindow(let what): "outside its window: \(what)"
-        case .notParticipant(let address): "\(address) is not a registered participant with PoC results here"
         case .notValidator(let address): "\(address) is not a validator of the current epoch"
         case .duplicate(let what): "duplicate: \(what)"
         case .distanceTooLarge(let nonce, let distance, let target):
             "nonce \(nonce) has distance \(distance) nano, not below r_target \(target)"
-        case .dutyLimit(let participant, let limit):
-            "\(participant) already sent \(limit) free duty transactions in this block"
+        case .badDeveloperSignature(let reason): "developer signature rejected: \(reason)"
+        case .badTransferAgentSignature(let reason): "transfer agent signature rejected: \(reason)"
+        case .wrongExecutor(let expected, let got, let attempt):
+            "executor \(got) is not the draw for attempt \(attempt): expected \(expected)"
+        case .executorMismatch(let expected, let got):
+            "inference is assigned to executor \(expected), not \(got)"
+        case .duplicateInference(let id): "inference \(id) was already started"
+        case .unknownModel(let model): "model \"\(model)\" is not registered"
+        case .timestampOutOfWindow(let timestamp, let blockTime):
+            "request timestamp \(timestamp) ns is outside the accepted window around the block time \(blockTime) ns"
+        case .notParticipant(let address): "\(address) is not a participant allowed to send this message"
+        case .inferenceExpired(let id): "inference \(id) has expired"
+        case .alreadyFinished(let id): "inference \(id) was already finished"
+        case .dutyTxLimit(let participant, let limit):
+            "\(participant) already sent \(limit) free duty transactions in this block; pay the fee or wait"
         }
     }
 }

@@ -50,6 +50,9 @@ public final class Ledger {
     /// The root of the last committed state.
     public var appHash: Hash { store.root }
 
+    /// The store, for read-only module queries of committed state.
+    var committedStore: any StateStore { store }
+
     // MARK: Genesis
 
     /// Writes the genesis state and commits it as version 0. Returns the genesis validator set.
@@ -83,6 +86,7 @@ public final class Ledger {
                 events.append(.participantRegistered(address: validator.address, url: validator.url))
             }
             try Epochs.initGenesis(genesis.validators, in: deliverState)
+            try Inference.initGenesis(genesis, state: deliverState)
         }
         let appHash = try commitBlock(version: 0)
         chainID = genesis.chainID
@@ -117,12 +121,26 @@ public final class Ledger {
         }
         guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
         let results = txs.map { run($0, context: context, in: deliverState) }
-        let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)  // Epochs end-block
+        // End-block hooks of the modules, after the block's transactions: Inference (expiries,
+        // prices) for the block's own epoch, then Epochs (stages, weights, validator sets).
+        let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate])
+        do {
+            let params = params
+            endBlock = try deliverState.transaction { () throws(LedgerError) in
+                let inference = try Inference.endBlock(context: context, params: params, state: deliverState)
+                let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
+                return (inference + epochs.events, epochs.validatorUpdates)
+            }
+        } catch {
+            store.discardStaged()
+            deliverState.reset()
+            throw error
+        }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()
         return BlockResult(
-            height: context.height, txResults: results, appHash: appHash, events: epochs.events,
-            validatorUpdates: epochs.validatorUpdates)
+            height: context.height, txResults: results, appHash: appHash, events: endBlock.events,
+            validatorUpdates: endBlock.validatorUpdates)
     }
 
     private func run(_ bytes: [UInt8], context: BlockContext, in state: StateContext) -> TxResult {
@@ -234,7 +252,8 @@ public struct BlockResult: Sendable, Hashable {
     public let txResults: [TxResult]
     /// The state root after this block, carried in the next header.
     public let appHash: Hash
-    /// Events of the end-of-block work (epoch stages, weights, validator sets), after the txs'.
+    /// Events of the end-of-block work (expired inferences and misses, epoch stages, weights,
+    /// validator sets), after the txs'.
     public var events: [LedgerEvent] = []
     /// Non-empty exactly at the block that hands consensus a new validator set: block
     /// P + switch_offset − 2 of a sprint, for heights from P + switch_offset on (PROTOCOL §3.1:

@@ -91,7 +91,7 @@ struct TxPipeline {
                 throw .noGrant(authority: authority, signer: signer, msgType: name)
             }
         }
-        // 7. Fee: user transactions pay min_gas_price per byte into the fee collector.
+        // 7. Fee: user transactions pay min_gas_price per byte into the fee collector; duties (DutyTx) may not.
         var events: [LedgerEvent] = []
         let required: Amount
         do {
@@ -100,13 +100,12 @@ struct TxPipeline {
             throw .overflow("required fee")
         }
         let offered = Amount(ngonka: body.fee)
-        // Protocol duties (PoC) of a registered participant may go free, bounded per block.
-        if offered < required, body.messages.allSatisfy(PoC.isDuty),
-            try Participants.participant(signer, in: state) != nil
-        {
-            try PoC.countDuty(signer, height: context.height, limit: params.maxDutyTxsPerBlock, in: state)
-        } else {
-            guard offered >= required else { throw .feeTooLow(required: required, offered: offered) }
+        if offered < required {
+            // Protocol duties of participants go free, within their per-block bound.
+            let authorities = try body.messages.map { m throws(LedgerError) in try Self.authority(of: m) }
+            guard try DutyTx.isFree(typeNames: typeNames, authorities: authorities, params: params, state: state)
+            else { throw .feeTooLow(required: required, offered: offered) }
+            try DutyTx.record(authorities: authorities, in: state)
         }
         if offered > .zero {
             try Bank.transfer(from: signer, to: Bank.ModuleAccount.feeCollector.address, amount: offered, in: state)
@@ -128,9 +127,10 @@ struct TxPipeline {
         case .commitSeed(let m): try PoC.handle(m, context: context, params: params, in: state)
         case .submitPocBatch(let m): try PoC.handle(m, context: context, params: params, in: state)
         case .submitPocValidation(let m): try PoC.handle(m, context: context, params: params, in: state)
-        // The Inference module is not in this build yet: refused like any message type the node
-        // does not know.
-        case .startInference, .finishInference, nil:
+        case .startInference(let start):
+            try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
+        case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
+        case nil:
             throw .unknownMessage(index: 0)
         }
     }

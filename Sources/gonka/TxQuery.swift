@@ -120,7 +120,8 @@ struct Query: AsyncParsableCommand {
         abstract: "Read the chain through a node's RPC.",
         subcommands: [
             Status.self, Balance.self, Account.self, Block.self, TxCommand.self, EpochCommand.self,
-            ParticipantsCommand.self, PocCommand.self,
+            ParticipantsCommand.self, PocCommand.self, InferenceCommand.self, Models.self, Executors.self,
+            Misses.self,
         ])
 
     struct Status: AsyncParsableCommand {

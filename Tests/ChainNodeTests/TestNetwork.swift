@@ -18,7 +18,7 @@ final class TestNetwork {
     let accountKeys: [SigningKey]
     let genesis: Genesis
 
-    init(validators count: Int, seed: UInt8 = 7, params: ChainParams? = nil) throws {
+    init(validators count: Int, seed: UInt8 = 7, params: ChainParams? = nil, models: [Genesis.Model] = []) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("chainnode-\(UUID().uuidString)")
         wallet = try TestChain(accounts: 4)
         p2pKeys = (0..<count).map { TestChain.key(seed: seed, index: 1000 + $0) }
@@ -34,7 +34,7 @@ final class TestNetwork {
         }
         let genesis = Genesis(
             chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params ?? wallet.genesis.params,
-            accounts: wallet.genesis.accounts, validators: validators)
+            accounts: wallet.genesis.accounts, validators: validators, models: models)
         self.genesis = genesis
         var homes: [URL] = []
         for i in 0..<count {

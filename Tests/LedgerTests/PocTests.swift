@@ -178,7 +178,7 @@ import Testing
         let three = try (0..<3).map { i in try a.tx(a.batch(0, nonces: [UInt64(i)]), from: 0) }
         let result = try a.block(three)
         #expect(result.txResults[0].isSuccess && result.txResults[1].isSuccess)
-        #expect(result.txResults[2].error?.shortDescription == "duty_limit")
+        #expect(result.txResults[2].error?.shortDescription == "duty_tx_limit")
         #expect(try a.chain.balance(0) == before)
         // The next block has a fresh allowance.
         #expect(try a.block([a.tx(a.batch(0, nonces: [50]), from: 0, sequence: 2)]).txResults[0].isSuccess)

@@ -160,6 +160,13 @@ enum Epochs {
         if h == p + offsets.switchOffset + 1 {
             record.epochSeed = Data((context.lastBlockHash ?? .zero).bytes)
             changed = true
+            // The new weights are also the executor-selection weights of the epoch, drawn with the
+            // switch block's hash as seed (PROTOCOL §5.6, §6.2).
+            if record.status == "active" {
+                try Inference.setExecutorSet(
+                    epoch: e, epochSeed: context.lastBlockHash ?? .zero,
+                    weights: record.participants.map { ($0.address, $0.weight) }, in: state)
+            }
         }
         if changed { try state.setRecord(record, at: StateKey.epoch(e)) }
         if schedule.isStageStart(h) || h == p + 1 {

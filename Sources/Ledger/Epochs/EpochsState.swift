@@ -9,7 +9,6 @@ extension StateKey {
     static let pocBatchPrefix = Array("poc/batch/".utf8)
     static let pocNoncePrefix = Array("poc/nonce/".utf8)
     static let pocValidationPrefix = Array("poc/validation/".utf8)
-    static let pocDutyPrefix = Array("poc/duty/".utf8)
 
     static func epoch(_ index: UInt64) -> [UInt8] { epochPrefix + BigEndian.encode(index) }
     static func validatorSet(from height: UInt64) -> [UInt8] { validatorSetPrefix + BigEndian.encode(height) }
@@ -26,5 +25,4 @@ extension StateKey {
     static func pocValidationPrefix(_ p: UInt64, _ participant: Address) -> [UInt8] {
         pocValidationPrefix + BigEndian.encode(p) + participant.bytes
     }
-    static func pocDuty(_ participant: Address) -> [UInt8] { pocDutyPrefix + participant.bytes }
 }

@@ -201,30 +201,4 @@ enum PoC {
         try state.setRecord(msg, at: key)
         return [.pocValidation(validator: validator, participant: participant, pocStartHeight: p, fraud: fraud)]
     }
-
-    // MARK: Duty transactions (PROTOCOL §3.4)
-
-    static func isDuty(_ msg: Wire.Msg) -> Bool {
-        switch msg.sum {
-        case .commitSeed, .submitPocBatch, .submitPocValidation: true
-        default: false
-        }
-    }
-
-    /// Counts one free duty transaction of `participant` in block `height`, refusing past the bound.
-    /// One record per participant (height, count), overwritten block to block.
-    static func countDuty(
-        _ participant: Address, height: UInt64, limit: UInt64, in state: StateContext
-    )
-        throws(LedgerError)
-    {
-        let key = StateKey.pocDuty(participant)
-        var count: UInt64 = 0
-        if let raw = try state.get(key), raw.count == 16 {
-            let at = try BigEndian.decode(Array(raw[0..<8]), what: "duty height")
-            if at == height { count = try BigEndian.decode(Array(raw[8..<16]), what: "duty count") }
-        }
-        guard count < limit else { throw .dutyLimit(participant: participant, limit: limit) }
-        state.set(key, BigEndian.encode(height) + BigEndian.encode(count + 1))
-    }
 }
