@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "ChainNode", targets: ["ChainNode"]),
         .library(name: "MLNode", targets: ["MLNode"]),
+        .library(name: "APINode", targets: ["APINode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -122,6 +123,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "APINode",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GonkaTestKit",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
@@ -138,7 +153,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient",
+                "ChainNode", "MLNode", "GonkaClient", "APINode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,6 +232,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "APINodeTests",
+            dependencies: [
+                "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "Ledger", "MLNode",
+                "Inference", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

@@ -12,7 +12,10 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the speed of this machine's node components.",
         discussion: "Build with `swift build -c release` first: debug builds are many times slower.",
-        subcommands: [TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self]
+        subcommands: [
+            TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self,
+            APIBench.self,
+        ]
     )
 }
 
