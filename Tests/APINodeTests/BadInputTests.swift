@@ -155,10 +155,10 @@ import Testing
                 try await post(executorURL(drawnIndex), body: request, headers: fwd), status: 401,
                 code: "invalid_signature", "executor: forged TA signature")
             // A TA that is not a participant.
-            fwd = Self.forwarded(
-                Self.tamper(request), developer: developer, taKey: net.wallet[2], executor: drawn, attempt: 0)
+            let outsider = chatBody("outsider TA", maxTokens: 2)
+            fwd = Self.forwarded(outsider, developer: developer, taKey: net.wallet[2], executor: drawn, attempt: 0)
             Self.expect(
-                try await post(executorURL(drawnIndex), body: Self.tamper(request), headers: fwd), status: 403,
+                try await post(executorURL(drawnIndex), body: outsider, headers: fwd), status: 403,
                 code: "forbidden", "executor: TA not a participant")
             // Stale.
             let old = nowNanos() - 120_000_000_000
@@ -192,7 +192,4 @@ import Testing
             #expect(net.apiNodes[0].metrics.value("gonka_api_forwarded_total") == 1)
         }
     }
-
-    /// The same request with another body (so another inference id).
-    static func tamper(_ body: [UInt8]) -> [UInt8] { chatBody("tampered \(UUID())", maxTokens: 2) }
 }
