@@ -278,8 +278,8 @@ enum DevnetRunner {
                 + "--home \(manifest.faucet.home) --node \(rpc)")
         print("  gonka query balance \(manifest.faucet.address) --node \(rpc)")
         print("  gonka devnet fund gonka1… 10gnk --dir \(dir.path)")
-        if let proxy = manifest.proxy { printProxy(proxy, manifest: manifest) }
         print("  gonka devnet down --dir \(dir.path)")
+        if let proxy = manifest.proxy { printProxy(proxy, manifest: manifest) }
     }
 
     struct StatusReport: Encodable {
