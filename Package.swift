@@ -126,6 +126,7 @@ let package = Package(
             name: "APINode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,6 +200,7 @@ let package = Package(
             name: "ChainNodeTests",
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit", "P2P",
+                "GonkaClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -122,6 +122,9 @@ public final class ChainView: Sendable {
                 return ExecutorDraw.Candidate(address: address, weight: weight)
             }
             set = ExecutorSet(epochSeed: seed, candidates: candidates, fromParticipants: false)
+        } else if try await models() != nil {
+            // The chain has the inference module, and no executor set for this model.
+            throw .modelNotFound(model)
         } else {
             let candidates = try await participants().compactMap { p in
                 (try? Address(p.address)).map { ExecutorDraw.Candidate(address: $0, weight: 1) }

@@ -2,6 +2,7 @@ import GonkaClient
 import GonkaCore
 import GonkaWire
 import Logging
+import SwiftProtobuf
 
 /// Signs and broadcasts the node's own duty transactions (`MsgStartInference`,
 /// `MsgFinishInference`) from its account key, keeping the account sequence locally so many can
@@ -30,20 +31,32 @@ public actor TxSender {
     /// tx hash, or nil when it was refused (logged).
     @discardableResult
     public func send(_ message: Wire.Msg, what: String) async -> String? {
-        for round in 0..<2 {
+        var free = true
+        for round in 0..<3 {
             do {
-                if nextSequence == nil || minGasPrice == nil || round > 0 {
+                if nextSequence == nil || minGasPrice == nil {
                     nextSequence = try await client.account(address).sequence
                     minGasPrice = try await client.params().minGasPrice
                 }
-                let builder = TxBuilder(chainID: chainID, key: key, minGasPrice: minGasPrice ?? 0)
                 let sequence = nextSequence ?? 0
-                let tx = try builder.build([message], sequence: sequence)
+                // A duty tx of an active participant may go without a fee (PROTOCOL §3.4); past the
+                // per-block bound it pays the minimum fee.
+                let bytes =
+                    free
+                    ? try Self.freeTx(message, chainID: chainID, key: key, sequence: sequence)
+                    : try TxBuilder(chainID: chainID, key: key, minGasPrice: minGasPrice ?? 0).build(
+                        [message], sequence: sequence
+                    ).bytes
                 nextSequence = sequence + 1
-                let result = try await client.broadcast(tx.bytes, mode: .sync)
+                let result = try await client.broadcast(bytes, mode: .sync)
                 sent += 1
                 return result.hash
             } catch let error as ChainClientError where error.serverCode == "bad_sequence" && round == 0 {
+                nextSequence = nil
+                continue
+            } catch let error as ChainClientError where error.serverCode == "duty_tx_limit" && free {
+                nextSequence = nil
+                free = false
                 continue
             } catch {
                 // A refused tx did not use its sequence number.
@@ -55,5 +68,15 @@ public actor TxSender {
             }
         }
         return nil
+    }
+
+    static func freeTx(_ message: Wire.Msg, chainID: String, key: SigningKey, sequence: UInt64) throws -> [UInt8] {
+        var body = Wire.TxBody()
+        body.chainID = chainID
+        body.signer = key.publicKey.address.description
+        body.sequence = sequence
+        body.messages = [message]
+        body.fee = 0
+        return try Wire.Tx.signed(body: body, by: key).serializedBytes()
     }
 }

@@ -237,7 +237,7 @@ public enum ChainRPC {
             height = h
         }
         do {
-            let path = try QueryPath(parsing: segments)
+            let path = try QueryPath(parsing: segments, model: request.uri.queryParameters.get("model"))
             return json(try await deps.driver.query(path, height: height).json)
         } catch let failure {
             return error(failure)

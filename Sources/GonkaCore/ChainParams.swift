@@ -13,6 +13,26 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var maxMemoBytes: UInt64
     /// Most messages in one transaction.
     public var maxMessagesPerTx: UInt64
+    /// `max_tokens` a Transfer Agent assumes when a request names none (PROTOCOL §6.2).
+    public var defaultMaxTokens: UInt64
+    /// Blocks after its Start an unfinished inference expires: full refund, executor miss (§6.4).
+    public var inferenceExpiryBlocks: UInt64
+    /// Attempts per inference (0..<max_attempts) before the TA gives up (§6.2 step 5).
+    public var maxAttempts: UInt64
+    /// How far a request's timestamp may lie behind / ahead of the block time, in seconds (§6.1).
+    public var requestMaxAgeSeconds: UInt64
+    public var requestMaxFutureSeconds: UInt64
+    /// Dynamic price (§6.5), ngonka per token: the price a model starts at and its floor.
+    public var startPrice: UInt64
+    public var minPrice: UInt64
+    /// Utilisation band in which the price holds, parts per million (0.40–0.60).
+    public var priceBandLowPpm: UInt64
+    public var priceBandHighPpm: UInt64
+    /// Price elasticity (0.05) and largest step per block (2%), parts per million.
+    public var priceElasticityPpm: UInt64
+    public var priceMaxStepPpm: UInt64
+    /// The utilisation window of the price, in seconds of block time (60).
+    public var priceWindowSeconds: UInt64
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -20,7 +40,19 @@ public struct ChainParams: Codable, Hashable, Sendable {
         maxValidators: UInt64 = 100,
         maxDutyTxsPerBlock: UInt64 = 1_000,
         maxMemoBytes: UInt64 = 256,
-        maxMessagesPerTx: UInt64 = 64
+        maxMessagesPerTx: UInt64 = 64,
+        defaultMaxTokens: UInt64 = 512,
+        inferenceExpiryBlocks: UInt64 = 30,
+        maxAttempts: UInt64 = 3,
+        requestMaxAgeSeconds: UInt64 = 60,
+        requestMaxFutureSeconds: UInt64 = 30,
+        startPrice: UInt64 = 100,
+        minPrice: UInt64 = 1,
+        priceBandLowPpm: UInt64 = 400_000,
+        priceBandHighPpm: UInt64 = 600_000,
+        priceElasticityPpm: UInt64 = 50_000,
+        priceMaxStepPpm: UInt64 = 20_000,
+        priceWindowSeconds: UInt64 = 60
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -28,6 +60,18 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.maxDutyTxsPerBlock = maxDutyTxsPerBlock
         self.maxMemoBytes = maxMemoBytes
         self.maxMessagesPerTx = maxMessagesPerTx
+        self.defaultMaxTokens = defaultMaxTokens
+        self.inferenceExpiryBlocks = inferenceExpiryBlocks
+        self.maxAttempts = maxAttempts
+        self.requestMaxAgeSeconds = requestMaxAgeSeconds
+        self.requestMaxFutureSeconds = requestMaxFutureSeconds
+        self.startPrice = startPrice
+        self.minPrice = minPrice
+        self.priceBandLowPpm = priceBandLowPpm
+        self.priceBandHighPpm = priceBandHighPpm
+        self.priceElasticityPpm = priceElasticityPpm
+        self.priceMaxStepPpm = priceMaxStepPpm
+        self.priceWindowSeconds = priceWindowSeconds
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -40,6 +84,18 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case maxDutyTxsPerBlock = "max_duty_txs_per_block"
         case maxMemoBytes = "max_memo_bytes"
         case maxMessagesPerTx = "max_messages_per_tx"
+        case defaultMaxTokens = "default_max_tokens"
+        case inferenceExpiryBlocks = "inference_expiry_blocks"
+        case maxAttempts = "max_attempts"
+        case requestMaxAgeSeconds = "request_max_age_seconds"
+        case requestMaxFutureSeconds = "request_max_future_seconds"
+        case startPrice = "start_price"
+        case minPrice = "min_price"
+        case priceBandLowPpm = "price_band_low_ppm"
+        case priceBandHighPpm = "price_band_high_ppm"
+        case priceElasticityPpm = "price_elasticity_ppm"
+        case priceMaxStepPpm = "price_max_step_ppm"
+        case priceWindowSeconds = "price_window_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +107,21 @@ public struct ChainParams: Codable, Hashable, Sendable {
         maxDutyTxsPerBlock = try c.decodeIfPresent(UInt64.self, forKey: .maxDutyTxsPerBlock) ?? d.maxDutyTxsPerBlock
         maxMemoBytes = try c.decodeIfPresent(UInt64.self, forKey: .maxMemoBytes) ?? d.maxMemoBytes
         maxMessagesPerTx = try c.decodeIfPresent(UInt64.self, forKey: .maxMessagesPerTx) ?? d.maxMessagesPerTx
+        func value(_ key: CodingKeys, _ fallback: UInt64) throws -> UInt64 {
+            try c.decodeIfPresent(UInt64.self, forKey: key) ?? fallback
+        }
+        defaultMaxTokens = try value(.defaultMaxTokens, d.defaultMaxTokens)
+        inferenceExpiryBlocks = try value(.inferenceExpiryBlocks, d.inferenceExpiryBlocks)
+        maxAttempts = try value(.maxAttempts, d.maxAttempts)
+        requestMaxAgeSeconds = try value(.requestMaxAgeSeconds, d.requestMaxAgeSeconds)
+        requestMaxFutureSeconds = try value(.requestMaxFutureSeconds, d.requestMaxFutureSeconds)
+        startPrice = try value(.startPrice, d.startPrice)
+        minPrice = try value(.minPrice, d.minPrice)
+        priceBandLowPpm = try value(.priceBandLowPpm, d.priceBandLowPpm)
+        priceBandHighPpm = try value(.priceBandHighPpm, d.priceBandHighPpm)
+        priceElasticityPpm = try value(.priceElasticityPpm, d.priceElasticityPpm)
+        priceMaxStepPpm = try value(.priceMaxStepPpm, d.priceMaxStepPpm)
+        priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
     }
 }
 

@@ -14,6 +14,9 @@ public final class TestChain {
     public let ledger: Ledger
     public let accounts: [SigningKey]
     public let validator: SigningKey
+    /// Every genesis validator's account key (`validators[0] == validator`); they are the active
+    /// participants (Transfer Agents and executors) of module Inference.
+    public let validators: [SigningKey]
     public let genesis: Genesis
     /// Next sequence per signer, as a wallet tracks it.
     public var sequences: [Address: UInt64] = [:]
@@ -22,15 +25,20 @@ public final class TestChain {
     /// funded with `balance`.
     public init(
         accounts count: Int = 4, balance: Amount = Amount(gnk: 1_000)!, params: ChainParams = .devnet,
-        seed: UInt8 = 1, store: AuthenticatedStore? = nil
+        seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorPowers: [UInt64] = [10],
+        models: [Genesis.Model] = []
     ) throws {
         self.store = try store ?? AuthenticatedStore(inMemory: "test")
         accounts = (0..<count).map { TestChain.key(seed: seed, index: $0) }
-        validator = TestChain.key(seed: seed &+ 100, index: 0)
+        validators = validatorPowers.indices.map { TestChain.key(seed: seed &+ 100, index: $0) }
+        validator = validators[0]
         genesis = Genesis(
             chainID: Self.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: accounts.map { .init(address: $0.publicKey.address, balance: balance) },
-            validators: [TestChain.validatorEntry(validator)])
+            validators: zip(validators, validatorPowers).enumerated().map { index, pair in
+                TestChain.validatorEntry(pair.0, name: "v\(index)", power: pair.1)
+            },
+            models: models)
         ledger = try Ledger(store: self.store)
         _ = try ledger.initChain(genesis)
     }

@@ -20,6 +20,14 @@ public enum Wire {
     public typealias MsgSubmitPocValidation = Gonka_V1_MsgSubmitPocValidation
     public typealias MsgStartInference = Gonka_V1_MsgStartInference
     public typealias MsgFinishInference = Gonka_V1_MsgFinishInference
+    public typealias InferenceStatus = Gonka_V1_InferenceStatus
+    public typealias InferenceRecord = Gonka_V1_InferenceRecord
+    public typealias ModelInfo = Gonka_V1_ModelInfo
+    public typealias ModelPrice = Gonka_V1_ModelPrice
+    public typealias UsageBucket = Gonka_V1_UsageBucket
+    public typealias ExecutorWeight = Gonka_V1_ExecutorWeight
+    public typealias ExecutorSet = Gonka_V1_ExecutorSet
+    public typealias MissRecord = Gonka_V1_MissRecord
     public typealias BlockID = Gonka_V1_BlockID
     public typealias Header = Gonka_V1_Header
     public typealias Block = Gonka_V1_Block

@@ -11,6 +11,59 @@ public struct Genesis: Codable, Hashable, Sendable {
     public var accounts: [Account]
     public var moduleAccounts: [ModuleAccount]
     public var validators: [Validator]
+    /// The models inference may be requested for (PROTOCOL §6.2, §10 `RegisterModel`). Optional in
+    /// JSON so older genesis files decode (no models: every Start is refused as `unknown_model`).
+    public var models: [Model]
+
+    /// A registered model.
+    public struct Model: Codable, Hashable, Sendable {
+        /// The id requests name (what the ML node reports in `/v1/models`).
+        public var id: String
+        /// Declared throughput per unit of weight; the price's capacity (§6.5) is this × the weight
+        /// of the participants serving the model.
+        public var tokensPerSecondPerWeight: UInt64
+        public var weightsHash: String
+        public var quantization: String
+        public var contextLength: UInt64
+
+        /// The embedded devnet model: `gonka mlnode start` and the embedded ML node serve it under
+        /// its file name without `.gguf` (`SmolLM2-135M-Instruct.Q4_1.gguf`).
+        public static let devnetDefault = Model(
+            id: "SmolLM2-135M-Instruct.Q4_1", tokensPerSecondPerWeight: 1, quantization: "Q4_1", contextLength: 8192)
+
+        enum CodingKeys: String, CodingKey {
+            case id, quantization
+            case tokensPerSecondPerWeight = "tokens_per_second_per_weight"
+            case weightsHash = "weights_hash"
+            case contextLength = "context_length"
+        }
+
+        public init(
+            id: String, tokensPerSecondPerWeight: UInt64, weightsHash: String = "", quantization: String = "",
+            contextLength: UInt64 = 0
+        ) {
+            self.id = id
+            self.tokensPerSecondPerWeight = tokensPerSecondPerWeight
+            self.weightsHash = weightsHash
+            self.quantization = quantization
+            self.contextLength = contextLength
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            id = try c.decode(String.self, forKey: .id)
+            tokensPerSecondPerWeight = try c.decode(UInt64.self, forKey: .tokensPerSecondPerWeight)
+            weightsHash = try c.decodeIfPresent(String.self, forKey: .weightsHash) ?? ""
+            quantization = try c.decodeIfPresent(String.self, forKey: .quantization) ?? ""
+            contextLength = try c.decodeIfPresent(UInt64.self, forKey: .contextLength) ?? 0
+        }
+
+        /// 1–128 printable ASCII characters without spaces or `/` (ids travel in URL paths).
+        public static func isValidID(_ id: String) -> Bool {
+            !id.isEmpty && id.utf8.count <= 128
+                && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") }
+        }
+    }
 
     public struct Account: Codable, Hashable, Sendable {
         public var address: Address
@@ -61,7 +114,7 @@ public struct Genesis: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case params, accounts, validators
+        case params, accounts, validators, models
         case chainID = "chain_id"
         case genesisTime = "genesis_time"
         case moduleAccounts = "module_accounts"
@@ -69,7 +122,7 @@ public struct Genesis: Codable, Hashable, Sendable {
 
     public init(
         chainID: String, genesisTime: String, params: ChainParams = .devnet, accounts: [Account] = [],
-        moduleAccounts: [ModuleAccount] = [], validators: [Validator] = []
+        moduleAccounts: [ModuleAccount] = [], validators: [Validator] = [], models: [Model] = []
     ) {
         self.chainID = chainID
         self.genesisTime = genesisTime
@@ -77,6 +130,7 @@ public struct Genesis: Codable, Hashable, Sendable {
         self.accounts = accounts
         self.moduleAccounts = moduleAccounts
         self.validators = validators
+        self.models = models
     }
 
     public init(from decoder: any Decoder) throws {
@@ -87,6 +141,7 @@ public struct Genesis: Codable, Hashable, Sendable {
         accounts = try c.decodeIfPresent([Account].self, forKey: .accounts) ?? []
         moduleAccounts = try c.decodeIfPresent([ModuleAccount].self, forKey: .moduleAccounts) ?? []
         validators = try c.decodeIfPresent([Validator].self, forKey: .validators) ?? []
+        models = try c.decodeIfPresent([Model].self, forKey: .models) ?? []
     }
 
     /// Decodes and validates a genesis file's bytes; every problem is a `LedgerError` saying what.
@@ -165,6 +220,28 @@ public struct Genesis: Codable, Hashable, Sendable {
             } catch {
                 throw .genesis("validator \(validator.name): \(error)")
             }
+        }
+        var modelIDs = Set<String>()
+        for model in models {
+            guard Model.isValidID(model.id) else {
+                throw .genesis("model id \"\(model.id)\" must be 1–128 printable characters without spaces, '/' or '?'")
+            }
+            guard modelIDs.insert(model.id).inserted else { throw .genesis("model \(model.id) is listed twice") }
+            guard model.tokensPerSecondPerWeight > 0 else {
+                throw .genesis("model \(model.id): tokens_per_second_per_weight must be positive")
+            }
+        }
+        guard params.minPrice > 0, params.startPrice >= params.minPrice, params.startPrice <= 1_000_000_000_000 else {
+            throw .genesis("params: min_price must be positive and start_price between min_price and 10^12")
+        }
+        guard params.maxAttempts > 0, params.maxAttempts <= UInt64(UInt32.max) else {
+            throw .genesis("params.max_attempts must be 1…\(UInt32.max)")
+        }
+        guard params.priceBandLowPpm <= params.priceBandHighPpm, params.priceMaxStepPpm < 1_000_000,
+            params.priceWindowSeconds > 0, params.inferenceExpiryBlocks > 0
+        else {
+            throw .genesis(
+                "params: price band low must not exceed high, max step < 100%, window and expiry positive")
         }
         guard UInt64(validators.count) <= params.maxValidators else {
             throw .genesis("\(validators.count) validators, more than max_validators \(params.maxValidators)")

@@ -29,6 +29,17 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case invariantViolated(String)
         case storage(String)
         case genesis(String)
+        case badDeveloperSignature(String)
+        case badTransferAgentSignature(String)
+        case wrongExecutor(expected: String, got: String, attempt: UInt32)
+        case executorMismatch(expected: String, got: String)
+        case duplicateInference(String)
+        case unknownModel(String)
+        case timestampOutOfWindow(timestamp: Int64, blockTime: Int64)
+        case notParticipant(Address)
+        case inferenceExpired(String)
+        case alreadyFinished(String)
+        case dutyTxLimit(participant: Address, limit: UInt64)
     }
 
     let code: Code
@@ -77,6 +88,25 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     static func invariantViolated(_ detail: String) -> Self { Self(code: .invariantViolated(detail)) }
     static func storage(_ error: any Error) -> Self { Self(code: .storage(String(describing: error))) }
     static func genesis(_ reason: String) -> Self { Self(code: .genesis(reason)) }
+    static func badDeveloperSignature(_ reason: String) -> Self { Self(code: .badDeveloperSignature(reason)) }
+    static func badTransferAgentSignature(_ reason: String) -> Self { Self(code: .badTransferAgentSignature(reason)) }
+    static func wrongExecutor(expected: String, got: String, attempt: UInt32) -> Self {
+        Self(code: .wrongExecutor(expected: expected, got: got, attempt: attempt))
+    }
+    static func executorMismatch(expected: String, got: String) -> Self {
+        Self(code: .executorMismatch(expected: expected, got: got))
+    }
+    static func duplicateInference(_ id: String) -> Self { Self(code: .duplicateInference(id)) }
+    static func unknownModel(_ model: String) -> Self { Self(code: .unknownModel(model)) }
+    static func timestampOutOfWindow(timestamp: Int64, blockTime: Int64) -> Self {
+        Self(code: .timestampOutOfWindow(timestamp: timestamp, blockTime: blockTime))
+    }
+    static func notParticipant(_ address: Address) -> Self { Self(code: .notParticipant(address)) }
+    static func inferenceExpired(_ id: String) -> Self { Self(code: .inferenceExpired(id)) }
+    static func alreadyFinished(_ id: String) -> Self { Self(code: .alreadyFinished(id)) }
+    static func dutyTxLimit(participant: Address, limit: UInt64) -> Self {
+        Self(code: .dutyTxLimit(participant: participant, limit: limit))
+    }
 
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
@@ -105,6 +135,17 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invariantViolated: "invariant_violated"
         case .storage: "storage"
         case .genesis: "invalid_genesis"
+        case .badDeveloperSignature: "bad_developer_signature"
+        case .badTransferAgentSignature: "bad_ta_signature"
+        case .wrongExecutor: "wrong_executor"
+        case .executorMismatch: "executor_mismatch"
+        case .duplicateInference: "duplicate_inference"
+        case .unknownModel: "unknown_model"
+        case .timestampOutOfWindow: "timestamp_out_of_window"
+        case .notParticipant: "not_participant"
+        case .inferenceExpired: "inference_expired"
+        case .alreadyFinished: "already_finished"
+        case .dutyTxLimit: "duty_tx_limit"
         }
     }
 
@@ -137,6 +178,21 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invariantViolated(let detail): "ledger invariant violated: \(detail)"
         case .storage(let detail): "state storage failed: \(detail)"
         case .genesis(let reason): "invalid genesis: \(reason)"
+        case .badDeveloperSignature(let reason): "developer signature rejected: \(reason)"
+        case .badTransferAgentSignature(let reason): "transfer agent signature rejected: \(reason)"
+        case .wrongExecutor(let expected, let got, let attempt):
+            "executor \(got) is not the draw for attempt \(attempt): expected \(expected)"
+        case .executorMismatch(let expected, let got):
+            "inference is assigned to executor \(expected), not \(got)"
+        case .duplicateInference(let id): "inference \(id) was already started"
+        case .unknownModel(let model): "model \"\(model)\" is not registered"
+        case .timestampOutOfWindow(let timestamp, let blockTime):
+            "request timestamp \(timestamp) ns is outside the window around block time \(blockTime) ns (−60 s/+30 s)"
+        case .notParticipant(let address): "\(address) is not an active participant"
+        case .inferenceExpired(let id): "inference \(id) has expired"
+        case .alreadyFinished(let id): "inference \(id) was already finished"
+        case .dutyTxLimit(let participant, let limit):
+            "\(participant) already sent \(limit) free duty transactions in this block; pay the fee or wait"
         }
     }
 }

@@ -50,6 +50,9 @@ public final class Ledger {
     /// The root of the last committed state.
     public var appHash: Hash { store.root }
 
+    /// The store, for read-only module queries of committed state.
+    var committedStore: any StateStore { store }
+
     // MARK: Genesis
 
     /// Writes the genesis state and commits it as version 0. Returns the genesis validator set.
@@ -82,6 +85,7 @@ public final class Ledger {
                 try Participants.save(record, address: validator.address, in: deliverState)
                 events.append(.participantRegistered(address: validator.address, url: validator.url))
             }
+            try Inference.initGenesis(genesis, state: deliverState)
         }
         let appHash = try commitBlock(version: 0)
         chainID = genesis.chainID
@@ -116,9 +120,22 @@ public final class Ledger {
         }
         guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
         let results = txs.map { run($0, context: context, in: deliverState) }
+        // End-block hooks of the modules, after the block's transactions.
+        let endBlockEvents: [LedgerEvent]
+        do {
+            let params = params
+            endBlockEvents = try deliverState.transaction { () throws(LedgerError) in
+                try Inference.endBlock(context: context, params: params, state: deliverState)
+            }
+        } catch {
+            store.discardStaged()
+            deliverState.reset()
+            throw error
+        }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()
-        return BlockResult(height: context.height, txResults: results, appHash: appHash)
+        return BlockResult(
+            height: context.height, txResults: results, appHash: appHash, endBlockEvents: endBlockEvents)
     }
 
     private func run(_ bytes: [UInt8], context: BlockContext, in state: StateContext) -> TxResult {
@@ -230,6 +247,8 @@ public struct BlockResult: Sendable, Hashable {
     public let txResults: [TxResult]
     /// The state root after this block, carried in the next header.
     public let appHash: Hash
+    /// What the modules' end-block hooks did (expired inferences, misses).
+    public var endBlockEvents: [LedgerEvent] = []
 }
 
 /// A validator's consensus key and voting power, as handed to consensus.

@@ -11,6 +11,16 @@ public enum LedgerEvent: Hashable, Sendable {
     case operatorRevoked(granter: Address, grantee: Address)
     /// Coins created at genesis (or, later, by issuance).
     case minted(to: Address, amount: Amount)
+    /// A Start was recorded and its escrow moved into the inference module account (§6.4).
+    case inferenceStarted(inferenceID: String, requester: Address, executor: Address, model: String, escrow: Amount)
+    /// A Finish arrived before its Start and waits for it.
+    case inferenceFinishReceived(inferenceID: String, executor: Address)
+    /// Start and Finish are both in: the cost was charged and the rest refunded.
+    case inferenceFinished(inferenceID: String, executor: Address, cost: Amount, refund: Amount)
+    /// Unfinished within `inference_expiry_blocks`: the escrow was refunded in full.
+    case inferenceExpired(inferenceID: String, executor: Address, refund: Amount)
+    /// An executor missed an inference: `skipped` by the TA (a later attempt) or `expired`.
+    case executorMissed(executor: Address, inferenceID: String, reason: String)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -21,6 +31,11 @@ public enum LedgerEvent: Hashable, Sendable {
         case .operatorGranted: "operator_granted"
         case .operatorRevoked: "operator_revoked"
         case .minted: "minted"
+        case .inferenceStarted: "inference_started"
+        case .inferenceFinishReceived: "inference_finish_received"
+        case .inferenceFinished: "inference_finished"
+        case .inferenceExpired: "inference_expired"
+        case .executorMissed: "executor_missed"
         }
     }
 
@@ -39,6 +54,21 @@ public enum LedgerEvent: Hashable, Sendable {
         case .operatorRevoked(let granter, let grantee):
             [("granter", granter.description), ("grantee", grantee.description)]
         case .minted(let to, let amount): [("to", to.description), ("amount", String(amount.ngonka))]
+        case .inferenceStarted(let id, let requester, let executor, let model, let escrow):
+            [
+                ("inference_id", id), ("requester", requester.description), ("executor", executor.description),
+                ("model", model), ("escrow", String(escrow.ngonka)),
+            ]
+        case .inferenceFinishReceived(let id, let executor): [("inference_id", id), ("executor", executor.description)]
+        case .inferenceFinished(let id, let executor, let cost, let refund):
+            [
+                ("inference_id", id), ("executor", executor.description), ("cost", String(cost.ngonka)),
+                ("refund", String(refund.ngonka)),
+            ]
+        case .inferenceExpired(let id, let executor, let refund):
+            [("inference_id", id), ("executor", executor.description), ("refund", String(refund.ngonka))]
+        case .executorMissed(let executor, let id, let reason):
+            [("executor", executor.description), ("inference_id", id), ("reason", reason)]
         }
     }
 }

@@ -91,7 +91,7 @@ struct TxPipeline {
                 throw .noGrant(authority: authority, signer: signer, msgType: name)
             }
         }
-        // 7. Fee: user transactions pay min_gas_price per byte into the fee collector.
+        // 7. Fee: user transactions pay min_gas_price per byte into the fee collector; duties (DutyTx) may not.
         var events: [LedgerEvent] = []
         let required: Amount
         do {
@@ -100,7 +100,13 @@ struct TxPipeline {
             throw .overflow("required fee")
         }
         let offered = Amount(ngonka: body.fee)
-        guard offered >= required else { throw .feeTooLow(required: required, offered: offered) }
+        if offered < required {
+            // Protocol duties of active participants go free, within their per-block bound.
+            let authorities = try body.messages.map { m throws(LedgerError) in try Self.authority(of: m) }
+            guard try DutyTx.isFree(typeNames: typeNames, authorities: authorities, params: params, state: state)
+            else { throw .feeTooLow(required: required, offered: offered) }
+            try DutyTx.record(authorities: authorities, in: state)
+        }
         if offered > .zero {
             try Bank.transfer(from: signer, to: Bank.ModuleAccount.feeCollector.address, amount: offered, in: state)
             events.append(.feePaid(payer: signer, amount: offered))
@@ -118,9 +124,11 @@ struct TxPipeline {
         case .registerParticipant(let register): try Participants.handle(register, height: context.height, in: state)
         case .grantOperator(let grant): try Participants.handle(grant, height: context.height, in: state)
         case .revokeOperator(let revoke): try Participants.handle(revoke, in: state)
-        // The modules for these (Epochs/PoC, Inference) are not in this build yet: refused like
-        // any message type the node does not know.
-        case .commitSeed, .submitPocBatch, .submitPocValidation, .startInference, .finishInference, nil:
+        case .startInference(let start): try Inference.handle(start, context: context, params: params, state: state)
+        case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
+        // The modules for these (Epochs/PoC) are not in this build yet: refused like any message
+        // type the node does not know.
+        case .commitSeed, .submitPocBatch, .submitPocValidation, nil:
             throw .unknownMessage(index: 0)
         }
     }

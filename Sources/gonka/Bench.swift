@@ -15,6 +15,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self,
             APIBench.self,
+            InferenceLedgerBench.self,
         ]
     )
 }

@@ -166,7 +166,7 @@ enum DevnetLayout {
         }
         let genesis = Genesis(
             chainID: DevnetManifest.chainID, genesisTime: ISO8601DateFormatter().string(from: Date()),
-            accounts: accounts, validators: validators)
+            accounts: accounts, validators: validators, models: [.devnetDefault])
         try genesis.validate()
         let genesisJSON = try genesis.encodedJSON()
         for node in nodes {

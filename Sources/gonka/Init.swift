@@ -56,7 +56,9 @@ struct Init: ParsableCommand {
                 .init(
                     name: moniker, address: account.address, url: url, consensusPubkey: consensus.publicKey,
                     p2pPubkey: p2p.publicKey, power: power)
-            ])
+            ],
+            // The embedded model, under the id the ML node serves it as.
+            models: [.devnetDefault])
         try genesis.validate()
         try genesis.encodedJSON().write(to: home.genesisURL, options: .atomic)
         try NodeConfig(moniker: moniker, chainID: chainID, accountKey: keyName).toml

@@ -118,7 +118,10 @@ extension ChainClient.BroadcastMode: ExpressibleByArgument {}
 struct Query: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read the chain through a node's RPC.",
-        subcommands: [Status.self, Balance.self, Account.self, Block.self, TxCommand.self])
+        subcommands: [
+            Status.self, Balance.self, Account.self, Block.self, TxCommand.self, InferenceCommand.self,
+            Models.self, Executors.self, Misses.self,
+        ])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The node's height, hashes, peers and role.")

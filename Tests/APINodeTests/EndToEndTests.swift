@@ -15,6 +15,8 @@ import Testing
             let ta = taKey.publicKey.address
             let developer = net.wallet[0]
             let url = net.apiURLs[0] + "/v1/chat/completions"
+            let chain = try net.chain(1)
+            let balanceBefore = try await chain.balance(developer.publicKey.address)
 
             // Streamed, with logprobs.
             let streamed = chatBody(
@@ -74,6 +76,27 @@ import Testing
                 ).status == 404)
             #expect(try await get(net.apiURLs[executorIndex] + "/v1/inferences/..%2Fx/payload").status != 200)
 
+            // On chain: the TA's Start and the executor's Finish settle it: FINISHED, the cost
+            // charged at the price for the tokens used, the rest of the escrow refunded.
+            var record: InferenceRecordInfo?
+            for _ in 0..<200 {
+                record = try await chain.inference(id)
+                if record?.status == "FINISHED" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let finished = try #require(record, "no inference record on chain")
+            #expect(finished.status == "FINISHED")
+            #expect(finished.executor == executor.description)
+            #expect(finished.transferAgent == ta.description)
+            #expect(finished.completionTokens == UInt64(payload.tokens.count))
+            #expect(finished.responseCommitment == payload.commitment.hex)
+            #expect(finished.cost.ngonka > 0)
+            #expect(finished.cost.ngonka + finished.refund.ngonka == finished.escrow.ngonka)
+            let balanceAfter = try await chain.balance(developer.publicKey.address)
+            #expect(balanceBefore.ngonka - balanceAfter.ngonka == finished.cost.ngonka)
+            let viaAPI = try await get(net.apiURLs[2] + "/v1/inferences/\(id)")
+            #expect(viaAPI.json["status"] as? String == "FINISHED")
+
             // Not streamed.
             let plain = chatBody("Say yes.", maxTokens: 3)
             let answer = try await post(url, body: plain, headers: BadInputTests.signed(plain, key: developer, ta: ta))
@@ -120,6 +143,14 @@ import Testing
             #expect(failover.headers["x-gonka-attempt"] == "1")
             #expect(failover.headers["x-gonka-executor"] != pick.first.description)
             #expect(net.apiNodes[0].metrics.value("gonka_api_executor_misses_total") == missesBefore + 1)
+            // The ledger records the skipped executor's reported miss from the Start of attempt 1.
+            var misses: UInt64 = 0
+            for _ in 0..<100 {
+                misses = try await chain.misses(pick.first).reported
+                if misses >= 1 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(misses == 1)
             _ = try await post("http://127.0.0.1:\(adminPort)/admin/mlnodes/\(mlID)/enable", body: [], headers: [])
 
             // Public routes.

@@ -94,7 +94,7 @@ final class TestNet: Sendable {
         for key in accountKeys { accounts.append(.init(address: key.publicKey.address, balance: Amount(gnk: 1000)!)) }
         let genesis = Genesis(
             chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: chain.genesis.params,
-            accounts: accounts, validators: validators)
+            accounts: accounts, validators: validators, models: [.devnetDefault])
         var homes: [URL] = []
         for i in 0..<count {
             let home = root.appendingPathComponent("node\(i)", isDirectory: true)

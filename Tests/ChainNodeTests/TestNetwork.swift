@@ -15,7 +15,7 @@ final class TestNetwork {
     let p2pKeys: [SigningKey]
     let consensusKeys: [SigningKey]
 
-    init(validators count: Int, seed: UInt8 = 7) throws {
+    init(validators count: Int, seed: UInt8 = 7, models: [Genesis.Model] = []) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("chainnode-\(UUID().uuidString)")
         wallet = try TestChain(accounts: 4)
         p2pKeys = (0..<count).map { TestChain.key(seed: seed, index: 1000 + $0) }
@@ -30,7 +30,7 @@ final class TestNetwork {
         }
         let genesis = Genesis(
             chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: wallet.genesis.params,
-            accounts: wallet.genesis.accounts, validators: validators)
+            accounts: wallet.genesis.accounts, validators: validators, models: models)
         var homes: [URL] = []
         for i in 0..<count {
             let home = root.appendingPathComponent("node\(i)", isDirectory: true)

@@ -99,6 +99,10 @@ import Testing
         (["query", "tx", "abc"], "HASH"),
         (["query", "status", "--node", "localhost"], "--node"),
         (["query", "status", "--frobnicate"], "frobnicate"),
+        (["query", "inference", "xyz"], "ID"),
+        (["query", "misses", "nope"], "ADDRESS"),
+        (["query", "executors"], "--model"),
+        (["bench", "inference-ledger", "--inferences", "0"], "--inferences"),
     ])
     func badInputIsAClearError(arguments: [String], mentions: String) throws {
         let run = try H.gonka(arguments)
@@ -125,6 +129,7 @@ import Testing
         ["devnet", "--help"], ["devnet", "up", "--help"], ["devnet", "status", "--help"], ["devnet", "down", "--help"],
         ["tx", "bank", "send", "--help"], ["query", "--help"], ["query", "balance", "--help"],
         ["query", "block", "--help"], ["query", "tx", "--help"], ["bench", "chain", "--help"],
+        ["query", "inference", "--help"], ["query", "models", "--help"], ["bench", "inference-ledger", "--help"],
     ])
     func everyNewCommandExplainsItself(arguments: [String]) throws {
         let run = try H.gonka(arguments)

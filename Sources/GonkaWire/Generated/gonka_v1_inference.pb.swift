@@ -27,6 +27,72 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Gonka_V1_InferenceStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Start recorded, escrow held, Finish not yet in.
+  case started // = 1
+
+  /// Start and Finish both in: cost charged, the rest refunded.
+  case finished // = 2
+  case validated // = 3
+  case voting // = 4
+  case invalidated // = 5
+
+  /// Not finished within inference_expiry_blocks: escrow refunded, executor missed.
+  case expired // = 6
+
+  /// Finish arrived first; waiting for its Start (nothing escrowed yet).
+  case awaitingStart // = 7
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .started
+    case 2: self = .finished
+    case 3: self = .validated
+    case 4: self = .voting
+    case 5: self = .invalidated
+    case 6: self = .expired
+    case 7: self = .awaitingStart
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .started: return 1
+    case .finished: return 2
+    case .validated: return 3
+    case .voting: return 4
+    case .invalidated: return 5
+    case .expired: return 6
+    case .awaitingStart: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Gonka_V1_InferenceStatus] = [
+    .unspecified,
+    .started,
+    .finished,
+    .validated,
+    .voting,
+    .invalidated,
+    .expired,
+    .awaitingStart,
+  ]
+
+}
+
 /// Broadcast by the Transfer Agent. Moves the escrow from the requester to the inference module
 /// account; the ledger re-derives the executor draw for `attempt` and rejects any other executor.
 /// Executors drawn for attempts 0..attempt-1 were skipped: each gets a reported miss.
@@ -107,9 +173,259 @@ public nonisolated struct Gonka_V1_MsgFinishInference: Sendable {
   public init() {}
 }
 
+/// One inference's record, at inference/record/{inference_id}.
+public nonisolated struct Gonka_V1_InferenceRecord: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inferenceID: String {
+    get {_storage._inferenceID}
+    set {_uniqueStorage()._inferenceID = newValue}
+  }
+
+  public var status: Gonka_V1_InferenceStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
+
+  public var requester: String {
+    get {_storage._requester}
+    set {_uniqueStorage()._requester = newValue}
+  }
+
+  public var transferAgent: String {
+    get {_storage._transferAgent}
+    set {_uniqueStorage()._transferAgent = newValue}
+  }
+
+  public var executor: String {
+    get {_storage._executor}
+    set {_uniqueStorage()._executor = newValue}
+  }
+
+  public var attempt: UInt32 {
+    get {_storage._attempt}
+    set {_uniqueStorage()._attempt = newValue}
+  }
+
+  public var model: String {
+    get {_storage._model}
+    set {_uniqueStorage()._model = newValue}
+  }
+
+  public var promptHash: Data {
+    get {_storage._promptHash}
+    set {_uniqueStorage()._promptHash = newValue}
+  }
+
+  /// The TA's count (escrowed and charged).
+  public var promptTokens: UInt64 {
+    get {_storage._promptTokens}
+    set {_uniqueStorage()._promptTokens = newValue}
+  }
+
+  public var maxTokens: UInt64 {
+    get {_storage._maxTokens}
+    set {_uniqueStorage()._maxTokens = newValue}
+  }
+
+  /// The executor's count, at most max_tokens.
+  public var completionTokens: UInt64 {
+    get {_storage._completionTokens}
+    set {_uniqueStorage()._completionTokens = newValue}
+  }
+
+  /// Price in ngonka per token fixed by the first of Start and Finish.
+  public var price: UInt64 {
+    get {_storage._price}
+    set {_uniqueStorage()._price = newValue}
+  }
+
+  public var escrow: UInt64 {
+    get {_storage._escrow}
+    set {_uniqueStorage()._escrow = newValue}
+  }
+
+  public var cost: UInt64 {
+    get {_storage._cost}
+    set {_uniqueStorage()._cost = newValue}
+  }
+
+  public var refund: UInt64 {
+    get {_storage._refund}
+    set {_uniqueStorage()._refund = newValue}
+  }
+
+  public var responseCommitment: Data {
+    get {_storage._responseCommitment}
+    set {_uniqueStorage()._responseCommitment = newValue}
+  }
+
+  public var timestamp: Int64 {
+    get {_storage._timestamp}
+    set {_uniqueStorage()._timestamp = newValue}
+  }
+
+  public var startHeight: UInt64 {
+    get {_storage._startHeight}
+    set {_uniqueStorage()._startHeight = newValue}
+  }
+
+  public var finishHeight: UInt64 {
+    get {_storage._finishHeight}
+    set {_uniqueStorage()._finishHeight = newValue}
+  }
+
+  /// The height whose end-block expires this record if still unfinished.
+  public var expiryHeight: UInt64 {
+    get {_storage._expiryHeight}
+    set {_uniqueStorage()._expiryHeight = newValue}
+  }
+
+  /// The epoch whose earnings the cost counts toward.
+  public var epoch: UInt64 {
+    get {_storage._epoch}
+    set {_uniqueStorage()._epoch = newValue}
+  }
+
+  /// The executor's prompt count as it reported it (informational; the TA's count is charged).
+  public var executorPromptTokens: UInt64 {
+    get {_storage._executorPromptTokens}
+    set {_uniqueStorage()._executorPromptTokens = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A registered model (from genesis, later governance), at inference/model/{id}.
+public nonisolated struct Gonka_V1_ModelInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  /// Declared throughput per unit of weight; capacity = this × the serving group's weight (§6.5).
+  public var tokensPerSecondPerWeight: UInt64 = 0
+
+  /// Informational metadata (governance proposals fill these).
+  public var weightsHash: String = String()
+
+  public var quantization: String = String()
+
+  public var contextLength: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Tokens charged in one block, for the price's 60 s window.
+public nonisolated struct Gonka_V1_UsageBucket: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var time: Int64 = 0
+
+  public var tokens: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The dynamic price of one model (§6.5), at inference/price/{id}.
+public nonisolated struct Gonka_V1_ModelPrice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var model: String = String()
+
+  /// ngonka per token × 10^6, so ±2% steps accumulate at low prices; the charged price is
+  /// price_micro / 10^6 (never below min_price).
+  public var priceMicro: UInt64 = 0
+
+  /// Tokens charged per block time, oldest first, within the last price window.
+  public var usage: [Gonka_V1_UsageBucket] = []
+
+  /// Utilisation used at the last update, parts per million.
+  public var utilisationPpm: UInt64 = 0
+
+  public var updatedHeight: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One executor candidate with its selection weight.
+public nonisolated struct Gonka_V1_ExecutorWeight: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  public var weight: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The executor pool and epoch seed the draw uses (§6.2), at inference/executor_set.
+/// Until the Epochs module lands: the genesis validators' powers and SHA-256("{chain_id}/{genesis_time}").
+public nonisolated struct Gonka_V1_ExecutorSet: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var epoch: UInt64 = 0
+
+  public var epochSeed: Data = Data()
+
+  public var candidates: [Gonka_V1_ExecutorWeight] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Misses of one executor (§6.2 step 5, §6.4), at inference/misses/{address}.
+public nonisolated struct Gonka_V1_MissRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var address: String = String()
+
+  /// Skipped by a TA (reported in a Start with a later attempt).
+  public var reported: UInt64 = 0
+
+  /// Drawn and started but never finished before expiry.
+  public var expired: UInt64 = 0
+
+  public var lastHeight: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "gonka.v1"
+
+nonisolated extension Gonka_V1_InferenceStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INFERENCE_STATUS_UNSPECIFIED\0\u{1}INFERENCE_STATUS_STARTED\0\u{1}INFERENCE_STATUS_FINISHED\0\u{1}INFERENCE_STATUS_VALIDATED\0\u{1}INFERENCE_STATUS_VOTING\0\u{1}INFERENCE_STATUS_INVALIDATED\0\u{1}INFERENCE_STATUS_EXPIRED\0\u{1}INFERENCE_STATUS_AWAITING_START\0")
+}
 
 nonisolated extension Gonka_V1_MsgStartInference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MsgStartInference"
@@ -256,6 +572,474 @@ nonisolated extension Gonka_V1_MsgFinishInference: SwiftProtobuf.Message, SwiftP
     if lhs.responseCommitment != rhs.responseCommitment {return false}
     if lhs.model != rhs.model {return false}
     if lhs.requester != rhs.requester {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_InferenceRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InferenceRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}inference_id\0\u{1}status\0\u{1}requester\0\u{3}transfer_agent\0\u{1}executor\0\u{1}attempt\0\u{1}model\0\u{3}prompt_hash\0\u{3}prompt_tokens\0\u{3}max_tokens\0\u{3}completion_tokens\0\u{1}price\0\u{1}escrow\0\u{1}cost\0\u{1}refund\0\u{3}response_commitment\0\u{1}timestamp\0\u{3}start_height\0\u{3}finish_height\0\u{3}expiry_height\0\u{1}epoch\0\u{3}executor_prompt_tokens\0")
+
+  fileprivate class _StorageClass {
+    var _inferenceID: String = String()
+    var _status: Gonka_V1_InferenceStatus = .unspecified
+    var _requester: String = String()
+    var _transferAgent: String = String()
+    var _executor: String = String()
+    var _attempt: UInt32 = 0
+    var _model: String = String()
+    var _promptHash: Data = Data()
+    var _promptTokens: UInt64 = 0
+    var _maxTokens: UInt64 = 0
+    var _completionTokens: UInt64 = 0
+    var _price: UInt64 = 0
+    var _escrow: UInt64 = 0
+    var _cost: UInt64 = 0
+    var _refund: UInt64 = 0
+    var _responseCommitment: Data = Data()
+    var _timestamp: Int64 = 0
+    var _startHeight: UInt64 = 0
+    var _finishHeight: UInt64 = 0
+    var _expiryHeight: UInt64 = 0
+    var _epoch: UInt64 = 0
+    var _executorPromptTokens: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _inferenceID = source._inferenceID
+      _status = source._status
+      _requester = source._requester
+      _transferAgent = source._transferAgent
+      _executor = source._executor
+      _attempt = source._attempt
+      _model = source._model
+      _promptHash = source._promptHash
+      _promptTokens = source._promptTokens
+      _maxTokens = source._maxTokens
+      _completionTokens = source._completionTokens
+      _price = source._price
+      _escrow = source._escrow
+      _cost = source._cost
+      _refund = source._refund
+      _responseCommitment = source._responseCommitment
+      _timestamp = source._timestamp
+      _startHeight = source._startHeight
+      _finishHeight = source._finishHeight
+      _expiryHeight = source._expiryHeight
+      _epoch = source._epoch
+      _executorPromptTokens = source._executorPromptTokens
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._inferenceID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._requester) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._transferAgent) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._executor) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._attempt) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._model) }()
+        case 8: try { try decoder.decodeSingularBytesField(value: &_storage._promptHash) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._promptTokens) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._maxTokens) }()
+        case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._completionTokens) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._price) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._escrow) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._cost) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._refund) }()
+        case 16: try { try decoder.decodeSingularBytesField(value: &_storage._responseCommitment) }()
+        case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._timestamp) }()
+        case 18: try { try decoder.decodeSingularUInt64Field(value: &_storage._startHeight) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._finishHeight) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._expiryHeight) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._epoch) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._executorPromptTokens) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._inferenceID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._inferenceID, fieldNumber: 1)
+      }
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 2)
+      }
+      if !_storage._requester.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requester, fieldNumber: 3)
+      }
+      if !_storage._transferAgent.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._transferAgent, fieldNumber: 4)
+      }
+      if !_storage._executor.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._executor, fieldNumber: 5)
+      }
+      if _storage._attempt != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._attempt, fieldNumber: 6)
+      }
+      if !_storage._model.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._model, fieldNumber: 7)
+      }
+      if !_storage._promptHash.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._promptHash, fieldNumber: 8)
+      }
+      if _storage._promptTokens != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._promptTokens, fieldNumber: 9)
+      }
+      if _storage._maxTokens != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._maxTokens, fieldNumber: 10)
+      }
+      if _storage._completionTokens != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._completionTokens, fieldNumber: 11)
+      }
+      if _storage._price != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._price, fieldNumber: 12)
+      }
+      if _storage._escrow != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._escrow, fieldNumber: 13)
+      }
+      if _storage._cost != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._cost, fieldNumber: 14)
+      }
+      if _storage._refund != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refund, fieldNumber: 15)
+      }
+      if !_storage._responseCommitment.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._responseCommitment, fieldNumber: 16)
+      }
+      if _storage._timestamp != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._timestamp, fieldNumber: 17)
+      }
+      if _storage._startHeight != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._startHeight, fieldNumber: 18)
+      }
+      if _storage._finishHeight != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._finishHeight, fieldNumber: 19)
+      }
+      if _storage._expiryHeight != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expiryHeight, fieldNumber: 20)
+      }
+      if _storage._epoch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._epoch, fieldNumber: 21)
+      }
+      if _storage._executorPromptTokens != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._executorPromptTokens, fieldNumber: 22)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_InferenceRecord, rhs: Gonka_V1_InferenceRecord) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._inferenceID != rhs_storage._inferenceID {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._requester != rhs_storage._requester {return false}
+        if _storage._transferAgent != rhs_storage._transferAgent {return false}
+        if _storage._executor != rhs_storage._executor {return false}
+        if _storage._attempt != rhs_storage._attempt {return false}
+        if _storage._model != rhs_storage._model {return false}
+        if _storage._promptHash != rhs_storage._promptHash {return false}
+        if _storage._promptTokens != rhs_storage._promptTokens {return false}
+        if _storage._maxTokens != rhs_storage._maxTokens {return false}
+        if _storage._completionTokens != rhs_storage._completionTokens {return false}
+        if _storage._price != rhs_storage._price {return false}
+        if _storage._escrow != rhs_storage._escrow {return false}
+        if _storage._cost != rhs_storage._cost {return false}
+        if _storage._refund != rhs_storage._refund {return false}
+        if _storage._responseCommitment != rhs_storage._responseCommitment {return false}
+        if _storage._timestamp != rhs_storage._timestamp {return false}
+        if _storage._startHeight != rhs_storage._startHeight {return false}
+        if _storage._finishHeight != rhs_storage._finishHeight {return false}
+        if _storage._expiryHeight != rhs_storage._expiryHeight {return false}
+        if _storage._epoch != rhs_storage._epoch {return false}
+        if _storage._executorPromptTokens != rhs_storage._executorPromptTokens {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tokens_per_second_per_weight\0\u{3}weights_hash\0\u{1}quantization\0\u{3}context_length\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.tokensPerSecondPerWeight) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.weightsHash) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.quantization) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.contextLength) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.tokensPerSecondPerWeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tokensPerSecondPerWeight, fieldNumber: 2)
+    }
+    if !self.weightsHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.weightsHash, fieldNumber: 3)
+    }
+    if !self.quantization.isEmpty {
+      try visitor.visitSingularStringField(value: self.quantization, fieldNumber: 4)
+    }
+    if self.contextLength != 0 {
+      try visitor.visitSingularUInt64Field(value: self.contextLength, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_ModelInfo, rhs: Gonka_V1_ModelInfo) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.tokensPerSecondPerWeight != rhs.tokensPerSecondPerWeight {return false}
+    if lhs.weightsHash != rhs.weightsHash {return false}
+    if lhs.quantization != rhs.quantization {return false}
+    if lhs.contextLength != rhs.contextLength {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_UsageBucket: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UsageBucket"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}time\0\u{1}tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.time) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.tokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.time != 0 {
+      try visitor.visitSingularInt64Field(value: self.time, fieldNumber: 1)
+    }
+    if self.tokens != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tokens, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_UsageBucket, rhs: Gonka_V1_UsageBucket) -> Bool {
+    if lhs.time != rhs.time {return false}
+    if lhs.tokens != rhs.tokens {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_ModelPrice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelPrice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}price_micro\0\u{1}usage\0\u{3}utilisation_ppm\0\u{3}updated_height\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.priceMicro) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.usage) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.utilisationPpm) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.updatedHeight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
+    }
+    if self.priceMicro != 0 {
+      try visitor.visitSingularUInt64Field(value: self.priceMicro, fieldNumber: 2)
+    }
+    if !self.usage.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.usage, fieldNumber: 3)
+    }
+    if self.utilisationPpm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.utilisationPpm, fieldNumber: 4)
+    }
+    if self.updatedHeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.updatedHeight, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_ModelPrice, rhs: Gonka_V1_ModelPrice) -> Bool {
+    if lhs.model != rhs.model {return false}
+    if lhs.priceMicro != rhs.priceMicro {return false}
+    if lhs.usage != rhs.usage {return false}
+    if lhs.utilisationPpm != rhs.utilisationPpm {return false}
+    if lhs.updatedHeight != rhs.updatedHeight {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_ExecutorWeight: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecutorWeight"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}weight\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.weight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.weight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.weight, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_ExecutorWeight, rhs: Gonka_V1_ExecutorWeight) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.weight != rhs.weight {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_ExecutorSet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecutorSet"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}epoch_seed\0\u{1}candidates\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.epochSeed) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.candidates) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
+    }
+    if !self.epochSeed.isEmpty {
+      try visitor.visitSingularBytesField(value: self.epochSeed, fieldNumber: 2)
+    }
+    if !self.candidates.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.candidates, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_ExecutorSet, rhs: Gonka_V1_ExecutorSet) -> Bool {
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.epochSeed != rhs.epochSeed {return false}
+    if lhs.candidates != rhs.candidates {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gonka_V1_MissRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MissRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}reported\0\u{1}expired\0\u{3}last_height\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.reported) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expired) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.lastHeight) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 1)
+    }
+    if self.reported != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reported, fieldNumber: 2)
+    }
+    if self.expired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expired, fieldNumber: 3)
+    }
+    if self.lastHeight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastHeight, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gonka_V1_MissRecord, rhs: Gonka_V1_MissRecord) -> Bool {
+    if lhs.address != rhs.address {return false}
+    if lhs.reported != rhs.reported {return false}
+    if lhs.expired != rhs.expired {return false}
+    if lhs.lastHeight != rhs.lastHeight {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

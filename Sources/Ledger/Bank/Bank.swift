@@ -10,6 +10,8 @@ enum Bank {
         case feeCollector = "fee_collector"
         case communityPool = "community_pool"
         case trainingFund = "training_fund"
+        /// Inference escrow (PROTOCOL §6.4) and, until Rewards pays them out, executors' earnings.
+        case inference = "inference"
 
         var address: Address { Address.module(rawValue) }
     }

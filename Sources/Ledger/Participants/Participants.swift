@@ -7,7 +7,9 @@ import GonkaWire
 enum Participants {
     /// Message types an account may delegate to an operator key. Granting and revoking are not
     /// among them: an operator can never widen its own powers.
-    static let grantableTypes: Set<String> = ["MsgSend", "MsgRegisterParticipant"]
+    static let grantableTypes: Set<String> = [
+        "MsgSend", "MsgRegisterParticipant", "MsgStartInference", "MsgFinishInference",
+    ]
 
     static let maxURLBytes = 256
 

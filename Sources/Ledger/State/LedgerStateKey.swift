@@ -16,6 +16,15 @@ public enum LedgerStateKey {
     public static var minted: [UInt8] { StateKey.minted }
     public static var burned: [UInt8] { StateKey.burned }
 
+    /// Key of an inference record (`Wire.InferenceRecord` protobuf).
+    public static func inferenceRecord(_ id: String) -> [UInt8] { StateKey.inferenceRecord(id) }
+    /// Key of an executor's miss record (`Wire.MissRecord` protobuf).
+    public static func misses(_ address: Address) -> [UInt8] { StateKey.misses(address) }
+    /// Key of the executor set (`Wire.ExecutorSet` protobuf: epoch seed and weights).
+    public static var executorSet: [UInt8] { StateKey.executorSet }
+    /// Prefix of the model registry (`Wire.ModelInfo` protobuf), in id order.
+    public static var modelPrefix: [UInt8] { StateKey.modelPrefix }
+
     /// Decodes a balance or supply value.
     public static func amount(_ bytes: [UInt8]) throws(LedgerError) -> Amount {
         Amount(ngonka: try BigEndian.decode(bytes, what: "amount"))

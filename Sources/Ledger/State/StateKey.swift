@@ -12,12 +12,36 @@ enum StateKey {
     static let grantPrefix = Array("participants/grant/".utf8)
     static let params = Array("params".utf8)
     static let chainID = Array("chain_id".utf8)
+    static let inferenceRecordPrefix = Array("inference/record/".utf8)
+    static let inferenceExpiryPrefix = Array("inference/expiry/".utf8)
+    static let modelPrefix = Array("inference/model/".utf8)
+    static let modelPricePrefix = Array("inference/price/".utf8)
+    static let executorSet = Array("inference/executor_set".utf8)
+    static let missesPrefix = Array("inference/misses/".utf8)
+    static let earningsPrefix = Array("inference/earnings/".utf8)
+    static let lastBlockTime = Array("inference/block_time".utf8)
+    /// Free duty transactions per participant in the block in progress; deleted at end-block, so
+    /// never committed.
+    static let dutyCountPrefix = Array("duty/count/".utf8)
 
     static func balance(_ address: Address) -> [UInt8] { balancePrefix + address.bytes }
     static func moduleAccount(_ name: String) -> [UInt8] { moduleAccountPrefix + Array(name.utf8) }
     static func account(_ address: Address) -> [UInt8] { accountPrefix + address.bytes }
     static func participant(_ address: Address) -> [UInt8] { participantPrefix + address.bytes }
     static func grant(granter: Address, grantee: Address) -> [UInt8] { grantPrefix + granter.bytes + grantee.bytes }
+    static func inferenceRecord(_ id: String) -> [UInt8] { inferenceRecordPrefix + Array(id.utf8) }
+    /// The expiry index: one empty-valued key per unfinished inference, under its expiry height.
+    static func inferenceExpiry(height: UInt64, id: String) -> [UInt8] {
+        inferenceExpiryPrefix + BigEndian.encode(height) + Array(id.utf8)
+    }
+    static func inferenceExpiries(height: UInt64) -> [UInt8] { inferenceExpiryPrefix + BigEndian.encode(height) }
+    static func model(_ id: String) -> [UInt8] { modelPrefix + Array(id.utf8) }
+    static func modelPrice(_ id: String) -> [UInt8] { modelPricePrefix + Array(id.utf8) }
+    static func misses(_ address: Address) -> [UInt8] { missesPrefix + address.bytes }
+    static func earnings(epoch: UInt64, address: Address) -> [UInt8] {
+        earningsPrefix + BigEndian.encode(epoch) + address.bytes
+    }
+    static func dutyCount(_ address: Address) -> [UInt8] { dutyCountPrefix + address.bytes }
 }
 
 /// Fixed-width big-endian integers for values in the state tree.

@@ -1,0 +1,451 @@
+import Foundation
+import GonkaCore
+import GonkaWire
+
+/// Module Inference: the on-chain record of an inference (PROTOCOL §6.4): `MsgStartInference` and
+/// `MsgFinishInference` in either order, escrow into the `inference` module account, cost and
+/// refund, expiry with a full refund and a miss, the model registry and the per-model price (§6.5,
+/// in `Inference+Price.swift`).
+///
+/// Amounts: `escrow = (prompt_tokens + max_tokens) × price`, `cost = (prompt_tokens +
+/// completion_tokens) × price`, both in checked 128-bit arithmetic, where `price` is the model's
+/// price per token fixed by whichever of Start and Finish the chain saw first. The prompt count
+/// charged is the TA's (the one escrowed); the executor's count is kept for the record.
+/// Until Rewards lands the cost stays in the module account and is recorded as the executor's
+/// epoch earnings (`inference/earnings/{epoch}{address}`).
+enum Inference {
+    static let moduleAddress = Bank.ModuleAccount.inference.address
+
+    // MARK: Genesis
+
+    /// Writes the model registry, the starting prices and the executor set of epoch 0.
+    static func initGenesis(_ genesis: Genesis, state: StateContext) throws(LedgerError) {
+        for model in genesis.models {
+            var info = Wire.ModelInfo()
+            info.id = model.id
+            info.tokensPerSecondPerWeight = model.tokensPerSecondPerWeight
+            info.weightsHash = model.weightsHash
+            info.quantization = model.quantization
+            info.contextLength = model.contextLength
+            try state.setRecord(info, at: StateKey.model(model.id))
+            var price = Wire.ModelPrice()
+            price.model = model.id
+            price.priceMicro = genesis.params.startPrice * microPerNgonka
+            try state.setRecord(price, at: StateKey.modelPrice(model.id))
+        }
+        var set = Wire.ExecutorSet()
+        set.epoch = 0
+        set.epochSeed = Data(genesisEpochSeed(chainID: genesis.chainID, genesisTime: genesis.genesisTime).bytes)
+        set.candidates = genesis.validators.sorted { $0.address.bytes.lexicographicallyPrecedes($1.address.bytes) }
+            .map { validator in
+                var weight = Wire.ExecutorWeight()
+                weight.address = validator.address.description
+                weight.weight = validator.power
+                return weight
+            }
+        try state.setRecord(set, at: StateKey.executorSet)
+    }
+
+    /// The epoch seed of epoch 0: SHA-256(`"{chain_id}/{genesis_time}"`). Every node derives it
+    /// from the genesis file alone; from epoch 1 the Epochs module supplies the block hash at the
+    /// switch height (§6.2).
+    static func genesisEpochSeed(chainID: String, genesisTime: String) -> Hash {
+        Hash.sha256("\(chainID)/\(genesisTime)")
+    }
+
+    // MARK: Executor pool
+
+    /// The epoch seed and the weighted candidates the executor draw of `model` uses (§6.2 step 3).
+    ///
+    /// The single place the Epochs module rewires: for now the weights are the genesis validators'
+    /// powers and the seed is ``genesisEpochSeed(chainID:genesisTime:)``, both recorded at
+    /// `initChain`; and every active participant serves every registered model (the ML-node
+    /// registry that says which participant serves which model comes with the API node).
+    static func executorCandidates(
+        model: String, in state: StateContext
+    ) throws(LedgerError) -> (epochSeed: Hash, candidates: [ExecutorDraw.Candidate]) {
+        guard try modelInfo(model, in: state) != nil else { throw .unknownModel(model) }
+        let set = try executorSet(in: state)
+        return (try epochSeed(of: set), try candidates(of: set))
+    }
+
+    static func executorSet(in state: StateContext) throws(LedgerError) -> Wire.ExecutorSet {
+        try state.record(Wire.ExecutorSet.self, at: StateKey.executorSet, what: "executor set") ?? Wire.ExecutorSet()
+    }
+
+    static func epochSeed(of set: Wire.ExecutorSet) throws(LedgerError) -> Hash {
+        guard let seed = Hash(bytes: set.epochSeed) else { throw .storage(StateCorruption(what: "epoch seed")) }
+        return seed
+    }
+
+    static func candidates(of set: Wire.ExecutorSet) throws(LedgerError) -> [ExecutorDraw.Candidate] {
+        var out: [ExecutorDraw.Candidate] = []
+        for entry in set.candidates {
+            guard let address = try? Address(entry.address) else {
+                throw .storage(StateCorruption(what: "executor set address"))
+            }
+            out.append(ExecutorDraw.Candidate(address: address, weight: entry.weight))
+        }
+        return out
+    }
+
+    /// Whether `address` is an active participant: in the executor set with a positive weight.
+    static func isActiveParticipant(_ address: Address, in state: StateContext) throws(LedgerError) -> Bool {
+        let text = address.description
+        return try executorSet(in: state).candidates.contains { $0.address == text && $0.weight > 0 }
+    }
+
+    /// The epoch inference earnings count toward.
+    static func currentEpoch(in state: StateContext) throws(LedgerError) -> UInt64 {
+        try executorSet(in: state).epoch
+    }
+
+    static func draw(
+        inferenceID: String, attempt: UInt32, transferAgent: Address, epochSeed: Hash,
+        candidates: [ExecutorDraw.Candidate]
+    ) throws(LedgerError) -> Address {
+        let drawn: Address?
+        do {
+            drawn = try ExecutorDraw.executor(
+                inferenceID: inferenceID, epochSeed: epochSeed, attempt: attempt, transferAgent: transferAgent,
+                candidates: candidates)
+        } catch {
+            throw .overflow("executor draw weights")
+        }
+        guard let drawn else { throw .invalidField("executor", "no participant with weight serves the model") }
+        return drawn
+    }
+
+    // MARK: Records
+
+    static func modelInfo(_ id: String, in state: StateContext) throws(LedgerError) -> Wire.ModelInfo? {
+        try state.record(Wire.ModelInfo.self, at: StateKey.model(id), what: "model \(id)")
+    }
+
+    static func models(in state: StateContext) throws(LedgerError) -> [Wire.ModelInfo] {
+        try state.records(Wire.ModelInfo.self, withPrefix: StateKey.modelPrefix, what: "model record")
+    }
+
+    static func record(_ id: String, in state: StateContext) throws(LedgerError) -> Wire.InferenceRecord? {
+        try state.record(Wire.InferenceRecord.self, at: StateKey.inferenceRecord(id), what: "inference \(id)")
+    }
+
+    static func misses(_ address: Address, in state: StateContext) throws(LedgerError) -> Wire.MissRecord? {
+        try state.record(Wire.MissRecord.self, at: StateKey.misses(address), what: "misses of \(address)")
+    }
+
+    static func earnings(epoch: UInt64, address: Address, in state: StateContext) throws(LedgerError) -> Amount {
+        guard let raw = try state.get(StateKey.earnings(epoch: epoch, address: address)) else { return .zero }
+        return Amount(ngonka: try BigEndian.decode(raw, what: "earnings of \(address)"))
+    }
+
+    /// The block time a request's timestamp is checked against: the block's own, or in the
+    /// mempool (which has no block time) the last committed block's.
+    static func blockTime(_ context: BlockContext, in state: StateContext) throws(LedgerError) -> Int64 {
+        if context.time != 0 { return context.time }
+        guard let raw = try state.get(StateKey.lastBlockTime) else { return 0 }
+        return Int64(bitPattern: try BigEndian.decode(raw, what: "last block time"))
+    }
+
+    static func validateID(_ id: String) throws(LedgerError) {
+        guard id.utf8.count == 64, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { throw .invalidField("inference_id", "must be 64 lowercase hex characters") }
+    }
+
+    /// `(tokens) × price` in checked arithmetic.
+    static func charge(tokens: UInt64, _ more: UInt64, price: UInt64, what: String) throws(LedgerError) -> Amount {
+        let total = UInt128(tokens) + UInt128(more)
+        let (product, overflow) = total.multipliedReportingOverflow(by: UInt128(price))
+        guard !overflow, let value = UInt64(exactly: product) else { throw .overflow(what) }
+        return Amount(ngonka: value)
+    }
+
+    // MARK: MsgStartInference
+
+    /// `MsgStartInference` (PROTOCOL §6.2, §6.4), authority = the Transfer Agent. Checks both
+    /// signatures, the timestamp window, the model, the attempt and the executor draw; records a
+    /// reported miss for every executor skipped by earlier attempts; moves the escrow into the
+    /// module account. If the Finish came first, settles at once.
+    static func handle(
+        _ msg: Wire.MsgStartInference, context: BlockContext, params: ChainParams, state: StateContext
+    ) throws(LedgerError) -> [LedgerEvent] {
+        let transferAgent = try parseAddress(msg.transferAgent, field: "transfer_agent")
+        let requester = try parseAddress(msg.requester, field: "requester")
+        let executor = try parseAddress(msg.executor, field: "executor")
+        guard try isActiveParticipant(transferAgent, in: state) else { throw .notParticipant(transferAgent) }
+        try validateID(msg.inferenceID)
+        guard msg.inferenceID == InferenceRequestSigning.inferenceID(developerSignature: msg.developerSignature) else {
+            throw .invalidField("inference_id", "is not hex(SHA-256(developer_signature))")
+        }
+        guard let promptHash = Hash(bytes: msg.promptHash) else {
+            throw .invalidField("prompt_hash", "must be 32 bytes")
+        }
+        guard try modelInfo(msg.model, in: state) != nil else { throw .unknownModel(msg.model) }
+        guard UInt64(msg.attempt) < params.maxAttempts else {
+            throw .invalidField("attempt", "\(msg.attempt) is not below max_attempts \(params.maxAttempts)")
+        }
+        guard msg.maxTokens > 0 else { throw .invalidField("max_tokens", "must be positive") }
+        let now = try blockTime(context, in: state)
+        let earliest = Int128(now) - Int128(params.requestMaxAgeSeconds) * 1_000_000_000
+        let latest = Int128(now) + Int128(params.requestMaxFutureSeconds) * 1_000_000_000
+        guard Int128(msg.timestamp) >= earliest, Int128(msg.timestamp) <= latest else {
+            throw .timestampOutOfWindow(timestamp: msg.timestamp, blockTime: now)
+        }
+        // The developer's key: the one sent along (must hash to the requester) or the one on chain.
+        let developerKey: PublicKey
+        if !msg.requesterPubkey.isEmpty {
+            do {
+                developerKey = try PublicKey(bytes: Array(msg.requesterPubkey))
+            } catch {
+                throw .badDeveloperSignature("requester_pubkey: \(error)")
+            }
+            guard developerKey.address == requester else {
+                throw .badDeveloperSignature("requester_pubkey belongs to \(developerKey.address), not \(requester)")
+            }
+        } else {
+            let account = try Accounts.account(requester, in: state)
+            guard !account.pubkey.isEmpty, let key = try? PublicKey(previouslyValidated: account.pubkey) else {
+                throw .badDeveloperSignature("requester has no public key on chain and requester_pubkey is empty")
+            }
+            developerKey = key
+        }
+        let developerBytes = InferenceRequestSigning.developerSignBytes(
+            chainID: context.chainID, bodyHash: promptHash, timestamp: msg.timestamp, transferAgent: transferAgent)
+        guard developerKey.isValidSignature(msg.developerSignature, for: developerBytes) else {
+            throw .badDeveloperSignature("does not verify over the request")
+        }
+        let taAccount = try Accounts.account(transferAgent, in: state)
+        guard !taAccount.pubkey.isEmpty, let taKey = try? PublicKey(previouslyValidated: taAccount.pubkey) else {
+            throw .badTransferAgentSignature("the transfer agent has no public key on chain")
+        }
+        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
+            chainID: context.chainID, bodyHash: promptHash, timestamp: msg.timestamp, transferAgent: transferAgent,
+            executor: executor, attempt: msg.attempt)
+        guard taKey.isValidSignature(msg.taSignature, for: taBytes) else {
+            throw .badTransferAgentSignature("does not verify over the forwarded request")
+        }
+        // The draw, re-derived: only the executor of this attempt is accepted.
+        let (seed, pool) = try executorCandidates(model: msg.model, in: state)
+        let expected = try draw(
+            inferenceID: msg.inferenceID, attempt: msg.attempt, transferAgent: transferAgent, epochSeed: seed,
+            candidates: pool)
+        guard expected == executor else {
+            throw .wrongExecutor(expected: expected.description, got: executor.description, attempt: msg.attempt)
+        }
+        // A record already there is either the Finish that came first, or a duplicate.
+        let existing = try record(msg.inferenceID, in: state)
+        if let existing, existing.status != .awaitingStart {
+            if existing.status == .expired { throw .inferenceExpired(msg.inferenceID) }
+            throw .duplicateInference(msg.inferenceID)
+        }
+        var events: [LedgerEvent] = []
+        for skipped in 0..<msg.attempt {
+            let missed = try draw(
+                inferenceID: msg.inferenceID, attempt: skipped, transferAgent: transferAgent, epochSeed: seed,
+                candidates: pool)
+            try addMiss(missed, reported: true, height: context.height, in: state)
+            events.append(.executorMissed(executor: missed, inferenceID: msg.inferenceID, reason: "skipped"))
+        }
+        // The first of Start and Finish fixes the price. A Finish from anyone but the drawn
+        // executor, or for another model or requester, is not this inference's: the Start wins
+        // and the stray Finish is dropped.
+        let finishFirst = existing.flatMap {
+            $0.executor == executor.description && $0.model == msg.model && $0.requester == requester.description
+                ? $0 : nil
+        }
+        let price: UInt64
+        if let finishFirst {
+            price = finishFirst.price
+        } else {
+            price = try currentPrice(msg.model, params: params, in: state)
+        }
+        let escrow = try charge(tokens: msg.promptTokens, msg.maxTokens, price: price, what: "escrow")
+        try Bank.transfer(from: requester, to: moduleAddress, amount: escrow, in: state)
+        if let existing { state.delete(StateKey.inferenceExpiry(height: existing.expiryHeight, id: msg.inferenceID)) }
+
+        var rec = Wire.InferenceRecord()
+        rec.inferenceID = msg.inferenceID
+        rec.status = .started
+        rec.requester = requester.description
+        rec.transferAgent = transferAgent.description
+        rec.executor = executor.description
+        rec.attempt = msg.attempt
+        rec.model = msg.model
+        rec.promptHash = msg.promptHash
+        rec.promptTokens = msg.promptTokens
+        rec.maxTokens = msg.maxTokens
+        rec.price = price
+        rec.escrow = escrow.ngonka
+        rec.timestamp = msg.timestamp
+        rec.startHeight = context.height
+        rec.epoch = try currentEpoch(in: state)
+        events.append(
+            .inferenceStarted(
+                inferenceID: msg.inferenceID, requester: requester, executor: executor, model: msg.model, escrow: escrow
+            ))
+        if let finishFirst {
+            rec.completionTokens = finishFirst.completionTokens
+            rec.executorPromptTokens = finishFirst.executorPromptTokens
+            rec.responseCommitment = finishFirst.responseCommitment
+            rec.finishHeight = finishFirst.finishHeight
+            events += try settle(&rec, context: context, state: state)
+        } else {
+            rec.expiryHeight = context.height + params.inferenceExpiryBlocks
+            state.set(StateKey.inferenceExpiry(height: rec.expiryHeight, id: msg.inferenceID), [])
+        }
+        try state.setRecord(rec, at: StateKey.inferenceRecord(msg.inferenceID))
+        return events
+    }
+
+    // MARK: MsgFinishInference
+
+    /// `MsgFinishInference` (PROTOCOL §6.3, §6.4), authority = the executor. After its Start:
+    /// only the recorded executor, only before expiry, `completion_tokens ≤ max_tokens` (more is
+    /// rejected: the executor must stop at the limit the requester paid for). Before its Start:
+    /// recorded as AWAITING_START at the current price, settled when the Start arrives (there a
+    /// completion count above `max_tokens` is clamped to it, since the Start cannot be refused for
+    /// the executor's error).
+    static func handle(
+        _ msg: Wire.MsgFinishInference, context: BlockContext, params: ChainParams, state: StateContext
+    ) throws(LedgerError) -> [LedgerEvent] {
+        let executor = try parseAddress(msg.executor, field: "executor")
+        try validateID(msg.inferenceID)
+        guard msg.responseCommitment.count == 32 else {
+            throw .invalidField("response_commitment", "must be 32 bytes")
+        }
+        guard var rec = try record(msg.inferenceID, in: state) else {
+            return try finishFirst(msg, executor: executor, context: context, params: params, state: state)
+        }
+        switch rec.status {
+        case .started: break
+        case .expired: throw .inferenceExpired(msg.inferenceID)
+        default: throw .alreadyFinished(msg.inferenceID)
+        }
+        guard rec.executor == executor.description else {
+            throw .executorMismatch(expected: rec.executor, got: executor.description)
+        }
+        guard msg.completionTokens <= rec.maxTokens else {
+            throw .invalidField(
+                "completion_tokens", "\(msg.completionTokens) is more than the request's max_tokens \(rec.maxTokens)")
+        }
+        state.delete(StateKey.inferenceExpiry(height: rec.expiryHeight, id: msg.inferenceID))
+        rec.completionTokens = msg.completionTokens
+        rec.executorPromptTokens = msg.promptTokens
+        rec.responseCommitment = msg.responseCommitment
+        rec.finishHeight = context.height
+        let events = try settle(&rec, context: context, state: state)
+        try state.setRecord(rec, at: StateKey.inferenceRecord(msg.inferenceID))
+        return events
+    }
+
+    private static func finishFirst(
+        _ msg: Wire.MsgFinishInference, executor: Address, context: BlockContext, params: ChainParams,
+        state: StateContext
+    ) throws(LedgerError) -> [LedgerEvent] {
+        guard try isActiveParticipant(executor, in: state) else { throw .notParticipant(executor) }
+        let requester = try parseAddress(msg.requester, field: "requester")
+        guard try modelInfo(msg.model, in: state) != nil else { throw .unknownModel(msg.model) }
+        var rec = Wire.InferenceRecord()
+        rec.inferenceID = msg.inferenceID
+        rec.status = .awaitingStart
+        rec.requester = requester.description
+        rec.executor = executor.description
+        rec.model = msg.model
+        rec.completionTokens = msg.completionTokens
+        rec.executorPromptTokens = msg.promptTokens
+        rec.responseCommitment = msg.responseCommitment
+        rec.price = try currentPrice(msg.model, params: params, in: state)
+        rec.finishHeight = context.height
+        rec.expiryHeight = context.height + params.inferenceExpiryBlocks
+        state.set(StateKey.inferenceExpiry(height: rec.expiryHeight, id: msg.inferenceID), [])
+        try state.setRecord(rec, at: StateKey.inferenceRecord(msg.inferenceID))
+        return [.inferenceFinishReceived(inferenceID: msg.inferenceID, executor: executor)]
+    }
+
+    /// Both halves are in: charge the cost, refund the rest, credit the executor's epoch earnings
+    /// and the model's usage window.
+    private static func settle(
+        _ rec: inout Wire.InferenceRecord, context: BlockContext, state: StateContext
+    ) throws(LedgerError) -> [LedgerEvent] {
+        rec.completionTokens = min(rec.completionTokens, rec.maxTokens)
+        let cost = try charge(tokens: rec.promptTokens, rec.completionTokens, price: rec.price, what: "cost")
+        guard cost.ngonka <= rec.escrow else { throw .overflow("cost above escrow") }
+        let refund = Amount(ngonka: rec.escrow - cost.ngonka)
+        let requester = try parseAddress(rec.requester, field: "requester")
+        let executor = try parseAddress(rec.executor, field: "executor")
+        if refund > .zero {
+            try Bank.transfer(from: moduleAddress, to: requester, amount: refund, in: state)
+        }
+        let earned = try earnings(epoch: rec.epoch, address: executor, in: state)
+        do {
+            state.set(
+                StateKey.earnings(epoch: rec.epoch, address: executor),
+                BigEndian.encode(try earned.adding(cost).ngonka))
+        } catch {
+            throw .overflow("earnings of \(executor)")
+        }
+        try recordUsage(
+            model: rec.model, tokens: rec.promptTokens + rec.completionTokens, time: context.time, in: state)
+        rec.cost = cost.ngonka
+        rec.refund = refund.ngonka
+        rec.status = .finished
+        rec.expiryHeight = 0
+        return [.inferenceFinished(inferenceID: rec.inferenceID, executor: executor, cost: cost, refund: refund)]
+    }
+
+    static func addMiss(_ executor: Address, reported: Bool, height: UInt64, in state: StateContext) throws(LedgerError)
+    {
+        var miss = try misses(executor, in: state) ?? Wire.MissRecord()
+        miss.address = executor.description
+        if reported { miss.reported += 1 } else { miss.expired += 1 }
+        miss.lastHeight = height
+        try state.setRecord(miss, at: StateKey.misses(executor))
+    }
+
+    // MARK: End-block
+
+    /// Runs after a block's transactions (called once from `Ledger.finalize`): expires unfinished
+    /// inferences whose time is up (full refund, a miss for the executor), moves every model's
+    /// price (§6.5), forgets the block's duty-tx counts and records the block time for the mempool.
+    static func endBlock(
+        context: BlockContext, params: ChainParams, state: StateContext
+    ) throws(LedgerError) -> [LedgerEvent] {
+        var events: [LedgerEvent] = []
+        // Keys under this height are in id order: a deterministic order on every node.
+        for entry in try state.entries(withPrefix: StateKey.inferenceExpiries(height: context.height)) {
+            state.delete(entry.key)
+            let id = String(decoding: entry.key.dropFirst(StateKey.inferenceExpiries(height: 0).count), as: UTF8.self)
+            guard var rec = try record(id, in: state) else { continue }
+            switch rec.status {
+            case .started:
+                let requester = try parseAddress(rec.requester, field: "requester")
+                let executor = try parseAddress(rec.executor, field: "executor")
+                let refund = Amount(ngonka: rec.escrow)
+                if refund > .zero { try Bank.transfer(from: moduleAddress, to: requester, amount: refund, in: state) }
+                try addMiss(executor, reported: false, height: context.height, in: state)
+                rec.refund = rec.escrow
+                rec.status = .expired
+                try state.setRecord(rec, at: StateKey.inferenceRecord(id))
+                events.append(.inferenceExpired(inferenceID: id, executor: executor, refund: refund))
+                events.append(.executorMissed(executor: executor, inferenceID: id, reason: "expired"))
+            case .awaitingStart:
+                // A Finish whose Start never came: nothing was escrowed, nobody is charged.
+                rec.status = .expired
+                try state.setRecord(rec, at: StateKey.inferenceRecord(id))
+                if let executor = try? Address(rec.executor) {
+                    events.append(.inferenceExpired(inferenceID: id, executor: executor, refund: .zero))
+                }
+            default: continue
+            }
+        }
+        try updatePrices(context: context, params: params, state: state)
+        for entry in try state.entries(withPrefix: StateKey.dutyCountPrefix) { state.delete(entry.key) }
+        // Written only when it changes (a chain whose blocks carry no time never writes it).
+        let stored = try state.get(StateKey.lastBlockTime)
+        let encoded = BigEndian.encode(UInt64(bitPattern: context.time))
+        if stored != encoded, stored != nil || context.time != 0 {
+            state.set(StateKey.lastBlockTime, encoded)
+        }
+        return events
+    }
+}

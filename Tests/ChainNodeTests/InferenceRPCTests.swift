@@ -1,0 +1,102 @@
+import ChainNode
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaTestKit
+import GonkaWire
+import Ledger
+import Testing
+
+/// Module Inference's routes on a running single-validator node, through `ChainClient` over a real
+/// socket: a Start and a Finish committed by consensus, then every query, then bad input.
+@Suite(.serialized) struct InferenceRPCTests {
+    static let model = Genesis.Model.devnetDefault
+
+    @Test(.timeLimit(.minutes(1))) func inferenceRoundTripAndQueries() async throws {
+        let net = try TestNetwork(validators: 1, models: [Self.model])
+        defer { net.cleanup() }
+        let running = try await RunningNode(home: net.homes[0], name: "inference-rpc")
+        do {
+            #expect(await eventually { running.height >= 1 })
+            let client = try ChainClient(baseURL: "http://127.0.0.1:\(try await running.node.rpcPort())")
+            let wallet = net.wallet
+            // The only participant is the TA and, being alone, also the executor.
+            let ta = TestChain.key(seed: 7, index: 3000)
+            let requester = wallet.accounts[0]
+            let before = try await client.balance(requester.publicKey.address)
+
+            let pool = try await client.executors(model: Self.model.id)
+            #expect(pool.candidates.map(\.address) == [ta.publicKey.address])
+            #expect(pool.candidates.map(\.weight) == [10])
+            let seed = try #require(pool.epochSeedHash)
+
+            let timestamp = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+            let request = wallet.inferenceRequest(
+                requester: requester, transferAgent: ta.publicKey.address, body: "{\"prompt\":\"hi\"}",
+                timestamp: timestamp)
+            let drawn = try #require(
+                try ExecutorDraw.executor(
+                    inferenceID: request.inferenceID, epochSeed: seed, attempt: 0,
+                    transferAgent: ta.publicKey.address,
+                    candidates: pool.candidates.map { .init(address: $0.address, weight: $0.weight) }))
+            #expect(drawn == ta.publicKey.address)
+            let start = wallet.startInference(
+                request, taKey: ta, executor: drawn, model: Self.model.id, promptTokens: 7, maxTokens: 50)
+            let startResult = try await client.broadcast(try wallet.dutyTx([Wire.Msg(start)], by: ta), mode: .commit)
+            #expect(startResult.code == 0, "\(startResult.log)")
+            let started = try #require(try await client.inference(request.inferenceID))
+            #expect(started.status == "STARTED")
+            #expect(started.escrow == Amount(ngonka: 57 * started.price.ngonka))
+
+            let commitment = Hash.sha256("payload")
+            let finish = wallet.finishInference(
+                request, executor: drawn, model: Self.model.id, promptTokens: 7, completionTokens: 13,
+                commitment: commitment)
+            let finishResult = try await client.broadcast(try wallet.dutyTx([Wire.Msg(finish)], by: ta), mode: .commit)
+            #expect(finishResult.code == 0, "\(finishResult.log)")
+            let record = try #require(try await client.inference(request.inferenceID))
+            #expect(record.status == "FINISHED")
+            #expect(record.requester == requester.publicKey.address.description)
+            #expect(record.transferAgent == ta.publicKey.address.description)
+            #expect(record.executor == drawn.description)
+            #expect(record.model == Self.model.id)
+            #expect(record.promptTokens == 7)
+            #expect(record.completionTokens == 13)
+            #expect(record.cost == Amount(ngonka: 20 * record.price.ngonka))
+            #expect(record.refund.ngonka == record.escrow.ngonka - record.cost.ngonka)
+            #expect(record.responseCommitment == commitment.hex)
+            #expect(record.finishHeight >= record.startHeight)
+            #expect(try await client.balance(requester.publicKey.address).ngonka == before.ngonka - record.cost.ngonka)
+
+            let models = try await client.models()
+            #expect(models.map(\.id) == [Self.model.id])
+            #expect(models[0].pricePerToken.ngonka >= 1)
+            let pricing = try await client.pricing()
+            #expect(pricing.models.map(\.model) == [Self.model.id])
+            #expect(pricing.startPrice == Amount(ngonka: 100))
+            #expect(pricing.windowSeconds == 60)
+            let misses = try await client.misses(drawn)
+            #expect(misses.total == 0)
+
+            // Bad input: clear 4xx answers.
+            let unknownID = String(repeating: "0", count: 64)
+            #expect(try await client.inference(unknownID) == nil)
+            for (path, status, code) in [
+                ("/query/inference/xyz", 400, "invalid_inference_id"),
+                ("/query/executors", 400, "missing_model"),
+                ("/query/executors?model=nope", 404, "not_found"),
+                ("/query/misses/notanaddress", 400, "invalid_address"),
+                ("/query/models/extra", 404, "not_found"),
+            ] {
+                let (got, body) = try await client.rawGET(path)
+                #expect(got == status, "\(path): \(String(decoding: body, as: UTF8.self))")
+                #expect(ChainClient.serverError(status: got, body: body).serverCode == code, "\(path)")
+            }
+            await #expect(throws: ChainClientError.self) { try await client.inference("short") }
+        } catch {
+            await running.stop()
+            throw error
+        }
+        await running.stop()
+    }
+}
