@@ -182,11 +182,20 @@ import Testing
                 try await post(executorURL(drawnIndex), body: request, headers: fwd), status: 409,
                 code: "replayed_request", "executor: replay")
 
-            // Nothing charged for the refused requests: without the inference ledger module no
-            // Start is recorded at all; with it, only the two accepted requests hold escrow.
-            try await Task.sleep(for: .seconds(2))
+            // Nothing charged for the refused requests: the developer paid exactly the cost of the
+            // one request the TA accepted (the executor run sent directly, without a TA, has no
+            // Start, so it escrows nothing).
+            let acceptedID = try #require(first.headers["x-gonka-inference-id"])
+            var settled: InferenceRecordInfo?
+            for _ in 0..<200 {
+                settled = try await chain.inference(acceptedID)
+                if settled?.status == "FINISHED" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let cost = try #require(settled?.cost.ngonka)
+            #expect(settled?.status == "FINISHED")
             let after = try await chain.balance(developer.publicKey.address)
-            #expect(after.ngonka <= before.ngonka)
+            #expect(before.ngonka - after.ngonka == cost)
             let strangerBalance = try await chain.balance(stranger.publicKey.address)
             #expect(strangerBalance == .zero)
             #expect(net.apiNodes[0].metrics.value("gonka_api_forwarded_total") == 1)
