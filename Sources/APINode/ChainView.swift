@@ -19,6 +19,8 @@ public final class ChainView: Sendable {
         var participants: (at: ContinuousClock.Instant, value: [Participant])?
         var models: (at: ContinuousClock.Instant, value: [ModelEntry]?)?
         var keys: [Address: PublicKey] = [:]
+        /// Accounts with no key on chain, until the instant they are asked again.
+        var keyless: [Address: ContinuousClock.Instant] = [:]
     }
 
     /// A participant as `/query/participants` lists it.
@@ -52,7 +54,9 @@ public final class ChainView: Sendable {
 
     /// The key of `address`: on chain (cached, keys never change), or nil when it never sent a tx.
     public func publicKey(of address: Address) async throws(APIError) -> PublicKey? {
-        if let key = cache.withLock({ $0.keys[address] }) { return key }
+        let known = cache.withLock { ($0.keys[address], $0.keyless[address]) }
+        if let key = known.0 { return key }
+        if let at = known.1, fresh(at) { return nil }
         let account: AccountRecord
         do {
             account = try await client.account(address)
@@ -60,6 +64,10 @@ public final class ChainView: Sendable {
             throw .chainUnavailable("The chain node did not answer: \(error.shortDescription).")
         }
         guard let hex = account.pubKey, let bytes = Hex.decode(hex), let key = try? PublicKey(bytes: bytes) else {
+            cache.withLock { cache in
+                if cache.keyless.count > 100_000 { cache.keyless.removeAll() }
+                cache.keyless[address] = .now
+            }
             return nil
         }
         cache.withLock { $0.keys[address] = key }

@@ -254,6 +254,14 @@ func post(_ url: String, body: [UInt8], headers: [(String, String)]) async throw
     return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: out)
 }
 
+func delete(_ url: String) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = .DELETE
+    let response = try await testHTTP.execute(request, timeout: .seconds(30))
+    let collected = try await response.body.collect(upTo: 16 << 20)
+    return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: [:])
+}
+
 func get(_ url: String) async throws -> HTTPResult {
     let response = try await testHTTP.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
     let collected = try await response.body.collect(upTo: 16 << 20)
