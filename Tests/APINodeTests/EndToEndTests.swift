@@ -1,9 +1,12 @@
 import APINode
+import AsyncHTTPClient
 import Foundation
 import GonkaClient
 import GonkaCore
 import GonkaTestKit
 import Ledger
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// A signed request through one participant's Transfer Agent is executed by another, streamed
@@ -163,6 +166,42 @@ import Testing
             let metrics = try await get(net.apiURLs[0] + "/metrics")
             #expect(metrics.text.contains("gonka_api_forwarded_total 3"))
             #expect(try await get(net.apiURLs[0] + "/v1/nothing").status == 404)
+        }
+    }
+}
+
+/// The executor dies mid-stream: the client gets an error event and the end of the stream at
+/// once, not a hang.
+@Suite(.serialized) struct ExecutorFailureTests {
+    @Test func executorKilledMidStreamEndsTheClientStreamPromptly() async throws {
+        try await TestNet.with { net in
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Write a long story about the sea.", maxTokens: 400, stream: true)
+            var request = HTTPClientRequest(url: net.apiURLs[0] + "/v1/chat/completions")
+            request.method = .POST
+            for (name, value) in BadInputTests.signed(body, key: net.wallet[0], ta: ta) {
+                request.headers.add(name: name, value: value)
+            }
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await testHTTP.execute(request, timeout: .seconds(60))
+            #expect(response.status == .ok)
+            let executor = try #require(response.headers.first(name: GonkaHeader.executor))
+            let index = try #require(net.accountKeys.firstIndex { $0.publicKey.address.description == executor })
+            var text = ""
+            var killedAt: ContinuousClock.Instant?
+            for try await buffer in response.body {
+                text += String(buffer: buffer)
+                if killedAt == nil, text.contains("\"content\"") {
+                    // Stop the executor's API node and its ML node (its task in the test net).
+                    killedAt = .now
+                    net.tasks[2 * index + 1].cancel()
+                }
+            }
+            let elapsed = ContinuousClock.now - (killedAt ?? .now)
+            #expect(killedAt != nil)
+            #expect(elapsed < .seconds(10), "the stream ended \(elapsed) after the executor died")
+            #expect(text.contains("upstream_failed"), "no error event: \(text.suffix(300))")
+            #expect(text.hasSuffix("data: [DONE]\n\n"))
         }
     }
 }
