@@ -1,4 +1,5 @@
 import APINode
+import ChainNode
 import Foundation
 import GonkaCore
 import Testing
@@ -94,5 +95,37 @@ struct UnitTests {
         #expect(throws: APIError.self) { try parsed.verify(with: key.publicKey, chainID: "other") }
         let tampered = try SignedRequest(body: body + [32]) { headers[$0.lowercased()] }
         #expect(throws: APIError.self) { try tampered.verify(with: key.publicKey, chainID: "c") }
+    }
+}
+
+/// The `[api]` keys of config.toml: round trip, and bad values refused with the key named.
+struct APIConfigTests {
+    @Test func apiKeysRoundTrip() throws {
+        var config = NodeConfig(moniker: "n", chainID: "c")
+        config.apiEnabled = true
+        config.apiML = "embedded"
+        config.apiModel = "/models/m.gguf"
+        config.apiMLNodes = ["http://127.0.0.1:8081"]
+        config.apiAdminListen = "127.0.0.1:9001"
+        config.apiFirstByteTimeoutMs = 250
+        config.apiPayloadRetentionSeconds = 60
+        #expect(try NodeConfig(toml: config.toml) == config)
+    }
+
+    @Test(arguments: [
+        ("ml = \"gpu\"", "api.ml"),
+        ("ml = \"embedded\"", "api.model"),
+        ("admin_listen = \"0.0.0.0:9001\"", "loopback"),
+        ("executor_first_byte_timeout_ms = 0", "executor_first_byte_timeout_ms"),
+        ("enabled = \"yes\"", "api.enabled"),
+    ])
+    func badAPIValuesAreRefused(line: String, expected: String) {
+        let toml = "moniker = \"n\"\nchain_id = \"c\"\n[api]\n\(line)\n"
+        do {
+            _ = try NodeConfig(toml: toml)
+            Issue.record("accepted \(line)")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+        }
     }
 }
