@@ -187,7 +187,7 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .duplicateInference(let id): "inference \(id) was already started"
         case .unknownModel(let model): "model \"\(model)\" is not registered"
         case .timestampOutOfWindow(let timestamp, let blockTime):
-            "request timestamp \(timestamp) ns is outside the window around block time \(blockTime) ns (−60 s/+30 s)"
+            "request timestamp \(timestamp) ns is outside the accepted window around the block time \(blockTime) ns"
         case .notParticipant(let address): "\(address) is not an active participant"
         case .inferenceExpired(let id): "inference \(id) has expired"
         case .alreadyFinished(let id): "inference \(id) was already finished"

@@ -124,7 +124,8 @@ struct TxPipeline {
         case .registerParticipant(let register): try Participants.handle(register, height: context.height, in: state)
         case .grantOperator(let grant): try Participants.handle(grant, height: context.height, in: state)
         case .revokeOperator(let revoke): try Participants.handle(revoke, in: state)
-        case .startInference(let start): try Inference.handle(start, context: context, params: params, state: state)
+        case .startInference(let start):
+            try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
         // The modules for these (Epochs/PoC) are not in this build yet: refused like any message
         // type the node does not know.

@@ -17,7 +17,7 @@ import Testing
         defer { net.cleanup() }
         let running = try await RunningNode(home: net.homes[0], name: "inference-rpc")
         do {
-            #expect(await eventually { running.height >= 1 })
+            #expect(await eventually { running.height >= 2 })
             let client = try ChainClient(baseURL: "http://127.0.0.1:\(try await running.node.rpcPort())")
             let wallet = net.wallet
             // The only participant is the TA and, being alone, also the executor.

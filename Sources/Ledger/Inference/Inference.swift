@@ -167,7 +167,8 @@ enum Inference {
     /// reported miss for every executor skipped by earlier attempts; moves the escrow into the
     /// module account. If the Finish came first, settles at once.
     static func handle(
-        _ msg: Wire.MsgStartInference, context: BlockContext, params: ChainParams, state: StateContext
+        _ msg: Wire.MsgStartInference, context: BlockContext, params: ChainParams, state: StateContext,
+        signatures: SignatureCache? = nil
     ) throws(LedgerError) -> [LedgerEvent] {
         let transferAgent = try parseAddress(msg.transferAgent, field: "transfer_agent")
         let requester = try parseAddress(msg.requester, field: "requester")
@@ -192,8 +193,11 @@ enum Inference {
             throw .timestampOutOfWindow(timestamp: msg.timestamp, blockTime: now)
         }
         // The developer's key: the one sent along (must hash to the requester) or the one on chain.
+        // A key sent along is recorded in the requester's account once it has proved itself, so
+        // the next request skips the curve-point check (the sequence is untouched).
+        var requesterAccount = try Accounts.account(requester, in: state)
         let developerKey: PublicKey
-        if !msg.requesterPubkey.isEmpty {
+        if !msg.requesterPubkey.isEmpty, msg.requesterPubkey != requesterAccount.pubkey {
             do {
                 developerKey = try PublicKey(bytes: Array(msg.requesterPubkey))
             } catch {
@@ -203,15 +207,16 @@ enum Inference {
                 throw .badDeveloperSignature("requester_pubkey belongs to \(developerKey.address), not \(requester)")
             }
         } else {
-            let account = try Accounts.account(requester, in: state)
-            guard !account.pubkey.isEmpty, let key = try? PublicKey(previouslyValidated: account.pubkey) else {
+            guard !requesterAccount.pubkey.isEmpty,
+                let key = try? PublicKey(previouslyValidated: requesterAccount.pubkey)
+            else {
                 throw .badDeveloperSignature("requester has no public key on chain and requester_pubkey is empty")
             }
             developerKey = key
         }
         let developerBytes = InferenceRequestSigning.developerSignBytes(
             chainID: context.chainID, bodyHash: promptHash, timestamp: msg.timestamp, transferAgent: transferAgent)
-        guard developerKey.isValidSignature(msg.developerSignature, for: developerBytes) else {
+        guard verify(msg.developerSignature, by: developerKey, over: developerBytes, cache: signatures) else {
             throw .badDeveloperSignature("does not verify over the request")
         }
         let taAccount = try Accounts.account(transferAgent, in: state)
@@ -221,7 +226,7 @@ enum Inference {
         let taBytes = InferenceRequestSigning.transferAgentSignBytes(
             chainID: context.chainID, bodyHash: promptHash, timestamp: msg.timestamp, transferAgent: transferAgent,
             executor: executor, attempt: msg.attempt)
-        guard taKey.isValidSignature(msg.taSignature, for: taBytes) else {
+        guard verify(msg.taSignature, by: taKey, over: taBytes, cache: signatures) else {
             throw .badTransferAgentSignature("does not verify over the forwarded request")
         }
         // The draw, re-derived: only the executor of this attempt is accepted.
@@ -261,6 +266,10 @@ enum Inference {
         }
         let escrow = try charge(tokens: msg.promptTokens, msg.maxTokens, price: price, what: "escrow")
         try Bank.transfer(from: requester, to: moduleAddress, amount: escrow, in: state)
+        if requesterAccount.pubkey.isEmpty {
+            requesterAccount.pubkey = Data(developerKey.bytes)
+            try Accounts.save(requesterAccount, address: requester, in: state)
+        }
         if let existing { state.delete(StateKey.inferenceExpiry(height: existing.expiryHeight, id: msg.inferenceID)) }
 
         var rec = Wire.InferenceRecord()
@@ -295,6 +304,19 @@ enum Inference {
         }
         try state.setRecord(rec, at: StateKey.inferenceRecord(msg.inferenceID))
         return events
+    }
+
+    /// Verifies `signature`, consulting and filling the ledger's cache of verified signatures (a
+    /// Start is checked in the mempool and again in its block).
+    static func verify(
+        _ signature: Data, by key: PublicKey, over message: [UInt8], cache: SignatureCache?
+    ) -> Bool {
+        guard let cache else { return key.isValidSignature(signature, for: message) }
+        let entry = SignatureCache.key(publicKey: key.bytes, signature: signature, message: message)
+        if cache.contains(entry) { return true }
+        guard key.isValidSignature(signature, for: message) else { return false }
+        cache.insert(entry)
+        return true
     }
 
     // MARK: MsgFinishInference
