@@ -165,9 +165,12 @@ struct APIBench: AsyncParsableCommand {
     }
 
     func ms(_ sorted: [Double], _ q: Double) -> String {
-        let index = min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1)
-        return String(format: "%7.2f ms", sorted[max(0, index)] * 1000)
+        String(format: "%7.2f ms", quantile(sorted, q) * 1000)
     }
 
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    func median(_ values: [Double]) -> Double { quantile(values.sorted(), 0.5) }
+
+    func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        sorted[max(0, min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1))]
+    }
 }
