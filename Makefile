@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain
+.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain bench-api
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ devnet-down: ## stop the local network (data stays in $(DEVNET_DIR); rm -rf it t
 e2e: ## the long multi-process fault tests (crash, halt, partition cycles with txs flowing)
 	$(SWIFT) build --build-tests
 	GONKA_E2E=1 $(SWIFT) test --skip-build --disable-xctest --filter DevnetTests
+
+bench-api: release model ## added latency of the network path (TA → executor → ML node) over the ML node alone
+	.build/release/gonka bench api --model "$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 bench-chain: release ## committed tx/s, block time and commit latency on a local 4-validator devnet
 	.build/release/gonka bench chain --participants $(PARTICIPANTS)

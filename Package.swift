@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "ChainNode", targets: ["ChainNode"]),
         .library(name: "MLNode", targets: ["MLNode"]),
         .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
+        .library(name: "APINode", targets: ["APINode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -127,6 +128,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "APINode",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GonkaTestKit",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
@@ -143,7 +159,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor",
+                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor", "APINode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -226,6 +242,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "APINodeTests",
+            dependencies: [
+                "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "Ledger", "MLNode",
+                "Inference", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

@@ -161,8 +161,9 @@ public final class Node: Sendable {
     public func p2pPort() async throws -> Int { try await host.listeningPort() }
 
     /// Runs every part until cancelled or, when `signals` are given, until one arrives; then shuts
-    /// down gracefully (RPC first, then consensus, then P2P).
-    public func run(signals: [UnixSignal] = []) async throws {
+    /// down gracefully (the `extra` services and the RPC first, then consensus, then P2P).
+    /// `extra`: services that run with the node, such as its API node.
+    public func run(signals: [UnixSignal] = [], extra: [any Service] = []) async throws {
         let deps = rpcDependencies
         let rpcHost = rpcAddress.host
         let logger = logger
@@ -181,7 +182,8 @@ public final class Node: Sendable {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: host), .init(service: DriverService(driver: driver)), .init(service: app),
-                ] + (poc.map { [.init(service: PocService(orchestrator: $0))] } ?? []),
+                ] + (poc.map { [.init(service: PocService(orchestrator: $0))] } ?? [])
+                    + extra.map { .init(service: $0) },
                 gracefulShutdownSignals: signals, cancellationSignals: [], logger: logger))
         let host = host
         let nodeID = nodeID

@@ -16,6 +16,20 @@ public struct NodeConfig: Sendable, Hashable {
     public var persistentPeers: [String]
     public var rpcListen: String
     public var apiListen: String
+    /// Runs the API node (Transfer Agent, executor, payload store) with the chain node.
+    public var apiEnabled: Bool = false
+    /// `"embedded"`: an in-process ML node over ``apiModel``; `""`: none (remote ``apiMLNodes`` only).
+    public var apiML: String = ""
+    /// GGUF file of the embedded ML node.
+    public var apiModel: String = ""
+    /// `http://host:port` of remote ML nodes (`gonka mlnode start`, vLLM).
+    public var apiMLNodes: [String] = []
+    /// Loopback `host:port` of the admin API; `""`: none.
+    public var apiAdminListen: String = ""
+    /// No answer head from an executor within this: the next attempt (PROTOCOL §6.2).
+    public var apiFirstByteTimeoutMs: Int = 5000
+    /// How long executed payloads are kept for validators.
+    public var apiPayloadRetentionSeconds: Int = 86_400
     /// State versions kept for queries and proofs.
     public var keepRecent: UInt64
     /// `devnet`, `mainnet` or `fast` (tests).
@@ -93,6 +107,14 @@ public struct NodeConfig: Sendable, Hashable {
             case "p2p.persistent_peers": config.persistentPeers = try value.strings(key)
             case "rpc.listen": config.rpcListen = try value.string(key)
             case "api.listen": config.apiListen = try value.string(key)
+            case "api.enabled": config.apiEnabled = try value.bool(key)
+            case "api.ml": config.apiML = try value.string(key)
+            case "api.model": config.apiModel = try value.string(key)
+            case "api.ml_nodes": config.apiMLNodes = try value.strings(key)
+            case "api.admin_listen": config.apiAdminListen = try value.string(key)
+            case "api.executor_first_byte_timeout_ms":
+                config.apiFirstByteTimeoutMs = Int(try value.integer(key, min: 1))
+            case "api.payload_retention_s": config.apiPayloadRetentionSeconds = Int(try value.integer(key, min: 1))
             case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
             case "consensus.timeouts": config.timeouts = try value.string(key)
             case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
@@ -111,6 +133,19 @@ public struct NodeConfig: Sendable, Hashable {
         }
         for listen in [config.p2pListen, config.rpcListen] {
             _ = try HostPort(parsing: listen)
+        }
+        guard config.apiML == "" || config.apiML == "embedded" else {
+            throw .config("api.ml must be \"embedded\" or \"\", got \"\(config.apiML)\"")
+        }
+        if config.apiML == "embedded", config.apiModel.isEmpty {
+            throw .config("api.ml = \"embedded\" needs api.model (a GGUF file)")
+        }
+        if config.apiEnabled { _ = try HostPort(parsing: config.apiListen) }
+        if !config.apiAdminListen.isEmpty {
+            let admin = try HostPort(parsing: config.apiAdminListen)
+            guard ["127.0.0.1", "localhost", "::1"].contains(admin.host) else {
+                throw .config("api.admin_listen must be a loopback address (127.0.0.1, localhost or ::1)")
+            }
         }
         self = config
     }
@@ -138,6 +173,16 @@ public struct NodeConfig: Sendable, Hashable {
 
             [api]
             listen = \(quote(apiListen))
+            # true runs the API node (Transfer Agent, executor) with the chain node.
+            enabled = \(apiEnabled)
+            # "embedded": an in-process ML node over `model`; "": only the remote `ml_nodes`.
+            ml = \(quote(apiML))
+            model = \(quote(apiModel))
+            ml_nodes = [\(apiMLNodes.map(quote).joined(separator: ", "))]
+            # Loopback host:port of the admin API (ML-node registry, API keys); "" for none.
+            admin_listen = \(quote(apiAdminListen))
+            executor_first_byte_timeout_ms = \(apiFirstByteTimeoutMs)
+            payload_retention_s = \(apiPayloadRetentionSeconds)
 
             [state]
             # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).

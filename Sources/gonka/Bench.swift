@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
         discussion: "Build with `swift build -c release` first: debug builds are many times slower.",
         subcommands: [
             TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self,
-            PocBench.self,
+            PocBench.self, APIBench.self,
             InferenceLedgerBench.self,
         ]
     )

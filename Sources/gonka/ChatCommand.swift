@@ -1,8 +1,12 @@
+import APINode
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
+import Storage
 
 /// `gonka chat`
 struct ChatCommand: AsyncParsableCommand {
@@ -20,17 +24,49 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "Sampling temperature (0: greedy).") var temperature: Double?
     @Option(help: "Most tokens per answer.") var maxTokens: Int?
     @Option(help: "Seed of the sampler.") var seed: Int?
+    @Flag(help: "--url is a gonka API node: sign each request with --key (through the network, paid by its account).")
+    var viaNetwork = false
+    @Option(help: "With --via-network: the signing key's name under HOME/keys/.") var key: String?
+    @OptionGroup var home: HomeOptions
 
     func validate() throws {
         guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil
         else { throw ValidationError("--url must be an http(s) URL such as http://127.0.0.1:8080") }
         if let temperature, !(0...2).contains(temperature) { throw ValidationError("--temperature must be in 0…2") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if viaNetwork, key == nil { throw ValidationError("--via-network needs --key NAME") }
     }
 
-    var base: String { url.hasSuffix("/") ? String(url.dropLast()) : url }
+    /// With --via-network: the in-process signing proxy's URL the chat talks to instead of --url.
+    @TaskLocal static var proxyBase: String?
+
+    var base: String { Self.proxyBase ?? (url.hasSuffix("/") ? String(url.dropLast()) : url) }
 
     func run() async throws {
+        guard viaNetwork, let key else { return try await chat() }
+        let signing: SigningKeyBox
+        do {
+            signing = SigningKeyBox(key: try KeyStore(home: home.url).load(key))
+        } catch {
+            throw CLIError("cannot load key \"\(key)\" from \(home.url.path): \(error)")
+        }
+        var logger = Logger(label: "gonka.chat")
+        logger.logLevel = .warning
+        let proxy = SigningProxy(key: signing.key, nodes: [url], logger: logger)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = proxy.application(port: 0) { port in continuation.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { return }
+            try await Self.$proxyBase.withValue("http://127.0.0.1:\(port)") { try await chat() }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func chat() async throws {
         let client = HTTPClient.shared
         let modelID: String
         if let model { modelID = model } else { modelID = try await firstModel(client) }

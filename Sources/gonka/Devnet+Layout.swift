@@ -15,6 +15,17 @@ struct DevnetManifest: Codable, Sendable {
     var testHooks: Bool
     var faucet: Faucet
     var nodes: [Node]
+    /// The developer's signing proxy `devnet up` starts when the nodes serve a model.
+    var proxy: Proxy?
+
+    struct Proxy: Codable, Sendable {
+        var pid: Int32?
+        var port: Int
+        /// Name of the developer key in the faucet home.
+        var key: String
+        var address: Address
+        var url: String { "http://127.0.0.1:\(port)/v1" }
+    }
 
     struct Faucet: Codable, Sendable {
         var home: String
@@ -76,7 +87,7 @@ struct DevnetManifest: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case binary, faucet, nodes
+        case binary, faucet, nodes, proxy
         case chainID = "chain_id"
         case testHooks = "test_hooks"
     }
@@ -109,11 +120,14 @@ enum DevnetLayout {
     static let validatorBalance = Amount(gnk: 1_000_000)!
     static let faucetBalance = Amount(gnk: 1_000_000_000)!
     static let validatorPower: UInt64 = 100
+    static let developerKey = "developer"
+    static let developerBalance = Amount(gnk: 10_000)!
 
     /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).
+    /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes).
     static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
-        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!
+        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil
     ) throws -> DevnetManifest {
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -144,6 +158,9 @@ enum DevnetLayout {
         let faucetHome = dir.appendingPathComponent("faucet", isDirectory: true)
         let faucet = try KeyStore(home: faucetHome).entryOrCreate("faucet")
         accounts.append(.init(address: faucet.address, balance: faucetBalance))
+        // The developer key the devnet's signing proxy pays with.
+        let developer = try KeyStore(home: faucetHome).entryOrCreate(developerKey)
+        accounts.append(.init(address: developer.address, balance: developerBalance))
         for address in extraAccounts where !accounts.contains(where: { $0.address == address }) {
             accounts.append(.init(address: address, balance: extraBalance))
         }
@@ -162,6 +179,11 @@ enum DevnetLayout {
                 apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
             // Every devnet participant mines each sprint (PROTOCOL §5) on one thread.
             config.pocEnabled = true
+            if let model {
+                config.apiEnabled = true
+                config.apiML = "embedded"
+                config.apiModel = model
+            }
             try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }
         let manifest = DevnetManifest(

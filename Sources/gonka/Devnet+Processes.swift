@@ -8,8 +8,8 @@ import Foundation
 /// process group (so a Ctrl-C in the terminal that ran `devnet up` does not reach it), with stdout and
 /// stderr appended to `HOME/node.log`.
 enum DevnetProcess {
-    /// Starts `binary node start --home HOME` and returns its pid.
-    static func start(binary: String, home: String, logPath: String) throws -> Int32 {
+    /// Starts `binary node start --home HOME` (or `binary ARGUMENTS`) and returns its pid.
+    static func start(binary: String, home: String, logPath: String, arguments: [String]? = nil) throws -> Int32 {
         closeOnExec()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -23,7 +23,7 @@ enum DevnetProcess {
         // Its own process group (pgroup 0 = its pid), outside the terminal's foreground group.
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        let arguments = [binary, "node", "start", "--home", home]
+        let arguments = [binary] + (arguments ?? ["node", "start", "--home", home])
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
@@ -49,7 +49,7 @@ enum DevnetProcess {
 
     /// Whether `pid` is a live (not zombie) `gonka node start` process for `home`: a recycled pid
     /// of some other program is never mistaken for a node, so it is never signalled.
-    static func isRunning(_ pid: Int32?, home: String) -> Bool {
+    static func isRunning(_ pid: Int32?, home: String, role: String = "node") -> Bool {
         guard let pid, pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
@@ -58,27 +58,29 @@ enum DevnetProcess {
         guard state != "Z", state != "X" else { return false }
         guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return arguments.contains("node") && arguments.contains(home)
+        return arguments.contains(role) && arguments.contains(home)
     }
 
     /// Sends `signal` to the node if it is the node; returns whether it was.
     @discardableResult
-    static func signal(_ pid: Int32?, home: String, _ signal: Int32) -> Bool {
-        guard let pid, isRunning(pid, home: home) else { return false }
+    static func signal(_ pid: Int32?, home: String, role: String = "node", _ signal: Int32) -> Bool {
+        guard let pid, isRunning(pid, home: home, role: role) else { return false }
         return kill(pid, signal) == 0
     }
 
     /// SIGTERM, up to `grace` for a clean exit, then SIGKILL. Returns how it ended.
-    static func stop(_ pid: Int32?, home: String, grace: Duration = .seconds(10)) async -> StopOutcome {
-        guard signal(pid, home: home, SIGTERM) else { return .notRunning }
+    static func stop(
+        _ pid: Int32?, home: String, role: String = "node", grace: Duration = .seconds(10)
+    ) async -> StopOutcome {
+        guard signal(pid, home: home, role: role, SIGTERM) else { return .notRunning }
         let clock = ContinuousClock()
         let deadline = clock.now + grace
         while clock.now < deadline {
-            if !isRunning(pid, home: home) { return .exited }
+            if !isRunning(pid, home: home, role: role) { return .exited }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        signal(pid, home: home, SIGKILL)
-        for _ in 0..<50 where isRunning(pid, home: home) { try? await Task.sleep(for: .milliseconds(100)) }
+        signal(pid, home: home, role: role, SIGKILL)
+        for _ in 0..<50 where isRunning(pid, home: home, role: role) { try? await Task.sleep(for: .milliseconds(100)) }
         return .killed
     }
 

@@ -14,7 +14,7 @@ struct Devnet: AsyncParsableCommand {
         discussion: """
             `up` writes a genesis and N node homes under --dir (default .devnet), starts one `gonka node start` process per validator on free loopback ports, and waits until blocks are committed. `status` shows each node's height, app hash and peers; `down` stops them. Data stays in --dir until --reset.
             """,
-        subcommands: [Up.self, Status.self, Down.self, KillNode.self, RestartNode.self]
+        subcommands: [Up.self, Status.self, Down.self, KillNode.self, RestartNode.self, Fund.self]
     )
 
     struct DirOptions: ParsableArguments {
@@ -37,6 +37,25 @@ struct Devnet: AsyncParsableCommand {
         @Flag(help: "Stop nothing, wipe --dir and create a new devnet.") var reset = false
         @Flag(help: "Write the homes and genesis but start nothing.") var noStart = false
         @Option(help: "Seconds to wait for every node to commit block 2.") var waitTimeout = 90
+        @Option(
+            help: ArgumentHelp(
+                "The GGUF model every node serves in-process (its API node and signing proxy start with it).",
+                discussion:
+                    "Default: $GONKA_MODEL, else ~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf if present."))
+        var model: String?
+        @Option(help: "Port of the developer's signing proxy (0: any free one).") var proxyPort = 0
+        @Flag(help: "Run the chain only: no API nodes, no model, no proxy (the fault tests).") var chainOnly = false
+
+        /// The model the nodes serve, or nil when there is none (chain only).
+        var modelPath: String? {
+            if chainOnly { return nil }
+            let path =
+                model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            return URL(fileURLWithPath: path).standardizedFileURL.path
+        }
 
         func validate() throws {
             guard (1...32).contains(participants) else { throw ValidationError("--participants must be 1–32") }
@@ -49,9 +68,12 @@ struct Devnet: AsyncParsableCommand {
         func run() async throws {
             let dir = self.dir.url
             let binary = self.binary.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            if let model, !FileManager.default.fileExists(atPath: model) {
+                throw CLIError("--model \(model) does not exist")
+            }
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
-                binary: binary ?? DevnetProcess.currentExecutable)
+                binary: binary ?? DevnetProcess.currentExecutable, model: modelPath)
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return
@@ -59,7 +81,11 @@ struct Devnet: AsyncParsableCommand {
             let started = try DevnetRunner.start(manifest, dir: dir)
             print("started \(started.nodes.count) validators; waiting for block 2 on every node…")
             try await DevnetRunner.waitForHeight(2, manifest: started, timeout: .seconds(waitTimeout))
-            DevnetRunner.printSummary(started, dir: dir)
+            var running = started
+            if running.serves {
+                running = try await DevnetRunner.startProxy(running, dir: dir, port: proxyPort)
+            }
+            DevnetRunner.printSummary(running, dir: dir)
         }
     }
 
@@ -89,6 +115,10 @@ struct Devnet: AsyncParsableCommand {
 
         func run() async throws {
             let manifest = try DevnetManifest.load(from: dir.url)
+            if let proxy = manifest.proxy {
+                let outcome = await DevnetProcess.stop(proxy.pid, home: manifest.faucet.home, role: "proxy")
+                print("proxy: \(outcome.rawValue)")
+            }
             await withTaskGroup(of: String.self) { group in
                 for node in manifest.nodes {
                     group.addTask {
@@ -150,7 +180,7 @@ enum DevnetRunner {
     /// A fresh layout, or the existing one when `dir` holds a stopped devnet. Refuses a running one.
     static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
-        extraAccounts: [Address] = []
+        extraAccounts: [Address] = [], model: String? = nil
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -174,7 +204,8 @@ enum DevnetRunner {
             throw CLIError("\(dir.path) exists and is not a devnet; choose another --dir or pass --reset to wipe it")
         }
         return try DevnetLayout.create(
-            dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts)
+            dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
+            model: model)
     }
 
     /// Starts every node and records the pids.
@@ -246,7 +277,9 @@ enum DevnetRunner {
             "  gonka tx bank send faucet \(manifest.nodes.first?.accountAddress.description ?? "gonka1…") 1.5gnk "
                 + "--home \(manifest.faucet.home) --node \(rpc)")
         print("  gonka query balance \(manifest.faucet.address) --node \(rpc)")
+        print("  gonka devnet fund gonka1… 10gnk --dir \(dir.path)")
         print("  gonka devnet down --dir \(dir.path)")
+        if let proxy = manifest.proxy { printProxy(proxy, manifest: manifest) }
     }
 
     struct StatusReport: Encodable {

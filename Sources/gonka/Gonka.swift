@@ -12,7 +12,7 @@ struct Gonka: AsyncParsableCommand {
         version: GonkaVersion.current,
         subcommands: [
             Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, Devnet.self, Tx.self, Query.self,
-            MLNodeCommand.self, ChatCommand.self, PocCommand.self, Bench.self,
+            MLNodeCommand.self, ChatCommand.self, PocCommand.self, ProxyCommand.self, APIKeyCommand.self, Bench.self,
             Version.self,
         ]
     )

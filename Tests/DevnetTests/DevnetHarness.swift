@@ -124,7 +124,7 @@ struct DevnetHarness: Sendable {
             try? FileManager.default.removeItem(at: dir)
         }
         let up = try gonka([
-            "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks",
+            "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks", "--chain-only",
             "--binary", binary.path, "--wait-timeout", "120",
         ])
         guard up.status == 0 else {

@@ -1,0 +1,124 @@
+import Foundation
+
+/// A refused or failed API request: the HTTP status and the OpenAI-style body
+/// `{"error":{"message","type","param","code"}}` (PROTOCOL §11). `shortDescription` is the code,
+/// safe as a metric label.
+public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
+    private enum Code: String, Hashable, Sendable {
+        case invalidRequest = "invalid_request"
+        case unauthorized = "invalid_signature"
+        case staleRequest = "stale_request"
+        case unknownRequester = "unknown_requester"
+        case insufficientBalance = "insufficient_balance"
+        case forbidden = "forbidden"
+        case notTheDraw = "not_the_draw"
+        case notAddressed = "not_addressed_to_this_node"
+        case modelNotFound = "model_not_found"
+        case notFound = "not_found"
+        case replay = "replayed_request"
+        case bodyTooLarge = "body_too_large"
+        case overloaded = "overloaded"
+        case noExecutor = "no_executor"
+        case upstream = "upstream_failed"
+        case upstreamTimeout = "upstream_timeout"
+        case chainUnavailable = "chain_unavailable"
+        case spendingLimit = "spending_limit_reached"
+        case internalError = "internal_error"
+    }
+
+    private let code: Code
+    public let message: String
+    public let param: String?
+
+    private init(_ code: Code, _ message: String, param: String? = nil) {
+        self.code = code
+        self.message = message
+        self.param = param
+    }
+
+    public static func invalidRequest(_ message: String, param: String? = nil) -> Self {
+        Self(.invalidRequest, message, param: param)
+    }
+    public static func unauthorized(_ message: String) -> Self { Self(.unauthorized, message) }
+    public static func stale(_ message: String) -> Self { Self(.staleRequest, message) }
+    public static func unknownRequester(_ address: String) -> Self {
+        Self(
+            .unknownRequester,
+            "The account \(address) has no public key on chain; send X-Gonka-Public-Key with the request.")
+    }
+    public static func insufficientBalance(need: UInt64, have: UInt64) -> Self {
+        Self(.insufficientBalance, "The escrow needs \(need) ngonka; the account holds \(have) ngonka.")
+    }
+    public static func forbidden(_ message: String) -> Self { Self(.forbidden, message) }
+    public static func notTheDraw(_ message: String) -> Self { Self(.notTheDraw, message) }
+    public static func notAddressed(_ message: String) -> Self { Self(.notAddressed, message) }
+    public static func modelNotFound(_ model: String) -> Self {
+        Self(.modelNotFound, "The model '\(model)' is not served by this network.", param: "model")
+    }
+    public static func notFound(_ what: String) -> Self { Self(.notFound, "\(what) was not found.") }
+    public static func replay(_ id: String) -> Self {
+        Self(.replay, "The request \(id) was seen before (replay).")
+    }
+    public static func bodyTooLarge(limit: Int) -> Self {
+        Self(.bodyTooLarge, "The request body is larger than \(limit) bytes.")
+    }
+    public static func overloaded(_ message: String) -> Self { Self(.overloaded, message) }
+    public static func noExecutor(_ message: String) -> Self { Self(.noExecutor, message) }
+    public static func upstream(_ message: String) -> Self { Self(.upstream, message) }
+    public static func upstreamTimeout(_ message: String) -> Self { Self(.upstreamTimeout, message) }
+    public static func chainUnavailable(_ message: String) -> Self { Self(.chainUnavailable, message) }
+    public static func spendingLimit(_ message: String) -> Self { Self(.spendingLimit, message) }
+    public static func internalError(_ message: String) -> Self { Self(.internalError, message) }
+
+    /// The HTTP status (§6.2's list: 401 signatures, 402 balance, 403 routing, 404 model, 409 replay,
+    /// 413 size, 429 capacity, 502/504 when every attempt failed).
+    public var status: Int {
+        switch code {
+        case .invalidRequest: 400
+        case .unauthorized, .staleRequest, .unknownRequester: 401
+        case .insufficientBalance, .spendingLimit: 402
+        case .forbidden, .notTheDraw, .notAddressed: 403
+        case .modelNotFound, .notFound: 404
+        case .replay: 409
+        case .bodyTooLarge: 413
+        case .overloaded: 429
+        case .upstream, .noExecutor: 502
+        case .chainUnavailable: 503
+        case .upstreamTimeout: 504
+        case .internalError: 500
+        }
+    }
+
+    /// OpenAI's error `type`.
+    public var type: String {
+        switch status {
+        case 401: "authentication_error"
+        case 402: "insufficient_quota"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 409: "conflict_error"
+        case 429: "rate_limit_error"
+        case 400, 413: "invalid_request_error"
+        default: "server_error"
+        }
+    }
+
+    public var shortDescription: String { code.rawValue }
+    public var description: String { "\(status) \(shortDescription): \(message)" }
+
+    /// The OpenAI-style JSON body.
+    public var body: [UInt8] {
+        var inner: [String: Any] = ["message": message, "type": type, "code": code.rawValue]
+        inner["param"] = param ?? NSNull()
+        let data = (try? JSONSerialization.data(withJSONObject: ["error": inner], options: [.sortedKeys])) ?? Data()
+        return Array(data)
+    }
+
+    /// Reads an OpenAI-style error body (from an executor or an ML node); nil when it is not one.
+    static func decodeCode(_ body: some Collection<UInt8>) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let error = object["error"] as? [String: Any]
+        else { return nil }
+        return error["code"] as? String
+    }
+}

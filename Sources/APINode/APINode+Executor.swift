@@ -1,0 +1,237 @@
+import AsyncHTTPClient
+import Foundation
+import GonkaCore
+import GonkaWire
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// The executor role (PROTOCOL §6.3).
+extension APINode {
+    /// A forwarded request the executor verified.
+    struct Assignment: Sendable {
+        var kind: RequestKind
+        var signed: SignedRequest
+        var attempt: UInt32
+        var model: String
+        var original: [UInt8]
+    }
+
+    /// Verifies a request forwarded by a TA: addressed to us, fresh, both signatures, the TA a
+    /// participant, we are the draw for the attempt, not seen before.
+    func verifyAssignment(
+        kind: RequestKind, body: [UInt8], header: (String) -> String?
+    ) async throws(APIError)
+        -> Assignment
+    {
+        let signed = try SignedRequest(body: body, header: header)
+        guard let executorText = header(GonkaHeader.executor), let executor = try? Address(executorText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.executor) header.")
+        }
+        guard executor == address else {
+            throw .notAddressed("The request is addressed to executor \(executor), not this node (\(address)).")
+        }
+        guard let attemptText = header(GonkaHeader.attempt), let attempt = UInt32(attemptText),
+            attempt < configuration.maxAttempts
+        else { throw .unauthorized("Missing or invalid \(GonkaHeader.attempt) header.") }
+        let now = unixNanoseconds()
+        try configuration.freshness.check(timestamp: signed.timestamp, now: now)
+        let requesterKey: PublicKey
+        if let onChain = try await chain.publicKey(of: signed.requester) {
+            requesterKey = onChain
+        } else if let sent = signed.publicKey {
+            requesterKey = sent
+        } else {
+            throw .unknownRequester(signed.requester.description)
+        }
+        try signed.verify(with: requesterKey, chainID: configuration.chainID)
+        let participants = try await chain.participants()
+        guard participants.contains(where: { $0.address == signed.transferAgent.description }) else {
+            throw .forbidden("The Transfer Agent \(signed.transferAgent) is not a participant.")
+        }
+        let taKey: PublicKey
+        if let onChain = try await chain.publicKey(of: signed.transferAgent) {
+            taKey = onChain
+        } else if let text = header(GonkaHeader.taPublicKey) {
+            taKey = try SignedRequest.parseKey(text, for: signed.transferAgent, header: GonkaHeader.taPublicKey)
+        } else {
+            throw .unauthorized("The Transfer Agent's key is unknown; send \(GonkaHeader.taPublicKey).")
+        }
+        guard let taSigText = header(GonkaHeader.taSignature), let taSig = Data(base64Encoded: taSigText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.taSignature) header.")
+        }
+        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
+            chainID: configuration.chainID, bodyHash: signed.bodyHash, timestamp: signed.timestamp,
+            transferAgent: signed.transferAgent, executor: executor, attempt: attempt)
+        guard taKey.isValidSignature(taSig, for: taBytes) else {
+            throw .unauthorized("The Transfer Agent's signature does not verify.")
+        }
+        let summary = try RequestSummary(body: body, kind: kind)
+        let set = try await chain.executors(model: summary.model)
+        let drawn: Address?
+        do {
+            drawn = try ExecutorDraw.executor(
+                inferenceID: signed.inferenceID, epochSeed: set.epochSeed, attempt: attempt,
+                transferAgent: signed.transferAgent, candidates: set.candidates)
+        } catch {
+            throw .internalError("The executor draw failed: \(error)")
+        }
+        guard drawn == address else {
+            throw .notTheDraw(
+                "This node is not the executor drawn for attempt \(attempt) (the draw is \(drawn?.description ?? "nobody"))."
+            )
+        }
+        let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
+        guard executorReplay.insert("\(signed.inferenceID)/\(attempt)", expires: now + window, now: now) else {
+            throw .replay(signed.inferenceID)
+        }
+        return Assignment(kind: kind, signed: signed, attempt: attempt, model: summary.model, original: body)
+    }
+
+    /// Runs a verified assignment on the least busy ML node, streaming to the TA while capturing;
+    /// at the end stores the payload and broadcasts the Finish.
+    func execute(_ assignment: Assignment) async throws(APIError) -> Response {
+        guard let original = try? JSONSerialization.jsonObject(with: Data(assignment.original)) as? [String: Any]
+        else { throw .invalidRequest("The request body is not a JSON object.") }
+        let clientStreams = (original["stream"] as? Bool) ?? false
+        let rewritten = ExecutorCapture.rewrite(
+            original, kind: assignment.kind, seed: Int64.random(in: 0...(1 << 53)))
+        guard let executed = try? JSONSerialization.data(withJSONObject: rewritten, options: [.sortedKeys]) else {
+            throw .internalError("The rewritten request could not be encoded.")
+        }
+        guard let node = registry.acquire(model: assignment.model) else {
+            throw .overloaded("No ML node of this executor serves '\(assignment.model)' now.")
+        }
+        var request = HTTPClientRequest(url: node.url + "/v1/" + assignment.kind.rawValue)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(data: executed))
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .hours(1))
+        } catch {
+            registry.release(node.id)
+            throw .upstream("The ML node \(node.id) failed: \(error)")
+        }
+        guard response.status == .ok else {
+            registry.release(node.id)
+            let body = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+            let status = Int(response.status.code)
+            if status == 429 { throw .overloaded("The ML node is at capacity.") }
+            if status == 400 || status == 404 {
+                let message =
+                    ((try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["error"]
+                    as? [String: Any])?["message"] as? String
+                throw .invalidRequest(message ?? "The ML node refused the request (\(status)).")
+            }
+            throw .upstream("The ML node answered \(status).")
+        }
+        let initial = ExecutorCapture(kind: assignment.kind, originalBody: original)
+        let id = assignment.signed.inferenceID
+        let metrics = self.metrics
+        let registry = self.registry
+        let finish: @Sendable (ExecutorCapture) async -> Void = { [self] capture in
+            await self.finish(assignment, capture: capture, executed: Array(executed))
+        }
+        let body = ResponseBody { writer in
+            defer { registry.release(node.id) }
+            var capture = initial
+            var splitter = SSESplitter()
+            var done = false
+            for try await buffer in response.body {
+                for data in splitter.push(buffer.readableBytesView) {
+                    if data == "[DONE]" {
+                        done = true
+                        continue
+                    }
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]
+                    else { continue }
+                    guard let chunk = capture.take(object) else { continue }
+                    if clientStreams {
+                        try await writer.write(Self.event(chunk))
+                    }
+                }
+            }
+            guard done, capture.streamError == nil else {
+                metrics.increment("gonka_api_executor_failed_total")
+                if clientStreams {
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                } else {
+                    try await writer.write(
+                        ByteBuffer(bytes: APIError.upstream("The ML node stopped before the end.").body))
+                }
+                try await writer.finish(nil)
+                return
+            }
+            if clientStreams {
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            } else {
+                let data = (try? JSONSerialization.data(withJSONObject: capture.completeResponse)) ?? Data()
+                try await writer.write(ByteBuffer(data: data))
+            }
+            try await writer.finish(nil)
+            metrics.increment("gonka_api_executed_total")
+            await finish(capture)
+        }
+        logger.debug("executing", metadata: ["inference.id": "\(id)", "ml.node": "\(node.id)"])
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: clientStreams ? "text/event-stream" : "application/json", .cacheControl: "no-cache",
+            ], body: body)
+    }
+
+    static func event(_ object: [String: Any]) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        buffer.writeBytes((try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8))
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    /// Payload to disk, commitment into the Finish, Finish to the chain.
+    func finish(_ assignment: Assignment, capture: ExecutorCapture, executed: [UInt8]) async {
+        let payload = InferencePayload(
+            inferenceID: assignment.signed.inferenceID, executor: address.description, model: assignment.model,
+            request: executed, promptTokens: capture.promptTokens, completionTokens: capture.completionTokens,
+            finishReason: capture.finishReason, tokens: capture.tokens)
+        do {
+            try payloads.save(payload)
+        } catch {
+            logger.error(
+                "payload not stored", metadata: ["inference.id": "\(payload.inferenceID)", "error": "\(error)"])
+        }
+        var message = Wire.MsgFinishInference()
+        message.inferenceID = payload.inferenceID
+        message.executor = address.description
+        message.promptTokens = payload.promptTokens
+        message.completionTokens = payload.completionTokens
+        message.responseCommitment = Data(payload.commitment.bytes)
+        message.model = assignment.model
+        message.requester = assignment.signed.requester.description
+        await txs.send(Wire.Msg(message), what: "MsgFinishInference")
+    }
+
+    /// `GET /v1/inferences/{id}/payload`: the canonical bytes, signed by this executor (kind `payload`).
+    func payloadResponse(_ id: String) -> Response {
+        guard let bytes = payloads.load(id) else { return Self.error(.notFound("The payload of \(id)")) }
+        let signature = configuration.key.signature(
+            for: SignBytes.make(.payload, chainID: configuration.chainID, bytes))
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/octet-stream",
+                HTTPField.Name(GonkaHeader.payloadSignature)!: Data(signature).base64EncodedString(),
+                HTTPField.Name(GonkaHeader.executor)!: address.description,
+            ], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func error(_ error: APIError) -> Response {
+        Response(
+            status: .init(code: error.status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
+    }
+}

@@ -1,0 +1,362 @@
+import AsyncHTTPClient
+import Foundation
+import GonkaClient
+import GonkaCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import MLNode
+import NIOCore
+import NIOFoundationCompat
+import ServiceLifecycle
+import Synchronization
+
+extension APINode {
+    /// The public routes (PROTOCOL §11, API node public).
+    public func publicRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: NotFoundMiddleware())
+        for kind in [RequestKind.chat, .completion] {
+            router.post(RouterPath("/v1/\(kind.rawValue)")) { request, _ in
+                await self.transferAgent(request, kind: kind)
+            }
+            router.post(RouterPath("/v1/executor/\(kind.rawValue)")) { request, _ in
+                await self.executor(request, kind: kind)
+            }
+        }
+        router.get("/health") { _, _ in Self.json(["status": "ok"]) }
+        router.get("/v1/node") { _, _ in
+            Self.json([
+                "address": self.address.description, "chain_id": self.configuration.chainID,
+                "models": self.registry.models,
+            ])
+        }
+        router.get("/v1/models") { _, _ in await self.modelsResponse() }
+        router.get("/v1/pricing") { _, _ in await self.pricingResponse() }
+        router.get("/v1/participants") { _, _ in
+            do {
+                let list = try await self.chain.participants()
+                return Self.json(["data": list.map { ["address": $0.address, "url": $0.url] }])
+            } catch let error as APIError {
+                return Self.error(error)
+            } catch {
+                return Self.error(.internalError("\(error)"))
+            }
+        }
+        router.get("/v1/epochs/current") { _, _ in await self.epochResponse() }
+        router.get("/v1/inferences/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard PayloadStore.isID(id) else {
+                return Self.error(.invalidRequest("An inference id is 64 lowercase hex digits.", param: "id"))
+            }
+            do {
+                guard let value = try await self.chain.getJSON("/query/inference/\(id)") else {
+                    return Self.error(.notFound("The inference \(id)"))
+                }
+                return Self.jsonAny(value)
+            } catch let error as APIError {
+                return Self.error(error)
+            } catch {
+                return Self.error(.internalError("\(error)"))
+            }
+        }
+        router.get("/v1/inferences/:id/payload") { _, context in
+            self.payloadResponse(context.parameters.get("id") ?? "")
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.text)))
+        }
+        return router
+    }
+
+    /// The admin routes: bind them to loopback only (`[api] admin_listen`).
+    public func adminRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: NotFoundMiddleware())
+        router.get("/admin/mlnodes") { _, _ in Self.encodable(self.registry.list()) }
+        router.post("/admin/mlnodes") { request, _ in
+            let body = (try? await request.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let url = object["url"] as? String, url.hasPrefix("http://") || url.hasPrefix("https://"),
+                let model = object["model"] as? String, !model.isEmpty
+            else { return Self.error(.invalidRequest("Expected {\"url\": \"http://…\", \"model\": \"ID\"}.")) }
+            return Self.encodable(self.registry.add(url: url, model: model))
+        }
+        for (verb, enabled) in [("enable", true), ("disable", false)] {
+            router.post(RouterPath("/admin/mlnodes/:id/\(verb)")) { _, context in
+                let id = context.parameters.get("id") ?? ""
+                guard self.registry.setEnabled(id, enabled) else { return Self.error(.notFound("ML node \(id)")) }
+                return Self.json(["id": id, "enabled": enabled])
+            }
+        }
+        router.delete("/admin/mlnodes/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard self.registry.remove(id) else { return Self.error(.notFound("ML node \(id)")) }
+            return Self.json(["id": id, "removed": true])
+        }
+        router.get("/admin/apikeys") { _, _ in
+            guard let keys = self.apiKeys, let list = try? keys.list() else {
+                return Self.encodable([APIKeyStore.Entry]())
+            }
+            return Self.encodable(list)
+        }
+        router.post("/admin/apikeys") { request, _ in
+            let body = (try? await request.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+            guard let keys = self.apiKeys, let loader = self.configuration.keyLoader else {
+                return Self.error(.forbidden("Gateway mode is off on this node."))
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let account = object["account"] as? String
+            else { return Self.error(.invalidRequest("Expected {\"account\": \"KEY NAME\", \"limit\": ngonka}.")) }
+            let limit = ChainView.uint(object["limit"]) ?? 0
+            do {
+                let key = try loader(account)
+                let (entry, secret) = try keys.create(account: account, address: key.publicKey.address, limit: limit)
+                return Self.json(["id": entry.id, "key": secret, "address": entry.address, "limit": limit])
+            } catch {
+                return Self.error(.invalidRequest("Cannot create the key: \(error)"))
+            }
+        }
+        router.delete("/admin/apikeys/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let keys = self.apiKeys, (try? keys.revoke(id: id)) == true else {
+                return Self.error(.notFound("API key \(id)"))
+            }
+            return Self.json(["id": id, "revoked": true])
+        }
+        return router
+    }
+
+    // MARK: handlers
+
+    func readBody(_ request: Request) async throws(APIError) -> [UInt8] {
+        do {
+            return Array(try await request.body.collect(upTo: configuration.maxBodyBytes).readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw .bodyTooLarge(limit: configuration.maxBodyBytes)
+        } catch {
+            throw .invalidRequest("The request body could not be read.")
+        }
+    }
+
+    func transferAgent(_ request: Request, kind: RequestKind) async -> Response {
+        metrics.increment("gonka_api_requests_total")
+        do {
+            let body = try await readBody(request)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            var apiKey: APIKeyStore.Entry?
+            if let auth = headers["authorization"], auth.hasPrefix("Bearer ") {
+                guard let keys = apiKeys, let loader = configuration.keyLoader,
+                    let entry = keys.lookup(secret: String(auth.dropFirst(7)))
+                else { throw APIError.unauthorized("Unknown API key (or gateway mode is off on this node).") }
+                let key = try loader(entry.account)
+                for (name, value) in SignedRequest.headers(
+                    body: body, key: key, transferAgent: address, chainID: configuration.chainID,
+                    timestamp: unixNanoseconds())
+                {
+                    headers[name.lowercased()] = value
+                }
+                apiKey = entry
+            }
+            let admitted = try await admit(kind: kind, body: body) { headers[$0.lowercased()] }
+            if apiKey != nil, let keys = apiKeys, let auth = request.headers[.authorization] {
+                _ = try keys.charge(secret: String(auth.dropFirst(7)), escrow: admitted.escrow)
+            }
+            let relay = try await forward(admitted)
+            return Response(
+                status: .init(code: relay.status),
+                headers: [
+                    .contentType: relay.contentType, .cacheControl: "no-cache",
+                    HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
+                    HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
+                    HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
+                ],
+                body: ResponseBody { writer in
+                    do {
+                        for try await buffer in relay.body { try await writer.write(buffer) }
+                    } catch {
+                        // The executor went away mid-answer: tell the client now rather than hang.
+                        let failure = APIError.upstream("The executor stopped mid-answer.")
+                        var out = ByteBuffer(string: "data: ")
+                        out.writeBytes(failure.body)
+                        out.writeString("\n\ndata: [DONE]\n\n")
+                        try await writer.write(out)
+                    }
+                    try await writer.finish(nil)
+                })
+        } catch let error as APIError {
+            metrics.increment("gonka_api_refused_total{code=\"\(error.shortDescription)\"}")
+            return Self.error(error)
+        } catch {
+            return Self.error(.internalError("\(error)"))
+        }
+    }
+
+    func executor(_ request: Request, kind: RequestKind) async -> Response {
+        do {
+            let body = try await readBody(request)
+            let assignment = try await verifyAssignment(kind: kind, body: body) { request.headers[HTTPField.Name($0)!] }
+            return try await execute(assignment)
+        } catch {
+            metrics.increment("gonka_api_executor_refused_total{code=\"\(error.shortDescription)\"}")
+            return Self.error(error)
+        }
+    }
+
+    func modelsResponse() async -> Response {
+        let now = Int(Date().timeIntervalSince1970)
+        var ids = registry.models
+        if let registered = try? await chain.models() { ids = registered.map(\.id) }
+        return Self.json([
+            "object": "list",
+            "data": ids.map { ["id": $0, "object": "model", "created": now, "owned_by": "gonka"] as [String: Any] },
+        ])
+    }
+
+    func pricingResponse() async -> Response {
+        do {
+            let models = try await chain.models()
+            let list: [[String: Any]] =
+                models?.map { ["model": $0.id, "price_per_token_ngonka": $0.price] }
+                ?? registry.models.map { ["model": $0, "price_per_token_ngonka": configuration.fallbackPrice] }
+            return Self.json(["data": list])
+        } catch {
+            return Self.error(error)
+        }
+    }
+
+    func epochResponse() async -> Response {
+        do {
+            if let value = try await chain.getJSON("/query/epochs/current") { return Self.jsonAny(value) }
+            let status = try await chain.client.status()
+            return Self.json([
+                "chain_id": status.chainID, "height": status.height, "block_time_ms": status.blockTimeMs,
+                "epoch": NSNull(),
+            ])
+        } catch let error as APIError {
+            return Self.error(error)
+        } catch {
+            return Self.error(.chainUnavailable("\(error)"))
+        }
+    }
+
+    static func json(_ object: [String: Any], status: Int = 200) -> Response { jsonAny(object, status: status) }
+
+    static func jsonAny(_ object: Any, status: Int = 200) -> Response {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
+        return Response(
+            status: .init(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    static func encodable(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// Unmatched routes answer with an OpenAI-style 404 body.
+struct NotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed {
+            return APINode.error(.notFound("\(request.method) \(request.uri.path)"))
+        }
+    }
+}
+
+/// The API node's long-running parts as lifecycle services: the public listener, the admin
+/// listener, an embedded ML node (if any) and the payload pruner.
+public final class APINodeServices: Sendable {
+    public let node: APINode
+    private let bound = Mutex<(api: Int?, admin: Int?)>((nil, nil))
+
+    public init(node: APINode) { self.node = node }
+
+    /// Waits for the public listener's port.
+    public func publicPort() async throws -> Int {
+        while true {
+            if let port = bound.withLock({ $0.api }) { return port }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    public func adminPort() async throws -> Int {
+        while true {
+            if let port = bound.withLock({ $0.admin }) { return port }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The services to add to the node's `ServiceGroup`. `embedded`: an in-process ML backend,
+    /// served on a loopback port and registered as an ML node.
+    public func services(embedded: (any MLBackend)? = nil) -> [any Service] {
+        let node = self.node
+        var apiLogger = node.logger
+        apiLogger[metadataKey: "component"] = "api"
+        let logger = apiLogger
+        var out: [any Service] = []
+        let configuration = node.configuration
+        let publicApp = Application(
+            router: node.publicRouter(),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "gonka-api"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                self.bound.withLock { $0.api = port }
+                logger.info("api listening on http://\(configuration.host):\(port)")
+            }, logger: logger)
+        out.append(publicApp)
+        if let host = configuration.adminHost, let port = configuration.adminPort {
+            let adminApp = Application(
+                router: node.adminRouter(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "gonka-admin"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    self.bound.withLock { $0.admin = port }
+                    logger.info("admin api listening on http://\(host):\(port)")
+                }, logger: logger)
+            out.append(adminApp)
+        }
+        if let embedded {
+            let registry = node.registry
+            registry.setLocalBackend(embedded)
+            var mlLogger = logger
+            mlLogger[metadataKey: "component"] = "mlnode"
+            out.append(
+                MLNodeServer.application(
+                    backend: embedded, host: "127.0.0.1", port: 0, logger: mlLogger,
+                    onServerRunning: { port in
+                        registry.add(url: "http://127.0.0.1:\(port)", model: embedded.info.id, embedded: true)
+                    }))
+        }
+        out.append(PayloadPruner(store: node.payloads))
+        return out
+    }
+}
+
+/// Deletes payloads past the validation window once a minute.
+struct PayloadPruner: Service {
+    let store: PayloadStore
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                store.prune()
+                try? await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import AsyncHTTPClient
+import Foundation
+import GonkaCore
+import GonkaWire
+import Inference
+import Ledger
+import Logging
+import MLNode
+import NIOCore
+import NIOHTTP1
+
+/// The Transfer Agent role (PROTOCOL §6.2).
+extension APINode {
+    /// A request the TA verified and priced, ready to forward.
+    struct Admitted: Sendable {
+        var kind: RequestKind
+        var body: [UInt8]
+        var signed: SignedRequest
+        var requesterKey: PublicKey
+        var summary: RequestSummary
+        var promptTokens: Int
+        var maxTokens: Int
+        var inferenceID: String
+        var escrow: UInt64
+    }
+
+    /// What the TA hands back to the HTTP layer: a response head and a body stream.
+    struct Relay: Sendable {
+        var status: Int
+        var contentType: String
+        var body: HTTPClientResponse.Body
+        var executor: Address
+        var attempt: UInt32
+    }
+
+    /// Steps 1–2: signature, freshness, replay, model, token count, escrow. Throws the error the
+    /// client gets; nothing is recorded for a refused request except its id when it verified.
+    func admit(kind: RequestKind, body: [UInt8], header: (String) -> String?) async throws(APIError) -> Admitted {
+        let signed = try SignedRequest(body: body, header: header)
+        guard signed.transferAgent == address else {
+            throw .notAddressed(
+                "The request names \(signed.transferAgent) as its Transfer Agent, not this node (\(address)).")
+        }
+        let now = unixNanoseconds()
+        try configuration.freshness.check(timestamp: signed.timestamp, now: now)
+        let key: PublicKey
+        if let onChain = try await chain.publicKey(of: signed.requester) {
+            key = onChain
+        } else if let sent = signed.publicKey {
+            key = sent
+        } else {
+            throw .unknownRequester(signed.requester.description)
+        }
+        try signed.verify(with: key, chainID: configuration.chainID)
+        let summary = try RequestSummary(body: body, kind: kind)
+        let price = try await price(of: summary.model)
+        let promptTokens = try await countPromptTokens(summary)
+        let maxTokens = summary.maxTokens ?? configuration.defaultMaxTokens
+        let (tokens, o1) = UInt64(promptTokens).addingReportingOverflow(UInt64(maxTokens))
+        let (escrow, o2) = tokens.multipliedReportingOverflow(by: price)
+        guard !o1, !o2 else { throw .invalidRequest("'max_tokens' is too large.", param: "max_tokens") }
+        let balance = try await chain.balance(of: signed.requester)
+        guard balance >= escrow else { throw .insufficientBalance(need: escrow, have: balance) }
+        let id = signed.inferenceID
+        let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
+        guard taReplay.insert(id, expires: now + window, now: now) else { throw .replay(id) }
+        return Admitted(
+            kind: kind, body: body, signed: signed, requesterKey: key, summary: summary, promptTokens: promptTokens,
+            maxTokens: maxTokens, inferenceID: id, escrow: escrow)
+    }
+
+    /// The model's current price, or 404 when the network does not serve it.
+    func price(of model: String) async throws(APIError) -> UInt64 {
+        if let registered = try await chain.models() {
+            guard let entry = registered.first(where: { $0.id == model }) else { throw .modelNotFound(model) }
+            return entry.price
+        }
+        // No registry on chain yet: the models this node's ML nodes serve.
+        guard registry.models.contains(model) else { throw .modelNotFound(model) }
+        return configuration.fallbackPrice
+    }
+
+    /// Prompt tokens with the model's tokenizer: the in-process backend's chat template when there
+    /// is one, else an ML node's `/v1/tokenize` (chat: the contents plus 4 per message for the
+    /// template's markers, an upper bound for the templates we serve).
+    func countPromptTokens(_ summary: RequestSummary) async throws(APIError) -> Int {
+        if let ids = summary.promptTokenIDs { return ids.count }
+        if let local = registry.localBackend, local.info.id == summary.model {
+            if let prompt = summary.prompt { return local.tokenize(prompt).count }
+            return local.chatPrompt(summary.messages.map { ChatMessage(role: $0.role, content: $0.content) }).count
+        }
+        let text = summary.prompt ?? summary.messages.map(\.content).joined(separator: "\n")
+        let overhead = summary.messages.count * 4
+        guard let node = registry.any(model: summary.model) else {
+            // No ML node of our own for it: a byte count bounds the token count from above.
+            return text.utf8.count + overhead
+        }
+        var request = HTTPClientRequest(url: node.url + "/v1/tokenize")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let payload = (try? JSONSerialization.data(withJSONObject: ["model": summary.model, "prompt": text])) ?? Data()
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        do {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            if response.status == .ok,
+                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let count = object["count"] as? Int
+            {
+                return count + overhead
+            }
+        } catch {}
+        return text.utf8.count + overhead
+    }
+
+    /// Steps 3–5: draw, forward, fail over; on the first accepted attempt the Start goes to the
+    /// chain and the body is relayed.
+    func forward(_ admitted: Admitted) async throws(APIError) -> Relay {
+        let set = try await chain.executors(model: admitted.summary.model)
+        var lastError = APIError.noExecutor("No participant serves the model '\(admitted.summary.model)'.")
+        for attempt in 0..<configuration.maxAttempts {
+            let drawn: Address?
+            do {
+                drawn = try ExecutorDraw.executor(
+                    inferenceID: admitted.inferenceID, epochSeed: set.epochSeed, attempt: attempt,
+                    transferAgent: address, candidates: set.candidates)
+            } catch {
+                throw .internalError("The executor draw failed: \(error)")
+            }
+            guard let executor = drawn else { break }
+            guard let url = try await chain.url(of: executor) else {
+                lastError = .noExecutor("The drawn executor \(executor) has no registered URL.")
+                metrics.increment("gonka_api_executor_misses_total")
+                continue
+            }
+            do {
+                let relay = try await attemptForward(admitted, executor: executor, url: url, attempt: attempt)
+                metrics.increment("gonka_api_forwarded_total")
+                let start = startMessage(admitted, executor: executor, attempt: attempt)
+                let txs = self.txs
+                // The Start goes out while the answer streams; the relay does not wait for it.
+                Task { await txs.send(Wire.Msg(start), what: "MsgStartInference") }
+                return relay
+            } catch let error as ForwardFailure {
+                switch error {
+                case .clientError(let relay):
+                    return relay
+                case .failed(let reason):
+                    logger.info(
+                        "executor attempt failed",
+                        metadata: [
+                            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)",
+                            "executor": "\(executor)", "reason": "\(reason)",
+                        ])
+                    metrics.increment("gonka_api_executor_misses_total")
+                    lastError = reason
+                }
+            } catch {
+                lastError = .upstream("\(error)")
+            }
+        }
+        metrics.increment("gonka_api_failed_total")
+        if lastError.status == 504 { throw lastError }
+        throw .upstream("Every attempt failed; the last: \(lastError.message)")
+    }
+
+    enum ForwardFailure: Error {
+        /// The executor refused, timed out or failed: try the next attempt.
+        case failed(APIError)
+        /// The executor judged the request itself bad (400, 404, 413): the client's answer.
+        case clientError(Relay)
+    }
+
+    /// One attempt: POST to the executor; the head must come within the first-byte timeout.
+    func attemptForward(
+        _ admitted: Admitted, executor: Address, url: String, attempt: UInt32
+    ) async throws -> Relay {
+        var request = HTTPClientRequest(url: url + "/v1/executor/" + admitted.kind.rawValue)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let signed = admitted.signed
+        request.headers.add(name: GonkaHeader.address, value: signed.requester.description)
+        request.headers.add(name: GonkaHeader.timestamp, value: "\(signed.timestamp)")
+        request.headers.add(name: GonkaHeader.transferAgent, value: signed.transferAgent.description)
+        request.headers.add(name: "Authorization", value: "Gonka " + Data(signed.signature).base64EncodedString())
+        request.headers.add(name: GonkaHeader.publicKey, value: admitted.requesterKey.hex)
+        request.headers.add(name: GonkaHeader.executor, value: executor.description)
+        request.headers.add(name: GonkaHeader.attempt, value: "\(attempt)")
+        request.headers.add(name: GonkaHeader.taPublicKey, value: configuration.key.publicKey.hex)
+        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
+            chainID: configuration.chainID, bodyHash: signed.bodyHash, timestamp: signed.timestamp,
+            transferAgent: address, executor: executor, attempt: attempt)
+        request.headers.add(
+            name: GonkaHeader.taSignature, value: Data(configuration.key.signature(for: taBytes)).base64EncodedString())
+        request.body = .bytes(ByteBuffer(bytes: admitted.body))
+        let http = self.http
+        let prepared = request
+        let timeout = configuration.executorFirstByteTimeout
+        let response: HTTPClientResponse
+        do {
+            response = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
+                group.addTask { try await http.execute(prepared, timeout: .hours(1)) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let response = first else {
+                    throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
+                }
+                return response
+            }
+        } catch let failure as ForwardFailure {
+            throw failure
+        } catch {
+            throw ForwardFailure.failed(.upstream("Cannot reach \(executor): \(error)"))
+        }
+        let status = Int(response.status.code)
+        let contentType = response.headers.first(name: "Content-Type") ?? "application/json"
+        let relay = Relay(
+            status: status, contentType: contentType, body: response.body, executor: executor, attempt: attempt)
+        if status == 200 { return relay }
+        if [400, 404, 413].contains(status) { throw ForwardFailure.clientError(relay) }
+        let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+        let code = APIError.decodeCode(body) ?? "http_\(status)"
+        throw ForwardFailure.failed(.upstream("\(executor) answered \(status) \(code)."))
+    }
+
+    func startMessage(_ admitted: Admitted, executor: Address, attempt: UInt32) -> Wire.MsgStartInference {
+        var start = Wire.MsgStartInference()
+        start.inferenceID = admitted.inferenceID
+        start.requester = admitted.signed.requester.description
+        start.transferAgent = address.description
+        start.executor = executor.description
+        start.attempt = attempt
+        start.model = admitted.summary.model
+        start.promptHash = Data(admitted.signed.bodyHash.bytes)
+        start.promptTokens = UInt64(admitted.promptTokens)
+        start.maxTokens = UInt64(admitted.maxTokens)
+        start.timestamp = admitted.signed.timestamp
+        start.developerSignature = Data(admitted.signed.signature)
+        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
+            chainID: configuration.chainID, bodyHash: admitted.signed.bodyHash, timestamp: admitted.signed.timestamp,
+            transferAgent: address, executor: executor, attempt: attempt)
+        start.taSignature = Data(configuration.key.signature(for: taBytes))
+        start.requesterPubkey = Data(admitted.requesterKey.bytes)
+        return start
+    }
+}

@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import Foundation
+import GonkaClient
+import GonkaCore
+import Logging
+import MLNode
+import NIOCore
+import Synchronization
+
+/// A participant's API node (PROTOCOL §6, §11): the Transfer Agent for requests it receives, the
+/// executor for requests drawn to it, the payload store, the ML-node registry and the admin API.
+/// Run it with ``APINodeService``.
+public final class APINode: Sendable {
+    public let configuration: APINodeConfiguration
+    public let chain: ChainView
+    public let registry: MLNodeRegistry
+    public let payloads: PayloadStore
+    public let txs: TxSender
+    public let metrics = APIMetrics()
+    public let apiKeys: APIKeyStore?
+    let taReplay = ReplayCache()
+    let executorReplay = ReplayCache()
+    let http: HTTPClient
+    let logger: Logger
+
+    public init(
+        configuration: APINodeConfiguration, chainClient: ChainClient, registry: MLNodeRegistry = MLNodeRegistry(),
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.chain = ChainView(
+            client: chainClient, chainID: configuration.chainID, fallbackPrice: configuration.fallbackPrice)
+        self.registry = registry
+        self.payloads = try PayloadStore(
+            directory: configuration.payloadDirectory, retention: configuration.payloadRetention)
+        self.txs = TxSender(
+            client: chainClient, key: configuration.key, chainID: configuration.chainID, logger: logger)
+        self.apiKeys = configuration.apiKeysFile.map { APIKeyStore(file: $0) }
+        self.http = APINode.sharedHTTPClient
+        self.logger = logger
+    }
+
+    public var address: Address { configuration.address }
+
+    /// Forwarding and ML-node traffic: many concurrent streams per host, no retry of a refused
+    /// connection (a dead executor fails over at once).
+    static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(2)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}
+
+/// Counters behind `GET /metrics` (Prometheus text).
+public final class APIMetrics: Sendable {
+    private let counters = Mutex<[String: Int]>([:])
+
+    func increment(_ name: String, by n: Int = 1) { counters.withLock { $0[name, default: 0] += n } }
+
+    public func value(_ name: String) -> Int { counters.withLock { $0[name] ?? 0 } }
+
+    /// Prometheus exposition text; names are fixed, so label values are bounded.
+    public var text: String {
+        let snapshot = counters.withLock { $0 }
+        var out = ""
+        for (name, value) in snapshot.sorted(by: { $0.key < $1.key }) {
+            let base = name.split(separator: "{").first.map(String.init) ?? name
+            out += "# TYPE \(base) counter\n\(name) \(value)\n"
+        }
+        return out
+    }
+}
+
+/// What kind of OpenAI request: chat or legacy completion.
+enum RequestKind: String, Sendable {
+    case chat = "chat/completions"
+    case completion = "completions"
+}
+
+/// The fields of an OpenAI request body the TA and executor need (the rest passes through).
+struct RequestSummary: Sendable {
+    var model: String
+    var stream: Bool
+    var maxTokens: Int?
+    var messages: [(role: String, content: String)]
+    var prompt: String?
+    var promptTokenIDs: [Int]?
+
+    init(body: [UInt8], kind: RequestKind) throws(APIError) {
+        guard let any = try? JSONSerialization.jsonObject(with: Data(body)),
+            let object = any as? [String: Any]
+        else { throw .invalidRequest("The request body is not a JSON object.") }
+        guard let model = object["model"] as? String, !model.isEmpty else {
+            throw .invalidRequest("Missing required parameter: 'model'.", param: "model")
+        }
+        self.model = model
+        stream = (object["stream"] as? Bool) ?? false
+        if let n = object["max_completion_tokens"] ?? object["max_tokens"], !(n is NSNull) {
+            guard let number = n as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 1 else {
+                throw .invalidRequest("'max_tokens' must be a positive integer.", param: "max_tokens")
+            }
+            maxTokens = value
+        }
+        messages = []
+        switch kind {
+        case .chat:
+            guard let list = object["messages"] as? [Any], !list.isEmpty else {
+                throw .invalidRequest("'messages' must be a non-empty array.", param: "messages")
+            }
+            for (i, item) in list.enumerated() {
+                guard let m = item as? [String: Any], let role = m["role"] as? String,
+                    let content = m["content"] as? String
+                else {
+                    throw .invalidRequest(
+                        "messages[\(i)] must have a string 'role' and 'content'.", param: "messages[\(i)]")
+                }
+                messages.append((role, content))
+            }
+        case .completion:
+            if let text = object["prompt"] as? String {
+                prompt = text
+            } else if let ids = object["prompt"] as? [Int] {
+                promptTokenIDs = ids
+            } else if let texts = object["prompt"] as? [String], texts.count == 1 {
+                prompt = texts[0]
+            } else {
+                throw .invalidRequest("'prompt' must be a string or an array of token ids.", param: "prompt")
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import GonkaCore
+
+/// How an API node runs (`[api]` in config.toml, or set by tests).
+public struct APINodeConfiguration: Sendable {
+    /// Public listener (`[api] listen`), `host:port`; port 0 picks a free one.
+    public var host: String
+    public var port: Int
+    /// Loopback admin listener (`[api] admin_listen`); nil: no admin API.
+    public var adminHost: String?
+    public var adminPort: Int?
+    public var chainID: String
+    /// The participant's account key: its address is the TA and executor identity; it signs the
+    /// forwarded requests, payloads and the Start/Finish txs.
+    public var key: SigningKey
+    /// `HOME/data/payloads/`.
+    public var payloadDirectory: URL
+    /// How long payloads are kept for validators.
+    public var payloadRetention: Duration
+    /// No response head from an executor within this: next attempt (§6.2 step 5).
+    public var executorFirstByteTimeout: Duration
+    public var maxAttempts: UInt32
+    public var maxBodyBytes: Int
+    /// `max_tokens` when a request names none (the escrow's default, PROTOCOL §6.2).
+    public var defaultMaxTokens: Int
+    public var freshness: FreshnessWindow
+    /// The per-token price when the chain has no model registry yet (ngonka).
+    public var fallbackPrice: UInt64
+    /// Gateway API keys file (`HOME/data/apikeys.json`); nil: no gateway mode.
+    public var apiKeysFile: URL?
+    /// Loads an account key by its file name (gateway mode signs with the key's account).
+    public var keyLoader: (@Sendable (String) throws -> SigningKey)?
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 0, chainID: String, key: SigningKey, payloadDirectory: URL,
+        payloadRetention: Duration = .seconds(86_400), executorFirstByteTimeout: Duration = .seconds(5),
+        maxAttempts: UInt32 = 3, maxBodyBytes: Int = 1 << 20, defaultMaxTokens: Int = 512,
+        freshness: FreshnessWindow = .init(), fallbackPrice: UInt64 = 1, apiKeysFile: URL? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.chainID = chainID
+        self.key = key
+        self.payloadDirectory = payloadDirectory
+        self.payloadRetention = payloadRetention
+        self.executorFirstByteTimeout = executorFirstByteTimeout
+        self.maxAttempts = maxAttempts
+        self.maxBodyBytes = maxBodyBytes
+        self.defaultMaxTokens = defaultMaxTokens
+        self.freshness = freshness
+        self.fallbackPrice = fallbackPrice
+        self.apiKeysFile = apiKeysFile
+    }
+
+    public var address: Address { key.publicKey.address }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import GonkaClient
+import GonkaCore
+import Ledger
+import Synchronization
+
+/// What the API node reads from its chain node, with short-lived caches so a request costs at
+/// most a few local RPC round trips. Reads only; writes go through ``TxSender``.
+public final class ChainView: Sendable {
+    public let client: ChainClient
+    public let chainID: String
+    /// Used when the chain serves no `/query/models` (before the Inference module lands).
+    let fallbackPrice: UInt64
+    private let cache = Mutex(Cache())
+    private let ttl: Duration
+
+    struct Cache {
+        var executors: [String: (at: ContinuousClock.Instant, value: ExecutorSet)] = [:]
+        var participants: (at: ContinuousClock.Instant, value: [Participant])?
+        var models: (at: ContinuousClock.Instant, value: [ModelEntry]?)?
+        var keys: [Address: PublicKey] = [:]
+        /// Accounts with no key on chain, until the instant they are asked again.
+        var keyless: [Address: ContinuousClock.Instant] = [:]
+    }
+
+    /// A participant as `/query/participants` lists it.
+    public struct Participant: Sendable, Hashable, Codable {
+        public var address: String
+        public var url: String
+    }
+
+    /// A model the chain registers, with its current per-token price (ngonka).
+    public struct ModelEntry: Sendable, Hashable {
+        public var id: String
+        public var price: UInt64
+    }
+
+    /// The draw's inputs for one model: the epoch seed and the candidates with their weights.
+    public struct ExecutorSet: Sendable, Hashable {
+        public var epochSeed: Hash
+        public var candidates: [ExecutorDraw.Candidate]
+        /// True when the chain has no `/query/executors` and the set was built from the participants.
+        public var fromParticipants: Bool
+    }
+
+    public init(client: ChainClient, chainID: String, fallbackPrice: UInt64 = 1, ttl: Duration = .seconds(2)) {
+        self.client = client
+        self.chainID = chainID
+        self.fallbackPrice = fallbackPrice
+        self.ttl = ttl
+    }
+
+    func fresh(_ at: ContinuousClock.Instant) -> Bool { ContinuousClock.now - at < ttl }
+
+    /// The key of `address`: on chain (cached, keys never change), or nil when it never sent a tx.
+    public func publicKey(of address: Address) async throws(APIError) -> PublicKey? {
+        let known = cache.withLock { ($0.keys[address], $0.keyless[address]) }
+        if let key = known.0 { return key }
+        if let at = known.1, fresh(at) { return nil }
+        let account: AccountRecord
+        do {
+            account = try await client.account(address)
+        } catch {
+            throw .chainUnavailable("The chain node did not answer: \(error.shortDescription).")
+        }
+        guard let hex = account.pubKey, let bytes = Hex.decode(hex), let key = try? PublicKey(bytes: bytes) else {
+            cache.withLock { cache in
+                if cache.keyless.count > 100_000 { cache.keyless.removeAll() }
+                cache.keyless[address] = .now
+            }
+            return nil
+        }
+        cache.withLock { $0.keys[address] = key }
+        return key
+    }
+
+    public func balance(of address: Address) async throws(APIError) -> UInt64 {
+        do {
+            return try await client.balance(address).ngonka
+        } catch {
+            throw .chainUnavailable("The chain node did not answer: \(error.shortDescription).")
+        }
+    }
+
+    public func participants() async throws(APIError) -> [Participant] {
+        if let hit = cache.withLock({ $0.participants }), fresh(hit.at) { return hit.value }
+        let list: [Participant]
+        do {
+            let result = try await client.query("participants")
+            list = try result.decodeValue([Participant].self) ?? []
+        } catch {
+            throw .chainUnavailable("Cannot read the participants: \(error).")
+        }
+        cache.withLock { $0.participants = (ContinuousClock.now, list) }
+        return list
+    }
+
+    /// The models the chain registers, or nil when the chain has no model registry yet.
+    public func models() async throws(APIError) -> [ModelEntry]? {
+        if let hit = cache.withLock({ $0.models }), fresh(hit.at) { return hit.value }
+        let value = try await getJSON("/query/models")
+        var models: [ModelEntry]?
+        if let value {
+            let list = (value as? [Any]) ?? ((value as? [String: Any])?["models"] as? [Any]) ?? []
+            models = list.compactMap { item in
+                guard let object = item as? [String: Any],
+                    let id = (object["id"] ?? object["model"] ?? object["name"]) as? String
+                else { return nil }
+                return ModelEntry(
+                    id: id, price: Self.uint(object["price_per_token"] ?? object["price"]) ?? fallbackPrice)
+            }
+        }
+        cache.withLock { $0.models = (ContinuousClock.now, models) }
+        return models
+    }
+
+    /// The draw's inputs for `model`: `/query/executors?model=ID`, or every participant with
+    /// weight 1 and a zero epoch seed when the chain has no such query yet.
+    public func executors(model: String) async throws(APIError) -> ExecutorSet {
+        if let hit = cache.withLock({ $0.executors[model] }), fresh(hit.at) { return hit.value }
+        let encoded = model.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? model
+        let set: ExecutorSet
+        if let value = try await getJSON("/query/executors?model=\(encoded)") as? [String: Any] {
+            let seed = (value["epoch_seed"] as? String).flatMap { Hash(hex: $0) } ?? .zero
+            let raw = value["candidates"] as? [Any] ?? []
+            let candidates: [ExecutorDraw.Candidate] = raw.compactMap { item in
+                guard let object = item as? [String: Any], let text = object["address"] as? String,
+                    let address = try? Address(text), let weight = Self.uint(object["weight"])
+                else { return nil }
+                return ExecutorDraw.Candidate(address: address, weight: weight)
+            }
+            set = ExecutorSet(epochSeed: seed, candidates: candidates, fromParticipants: false)
+        } else if try await models() != nil {
+            // The chain has the inference module, and no executor set for this model.
+            throw .modelNotFound(model)
+        } else {
+            let candidates = try await participants().compactMap { p in
+                (try? Address(p.address)).map { ExecutorDraw.Candidate(address: $0, weight: 1) }
+            }
+            set = ExecutorSet(epochSeed: .zero, candidates: candidates, fromParticipants: true)
+        }
+        cache.withLock { $0.executors[model] = (ContinuousClock.now, set) }
+        return set
+    }
+
+    /// The API URL a participant registered.
+    public func url(of address: Address) async throws(APIError) -> String? {
+        try await participants().first { $0.address == address.description }?.url
+    }
+
+    /// `GET path` on the chain node as JSON: the query's `value` when the answer is a query
+    /// result, the whole object otherwise; nil for 404 (a route the chain does not have).
+    func getJSON(_ path: String) async throws(APIError) -> Any? {
+        let answer: (status: Int, body: Data)
+        do {
+            answer = try await client.rawGET(path)
+        } catch {
+            throw .chainUnavailable("The chain node did not answer \(path): \(error.shortDescription).")
+        }
+        if answer.status == 404 { return nil }
+        guard answer.status == 200, let object = try? JSONSerialization.jsonObject(with: answer.body) else {
+            throw .chainUnavailable("The chain node answered \(path) with HTTP \(answer.status).")
+        }
+        if let dict = object as? [String: Any], dict["proof"] != nil || dict["height"] != nil,
+            let value = dict["value"]
+        {
+            return value is NSNull ? nil : value
+        }
+        return object
+    }
+
+    static func uint(_ any: Any?) -> UInt64? {
+        switch any {
+        case let n as NSNumber: return n.int64Value >= 0 ? n.uint64Value : nil
+        case let s as String:
+            let digits = s.hasSuffix("ngonka") ? String(s.dropLast(6)) : s
+            return UInt64(digits)
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import GonkaCore
+
+/// The canonical inference payload of PROTOCOL §6.3 (`docs/API.md` § Payload): what the executor
+/// ran and produced, in one fixed binary encoding whose SHA-256 is the `response_commitment`.
+///
+/// Encoding (all integers big-endian; `str` = u32 length ‖ UTF-8 bytes; `bytes` likewise):
+/// `"gonka-payload-v1" ‖ 0x00 ‖ str inference_id ‖ str executor ‖ str model ‖ bytes request ‖
+/// u64 prompt_tokens ‖ u64 completion_tokens ‖ str finish_reason ‖ u32 n ‖
+/// n × (u32 token ‖ u32 float32-bits(logprob) ‖ u8 k ‖ k × (u32 token ‖ u32 float32-bits(logprob)))`.
+public struct InferencePayload: Sendable, Hashable {
+    public struct Alternative: Sendable, Hashable {
+        public var token: UInt32
+        public var logprob: Float
+        public init(token: UInt32, logprob: Float) {
+            self.token = token
+            self.logprob = logprob
+        }
+    }
+
+    public struct Token: Sendable, Hashable {
+        public var token: UInt32
+        public var logprob: Float
+        public var top: [Alternative]
+        public init(token: UInt32, logprob: Float, top: [Alternative]) {
+            self.token = token
+            self.logprob = logprob
+            self.top = top
+        }
+    }
+
+    public var inferenceID: String
+    public var executor: String
+    public var model: String
+    /// The request body exactly as the executor sent it to the ML node (after the rewrite).
+    public var request: [UInt8]
+    public var promptTokens: UInt64
+    public var completionTokens: UInt64
+    public var finishReason: String
+    public var tokens: [Token]
+
+    public init(
+        inferenceID: String, executor: String, model: String, request: [UInt8], promptTokens: UInt64,
+        completionTokens: UInt64, finishReason: String, tokens: [Token]
+    ) {
+        self.inferenceID = inferenceID
+        self.executor = executor
+        self.model = model
+        self.request = request
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.finishReason = finishReason
+        self.tokens = tokens
+    }
+
+    static let magic = Array("gonka-payload-v1".utf8) + [0]
+
+    /// The canonical bytes.
+    public var encoded: [UInt8] {
+        var out = Self.magic
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
+        func bytes(_ b: [UInt8]) {
+            u32(UInt32(b.count))
+            out.append(contentsOf: b)
+        }
+        func str(_ s: String) { bytes(Array(s.utf8)) }
+        str(inferenceID)
+        str(executor)
+        str(model)
+        bytes(request)
+        u64(promptTokens)
+        u64(completionTokens)
+        str(finishReason)
+        u32(UInt32(tokens.count))
+        for token in tokens {
+            u32(token.token)
+            u32(token.logprob.bitPattern)
+            out.append(UInt8(min(token.top.count, 255)))
+            for alt in token.top.prefix(255) {
+                u32(alt.token)
+                u32(alt.logprob.bitPattern)
+            }
+        }
+        return out
+    }
+
+    /// `response_commitment`.
+    public var commitment: Hash { Hash.sha256(encoded) }
+
+    /// Decodes canonical bytes; nil when they are not a well-formed payload.
+    public init?(decoding data: [UInt8]) {
+        var reader = Reader(data: data)
+        guard reader.take(Self.magic.count) == Self.magic,
+            let id = reader.string(), let executor = reader.string(), let model = reader.string(),
+            let request = reader.bytes(), let prompt = reader.u64(), let completion = reader.u64(),
+            let finish = reader.string(), let n = reader.u32(), Int(n) <= data.count
+        else { return nil }
+        var tokens: [Token] = []
+        for _ in 0..<n {
+            guard let token = reader.u32(), let bits = reader.u32(), let k = reader.take(1)?.first else { return nil }
+            var top: [Alternative] = []
+            for _ in 0..<k {
+                guard let alt = reader.u32(), let altBits = reader.u32() else { return nil }
+                top.append(Alternative(token: alt, logprob: Float(bitPattern: altBits)))
+            }
+            tokens.append(Token(token: token, logprob: Float(bitPattern: bits), top: top))
+        }
+        guard reader.atEnd else { return nil }
+        self.init(
+            inferenceID: id, executor: executor, model: model, request: request, promptTokens: prompt,
+            completionTokens: completion, finishReason: finish, tokens: tokens)
+    }
+
+    private struct Reader {
+        let data: [UInt8]
+        var offset = 0
+        var atEnd: Bool { offset == data.count }
+
+        mutating func take(_ n: Int) -> [UInt8]? {
+            guard n >= 0, data.count - offset >= n else { return nil }
+            defer { offset += n }
+            return Array(data[offset..<offset + n])
+        }
+        mutating func u32() -> UInt32? { take(4).map { $0.reduce(0) { $0 << 8 | UInt32($1) } } }
+        mutating func u64() -> UInt64? { take(8).map { $0.reduce(0) { $0 << 8 | UInt64($1) } } }
+        mutating func bytes() -> [UInt8]? { u32().flatMap { take(Int($0)) } }
+        mutating func string() -> String? { bytes().flatMap { String(validating: $0, as: UTF8.self) } }
+    }
+}
+
+/// Payloads on disk under `HOME/data/payloads/`, one file per inference id (the canonical bytes),
+/// kept for the validation window, then pruned.
+public struct PayloadStore: Sendable {
+    public let directory: URL
+    public let retention: Duration
+
+    public init(directory: URL, retention: Duration) throws {
+        self.directory = directory
+        self.retention = retention
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    static func isID(_ id: String) -> Bool {
+        id.utf8.count == 64 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    func file(_ id: String) -> URL { directory.appendingPathComponent(id + ".payload") }
+
+    public func save(_ payload: InferencePayload) throws {
+        guard Self.isID(payload.inferenceID) else { throw APIError.invalidRequest("bad inference id") }
+        try Data(payload.encoded).write(to: file(payload.inferenceID), options: .atomic)
+    }
+
+    /// The canonical bytes of `id`, or nil when none is stored (or the id is not 64 hex digits).
+    public func load(_ id: String) -> [UInt8]? {
+        guard Self.isID(id), let data = try? Data(contentsOf: file(id)) else { return nil }
+        return Array(data)
+    }
+
+    /// Deletes payloads older than the retention; returns how many.
+    @discardableResult
+    public func prune(now: Date = Date()) -> Int {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return 0 }
+        let limit = Double(retention.components.seconds)
+        var removed = 0
+        for name in names where name.hasSuffix(".payload") {
+            let url = directory.appendingPathComponent(name)
+            guard let modified = (try? fm.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date,
+                now.timeIntervalSince(modified) > limit
+            else { continue }
+            if (try? fm.removeItem(at: url)) != nil { removed += 1 }
+        }
+        return removed
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import GonkaCore
+import Synchronization
+
+/// The headers of a signed inference request (PROTOCOL §6.1) and of its forwarded form (§6.2).
+public enum GonkaHeader {
+    public static let address = "X-Gonka-Address"
+    public static let timestamp = "X-Gonka-Timestamp"
+    public static let transferAgent = "X-Gonka-Transfer-Agent"
+    public static let publicKey = "X-Gonka-Public-Key"
+    public static let executor = "X-Gonka-Executor"
+    public static let attempt = "X-Gonka-Attempt"
+    public static let taSignature = "X-Gonka-TA-Signature"
+    public static let taPublicKey = "X-Gonka-TA-Public-Key"
+    public static let inferenceID = "X-Gonka-Inference-Id"
+    public static let payloadSignature = "X-Gonka-Payload-Signature"
+}
+
+/// A developer's request as its headers state it, parsed but not yet verified.
+public struct SignedRequest: Sendable, Hashable {
+    public let requester: Address
+    public let timestamp: Int64
+    public let transferAgent: Address
+    public let signature: [UInt8]
+    /// The key sent with the request (`X-Gonka-Public-Key`), checked to hash to `requester`.
+    public let publicKey: PublicKey?
+    public let bodyHash: Hash
+
+    public var inferenceID: String { InferenceRequestSigning.inferenceID(developerSignature: signature) }
+
+    /// Parses the §6.1 headers (`header(name)` returns a header's value). Missing or malformed: 401.
+    public init(body: [UInt8], header: (String) -> String?) throws(APIError) {
+        guard let auth = header("Authorization") else {
+            throw .unauthorized("Missing Authorization header (expected 'Gonka <base64 signature>').")
+        }
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0] == "Gonka", let signature = Data(base64Encoded: String(parts[1])),
+            signature.count == 64
+        else { throw .unauthorized("The Authorization header must be 'Gonka <base64 Ed25519 signature>'.") }
+        guard let addressText = header(GonkaHeader.address), let requester = try? Address(addressText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.address) header.")
+        }
+        guard let stampText = header(GonkaHeader.timestamp), let timestamp = Int64(stampText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.timestamp) header (Unix nanoseconds).")
+        }
+        guard let taText = header(GonkaHeader.transferAgent), let ta = try? Address(taText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.transferAgent) header.")
+        }
+        var key: PublicKey?
+        if let keyText = header(GonkaHeader.publicKey) {
+            key = try Self.parseKey(keyText, for: requester, header: GonkaHeader.publicKey)
+        }
+        self.requester = requester
+        self.timestamp = timestamp
+        self.transferAgent = ta
+        self.signature = Array(signature)
+        self.publicKey = key
+        self.bodyHash = Hash.sha256(body)
+    }
+
+    /// A key in hex or base64 that must hash to `address`.
+    static func parseKey(_ text: String, for address: Address, header: String) throws(APIError) -> PublicKey {
+        let bytes = Hex.decode(text.lowercased()) ?? Data(base64Encoded: text).map { Array($0) }
+        guard let bytes, let key = try? PublicKey(bytes: bytes) else {
+            throw .unauthorized("\(header) must be a 32-byte Ed25519 key in hex or base64.")
+        }
+        guard key.address == address else {
+            throw .unauthorized("\(header) does not belong to \(address).")
+        }
+        return key
+    }
+
+    /// Checks the developer's signature with `key`.
+    public func verify(with key: PublicKey, chainID: String) throws(APIError) {
+        let bytes = InferenceRequestSigning.developerSignBytes(
+            chainID: chainID, bodyHash: bodyHash, timestamp: timestamp, transferAgent: transferAgent)
+        guard key.isValidSignature(signature, for: bytes) else {
+            throw .unauthorized("The request signature does not verify for \(requester).")
+        }
+    }
+
+    /// The headers a client sends: signs `body` with `key` for `transferAgent` at `timestamp`.
+    public static func headers(
+        body: [UInt8], key: SigningKey, transferAgent: Address, chainID: String, timestamp: Int64,
+        includePublicKey: Bool = true
+    ) -> [(String, String)] {
+        let bytes = InferenceRequestSigning.developerSignBytes(
+            chainID: chainID, bodyHash: Hash.sha256(body), timestamp: timestamp, transferAgent: transferAgent)
+        var out: [(String, String)] = [
+            (GonkaHeader.address, key.publicKey.address.description),
+            (GonkaHeader.timestamp, "\(timestamp)"),
+            (GonkaHeader.transferAgent, transferAgent.description),
+            ("Authorization", "Gonka " + Data(key.signature(for: bytes)).base64EncodedString()),
+        ]
+        if includePublicKey { out.append((GonkaHeader.publicKey, key.publicKey.hex)) }
+        return out
+    }
+}
+
+/// The freshness window of §6.1: at most 60 s behind and 30 s ahead of the reference time.
+public struct FreshnessWindow: Sendable, Hashable {
+    public var behind: Duration
+    public var ahead: Duration
+
+    public init(behind: Duration = .seconds(60), ahead: Duration = .seconds(30)) {
+        self.behind = behind
+        self.ahead = ahead
+    }
+
+    public func check(timestamp: Int64, now: Int64) throws(APIError) {
+        let behindNs = Self.nanoseconds(behind)
+        let aheadNs = Self.nanoseconds(ahead)
+        if timestamp < now - behindNs {
+            throw .stale("The request timestamp is more than \(behind) old.")
+        }
+        if timestamp > now + aheadNs {
+            throw .stale("The request timestamp is more than \(ahead) in the future.")
+        }
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Ids seen within the freshness window (replay protection). Bounded: entries expire with the
+/// window (a request older than that is refused as stale anyway), and past `capacity` the oldest
+/// go first.
+public final class ReplayCache: Sendable {
+    private struct State {
+        var expiry: [String: Int64] = [:]
+        var order: [(String, Int64)] = []
+        var head = 0
+    }
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    public init(capacity: Int = 1_000_000) { self.capacity = capacity }
+
+    /// Records `id` until `expires` (ns); false when it was already there and not expired.
+    public func insert(_ id: String, expires: Int64, now: Int64) -> Bool {
+        state.withLock { s in
+            while s.head < s.order.count, s.order[s.head].1 <= now || s.order.count - s.head > capacity {
+                let (old, at) = s.order[s.head]
+                if s.expiry[old] == at { s.expiry[old] = nil }
+                s.head += 1
+            }
+            if s.head > 4096, s.head * 2 > s.order.count {
+                s.order.removeFirst(s.head)
+                s.head = 0
+            }
+            if let until = s.expiry[id], until > now { return false }
+            s.expiry[id] = expires
+            s.order.append((id, expires))
+            return true
+        }
+    }
+
+    public var count: Int { state.withLock { $0.expiry.count } }
+}
+
+/// Unix time in nanoseconds (the edge's clock; the ledger uses block time).
+func unixNanoseconds() -> Int64 {
+    let now = Date().timeIntervalSince1970
+    return Int64(now * 1_000_000_000)
+}

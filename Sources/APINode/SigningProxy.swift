@@ -1,0 +1,160 @@
+import AsyncHTTPClient
+import Foundation
+import GonkaCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+
+/// `gonka proxy` (PROTOCOL §6.1, DESIGN §1): a local keyless OpenAI-compatible endpoint. It signs
+/// each request with the developer's key for the API node it forwards to (a random healthy one
+/// from the list) and relays the answer, streamed or not.
+public final class SigningProxy: Sendable {
+    struct NodeInfo: Sendable {
+        var address: Address
+        var chainID: String
+    }
+
+    let key: SigningKey
+    let nodes: [String]
+    let logger: Logger
+    private let info = Mutex<[String: NodeInfo]>([:])
+    private let downUntil = Mutex<[String: ContinuousClock.Instant]>([:])
+    let maxBodyBytes: Int
+
+    public init(key: SigningKey, nodes: [String], maxBodyBytes: Int = 1 << 20, logger: Logger) {
+        self.key = key
+        self.nodes = nodes.map { url in
+            var url = url
+            while url.hasSuffix("/") { url.removeLast() }
+            return url
+        }
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: NotFoundMiddleware())
+        router.get("/health") { _, _ in
+            APINode.json(["status": "ok", "address": self.key.publicKey.address.description])
+        }
+        router.get("/v1/models") { _, _ in await self.passGET("/v1/models") }
+        router.post("/v1/chat/completions") { request, _ in await self.forward(request, path: "/v1/chat/completions") }
+        router.post("/v1/completions") { request, _ in await self.forward(request, path: "/v1/completions") }
+        return router
+    }
+
+    /// The nodes in a random order, the ones that recently failed last.
+    func candidates() -> [String] {
+        let now = ContinuousClock.now
+        let down = downUntil.withLock { $0 }
+        let shuffled = nodes.shuffled()
+        return shuffled.filter { (down[$0] ?? now) <= now } + shuffled.filter { (down[$0] ?? now) > now }
+    }
+
+    func markDown(_ node: String) { downUntil.withLock { $0[node] = .now + .seconds(10) } }
+
+    func nodeInfo(_ node: String) async throws -> NodeInfo {
+        if let known = info.withLock({ $0[node] }) { return known }
+        let response = try await APINode.sharedHTTPClient.execute(
+            HTTPClientRequest(url: node + "/v1/node"), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok,
+            let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+            let text = object["address"] as? String, let address = try? Address(text),
+            let chainID = object["chain_id"] as? String
+        else { throw APIError.upstream("\(node) is not a gonka API node.") }
+        let found = NodeInfo(address: address, chainID: chainID)
+        info.withLock { $0[node] = found }
+        return found
+    }
+
+    func passGET(_ path: String) async -> Response {
+        for node in candidates() {
+            do {
+                let response = try await APINode.sharedHTTPClient.execute(
+                    HTTPClientRequest(url: node + path), timeout: .seconds(10))
+                let body = try await response.body.collect(upTo: 16 << 20)
+                return Response(
+                    status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: body))
+            } catch {
+                markDown(node)
+            }
+        }
+        return APINode.error(.upstream("No API node answered."))
+    }
+
+    func forward(_ request: Request, path: String) async -> Response {
+        let body: [UInt8]
+        do {
+            body = Array(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
+        } catch {
+            return APINode.error(.bodyTooLarge(limit: maxBodyBytes))
+        }
+        var lastError = APIError.upstream("No API node is configured.")
+        for node in candidates() {
+            let target: NodeInfo
+            do {
+                target = try await nodeInfo(node)
+            } catch {
+                markDown(node)
+                lastError = .upstream("\(node) did not answer: \(error)")
+                continue
+            }
+            var forwarded = HTTPClientRequest(url: node + path)
+            forwarded.method = .POST
+            forwarded.headers.add(name: "Content-Type", value: "application/json")
+            let timestamp = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+            for (name, value) in SignedRequest.headers(
+                body: body, key: key, transferAgent: target.address, chainID: target.chainID, timestamp: timestamp)
+            {
+                forwarded.headers.add(name: name, value: value)
+            }
+            forwarded.body = .bytes(ByteBuffer(bytes: body))
+            let response: HTTPClientResponse
+            do {
+                response = try await APINode.sharedHTTPClient.execute(forwarded, timeout: .hours(1))
+            } catch {
+                markDown(node)
+                lastError = .upstream("\(node) did not answer: \(error)")
+                continue
+            }
+            var headers: HTTPFields = [
+                .contentType: response.headers.first(name: "Content-Type") ?? "application/json",
+                .cacheControl: "no-cache",
+            ]
+            for name in [GonkaHeader.inferenceID, GonkaHeader.executor, GonkaHeader.attempt] {
+                if let value = response.headers.first(name: name) { headers[HTTPField.Name(name)!] = value }
+            }
+            let upstream = response.body
+            return Response(
+                status: .init(code: Int(response.status.code)), headers: headers,
+                body: ResponseBody { writer in
+                    do {
+                        for try await buffer in upstream { try await writer.write(buffer) }
+                    } catch {
+                        var out = ByteBuffer(string: "data: ")
+                        out.writeBytes(APIError.upstream("The API node stopped mid-answer.").body)
+                        out.writeString("\n\n")
+                        try await writer.write(out)
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+        return APINode.error(lastError)
+    }
+
+    /// The proxy's listener as a lifecycle service; `onRunning` gets the bound port.
+    public func application(
+        host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "gonka-proxy"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}

@@ -1,0 +1,176 @@
+import APINode
+import ArgumentParser
+import AsyncHTTPClient
+import ChainNode
+import Foundation
+import GonkaCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Storage
+
+/// `gonka bench api`
+struct APIBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Added latency of the network path (TA → executor → ML node) over calling the ML node directly.",
+        discussion: """
+            Starts --participants validators in this process (a devnet layout in a temporary directory, each with its API node and the embedded model), then sends the same streamed chat request --requests times (a) straight to the executor's ML node, (b) to it with the executor's rewrite (logprobs, top 5, usage), and (c) signed through another node's Transfer Agent. Reports p50/p99 time to first byte and total, one request at a time, loopback.
+            """)
+
+    @Option(help: "The GGUF model (default: $GONKA_MODEL or the `make model` cache).") var model: String?
+    @Option(help: "Requests per path.") var requests = 40
+    @Option(help: "max_tokens of each request.") var maxTokens = 8
+    @Option(help: "Validators (at least 2, so the executor is another participant).") var participants = 2
+
+    func validate() throws {
+        guard requests >= 5 else { throw ValidationError("--requests must be at least 5") }
+        guard (2...8).contains(participants) else { throw ValidationError("--participants must be 2…8") }
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+    }
+
+    func run() async throws {
+        let path =
+            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no model at \(path) (make model)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-api-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let manifest = try DevnetLayout.create(
+            dir: dir, participants: participants, testHooks: false, binary: DevnetProcess.currentExecutable,
+            model: path)
+        var logger = Logger(label: "bench.api")
+        logger.logLevel = .critical
+        var nodes: [Node] = []
+        var apis: [APINode] = []
+        var groups: [[any Service]] = []
+        for entry in manifest.nodes {
+            let node = try Node(home: URL(fileURLWithPath: entry.home, isDirectory: true), logger: logger)
+            guard let api = try NodeCommand.Start.apiNode(node: node, logger: logger) else {
+                throw CLIError("the layout has no API node")
+            }
+            nodes.append(node)
+            apis.append(api.node)
+            groups.append(api.services)
+        }
+        let developer = try KeyStore(home: URL(fileURLWithPath: manifest.faucet.home, isDirectory: true))
+            .load(DevnetLayout.developerKey)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (node, services) in zip(nodes, groups) {
+                tasks.addTask { try await node.run(extra: services) }
+            }
+            defer { tasks.cancelAll() }
+            say("waiting for blocks and the ML nodes…")
+            let deadline = ContinuousClock.now + .seconds(120)
+            while apis.contains(where: { $0.registry.models.isEmpty })
+                || nodes.contains(where: { $0.status.snapshot.height < 2 })
+            {
+                guard ContinuousClock.now < deadline else { throw CLIError("the network did not start in 120 s") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try await measure(manifest: manifest, apis: apis, developer: developer)
+        }
+    }
+
+    func measure(manifest: DevnetManifest, apis: [APINode], developer: SigningKey) async throws {
+        let ta = apis[0]
+        let modelID = ta.registry.models[0]
+        let taURL = "http://127.0.0.1:\(manifest.nodes[0].apiPort)/v1/chat/completions"
+        func body(_ n: Int, rewritten: Bool) -> [UInt8] {
+            let extra = rewritten ? #","logprobs":true,"top_logprobs":5,"stream_options":{"include_usage":true}"# : ""
+            return Array(
+                #"{"model":"\#(modelID)","messages":[{"role":"user","content":"Count to ten. (\#(n))"}],"max_tokens":\#(maxTokens),"temperature":0,"seed":1,"stream":true\#(extra)}"#
+                    .utf8)
+        }
+        // The executor a TA request lands on: ask once and measure its ML node directly.
+        let probe = try await timed(
+            url: taURL, body: body(-1, rewritten: false),
+            headers: signed(body(-1, rewritten: false), ta: ta, developer: developer))
+        guard probe.status == 200, let executorText = probe.executor,
+            let executorIndex = apis.firstIndex(where: { $0.address.description == executorText }),
+            let mlURL = apis[executorIndex].registry.list().first?.url
+        else { throw CLIError("the probe request failed (\(probe.status))") }
+        say("TA \(ta.address) → executor \(executorText); ML node \(mlURL)")
+        var direct: [Sample] = []
+        var rewritten: [Sample] = []
+        var network: [Sample] = []
+        for n in 0..<(requests + 3) {
+            let d = try await timed(url: mlURL + "/v1/chat/completions", body: body(n, rewritten: false), headers: [])
+            let r = try await timed(url: mlURL + "/v1/chat/completions", body: body(n, rewritten: true), headers: [])
+            let plain = body(n, rewritten: false)
+            let t = try await timed(url: taURL, body: plain, headers: signed(plain, ta: ta, developer: developer))
+            guard d.status == 200, r.status == 200, t.status == 200 else {
+                throw CLIError("a request failed: \(d.status) \(r.status) \(t.status)")
+            }
+            if n >= 3 {
+                direct.append(d)
+                rewritten.append(r)
+                network.append(t)
+            }
+        }
+        func report(_ name: String, _ samples: [Sample]) {
+            let first = samples.map(\.firstByte).sorted()
+            let total = samples.map(\.total).sorted()
+            say(
+                "\(name.padding(toLength: 34, withPad: " ", startingAt: 0)) TTFT p50 \(ms(first, 0.5))  p99 \(ms(first, 0.99))   total p50 \(ms(total, 0.5))  p99 \(ms(total, 0.99))"
+            )
+        }
+        say("\(requests) streamed requests per path, max_tokens \(maxTokens), one at a time:")
+        report("ML node direct", direct)
+        report("ML node direct, executor's rewrite", rewritten)
+        report("network (TA → executor → ML node)", network)
+        let added = median(network.map(\.firstByte)) - median(rewritten.map(\.firstByte))
+        let addedTotal = median(network.map(\.total)) - median(rewritten.map(\.total))
+        say(
+            "added by the network path (vs the rewritten direct call): TTFT p50 \(String(format: "%.2f", added * 1000)) ms, total p50 \(String(format: "%.2f", addedTotal * 1000)) ms"
+        )
+    }
+
+    struct Sample {
+        var status: Int
+        var firstByte: Double
+        var total: Double
+        var executor: String?
+    }
+
+    func signed(_ body: [UInt8], ta: APINode, developer: SigningKey) -> [(String, String)] {
+        SignedRequest.headers(
+            body: body, key: developer, transferAgent: ta.address, chainID: ta.configuration.chainID,
+            timestamp: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
+    }
+
+    func timed(url: String, body: [UInt8], headers: [(String, String)]) async throws -> Sample {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        // Time to the first generated token: the first chunk with non-empty content (the role
+        // chunk before it carries "content":"").
+        var first: Duration?
+        var seen = ""
+        for try await buffer in response.body where first == nil {
+            seen += String(buffer: buffer)
+            if seen.contains(#/"content":"[^"]/#) { first = clock.now - start }
+        }
+        let total = clock.now - start
+        return Sample(
+            status: Int(response.status.code), firstByte: (first ?? total).seconds, total: total.seconds,
+            executor: response.headers.first(name: GonkaHeader.executor))
+    }
+
+    func ms(_ sorted: [Double], _ q: Double) -> String {
+        String(format: "%7.2f ms", quantile(sorted, q) * 1000)
+    }
+
+    func median(_ values: [Double]) -> Double { quantile(values.sorted(), 0.5) }
+
+    func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        sorted[max(0, min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1))]
+    }
+}

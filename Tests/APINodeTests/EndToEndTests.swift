@@ -1,0 +1,207 @@
+import APINode
+import AsyncHTTPClient
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaTestKit
+import Ledger
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// A signed request through one participant's Transfer Agent is executed by another, streamed
+/// back, its payload stored and served signed; failover when the drawn executor cannot serve.
+@Suite(.serialized) struct EndToEndTests {
+    @Test func requestThroughTheNetworkAndFailover() async throws {
+        try await TestNet.with(firstByteTimeout: .seconds(20)) { net in
+            let taKey = net.accountKeys[0]
+            let ta = taKey.publicKey.address
+            let developer = net.wallet[0]
+            let url = net.apiURLs[0] + "/v1/chat/completions"
+            let chain = try net.chain(1)
+            let balanceBefore = try await chain.balance(developer.publicKey.address)
+
+            // Streamed, with logprobs.
+            let streamed = chatBody(
+                "Name a colour.", maxTokens: 6, stream: true, extra: #","logprobs":true,"top_logprobs":2"#)
+            let headers = BadInputTests.signed(streamed, key: developer, ta: ta)
+            let result = try await post(url, body: streamed, headers: headers)
+            #expect(result.status == 200, "\(result.text)")
+            #expect(result.headers["content-type"]?.hasPrefix("text/event-stream") == true)
+            #expect(result.events.last == "[DONE]")
+            let executorText = try #require(result.headers["x-gonka-executor"])
+            let executor = try Address(executorText)
+            #expect(executor != ta, "the executor must be another participant")
+            let id = try #require(result.headers["x-gonka-inference-id"])
+            let chunks = result.chunks
+            let text = chunks.compactMap {
+                (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
+            }.joined()
+            #expect(!text.isEmpty)
+            // The client sees the logprobs it asked for (text tokens, 2 alternatives), not the forced ids.
+            let entries = chunks.flatMap {
+                ((($0["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"]
+                    as? [[String: Any]]) ?? []
+            }
+            #expect(!entries.isEmpty)
+            #expect(entries.allSatisfy { ($0["top_logprobs"] as? [Any])?.count == 2 })
+            #expect(entries.allSatisfy { !(($0["token"] as? String) ?? "token_id:").hasPrefix("token_id:") })
+            // No usage chunk: the client did not ask for it.
+            #expect(!chunks.contains { $0["usage"] != nil && ($0["choices"] as? [Any])?.isEmpty == true })
+
+            // The executor's payload: signed, committed, with the tokens the client saw.
+            let executorIndex = try #require(net.accountKeys.firstIndex { $0.publicKey.address == executor })
+            var payloadAnswer = try await get(net.apiURLs[executorIndex] + "/v1/inferences/\(id)/payload")
+            for _ in 0..<50 where payloadAnswer.status != 200 {
+                try await Task.sleep(for: .milliseconds(100))
+                payloadAnswer = try await get(net.apiURLs[executorIndex] + "/v1/inferences/\(id)/payload")
+            }
+            #expect(payloadAnswer.status == 200)
+            let payload = try #require(InferencePayload(decoding: payloadAnswer.body))
+            #expect(payload.inferenceID == id)
+            #expect(payload.executor == executor.description)
+            #expect(payload.tokens.count == entries.count)
+            #expect(payload.tokens.allSatisfy { $0.top.count >= 5 }, "the executor forces top_logprobs ≥ 5")
+            #expect(
+                zip(payload.tokens, entries).allSatisfy {
+                    abs(Double($0.logprob) - (($1["logprob"] as? Double) ?? 0)) < 1e-4
+                })
+            let executed = try #require(try JSONSerialization.jsonObject(with: Data(payload.request)) as? [String: Any])
+            #expect(executed["seed"] != nil && executed["logprobs"] as? Bool == true)
+            let signature = try #require(Data(base64Encoded: payloadAnswer.headers["x-gonka-payload-signature"] ?? ""))
+            #expect(
+                net.accountKeys[executorIndex].publicKey.isValidSignature(
+                    signature, for: SignBytes.make(.payload, chainID: TestChain.chainID, payloadAnswer.body)))
+            // Unknown and malformed ids.
+            #expect(
+                try await get(
+                    net.apiURLs[executorIndex] + "/v1/inferences/\(String(repeating: "0", count: 64))/payload"
+                ).status == 404)
+            #expect(try await get(net.apiURLs[executorIndex] + "/v1/inferences/..%2Fx/payload").status != 200)
+
+            // On chain: the TA's Start and the executor's Finish settle it: FINISHED, the cost
+            // charged at the price for the tokens used, the rest of the escrow refunded.
+            var record: InferenceRecordInfo?
+            for _ in 0..<200 {
+                record = try await chain.inference(id)
+                if record?.status == "FINISHED" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let finished = try #require(record, "no inference record on chain")
+            #expect(finished.status == "FINISHED")
+            #expect(finished.executor == executor.description)
+            #expect(finished.transferAgent == ta.description)
+            #expect(finished.completionTokens == UInt64(payload.tokens.count))
+            #expect(finished.responseCommitment == payload.commitment.hex)
+            #expect(finished.cost.ngonka > 0)
+            #expect(finished.cost.ngonka + finished.refund.ngonka == finished.escrow.ngonka)
+            let balanceAfter = try await chain.balance(developer.publicKey.address)
+            #expect(balanceBefore.ngonka - balanceAfter.ngonka == finished.cost.ngonka)
+            let viaAPI = try await get(net.apiURLs[2] + "/v1/inferences/\(id)")
+            #expect(viaAPI.json["status"] as? String == "FINISHED")
+
+            // Not streamed.
+            let plain = chatBody("Say yes.", maxTokens: 3)
+            let answer = try await post(url, body: plain, headers: BadInputTests.signed(plain, key: developer, ta: ta))
+            #expect(answer.status == 200, "\(answer.text)")
+            let choice = (answer.json["choices"] as? [[String: Any]])?.first
+            #expect((choice?["message"] as? [String: Any])?["content"] is String)
+            #expect(choice?["logprobs"] is NSNull)
+            let usage = answer.json["usage"] as? [String: Any]
+            #expect((usage?["completion_tokens"] as? Int ?? 0) >= 1)
+
+            // Failover: disable the ML node of the executor drawn for attempt 0 of a request whose
+            // attempt 1 draws the other one; the TA answers from attempt 1 and counts a miss.
+            let set = try await net.apiNodes[0].chain.executors(model: Model.id)
+            var chosen: (body: [UInt8], headers: [(String, String)], first: Address)?
+            for n in 0..<64 {
+                let body = chatBody("Failover \(n).", maxTokens: 2)
+                let headers = BadInputTests.signed(body, key: developer, ta: ta)
+                let sig = Data(base64Encoded: String(headers.first { $0.0 == "Authorization" }!.1.dropFirst(6)))!
+                let id = InferenceRequestSigning.inferenceID(developerSignature: Array(sig))
+                let d0 = try ExecutorDraw.executor(
+                    inferenceID: id, epochSeed: set.epochSeed, attempt: 0, transferAgent: ta, candidates: set.candidates
+                )
+                let d1 = try ExecutorDraw.executor(
+                    inferenceID: id, epochSeed: set.epochSeed, attempt: 1, transferAgent: ta, candidates: set.candidates
+                )
+                if let d0, d0 != d1 {
+                    chosen = (body, headers, d0)
+                    break
+                }
+            }
+            let pick = try #require(chosen)
+            let downIndex = try #require(net.accountKeys.firstIndex { $0.publicKey.address == pick.first })
+            let adminPort = try await net.services[downIndex].adminPort()
+            let listed = try await get("http://127.0.0.1:\(adminPort)/admin/mlnodes")
+            let mlID = try #require(
+                (try JSONSerialization.jsonObject(with: Data(listed.body)) as? [[String: Any]])?.first?["id"] as? String
+            )
+            let disabled = try await post(
+                "http://127.0.0.1:\(adminPort)/admin/mlnodes/\(mlID)/disable", body: [], headers: [])
+            #expect(disabled.status == 200)
+            let missesBefore = net.apiNodes[0].metrics.value("gonka_api_executor_misses_total")
+            let failover = try await post(url, body: pick.body, headers: pick.headers)
+            #expect(failover.status == 200, "\(failover.text)")
+            #expect(failover.headers["x-gonka-attempt"] == "1")
+            #expect(failover.headers["x-gonka-executor"] != pick.first.description)
+            #expect(net.apiNodes[0].metrics.value("gonka_api_executor_misses_total") == missesBefore + 1)
+            // The ledger records the skipped executor's reported miss from the Start of attempt 1.
+            var misses: UInt64 = 0
+            for _ in 0..<100 {
+                misses = try await chain.misses(pick.first).reported
+                if misses >= 1 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(misses == 1)
+            _ = try await post("http://127.0.0.1:\(adminPort)/admin/mlnodes/\(mlID)/enable", body: [], headers: [])
+
+            // Public routes.
+            let models = try await get(net.apiURLs[1] + "/v1/models")
+            #expect(((models.json["data"] as? [[String: Any]])?.map { $0["id"] as? String }) == [Model.id])
+            let participants = try await get(net.apiURLs[1] + "/v1/participants")
+            #expect((participants.json["data"] as? [Any])?.count == 3)
+            #expect(try await get(net.apiURLs[1] + "/v1/pricing").status == 200)
+            #expect(try await get(net.apiURLs[1] + "/v1/epochs/current").status == 200)
+            let metrics = try await get(net.apiURLs[0] + "/metrics")
+            #expect(metrics.text.contains("gonka_api_forwarded_total 3"))
+            #expect(try await get(net.apiURLs[0] + "/v1/nothing").status == 404)
+        }
+    }
+}
+
+/// The executor dies mid-stream: the client gets an error event and the end of the stream at
+/// once, not a hang.
+@Suite(.serialized) struct ExecutorFailureTests {
+    @Test func executorKilledMidStreamEndsTheClientStreamPromptly() async throws {
+        try await TestNet.with { net in
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Write a long story about the sea.", maxTokens: 400, stream: true)
+            var request = HTTPClientRequest(url: net.apiURLs[0] + "/v1/chat/completions")
+            request.method = .POST
+            for (name, value) in BadInputTests.signed(body, key: net.wallet[0], ta: ta) {
+                request.headers.add(name: name, value: value)
+            }
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await testHTTP.execute(request, timeout: .seconds(60))
+            #expect(response.status == .ok)
+            let executor = try #require(response.headers.first(name: GonkaHeader.executor))
+            let index = try #require(net.accountKeys.firstIndex { $0.publicKey.address.description == executor })
+            var text = ""
+            var killedAt: ContinuousClock.Instant?
+            for try await buffer in response.body {
+                text += String(buffer: buffer)
+                if killedAt == nil, text.contains("\"content\"") {
+                    // Stop the executor's API node and its ML node (its task in the test net).
+                    killedAt = .now
+                    net.tasks[2 * index + 1].cancel()
+                }
+            }
+            let elapsed = ContinuousClock.now - (killedAt ?? .now)
+            #expect(killedAt != nil)
+            #expect(elapsed < .seconds(10), "the stream ended \(elapsed) after the executor died")
+            #expect(text.contains("upstream_failed"), "no error event: \(text.suffix(300))")
+            #expect(text.hasSuffix("data: [DONE]\n\n"))
+        }
+    }
+}

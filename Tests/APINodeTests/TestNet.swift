@@ -1,0 +1,285 @@
+import APINode
+import AsyncHTTPClient
+import ChainNode
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaTestKit
+import Inference
+import Ledger
+import Logging
+import MLNode
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Storage
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The embedded model, loaded once per test process.
+enum Model {
+    static let loaded: Result<LlamaModel, any Error> = Result { try LlamaModel(path: TestModelFile.path()) }
+    static let id = "SmolLM2-135M-Instruct.Q4_1"
+}
+
+/// A port no one listens on now (bound to 0 and released), for URLs that must be in genesis.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestNetError("socket failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    }
+    guard bound == 0 else { throw TestNetError("bind failed") }
+    let named = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
+    guard named == 0 else { throw TestNetError("getsockname failed") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+struct TestNetError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// N participants in this process, each a chain node (real consensus over loopback P2P, fast
+/// timeouts) with its API node (real sockets) and an embedded ML node over the real model.
+/// Developer accounts: `wallet.accounts` (funded, never sent a tx, so no key on chain).
+final class TestNet: Sendable {
+    let root: URL
+    let wallet: [SigningKey]
+    let accountKeys: [SigningKey]
+    let apiPorts: [Int]
+    let chainNodes: [Node]
+    let apiNodes: [APINode]
+    let services: [APINodeServices]
+    let rpcURLs: [String]
+    let tasks: [Task<Void, any Error>]
+
+    var apiURLs: [String] { apiPorts.map { "http://127.0.0.1:\($0)" } }
+
+    static func logger(_ name: String) -> Logger {
+        var logger = Logger(label: "test.\(name)")
+        logger.logLevel = ProcessInfo.processInfo.environment["APINODE_TEST_LOG"] != nil ? .debug : .critical
+        return logger
+    }
+
+    /// Starts the network and waits until it makes blocks and every API node serves.
+    static func start(
+        participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11
+    ) async throws -> TestNet {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
+        let chain = try TestChain(accounts: 3, seed: seed)
+        let p2pKeys = (0..<count).map { TestChain.key(seed: seed, index: 1000 + $0) }
+        let consensusKeys = (0..<count).map { TestChain.key(seed: seed, index: 2000 + $0) }
+        let accountKeys = (0..<count).map { TestChain.key(seed: seed, index: 3000 + $0) }
+        let apiPorts = try (0..<count).map { _ in try freePort() }
+        var validators: [Genesis.Validator] = []
+        for i in 0..<count {
+            validators.append(
+                Genesis.Validator(
+                    name: "node\(i)", address: accountKeys[i].publicKey.address, url: "http://127.0.0.1:\(apiPorts[i])",
+                    consensusPubkey: consensusKeys[i].publicKey.hex, p2pPubkey: p2pKeys[i].publicKey.hex, power: 10))
+        }
+        var accounts = chain.genesis.accounts
+        for key in accountKeys { accounts.append(.init(address: key.publicKey.address, balance: Amount(gnk: 1000)!)) }
+        let genesis = Genesis(
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: chain.genesis.params,
+            accounts: accounts, validators: validators, models: [.devnetDefault])
+        var homes: [URL] = []
+        for i in 0..<count {
+            let home = root.appendingPathComponent("node\(i)", isDirectory: true)
+            try FileManager.default.createDirectory(
+                at: home.appendingPathComponent("data"), withIntermediateDirectories: true)
+            let keys = KeyStore(home: home)
+            try keys.add(name: "p2p", key: p2pKeys[i])
+            try keys.add(name: "consensus", key: consensusKeys[i])
+            try keys.add(name: "validator", key: accountKeys[i])
+            try genesis.encodedJSON().write(to: home.appendingPathComponent("genesis.json"))
+            homes.append(home)
+        }
+        let p2pPorts = try (0..<count).map { _ in try freePort() }
+        for i in 0..<count {
+            var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
+            config.p2pListen = "127.0.0.1:\(p2pPorts[i])"
+            config.rpcListen = "127.0.0.1:0"
+            config.timeouts = "fast"
+            config.persistentPeers = (0..<count).filter { $0 != i }.map {
+                "\(p2pKeys[$0].publicKey.hex)@127.0.0.1:\(p2pPorts[$0])"
+            }
+            try config.toml.write(to: homes[i].appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        }
+        let model = try Model.loaded.get()
+        var chainNodes: [Node] = []
+        var apiNodes: [APINode] = []
+        var services: [APINodeServices] = []
+        var rpcURLs: [String] = []
+        var tasks: [Task<Void, any Error>] = []
+        for i in 0..<count {
+            let node = try Node(home: homes[i], logger: logger("chain\(i)")) { config in
+                config.gossipInterval = .milliseconds(500)
+            }
+            var api = APINodeConfiguration(
+                host: "127.0.0.1", port: apiPorts[i], chainID: TestChain.chainID, key: accountKeys[i],
+                payloadDirectory: homes[i].appendingPathComponent("data/payloads"),
+                executorFirstByteTimeout: firstByteTimeout,
+                apiKeysFile: homes[i].appendingPathComponent("data/apikeys.json"))
+            api.adminHost = "127.0.0.1"
+            api.adminPort = 0
+            let home = homes[i]
+            api.keyLoader = { name in try KeyStore(home: home).load(name) }
+            // The RPC port is known only once the node runs: the client is built on a fixed URL
+            // resolved below, so start the node first.
+            let nodeTask = Task { try await node.run() }
+            let rpcPort = try await node.rpcPort()
+            let rpcURL = "http://127.0.0.1:\(rpcPort)"
+            let apiNode = try APINode(
+                configuration: api, chainClient: try ChainClient(baseURL: rpcURL), logger: logger("api\(i)"))
+            let backend = NativeBackend(
+                model: model, id: Model.id, parallel: 1, queue: 8, threads: 1, contextLength: 512)
+            let apiServices = APINodeServices(node: apiNode)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: apiServices.services(embedded: backend).map { .init(service: $0) },
+                    logger: logger("group\(i)")))
+            let apiTask = Task { try await group.run() }
+            chainNodes.append(node)
+            apiNodes.append(apiNode)
+            services.append(apiServices)
+            rpcURLs.append(rpcURL)
+            tasks.append(nodeTask)
+            tasks.append(apiTask)
+        }
+        let net = TestNet(
+            root: root, wallet: chain.accounts, accountKeys: accountKeys, apiPorts: apiPorts, chainNodes: chainNodes,
+            apiNodes: apiNodes, services: services, rpcURLs: rpcURLs, tasks: tasks)
+        do {
+            for s in services { _ = try await s.publicPort() }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let ready = apiNodes.allSatisfy { !$0.registry.models.isEmpty }
+                if ready, chainNodes.allSatisfy({ $0.status.snapshot.height >= 2 }) { return net }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestNetError("the network did not start within 60 s")
+        } catch {
+            await net.stop()
+            throw error
+        }
+    }
+
+    init(
+        root: URL, wallet: [SigningKey], accountKeys: [SigningKey], apiPorts: [Int], chainNodes: [Node],
+        apiNodes: [APINode], services: [APINodeServices], rpcURLs: [String], tasks: [Task<Void, any Error>]
+    ) {
+        self.root = root
+        self.wallet = wallet
+        self.accountKeys = accountKeys
+        self.apiPorts = apiPorts
+        self.chainNodes = chainNodes
+        self.apiNodes = apiNodes
+        self.services = services
+        self.rpcURLs = rpcURLs
+        self.tasks = tasks
+    }
+
+    func stop() async {
+        for task in tasks.reversed() { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    /// Runs `body` with a started network, stopping it on every path.
+    static func with<T: Sendable>(
+        participants: Int = 3, firstByteTimeout: Duration = .seconds(20), _ body: @Sendable (TestNet) async throws -> T
+    ) async throws -> T {
+        let net = try await start(participants: participants, firstByteTimeout: firstByteTimeout)
+        do {
+            let value = try await body(net)
+            await net.stop()
+            return value
+        } catch {
+            await net.stop()
+            throw error
+        }
+    }
+
+    func chain(_ i: Int) throws -> ChainClient { try ChainClient(baseURL: rpcURLs[i]) }
+}
+
+/// An HTTP answer as the tests look at it.
+struct HTTPResult: Sendable {
+    let status: Int
+    let body: [UInt8]
+    let headers: [String: String]
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:] }
+    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var events: [String] {
+        text.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line in
+            line.hasPrefix("data: ") ? String(line.dropFirst(6)) : nil
+        }
+    }
+    var chunks: [[String: Any]] {
+        events.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+}
+
+let testHTTP: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool.retryConnectionEstablishment = false
+    return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+}()
+
+func post(_ url: String, body: [UInt8], headers: [(String, String)]) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    request.body = .bytes(ByteBuffer(bytes: body))
+    let response = try await testHTTP.execute(request, timeout: .seconds(120))
+    let collected = try await response.body.collect(upTo: 16 << 20)
+    var out: [String: String] = [:]
+    for header in response.headers { out[header.name.lowercased()] = header.value }
+    return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: out)
+}
+
+func delete(_ url: String) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = .DELETE
+    let response = try await testHTTP.execute(request, timeout: .seconds(30))
+    let collected = try await response.body.collect(upTo: 16 << 20)
+    return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: [:])
+}
+
+func get(_ url: String) async throws -> HTTPResult {
+    let response = try await testHTTP.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    let collected = try await response.body.collect(upTo: 16 << 20)
+    var out: [String: String] = [:]
+    for header in response.headers { out[header.name.lowercased()] = header.value }
+    return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: out)
+}
+
+/// A chat request body.
+func chatBody(
+    _ text: String, maxTokens: Int = 4, stream: Bool = false, model: String = Model.id, extra: String = ""
+)
+    -> [UInt8]
+{
+    let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")
+    return Array(
+        #"{"model":"\#(model)","messages":[{"role":"user","content":"\#(escaped)"}],"max_tokens":\#(maxTokens),"temperature":0,"stream":\#(stream)\#(extra)}"#
+            .utf8)
+}
+
+func nowNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000_000) }

@@ -1,0 +1,131 @@
+import APINode
+import ChainNode
+import Foundation
+import GonkaCore
+import Testing
+
+@testable import APINode
+
+/// The pure parts: replay cache, freshness, payload encoding, SSE splitting, the rewrite.
+struct UnitTests {
+    @Test func replayCacheRefusesSeenIDsUntilTheyExpire() {
+        let cache = ReplayCache(capacity: 3)
+        #expect(cache.insert("a", expires: 100, now: 0))
+        #expect(!cache.insert("a", expires: 100, now: 50))
+        #expect(cache.insert("a", expires: 300, now: 150), "expired entries may come again")
+        #expect(cache.insert("b", expires: 300, now: 150))
+        #expect(cache.insert("c", expires: 300, now: 150))
+        #expect(cache.insert("d", expires: 300, now: 150))
+        #expect(cache.count <= 4)
+    }
+
+    @Test func freshnessWindowIsSixtyBehindThirtyAhead() throws {
+        let window = FreshnessWindow()
+        let now: Int64 = 1_000_000_000_000_000
+        try window.check(timestamp: now - 59_000_000_000, now: now)
+        try window.check(timestamp: now + 29_000_000_000, now: now)
+        #expect(throws: APIError.self) { try window.check(timestamp: now - 61_000_000_000, now: now) }
+        #expect(throws: APIError.self) { try window.check(timestamp: now + 31_000_000_000, now: now) }
+    }
+
+    @Test func payloadRoundTripsAndRejectsDamage() {
+        let payload = InferencePayload(
+            inferenceID: String(repeating: "ab", count: 32), executor: "gonka1x", model: "m", request: Array("{}".utf8),
+            promptTokens: 7, completionTokens: 2, finishReason: "length",
+            tokens: [
+                .init(token: 5, logprob: -0.25, top: [.init(token: 5, logprob: -0.25), .init(token: 9, logprob: -2)]),
+                .init(token: 6, logprob: -1.5, top: []),
+            ])
+        let bytes = payload.encoded
+        #expect(InferencePayload(decoding: bytes) == payload)
+        #expect(payload.commitment == Hash.sha256(bytes))
+        #expect(InferencePayload(decoding: Array(bytes.dropLast())) == nil)
+        #expect(InferencePayload(decoding: bytes + [0]) == nil)
+        #expect(InferencePayload(decoding: Array("garbage".utf8)) == nil)
+        var changed = payload
+        changed.tokens[1].logprob = -1.5000001
+        #expect(changed.commitment != payload.commitment)
+    }
+
+    @Test func payloadStoreRefusesPathsThatAreNotIDs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("payloads-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try PayloadStore(directory: dir, retention: .seconds(1))
+        #expect(store.load("../../etc/passwd") == nil)
+        let payload = InferencePayload(
+            inferenceID: String(repeating: "0f", count: 32), executor: "e", model: "m", request: [], promptTokens: 1,
+            completionTokens: 0, finishReason: "stop", tokens: [])
+        try store.save(payload)
+        #expect(store.load(payload.inferenceID) == payload.encoded)
+        #expect(store.prune(now: Date().addingTimeInterval(10)) == 1)
+        #expect(store.load(payload.inferenceID) == nil)
+    }
+
+    @Test func sseSplitterHandlesEventsAcrossBuffers() {
+        var splitter = SSESplitter()
+        #expect(splitter.push(Array("data: {\"a\":".utf8)).isEmpty)
+        #expect(splitter.push(Array("1}\n\ndata: [DONE]\n\n".utf8)) == ["{\"a\":1}", "[DONE]"])
+        #expect(splitter.push(Array(": comment\r\n\r\n".utf8)).isEmpty)
+    }
+
+    @Test func rewriteForcesLogprobsSeedAndUsage() {
+        let chat = ExecutorCapture.rewrite(["model": "m", "top_logprobs": 2], kind: .chat, seed: 42)
+        #expect(chat["logprobs"] as? Bool == true)
+        #expect(chat["top_logprobs"] as? Int == 5)
+        #expect(chat["seed"] as? Int64 == 42)
+        #expect(chat["stream"] as? Bool == true)
+        #expect((chat["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
+        let seeded = ExecutorCapture.rewrite(["seed": 7, "top_logprobs": 9], kind: .chat, seed: 42)
+        #expect(seeded["seed"] as? Int == 7)
+        #expect(seeded["top_logprobs"] as? Int == 9)
+        let completion = ExecutorCapture.rewrite(["logprobs": 1], kind: .completion, seed: 1)
+        #expect(completion["logprobs"] as? Int == 5)
+    }
+
+    @Test func signedRequestHeadersVerify() throws {
+        let key = SigningKey()
+        let ta = SigningKey().publicKey.address
+        let body = Array("{}".utf8)
+        let headers = Dictionary(
+            uniqueKeysWithValues: SignedRequest.headers(
+                body: body, key: key, transferAgent: ta, chainID: "c", timestamp: 5
+            ).map { ($0.0.lowercased(), $0.1) })
+        let parsed = try SignedRequest(body: body) { headers[$0.lowercased()] }
+        try parsed.verify(with: key.publicKey, chainID: "c")
+        #expect(throws: APIError.self) { try parsed.verify(with: key.publicKey, chainID: "other") }
+        let tampered = try SignedRequest(body: body + [32]) { headers[$0.lowercased()] }
+        #expect(throws: APIError.self) { try tampered.verify(with: key.publicKey, chainID: "c") }
+    }
+}
+
+/// The `[api]` keys of config.toml: round trip, and bad values refused with the key named.
+struct APIConfigTests {
+    @Test func apiKeysRoundTrip() throws {
+        var config = NodeConfig(moniker: "n", chainID: "c")
+        config.apiEnabled = true
+        config.apiML = "embedded"
+        config.apiModel = "/models/m.gguf"
+        config.apiMLNodes = ["http://127.0.0.1:8081"]
+        config.apiAdminListen = "127.0.0.1:9001"
+        config.apiFirstByteTimeoutMs = 250
+        config.apiPayloadRetentionSeconds = 60
+        #expect(try NodeConfig(toml: config.toml) == config)
+    }
+
+    @Test(arguments: [
+        ("ml = \"gpu\"", "api.ml"),
+        ("ml = \"embedded\"", "api.model"),
+        ("admin_listen = \"0.0.0.0:9001\"", "loopback"),
+        ("executor_first_byte_timeout_ms = 0", "executor_first_byte_timeout_ms"),
+        ("enabled = \"yes\"", "api.enabled"),
+    ])
+    func badAPIValuesAreRefused(line: String, expected: String) {
+        let toml = "moniker = \"n\"\nchain_id = \"c\"\n[api]\n\(line)\n"
+        do {
+            _ = try NodeConfig(toml: toml)
+            Issue.record("accepted \(line)")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+"""The network path seen through the official `openai` client (PyPI): `gonka devnet up` with two
+validators serving the embedded model, then the signing proxy it starts and prints.
+
+A request goes client → `gonka proxy` (signs with the funded developer key) → one node's Transfer
+Agent → the other node's executor → its in-process ML node, and back, streamed or not.
+Run with `make test-python`, or:
+    GONKA_BIN=.build/debug/gonka python3 -m unittest Tests/python/test_openai_proxy.py -v
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import openai
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def model_path():
+    explicit = os.environ.get("GONKA_MODEL")
+    if explicit:
+        return explicit
+    return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+class ProxyTest(unittest.TestCase):
+    directory = None
+    binary = None
+    client = None
+    model = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = os.environ.get("GONKA_BIN")
+        if not cls.binary or not os.access(cls.binary, os.X_OK):
+            raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
+        if not os.path.exists(model_path()):
+            raise unittest.SkipTest("no model at " + model_path())
+        cls.directory = tempfile.mkdtemp(prefix="gonka-proxy-test-")
+        devnet = os.path.join(cls.directory, "devnet")
+        try:
+            out = subprocess.run(
+                [cls.binary, "devnet", "up", "--dir", devnet, "--participants", "2", "--model", model_path()],
+                capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired as error:
+            cls.tearDownClass()
+            raise AssertionError("devnet up timed out: %s" % error)
+        if out.returncode != 0:
+            cls.tearDownClass()
+            raise AssertionError("devnet up failed:\n" + out.stdout + out.stderr)
+        match = re.search(r"^\s+(http://127\.0\.0\.1:\d+/v1)\s*$", out.stdout, re.MULTILINE)
+        if not match:
+            cls.tearDownClass()
+            raise AssertionError("no proxy URL in:\n" + out.stdout)
+        cls.client = openai.OpenAI(base_url=match.group(1), api_key="unused", max_retries=0, timeout=120)
+        cls.model = cls.client.models.list().data[0].id
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.directory:
+            devnet = os.path.join(cls.directory, "devnet")
+            if os.path.exists(os.path.join(devnet, "devnet.json")):
+                subprocess.run([cls.binary, "devnet", "down", "--dir", devnet], capture_output=True, timeout=60)
+            shutil.rmtree(cls.directory, ignore_errors=True)
+
+    def test_chat_with_logprobs(self):
+        response = self.client.chat.completions.create(
+            model=self.model, messages=QUESTION, max_tokens=8, temperature=0, logprobs=True, top_logprobs=3)
+        choice = response.choices[0]
+        self.assertTrue(choice.message.content)
+        self.assertGreater(len(choice.logprobs.content), 0)
+        self.assertEqual(len(choice.logprobs.content[0].top_logprobs), 3)
+        self.assertFalse(choice.logprobs.content[0].token.startswith("token_id:"))
+        self.assertGreater(response.usage.completion_tokens, 0)
+
+    def test_stream(self):
+        stream = self.client.chat.completions.create(
+            model=self.model, messages=QUESTION, max_tokens=8, temperature=0, stream=True,
+            stream_options={"include_usage": True})
+        text = ""
+        usage = None
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text += chunk.choices[0].delta.content
+            if chunk.usage:
+                usage = chunk.usage
+        self.assertTrue(text)
+        self.assertIsNotNone(usage)
+        self.assertGreater(usage.completion_tokens, 0)
+
+    def test_unknown_model_is_an_openai_error(self):
+        with self.assertRaises(openai.NotFoundError):
+            self.client.chat.completions.create(model="no-such-model", messages=QUESTION, max_tokens=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
