@@ -37,7 +37,8 @@ public final class EnginePocWorker: PocWorker {
         let lattice = try NonceLattice(nodeIndex: job.nodeIndex, nodeCount: job.nodeCount)
         let batches = try engine.search(
             publicKeyHex: job.publicKeyHex, lattice: lattice,
-            rTarget: PocDistance.distance(fromNano: job.rTargetNano), batchSize: reportEvery)
+            rTarget: PocDistance.distance(fromNano: job.rTargetNano), batchSize: reportEvery, startIndex: job.startIndex
+        )
         let (stream, continuation) = AsyncStream.makeStream(of: PocFound.self, bufferingPolicy: .unbounded)
         let relay = Task {
             for await batch in batches {

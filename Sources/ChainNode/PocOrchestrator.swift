@@ -20,10 +20,12 @@ public struct PocJob: Sendable, Hashable {
     public var model: String
     /// Hits per reported batch.
     public var batchSize: Int
+    /// The search starts at the lattice's `startIndex`-th nonce (after the ones already submitted).
+    public var startIndex: UInt64
 
     public init(
         blockHashHex: String, publicKeyHex: String, nodeIndex: UInt64, nodeCount: UInt64, rTargetNano: UInt64,
-        model: String, batchSize: Int
+        model: String, batchSize: Int, startIndex: UInt64 = 0
     ) {
         self.blockHashHex = blockHashHex
         self.publicKeyHex = publicKeyHex
@@ -32,6 +34,7 @@ public struct PocJob: Sendable, Hashable {
         self.rTargetNano = rTargetNano
         self.model = model
         self.batchSize = batchSize
+        self.startIndex = startIndex
     }
 }
 
@@ -106,12 +109,28 @@ public actor PocOrchestrator {
     /// Follows the node's events until cancelled.
     public func run() async {
         let stream = events.subscribe(buffer: 10_000)
+        // Started (or restarted) inside a sprint, the node missed the stage events before now: act
+        // on the stage the chain is in.
+        if let attributes = await currentStage() { await handle(stage: attributes) }
         for await event in stream {
             if Task.isCancelled { break }
             guard case .ledger(let e) = event, e.type == "poc_stage" else { continue }
             await handle(stage: e.attributes)
         }
         await stopGeneration()
+    }
+
+    /// The `poc_stage` attributes of the committed height's stage (nil in epoch 0).
+    private func currentStage() async -> [String: String]? {
+        try? await driver.readLedger { ledger throws(LedgerError) -> [String: String]? in
+            let position = ledger.schedule.position(at: ledger.height ?? 0)
+            guard let p = position.pocStartHeight else { return nil }
+            let hash = try ledger.epoch(position.epoch)?.pocBlockHash ?? Data()
+            return [
+                "epoch": String(position.epoch), "stage": position.stage.rawValue, "poc_start_height": String(p),
+                "block_hash": hash.isEmpty ? "" : Hex.encode(Array(hash)),
+            ]
+        }
     }
 
     func handle(stage attributes: [String: String]) async {
@@ -123,6 +142,8 @@ public actor PocOrchestrator {
         case EpochSchedule.Stage.seedCommit.rawValue:
             await commitSeed(epoch: epoch)
         case EpochSchedule.Stage.generation.rawValue where !hash.isEmpty:
+            // Seeds are accepted until generation ends: one missed at P is committed now.
+            await commitSeed(epoch: epoch)
             await startGeneration(p: p, epoch: epoch, blockHashHex: hash)
         case EpochSchedule.Stage.exchange.rawValue:
             await stopGeneration()
@@ -144,6 +165,8 @@ public actor PocOrchestrator {
         var blockHash: Data
         var isValidator: Bool
         var validatorKeyHex: String?
+        /// Whether this participant's seed for the epoch is on chain already.
+        var seedCommitted: Bool
     }
 
     private func snapshot(epoch: UInt64) async -> Snapshot? {
@@ -157,7 +180,10 @@ public actor PocOrchestrator {
                     params: ledger.params, me: try ledger.participant(me), participants: try ledger.participants(),
                     height: height,
                     blockHash: try ledger.epoch(epoch)?.pocBlockHash ?? Data(), isValidator: mine != nil,
-                    validatorKeyHex: mine?.consensusKey.hex)
+                    validatorKeyHex: mine?.consensusKey.hex,
+                    seedCommitted:
+                        !(try ledger.pocSprint(ledger.schedule.pocStartHeight(ofEpoch: epoch), participant: me)
+                        .summary.seedHash.isEmpty))
             }
         } catch {
             logger.warning("poc: reading the ledger failed", metadata: ["error": "\(error)"])
@@ -191,19 +217,29 @@ public actor PocOrchestrator {
     // MARK: Seed
 
     private func commitSeed(epoch: UInt64) async {
-        guard !seeded.contains(epoch), let view = await snapshot(epoch: epoch), view.me != nil else { return }
+        guard !seeded.contains(epoch), let view = await snapshot(epoch: epoch), view.me != nil, !view.seedCommitted
+        else { return }
         seeded.insert(epoch)
+        let file = seedsDirectory.appendingPathComponent(String(epoch))
         var seed = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for i in seed.indices { seed[i] = UInt8.random(in: .min ... .max, using: &generator) }
         do {
-            try FileManager.default.createDirectory(
-                at: seedsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let file = seedsDirectory.appendingPathComponent(String(epoch))
-            guard
-                FileManager.default.createFile(
-                    atPath: file.path, contents: Data(Hex.encode(seed).utf8), attributes: [.posixPermissions: 0o600])
-            else { throw CocoaError(.fileWriteUnknown) }
+            // A seed already on disk (a repeated event, a restart) is the one to commit: a new one
+            // would overwrite the secret a committed hash may already stand for.
+            if let existing = try? String(contentsOf: file, encoding: .utf8), let bytes = Hex.decode(existing),
+                bytes.count == 32
+            {
+                seed = bytes
+            } else {
+                var generator = SystemRandomNumberGenerator()
+                for i in seed.indices { seed[i] = UInt8.random(in: .min ... .max, using: &generator) }
+                try FileManager.default.createDirectory(
+                    at: seedsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                guard
+                    FileManager.default.createFile(
+                        atPath: file.path, contents: Data(Hex.encode(seed).utf8), attributes: [.posixPermissions: 0o600]
+                    )
+                else { throw CocoaError(.fileWriteUnknown) }
+            }
         } catch {
             // Without the seed on disk the claim could never be made: do not commit it.
             logger.error("poc: cannot keep the seed", metadata: ["epoch": "\(epoch)", "error": "\(error)"])
@@ -224,10 +260,17 @@ public actor PocOrchestrator {
         guard !mined.contains(p), let view = await snapshot(epoch: epoch), let me = view.me else { return }
         mined.insert(p)
         await stopGeneration()
+        // After a restart the nonces submitted before it are on chain: go on past the last one
+        // (the lattice is 0 mod 1 here, so a nonce is its own index).
+        let own = address
+        let submitted =
+            (try? await driver.readLedger { ledger throws(LedgerError) in
+                try ledger.pocSprint(p, participant: own).nonces
+            }) ?? []
         let job = PocJob(
             blockHashHex: blockHashHex, publicKeyHex: Hex.encode(Array(me.consensusPubkey)), nodeIndex: 0,
             nodeCount: 1, rTargetNano: view.params.epochs.rTargetNano, model: view.params.epochs.pocModel,
-            batchSize: batchSize)
+            batchSize: batchSize, startIndex: submitted.max().map { $0 + 1 } ?? 0)
         let stream: AsyncStream<PocFound>
         do {
             stream = try worker.generate(job)

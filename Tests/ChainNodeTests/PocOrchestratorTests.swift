@@ -63,6 +63,15 @@ import Testing
             let first = running[0]
             let p: UInt64 = 40
             let switchHeight = p + Self.epochs.switchOffset
+            // Node 2 restarts in the middle of generation: it takes up the sprint where the chain
+            // is (its seed is on chain already and stays the one on disk) and still mines.
+            #expect(await eventually(.seconds(120)) { first.height >= p + 3 }, "generation is under way")
+            let seedFile = net.homes[2].appendingPathComponent("data/seeds/1")
+            #expect(await eventually(.seconds(30)) { FileManager.default.fileExists(atPath: seedFile.path) })
+            await running[2].stop()
+            let seedBefore = try String(contentsOf: seedFile, encoding: .utf8)
+            try net.writeConfig(2, peers: ports.filter { $0.0 != 2 }, pocThreads: 1)
+            running[2] = try await RunningNode(home: net.homes[2], name: "node2-again")
             #expect(await eventually(.seconds(180)) { first.height >= switchHeight + 1 }, "the chain passes the switch")
             let driver = first.node.driver
             let record = try #require(
@@ -76,6 +85,7 @@ import Testing
             }
             let caught = try #require(record.participants.first { $0.address == cheat })
             #expect(caught.status == "rejected" && caught.weight == 0)
+            #expect(try String(contentsOf: seedFile, encoding: .utf8) == seedBefore, "the seed on disk is kept")
             // Every participant committed a seed, kept 0600 in its home.
             for i in 0..<4 {
                 let file = net.homes[i].appendingPathComponent("data/seeds/1")
