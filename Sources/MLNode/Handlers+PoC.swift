@@ -120,7 +120,7 @@ extension Handlers {
     /// `POST /poc/generate`: starts a sprint. Without `callback_url` the response is the sprint: an
     /// NDJSON stream of `batch` lines and a final `done` line (the sprint stops when the client
     /// disconnects). With `callback_url` the answer is 202 at once and every line is POSTed there.
-    func pocGenerate(_ body: [UInt8]) throws -> Response {
+    func pocGenerate(_ body: [UInt8]) async throws -> Response {
         let request = try decode(PocAPI.GenerateRequest.self, from: body)
         guard request.nodeCount > 0, request.nodeIndex < request.nodeCount else {
             throw MLNodeError.invalidRequest(
@@ -141,7 +141,7 @@ extension Handlers {
         guard (try? PocSeed.canonicalPublicKey(request.publicKey)) != nil else {
             throw MLNodeError.invalidRequest("public_key must be 64 hex digits.", param: "public_key")
         }
-        let engine = try poc.engine(blockHash: request.blockHash, config: request.config.config)
+        let engine = try await poc.engine(blockHash: request.blockHash, config: request.config.config)
         let lattice = try NonceLattice(nodeIndex: request.nodeIndex, nodeCount: request.nodeCount)
         let (id, batches) = try poc.startSprint(
             engine: engine, publicKey: request.publicKey, lattice: lattice, rTarget: request.rTarget,
@@ -186,7 +186,7 @@ extension Handlers {
                 "At most \(poc.limits.maxValidateNonces) nonces per request; got \(request.nonces.count).",
                 param: "nonces")
         }
-        let engine = try poc.engine(blockHash: request.blockHash, config: request.config.config)
+        let engine = try await poc.engine(blockHash: request.blockHash, config: request.config.config)
         let distances = try await poc.validate(engine: engine, publicKey: request.publicKey, nonces: request.nonces)
         return Self.json(PocAPI.ValidateResponse(distances: distances, distancesNano: distances.map(PocDistance.nano)))
     }

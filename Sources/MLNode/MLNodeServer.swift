@@ -59,7 +59,9 @@ public enum MLNodeServer {
                 return try await handlers.score($0)
             }
         }
-        router.post("/poc/generate") { request, _ in await handlers.respond(request) { try handlers.pocGenerate($0) } }
+        router.post("/poc/generate") { request, _ in
+            await handlers.respond(request) { try await handlers.pocGenerate($0) }
+        }
         router.post("/poc/validate") { request, _ in
             await handlers.respond(request) { try await handlers.pocValidate($0) }
         }

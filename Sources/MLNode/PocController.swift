@@ -82,7 +82,7 @@ public final class PocController: Sendable {
     }
 
     /// The engine for `(blockHash, config)`, built if needed; refuses models over ``Limits/maxModelFloats``.
-    func engine(blockHash: String, config: PocModelConfig) throws(MLNodeError) -> PocEngine {
+    func engine(blockHash: String, config: PocModelConfig) async throws(MLNodeError) -> PocEngine {
         do {
             try config.validate()
         } catch {
@@ -103,11 +103,15 @@ public final class PocController: Sendable {
         }
         let key = EngineKey(blockHash: canonical, config: config)
         if let engine = state.withLock({ $0.engines[key] }) { return engine }
+        // Drawing the pool is real work for the larger presets: off the caller's executor.
+        let threads = self.threads
+        let built = await Self.offload { () throws(PocError) -> PocEngine in
+            try PocEngine(blockHashHex: canonical, config: config, threads: threads)
+        }
         let engine: PocEngine
-        do {
-            engine = try PocEngine(blockHashHex: canonical, config: config, threads: threads)
-        } catch {
-            throw .invalidRequest(error.description, param: "config")
+        switch built {
+        case .success(let value): engine = value
+        case .failure(let error): throw .invalidRequest(error.description, param: "config")
         }
         return state.withLock { s in
             if let existing = s.engines[key] { return existing }
@@ -154,9 +158,15 @@ public final class PocController: Sendable {
         engine?.stop()
     }
 
-    /// `POST /poc/stop`: stops the running sprint, if any; returns whether one was running.
+    /// `POST /poc/stop`: stops the running sprint, if any; returns whether one was running. The node
+    /// is free at once (even if the sprint's consumer never ran), so inference and a new sprint may
+    /// start; the old search thread ends after its current forward pass.
     public func stop() -> Bool {
-        let engine = state.withLock { $0.sprint?.engine }
+        let engine: PocEngine? = state.withLock { s in
+            let engine = s.sprint?.engine
+            s.sprint = nil
+            return engine
+        }
         engine?.stop()
         return engine != nil
     }
@@ -169,19 +179,23 @@ public final class PocController: Sendable {
         }
         state.withLock { $0.validations += 1 }
         defer { state.withLock { $0.validations -= 1 } }
-        let result: Result<[Double], PocError> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(
-                    returning: Result { () throws(PocError) -> [Double] in
-                        try engine.distances(publicKeyHex: publicKey, nonces: nonces)
-                    })
-            }
-            thread.stackSize = 1 << 22
-            thread.start()
+        let result = await Self.offload { () throws(PocError) -> [Double] in
+            try engine.distances(publicKeyHex: publicKey, nonces: nonces)
         }
         switch result {
         case .success(let distances): return distances
         case .failure(let error): throw .invalidRequest(error.description, param: "public_key")
+        }
+    }
+
+    /// Runs CPU-bound `work` on a thread of its own and awaits it: never blocks a NIO event loop or a
+    /// thread of the cooperative pool (two of them on a 2-core machine).
+    static func offload<T: Sendable>(_ work: @escaping @Sendable () throws(PocError) -> T) async -> Result<T, PocError>
+    {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: Result { () throws(PocError) -> T in try work() }) }
+            thread.stackSize = 1 << 22
+            thread.start()
         }
     }
 }

@@ -226,8 +226,14 @@ struct PocBench: ParsableCommand {
             let nps = Double(tried) / (ContinuousClock.now - start).seconds
             let gflops = nps * config.flopsPerNonce / 1e9
             let (best, shape) = Self.matMulPeak(config: config, threads: count, seconds: min(seconds, 3))
+            let rng = Self.randomDrawSeconds(config: config, blockHashHex: weights.blockHashHex)
             print(
                 "| \(pad(count, 7)) | \(pad(String(format: "%.0f", nps), 10)) | \(pad(String(format: "%.2f", gflops), 11)) | \(pad(String(format: "%.2f (%@)", best, shape), 27)) | \(pad(String(format: "%.0f%%", 100 * gflops / best), 12))"
+            )
+            // Where the rest goes: the per-nonce random draws (input normals, permutation) on one thread.
+            let share = min(1, rng * nps / Double(count))
+            print(
+                "  random draws: \(String(format: "%.0f", rng * 1e6)) µs per nonce per thread, \(String(format: "%.0f%%", 100 * share)) of the time"
             )
         }
     }
@@ -235,6 +241,22 @@ struct PocBench: ParsableCommand {
     func pad(_ value: Any, _ width: Int) -> String {
         let text = "\(value)"
         return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
+    /// Seconds per nonce of the random draws alone (input normals and the logit permutation).
+    static func randomDrawSeconds(config: PocModelConfig, blockHashHex: String) -> Double {
+        let pk = PocCalibration.publicKeyHex
+        var sink: Float = 0
+        let count = 200
+        let start = ContinuousClock.now
+        for n in 0..<UInt64(count) {
+            var input = PhiloxStream(seed: PocSeed.input(blockHashHex, pk, n))
+            sink += input.fill(normals: config.seqLen * config.dim)[0]
+            var perm = PhiloxStream(seed: PocSeed.permutation(blockHashHex, pk, n))
+            sink += Float(perm.permutation(count: config.vocab)[0])
+        }
+        let seconds = (ContinuousClock.now - start).seconds / Double(count)
+        return sink.isNaN ? 0 : seconds
     }
 
     /// The best `Kernels.matMul` GFLOP/s over F32 weights at the shapes of one PoC forward batch.
