@@ -24,8 +24,8 @@ public struct EpochParams: Codable, Hashable, Sendable {
     /// The PoC model preset (`devnet`, `testnet`, `mainnet`; PROTOCOL §5.1).
     public var pocModel: String
     /// A nonce is valid iff its distance in nano units (floor(d × 10⁹)) is below this.
-    /// Devnet: 1,400,000,000, a placeholder until `gonka poc calibrate` measures the value for
-    /// a 1/16 hit rate on the devnet model.
+    /// Devnet: 1,389,998,891, what `gonka poc calibrate --hit-rate 1/16` measured on the devnet
+    /// model over 100,000 nonces (docs/POC.md).
     public var rTargetNano: UInt64
     /// Nonces each validator samples per participant (PROTOCOL §5.4).
     public var pocValidationSample: UInt64
@@ -46,7 +46,7 @@ public struct EpochParams: Codable, Hashable, Sendable {
         epochLength: UInt64 = 120, seedCommitOffset: UInt64 = 0, generationEnd: UInt64 = 20, exchangeEnd: UInt64 = 22,
         validationStart: UInt64 = 24, validationEnd: UInt64 = 34, weightsOffset: UInt64 = 34,
         switchOffset: UInt64 = 39, claimOffset: UInt64 = 40, pocModel: String = "devnet",
-        rTargetNano: UInt64 = 1_400_000_000, pocValidationSample: UInt64 = 200, pocFraudMinMismatches: UInt64 = 5,
+        rTargetNano: UInt64 = 1_389_998_891, pocValidationSample: UInt64 = 200, pocFraudMinMismatches: UInt64 = 5,
         pocMismatchRatePpb: UInt64 = 500_000, pocFraudThresholdPpb: UInt64 = 100, maxPocBatchNonces: UInt64 = 1_000,
         maxIndividualPowerPpm: UInt64 = 250_000
     ) {
