@@ -90,14 +90,15 @@ enum Epochs {
         var validatorUpdates: [ValidatorUpdate] = []
     }
 
-    /// The schedule's work at the end of block `context.height` (after its transactions), as one
-    /// state transaction.
+    /// The schedule's work at the end of block `context.height` (after its transactions). Runs
+    /// inside the ledger's end-block transaction (`Ledger.finalize`); state transactions do not nest,
+    /// so it opens none of its own.
     static func endBlock(
         context: BlockContext, params: ChainParams, in state: StateContext
     ) throws(LedgerError)
         -> EndBlock
     {
-        try state.transaction { () throws(LedgerError) in try run(context: context, params: params, in: state) }
+        try run(context: context, params: params, in: state)
     }
 
     private static func run(

@@ -50,6 +50,7 @@ final class StateContext {
     }
 
     /// Runs `body` as one transaction: its writes join the block if it returns, vanish if it throws.
+    /// Transactions do not nest (an inner one would drop the outer one's pending writes).
     func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         tx.removeAll(keepingCapacity: true)
         do {
