@@ -49,8 +49,8 @@ sim: ## consensus simulator over $(SEEDS) seeds, heavier faults (SEED=n replays 
 
 DEVNET_DIR ?= .devnet
 PARTICIPANTS ?= 4
-devnet: release ## fetch the model, start a local network of $(PARTICIPANTS) validator processes in $(DEVNET_DIR)
-	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model || echo "warning: the model could not be fetched (the chain does not need it yet)"
+devnet: release ## fetch the model, start $(PARTICIPANTS) validator processes (chain, PoC, API node) in $(DEVNET_DIR) and a signing proxy
+	@GONKA_MODELS="$(MODEL_DIR)" scripts/fetch-model || echo "warning: the model could not be fetched: the devnet starts without API nodes and proxy"
 	.build/release/gonka devnet up --dir $(DEVNET_DIR) --participants $(PARTICIPANTS)
 	@echo ""
 	@echo 'The gonka binary is .build/release/gonka (add it to PATH: export PATH="$(CURDIR)/.build/release:$$PATH").'
