@@ -112,8 +112,10 @@ import Testing
                 : SigningKey().signature(for: P2PHandshake.signedBytes(chainID: testChain, transcript: transcript))
             try await client.send(signature)
         case .silentAfterConnecting:
-            // Half a hello, then nothing: the handshake timeout (300 ms here) closes the socket.
-            try await client.send(Array(P2PHandshake.magic.prefix(4)))
+            // Half a hello, then nothing: the handshake timeout (300 ms here) closes the socket. On a
+            // loaded machine the timeout can fire before these bytes go out, and the send then meets a
+            // closed channel: the same outcome, checked below by `closedByPeer`.
+            try? await client.send(Array(P2PHandshake.magic.prefix(4)))
         case .frameLongerThanTheMaximum:
             _ = try await client.handshake(key: key, maxFrameBytes: 4096)
             try await eventually("admitted") { host.isConnected(to: PeerID(key.publicKey)) }
