@@ -34,6 +34,6 @@ public enum PocSeed {
     public static func target(_ h: String) -> Hash { Hash.sha256("\(h)/target") }
     /// `SHA-256("{validator_pk}/{H}")`: which nonces a validator samples (§5.4).
     public static func validationSample(validatorPublicKeyHex: String, blockHashHex: String) -> Hash {
-        Hash.sha256("\(validatorPublicKeyHex)/\(blockHashHex)")
+        PocValidationSample.seed(validatorKeyHex: validatorPublicKeyHex, blockHashHex: blockHashHex)
     }
 }

@@ -53,21 +53,10 @@ public enum PocStatistics {
         return binomialUpperTail(k: mismatches, n: sampled, p: mismatchRate) < threshold
     }
 
-    /// The validator's sample of a participant's nonces (§5.4): the submitted nonces, de-duplicated
-    /// and sorted ascending (so submission order does not matter), then a partial Fisher–Yates from
-    /// the front driven by the stream of `seed`: for `i` in `0..<count`,
-    /// `j = i + uniformInt(below: m − i)`, swap `i` and `j`; the first `count` are the sample, in
-    /// drawn order. All of them when there are at most `count`.
+    /// The validator's sample of a participant's nonces (§5.4), ascending: the rule the ledger
+    /// checks, ``PocValidationSample`` in GonkaCore.
     public static func sampleNonces(from nonces: [UInt64], count: Int, seed: Hash) -> [UInt64] {
-        var pool = Array(Set(nonces)).sorted()
-        let count = Swift.max(0, count)
-        guard pool.count > count else { return pool }
-        var stream = PhiloxStream(seed: seed)
-        for i in 0..<count {
-            let j = i + Int(stream.uniformInt(below: UInt64(pool.count - i)))
-            pool.swapAt(i, j)
-        }
-        return Array(pool.prefix(count))
+        PocValidationSample.sample(nonces: nonces, count: count, seed: seed)
     }
 
     /// ``sampleNonces(from:count:seed:)`` with the protocol's seed `SHA-256("{validator_pk}/{H}")`.

@@ -166,7 +166,10 @@ enum Epochs {
             if record.status == "active" {
                 try Inference.setExecutorSet(
                     epoch: e, epochSeed: context.lastBlockHash ?? .zero,
-                    weights: record.participants.map { ($0.address, $0.weight) }, in: state)
+                    candidates: record.participants.compactMap { member in
+                        guard let address = try? Address(member.address) else { return nil }
+                        return ExecutorDraw.Candidate(address: address, weight: member.weight)
+                    }, in: state)
             }
         }
         if changed { try state.setRecord(record, at: StateKey.epoch(e)) }

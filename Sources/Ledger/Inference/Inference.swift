@@ -33,34 +33,29 @@ enum Inference {
             price.priceMicro = genesis.params.startPrice * microPerNgonka
             try state.setRecord(price, at: StateKey.modelPrice(model.id))
         }
-        var set = Wire.ExecutorSet()
-        set.epoch = 0
-        set.epochSeed = Data(genesisEpochSeed(chainID: genesis.chainID, genesisTime: genesis.genesisTime).bytes)
-        set.candidates = genesis.validators.sorted { $0.address.bytes.lexicographicallyPrecedes($1.address.bytes) }
-            .map { validator in
-                var weight = Wire.ExecutorWeight()
-                weight.address = validator.address.description
-                weight.weight = validator.power
-                return weight
-            }
-        try state.setRecord(set, at: StateKey.executorSet)
+        try setExecutorSet(
+            epoch: 0, epochSeed: genesisEpochSeed(chainID: genesis.chainID, genesisTime: genesis.genesisTime),
+            candidates: genesis.validators.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.power) },
+            in: state)
     }
 
     /// Replaces the executor pool when an epoch's weights take effect (called by Epochs one block
-    /// after the switch, when the switch block's hash, the epoch seed, is known). Candidates are
-    /// kept in address order; zero weights are dropped.
+    /// after the switch, when the switch block's hash, the epoch seed, is known) and at genesis.
+    /// Candidates are kept in address-byte order; zero weights are dropped.
     static func setExecutorSet(
-        epoch: UInt64, epochSeed: Hash, weights: [(address: String, weight: UInt64)], in state: StateContext
+        epoch: UInt64, epochSeed: Hash, candidates: [ExecutorDraw.Candidate], in state: StateContext
     ) throws(LedgerError) {
         var set = Wire.ExecutorSet()
         set.epoch = epoch
         set.epochSeed = Data(epochSeed.bytes)
-        set.candidates = weights.filter { $0.weight > 0 }.sorted { $0.address < $1.address }.map { entry in
-            var weight = Wire.ExecutorWeight()
-            weight.address = entry.address
-            weight.weight = entry.weight
-            return weight
-        }
+        set.candidates = candidates.filter { $0.weight > 0 }
+            .sorted { $0.address.bytes.lexicographicallyPrecedes($1.address.bytes) }
+            .map { candidate in
+                var weight = Wire.ExecutorWeight()
+                weight.address = candidate.address.description
+                weight.weight = candidate.weight
+                return weight
+            }
         try state.setRecord(set, at: StateKey.executorSet)
     }
 
@@ -77,7 +72,7 @@ enum Inference {
     ///
     /// Epoch 0 uses the genesis validators' powers and ``genesisEpochSeed(chainID:genesisTime:)``,
     /// recorded at `initChain`; each later epoch's weights and seed arrive through
-    /// ``setExecutorSet(epoch:epochSeed:weights:in:)`` from the Epochs module. Every participant
+    /// ``setExecutorSet(epoch:epochSeed:candidates:in:)`` from the Epochs module. Every participant
     /// with weight serves every registered model (the ML-node registry that says which participant
     /// serves which model is the API node's).
     static func executorCandidates(
