@@ -87,7 +87,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Tensor", swiftSettings: strict + kernelFlags),
+        // One instruction Swift cannot otherwise emit (vpmaddwd), named through `Builtin`: the
+        // target is compiled as a stdlib-level module for that reason only.
+        .target(
+            name: "TensorIntrinsics",
+            swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .unsafeFlags(["-parse-stdlib"])]
+                + kernelFlags),
+        .target(name: "Tensor", dependencies: ["TensorIntrinsics"], swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
         // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
         .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),

@@ -8,6 +8,19 @@ extension Kernels {
         Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }
 
+    /// The first four halves at `p` (8 bytes, which every Q4_0, Q4_1 and Q8_0 block has), as
+    /// floats: a block's scale is lane 0 and Q4_1's minimum lane 1. `half(_:_:)` on a block scale
+    /// compiles to `vpinsrw` into whatever register is free, often a loop accumulator, which chains
+    /// every block's conversion behind the previous block's FMA (a false dependency that made the
+    /// matrix-vector loops latency-bound); this zero-extending 8-byte load has none.
+    @inline(__always)
+    static func blockHalves(_ p: UnsafeRawPointer) -> SIMD4<Float> {
+        let v = p.loadUnaligned(as: SIMD4<Float16>.self)
+        var r = SIMD4<Float>()
+        for i in 0..<4 { r[i] = Float(v[i]) }
+        return r
+    }
+
     // Element-wise loops rather than the standard library's generic SIMD conversions: those stay
     // out-of-line calls across modules, while these loops become vpmovzxbd/vpmovsxbd + vcvtdq2ps.
     @inline(__always)
@@ -121,8 +134,9 @@ extension Kernels {
         var offset: Float = 0
         for b in 0..<blocks {
             let p = row + b * 20
-            acc = acc.addingProduct(q4Block(p, xr, b * 128, mask: mask, shift: shift), SIMD8(repeating: half(p, 0)))
-            offset = offset.addingProduct(half(p, 2), sums[b])
+            let scales = blockHalves(p)
+            acc = acc.addingProduct(q4Block(p, xr, b * 128, mask: mask, shift: shift), SIMD8(repeating: scales[0]))
+            offset = offset.addingProduct(scales[1], sums[b])
         }
         return horizontalSum(acc) + offset
     }
@@ -147,11 +161,13 @@ extension Kernels {
                 let pb = rowB + b * 20
                 let ta = q4Block(pa, xr, b * 128, mask: mask, shift: shift)
                 let tb = q4Block(pb, xr, b * 128, mask: mask, shift: shift)
-                accA = accA.addingProduct(ta, SIMD8(repeating: half(pa, 0)))
-                accB = accB.addingProduct(tb, SIMD8(repeating: half(pb, 0)))
+                let sa = blockHalves(pa)
+                let sb = blockHalves(pb)
+                accA = accA.addingProduct(ta, SIMD8(repeating: sa[0]))
+                accB = accB.addingProduct(tb, SIMD8(repeating: sb[0]))
                 let sum = sums[b]
-                offA = offA.addingProduct(half(pa, 2), sum)
-                offB = offB.addingProduct(half(pb, 2), sum)
+                offA = offA.addingProduct(sa[1], sum)
+                offB = offB.addingProduct(sb[1], sum)
             }
             return (horizontalSum(accA) + offA, horizontalSum(accB) + offB)
         case .q8_0:
@@ -166,8 +182,8 @@ extension Kernels {
                 ta = ta.addingProduct(floats(pa.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
                 var tb = floats(pb.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
                 tb = tb.addingProduct(floats(pb.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
-                accA = accA.addingProduct(ta, SIMD16(repeating: half(pa, 0)))
-                accB = accB.addingProduct(tb, SIMD16(repeating: half(pb, 0)))
+                accA = accA.addingProduct(ta, SIMD16(repeating: blockHalves(pa)[0]))
+                accB = accB.addingProduct(tb, SIMD16(repeating: blockHalves(pb)[0]))
             }
             return (horizontalSum(accA), horizontalSum(accB))
         default:
@@ -191,7 +207,7 @@ extension Kernels {
             let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
             var t = floats(q & 0x0F) * x0
             t = t.addingProduct(floats(q &>> 4), x1)
-            let d = half(p, 0)
+            let d = blockHalves(p)[0]
             acc = acc.addingProduct(t, SIMD16(repeating: d))
             offset -= 8 * d * sums[b]
         }
@@ -210,7 +226,7 @@ extension Kernels {
             let x1 = xr.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
             var t = floats(q0) * x0
             t = t.addingProduct(floats(q1), x1)
-            acc = acc.addingProduct(t, SIMD16(repeating: half(p, 0)))
+            acc = acc.addingProduct(t, SIMD16(repeating: blockHalves(p)[0]))
         }
         return horizontalSum(acc)
     }

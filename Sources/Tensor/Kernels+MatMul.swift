@@ -22,7 +22,8 @@ extension Kernels {
 
     /// `targets` (all with the same `cols`) times the `tokens` activation rows of `x` (row stride
     /// `ldx` floats), split across `pool`'s workers by rows. One token uses dot products over the
-    /// quantised blocks; more tokens use dequantised panels and a 3×4 register-blocked kernel.
+    /// quantised blocks (Q4_1 and Q8_0 against 16-bit activations, `Kernels+Int16.swift`); more
+    /// tokens use dequantised panels and a 3×4 register-blocked kernel.
     public static func matMul(
         pool: ThreadPool, targets: [MatMulTarget], x: UnsafePointer<Float>, ldx: Int, tokens: Int
     ) {
@@ -41,12 +42,34 @@ extension Kernels {
             let sums = UnsafeMutablePointer<Float>.allocate(capacity: cols / 32 + 1)
             defer { sums.deallocate() }
             if cols % 32 == 0 { blockSums(x, count: cols, into: sums) }
+            let integer =
+                cols % 32 == 0 && targets.contains { hasInt16Path($0.weight.type) }
+                ? Int16Activations(x, count: cols) : nil
+            defer { integer?.deallocate() }
             pool.parallelFor(units.count) { range in
                 for u in range {
                     let unit = units[u]
                     let target = targets[unit.target]
                     let w = target.weight
                     var r = unit.start
+                    if let integer, hasInt16Path(w.type) {
+                        while r + 2 <= unit.end {
+                            let (a, b) = dot2(w.type, w.row(r), w.row(r + 1), integer, count: cols)
+                            if target.accumulate {
+                                target.y[r] += a
+                                target.y[r + 1] += b
+                            } else {
+                                target.y[r] = a
+                                target.y[r + 1] = b
+                            }
+                            r += 2
+                        }
+                        if r < unit.end {
+                            let v = dot(w.type, w.row(r), integer, count: cols)
+                            if target.accumulate { target.y[r] += v } else { target.y[r] = v }
+                        }
+                        continue
+                    }
                     while r + 2 <= unit.end {
                         let (a, b) = dot2(w.type, w.row(r), w.row(r + 1), x, sums: sums, count: cols)
                         if target.accumulate {

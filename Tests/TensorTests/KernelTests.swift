@@ -111,6 +111,64 @@ struct KernelTests {
         }
     }
 
+    @Test func int16ActivationsRoundWithinHalfAStep() {
+        var random = TestRandom(state: 21)
+        // Block 0 mixes a large element with tiny ones, block 1 is all zero, block 2 is ordinary.
+        var x = (0..<96).map { _ in random.float() * 1e-3 }
+        x[5] = -4_000
+        for i in 32..<64 { x[i] = 0 }
+        let q = x.withUnsafeBufferPointer { Kernels.Int16Activations($0.baseAddress!, count: 96) }
+        defer { q.deallocate() }
+        #expect(q.scale(0) == Float(4_000) / 32767)
+        #expect(q.values[5] == -32767)
+        #expect(q.scale(1) == 0 && (32..<64).allSatisfy { q.values[$0] == 0 })
+        for b in 0..<3 {
+            let block = x[(b * 32)..<(b * 32 + 32)]
+            #expect(q.sum(b) == block.reduce(0, +))
+            for i in block.indices {
+                #expect(abs(Float(q.values[i]) * q.scale(b) - x[i]) <= q.scale(b) / 2 * 1.0001, "i \(i)")
+            }
+        }
+    }
+
+    /// The 16-bit matrix-vector path (Q4_1, Q8_0) against the exact product of the dequantised rows,
+    /// within the bound its rounding allows: Σ|w| × half a step of each block. 51 rows take the
+    /// two-row kernel and the single-row one.
+    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    func int16MatrixVectorStaysWithinItsRoundingBound(_ type: GGMLType) {
+        let rows = 51
+        let cols = 128
+        let bytes = randomMatrixBytes(type, rows: rows, cols: cols, seed: 17)
+        var random = TestRandom(state: 8)
+        let x = (0..<cols).map { i in random.float() * (i % 32 == 3 ? 50 : 1) }
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)!
+            var y = [Float](repeating: 0, count: rows)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    Kernels.matMul(
+                        pool: ThreadPool(threads: 1), targets: [.init(weight: w, y: yp.baseAddress!, ldy: rows)],
+                        x: xp.baseAddress!, ldx: cols, tokens: 1)
+                }
+            }
+            var row = [Float](repeating: 0, count: cols)
+            for r in 0..<rows {
+                row.withUnsafeMutableBufferPointer { w.dequantizeRow(r, into: $0.baseAddress!) }
+                var exact: Double = 0
+                var bound: Double = 0
+                for b in 0..<(cols / 32) {
+                    let step = Double(x[(b * 32)..<(b * 32 + 32)].map(abs).max()!) / 32767
+                    for i in (b * 32)..<(b * 32 + 32) {
+                        exact += Double(row[i]) * Double(x[i])
+                        bound += abs(Double(row[i])) * step / 2
+                    }
+                }
+                // Plus float rounding of the sums themselves.
+                #expect(abs(Double(y[r]) - exact) <= bound + 1e-5 * max(1, abs(exact)), "row \(r)")
+            }
+        }
+    }
+
     @Test func expIsAccurate() {
         for x in stride(from: Float(-80), through: 80, by: 0.37) {
             let got = Kernels.exp(x)
