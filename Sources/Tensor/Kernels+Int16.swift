@@ -112,7 +112,8 @@ extension Kernels {
     /// Two rows of `type` (Q4_1 or Q8_0, see `hasInt16Path`) times the 16-bit activations `x`.
     @inline(__always)
     public static func dot2(
-        _ type: GGMLType, _ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ x: Int16Activations, count: Int
+        _ type: GGMLType, _ rowA: UnsafeRawPointer, _ rowB: UnsafeRawPointer, _ x: Int16Activations, count: Int,
+        prefetchAhead: Int = 0
     ) -> (Float, Float) {
         let xv = UnsafeRawPointer(x.values)
         var accA = SIMD8<Float>()
@@ -125,6 +126,10 @@ extension Kernels {
             for b in 0..<(count / 32) {
                 let pa = rowA + b * 20
                 let pb = rowB + b * 20
+                if prefetchAhead != 0 {
+                    prefetch(pa + prefetchAhead)
+                    prefetch(pb + prefetchAhead)
+                }
                 let x0 = xv.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
                 let x1 = xv.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
                 let ta = floats(q4BlockInt16(pa, x0, x1, mask: mask, shift: shift))
@@ -144,6 +149,10 @@ extension Kernels {
             for b in 0..<(count / 32) {
                 let pa = rowA + b * 34
                 let pb = rowB + b * 34
+                if prefetchAhead != 0 {
+                    prefetch(pa + prefetchAhead)
+                    prefetch(pb + prefetchAhead)
+                }
                 let x0 = xv.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
                 let x1 = xv.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
                 let factors = x.blockFactors(b)
@@ -169,11 +178,13 @@ extension Kernels {
             if type == .q4_1 {
                 let p = row + b * 20
                 let k = blockHalves(p) * x.blockFactors(b)
-                acc = acc.addingProduct(floats(q4BlockInt16(p, x0, x1, mask: mask, shift: shift)), SIMD8(repeating: k[0]))
+                acc = acc.addingProduct(
+                    floats(q4BlockInt16(p, x0, x1, mask: mask, shift: shift)), SIMD8(repeating: k[0]))
                 offset += k[1]
             } else {
                 let p = row + b * 34
-                acc = acc.addingProduct(floats(q8BlockInt16(p, x0, x1)), SIMD8(repeating: blockHalves(p)[0] * x.scale(b)))
+                acc = acc.addingProduct(
+                    floats(q8BlockInt16(p, x0, x1)), SIMD8(repeating: blockHalves(p)[0] * x.scale(b)))
             }
         }
         return horizontalSum(acc) + offset
