@@ -179,6 +179,9 @@ struct JoinPlan {
             ["0.0.0.0", "::", ""].contains(p2pAddress.host)
             ? (URL(string: client.baseURL)?.host ?? "") : p2pAddress.host
         let peerEntry = "\(status.nodeID)@\(peerHost):\(p2pAddress.port)"
+        // The peer's outbound connections go to listen addresses: more peers to start from (there
+        // is no peer exchange yet, and a validator wants direct links to the others' votes).
+        let morePeers = status.peers.filter { $0.outbound && !$0.address.isEmpty }.map { "\($0.id)@\($0.address)" }
 
         // 2. The home: empty, or already of this chain.
         let genesisURL = home.appendingPathComponent("genesis.json")
@@ -252,7 +255,7 @@ struct JoinPlan {
         var config = self.config
         config.chainID = genesis.chainID
         config.accountKey = accountName
-        config.persistentPeers = [peerEntry]
+        config.persistentPeers = [peerEntry] + morePeers.filter { $0 != peerEntry }
         do {
             try fm.createDirectory(at: home.appendingPathComponent("data"), withIntermediateDirectories: true)
             try genesisBytes.write(to: genesisURL, options: .atomic)

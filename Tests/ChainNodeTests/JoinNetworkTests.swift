@@ -109,7 +109,7 @@ import Testing
             let written = try NodeConfig(toml: String(contentsOf: configURL, encoding: .utf8))
             #expect(written.chainID == TestChain.chainID)
             #expect(written.pocEnabled)
-            #expect(written.persistentPeers == ["\(status.nodeID)@127.0.0.1:\(first.p2pPort)"])
+            #expect(written.persistentPeers.first == "\(status.nodeID)@127.0.0.1:\(first.p2pPort)")
             #expect(try Data(contentsOf: genesisURL) == served)
             for key in ["validator", "consensus", "p2p"] {
                 let attributes = try FileManager.default.attributesOfItem(
@@ -154,6 +154,7 @@ import Testing
             let info = try await client.epoch()
             #expect(info.validators.count > 1)
             #expect(info.validators.contains { $0.address == account.description && $0.power == mine.weight })
+            #expect(await eventually(.seconds(60)) { joiner.height >= switchHeight }, "the joiner follows")
             let joinerStatus = try await joinerClient.status()
             #expect(joinerStatus.validator?.power == mine.weight, "the joiner's node signs with its weight")
 
@@ -172,12 +173,22 @@ import Testing
                 return false
             }
             #expect(signedAt != nil, "the joiner's precommits appear in a commit")
+            // How often it gets its precommit into the commit over the next blocks.
+            let from = first.height
+            _ = await eventually(.seconds(30)) { first.height >= from + 20 }
+            var signed = 0
+            for height in from..<(from + 20) {
+                if let block = try? await client.block(height), block.commit.signers.contains(consensusAddress) {
+                    signed += 1
+                }
+            }
             let elapsed = ContinuousClock.now - started
             print(
                 "join: registered at \(registeredAt), sprint P=\(p) (epoch \(epoch)), first batch at \(minedAt), "
                     + "nonces \(sprint.nonceCount), weight \(mine.weight) of \(record.totalWeight) (\(info.validators.count) "
                     + "validators), set from "
-                    + "\(switchHeight), first signed commit at \(signedAt ?? 0); \(elapsed)")
+                    + "\(switchHeight), first signed commit at \(signedAt ?? 0), "
+                    + "signed \(signed) of the 20 commits from \(from); \(elapsed)")
         } catch {
             for node in running { await node.stop() }
             throw error
