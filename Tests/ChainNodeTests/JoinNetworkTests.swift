@@ -39,7 +39,10 @@ import Testing
                 ports.append((i, node.p2pPort))
             }
             let first = running[0]
-            let rpc = "http://127.0.0.1:\(try await first.node.rpcPort())"
+            // The joiner goes through node 3, which dialled the three others: their listen
+            // addresses (its outbound peers) become the joiner's peers too.
+            let entry = running[3]
+            let rpc = "http://127.0.0.1:\(try await entry.node.rpcPort())"
             let client = try ChainClient(baseURL: rpc)
             #expect(await eventually(.seconds(30)) { first.height >= 2 }, "blocks are committed")
 
@@ -47,7 +50,7 @@ import Testing
             let served = try await client.genesis()
             #expect(served == (try Data(contentsOf: net.homes[0].appendingPathComponent("genesis.json"))))
             let status = try await client.status()
-            #expect(status.p2pListen == "127.0.0.1:\(first.p2pPort)")
+            #expect(status.p2pListen == "127.0.0.1:\(entry.p2pPort)")
             // Before the join: the four genesis validators.
             #expect(try await client.epoch().validators.count == 4)
 
@@ -109,7 +112,9 @@ import Testing
             let written = try NodeConfig(toml: String(contentsOf: configURL, encoding: .utf8))
             #expect(written.chainID == TestChain.chainID)
             #expect(written.pocEnabled)
-            #expect(written.persistentPeers.first == "\(status.nodeID)@127.0.0.1:\(first.p2pPort)")
+            #expect(written.persistentPeers.first == "\(status.nodeID)@127.0.0.1:\(entry.p2pPort)")
+            #expect(written.persistentPeers.count >= 2, "\(written.persistentPeers)")
+            #expect(written.persistentPeers.contains { $0.hasPrefix(net.p2pKeys[0].publicKey.hex) })
             #expect(try Data(contentsOf: genesisURL) == served)
             for key in ["validator", "consensus", "p2p"] {
                 let attributes = try FileManager.default.attributesOfItem(
