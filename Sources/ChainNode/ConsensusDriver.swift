@@ -54,6 +54,9 @@ public actor ConsensusDriver {
     private let signer: Consensus.Signer?
     /// The validator this node signs as (address, power), if it is one.
     public nonisolated let validator: (address: Address, power: UInt64)?
+    /// The address of this node's consensus key, validator or not (`/status` pairs it with the
+    /// current power from ``NodeStatusBox``).
+    public nonisolated let signerAddress: Address?
     private var machine: Consensus.Machine
     private var wal: Consensus.WAL<ConsensusWALFile>
     private let walFile: ConsensusWALFile
@@ -107,6 +110,7 @@ public actor ConsensusDriver {
         // A key outside the current validator set follows without signing (the machine checks
         // membership per height), and signs once the set it belongs to takes over.
         self.signer = signer
+        signerAddress = signer?.address
         validator = self.signer.flatMap { s in app.validators.validator(s.address).map { (s.address, $0.power) } }
         do {
             walFile = try ConsensusWALFile(path: paths.walFile.path)
@@ -130,7 +134,9 @@ public actor ConsensusDriver {
         mempool = Mempool(maxTxs: configuration.mempoolMaxTxs, maxBytes: configuration.mempoolMaxBytes)
         let tip = app.tip
         let appHash = app.appHash
+        let power = signer.flatMap { app.validators.validator($0.address)?.power }
         status.update {
+            $0.validatorPower = power
             $0.height = tip.height
             $0.blockHash = tip.blockID
             $0.appHash = appHash
@@ -402,7 +408,9 @@ public actor ConsensusDriver {
         }
         events.publish(out)
         let size = mempool.count
+        let power = signer.flatMap { app.validators.validator($0.address)?.power }
         status.update {
+            $0.validatorPower = power
             $0.height = height
             $0.blockHash = blockID
             $0.appHash = applied.appHash

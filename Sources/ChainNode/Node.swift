@@ -41,6 +41,8 @@ public final class Node: Sendable {
     public let nodeID: PeerID
     private let rpcAddress: HostPort
     private let rpcBound = Mutex<Int?>(nil)
+    /// The genesis file as read, for `GET /genesis`.
+    private let genesisJSON: Data
     private let logger: Logger
 
     /// Loads config, genesis and keys from `home` and opens the stores (replaying blocks the state
@@ -63,7 +65,9 @@ public final class Node: Sendable {
         self.config = config
         let genesis: Genesis
         do {
-            genesis = try Genesis.decode(json: try Data(contentsOf: paths.genesis))
+            let raw = try Data(contentsOf: paths.genesis)
+            genesis = try Genesis.decode(json: raw)
+            genesisJSON = raw
         } catch {
             throw .genesis("\(paths.genesis.path): \(error)")
         }
@@ -152,9 +156,12 @@ public final class Node: Sendable {
 
     /// What the chain RPC serves from.
     public var rpcDependencies: RPCDependencies {
-        RPCDependencies(
+        var deps = RPCDependencies(
             chainID: config.chainID, moniker: config.moniker, nodeID: nodeID.description, testHooks: config.testHooks,
             driver: driver, host: host, status: status, events: events, blocks: driver.blocks)
+        deps.genesisJSON = genesisJSON
+        deps.p2pListenHost = (try? HostPort(parsing: config.p2pListen))?.host ?? ""
+        return deps
     }
 
     /// The P2P host's bound port, once listening.

@@ -117,6 +117,9 @@ public final class NodeStatusBox: Sendable {
         public var txsCommitted: UInt64 = 0
         /// Set when the driver stopped (storage failure, diverged state).
         public var halted: String?
+        /// This node's voting power in the set that signs the next height; nil: not a validator
+        /// there (a participant that joined signs once its epoch's set takes over).
+        public var validatorPower: UInt64?
     }
 
     private let state = Mutex(Snapshot())

@@ -83,6 +83,10 @@ public actor PocOrchestrator {
     var logger: Logger
     /// Hits per batch tx.
     let batchSize: Int
+    /// ML nodes of this participant: the one in-process worker. With one node it always mines
+    /// (§5.7); the pick runs through `Ledger.miningNodes` so more nodes (the API node's registry)
+    /// follow the same rule.
+    let mlNodeCount: UInt64 = 1
 
     private var generation: Task<Void, Never>?
     /// Sprints already acted on, so a repeated event does nothing twice.
@@ -261,16 +265,33 @@ public actor PocOrchestrator {
         mined.insert(p)
         await stopGeneration()
         // After a restart the nonces submitted before it are on chain: go on past the last one
-        // (the lattice is 0 mod 1 here, so a nonce is its own index).
+        // of this node's lattice (nonce = index + k × count, so k = nonce / count).
         let own = address
-        let submitted =
-            (try? await driver.readLedger { ledger throws(LedgerError) in
-                try ledger.pocSprint(p, participant: own).nonces
-            }) ?? []
+        let nodeCount = mlNodeCount
+        let submitted: [UInt64]
+        let mining: [UInt64]
+        do {
+            (submitted, mining) = try await driver.readLedger { ledger throws(LedgerError) in
+                (
+                    try ledger.pocSprint(p, participant: own).nonces,
+                    try ledger.miningNodes(epoch: epoch, participant: own, nodeCount: nodeCount)
+                )
+            }
+        } catch {
+            logger.warning("poc: reading the ledger failed", metadata: ["error": "\(error)"])
+            mined.remove(p)
+            return
+        }
+        // §5.7: the nodes the shuffle keeps serving do not mine (with one node, it mines).
+        guard let nodeIndex = mining.first else {
+            logger.info("poc: every node keeps serving this sprint", metadata: ["p": "\(p)"])
+            return
+        }
         let job = PocJob(
-            blockHashHex: blockHashHex, publicKeyHex: Hex.encode(Array(me.consensusPubkey)), nodeIndex: 0,
-            nodeCount: 1, rTargetNano: view.params.epochs.rTargetNano, model: view.params.epochs.pocModel,
-            batchSize: batchSize, startIndex: submitted.max().map { $0 + 1 } ?? 0)
+            blockHashHex: blockHashHex, publicKeyHex: Hex.encode(Array(me.consensusPubkey)), nodeIndex: nodeIndex,
+            nodeCount: nodeCount, rTargetNano: view.params.epochs.rTargetNano, model: view.params.epochs.pocModel,
+            batchSize: batchSize,
+            startIndex: submitted.filter { $0 % nodeCount == nodeIndex }.max().map { $0 / nodeCount + 1 } ?? 0)
         let stream: AsyncStream<PocFound>
         do {
             stream = try worker.generate(job)
@@ -292,9 +313,9 @@ public actor PocOrchestrator {
                     var batch = Wire.MsgSubmitPocBatch()
                     batch.participant = await self.address.description
                     batch.pocStartHeight = p
-                    batch.mlNodeID = "local-0"
-                    batch.nodeIndex = 0
-                    batch.nodeCount = 1
+                    batch.mlNodeID = "local-\(nodeIndex)"
+                    batch.nodeIndex = UInt32(nodeIndex)
+                    batch.nodeCount = UInt32(nodeCount)
                     batch.nonces = Array(found.nonces[start..<end])
                     batch.distancesNano = Array(found.distancesNano[start..<end])
                     if await self.submit(Wire.Msg(batch), validBefore: closes) { submitted += end - start }

@@ -23,6 +23,11 @@ public struct RPCDependencies: Sendable {
     public var maxBodyBytes = 1 << 20
     /// How long `POST /tx?mode=commit` waits for the block.
     public var commitWait: Duration = .seconds(30)
+    /// The genesis file the node started from, served as is by `GET /genesis` (a joining node
+    /// takes it from there); empty: 404.
+    public var genesisJSON: Data = Data()
+    /// The host of `[p2p] listen`; `/status` reports it with the bound port as `p2p_listen`.
+    public var p2pListenHost: String = ""
 }
 
 /// The chain RPC of `docs/RPC.md`: status, tx submission, blocks, txs, state queries with proofs,
@@ -33,6 +38,7 @@ public enum ChainRPC {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         router.get("/status") { _, _ in status(deps) }
+        router.get("/genesis") { _, _ in genesis(deps) }
         router.post("/tx") { request, _ in try await submit(request, deps) }
         router.get("/block/{height}") { _, context in try block(context.parameters.get("height") ?? "", deps) }
         router.get("/tx/{hash}") { _, context in try tx(context.parameters.get("hash") ?? "", deps) }
@@ -70,10 +76,12 @@ public enum ChainRPC {
                 ("outbound", .bool(p.outbound)),
             ])
         }
-        let validator: JSON =
-            deps.driver.validator.map { v in
-                .object([("address", .string(v.address.description)), ("power", .uint(v.power))])
-            } ?? .null
+        // The set that signs the next height, not the one at start: a joined participant shows
+        // up here from its epoch's switch on.
+        var validator: JSON = .null
+        if let address = deps.driver.signerAddress, let power = s.validatorPower {
+            validator = .object([("address", .string(address.description)), ("power", .uint(power))])
+        }
         return json(
             .object([
                 ("chain_id", .string(deps.chainID)), ("moniker", .string(deps.moniker)),
@@ -81,6 +89,7 @@ public enum ChainRPC {
                 ("block_hash", .string(s.blockHash?.hex ?? "")), ("app_hash", .string(s.appHash.hex)),
                 ("block_time_ms", .int(s.blockTimeMs)), ("catching_up", .bool(s.catchingUp)), ("peers", .array(peers)),
                 ("mempool_size", .int(Int64(s.mempoolSize))), ("validator", validator),
+                ("p2p_listen", deps.host.boundPort.map { .string("\(deps.p2pListenHost):\($0)") } ?? .null),
                 (
                     "consensus",
                     .object([
@@ -89,6 +98,14 @@ public enum ChainRPC {
                     ])
                 ),
             ]))
+    }
+
+    /// `GET /genesis`: the genesis JSON this node started from, byte for byte.
+    static func genesis(_ deps: RPCDependencies) -> Response {
+        guard !deps.genesisJSON.isEmpty else { return error(404, "not_found", "this node serves no genesis") }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: deps.genesisJSON)))
     }
 
     struct TxBody: Decodable { let tx: String }

@@ -54,6 +54,14 @@ public struct ChainClient: Sendable {
         try await get("/status", as: NodeStatus.self)
     }
 
+    /// `GET /genesis`: the genesis JSON the node started from, as bytes (decode it with
+    /// `Ledger.Genesis.decode(json:)`).
+    public func genesis() async throws(ChainClientError) -> Data {
+        let (status, body) = try await rawGET("/genesis")
+        guard status == 200 else { throw Self.serverError(status: status, body: body) }
+        return body
+    }
+
     public func block(_ height: UInt64) async throws(ChainClientError) -> BlockInfo {
         try await get("/block/\(height)", as: BlockInfo.self)
     }

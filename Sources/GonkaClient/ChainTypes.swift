@@ -20,6 +20,9 @@ public struct NodeStatus: Codable, Hashable, Sendable {
     public var mempoolSize: Int
     public var validator: ValidatorInfo?
     public var consensus: ConsensusState
+    /// `host:port` the node's P2P host is bound to (nil while it is not listening); with
+    /// ``nodeID`` it is the node's `persistent_peers` entry.
+    public var p2pListen: String?
 
     public struct Peer: Codable, Hashable, Sendable {
         public var id: String
@@ -48,6 +51,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         case blockTimeMs = "block_time_ms"
         case catchingUp = "catching_up"
         case mempoolSize = "mempool_size"
+        case p2pListen = "p2p_listen"
     }
 }
 

@@ -29,6 +29,9 @@ public final class P2PHost: Service, Sendable {
     /// The bound TCP port; waits until `run()` has bound it, throws if the host stopped or failed to bind.
     public func listeningPort() async throws -> Int { try await core.listeningPort() }
 
+    /// The bound TCP port while the host runs, else nil (never waits: for status pages).
+    public var boundPort: Int? { core.boundPort }
+
     /// Messages from authenticated peers, in order per connection. Single consumer; ends once
     /// `run()` has returned and what was queued has been taken, or when the consuming task is
     /// cancelled. Keep consuming: with `inboundQueueLimit` messages unconsumed the host stops reading
@@ -252,6 +255,13 @@ final class HostCore: Sendable {
         for waiter in waiters { waiter.resume(throwing: P2PError.notRunning) }
         server?.close(promise: nil)
         for channel in channels { channel.close(promise: nil) }
+    }
+
+    var boundPort: Int? {
+        state.withLock { state in
+            if case .running(let port) = state.phase, port != 0 { return port }
+            return nil
+        }
     }
 
     func listeningPort() async throws -> Int {

@@ -14,7 +14,7 @@ struct Devnet: AsyncParsableCommand {
         discussion: """
             `up` writes a genesis and N node homes under --dir (default .devnet), starts one `gonka node start` process per validator on free loopback ports, and waits until blocks are committed. `status` shows each node's height, app hash and peers; `down` stops them. Data stays in --dir until --reset.
             """,
-        subcommands: [Up.self, Status.self, Down.self, KillNode.self, RestartNode.self, Fund.self]
+        subcommands: [Up.self, Status.self, Down.self, KillNode.self, RestartNode.self, Fund.self, Join.self]
     )
 
     struct DirOptions: ParsableArguments {

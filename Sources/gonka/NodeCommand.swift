@@ -14,8 +14,8 @@ import UnixSignals
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run a chain node.",
-        subcommands: [Start.self]
+        abstract: "Run a chain node, or join a running network with a new one.",
+        subcommands: [Start.self, Join.self]
     )
 }
 

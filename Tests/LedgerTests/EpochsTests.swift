@@ -105,10 +105,16 @@ import Testing
         let h = PocFixture.blockHash(PocFixture.p).hex
         #expect(gen.events.first == .pocStage(epoch: 1, stage: "generation", pocStartHeight: 30, blockHash: h))
         #expect(try f.chain.ledger.epoch(1)?.pocBlockHash == Data(PocFixture.blockHash(PocFixture.p).bytes))
-        // Participant 0: 40 nonces in two batches of two nodes; 1: 20; 2: 10 (the cheat); 3: 25.
+        // Participant 0: three ML nodes, one keeps serving (§5.7), the two others mine 40 nonces in
+        // two batches; 1: 20; 2: 10 (the cheat); 3: 25.
+        let model = f.chain.genesis.models.map(\.id).min() ?? ""
+        let mining = ServingNodes.mining(epoch: 1, participant: f.address(0).description, model: model, nodeCount: 3)
+        #expect(mining.count == 2)
         let txs = try [
-            f.tx(f.batch(0, nonces: (0..<20).map { $0 * 2 }, index: 0, count: 2), from: 0),
-            f.tx(f.batch(0, nonces: (0..<20).map { $0 * 2 + 1 }, index: 1, count: 2), from: 0),
+            f.tx(
+                f.batch(0, nonces: (0..<20).map { $0 * 3 + mining[0] }, index: UInt32(mining[0]), count: 3), from: 0),
+            f.tx(
+                f.batch(0, nonces: (0..<20).map { $0 * 3 + mining[1] }, index: UInt32(mining[1]), count: 3), from: 0),
             f.tx(f.batch(1, nonces: Array(100..<120)), from: 1),
             f.tx(f.batch(2, nonces: Array(0..<10)), from: 2),
             f.tx(f.batch(3, nonces: Array(0..<25)), from: 3),
@@ -129,9 +135,11 @@ import Testing
         let record = try #require(try f.chain.ledger.epoch(1))
         #expect(record.status == "computed" && record.switchHeight == 49)
         let byAddress = Dictionary(uniqueKeysWithValues: record.participants.map { ($0.address, $0) })
-        // Accepted raw weights 40, 20, 25 → n = 3, limit 40%: sorted [20,25,40], k = 2:
-        // 40 > 0.4·(45 + 40) = 34 → cap = ⌊0.4·45 / 0.6⌋ = 30.
-        #expect(byAddress[f.address(0).description]?.rawWeight == 40)
+        // Participant 0's raw weight: 40 nonces + its serving node's carried weight, the genesis
+        // power 10 over the one node it had then (§5.7) = 50.
+        // Accepted raw weights 50, 20, 25 → n = 3, limit 40%: sorted [20,25,50], k = 3:
+        // 50 > 0.4·(45 + 50) = 38 → cap = ⌊0.4·45 / 0.6⌋ = 30.
+        #expect(byAddress[f.address(0).description]?.rawWeight == 50)
         #expect(byAddress[f.address(0).description]?.weight == 30)
         #expect(byAddress[f.address(1).description]?.weight == 20)
         #expect(byAddress[f.address(3).description]?.weight == 25)

@@ -95,6 +95,27 @@ import Testing
             c, d, c.tx(c.batch(0, nonces: Array(0..<1_001)), from: 0), code: "invalid_field", contains: "more than")
     }
 
+    /// §5.7: of a participant's n = 4 ML nodes, the two the shuffle keeps serving may not mine.
+    @Test func batchesFromServingNodesAreRefused() throws {
+        let (c, d) = try Self.twins(at: .seeds)
+        try c.block()
+        try d.block()
+        let model = c.chain.genesis.models.map(\.id).min() ?? ""
+        let owner = c.address(0).description
+        let serving = ServingNodes.serving(epoch: 1, participant: owner, model: model, nodeCount: 4)
+        let mining = ServingNodes.mining(epoch: 1, participant: owner, model: model, nodeCount: 4)
+        #expect(serving.count == 2 && mining.count == 2)
+        for index in serving {
+            try Self.expectRejected(
+                c, d, c.tx(c.batch(0, nonces: [index, index + 4], index: UInt32(index), count: 4), from: 0),
+                code: "invalid_field", contains: "keeps serving")
+        }
+        let ok = try c.block([
+            c.tx(c.batch(0, nonces: [mining[0], mining[0] + 4], index: UInt32(mining[0]), count: 4), from: 0)
+        ])
+        #expect(ok.txResults[0].isSuccess, "\(ok.txResults.compactMap(\.error))")
+    }
+
     @Test func nodeCountMustStayTheSame() throws {
         let (a, b) = try Self.twins(at: .generation)
         // Participant 0's first batch used node_count 1.

@@ -199,9 +199,10 @@ enum Epochs {
     }
 
     /// §5.5–5.7 for the sprint of `record`: acceptance by > 50% of the current weight (voters with
-    /// `fraud = false`; non-voters count against), raw weight = the accepted nonces (no carried
-    /// weight: ML nodes are not on chain yet, so every node mined), collateral = fully
-    /// collateralised, then the power cap.
+    /// `fraud = false`; non-voters count against), raw weight = the accepted nonces + the weight
+    /// the serving nodes carry (``carriedWeight(_:nodeCount:record:params:in:)``; the batches'
+    /// `node_count` is the participant's ML node count), collateral = fully collateralised, then
+    /// the power cap.
     static func computeWeights(
         _ record: inout Wire.EpochRecord, height: UInt64, params: ChainParams, in state: StateContext
     ) throws(LedgerError) {
@@ -227,7 +228,11 @@ enum Epochs {
                 }
                 if yes * 2 > total {
                     member.status = acceptedStatus
-                    member.rawWeight = sprint.nonces
+                    let carried = try carriedWeight(
+                        participant.address, nodeCount: UInt64(sprint.nodeCount), record: record, params: params,
+                        in: state)
+                    let (sum, overflow) = sprint.nonces.addingReportingOverflow(carried)
+                    member.rawWeight = overflow ? .max : sum
                 } else {
                     member.status = rejectedStatus
                 }
@@ -253,6 +258,39 @@ enum Epochs {
         record.participants = members
         record.status = "computed"
         record.switchHeight = p + params.epochs.switchOffset
+    }
+
+    /// The inference model whose serving nodes §5.7 picks: the registered model with the smallest
+    /// id ("" with none). The chain does not yet know which model each ML node serves; the devnet
+    /// registers one model, so this is that model.
+    static func servingModel(in state: StateContext) throws(LedgerError) -> String {
+        try Inference.models(in: state).map(\.id).min() ?? ""
+    }
+
+    /// §5.7 carried weight of a participant accepted in `record`'s sprint with `nodeCount` nodes:
+    /// its ⌊n/2⌋ serving nodes keep the weight they had, taken as the previous epoch's raw weight
+    /// spread evenly over the nodes it had then (the previous sprint's `node_count`, 1 when it has
+    /// none: genesis or a sprint it did not mine in). The chain keeps no per-node weights.
+    static func carriedWeight(
+        _ participant: String, nodeCount: UInt64, record: Wire.EpochRecord, params: ChainParams,
+        in state: StateContext
+    ) throws(LedgerError) -> UInt64 {
+        guard nodeCount >= 2, record.epoch >= 1, let address = try? Address(participant) else { return 0 }
+        let serving = ServingNodes.serving(
+            epoch: record.epoch, participant: participant, model: try servingModel(in: state), nodeCount: nodeCount)
+        guard !serving.isEmpty, let previous = try epoch(record.epoch - 1, in: state),
+            let before = previous.participants.first(where: { $0.address == participant })
+        else { return 0 }
+        var previousNodes: UInt64 = 1
+        if record.epoch >= 2, record.pocStartHeight >= params.epochs.epochLength,
+            let sprint = try PoC.sprint(record.pocStartHeight - params.epochs.epochLength, address, in: state),
+            sprint.nodeCount > 0
+        {
+            previousNodes = UInt64(sprint.nodeCount)
+        }
+        return ServingNodes.carriedWeight(
+            previousRawWeight: before.rawWeight, previousNodeCount: previousNodes,
+            servingCount: UInt64(serving.count))
     }
 
     private static func deleteSprint(_ p: UInt64, in state: StateContext) throws(LedgerError) {

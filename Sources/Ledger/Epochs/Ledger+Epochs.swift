@@ -36,6 +36,14 @@ extension Ledger {
         try Epochs.validatorSets(in: StateContext(store: store))
     }
 
+    /// PROTOCOL §5.7: which of `participant`'s `nodeCount` ML nodes mine in `epoch`'s sprint (the
+    /// others keep serving inference), as the ledger checks batches against it.
+    public func miningNodes(epoch: UInt64, participant: Address, nodeCount: UInt64) throws(LedgerError) -> [UInt64] {
+        ServingNodes.mining(
+            epoch: epoch, participant: participant.description,
+            model: try Epochs.servingModel(in: StateContext(store: store)), nodeCount: nodeCount)
+    }
+
     /// A participant's sprint at P: its summary, batches, submitted nonces (ascending) and the
     /// validations others submitted for it.
     public func pocSprint(_ p: UInt64, participant: Address) throws(LedgerError) -> PocSprintView {

@@ -131,6 +131,23 @@ enum PoC {
             guard try state.get(key) == nil else { throw .duplicate("nonce \(nonce) was already submitted") }
             state.set(key, [1])
         }
+        // §5.7: ⌊n/2⌋ of the participant's n nodes keep serving inference this sprint; they carry
+        // weight instead of mining, so a batch from one of them is refused.
+        if msg.nodeCount >= 2, let epoch = window?.epoch {
+            let model = try Epochs.servingModel(in: state)
+            let owner = participant.description
+            let count = UInt64(msg.nodeCount)
+            guard
+                !ServingNodes.serving(epoch: epoch, participant: owner, model: model, nodeCount: count)
+                    .contains(UInt64(msg.nodeIndex))
+            else {
+                let mining = ServingNodes.mining(epoch: epoch, participant: owner, model: model, nodeCount: count)
+                throw .invalidField(
+                    "node_index",
+                    "node \(msg.nodeIndex) of \(msg.nodeCount) keeps serving inference in epoch \(epoch) "
+                        + "(PROTOCOL §5.7); the mining nodes are \(mining)")
+            }
+        }
         var batch = Wire.PocBatchRecord()
         batch.mlNodeID = msg.mlNodeID
         batch.nodeIndex = msg.nodeIndex
