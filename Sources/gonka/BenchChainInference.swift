@@ -14,13 +14,14 @@ struct ChainInferenceBench: AsyncParsableCommand {
         commandName: "chain-inference",
         abstract: "Inferences/s a devnet of real processes records (MsgStartInference + MsgFinishInference committed).",
         discussion: """
-            Starts a devnet of --participants validator processes (chain only, this binary; build with -c release) whose genesis funds --requesters developer accounts. The load generator signs --inferences real developer requests (an OpenAI chat body with max_tokens --max-tokens, the PROTOCOL §6.1 signature and inference id) and for each builds the MsgStartInference its Transfer Agent (the participants in turn) would send (TA signature, the executor drawn with ExecutorDraw over the chain's /query/executors) and the MsgFinishInference that executor would send (a response commitment), each a free duty transaction signed by the participant's account key from the devnet home. Every participant's transactions go in sequence order to its own node's POST /tx?mode=sync; the blocks are followed until every transaction is committed, then every inference record is read back and must be FINISHED. Prints inferences/s, block time, latency percentiles (first submission to both committed) and CPU% and memory per node. The model is not run: this measures the chain's recording capacity (see `gonka bench api` for the request path).
+            Starts a devnet of --participants validator processes (chain only, this binary; build with -c release) whose genesis funds --requesters developer accounts. The load generator signs --inferences real developer requests (an OpenAI chat body with max_tokens --max-tokens, the PROTOCOL §6.1 signature and inference id) and for each builds the MsgStartInference its Transfer Agent (the participants in turn) would send (TA signature, the executor drawn with ExecutorDraw over the chain's /query/executors) and the MsgFinishInference that executor would send (a response commitment), each a free duty transaction signed by the participant's account key from the devnet home. Every participant's transactions go in sequence order to its own node's POST /txs (--batch at a time; --batch 1: POST /tx?mode=sync each); the blocks are followed until every transaction is committed, then every inference record is read back and must be FINISHED. Prints inferences/s, block time, latency percentiles (first submission to both committed) and CPU% and memory per node. The model is not run: this measures the chain's recording capacity (see `gonka bench api` for the request path).
             """)
 
     @Option(help: "Validators.") var participants = 4
     @Option(help: "Inferences to record (each a Start and a Finish transaction).") var inferences = 20_000
     @Option(help: "Funded developer accounts (requests are spread over them).") var requesters = 200
     @Option(help: "max_tokens of each request body.") var maxTokens = 4
+    @Option(help: "Transactions per POST /txs (1: one POST /tx each).") var batch = 100
     @Option(help: "The gonka binary for the nodes (default: this one).") var binary: String?
     @Option(help: "Seconds to wait for the last commit after the last submission.") var drainTimeout = 120
     @Flag(help: "Keep the devnet directory afterwards (it is printed).") var keep = false
@@ -31,6 +32,7 @@ struct ChainInferenceBench: AsyncParsableCommand {
             throw ValidationError("--inferences and --requesters must be positive")
         }
         guard (1...4096).contains(maxTokens) else { throw ValidationError("--max-tokens must be 1–4096") }
+        guard (1...1_000).contains(batch) else { throw ValidationError("--batch must be 1–1000") }
     }
 
     func run() async throws {
@@ -77,6 +79,7 @@ struct ChainInferenceBench: AsyncParsableCommand {
     struct PreSigned: Sendable {
         var bytes: [UInt8]
         var hash: String
+        var signer: Address
     }
 
     private func measure(_ manifest: DevnetManifest, developers: [SigningKey]) async throws {
@@ -193,8 +196,16 @@ struct ChainInferenceBench: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, stream) in streams.enumerated() {
                 let client = clients[i]
+                let batch = self.batch
                 group.addTask {
-                    for tx in stream.txs { try await Self.submit(tx, client: client, recorder: recorder, clock: clock) }
+                    if batch == 1 {
+                        for tx in stream.txs {
+                            try await Self.submit(tx, client: client, recorder: recorder, clock: clock)
+                        }
+                    } else {
+                        try await Self.submit(
+                            stream.txs, batch: batch, client: client, recorder: recorder, clock: clock)
+                    }
                 }
             }
             try await group.waitForAll()
@@ -283,7 +294,7 @@ struct ChainInferenceBench: AsyncParsableCommand {
         body.messages = [message]
         body.fee = 0
         let bytes: [UInt8] = try Wire.Tx.signed(body: body, by: key).serializedBytes()
-        return PreSigned(bytes: bytes, hash: Hash.sha256(bytes).hex)
+        return PreSigned(bytes: bytes, hash: Hash.sha256(bytes).hex, signer: key.publicKey.address)
     }
 
     private static func submit(
@@ -309,6 +320,48 @@ struct ChainInferenceBench: AsyncParsableCommand {
             }
         }
         throw CLIError("gave up submitting \(tx.hash) after 1200 tries")
+    }
+
+    /// Submits `txs` (one account's, in sequence order) `batch` at a time with `POST /txs`. A
+    /// refused tx stops the batch there (the rest would fail on their sequence); the stream
+    /// resumes from it after 50 ms when the refusal is the per-block duty bound, a sequence the
+    /// node does not expect yet, or a full mempool.
+    private static func submit(
+        _ txs: [PreSigned], batch: Int, client: ChainClient, recorder: SubmitRecorder, clock: ContinuousClock
+    ) async throws {
+        var next = 0
+        var waits = 0
+        while next < txs.count {
+            let chunk = txs[next..<min(next + batch, txs.count)]
+            let sentAt = clock.now
+            let results = try await rpc { () async throws(ChainClientError) in
+                try await client.broadcast(batch: chunk.map(\.bytes))
+            }
+            let accepted = results.firstIndex { $0.code != 0 } ?? results.count
+            for tx in chunk.prefix(accepted) { await recorder.record(tx.hash, at: sentAt) }
+            next += accepted
+            guard accepted < results.count else { continue }
+            let refusal = results[accepted]
+            guard ["duty_tx_limit", "bad_sequence", "mempool_full"].contains(refusal.error ?? "") else {
+                throw CLIError("submitting \(txs[next].hash): \(refusal.error ?? "?"): \(refusal.log)")
+            }
+            waits += 1
+            guard waits < 2_400 else {
+                throw CLIError("gave up submitting after \(waits) waits; last: \(refusal.error ?? "?"): \(refusal.log)")
+            }
+            await recorder.retry()
+            try await Task.sleep(for: .milliseconds(50))
+            // Txs the mempool accepted may be dropped again (re-checked after a block against
+            // the new state, e.g. past the per-block duty bound): then the node expects an
+            // earlier sequence than the stream's next. Resume from the committed sequence (the
+            // txs still pending answer as duplicates).
+            if refusal.error == "bad_sequence", let signer = txs.first.map({ $0.signer }) {
+                let committed = try await rpc { () async throws(ChainClientError) in
+                    try await client.account(signer).sequence
+                }
+                next = min(next, Int(committed))
+            }
+        }
     }
 
     /// How many of `ids` the chain records as FINISHED (8 readers over the nodes).
