@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain bench-api
+.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,3 +68,6 @@ bench-api: release model ## added latency of the network path (TA â†’ executor â
 
 bench-chain: release ## committed tx/s, block time and commit latency on a local 4-validator devnet
 	.build/release/gonka bench chain --participants $(PARTICIPANTS)
+
+bench-chain-inference: release ## inferences/s (Start + Finish committed) a local 4-validator devnet records
+	.build/release/gonka bench chain-inference --participants $(PARTICIPANTS)

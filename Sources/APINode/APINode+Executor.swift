@@ -38,8 +38,8 @@ extension APINode {
         guard let attemptText = header(GonkaHeader.attempt), let attempt = UInt32(attemptText),
             attempt < configuration.maxAttempts
         else { throw .unauthorized("Missing or invalid \(GonkaHeader.attempt) header.") }
+        try checkFreshness(signed.timestamp)
         let now = unixNanoseconds()
-        try configuration.freshness.check(timestamp: signed.timestamp, now: now)
         let requesterKey: PublicKey
         if let onChain = try await chain.publicKey(of: signed.requester) {
             requesterKey = onChain
@@ -212,11 +212,58 @@ extension APINode {
         message.responseCommitment = Data(payload.commitment.bytes)
         message.model = assignment.model
         message.requester = assignment.signed.requester.description
-        await txs.send(Wire.Msg(message), what: "MsgFinishInference")
+        txs.enqueue(Wire.Msg(message), what: "MsgFinishInference")
     }
 
-    /// `GET /v1/inferences/{id}/payload`: the canonical bytes, signed by this executor (kind `payload`).
-    func payloadResponse(_ id: String) -> Response {
+    /// Who may read a payload: a registered participant (a validator) that signed the request
+    /// (``PayloadRequestSigning``) within the freshness window. 401 for missing, malformed, stale
+    /// or forged headers; 403 for a signer that is not a participant.
+    func authorizePayloadRequest(_ id: String, header: (String) -> String?) async throws(APIError) {
+        guard let auth = header("Authorization") else {
+            throw .unauthorized(
+                "Payloads are served to validators: sign the request (\(GonkaHeader.address), \(GonkaHeader.timestamp), Authorization: Gonka <signature>)."
+            )
+        }
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0] == "Gonka", let signature = Data(base64Encoded: String(parts[1])),
+            signature.count == 64
+        else { throw .unauthorized("The Authorization header must be 'Gonka <base64 Ed25519 signature>'.") }
+        guard let addressText = header(GonkaHeader.address), let requester = try? Address(addressText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.address) header.")
+        }
+        guard let stampText = header(GonkaHeader.timestamp), let timestamp = Int64(stampText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.timestamp) header (Unix nanoseconds).")
+        }
+        try checkFreshness(timestamp)
+        var key = try await chain.publicKey(of: requester)
+        if key == nil, let text = header(GonkaHeader.publicKey) {
+            key = try SignedRequest.parseKey(text, for: requester, header: GonkaHeader.publicKey)
+        }
+        guard let key else {
+            throw .unauthorized("\(requester) has no key on chain; send \(GonkaHeader.publicKey).")
+        }
+        let bytes = PayloadRequestSigning.signBytes(
+            chainID: configuration.chainID, inferenceID: id, timestamp: timestamp, executor: address)
+        guard key.isValidSignature(signature, for: bytes) else {
+            throw .unauthorized("The payload request signature does not verify for \(requester).")
+        }
+        guard try await chain.participants().contains(where: { $0.address == requester.description }) else {
+            throw .forbidden("Payloads are served to validators; \(requester) is not a participant.")
+        }
+    }
+
+    /// `GET /v1/inferences/{id}/payload`: the canonical bytes, signed by this executor (kind
+    /// `payload`), for a participant's signed request.
+    func payloadResponse(_ id: String, header: (String) -> String?) async -> Response {
+        guard PayloadStore.isID(id) else {
+            return Self.error(.invalidRequest("An inference id is 64 lowercase hex digits.", param: "id"))
+        }
+        do {
+            try await authorizePayloadRequest(id, header: header)
+        } catch {
+            metrics.increment("gonka_api_refused_total{code=\"\(error.shortDescription)\"}")
+            return Self.error(error)
+        }
         guard let bytes = payloads.load(id) else { return Self.error(.notFound("The payload of \(id)")) }
         let signature = configuration.key.signature(
             for: SignBytes.make(.payload, chainID: configuration.chainID, bytes))

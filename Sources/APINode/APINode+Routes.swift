@@ -60,8 +60,10 @@ extension APINode {
                 return Self.error(.internalError("\(error)"))
             }
         }
-        router.get("/v1/inferences/:id/payload") { _, context in
-            self.payloadResponse(context.parameters.get("id") ?? "")
+        router.get("/v1/inferences/:id/payload") { request, context in
+            await self.payloadResponse(context.parameters.get("id") ?? "") { name in
+                HTTPField.Name(name).flatMap { request.headers[$0] }
+            }
         }
         router.get("/metrics") { _, _ in
             Response(
@@ -343,6 +345,8 @@ public final class APINodeServices: Sendable {
                     }))
         }
         out.append(PayloadPruner(store: node.payloads))
+        out.append(ChainFollower(chain: node.chain, logger: logger))
+        out.append(TxQueueService(sender: node.txs))
         return out
     }
 }

@@ -41,8 +41,8 @@ extension APINode {
             throw .notAddressed(
                 "The request names \(signed.transferAgent) as its Transfer Agent, not this node (\(address)).")
         }
+        try checkFreshness(signed.timestamp)
         let now = unixNanoseconds()
-        try configuration.freshness.check(timestamp: signed.timestamp, now: now)
         let key: PublicKey
         if let onChain = try await chain.publicKey(of: signed.requester) {
             key = onChain
@@ -64,9 +64,19 @@ extension APINode {
         let id = signed.inferenceID
         let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
         guard taReplay.insert(id, expires: now + window, now: now) else { throw .replay(id) }
+        chain.reserve(escrow, for: signed.requester)
         return Admitted(
             kind: kind, body: body, signed: signed, requesterKey: key, summary: summary, promptTokens: promptTokens,
             maxTokens: maxTokens, inferenceID: id, escrow: escrow)
+    }
+
+    /// §6.1's window around the last block time this node knows (the wall clock only while it
+    /// knows no block yet, e.g. the chain node's event stream is not connected).
+    func checkFreshness(_ timestamp: Int64) throws(APIError) {
+        let reference = chain.referenceTime()
+        try configuration.freshness.check(
+            timestamp: timestamp, now: reference.nanoseconds,
+            reference: reference.fromBlock ? "the last block time" : "the node's clock (no block known yet)")
     }
 
     /// The model's current price, or 404 when the network does not serve it.
@@ -133,13 +143,21 @@ extension APINode {
                 metrics.increment("gonka_api_executor_misses_total")
                 continue
             }
+            // One TA signature per attempt: in the forwarded headers and in the Start.
+            let taSignature = Data(
+                configuration.key.signature(
+                    for: InferenceRequestSigning.transferAgentSignBytes(
+                        chainID: configuration.chainID, bodyHash: admitted.signed.bodyHash,
+                        timestamp: admitted.signed.timestamp, transferAgent: address, executor: executor,
+                        attempt: attempt)))
             do {
-                let relay = try await attemptForward(admitted, executor: executor, url: url, attempt: attempt)
+                let relay = try await attemptForward(
+                    admitted, executor: executor, url: url, attempt: attempt, taSignature: taSignature)
                 metrics.increment("gonka_api_forwarded_total")
-                let start = startMessage(admitted, executor: executor, attempt: attempt)
-                let txs = self.txs
-                // The Start goes out while the answer streams; the relay does not wait for it.
-                Task { await txs.send(Wire.Msg(start), what: "MsgStartInference") }
+                let start = startMessage(admitted, executor: executor, attempt: attempt, taSignature: taSignature)
+                // The Start goes out (through the node's duty-tx queue) while the answer streams;
+                // the relay does not wait for it.
+                txs.enqueue(Wire.Msg(start), what: "MsgStartInference")
                 return relay
             } catch let error as ForwardFailure {
                 switch error {
@@ -173,7 +191,7 @@ extension APINode {
 
     /// One attempt: POST to the executor; the head must come within the first-byte timeout.
     func attemptForward(
-        _ admitted: Admitted, executor: Address, url: String, attempt: UInt32
+        _ admitted: Admitted, executor: Address, url: String, attempt: UInt32, taSignature: Data
     ) async throws -> Relay {
         var request = HTTPClientRequest(url: url + "/v1/executor/" + admitted.kind.rawValue)
         request.method = .POST
@@ -187,11 +205,7 @@ extension APINode {
         request.headers.add(name: GonkaHeader.executor, value: executor.description)
         request.headers.add(name: GonkaHeader.attempt, value: "\(attempt)")
         request.headers.add(name: GonkaHeader.taPublicKey, value: configuration.key.publicKey.hex)
-        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
-            chainID: configuration.chainID, bodyHash: signed.bodyHash, timestamp: signed.timestamp,
-            transferAgent: address, executor: executor, attempt: attempt)
-        request.headers.add(
-            name: GonkaHeader.taSignature, value: Data(configuration.key.signature(for: taBytes)).base64EncodedString())
+        request.headers.add(name: GonkaHeader.taSignature, value: taSignature.base64EncodedString())
         request.body = .bytes(ByteBuffer(bytes: admitted.body))
         let http = self.http
         let prepared = request
@@ -226,7 +240,9 @@ extension APINode {
         throw ForwardFailure.failed(.upstream("\(executor) answered \(status) \(code)."))
     }
 
-    func startMessage(_ admitted: Admitted, executor: Address, attempt: UInt32) -> Wire.MsgStartInference {
+    func startMessage(
+        _ admitted: Admitted, executor: Address, attempt: UInt32, taSignature: Data
+    ) -> Wire.MsgStartInference {
         var start = Wire.MsgStartInference()
         start.inferenceID = admitted.inferenceID
         start.requester = admitted.signed.requester.description
@@ -239,10 +255,7 @@ extension APINode {
         start.maxTokens = UInt64(admitted.maxTokens)
         start.timestamp = admitted.signed.timestamp
         start.developerSignature = Data(admitted.signed.signature)
-        let taBytes = InferenceRequestSigning.transferAgentSignBytes(
-            chainID: configuration.chainID, bodyHash: admitted.signed.bodyHash, timestamp: admitted.signed.timestamp,
-            transferAgent: address, executor: executor, attempt: attempt)
-        start.taSignature = Data(configuration.key.signature(for: taBytes))
+        start.taSignature = taSignature
         start.requesterPubkey = Data(admitted.requesterKey.bytes)
         return start
     }

@@ -21,6 +21,24 @@ public final class ChainView: Sendable {
         var keys: [Address: PublicKey] = [:]
         /// Accounts with no key on chain, until the instant they are asked again.
         var keyless: [Address: ContinuousClock.Instant] = [:]
+        /// The last block the API node knows of (from the node's event stream).
+        var tip: Tip?
+        /// Balances read at `tip`, with the escrow admitted against them since: both are dropped
+        /// at the next block, so a balance costs one RPC per account per block.
+        var balances: [Address: (height: UInt64, value: UInt64)] = [:]
+        var admitted: [Address: UInt64] = [:]
+    }
+
+    /// A committed block as the event stream announced it.
+    public struct Tip: Sendable, Hashable {
+        public var height: UInt64
+        /// The block's time (Unix ms): the reference of the request freshness window (§6.1).
+        public var timeMs: Int64
+
+        public init(height: UInt64, timeMs: Int64) {
+            self.height = height
+            self.timeMs = timeMs
+        }
     }
 
     /// A participant as `/query/participants` lists it.
@@ -74,16 +92,65 @@ public final class ChainView: Sendable {
         return key
     }
 
-    public func balance(of address: Address) async throws(APIError) -> UInt64 {
-        do {
-            return try await client.balance(address).ngonka
-        } catch {
-            throw .chainUnavailable("The chain node did not answer: \(error.shortDescription).")
+    /// The last block known, or nil before the first one arrived.
+    public var tip: Tip? { cache.withLock { $0.tip } }
+
+    /// Records a new committed block: the freshness reference moves and the per-block balance
+    /// cache starts over. Older or repeated heights are ignored.
+    public func observe(_ block: Tip) {
+        cache.withLock { cache in
+            if let tip = cache.tip, tip.height >= block.height { return }
+            cache.tip = block
+            cache.balances.removeAll(keepingCapacity: true)
+            cache.admitted.removeAll(keepingCapacity: true)
         }
     }
 
-    public func participants() async throws(APIError) -> [Participant] {
-        if let hit = cache.withLock({ $0.participants }), fresh(hit.at) { return hit.value }
+    /// The reference time of the freshness window in Unix ns: the last block's time (PROTOCOL
+    /// §6.1), or the wall clock while no block is known (`fromBlock` false).
+    public func referenceTime() -> (nanoseconds: Int64, fromBlock: Bool) {
+        if let tip = cache.withLock({ $0.tip }) { return (tip.timeMs * 1_000_000, true) }
+        return (unixNanoseconds(), false)
+    }
+
+    /// The spendable balance of `address` for a new request: the balance at the last block minus
+    /// the escrow this node admitted since (so a burst within one block cannot overspend). Read
+    /// from the chain once per account per block; every call when no block is known.
+    public func balance(of address: Address) async throws(APIError) -> UInt64 {
+        let known = cache.withLock { cache -> (tip: UInt64?, value: UInt64?, admitted: UInt64) in
+            let height = cache.tip?.height
+            let hit = cache.balances[address].flatMap { $0.height == height ? $0.value : nil }
+            return (height, hit, cache.admitted[address] ?? 0)
+        }
+        if let value = known.value { return value > known.admitted ? value - known.admitted : 0 }
+        let value: UInt64
+        do {
+            value = try await client.balance(address).ngonka
+        } catch {
+            throw .chainUnavailable("The chain node did not answer: \(error.shortDescription).")
+        }
+        guard let height = known.tip else { return value }
+        return cache.withLock { cache in
+            // A block may have arrived meanwhile: the value is then for the older one, not kept.
+            guard cache.tip?.height == height else { return value }
+            if cache.balances.count > 100_000 { cache.balances.removeAll() }
+            cache.balances[address] = (height, value)
+            let admitted = cache.admitted[address] ?? 0
+            return value > admitted ? value - admitted : 0
+        }
+    }
+
+    /// Counts `escrow` against `address`'s cached balance until the next block.
+    public func reserve(_ escrow: UInt64, for address: Address) {
+        cache.withLock { cache in
+            guard cache.tip != nil else { return }
+            let (sum, overflow) = (cache.admitted[address] ?? 0).addingReportingOverflow(escrow)
+            cache.admitted[address] = overflow ? .max : sum
+        }
+    }
+
+    public func participants(refresh: Bool = false) async throws(APIError) -> [Participant] {
+        if !refresh, let hit = cache.withLock({ $0.participants }), fresh(hit.at) { return hit.value }
         let list: [Participant]
         do {
             let result = try await client.query("participants")
@@ -96,8 +163,8 @@ public final class ChainView: Sendable {
     }
 
     /// The models the chain registers, or nil when the chain has no model registry yet.
-    public func models() async throws(APIError) -> [ModelEntry]? {
-        if let hit = cache.withLock({ $0.models }), fresh(hit.at) { return hit.value }
+    public func models(refresh: Bool = false) async throws(APIError) -> [ModelEntry]? {
+        if !refresh, let hit = cache.withLock({ $0.models }), fresh(hit.at) { return hit.value }
         let value = try await getJSON("/query/models")
         var models: [ModelEntry]?
         if let value {
@@ -116,8 +183,8 @@ public final class ChainView: Sendable {
 
     /// The draw's inputs for `model`: `/query/executors?model=ID`, or every participant with
     /// weight 1 and a zero epoch seed when the chain has no such query yet.
-    public func executors(model: String) async throws(APIError) -> ExecutorSet {
-        if let hit = cache.withLock({ $0.executors[model] }), fresh(hit.at) { return hit.value }
+    public func executors(model: String, refresh: Bool = false) async throws(APIError) -> ExecutorSet {
+        if !refresh, let hit = cache.withLock({ $0.executors[model] }), fresh(hit.at) { return hit.value }
         let encoded = model.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? model
         let set: ExecutorSet
         if let value = try await getJSON("/query/executors?model=\(encoded)") as? [String: Any] {
@@ -141,6 +208,17 @@ public final class ChainView: Sendable {
         }
         cache.withLock { $0.executors[model] = (ContinuousClock.now, set) }
         return set
+    }
+
+    /// Re-reads what the request path reads from the chain (models and prices, participants, the
+    /// executor sets asked for so far), so requests find them cached: ``ChainFollower`` calls it
+    /// at every new block. Failures leave the old entries to their TTL.
+    public func refresh() async {
+        _ = try? await models(refresh: true)
+        _ = try? await participants(refresh: true)
+        for model in cache.withLock({ Array($0.executors.keys) }) {
+            _ = try? await executors(model: model, refresh: true)
+        }
     }
 
     /// The API URL a participant registered.

@@ -97,6 +97,38 @@ public struct SignedRequest: Sendable, Hashable {
     }
 }
 
+/// A validator's signed request for a payload (PROTOCOL §6.3: payloads are served to validators):
+/// `X-Gonka-Address` (a registered participant), `X-Gonka-Timestamp` (Unix ns, within the freshness
+/// window), optional `X-Gonka-Public-Key`, and `Authorization: Gonka <base64 Ed25519 signature>`
+/// over ``signBytes(chainID:inferenceID:timestamp:executor:)``. Naming the executor keeps a signed
+/// request from being replayed to another node.
+public enum PayloadRequestSigning {
+    /// `SignBytes(.payloadRequest, chain_id, inference_id ‖ 0x00 ‖ decimal timestamp ‖ 0x00 ‖ executor bech32)`.
+    public static func signBytes(chainID: String, inferenceID: String, timestamp: Int64, executor: Address) -> [UInt8] {
+        var bytes = Array(inferenceID.utf8)
+        bytes.append(0)
+        bytes += Array("\(timestamp)".utf8)
+        bytes.append(0)
+        bytes += Array(executor.description.utf8)
+        return SignBytes.make(.payloadRequest, chainID: chainID, bytes)
+    }
+
+    /// The headers a validator sends to fetch `inferenceID`'s payload from `executor`.
+    public static func headers(
+        inferenceID: String, key: SigningKey, executor: Address, chainID: String, timestamp: Int64,
+        includePublicKey: Bool = true
+    ) -> [(String, String)] {
+        let bytes = signBytes(chainID: chainID, inferenceID: inferenceID, timestamp: timestamp, executor: executor)
+        var out: [(String, String)] = [
+            (GonkaHeader.address, key.publicKey.address.description),
+            (GonkaHeader.timestamp, "\(timestamp)"),
+            ("Authorization", "Gonka " + Data(key.signature(for: bytes)).base64EncodedString()),
+        ]
+        if includePublicKey { out.append((GonkaHeader.publicKey, key.publicKey.hex)) }
+        return out
+    }
+}
+
 /// The freshness window of §6.1: at most 60 s behind and 30 s ahead of the reference time.
 public struct FreshnessWindow: Sendable, Hashable {
     public var behind: Duration
@@ -107,14 +139,15 @@ public struct FreshnessWindow: Sendable, Hashable {
         self.ahead = ahead
     }
 
-    public func check(timestamp: Int64, now: Int64) throws(APIError) {
+    /// `now` is the reference (Unix ns): the last block time, named in the error by `reference`.
+    public func check(timestamp: Int64, now: Int64, reference: String = "the node's clock") throws(APIError) {
         let behindNs = Self.nanoseconds(behind)
         let aheadNs = Self.nanoseconds(ahead)
         if timestamp < now - behindNs {
-            throw .stale("The request timestamp is more than \(behind) old.")
+            throw .stale("The request timestamp is more than \(behind) older than \(reference).")
         }
         if timestamp > now + aheadNs {
-            throw .stale("The request timestamp is more than \(ahead) in the future.")
+            throw .stale("The request timestamp is more than \(ahead) ahead of \(reference).")
         }
     }
 

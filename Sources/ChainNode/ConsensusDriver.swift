@@ -670,6 +670,12 @@ public actor ConsensusDriver {
         return result
     }
 
+    /// Transactions from a client, checked in order in one turn of the driver (`POST /txs`): a
+    /// TA's or executor's burst costs one hop instead of one per tx.
+    public func submit(batch: [[UInt8]]) -> [Mempool.AddResult] {
+        batch.map { submit($0) }
+    }
+
     // MARK: Block sync
 
     private func statusPayload() -> [UInt8] {

@@ -40,6 +40,7 @@ public enum ChainRPC {
         router.get("/status") { _, _ in status(deps) }
         router.get("/genesis") { _, _ in genesis(deps) }
         router.post("/tx") { request, _ in try await submit(request, deps) }
+        router.post("/txs") { request, _ in try await submitBatch(request, deps) }
         router.get("/block/{height}") { _, context in try block(context.parameters.get("height") ?? "", deps) }
         router.get("/tx/{hash}") { _, context in try tx(context.parameters.get("hash") ?? "", deps) }
         router.get("/query/**") { request, context in
@@ -167,6 +168,52 @@ public enum ChainRPC {
             return error(504, "timeout", "tx \(hash.hex) was not committed within \(wait)")
         }
         return json(txJSON(committed.hash, committed.height, committed.index, committed.code, committed.log))
+    }
+
+    /// At most this many transactions per `POST /txs`.
+    static let maxBatch = 1_000
+
+    /// `POST /txs` `{"txs": ["<base64>", …]}`: each checked and pooled in order, in one turn of the
+    /// driver (sync mode only). 200 `{"results": [{"hash", "code": 0|1, "error", "log"}]}`, one per
+    /// tx in order (code 1: refused, `error` the ledger's short code or `mempool_full`); a
+    /// malformed body is 400 and submits nothing.
+    static func submitBatch(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: deps.maxBodyBytes)
+        guard let decoded = try? JSONDecoder().decode(TxBatchBody.self, from: Data(body.readableBytesView)) else {
+            return error(400, "malformed_body", "expected {\"txs\": [\"<base64>\", …]}")
+        }
+        guard !decoded.txs.isEmpty, decoded.txs.count <= maxBatch else {
+            return error(400, "malformed_body", "txs must hold 1 to \(maxBatch) transactions")
+        }
+        var txs: [[UInt8]] = []
+        for (i, text) in decoded.txs.enumerated() {
+            guard let raw = Data(base64Encoded: text), !raw.isEmpty else {
+                return error(400, "malformed_body", "txs[\(i)] is not a non-empty base64 transaction")
+            }
+            txs.append(Array(raw))
+        }
+        let results = await deps.driver.submit(batch: txs)
+        let items: [JSON] = results.map { result in
+            switch result {
+            case .added(let h), .duplicate(let h), .committed(let h):
+                return .object([("hash", .string(h.hex)), ("code", .int(0)), ("log", .string(""))])
+            case .full:
+                return .object([
+                    ("code", .int(1)), ("error", .string("mempool_full")),
+                    ("log", .string("the mempool is full; retry later")),
+                ])
+            case .rejected(let h, let code, let reason):
+                return .object([
+                    ("hash", .string(h.hex)), ("code", .int(1)), ("error", .string(code)), ("log", .string(reason)),
+                ])
+            }
+        }
+        return json(.object([("results", .array(items))]))
+    }
+
+    struct TxBatchBody: Decodable {
+        var txs: [String]
     }
 
     static func txJSON(_ hash: Hash, _ height: UInt64, _ index: Int, _ code: UInt32, _ log: String) -> JSON {

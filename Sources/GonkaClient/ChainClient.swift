@@ -124,6 +124,23 @@ public struct ChainClient: Sendable {
         return try await send(request, path: "/tx", deadline: deadline, as: BroadcastResult.self)
     }
 
+    /// Submits several signed txs in one request (`POST /txs`, sync mode): the node checks them in
+    /// order and answers one result per tx; a refused tx does not stop the ones after it (a later
+    /// tx of the same account then fails with `bad_sequence`).
+    public func broadcast(batch: [[UInt8]]) async throws(ChainClientError) -> [BatchBroadcastResult] {
+        var request = HTTPClientRequest(url: baseURL + "/txs")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body = (try? JSONEncoder().encode(["txs": batch.map { Data($0).base64EncodedString() }])) ?? Data()
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let answer = try await send(request, path: "/txs", deadline: timeout, as: BatchBroadcastAnswer.self)
+        guard answer.results.count == batch.count else {
+            throw .invalidResponse(
+                url: baseURL + "/txs", reason: "\(answer.results.count) results for \(batch.count) txs")
+        }
+        return answer.results
+    }
+
     /// Test hook (`[debug] test_hooks = true` only): cut the node's P2P traffic both ways, or heal it.
     /// Returns the node's new state.
     @discardableResult

@@ -279,3 +279,16 @@ public enum JSONValue: Codable, Hashable, Sendable {
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 }
+
+/// One tx's answer in `POST /txs`: `code` 0 accepted into the mempool, 1 refused with `error`
+/// (the ledger's short code, or `mempool_full`) and `log`.
+public struct BatchBroadcastResult: Codable, Hashable, Sendable {
+    public var hash: String?
+    public var code: Int
+    public var error: String?
+    public var log: String
+}
+
+struct BatchBroadcastAnswer: Codable, Sendable {
+    var results: [BatchBroadcastResult]
+}

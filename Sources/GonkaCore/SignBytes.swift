@@ -10,6 +10,8 @@ public enum SignBytes {
         case request
         case payload
         case handshake
+        /// A validator's request for an executor's payload (`GET /v1/inferences/{id}/payload`).
+        case payloadRequest = "payload-request"
     }
 
     public static func make(_ kind: Kind, chainID: String, _ bytes: some Sequence<UInt8>) -> [UInt8] {

@@ -23,6 +23,9 @@ struct APIBench: AsyncParsableCommand {
     @Option(help: "Requests per path.") var requests = 40
     @Option(help: "max_tokens of each request.") var maxTokens = 8
     @Option(help: "Validators (at least 2, so the executor is another participant).") var participants = 2
+    @Option(help: "Then: requests/s through the network with this many concurrent clients (0: skip).")
+    var concurrency = 0
+    @Option(help: "Requests of the throughput run.") var throughputRequests = 200
 
     func validate() throws {
         guard requests >= 5 else { throw ValidationError("--requests must be at least 5") }
@@ -85,9 +88,9 @@ struct APIBench: AsyncParsableCommand {
                     .utf8)
         }
         // The executor a TA request lands on: ask once and measure its ML node directly.
-        let probe = try await timed(
+        let probe = try await Self.timed(
             url: taURL, body: body(-1, rewritten: false),
-            headers: signed(body(-1, rewritten: false), ta: ta, developer: developer))
+            headers: Self.signed(body(-1, rewritten: false), ta: ta, developer: developer))
         guard probe.status == 200, let executorText = probe.executor,
             let executorIndex = apis.firstIndex(where: { $0.address.description == executorText }),
             let mlURL = apis[executorIndex].registry.list().first?.url
@@ -97,10 +100,13 @@ struct APIBench: AsyncParsableCommand {
         var rewritten: [Sample] = []
         var network: [Sample] = []
         for n in 0..<(requests + 3) {
-            let d = try await timed(url: mlURL + "/v1/chat/completions", body: body(n, rewritten: false), headers: [])
-            let r = try await timed(url: mlURL + "/v1/chat/completions", body: body(n, rewritten: true), headers: [])
+            let d = try await Self.timed(
+                url: mlURL + "/v1/chat/completions", body: body(n, rewritten: false), headers: [])
+            let r = try await Self.timed(
+                url: mlURL + "/v1/chat/completions", body: body(n, rewritten: true), headers: [])
             let plain = body(n, rewritten: false)
-            let t = try await timed(url: taURL, body: plain, headers: signed(plain, ta: ta, developer: developer))
+            let t = try await Self.timed(
+                url: taURL, body: plain, headers: Self.signed(plain, ta: ta, developer: developer))
             guard d.status == 200, r.status == 200, t.status == 200 else {
                 throw CLIError("a request failed: \(d.status) \(r.status) \(t.status)")
             }
@@ -126,6 +132,46 @@ struct APIBench: AsyncParsableCommand {
         say(
             "added by the network path (vs the rewritten direct call): TTFT p50 \(String(format: "%.2f", added * 1000)) ms, total p50 \(String(format: "%.2f", addedTotal * 1000)) ms"
         )
+        if concurrency > 0 {
+            let bodies = (0..<throughputRequests).map { body(1_000 + $0, rewritten: false) }
+            try await throughput(manifest: manifest, apis: apis, developer: developer, bodies: bodies)
+        }
+    }
+
+    /// Requests/s through the network: `concurrency` clients, each sending signed streamed
+    /// requests to the TAs in turn, `throughputRequests` in all; every answer must be 200.
+    func throughput(
+        manifest: DevnetManifest, apis: [APINode], developer: SigningKey, bodies: [[UInt8]]
+    ) async throws {
+        let urls = manifest.nodes.map { "http://127.0.0.1:\($0.apiPort)/v1/chat/completions" }
+        let total = bodies.count
+        let lanes = concurrency
+        let clock = ContinuousClock()
+        let start = clock.now
+        let samples = try await withThrowingTaskGroup(of: [Sample].self) { group in
+            for lane in 0..<lanes {
+                group.addTask {
+                    var out: [Sample] = []
+                    for n in stride(from: lane, to: total, by: lanes) {
+                        let ta = apis[n % apis.count]
+                        let payload = bodies[n]
+                        out.append(
+                            try await Self.timed(
+                                url: urls[n % urls.count], body: payload,
+                                headers: Self.signed(payload, ta: ta, developer: developer)))
+                    }
+                    return out
+                }
+            }
+            return try await group.reduce(into: [Sample]()) { $0 += $1 }
+        }
+        let elapsed = (clock.now - start).seconds
+        let failed = samples.filter { $0.status != 200 }.count
+        let totals = samples.map(\.total).sorted()
+        say(
+            "throughput: \(samples.count) streamed requests (max_tokens \(maxTokens)), \(lanes) concurrent clients over \(urls.count) TAs: \(String(format: "%.1f", Double(samples.count - failed) / elapsed)) requests/s, total p50 \(ms(totals, 0.5)) p99 \(ms(totals, 0.99)), \(failed) failed"
+        )
+        if failed > 0 { throw CLIError("\(failed) of \(samples.count) requests failed") }
     }
 
     struct Sample {
@@ -135,13 +181,13 @@ struct APIBench: AsyncParsableCommand {
         var executor: String?
     }
 
-    func signed(_ body: [UInt8], ta: APINode, developer: SigningKey) -> [(String, String)] {
+    static func signed(_ body: [UInt8], ta: APINode, developer: SigningKey) -> [(String, String)] {
         SignedRequest.headers(
             body: body, key: developer, transferAgent: ta.address, chainID: ta.configuration.chainID,
             timestamp: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
     }
 
-    func timed(url: String, body: [UInt8], headers: [(String, String)]) async throws -> Sample {
+    static func timed(url: String, body: [UInt8], headers: [(String, String)]) async throws -> Sample {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -188,7 +188,7 @@ struct ChainBench: AsyncParsableCommand {
 actor SubmitRecorder {
     var times: [String: ContinuousClock.Instant] = [:]
     var retries = 0
-    func record(_ hash: String, at instant: ContinuousClock.Instant) { times[hash] = instant }
+    func record(_ hash: String, at instant: ContinuousClock.Instant) { times[hash] = times[hash] ?? instant }
     func retry() { retries += 1 }
 }
 

@@ -49,14 +49,42 @@ import Testing
             // No usage chunk: the client did not ask for it.
             #expect(!chunks.contains { $0["usage"] != nil && ($0["choices"] as? [Any])?.isEmpty == true })
 
-            // The executor's payload: signed, committed, with the tokens the client saw.
+            // The executor's payload: signed, committed, with the tokens the client saw; served to
+            // a participant's signed request (here the TA's key: any validator may ask).
             let executorIndex = try #require(net.accountKeys.firstIndex { $0.publicKey.address == executor })
-            var payloadAnswer = try await get(net.apiURLs[executorIndex] + "/v1/inferences/\(id)/payload")
+            let payloadURL = net.apiURLs[executorIndex] + "/v1/inferences/\(id)/payload"
+            func validatorHeaders(
+                _ key: SigningKey = taKey, id: String = id, timestamp: Int64 = nowNanos(), to: Address = executor
+            ) -> [(String, String)] {
+                PayloadRequestSigning.headers(
+                    inferenceID: id, key: key, executor: to, chainID: TestChain.chainID, timestamp: timestamp)
+            }
+            var payloadAnswer = try await get(payloadURL, headers: validatorHeaders())
             for _ in 0..<50 where payloadAnswer.status != 200 {
                 try await Task.sleep(for: .milliseconds(100))
-                payloadAnswer = try await get(net.apiURLs[executorIndex] + "/v1/inferences/\(id)/payload")
+                payloadAnswer = try await get(payloadURL, headers: validatorHeaders())
             }
-            #expect(payloadAnswer.status == 200)
+            #expect(payloadAnswer.status == 200, "\(payloadAnswer.text)")
+            // Payloads are for validators: unsigned 401, a non-participant 403, forged / stale /
+            // meant for another executor / for another id 401; none of them gets the bytes.
+            BadInputTests.expect(try await get(payloadURL), status: 401, code: "invalid_signature", "unsigned payload")
+            BadInputTests.expect(
+                try await get(payloadURL, headers: validatorHeaders(developer)), status: 403, code: "forbidden",
+                "payload for a non-participant")
+            var forged = validatorHeaders()
+            forged[2].1 = "Gonka " + Data(developer.signature(for: [1, 2, 3])).base64EncodedString()
+            BadInputTests.expect(
+                try await get(payloadURL, headers: forged), status: 401, code: "invalid_signature",
+                "forged payload request")
+            BadInputTests.expect(
+                try await get(payloadURL, headers: validatorHeaders(timestamp: nowNanos() - 120_000_000_000)),
+                status: 401, code: "stale_request", "stale payload request")
+            BadInputTests.expect(
+                try await get(payloadURL, headers: validatorHeaders(to: ta)), status: 401, code: "invalid_signature",
+                "payload request signed for another executor")
+            BadInputTests.expect(
+                try await get(payloadURL, headers: validatorHeaders(id: String(repeating: "1", count: 64))),
+                status: 401, code: "invalid_signature", "payload request signed for another id")
             let payload = try #require(InferencePayload(decoding: payloadAnswer.body))
             #expect(payload.inferenceID == id)
             #expect(payload.executor == executor.description)
@@ -73,9 +101,11 @@ import Testing
                 net.accountKeys[executorIndex].publicKey.isValidSignature(
                     signature, for: SignBytes.make(.payload, chainID: TestChain.chainID, payloadAnswer.body)))
             // Unknown and malformed ids.
+            let unknown = String(repeating: "0", count: 64)
             #expect(
                 try await get(
-                    net.apiURLs[executorIndex] + "/v1/inferences/\(String(repeating: "0", count: 64))/payload"
+                    net.apiURLs[executorIndex] + "/v1/inferences/\(unknown)/payload",
+                    headers: validatorHeaders(id: unknown)
                 ).status == 404)
             #expect(try await get(net.apiURLs[executorIndex] + "/v1/inferences/..%2Fx/payload").status != 200)
 

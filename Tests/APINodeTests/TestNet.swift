@@ -262,8 +262,10 @@ func delete(_ url: String) async throws -> HTTPResult {
     return HTTPResult(status: Int(response.status.code), body: Array(collected.readableBytesView), headers: [:])
 }
 
-func get(_ url: String) async throws -> HTTPResult {
-    let response = try await testHTTP.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+func get(_ url: String, headers: [(String, String)] = []) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    let response = try await testHTTP.execute(request, timeout: .seconds(30))
     let collected = try await response.body.collect(upTo: 16 << 20)
     var out: [String: String] = [:]
     for header in response.headers { out[header.name.lowercased()] = header.value }

@@ -28,6 +28,8 @@ import Testing
             let wallet = net.wallet
             let tx = try wallet.send(from: 0, to: 1, amount: 777)
             let second = try wallet.send(from: 0, to: 1, amount: 1)
+            let third = try wallet.send(from: 0, to: 1, amount: 2)
+            let fourth = try wallet.send(from: 0, to: 1, amount: 3)
             let address = wallet.address(1)
             try await app.test(.router) { client in
                 // Status.
@@ -75,6 +77,20 @@ import Testing
                     #expect(response.status == .ok)
                     let result = try Self.object(response.body)
                     #expect(result["hash"] as? String == Hash.sha256(second).hex)
+                }
+                // A batch: checked in order, one result each; a refused tx does not stop the
+                // others (an undecodable one here), and an already pending one is a duplicate.
+                let batch = [second, third, [1, 2, 3], fourth].map { Data($0).base64EncodedString() }
+                try await client.execute(
+                    uri: "/txs", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: "{\"txs\":[\"\(batch.joined(separator: "\",\""))\"]}")
+                ) { response in
+                    #expect(response.status == .ok)
+                    let results = try Self.object(response.body)["results"] as? [[String: Any]] ?? []
+                    #expect(results.count == 4)
+                    #expect(results.map { $0["code"] as? Int } == [0, 0, 1, 0])
+                    #expect(results[1]["hash"] as? String == Hash.sha256(third).hex)
+                    #expect(results[2]["error"] as? String == "undecodable")
                 }
                 // Queries with proofs.
                 try await client.execute(uri: "/query/balance/\(address)", method: .get) { response in
@@ -125,6 +141,17 @@ import Testing
                     ("/query/balance/\(address)?height=99999999", .get, nil, [:], 400, "invalid_height"),
                     ("/nowhere", .get, nil, [:], 404, "not_found"),
                     ("/debug/isolate", .post, ByteBuffer(string: "{\"isolated\":true}"), [:], 404, "not_found"),
+                    ("/txs", .post, ByteBuffer(string: "{\"txs\":[]}"), [:], 400, "malformed_body"),
+                    ("/txs", .post, ByteBuffer(string: "{\"txs\":[\"%%%\"]}"), [:], 400, "malformed_body"),
+                    ("/txs", .post, ByteBuffer(string: "[1,2]"), [:], 400, "malformed_body"),
+                    ("/txs", .post, ByteBuffer(bytes: [1, 2, 3]), [:], 400, "malformed_body"),
+                    (
+                        "/txs", .post,
+                        ByteBuffer(
+                            string: "{\"txs\":[" + Array(repeating: "\"AQ==\"", count: 1_001).joined(separator: ",")
+                                + "]}"),
+                        [:], 400, "malformed_body"
+                    ),
                 ]
                 for (uri, method, body, headers, status, code) in bad {
                     try await client.execute(uri: uri, method: method, headers: headers, body: body) { response in

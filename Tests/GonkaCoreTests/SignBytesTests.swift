@@ -18,7 +18,9 @@ struct SignBytesTests {
     @Test("the kind names are part of the protocol")
     func kindNames() {
         #expect(
-            SignBytes.Kind.allCases.map(\.rawValue) == ["tx", "vote", "proposal", "request", "payload", "handshake"])
+            SignBytes.Kind.allCases.map(\.rawValue) == [
+                "tx", "vote", "proposal", "request", "payload", "handshake", "payload-request",
+            ])
     }
 
     @Test("every kind and chain gives a different prefix", arguments: SignBytes.Kind.allCases)
