@@ -18,11 +18,6 @@ public enum Philox {
     /// Round: `(hi₀, lo₀) = M₀ × c₀`, `(hi₁, lo₁) = M₁ × c₂` (32×32→64),
     /// `c ← (hi₁ ⊕ c₁ ⊕ k₀, lo₁, hi₀ ⊕ c₃ ⊕ k₁, lo₀)`; the key gains `(W₀, W₁)` before every round
     /// but the first. Checked against Random123's published known-answer vectors.
-    ///
-    /// `@inlinable` with the constants spelled out: PoC draws thousands of blocks per nonce from
-    /// other modules, and a cross-module call (plus the `static let` accessors) cost more than
-    /// the ten rounds themselves.
-    @inlinable
     public static func block(counter: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {
         var c0 = counter[0]
         var c1 = counter[1]
@@ -30,84 +25,27 @@ public enum Philox {
         var c3 = counter[3]
         var k0 = key[0]
         var k1 = key[1]
-        for round in 0..<10 {
+        let m0 = multipliers[0]
+        let m1 = multipliers[1]
+        for round in 0..<rounds {
             if round > 0 {
-                k0 &+= 0x9E37_79B9
-                k1 &+= 0xBB67_AE85
+                k0 &+= keyIncrements[0]
+                k1 &+= keyIncrements[1]
             }
-            let (hi0, lo0) = UInt32(0xD251_1F53).multipliedFullWidth(by: c0)
-            let (hi1, lo1) = UInt32(0xCD9E_8D57).multipliedFullWidth(by: c2)
+            let (hi0, lo0) = m0.multipliedFullWidth(by: c0)
+            let (hi1, lo1) = m1.multipliedFullWidth(by: c2)
             (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
         }
         return SIMD4(c0, c1, c2, c3)
     }
 
-    /// Eight blocks at once: the blocks of counters `(index + lane, counterHigh)` for lanes 0…7,
-    /// as their four words (`words.0[lane]` is word 0 of block `index + lane`). The same
-    /// arithmetic as ``block(counter:key:)`` lane by lane, in 64-bit lanes so that a 32×32→64
-    /// multiply is one vector instruction: bit-identical, several times the throughput.
-    @inlinable @inline(__always)
-    public static func blocks8(
-        index: UInt64, counterHigh: SIMD2<UInt32>, key: SIMD2<UInt32>
-    ) -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
-        let mask = SIMD8<UInt64>(repeating: 0xFFFF_FFFF)
-        let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
-        let counters = SIMD8<UInt64>(repeating: index) &+ lanes
-        var c0 = counters & mask
-        var c1 = counters &>> 32
-        var c2 = SIMD8<UInt64>(repeating: UInt64(counterHigh[0]))
-        var c3 = SIMD8<UInt64>(repeating: UInt64(counterHigh[1]))
-        var k0 = key[0]
-        var k1 = key[1]
-        let m0 = SIMD8<UInt64>(repeating: 0xD251_1F53)
-        let m1 = SIMD8<UInt64>(repeating: 0xCD9E_8D57)
-        for round in 0..<10 {
-            if round > 0 {
-                k0 &+= 0x9E37_79B9
-                k1 &+= 0xBB67_AE85
-            }
-            // Both factors are below 2³², so the 64-bit product is the exact full-width product.
-            let p0 = (c0 & mask) &* m0
-            let p1 = (c2 & mask) &* m1
-            let next0 = (p1 &>> 32) ^ c1 ^ SIMD8(repeating: UInt64(k0))
-            let next2 = (p0 &>> 32) ^ c3 ^ SIMD8(repeating: UInt64(k1))
-            c1 = p1 & mask
-            c3 = p0 & mask
-            c0 = next0
-            c2 = next2
-        }
-        return (
-            SIMD8<UInt32>(truncatingIfNeeded: c0), SIMD8<UInt32>(truncatingIfNeeded: c1),
-            SIMD8<UInt32>(truncatingIfNeeded: c2), SIMD8<UInt32>(truncatingIfNeeded: c3)
-        )
-    }
-
     /// √3 rounded to the nearest `Float` (`0x1.bb67aep0`, bits `0x3fddb3d7`): the scale of the PoC
     /// normal. A constant, so no platform's `sqrt` is ever involved.
-    @inlinable public static var sqrt3: Float { 0x1.bb67aep0 }
-
-    /// The PoC normals of eight blocks' words (lane by lane the same arithmetic as
-    /// ``normal(_:)``, so the same bits).
-    @inlinable @inline(__always)
-    public static func normals8(
-        _ words: (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>)
-    ) -> SIMD8<Float> {
-        // `word >> 8 < 2²⁴` converts exactly through Int32 (a native vector conversion; UInt32 has none).
-        let scale = SIMD8<Float>(repeating: 0x1p-24)
-        let u1 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: words.0 &>> 8)) * scale
-        let u2 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: words.1 &>> 8)) * scale
-        let u3 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: words.2 &>> 8)) * scale
-        let u4 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: words.3 &>> 8)) * scale
-        var sum = u1 + u2
-        sum = sum + u3
-        sum = sum + u4
-        sum = sum - 2
-        return sum * sqrt3
-    }
+    public static let sqrt3: Float = 0x1.bb67aep0
 
     /// The uniform float of one word: `Float(word >> 8) × 2⁻²⁴`, a multiple of 2⁻²⁴ in [0, 1).
     /// Both steps are exact, so every platform gets the same bits.
-    @inlinable @inline(__always)
+    @inline(__always)
     public static func uniformFloat(_ word: UInt32) -> Float {
         Float(word >> 8) * 0x1p-24
     }
@@ -115,12 +53,12 @@ public enum Philox {
     /// The PoC "normal" of four words (PROTOCOL §2): `(u₁ + u₂ + u₃ + u₄ − 2) × √3` in `Float`,
     /// evaluated left to right: `((((u₁ + u₂) + u₃) + u₄) − 2) × √3`, each step rounded to `Float`.
     /// Mean ≈ 0, variance ≈ 1, range (−2√3, 2√3).
-    @inlinable @inline(__always)
+    @inline(__always)
     public static func normal(_ words: SIMD4<UInt32>) -> Float {
         normal(uniformFloat(words[0]), uniformFloat(words[1]), uniformFloat(words[2]), uniformFloat(words[3]))
     }
 
-    @inlinable @inline(__always)
+    @inline(__always)
     static func normal(_ u1: Float, _ u2: Float, _ u3: Float, _ u4: Float) -> Float {
         var sum = u1 + u2
         sum = sum + u3

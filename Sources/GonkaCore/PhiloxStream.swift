@@ -30,13 +30,10 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
     /// Counter words 2 and 3, fixed for the stream (from hash bytes 8..<16).
     public let counterHigh: SIMD2<UInt32>
     /// The index of the next word to be drawn.
-    @inlinable public var position: UInt64 { storedPosition }
-    @usableFromInline var storedPosition: UInt64
+    public private(set) var position: UInt64
 
-    // Internal and `@usableFromInline` so that the per-word draws inline into their callers
-    // (PoC draws millions of words per second from other modules).
-    @usableFromInline var cachedBlockIndex: UInt64 = .max  // block indices never exceed 2⁶² − 1
-    @usableFromInline var cachedBlock: SIMD4<UInt32> = .zero
+    private var cachedBlockIndex: UInt64 = .max  // block indices never exceed 2⁶² − 1
+    private var cachedBlock: SIMD4<UInt32> = .zero
 
     /// The stream of `seed` (a SHA-256 hash), starting at word `position`.
     public init(seed: Hash, position: UInt64 = 0) {
@@ -53,15 +50,13 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
     }
 
     /// A stream from raw Philox parameters.
-    @inlinable
     public init(key: SIMD2<UInt32>, counterHigh: SIMD2<UInt32>, position: UInt64 = 0) {
         self.key = key
         self.counterHigh = counterHigh
-        self.storedPosition = position
+        self.position = position
     }
 
     /// Block `index` of this stream: words `4 × index ..< 4 × index + 4`.
-    @inlinable
     public func block(at index: UInt64) -> SIMD4<UInt32> {
         let low = UInt32(truncatingIfNeeded: index)
         let high = UInt32(truncatingIfNeeded: index >> 32)
@@ -69,19 +64,16 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
     }
 
     /// Moves to word `position` (random access: nothing before it is computed).
-    @inlinable
     public mutating func seek(to position: UInt64) {
-        self.storedPosition = position
+        self.position = position
     }
 
     /// Skips `count` words.
-    @inlinable
     public mutating func skip(words count: UInt64) {
-        storedPosition &+= count
+        position &+= count
     }
 
     /// The next word.
-    @inlinable
     public mutating func nextUInt32() -> UInt32 {
         let index = position >> 2
         if index != cachedBlockIndex {
@@ -89,12 +81,11 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
             cachedBlockIndex = index
         }
         let word = cachedBlock[Int(truncatingIfNeeded: position & 3)]
-        storedPosition &+= 1
+        position &+= 1
         return word
     }
 
     /// The next two words as one `UInt64`, the first word in the low half.
-    @inlinable
     public mutating func nextUInt64() -> UInt64 {
         let low = nextUInt32()
         let high = nextUInt32()
@@ -102,13 +93,11 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
     }
 
     /// A uniform float in [0, 1) with 24-bit granularity from the next word.
-    @inlinable
     public mutating func nextUniformFloat() -> Float {
         Philox.uniformFloat(nextUInt32())
     }
 
     /// A PoC normal from the next four words.
-    @inlinable
     public mutating func nextNormal() -> Float {
         let u1 = nextUniformFloat()
         let u2 = nextUniformFloat()
@@ -119,89 +108,17 @@ public struct PhiloxStream: Sendable, DeterministicRandomSource {
 
     /// Fills `buffer` with the next `buffer.count` normals: the same values as that many
     /// `nextNormal()` calls, computed a whole block at a time when the position is block-aligned.
-    @inlinable
     public mutating func fillNormals(into buffer: UnsafeMutableBufferPointer<Float>) {
         guard position & 3 == 0 else {
             for i in buffer.indices { buffer[i] = nextNormal() }
             return
         }
-        guard let base = buffer.baseAddress else { return }
-        let count = buffer.count
         var index = position >> 2
-        var i = 0
-        while i + 8 <= count {
-            let normals = Philox.normals8(Philox.blocks8(index: index, counterHigh: counterHigh, key: key))
-            UnsafeMutableRawPointer(base + i).storeBytes(of: normals, as: SIMD8<Float>.self)
-            index &+= 8
-            i += 8
-        }
-        while i < count {
-            base[i] = Philox.normal(block(at: index))
+        for i in buffer.indices {
+            buffer[i] = Philox.normal(block(at: index))
             index &+= 1
-            i += 1
         }
-        storedPosition &+= UInt64(count) &* 4
-    }
-
-    /// Writes into `buffer` the permutation of `0..<buffer.count` that
-    /// ``DeterministicRandomSource/permutation(count:)`` draws from this stream (the same draws,
-    /// the same result, the stream left at the same position), without its generic calls or
-    /// allocation: the words come eight blocks at a time, and the rejection threshold of
-    /// `uniformInt(below:)` is computed only for draws that could be rejected.
-    /// - Precondition: `buffer.count ≤ Int32.max`.
-    @inlinable
-    public mutating func fillPermutation(into buffer: UnsafeMutableBufferPointer<Int32>) {
-        let n = buffer.count
-        precondition(n <= Int(Int32.max), "fillPermutation(into:) needs at most Int32.max elements")
-        guard let out = buffer.baseAddress else { return }
-        for i in 0..<n { out[i] = Int32(truncatingIfNeeded: i) }
-        guard n > 1 else { return }
-        guard position & 3 == 0 else {
-            // Unaligned: the plain draw (never the case for PoC's fresh streams).
-            var plain = Array(0..<n)
-            shuffle(&plain)
-            for i in 0..<n { out[i] = Int32(truncatingIfNeeded: plain[i]) }
-            return
-        }
-        var index = position >> 2
-        var draws = 0  // UInt64 draws consumed
-        // 16 draws of eight blocks: block b gives (w0 | w1 << 32) then (w2 | w3 << 32).
-        var low = SIMD8<UInt64>()
-        var high = SIMD8<UInt64>()
-        var slot = 16
-        var i = n - 1
-        while i >= 1 {
-            if slot == 16 {
-                let w = Philox.blocks8(index: index, counterHigh: counterHigh, key: key)
-                low = SIMD8<UInt64>(truncatingIfNeeded: w.0) | SIMD8<UInt64>(truncatingIfNeeded: w.1) &<< 32
-                high = SIMD8<UInt64>(truncatingIfNeeded: w.2) | SIMD8<UInt64>(truncatingIfNeeded: w.3) &<< 32
-                index &+= 8
-                slot = 0
-            }
-            let value = slot & 1 == 0 ? low[slot >> 1] : high[slot >> 1]
-            slot += 1
-            draws += 1
-            let bound = UInt64(i + 1)
-            guard Self.uniformIntAccepts(value, below: bound) else { continue }
-            let j = Int(truncatingIfNeeded: value % bound)
-            let t = out[i]
-            out[i] = out[j]
-            out[j] = t
-            i -= 1
-        }
-        storedPosition &+= UInt64(draws) &* 2
-    }
-
-    /// Whether `uniformInt(below: bound)` keeps the draw `value` (`value < 2⁶⁴ − (2⁶⁴ mod bound)`).
-    /// For `bound ≤ 2³²` the rejected values all lie above `2⁶⁴ − 2³²`, i.e. have all-ones high
-    /// words: only those pay for the threshold's division.
-    /// - Precondition: `0 < bound ≤ 2³²`.
-    @inlinable @inline(__always)
-    public static func uniformIntAccepts(_ value: UInt64, below bound: UInt64) -> Bool {
-        guard value >> 32 == 0xFFFF_FFFF, let rejectFrom = WeightedDraw.rejectionStart(total: bound) else {
-            return true
-        }
-        return value < rejectFrom
+        position &+= UInt64(buffer.count) &* 4
     }
 
     /// The next `count` normals.

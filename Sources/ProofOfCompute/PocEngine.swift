@@ -62,6 +62,8 @@ public final class PocEngine: @unchecked Sendable {
 
     /// Nonces per forward pass: a batch's activations stay in the L2 cache.
     public static let forwardBatch = 32
+    /// Nonces per forward pass of a search with a rate cap.
+    public static let cappedForwardBatch = 8
 
     public var config: PocModelConfig { weights.config }
     public var blockHashHex: String { weights.blockHashHex }
@@ -135,6 +137,9 @@ public final class PocEngine: @unchecked Sendable {
         if let maxNoncesPerSecond, maxNoncesPerSecond < 1 {
             throw .invalidArgument("max_nonces_per_second = \(maxNoncesPerSecond) must be at least 1")
         }
+        // A capped search computes a few nonces per pass so that the work done tracks the cap
+        // closely (a nonce's distance does not depend on the pass it is in).
+        let step = maxNoncesPerSecond == nil ? Self.forwardBatch : Self.cappedForwardBatch
         let control = SearchControl()
         searches.withLock { $0.append(control) }
         latest.withLock { $0 = control }
@@ -162,7 +167,7 @@ public final class PocEngine: @unchecked Sendable {
                 var hits = PocBatch(nonces: [], distances: [])
                 var start = 0
                 while start < nonces.count && !control.stop.load(ordering: .relaxed) {
-                    let end = Swift.min(start + Self.forwardBatch, nonces.count)
+                    let end = Swift.min(start + step, nonces.count)
                     let slice = Array(nonces[start..<end])
                     let d = compute(pk: pk, nonces: slice)
                     for (n, distance) in zip(slice, d) where distance < rTarget {
@@ -367,7 +372,7 @@ public final class PocEngine: @unchecked Sendable {
     public static func drawInput(_ h: String, _ pk: String, _ n: UInt64, into buffer: UnsafeMutableBufferPointer<Float>)
     {
         var stream = PhiloxStream(seed: PocSeed.input(h, pk, n))
-        stream.fillNormals(into: buffer)
+        PocDraws.fillNormals(&stream, into: buffer)
     }
 
     /// Nonce `n`'s logit permutation (§5.2 step 4) of `0..<buffer.count`: the same as
@@ -376,7 +381,7 @@ public final class PocEngine: @unchecked Sendable {
         _ h: String, _ pk: String, _ n: UInt64, into buffer: UnsafeMutableBufferPointer<Int32>
     ) {
         var stream = PhiloxStream(seed: PocSeed.permutation(h, pk, n))
-        stream.fillPermutation(into: buffer)
+        PocDraws.fillPermutation(&stream, into: buffer)
     }
 
     /// Causal attention of `(nonce, head)` units over one nonce's `seqLen` positions.

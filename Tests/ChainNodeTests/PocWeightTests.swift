@@ -26,8 +26,10 @@ import Testing
         // nonces) carry little sampling noise: the test measures work, not luck.
         rTargetNano: 1_414_213_562, maxIndividualPowerPpm: 400_000)
 
-    /// Nonces per second of the three full nodes; node 3 gets half.
-    static let fullRate = 240
+    /// Nonces per second of the three full nodes; node 3 gets half. Low on purpose: every hit
+    /// becomes state in every node's ledger (batches), and the test wants the chain to stay fast.
+    /// About 440 hits per full node over a generation window of ~11 s, a binomial spread of ~3%.
+    static let fullRate = 80
 
     @Test(.timeLimit(.minutes(3))) func halfTheComputeEarnsHalfTheWeight() async throws {
         var params = ChainParams.devnet
@@ -70,7 +72,7 @@ import Testing
             print(
                 "PocWeightTests: raw weights \(raw), generation ≈ \(generationSeconds), half-rate / full mean = \(ratio)"
             )
-            #expect(full > 200, "enough nonces mined for the ratio to mean something (\(raw))")
+            #expect(full > 150, "enough nonces mined for the ratio to mean something (\(raw))")
             #expect((0.375...0.625).contains(ratio), "half the compute earns about half the weight: \(raw)")
             for i in 0..<3 {
                 #expect((0.75...1.25).contains(Double(raw[i]) / full), "equal compute earns equal weight: \(raw)")

@@ -67,7 +67,8 @@ import Testing
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let tried = engine.progress.noncesTried
         #expect(tried > 0)
-        #expect(Double(tried) <= 100 * seconds + Double(PocEngine.forwardBatch), "\(tried) nonces in \(seconds) s")
+        #expect(
+            Double(tried) <= 100 * seconds + Double(PocEngine.cappedForwardBatch), "\(tried) nonces in \(seconds) s")
         #expect(!engine.progress.running, "a capped search idles in short naps and still stops at once")
     }
 
