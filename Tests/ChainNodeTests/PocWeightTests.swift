@@ -16,10 +16,13 @@ import Testing
 /// shared with everything else, so a one-thread node and a two-thread node get whatever the
 /// scheduler gives them. The caps are set well below what one thread does even on a busy machine,
 /// so each node's work is its cap times the generation window, and the ratio holds under load.
-@Suite(.serialized) struct PocWeightTests {
+///
+/// An extension of the `.serialized` ``PocOrchestratorTests`` suite so the two PoC networks never
+/// run at the same time (each is 4 nodes mining on a shared 2-core machine).
+extension PocOrchestratorTests {
     /// 48-block epochs: P = 48, generation over [49, 78), batches until 80, validation over
     /// [81, 92), weights at 92, switch at 94. The cap is 40%: weights 2:2:2:1 are not capped.
-    static let epochs = EpochParams(
+    static let weightEpochs = EpochParams(
         epochLength: 48, generationEnd: 30, exchangeEnd: 32, validationStart: 33, validationEnd: 44,
         weightsOffset: 44, switchOffset: 46, claimOffset: 47,
         // √2, about the median distance: half of the nonces are hits, so the weights (accepted
@@ -33,7 +36,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(3))) func halfTheComputeEarnsHalfTheWeight() async throws {
         var params = ChainParams.devnet
-        params.epochs = Self.epochs
+        params.epochs = Self.weightEpochs
         let net = try TestNetwork(validators: 4, seed: 17, params: params)
         defer { net.cleanup() }
         var running: [RunningNode] = []
@@ -47,12 +50,13 @@ import Testing
                 ports.append((i, node.p2pPort))
             }
             let first = running[0]
-            let p = Self.epochs.epochLength
-            let weightsHeight = p + Self.epochs.weightsOffset
+            let p = Self.weightEpochs.epochLength
+            let weightsHeight = p + Self.weightEpochs.weightsOffset
             let generationStart = await eventually(.seconds(90)) { first.height > p }
             #expect(generationStart, "the chain reaches the sprint")
             let started = ContinuousClock.now
-            #expect(await eventually(.seconds(60)) { first.height >= p + Self.epochs.exchangeEnd }, "past generation")
+            #expect(
+                await eventually(.seconds(60)) { first.height >= p + Self.weightEpochs.exchangeEnd }, "past generation")
             let generationSeconds = ContinuousClock.now - started
             #expect(await eventually(.seconds(90)) { first.height > weightsHeight }, "the weights are computed")
             let record = try #require(
