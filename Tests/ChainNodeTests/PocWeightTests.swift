@@ -74,7 +74,7 @@ extension PocOrchestratorTests {
             let full = Double(raw[0] + raw[1] + raw[2]) / 3
             let ratio = Double(raw[3]) / full
             print(
-                "PocWeightTests: raw weights \(raw), generation ≈ \(generationSeconds), half-rate / full mean = \(ratio)"
+                "halfTheComputeEarnsHalfTheWeight: raw weights \(raw), generation ≈ \(generationSeconds), half-rate / full mean = \(ratio)"
             )
             #expect(full > 150, "enough nonces mined for the ratio to mean something (\(raw))")
             #expect((0.375...0.625).contains(ratio), "half the compute earns about half the weight: \(raw)")
