@@ -10,11 +10,14 @@ public final class EnginePocWorker: PocWorker {
     public let threads: Int
     /// Nonces tried between two reports of the search (each report becomes one batch tx).
     let reportEvery: Int
+    /// `[poc] max_nonces_per_second`: a cap on the search's rate (`nil`: none).
+    public let maxNoncesPerSecond: Int?
     private let current = Mutex<(key: String, engine: PocEngine)?>(nil)
 
-    public init(threads: Int, reportEvery: Int = 64) {
+    public init(threads: Int, reportEvery: Int = 64, maxNoncesPerSecond: Int? = nil) {
         self.threads = max(threads, 1)
         self.reportEvery = max(reportEvery, 1)
+        self.maxNoncesPerSecond = maxNoncesPerSecond.map { max($0, 1) }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -37,8 +40,9 @@ public final class EnginePocWorker: PocWorker {
         let lattice = try NonceLattice(nodeIndex: job.nodeIndex, nodeCount: job.nodeCount)
         let batches = try engine.search(
             publicKeyHex: job.publicKeyHex, lattice: lattice,
-            rTarget: PocDistance.distance(fromNano: job.rTargetNano), batchSize: reportEvery, startIndex: job.startIndex
-        )
+            rTarget: PocDistance.distance(fromNano: job.rTargetNano), batchSize: reportEvery,
+            startIndex: job.startIndex,
+            maxNoncesPerSecond: maxNoncesPerSecond)
         let (stream, continuation) = AsyncStream.makeStream(of: PocFound.self, bufferingPolicy: .unbounded)
         let relay = Task {
             for await batch in batches {

@@ -134,7 +134,11 @@ public final class Node: Sendable {
             }
             var pocLogger = logger
             pocLogger[metadataKey: "component"] = "poc"
-            let worker = pocWorker ?? EnginePocWorker(threads: config.pocThreads)
+            let worker =
+                pocWorker
+                ?? EnginePocWorker(
+                    threads: config.pocThreads,
+                    maxNoncesPerSecond: config.pocMaxNoncesPerSecond > 0 ? config.pocMaxNoncesPerSecond : nil)
             poc = PocOrchestrator(
                 driver: driver, events: events, account: account, seedsDirectory: paths.seeds, worker: worker,
                 chainID: config.chainID, logger: pocLogger)

@@ -42,6 +42,9 @@ public struct NodeConfig: Sendable, Hashable {
     public var pocEnabled = false
     /// `[poc] threads`: threads of the in-process PoC search.
     public var pocThreads = 1
+    /// `[poc] max_nonces_per_second`: caps the PoC search's rate (0: no cap), for hosts that give
+    /// PoC only part of the machine. The sprint's weight follows the nonces actually tried.
+    public var pocMaxNoncesPerSecond = 0
 
     public init(
         moniker: String, chainID: String, accountKey: String = "validator", consensusKey: String = "consensus",
@@ -122,6 +125,7 @@ public struct NodeConfig: Sendable, Hashable {
             case "debug.test_hooks": config.testHooks = try value.bool(key)
             case "poc.enabled": config.pocEnabled = try value.bool(key)
             case "poc.threads": config.pocThreads = Int(try value.integer(key, min: 1))
+            case "poc.max_nonces_per_second": config.pocMaxNoncesPerSecond = Int(try value.integer(key, min: 0))
             default: throw .config("unknown key \(key)")
             }
         }
@@ -205,6 +209,8 @@ public struct NodeConfig: Sendable, Hashable {
             enabled = \(pocEnabled)
             # Threads of the in-process PoC search.
             threads = \(pocThreads)
+            # Cap on the search's nonces per second (0: none); the weight follows the work done.
+            max_nonces_per_second = \(pocMaxNoncesPerSecond)
 
             """
     }

@@ -55,12 +55,15 @@ public final class PocEngine: @unchecked Sendable {
     let ffnGains: [[Float]]
     let finalGain: [Float]
     private let pool: ThreadPool
-    private let computeLock = Mutex(())
+    /// Held for a whole forward pass; guards the pass's scratch buffers.
+    private let computeLock = Mutex(ForwardScratch())
     private let searches = Mutex<[SearchControl]>([])
     private let latest = Mutex<SearchControl?>(nil)
 
     /// Nonces per forward pass: a batch's activations stay in the L2 cache.
     public static let forwardBatch = 32
+    /// Nonces per forward pass of a search with a rate cap.
+    public static let cappedForwardBatch = 8
 
     public var config: PocModelConfig { weights.config }
     public var blockHashHex: String { weights.blockHashHex }
@@ -117,14 +120,26 @@ public final class PocEngine: @unchecked Sendable {
     /// Searches `lattice` from its `startIndex`-th nonce on a dedicated thread, `batchSize` nonces
     /// at a time; each batch with hits (`d < rTarget`) is yielded. Ends when the consumer stops
     /// iterating (or its task is cancelled), on ``stop()``, or when the lattice runs out.
+    ///
+    /// `maxNoncesPerSecond` (`nil`: as fast as the threads go) caps the search's average rate: after
+    /// each forward pass the thread idles until the nonces tried are no more than the cap times the
+    /// seconds since the search started. For hosts that give PoC only part of a machine; the cap is
+    /// on work done, so the weight the sprint earns scales with it.
     public func search(
-        publicKeyHex: String, lattice: NonceLattice, rTarget: Double, batchSize: Int, startIndex: UInt64 = 0
+        publicKeyHex: String, lattice: NonceLattice, rTarget: Double, batchSize: Int, startIndex: UInt64 = 0,
+        maxNoncesPerSecond: Int? = nil
     ) throws(PocError) -> AsyncStream<PocBatch> {
         let pk = try PocSeed.canonicalPublicKey(publicKeyHex)
         guard (1...65_536).contains(batchSize) else {
             throw .invalidArgument("batch_size = \(batchSize) must be in 1...65536")
         }
         guard rTarget.isFinite, rTarget > 0 else { throw .invalidArgument("r_target = \(rTarget) must be positive") }
+        if let maxNoncesPerSecond, maxNoncesPerSecond < 1 {
+            throw .invalidArgument("max_nonces_per_second = \(maxNoncesPerSecond) must be at least 1")
+        }
+        // A capped search computes a few nonces per pass so that the work done tracks the cap
+        // closely (a nonce's distance does not depend on the pass it is in).
+        let step = maxNoncesPerSecond == nil ? Self.forwardBatch : Self.cappedForwardBatch
         let control = SearchControl()
         searches.withLock { $0.append(control) }
         latest.withLock { $0 = control }
@@ -152,15 +167,18 @@ public final class PocEngine: @unchecked Sendable {
                 var hits = PocBatch(nonces: [], distances: [])
                 var start = 0
                 while start < nonces.count && !control.stop.load(ordering: .relaxed) {
-                    let end = Swift.min(start + Self.forwardBatch, nonces.count)
+                    let end = Swift.min(start + step, nonces.count)
                     let slice = Array(nonces[start..<end])
                     let d = compute(pk: pk, nonces: slice)
                     for (n, distance) in zip(slice, d) where distance < rTarget {
                         hits.nonces.append(n)
                         hits.distances.append(distance)
                     }
-                    control.tried.add(UInt64(slice.count), ordering: .relaxed)
+                    let tried = control.tried.add(UInt64(slice.count), ordering: .relaxed).newValue
                     start = end
+                    if let maxNoncesPerSecond {
+                        Self.pace(control, tried: tried, maxNoncesPerSecond: maxNoncesPerSecond)
+                    }
                 }
                 control.hits.add(UInt64(hits.nonces.count), ordering: .relaxed)
                 hits.noncesTried = control.tried.load(ordering: .relaxed)
@@ -170,6 +188,18 @@ public final class PocEngine: @unchecked Sendable {
         thread.stackSize = 1 << 22
         thread.start()
         return stream
+    }
+
+    /// Idles the search thread until `tried` nonces are within `maxNoncesPerSecond` times the
+    /// search's age, in short sleeps so that a stop is seen promptly.
+    private static func pace(_ control: SearchControl, tried: UInt64, maxNoncesPerSecond: Int) {
+        let due = Duration.seconds(Double(tried) / Double(maxNoncesPerSecond))
+        while !control.stop.load(ordering: .relaxed) {
+            let ahead = due - (ContinuousClock.now - control.started)
+            guard ahead > .zero else { return }
+            let nap = Swift.min(ahead, .milliseconds(50))
+            Thread.sleep(forTimeInterval: Double(nap.components.seconds) + Double(nap.components.attoseconds) * 1e-18)
+        }
     }
 
     /// Stops every running search (each finishes its current forward pass, then its stream ends).
@@ -186,10 +216,10 @@ public final class PocEngine: @unchecked Sendable {
 
     /// Distances for up to ``forwardBatch`` nonces (more works too, with larger scratch).
     func compute(pk: String, nonces: [UInt64]) -> [Double] {
-        computeLock.withLock { _ in forward(pk: pk, nonces: nonces) }
+        computeLock.withLock { scratch in forward(pk: pk, nonces: nonces, scratch: &scratch) }
     }
 
-    private func forward(pk: String, nonces: [UInt64]) -> [Double] {
+    private func forward(pk: String, nonces: [UInt64], scratch: inout ForwardScratch) -> [Double] {
         let c = config
         let b = nonces.count
         guard b > 0 else { return [] }
@@ -209,32 +239,30 @@ public final class PocEngine: @unchecked Sendable {
         let h = weights.blockHashHex
         let w = weights
 
-        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            p.initialize(repeating: 0, count: count)
-            return p
-        }
-        let x = buffer(padded * d)
-        let hn = buffer(padded * d)
-        let q = buffer(padded * d)
-        let k = buffer(padded * d)
-        let v = buffer(padded * d)
-        let att = buffer(padded * d)
-        let gate = buffer(padded * f)
-        let up = buffer(padded * f)
-        let last = buffer(lastRows * d)
-        let logits = buffer(lastRows * c.vocab)
-        defer {
-            for p in [x, hn, q, k, v, att, gate, up, last, logits] { p.deallocate() }
-        }
+        // The activations live in scratch kept from call to call (fresh megabyte buffers cost
+        // page faults and zeroing every forward pass). Only the padding rows need zeros: every
+        // other element is written before it is read.
+        let buffers = scratch.fitting(paddedRows: padded, lastRows: lastRows, config: c)
+        let x = buffers.x
+        let hn = buffers.hn
+        let q = buffers.q
+        let k = buffers.k
+        let v = buffers.v
+        let att = buffers.att
+        let gate = buffers.gate
+        let up = buffers.up
+        let last = buffers.last
+        let logits = buffers.logits
+        for p in [x, hn, att] { (p + rows * d).update(repeating: 0, count: (padded - rows) * d) }
+        gate.advanced(by: rows * f).update(repeating: 0, count: (padded - rows) * f)
+        (last + b * d).update(repeating: 0, count: (lastRows - b) * d)
         func matrix(_ name: String, rows: Int, cols: Int) -> WeightMatrix {
             WeightMatrix(type: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(w.pointer(name)))!
         }
 
         pool.parallelFor(b) { range in
             for i in range {
-                var stream = PhiloxStream(seed: PocSeed.input(h, pk, nonces[i]))
-                stream.fillNormals(into: UnsafeMutableBufferPointer(start: x + i * s * d, count: s * d))
+                Self.drawInput(h, pk, nonces[i], into: UnsafeMutableBufferPointer(start: x + i * s * d, count: s * d))
             }
         }
         ropeTables.withUnsafeBufferPointer { tablesBuffer in
@@ -318,16 +346,17 @@ public final class PocEngine: @unchecked Sendable {
             result.withUnsafeMutableBufferPointer { out in
                 let out = out
                 pool.parallelFor(b) { range in
+                    let perm = UnsafeMutableBufferPointer<Int32>.allocate(capacity: vocab)
+                    defer { perm.deallocate() }
                     for i in range {
-                        var stream = PhiloxStream(seed: PocSeed.permutation(h, pk, nonces[i]))
-                        let perm = stream.permutation(count: vocab)
+                        Self.drawPermutation(h, pk, nonces[i], into: perm)
                         let l = logits + i * vocab
                         var norm2 = 0.0
                         for j in 0..<vocab { norm2 += Double(l[j]) * Double(l[j]) }
                         let inv = 1 / norm2.squareRoot()
                         var sum = 0.0
                         for j in 0..<vocab {
-                            let diff = Double(l[perm[j]]) * inv - Double(t[j])
+                            let diff = Double(l[Int(perm[j])]) * inv - Double(t[j])
                             sum += diff * diff
                         }
                         out[i] = sum.squareRoot()
@@ -336,6 +365,23 @@ public final class PocEngine: @unchecked Sendable {
             }
         }
         return result
+    }
+
+    /// Nonce `n`'s input (§5.2 step 1): the first `buffer.count` normals of
+    /// `SHA-256("{H}/{pk}/input/{n}")`, eight Philox blocks at a time.
+    public static func drawInput(_ h: String, _ pk: String, _ n: UInt64, into buffer: UnsafeMutableBufferPointer<Float>)
+    {
+        var stream = PhiloxStream(seed: PocSeed.input(h, pk, n))
+        PocDraws.fillNormals(&stream, into: buffer)
+    }
+
+    /// Nonce `n`'s logit permutation (§5.2 step 4) of `0..<buffer.count`: the same as
+    /// ``PocReference``'s `permutation(count:)`, drawn without its generic calls.
+    public static func drawPermutation(
+        _ h: String, _ pk: String, _ n: UInt64, into buffer: UnsafeMutableBufferPointer<Int32>
+    ) {
+        var stream = PhiloxStream(seed: PocSeed.permutation(h, pk, n))
+        PocDraws.fillPermutation(&stream, into: buffer)
     }
 
     /// Causal attention of `(nonce, head)` units over one nonce's `seqLen` positions.
@@ -367,6 +413,65 @@ public final class PocEngine: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The activation buffers of a forward pass, grown to the largest batch seen and reused (one pass
+/// at a time: the engine's `computeLock` owns them).
+struct ForwardScratch: ~Copyable {
+    private(set) var paddedRows = 0
+    private(set) var lastRows = 0
+    private var config: PocModelConfig?
+    private(set) var x = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var hn = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var q = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var k = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var v = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var att = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var up = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var last = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private(set) var logits = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+
+    init() {}
+
+    deinit { deallocateAll() }
+
+    private func deallocateAll() {
+        for p in [x, hn, q, k, v, att, gate, up, last, logits] { p.deallocate() }
+    }
+
+    /// Buffers for at least `paddedRows` activation rows and `lastRows` final rows of `config`,
+    /// zero-filled when (re)allocated.
+    mutating func fitting(paddedRows rows: Int, lastRows last: Int, config c: PocModelConfig) -> ForwardScratchView {
+        if rows > paddedRows || last > lastRows || config != c {
+            deallocateAll()
+            func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                p.initialize(repeating: 0, count: count)
+                return p
+            }
+            paddedRows = Swift.max(rows, paddedRows)
+            lastRows = Swift.max(last, lastRows)
+            config = c
+            x = buffer(paddedRows * c.dim)
+            hn = buffer(paddedRows * c.dim)
+            q = buffer(paddedRows * c.dim)
+            k = buffer(paddedRows * c.dim)
+            v = buffer(paddedRows * c.dim)
+            att = buffer(paddedRows * c.dim)
+            gate = buffer(paddedRows * c.ffnHidden)
+            up = buffer(paddedRows * c.ffnHidden)
+            self.last = buffer(lastRows * c.dim)
+            logits = buffer(lastRows * c.vocab)
+        }
+        return ForwardScratchView(
+            x: x, hn: hn, q: q, k: k, v: v, att: att, gate: gate, up: up, last: self.last, logits: logits)
+    }
+}
+
+/// The pointers of a ``ForwardScratch`` for one pass.
+struct ForwardScratchView {
+    let x, hn, q, k, v, att, gate, up, last, logits: UnsafeMutablePointer<Float>
 }
 
 /// The shared state of one search: its stop flag and counters.

@@ -131,7 +131,7 @@ import Testing
                 try net.writeConfig(i, peers: [(0, victim.p2pPort)])
                 others.append(try await RunningNode(home: net.homes[i], name: "node\(i)"))
             }
-            #expect(await eventually { victim.height >= 2 }, "the victim commits blocks")
+            #expect(await eventually(.seconds(60)) { victim.height >= 2 }, "the victim commits blocks")
         } catch {
             for node in others { await node.stop() }
             await victim.stop()

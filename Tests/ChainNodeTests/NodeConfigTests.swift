@@ -9,6 +9,8 @@ import Testing
         config.timeouts = "fast"
         config.testHooks = true
         config.mempoolMaxTxs = 5
+        config.pocEnabled = true
+        config.pocMaxNoncesPerSecond = 250
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
     }
@@ -56,6 +58,11 @@ import Testing
         ("moniker = \"a\nchain_id = \"c\"", "bad value"),
         ("moniker = \"a\"\nmoniker = \"b\"\nchain_id = \"c\"", "duplicate key"),
         ("[keys\nmoniker = \"a\"", "bad section"),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[poc]\nmax_nonces_per_second = -1",
+            "poc.max_nonces_per_second must be an integer ≥ 0"
+        ),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[poc]\nmax_nonces_per_second = \"fast\"", "poc.max_nonces_per_second"),
     ])
     func rejectsBadFiles(text: String, expected: String) {
         let error = #expect(throws: NodeError.self) { try NodeConfig(toml: text) }

@@ -20,6 +20,10 @@ import Testing
         epochLength: 40, generationEnd: 10, exchangeEnd: 12, validationStart: 14, validationEnd: 30,
         weightsOffset: 30, switchOffset: 32, claimOffset: 33, maxIndividualPowerPpm: 400_000)
 
+    /// Nonces per second per node: about what one debug-build thread did before the engine got
+    /// faster. Uncapped, four nodes now submit enough hits to slow this 2-core test chain to a crawl.
+    static let pocRate = 200
+
     /// A cheat: claims the first 60 nonces of its lattice, each at half the target distance, without
     /// computing anything. It validates others honestly (the real engine).
     final class FabricatingWorker: PocWorker {
@@ -54,7 +58,7 @@ import Testing
         var ports: [(Int, Int)] = []
         do {
             for i in 0..<4 {
-                try net.writeConfig(i, peers: ports, pocThreads: 1)
+                try net.writeConfig(i, peers: ports, pocThreads: 1, pocMaxNoncesPerSecond: Self.pocRate)
                 let node = try await RunningNode(
                     home: net.homes[i], name: "node\(i)", pocWorker: i == 3 ? FabricatingWorker() : nil)
                 running.append(node)
@@ -70,7 +74,8 @@ import Testing
             #expect(await eventually(.seconds(30)) { FileManager.default.fileExists(atPath: seedFile.path) })
             await running[2].stop()
             let seedBefore = try String(contentsOf: seedFile, encoding: .utf8)
-            try net.writeConfig(2, peers: ports.filter { $0.0 != 2 }, pocThreads: 1)
+            try net.writeConfig(
+                2, peers: ports.filter { $0.0 != 2 }, pocThreads: 1, pocMaxNoncesPerSecond: Self.pocRate)
             running[2] = try await RunningNode(home: net.homes[2], name: "node2-again")
             #expect(await eventually(.seconds(180)) { first.height >= switchHeight + 1 }, "the chain passes the switch")
             let driver = first.node.driver

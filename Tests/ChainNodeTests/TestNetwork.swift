@@ -53,7 +53,9 @@ final class TestNetwork {
     }
 
     /// Writes node `i`'s config with `peers` as (index, port) of running nodes.
-    func writeConfig(_ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil) throws {
+    func writeConfig(
+        _ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil, pocMaxNoncesPerSecond: Int = 0
+    ) throws {
         var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
         config.p2pListen = "127.0.0.1:0"
         config.rpcListen = "127.0.0.1:0"
@@ -62,6 +64,7 @@ final class TestNetwork {
         if let pocThreads {
             config.pocEnabled = true
             config.pocThreads = pocThreads
+            config.pocMaxNoncesPerSecond = pocMaxNoncesPerSecond
         }
         config.persistentPeers = peers.map { "\(p2pKeys[$0.0].publicKey.hex)@127.0.0.1:\($0.1)" }
         try config.toml.write(to: homes[i].appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)

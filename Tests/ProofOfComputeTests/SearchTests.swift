@@ -52,6 +52,26 @@ import Testing
         #expect(!engine.progress.running)
     }
 
+    /// The rate cap is an upper bound on the work done whatever the machine's speed: after 1.5 s
+    /// at 100 nonces/s at most 150 nonces (plus the forward pass under way) were tried.
+    @Test(.timeLimit(.minutes(1))) func aRateCapLimitsTheNoncesTried() async throws {
+        let engine = try PocEngine(blockHashHex: Seeds.h2, config: .devnet, threads: 1)
+        let started = ContinuousClock.now
+        let stream = try engine.search(
+            publicKeyHex: Seeds.pk, lattice: .all, rTarget: 2, batchSize: 8, maxNoncesPerSecond: 100)
+        let consumer = Task { for await _ in stream {} }
+        try await Task.sleep(for: .milliseconds(1_500))
+        engine.stop()
+        await consumer.value
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let tried = engine.progress.noncesTried
+        #expect(tried > 0)
+        #expect(
+            Double(tried) <= 100 * seconds + Double(PocEngine.cappedForwardBatch), "\(tried) nonces in \(seconds) s")
+        #expect(!engine.progress.running, "a capped search idles in short naps and still stops at once")
+    }
+
     @Test func badSearchArgumentsAreRefused() throws {
         let engine = try Shared.engine
         #expect(throws: PocError.self) {
@@ -62,6 +82,12 @@ import Testing
         }
         #expect(throws: PocError.self) {
             _ = try engine.search(publicKeyHex: Seeds.pk, lattice: .all, rTarget: .nan, batchSize: 8)
+        }
+        for cap in [0, -5] {
+            #expect(throws: PocError.self) {
+                _ = try engine.search(
+                    publicKeyHex: Seeds.pk, lattice: .all, rTarget: 1.4, batchSize: 8, maxNoncesPerSecond: cap)
+            }
         }
     }
 
