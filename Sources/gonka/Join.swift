@@ -28,6 +28,8 @@ extension NodeCommand {
         @Option(help: "host:port of the API node (with --model).") var apiListen = "127.0.0.1:9000"
         @Option(help: "Consensus timeouts: devnet, mainnet or fast (tests).") var timeouts = "devnet"
         @Option(help: "Threads of the in-process PoC search.") var pocThreads = 1
+        @Option(help: "Cap on PoC nonces per second, to leave part of the machine free (0: no cap).")
+        var pocMaxNoncesPerSecond = 0
         @Option(help: "A GGUF model the API node serves in-process (none: chain node and PoC only).") var model: String?
         @Option(help: "Seconds to wait for the peer's answers and the registration's block.") var waitTimeout = 40
         @Flag(help: "Start the node after joining (as `gonka node start --home HOME`).") var start = false
@@ -38,6 +40,9 @@ extension NodeCommand {
                 peer: peer, chainID: chainID, keyName: keyName, url: url,
                 listens: [("--p2p-listen", p2pListen), ("--rpc-listen", rpcListen), ("--api-listen", apiListen)],
                 timeouts: timeouts, pocThreads: pocThreads)
+            guard pocMaxNoncesPerSecond >= 0 else {
+                throw ValidationError("--poc-max-nonces-per-second must be 0 (no cap) or positive")
+            }
             guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive") }
             if let model, !FileManager.default.fileExists(atPath: model) {
                 throw ValidationError("--model \(model) does not exist")
@@ -50,6 +55,7 @@ extension NodeCommand {
                 apiListen: apiListen, timeouts: timeouts)
             config.pocEnabled = true
             config.pocThreads = pocThreads
+            config.pocMaxNoncesPerSecond = pocMaxNoncesPerSecond
             if let model {
                 config.apiEnabled = true
                 config.apiML = "embedded"

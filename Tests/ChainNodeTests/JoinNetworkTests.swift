@@ -16,6 +16,7 @@ import Testing
 /// the next sprint, is accepted with a weight, enters the consensus validator set at the switch and
 /// signs blocks.
 @Suite(.serialized) struct JoinNetworkTests {
+    static let pocRate = 200
     /// 40-block epochs (P = 40, 80, …): generation over [P+1, P+10), batches until P+12,
     /// validation over [P+14, P+30), weights at P+30, switch at P+32. The cap is 40%.
     static let epochs = EpochParams(
@@ -33,7 +34,9 @@ import Testing
         var ports: [(Int, Int)] = []
         do {
             for i in 0..<4 {
-                try net.writeConfig(i, peers: ports, pocThreads: 1)
+                // Capped like PocOrchestratorTests: uncapped, five engines flood the 2-core test
+                // chain with batch txs and its blocks crawl.
+                try net.writeConfig(i, peers: ports, pocThreads: 1, pocMaxNoncesPerSecond: Self.pocRate)
                 let node = try await RunningNode(home: net.homes[i], name: "node\(i)")
                 running.append(node)
                 ports.append((i, node.p2pPort))
@@ -57,6 +60,7 @@ import Testing
             let joinArgs = [
                 "node", "join", "--home", joinHome.path, "--peer", rpc, "--moniker", "joiner", "--p2p-listen",
                 "127.0.0.1:0", "--rpc-listen", "127.0.0.1:0", "--timeouts", "fast", "--url", "http://127.0.0.1:9999",
+                "--poc-max-nonces-per-second", "\(Self.pocRate)",
             ]
             let configURL = joinHome.appendingPathComponent("config.toml")
             let genesisURL = joinHome.appendingPathComponent("genesis.json")
@@ -112,6 +116,7 @@ import Testing
             let written = try NodeConfig(toml: String(contentsOf: configURL, encoding: .utf8))
             #expect(written.chainID == TestChain.chainID)
             #expect(written.pocEnabled)
+            #expect(written.pocMaxNoncesPerSecond == Self.pocRate)
             #expect(written.persistentPeers.first == "\(status.nodeID)@127.0.0.1:\(entry.p2pPort)")
             #expect(written.persistentPeers.count >= 2, "\(written.persistentPeers)")
             #expect(written.persistentPeers.contains { $0.hasPrefix(net.p2pKeys[0].publicKey.hex) })

@@ -12,6 +12,10 @@ import Testing
         (["node", "join", "--peer", "http://127.0.0.1:1", "--key-name", "../x"], "name"),
         (["node", "join", "--peer", "http://127.0.0.1:1", "--timeouts", "slow"], "--timeouts"),
         (["node", "join", "--peer", "http://127.0.0.1:1", "--poc-threads", "0"], "--poc-threads"),
+        (
+            ["node", "join", "--peer", "http://127.0.0.1:1", "--poc-max-nonces-per-second=-3"],
+            "--poc-max-nonces-per-second"
+        ),
         (["node", "join", "--peer", "http://127.0.0.1:1", "--model", "/nonexistent.gguf"], "--model"),
     ])
     func badFlagsFailClearly(arguments: [String], expected: String) throws {
