@@ -33,25 +33,11 @@ struct ChainBench: AsyncParsableCommand {
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-chain-\(getpid())")
         let keys = (0..<accounts).map { _ in SigningKey() }
-        var manifest = try await DevnetRunner.prepare(
+        let manifest = try await DevnetRunner.prepare(
             dir: dir, participants: participants, testHooks: false, reset: true,
             binary: binary ?? DevnetProcess.currentExecutable, extraAccounts: keys.map(\.publicKey.address))
         print("devnet in \(dir.path): starting \(participants) validators")
-        var failure: (any Error)?
-        do {
-            manifest = try DevnetRunner.start(manifest, dir: dir)
-            try await DevnetRunner.waitForHeight(2, manifest: manifest, timeout: .seconds(90))
-            try await measure(manifest, keys: keys)
-        } catch {
-            failure = error
-        }
-        for node in manifest.nodes { _ = await DevnetProcess.stop(node.pid, home: node.home) }
-        if keep {
-            print("devnet kept in \(dir.path)")
-        } else {
-            try? FileManager.default.removeItem(at: dir)
-        }
-        if let failure { throw failure }
+        try await DevnetRunner.withStarted(manifest, dir: dir, keep: keep) { try await measure($0, keys: keys) }
     }
 
     private func measure(_ manifest: DevnetManifest, keys: [SigningKey]) async throws {

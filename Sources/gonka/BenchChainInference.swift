@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainNode
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -39,36 +40,21 @@ struct ChainInferenceBench: AsyncParsableCommand {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
             "gonka-bench-chain-inference-\(getpid())")
         let developers = (0..<requesters).map { _ in SigningKey() }
-        var manifest = try await DevnetRunner.prepare(
+        let manifest = try await DevnetRunner.prepare(
             dir: dir, participants: participants, testHooks: false, reset: true,
             binary: binary ?? DevnetProcess.currentExecutable, extraAccounts: developers.map(\.publicKey.address))
         // PoC off: its transactions would use the participants' sequences the pre-signed streams
         // take, and its search would compete for the CPU (an epoch without PoC keeps its weights).
         for node in manifest.nodes {
             let url = URL(fileURLWithPath: node.home).appendingPathComponent("config.toml")
-            let text = try String(contentsOf: url, encoding: .utf8)
-            guard let poc = text.range(of: "[poc]"),
-                let on = text.range(of: "enabled = true", range: poc.upperBound..<text.endIndex)
-            else { throw CLIError("\(url.path) has no [poc] enabled line") }
-            try text.replacingCharacters(in: on, with: "enabled = false").write(
-                to: url, atomically: true, encoding: .utf8)
+            var config = try NodeConfig(toml: String(contentsOf: url, encoding: .utf8))
+            config.pocEnabled = false
+            try config.toml.write(to: url, atomically: true, encoding: .utf8)
         }
         print("devnet in \(dir.path): starting \(participants) validators")
-        var failure: (any Error)?
-        do {
-            manifest = try DevnetRunner.start(manifest, dir: dir)
-            try await DevnetRunner.waitForHeight(2, manifest: manifest, timeout: .seconds(90))
-            try await measure(manifest, developers: developers)
-        } catch {
-            failure = error
+        try await DevnetRunner.withStarted(manifest, dir: dir, keep: keep) {
+            try await measure($0, developers: developers)
         }
-        for node in manifest.nodes { _ = await DevnetProcess.stop(node.pid, home: node.home) }
-        if keep {
-            print("devnet kept in \(dir.path)")
-        } else {
-            try? FileManager.default.removeItem(at: dir)
-        }
-        if let failure { throw failure }
     }
 
     /// One participant's pre-signed duty transactions, in sequence order.

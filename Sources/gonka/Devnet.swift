@@ -221,6 +221,29 @@ enum DevnetRunner {
         return manifest
     }
 
+    /// For the `bench chain*` commands: starts the prepared devnet, waits for block 2, runs
+    /// `measure`, then stops every node and deletes `dir` (unless `keep`), whatever `measure` did.
+    static func withStarted(
+        _ prepared: DevnetManifest, dir: URL, keep: Bool, _ measure: (DevnetManifest) async throws -> Void
+    ) async throws {
+        var manifest = prepared
+        var failure: (any Error)?
+        do {
+            manifest = try start(manifest, dir: dir)
+            try await waitForHeight(2, manifest: manifest, timeout: .seconds(90))
+            try await measure(manifest)
+        } catch {
+            failure = error
+        }
+        for node in manifest.nodes { _ = await DevnetProcess.stop(node.pid, home: node.home) }
+        if keep {
+            print("devnet kept in \(dir.path)")
+        } else {
+            try? FileManager.default.removeItem(at: dir)
+        }
+        if let failure { throw failure }
+    }
+
     /// Waits until every node reports `height` or more; a node that dies or a deadline that passes
     /// is an error naming the node and showing the end of its log.
     static func waitForHeight(_ height: UInt64, manifest: DevnetManifest, timeout: Duration) async throws {
