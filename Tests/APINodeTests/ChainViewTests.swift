@@ -75,7 +75,7 @@ struct ChainViewTests {
         #expect(node.chain.referenceTime().nanoseconds == (blockTime + 1_000) * 1_000_000)
     }
 
-    @Test func dutyTxQueueRetriesOnceAndDrainsWhenClosed() async throws {
+    @Test(.timeLimit(.minutes(3))) func dutyTxQueueRetriesOnceAndDrainsWhenClosed() async throws {
         let (node, _, dir) = try Self.isolatedNode()
         defer { try? FileManager.default.removeItem(at: dir) }
         var finish = Wire.MsgFinishInference()
@@ -83,16 +83,14 @@ struct ChainViewTests {
         node.txs.enqueue(Wire.Msg(finish), what: "MsgFinishInference")
         node.txs.enqueue(Wire.Msg(finish), what: "MsgFinishInference")
         node.txs.closeQueue()
-        let clock = ContinuousClock()
-        let started = clock.now
         // The chain refuses connections: each job is tried twice, then dropped; drain returns
         // once the closed queue is empty.
         await node.txs.drain()
         #expect(await node.txs.dropped == 2)
         #expect(await node.txs.failed == 4)
         #expect(await node.txs.sent == 0)
-        // Each attempt waits out the client's 2 s timeout (AsyncHTTPClient retries a refused
-        // connect until the deadline), so ~16 s; 22 s was seen at load 10. The bound is "it returns".
-        #expect(clock.now - started < .seconds(60))
+        // No bound on the time: alone it takes 0.4 s, but inside the full suite on 2 cores the
+        // cooperative pool is shared with model and PoC tests and it took 22–60 s. Returning at all
+        // (within the time limit) is what is checked.
     }
 }
