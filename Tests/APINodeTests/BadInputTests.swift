@@ -43,7 +43,7 @@ import Testing
         #expect(error?["message"] is String && error?["type"] is String, "\(what): not an OpenAI error body")
     }
 
-    @Test func transferAgentAndExecutorRefuseBadInput() async throws {
+    @Test(.timeLimit(.minutes(5))) func transferAgentAndExecutorRefuseBadInput() async throws {
         try await TestNet.with { net in
             let ta = net.accountKeys[0].publicKey.address
             let url = net.apiURLs[0] + "/v1/chat/completions"

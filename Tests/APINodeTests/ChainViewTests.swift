@@ -38,7 +38,7 @@ struct ChainViewTests {
         }
     }
 
-    @Test func freshnessIsCheckedAgainstTheLastBlockTime() async throws {
+    @Test(.timeLimit(.minutes(5))) func freshnessIsCheckedAgainstTheLastBlockTime() async throws {
         let (node, _, dir) = try Self.isolatedNode()
         defer { try? FileManager.default.removeItem(at: dir) }
         let developer = SigningKey()

@@ -9,7 +9,7 @@ import Testing
 /// `[api] ml_nodes`: a remote ML node (a real `MLNodeServer` on a loopback port) is registered under
 /// the model it serves once it answers; one that never answers stays out.
 struct RemoteMLNodeTests {
-    @Test func discoveryRegistersAnsweringNodesOnly() async throws {
+    @Test(.timeLimit(.minutes(5))) func discoveryRegistersAnsweringNodesOnly() async throws {
         let model = try Model.loaded.get()
         let backend = NativeBackend(
             model: model, id: "remote-model", parallel: 1, queue: 2, threads: 1, contextLength: 256)
