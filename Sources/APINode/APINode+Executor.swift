@@ -219,21 +219,11 @@ extension APINode {
     /// (``PayloadRequestSigning``) within the freshness window. 401 for missing, malformed, stale
     /// or forged headers; 403 for a signer that is not a participant.
     func authorizePayloadRequest(_ id: String, header: (String) -> String?) async throws(APIError) {
-        guard let auth = header("Authorization") else {
-            throw .unauthorized(
+        let (signature, requester, timestamp) = try SignedRequest.signer(
+            header: header,
+            missingAuthorization:
                 "Payloads are served to validators: sign the request (\(GonkaHeader.address), \(GonkaHeader.timestamp), Authorization: Gonka <signature>)."
-            )
-        }
-        let parts = auth.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0] == "Gonka", let signature = Data(base64Encoded: String(parts[1])),
-            signature.count == 64
-        else { throw .unauthorized("The Authorization header must be 'Gonka <base64 Ed25519 signature>'.") }
-        guard let addressText = header(GonkaHeader.address), let requester = try? Address(addressText) else {
-            throw .unauthorized("Missing or invalid \(GonkaHeader.address) header.")
-        }
-        guard let stampText = header(GonkaHeader.timestamp), let timestamp = Int64(stampText) else {
-            throw .unauthorized("Missing or invalid \(GonkaHeader.timestamp) header (Unix nanoseconds).")
-        }
+        )
         try checkFreshness(timestamp)
         var key = try await chain.publicKey(of: requester)
         if key == nil, let text = header(GonkaHeader.publicKey) {

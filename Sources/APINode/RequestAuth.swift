@@ -30,19 +30,8 @@ public struct SignedRequest: Sendable, Hashable {
 
     /// Parses the §6.1 headers (`header(name)` returns a header's value). Missing or malformed: 401.
     public init(body: [UInt8], header: (String) -> String?) throws(APIError) {
-        guard let auth = header("Authorization") else {
-            throw .unauthorized("Missing Authorization header (expected 'Gonka <base64 signature>').")
-        }
-        let parts = auth.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0] == "Gonka", let signature = Data(base64Encoded: String(parts[1])),
-            signature.count == 64
-        else { throw .unauthorized("The Authorization header must be 'Gonka <base64 Ed25519 signature>'.") }
-        guard let addressText = header(GonkaHeader.address), let requester = try? Address(addressText) else {
-            throw .unauthorized("Missing or invalid \(GonkaHeader.address) header.")
-        }
-        guard let stampText = header(GonkaHeader.timestamp), let timestamp = Int64(stampText) else {
-            throw .unauthorized("Missing or invalid \(GonkaHeader.timestamp) header (Unix nanoseconds).")
-        }
+        let (signature, requester, timestamp) = try Self.signer(
+            header: header, missingAuthorization: "Missing Authorization header (expected 'Gonka <base64 signature>').")
         guard let taText = header(GonkaHeader.transferAgent), let ta = try? Address(taText) else {
             throw .unauthorized("Missing or invalid \(GonkaHeader.transferAgent) header.")
         }
@@ -56,6 +45,26 @@ public struct SignedRequest: Sendable, Hashable {
         self.signature = Array(signature)
         self.publicKey = key
         self.bodyHash = Hash.sha256(body)
+    }
+
+    /// The signer's part of any Gonka-signed request: `Authorization: Gonka <base64 signature>`,
+    /// `X-Gonka-Address` and `X-Gonka-Timestamp` (Unix nanoseconds). Missing or malformed: 401,
+    /// `missingAuthorization` when there is no Authorization header at all.
+    static func signer(
+        header: (String) -> String?, missingAuthorization: String
+    ) throws(APIError) -> (signature: Data, requester: Address, timestamp: Int64) {
+        guard let auth = header("Authorization") else { throw .unauthorized(missingAuthorization) }
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0] == "Gonka", let signature = Data(base64Encoded: String(parts[1])),
+            signature.count == 64
+        else { throw .unauthorized("The Authorization header must be 'Gonka <base64 Ed25519 signature>'.") }
+        guard let addressText = header(GonkaHeader.address), let requester = try? Address(addressText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.address) header.")
+        }
+        guard let stampText = header(GonkaHeader.timestamp), let timestamp = Int64(stampText) else {
+            throw .unauthorized("Missing or invalid \(GonkaHeader.timestamp) header (Unix nanoseconds).")
+        }
+        return (signature, requester, timestamp)
     }
 
     /// A key in hex or base64 that must hash to `address`.

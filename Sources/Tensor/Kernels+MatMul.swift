@@ -13,6 +13,12 @@ extension Kernels {
             self.ldy = ldy
             self.accumulate = accumulate
         }
+
+        /// `y[index]` (+)= `value`, as `accumulate` says.
+        @inline(__always)
+        func store(_ value: Float, at index: Int) {
+            if accumulate { y[index] += value } else { y[index] = value }
+        }
     }
 
     /// Rows per work unit: the matrix-vector path walks quantised rows directly; the batched path
@@ -61,35 +67,25 @@ extension Kernels {
                             let (a, b) = dot2(
                                 w.type, w.row(r), w.row(r + 1), integer, count: cols,
                                 prefetchAhead: prefetchRows * w.rowBytes)
-                            if target.accumulate {
-                                target.y[r] += a
-                                target.y[r + 1] += b
-                            } else {
-                                target.y[r] = a
-                                target.y[r + 1] = b
-                            }
+                            target.store(a, at: r)
+                            target.store(b, at: r + 1)
                             r += 2
                         }
                         if r < unit.end {
                             let v = dot(w.type, w.row(r), integer, count: cols)
-                            if target.accumulate { target.y[r] += v } else { target.y[r] = v }
+                            target.store(v, at: r)
                         }
                         continue
                     }
                     while r + 2 <= unit.end {
                         let (a, b) = dot2(w.type, w.row(r), w.row(r + 1), x, sums: sums, count: cols)
-                        if target.accumulate {
-                            target.y[r] += a
-                            target.y[r + 1] += b
-                        } else {
-                            target.y[r] = a
-                            target.y[r + 1] = b
-                        }
+                        target.store(a, at: r)
+                        target.store(b, at: r + 1)
                         r += 2
                     }
                     if r < unit.end {
                         let v = dot(w.type, w.row(r), x, sums: sums, count: cols)
-                        if target.accumulate { target.y[r] += v } else { target.y[r] = v }
+                        target.store(v, at: r)
                     }
                 }
             }
