@@ -50,6 +50,9 @@ public struct Address: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func < (lhs: Address, rhs: Address) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }
+
+    public static func == (lhs: Address, rhs: Address) -> Bool { lhs.bytes == rhs.bytes }
+    public func hash(into hasher: inout Hasher) { ByteKey.hash(bytes, into: &hasher) }
 }
 
 extension Address: Codable {

@@ -1,6 +1,13 @@
 /// BIP-173 bech32: the checksummed base-32 text form of addresses.
 public enum Bech32 {
     private static let charset = Array("qpzry9x8gf2tvdw0s3jn54khce6mua7l".utf8)
+    /// `charset` reversed: the 5-bit value of each ASCII byte, 0xFF where it is not in the charset.
+    /// Every transaction names a few addresses, so decoding is on a node's hot path.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 128)
+        for (value, c) in charset.enumerated() { table[Int(c)] = UInt8(value) }
+        return table
+    }()
     private static let generator: [UInt32] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3]
     /// BIP-173's limit on the whole string.
     public static let maxLength = 90
@@ -59,12 +66,12 @@ public enum Bech32 {
         var data = [UInt8]()
         data.reserveCapacity(lowered.count - separator - 1)
         for position in (separator + 1)..<lowered.count {
-            guard let value = charset.firstIndex(of: lowered[position]) else {
-                throw .invalidCharacter(position: position)
-            }
-            data.append(UInt8(value))
+            // Every byte is 33…126 here (checked above), so it indexes the table.
+            let value = values[Int(lowered[position])]
+            guard value != 0xFF else { throw .invalidCharacter(position: position) }
+            data.append(value)
         }
-        guard polymod(expand(hrp) + data) == 1 else { throw .badChecksum }
+        guard polymod(data, after: polymod(expand(hrp))) == 1 else { throw .badChecksum }
         return (String(decoding: hrp, as: UTF8.self), Array(data.dropLast(6)))
     }
 
@@ -92,13 +99,15 @@ public enum Bech32 {
         return out
     }
 
-    private static func polymod(_ values: [UInt8]) -> UInt32 {
-        var chk: UInt32 = 1
+    /// BIP-173's checksum polynomial over `values`, continuing from `chk` (1 to start).
+    private static func polymod(_ values: [UInt8], after start: UInt32 = 1) -> UInt32 {
+        var chk = start
         for value in values {
             let top = chk >> 25
             chk = (chk & 0x1ff_ffff) << 5 ^ UInt32(value)
-            for i in 0..<5 where (top >> UInt32(i)) & 1 == 1 {
-                chk ^= generator[i]
+            // Branch-free: each generator term is masked in by its bit of `top`.
+            for i in 0..<5 {
+                chk ^= generator[i] & (0 &- ((top >> UInt32(i)) & 1))
             }
         }
         return chk

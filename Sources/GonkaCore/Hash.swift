@@ -57,6 +57,9 @@ public struct Hash: Hashable, Comparable, Sendable, CustomStringConvertible {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }
 
+    public static func == (lhs: Hash, rhs: Hash) -> Bool { lhs.bytes == rhs.bytes }
+    public func hash(into hasher: inout Hasher) { ByteKey.hash(bytes, into: &hasher) }
+
     /// The first 8 bytes read big-endian: the integer the protocol means by `u64(SHA-256(…))`.
     public var leadingUInt64: UInt64 {
         bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }

@@ -59,7 +59,7 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
     public var description: String { hex }
 
     public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.bytes == rhs.bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+    public func hash(into hasher: inout Hasher) { ByteKey.hash(bytes, into: &hasher) }
 }
 
 /// An Ed25519 private key. Its bytes are only reachable through `seed`, and nothing here prints them.

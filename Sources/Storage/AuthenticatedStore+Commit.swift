@@ -65,6 +65,12 @@ extension AuthenticatedStore {
         rootRef = newRoot
         root = newRoot.hash
         latestVersion = version
+        for (key, write) in staged {
+            switch write {
+            case .set(let value): rememberValue(value, for: ByteKey(key))
+            case .delete: rememberValue(nil, for: ByteKey(key))
+            }
+        }
         staged.removeAll()
         return root
     }

@@ -258,6 +258,11 @@ struct ChainInferenceBench: AsyncParsableCommand {
             String(
                 format: "  latency            p50 %.3f s  p99 %.3f s (first submission → both committed)",
                 ChainBench.percentile(latencies, 0.5), ChainBench.percentile(latencies, 0.99)))
+        let cpuTotal = zip(cpuAfter, cpuBefore).map { $0 - $1 }.reduce(0, +)
+        print(
+            String(
+                format: "  CPU                %.2f ms per inference, all nodes together (%.1f s of CPU)",
+                recorded > 0 ? cpuTotal / Double(recorded) * 1_000 : 0, cpuTotal))
         print("  per node           CPU% (of one core)   RSS now   RSS peak")
         for (i, node) in manifest.nodes.enumerated() {
             let cpu = (cpuAfter[i] - cpuBefore[i]) / ChainBench.seconds(elapsed) * 100

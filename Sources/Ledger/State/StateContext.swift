@@ -1,3 +1,5 @@
+import GonkaCore
+
 /// The ledger's working view of state during one block (or the mempool's check state): the
 /// committed store, overlaid by the block's accepted writes, overlaid by the current
 /// transaction's writes. A failed transaction drops its layer, so it changes nothing.
@@ -7,17 +9,18 @@
 final class StateContext {
     private let store: any StateStore
     /// Accepted writes of this block; `nil` value = delete.
-    private var block: [[UInt8]: [UInt8]?] = [:]
+    private var block: [ByteKey: [UInt8]?] = [:]
     /// Writes of the transaction in progress.
-    private var tx: [[UInt8]: [UInt8]?] = [:]
+    private var tx: [ByteKey: [UInt8]?] = [:]
 
     init(store: any StateStore) {
         self.store = store
     }
 
     func get(_ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
-        if let pending = tx[key] { return pending }
-        if let pending = block[key] { return pending }
+        let wrapped = ByteKey(key)
+        if let pending = tx[wrapped] { return pending }
+        if let pending = block[wrapped] { return pending }
         do {
             return try store.get(key)
         } catch {
@@ -26,27 +29,29 @@ final class StateContext {
     }
 
     func set(_ key: [UInt8], _ value: [UInt8]) {
-        tx[key] = .some(value)
+        tx[ByteKey(key)] = .some(value)
     }
 
     func delete(_ key: [UInt8]) {
-        tx[key] = .some(nil)
+        tx[ByteKey(key)] = .some(nil)
     }
 
     /// Entries under `prefix` in key order, with every pending write applied.
     func entries(withPrefix prefix: [UInt8]) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
-        var merged: [[UInt8]: [UInt8]] = [:]
+        var merged: [ByteKey: [UInt8]] = [:]
         do {
-            for entry in try store.entries(withPrefix: prefix) { merged[entry.key] = entry.value }
+            for entry in try store.entries(withPrefix: prefix) { merged[ByteKey(entry.key)] = entry.value }
         } catch {
             throw .storage(error)
         }
         for layer in [block, tx] {
-            for (key, value) in layer where key.starts(with: prefix) {
+            for (key, value) in layer where key.bytes.starts(with: prefix) {
                 merged[key] = value
             }
         }
-        return merged.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { (key: $0.key, value: $0.value) }
+        return merged.sorted { $0.key.bytes.lexicographicallyPrecedes($1.key.bytes) }.map {
+            (key: $0.key.bytes, value: $0.value)
+        }
     }
 
     /// Runs `body` as one transaction: its writes join the block if it returns, vanish if it throws.
@@ -71,11 +76,11 @@ final class StateContext {
         // `discardStaged` on the store, so nothing half-written survives in either place.
         defer { block.removeAll(keepingCapacity: true) }
         do {
-            for key in block.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            for key in block.keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
                 if let value = block[key] ?? nil {
-                    try store.set(key, value)
+                    try store.set(key.bytes, value)
                 } else {
-                    try store.delete(key)
+                    try store.delete(key.bytes)
                 }
             }
         } catch {
