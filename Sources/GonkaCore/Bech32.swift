@@ -8,7 +8,6 @@ public enum Bech32 {
         for (value, c) in charset.enumerated() { table[Int(c)] = UInt8(value) }
         return table
     }()
-    private static let generator: [UInt32] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3]
     /// BIP-173's limit on the whole string.
     public static let maxLength = 90
 
@@ -81,6 +80,7 @@ public enum Bech32 {
         var accumulator = 0
         var bits = 0
         var out = [UInt8]()
+        out.reserveCapacity((data.count * from + to - 1) / to)
         let maxValue = (1 << to) - 1
         for value in data {
             guard Int(value) >> from == 0 else { return nil }
@@ -106,9 +106,11 @@ public enum Bech32 {
             let top = chk >> 25
             chk = (chk & 0x1ff_ffff) << 5 ^ UInt32(value)
             // Branch-free: each generator term is masked in by its bit of `top`.
-            for i in 0..<5 {
-                chk ^= generator[i] & (0 &- ((top >> UInt32(i)) & 1))
-            }
+            chk ^= 0x3b6a_57b2 & (0 &- (top & 1))
+            chk ^= 0x2650_8e6d & (0 &- ((top >> 1) & 1))
+            chk ^= 0x1ea1_19fa & (0 &- ((top >> 2) & 1))
+            chk ^= 0x3d42_33dd & (0 &- ((top >> 3) & 1))
+            chk ^= 0x2a14_62b3 & (0 &- ((top >> 4) & 1))
         }
         return chk
     }

@@ -8,6 +8,9 @@ import GonkaCore
 /// domain-separated sign bytes (chain id included).
 public final class SignatureCache {
     public let capacity: Int
+    /// Verifies what the cache does not hold yet, with tables for keys seen repeatedly (the
+    /// participants' and frequent developers' keys): same answers as ``PublicKey``, ~2.5× cheaper.
+    public let verifier = Ed25519Verifier()
     private var entries: Set<Hash> = []
     private var order: [Hash] = []
     private var head = 0

@@ -71,7 +71,10 @@ struct TxPipeline {
         }
         guard key.address == signer else { throw .signerMismatch(signer: signer, keyAddress: key.address) }
         if !verified {
-            guard key.isValidSignature(tx.signature, for: signBytes) else { throw .badSignature }
+            let valid =
+                signatures?.verifier.isValidSignature(tx.signature, for: signBytes, by: key)
+                ?? key.isValidSignature(tx.signature, for: signBytes)
+            guard valid else { throw .badSignature }
             if let cacheKey { signatures?.insert(cacheKey) }
         }
         // 5. Sequence: the account's next number, then it moves on.

@@ -328,7 +328,7 @@ enum Inference {
         guard let cache else { return key.isValidSignature(signature, for: message) }
         let entry = SignatureCache.key(publicKey: key.bytes, signature: signature, message: message)
         if cache.contains(entry) { return true }
-        guard key.isValidSignature(signature, for: message) else { return false }
+        guard cache.verifier.isValidSignature(signature, for: message, by: key) else { return false }
         cache.insert(entry)
         return true
     }
