@@ -4,10 +4,14 @@ import GonkaWire
 import Logging
 import ServiceLifecycle
 import SwiftProtobuf
+import Synchronization
 
 /// Signs and broadcasts the node's own duty transactions (`MsgStartInference`,
 /// `MsgFinishInference`) from its account key, keeping the account sequence locally so many can
-/// be in the mempool at once. A rejected sequence re-reads the account and retries once.
+/// be in the mempool at once. Queued txs go out in batches (`POST /txs`, up to ``batchLimit``):
+/// at hundreds of inferences per second one round trip per tx would not keep up. A refused
+/// sequence resynchronises from the node's `next_sequence` (committed plus pending; the
+/// committed sequence alone is behind the txs in flight) and the rest of the batch is re-signed.
 public actor TxSender {
     private let client: ChainClient
     private let key: SigningKey
@@ -16,100 +20,189 @@ public actor TxSender {
     private var nextSequence: UInt64?
     private var minGasPrice: UInt64?
 
+    /// Transactions the node accepted.
     public private(set) var sent = 0
+    /// Refusals and failed broadcasts, counted per transaction and attempt.
     public private(set) var failed = 0
-    /// Broadcasts that were refused twice (``drain()`` retries once).
+    /// Transactions given up: refused twice, or refused for a reason a retry cannot fix.
     public private(set) var dropped = 0
+
+    /// Transactions per `POST /txs`.
+    public static let batchLimit = 200
+    /// Queued transactions at most; past it the oldest is dropped (logged).
+    static let queueLimit = 100_000
 
     /// A duty tx waiting in the queue.
     struct Job: Sendable {
         var message: Wire.Msg
         var what: String
+        /// Pays the minimum fee (the free per-block bound was used up).
+        var paid = false
     }
-    private nonisolated let queue: AsyncStream<Job>
-    private nonisolated let queueInput: AsyncStream<Job>.Continuation
+    private struct Queue {
+        var jobs: [Job] = []
+        var head = 0
+        var closed = false
+    }
+    private nonisolated let queue = Mutex(Queue())
+    /// One wake-up per enqueue burst; finished by ``closeQueue()``.
+    private nonisolated let wakeUps: AsyncStream<Void>
+    private nonisolated let wake: AsyncStream<Void>.Continuation
 
     public init(client: ChainClient, key: SigningKey, chainID: String, logger: Logger) {
         self.client = client
         self.key = key
         self.chainID = chainID
         self.logger = logger
-        let (stream, input) = AsyncStream.makeStream(of: Job.self, bufferingPolicy: .bufferingNewest(100_000))
-        queue = stream
-        queueInput = input
+        (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Queues `message` for ``drain()`` (run by ``TxQueueService``) and returns at once: the
     /// request path never waits for the chain node.
     public nonisolated func enqueue(_ message: Wire.Msg, what: String) {
-        if case .dropped = queueInput.yield(Job(message: message, what: what)) {
-            logger.warning("duty tx queue full; oldest dropped", metadata: ["tx.kind": "\(what)"])
+        let overflowed = queue.withLock { q -> Bool in
+            q.jobs.append(Job(message: message, what: what))
+            guard q.jobs.count - q.head > Self.queueLimit else { return false }
+            q.head += 1
+            return true
         }
+        if overflowed { logger.warning("duty tx queue full; oldest dropped", metadata: ["tx.kind": "\(what)"]) }
+        wake.yield()
     }
 
-    /// Sends the queued txs one at a time, in order (so the locally kept sequence numbers reach
-    /// the node in order); a refused one is retried once after 200 ms. Returns when the queue is
-    /// closed (``closeQueue()``) and empty, or the task is cancelled.
+    /// Sends the queued txs in order, in batches; a refused one is retried once (after 200 ms).
+    /// Returns when the queue is closed (``closeQueue()``) and empty, or the task is cancelled.
     public func drain() async {
-        for await job in queue {
-            if await send(job.message, what: job.what) != nil { continue }
-            try? await Task.sleep(for: .milliseconds(200))
-            if await send(job.message, what: job.what) == nil {
-                dropped += 1
-                logger.warning("duty tx dropped after a retry", metadata: ["tx.kind": "\(job.what)"])
-            }
+        for await _ in wakeUps {
+            await sendQueued()
         }
+        if !Task.isCancelled { await sendQueued() }
     }
 
     /// No more jobs: ``drain()`` sends what is queued and returns.
-    public nonisolated func closeQueue() { queueInput.finish() }
+    public nonisolated func closeQueue() { wake.finish() }
 
     public nonisolated var address: Address { key.publicKey.address }
 
-    /// Broadcasts `message` (sync mode: returns once the node's checkTx accepted it). Returns the
-    /// tx hash, or nil when it was refused (logged).
-    @discardableResult
-    public func send(_ message: Wire.Msg, what: String) async -> String? {
-        var free = true
-        for round in 0..<3 {
-            do {
-                if nextSequence == nil || minGasPrice == nil {
-                    nextSequence = try await client.account(address).sequence
-                    minGasPrice = try await client.params().minGasPrice
+    private func sendQueued() async {
+        while !Task.isCancelled {
+            let batch = queue.withLock { q -> [Job] in
+                let end = min(q.head + Self.batchLimit, q.jobs.count)
+                let batch = Array(q.jobs[q.head..<end])
+                q.head = end
+                if q.head == q.jobs.count {
+                    q.jobs.removeAll(keepingCapacity: true)
+                    q.head = 0
                 }
-                let sequence = nextSequence ?? 0
-                // A duty tx of an active participant may go without a fee (PROTOCOL §3.4); past the
-                // per-block bound it pays the minimum fee.
-                let bytes =
-                    free
-                    ? try Self.freeTx(message, chainID: chainID, key: key, sequence: sequence)
-                    : try TxBuilder(chainID: chainID, key: key, minGasPrice: minGasPrice ?? 0).build(
-                        [message], sequence: sequence
-                    ).bytes
-                nextSequence = sequence + 1
-                let result = try await client.broadcast(bytes, mode: .sync)
-                sent += 1
-                return result.hash
-            } catch let error as ChainClientError where error.serverCode == "bad_sequence" && round == 0 {
-                nextSequence = nil
-                continue
-            } catch let error as ChainClientError where error.serverCode == "duty_tx_limit" && free {
-                nextSequence = nil
-                free = false
-                continue
-            } catch {
-                // A refused tx did not use its sequence number.
-                nextSequence = nil
-                failed += 1
-                logger.notice(
-                    "duty tx refused", metadata: ["tx.kind": "\(what)", "error": "\(error)"])
-                return nil
+                return batch
             }
+            guard !batch.isEmpty else { return }
+            await send(batch)
         }
-        return nil
     }
 
-    static func freeTx(_ message: Wire.Msg, chainID: String, key: SigningKey, sequence: UInt64) throws -> [UInt8] {
+    /// Broadcasts one message now (sync mode: returns once the node's checkTx accepted it).
+    /// Returns the tx hash, or nil when it was refused (logged).
+    @discardableResult
+    public func send(_ message: Wire.Msg, what: String) async -> String? {
+        await send([Job(message: message, what: what)]).first ?? nil
+    }
+
+    /// Signs `jobs` at consecutive sequences and submits them with `POST /txs`; returns the hash
+    /// of each (nil: given up). The node checks them in order and answers each: accepted ones are
+    /// done; the others are re-signed after a resynchronised sequence (refused for their
+    /// sequence, e.g. behind a refused one), switched to the fee (past the free per-block bound),
+    /// retried once (node unreachable or mempool full), or dropped (refused for themselves).
+    @discardableResult
+    private func send(_ jobs: [Job]) async -> [String?] {
+        var hashes = [String?](repeating: nil, count: jobs.count)
+        var remaining = Array(jobs.enumerated())
+        var strikes = 0
+        // Resynchronising and switching to the fee are not failures, but bounded all the same.
+        for _ in 0..<6 where !remaining.isEmpty {
+            var refused: [(index: Int, job: Job, error: String, log: String)] = []
+            do {
+                let sequence = try await syncedSequence()
+                let txs = try remaining.enumerated().map { i, item in
+                    try sign(item.element.message, paid: item.element.paid, sequence: sequence + UInt64(i))
+                }
+                let results = try await client.broadcast(batch: txs)
+                for (item, result) in zip(remaining, results) {
+                    if result.code == 0 {
+                        hashes[item.offset] = result.hash
+                        sent += 1
+                    } else {
+                        refused.append((item.offset, item.element, result.error ?? "refused", result.log))
+                    }
+                }
+                nextSequence = refused.isEmpty ? sequence + UInt64(txs.count) : nil
+            } catch {
+                refused = remaining.map { ($0.offset, $0.element, "unreachable", "\(error)") }
+                nextSequence = nil
+            }
+            remaining = []
+            var retryLater = false
+            for var item in refused {
+                switch item.error {
+                case "bad_sequence":
+                    break
+                case "duty_tx_limit":
+                    // Past the free per-block bound (PROTOCOL §3.4) a duty tx pays the minimum fee.
+                    item.job.paid = true
+                case "unreachable", "mempool_full":
+                    failed += 1
+                    retryLater = true
+                default:
+                    // Refused for itself: a retry would be refused again.
+                    failed += 1
+                    dropped += 1
+                    logger.notice(
+                        "duty tx refused",
+                        metadata: ["tx.kind": "\(item.job.what)", "error": "\(item.error): \(item.log)"])
+                    continue
+                }
+                remaining.append((item.index, item.job))
+            }
+            guard retryLater else { continue }
+            strikes += 1
+            if strikes >= 2 { return giveUp(remaining.map(\.element), hashes) }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return remaining.isEmpty ? hashes : giveUp(remaining.map(\.element), hashes)
+    }
+
+    private func giveUp(_ jobs: [Job], _ hashes: [String?]) -> [String?] {
+        dropped += jobs.count
+        logger.warning(
+            "duty txs dropped after a retry",
+            metadata: ["tx.kind": "\(jobs.first?.what ?? "")", "count": "\(jobs.count)"])
+        return hashes
+    }
+
+    /// The sequence to sign with next: kept locally while the node accepts, re-read from its
+    /// `next_sequence` (falling back to the committed sequence of an older node) when not.
+    private func syncedSequence() async throws -> UInt64 {
+        if minGasPrice == nil { minGasPrice = try await client.params().minGasPrice }
+        if let nextSequence { return nextSequence }
+        let account = try await client.account(address)
+        let sequence = account.nextSequence ?? account.sequence
+        nextSequence = sequence
+        return sequence
+    }
+
+    private func sign(_ message: Wire.Msg, paid: Bool, sequence: UInt64) throws -> [UInt8] {
+        // A duty tx of an active participant may go without a fee (PROTOCOL §3.4).
+        paid
+            ? try TxBuilder(chainID: chainID, key: key, minGasPrice: minGasPrice ?? 0).build(
+                [message], sequence: sequence
+            ).bytes
+            : try Self.freeTx(message, chainID: chainID, key: key, sequence: sequence)
+    }
+
+    /// A fee-free duty tx of one message (PROTOCOL §3.4), signed at `sequence`.
+    public static func freeTx(
+        _ message: Wire.Msg, chainID: String, key: SigningKey, sequence: UInt64
+    ) throws -> [UInt8] {
         var body = Wire.TxBody()
         body.chainID = chainID
         body.signer = key.publicKey.address.description

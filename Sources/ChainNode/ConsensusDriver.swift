@@ -854,7 +854,15 @@ public actor ConsensusDriver {
 
     /// A state query at `height` (nil: latest); see ``QueryPath``.
     func query(_ path: QueryPath, height: UInt64?) throws(QueryError) -> QueryResult {
-        try QueryEngine.run(path, height: height, state: app.state, latest: app.tip.height)
+        let result = try QueryEngine.run(path, height: height, state: app.state, latest: app.tip.height)
+        // At the latest height an account also says which sequence its next transaction must carry
+        // here: the committed one plus its transactions waiting in this node's mempool. A sender
+        // with txs in flight resynchronises from it (the committed sequence is behind them).
+        guard case .account(let address) = path, height == nil, case .object(var fields) = result.value,
+            let next = try? app.ledger.nextSequence(of: address)
+        else { return result }
+        fields.append(("next_sequence", .uint(next)))
+        return QueryResult(height: result.height, key: result.key, value: .object(fields), proof: result.proof)
     }
 
     /// The state root after block `height` (0: genesis), while that version is kept.

@@ -170,12 +170,24 @@ public struct BalanceRecord: Codable, Hashable, Sendable {
 /// `query account/{address}`: the next sequence and the key the account signed with (if any).
 public struct AccountRecord: Codable, Hashable, Sendable {
     public var address: Address
+    /// The committed sequence.
     public var sequence: UInt64
     public var pubKey: String?
+    /// The sequence the account's next transaction must carry at the node answering (committed
+    /// plus its transactions in that node's mempool); only in answers at the latest height.
+    public var nextSequence: UInt64?
+
+    public init(address: Address, sequence: UInt64, pubKey: String?, nextSequence: UInt64? = nil) {
+        self.address = address
+        self.sequence = sequence
+        self.pubKey = pubKey
+        self.nextSequence = nextSequence
+    }
 
     enum CodingKeys: String, CodingKey {
         case address, sequence
         case pubKey = "pub_key"
+        case nextSequence = "next_sequence"
     }
 }
 

@@ -1,0 +1,104 @@
+import APINode
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaTestKit
+import GonkaWire
+import Logging
+import Testing
+
+/// The API node's duty-tx sender against a real chain: batches, sequence resynchronisation, and
+/// the chain's `next_sequence` it relies on.
+@Suite(.timeLimit(.minutes(5)))
+struct TxSenderTests {
+    /// A Finish for an inference not started yet: a valid duty tx (recorded as AWAITING_START).
+    static func finish(_ i: Int, executor: Address, requester: Address) -> Wire.Msg {
+        var finish = Wire.MsgFinishInference()
+        finish.inferenceID = Hash.sha256("tx sender test \(i)").hex
+        finish.executor = executor.description
+        finish.requester = requester.description
+        finish.model = Model.id
+        finish.promptTokens = 3
+        finish.completionTokens = 1
+        finish.responseCommitment = Data(Hash.sha256("payload \(i)").bytes)
+        return Wire.Msg(finish)
+    }
+
+    @Test func batchesResynchroniseAfterAnotherSenderTookTheSequence() async throws {
+        try await TestNet.with(participants: 2) { net in
+            let key = net.accountKeys[1]
+            let client = try net.chain(1)
+            let requester = net.wallet[0].publicKey.address
+            let sender = TxSender(
+                client: client, key: key, chainID: TestChain.chainID, logger: TestNet.logger("sender"))
+            let before = try await client.account(key.publicKey.address)
+            #expect(before.nextSequence == before.sequence)
+            // The sender learns its sequence with one tx…
+            #expect(
+                await sender.send(Self.finish(0, executor: key.publicKey.address, requester: requester), what: "finish")
+                    != nil)
+            // …then someone else with the same key takes the next one behind its back.
+            let taken = try await client.account(key.publicKey.address)
+            let external = try TxSender.freeTx(
+                Self.finish(1, executor: key.publicKey.address, requester: requester), chainID: TestChain.chainID,
+                key: key, sequence: try #require(taken.nextSequence))
+            _ = try await client.broadcast(external, mode: .sync)
+            // The chain counts both, committed or still pending.
+            #expect(try await client.account(key.publicKey.address).nextSequence == before.sequence + 2)
+
+            // 450 queued txs: three batches; the first is refused for its sequence, resynchronised
+            // from next_sequence and re-signed.
+            let drained = Task { await sender.drain() }
+            for i in 2..<452 {
+                sender.enqueue(Self.finish(i, executor: key.publicKey.address, requester: requester), what: "finish")
+            }
+            sender.closeQueue()
+            await drained.value
+            #expect(await sender.dropped == 0)
+            #expect(await sender.sent == 451)
+            #expect(try await client.account(key.publicKey.address).nextSequence == before.sequence + 452)
+            // All of them reach a block.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var committed = try await client.account(key.publicKey.address).sequence
+            while committed < before.sequence + 452, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                committed = try await client.account(key.publicKey.address).sequence
+            }
+            #expect(committed == before.sequence + 452)
+            let last = try await client.inference(Hash.sha256("tx sender test 451").hex)
+            #expect(last?.status == "AWAITING_START")
+        }
+    }
+
+    @Test func aTxTheNodeRefusesIsDroppedAndTheRestStillGoOut() async throws {
+        try await TestNet.with(participants: 2) { net in
+            let key = net.accountKeys[1]
+            let client = try net.chain(1)
+            let requester = net.wallet[0].publicKey.address
+            let sender = TxSender(
+                client: client, key: key, chainID: TestChain.chainID, logger: TestNet.logger("sender"))
+            let drained = Task { await sender.drain() }
+            sender.enqueue(Self.finish(0, executor: key.publicKey.address, requester: requester), what: "finish")
+            // An unknown model: the ledger refuses it, whatever its sequence.
+            var bad = Wire.MsgFinishInference()
+            bad.inferenceID = Hash.sha256("refused").hex
+            bad.executor = key.publicKey.address.description
+            bad.requester = requester.description
+            bad.model = "no-such-model"
+            bad.responseCommitment = Data(Hash.sha256("x").bytes)
+            sender.enqueue(Wire.Msg(bad), what: "finish")
+            sender.enqueue(Self.finish(1, executor: key.publicKey.address, requester: requester), what: "finish")
+            sender.closeQueue()
+            await drained.value
+            #expect(await sender.sent == 2)
+            #expect(await sender.dropped == 1)
+            let deadline = ContinuousClock.now + .seconds(60)
+            var recorded = try await client.inference(Hash.sha256("tx sender test 1").hex)
+            while recorded == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                recorded = try await client.inference(Hash.sha256("tx sender test 1").hex)
+            }
+            #expect(recorded?.status == "AWAITING_START")
+        }
+    }
+}
