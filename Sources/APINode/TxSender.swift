@@ -18,6 +18,12 @@ public actor TxSender {
     private let chainID: String
     private let logger: Logger
     private var nextSequence: UInt64?
+    /// Accepted txs not yet known to be committed, by sequence (ascending). A tx the node accepted
+    /// can still leave its mempool uncommitted (re-checked after a block against the new state,
+    /// e.g. behind an earlier tx of this account that failed in its block and so left a gap in
+    /// the sequence); ``InFlight/lost(nodeNext:committed:)`` finds those at the next resync and
+    /// they are sent again.
+    private var inFlight = InFlight()
     private var minGasPrice: UInt64?
 
     /// Transactions the node accepted.
@@ -122,14 +128,21 @@ public actor TxSender {
         for _ in 0..<6 where !remaining.isEmpty {
             var refused: [(index: Int, job: Job, error: String, log: String)] = []
             do {
-                let sequence = try await syncedSequence()
+                let (sequence, lost) = try await syncedSequence()
+                if !lost.isEmpty {
+                    logger.notice(
+                        "duty txs left the mempool uncommitted; sending them again",
+                        metadata: ["count": "\(lost.count)"])
+                    remaining = lost.map { (-1, $0) } + remaining
+                }
                 let txs = try remaining.enumerated().map { i, item in
                     try sign(item.element.message, paid: item.element.paid, sequence: sequence + UInt64(i))
                 }
                 let results = try await client.broadcast(batch: txs)
-                for (item, result) in zip(remaining, results) {
+                for (i, (item, result)) in zip(remaining, results).enumerated() {
                     if result.code == 0 {
-                        hashes[item.offset] = result.hash
+                        if item.offset >= 0 { hashes[item.offset] = result.hash }
+                        inFlight.accepted(item.element, sequence: sequence + UInt64(i))
                         sent += 1
                     } else {
                         refused.append((item.offset, item.element, result.error ?? "refused", result.log))
@@ -156,6 +169,7 @@ public actor TxSender {
                     // Refused for itself: a retry would be refused again.
                     failed += 1
                     dropped += 1
+                    if item.index < 0 { continue }  // a resent one: its first send counted
                     logger.notice(
                         "duty tx refused",
                         metadata: ["tx.kind": "\(item.job.what)", "error": "\(item.error): \(item.log)"])
@@ -181,13 +195,15 @@ public actor TxSender {
 
     /// The sequence to sign with next: kept locally while the node accepts, re-read from its
     /// `next_sequence` (falling back to the committed sequence of an older node) when not.
-    private func syncedSequence() async throws -> UInt64 {
+    /// With the jobs of accepted txs the node no longer holds (to send again first).
+    private func syncedSequence() async throws -> (UInt64, [Job]) {
         if minGasPrice == nil { minGasPrice = try await client.params().minGasPrice }
-        if let nextSequence { return nextSequence }
+        if let nextSequence { return (nextSequence, []) }
         let account = try await client.account(address)
         let sequence = account.nextSequence ?? account.sequence
         nextSequence = sequence
-        return sequence
+        let lost = account.nextSequence.map { inFlight.lost(nodeNext: $0, committed: account.sequence) } ?? []
+        return (sequence, lost)
     }
 
     private func sign(_ message: Wire.Msg, paid: Bool, sequence: UInt64) throws -> [UInt8] {
@@ -210,6 +226,28 @@ public actor TxSender {
         body.messages = [message]
         body.fee = 0
         return try Wire.Tx.signed(body: body, by: key).serializedBytes()
+    }
+}
+
+/// The sender's accepted txs that may still be pending, by sequence: the bookkeeping that lets it
+/// notice txs a node dropped from its mempool without committing them.
+struct InFlight {
+    private(set) var entries: [(sequence: UInt64, job: TxSender.Job)] = []
+    /// Entries kept at most (the oldest go first).
+    static let limit = 50_000
+
+    mutating func accepted(_ job: TxSender.Job, sequence: UInt64) {
+        entries.append((sequence, job))
+        if entries.count > Self.limit { entries.removeFirst(entries.count - Self.limit) }
+    }
+
+    /// Forgets what the chain committed (sequence below `committed`) and takes out the jobs whose
+    /// sequence is at or past the node's next one: neither committed nor pending there, so lost.
+    mutating func lost(nodeNext: UInt64, committed: UInt64) -> [TxSender.Job] {
+        entries.removeAll { $0.sequence < committed }
+        let lost = entries.filter { $0.sequence >= nodeNext }.map(\.job)
+        entries.removeAll { $0.sequence >= nodeNext }
+        return lost
     }
 }
 

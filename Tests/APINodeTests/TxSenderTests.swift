@@ -1,4 +1,3 @@
-import APINode
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -6,6 +5,8 @@ import GonkaTestKit
 import GonkaWire
 import Logging
 import Testing
+
+@testable import APINode
 
 /// The API node's duty-tx sender against a real chain: batches, sequence resynchronisation, and
 /// the chain's `next_sequence` it relies on.
@@ -100,5 +101,24 @@ struct TxSenderTests {
             }
             #expect(recorded?.status == "AWAITING_START")
         }
+    }
+}
+
+/// The pure bookkeeping behind resending txs a node dropped uncommitted.
+@Suite struct InFlightTests {
+    @Test func jobsPastTheNodesNextSequenceAreLostAndCommittedOnesForgotten() {
+        var inFlight = InFlight()
+        for sequence in UInt64(0)..<10 {
+            var finish = Wire.MsgFinishInference()
+            finish.inferenceID = "\(sequence)"
+            inFlight.accepted(TxSender.Job(message: Wire.Msg(finish), what: "\(sequence)"), sequence: sequence)
+        }
+        // Committed up to 3, pending 3…6 at the node: 7…9 left its mempool.
+        let lost = inFlight.lost(nodeNext: 7, committed: 3)
+        #expect(lost.map(\.what) == ["7", "8", "9"])
+        #expect(inFlight.entries.map(\.sequence) == [3, 4, 5, 6])
+        // Everything committed: nothing lost, nothing kept.
+        #expect(inFlight.lost(nodeNext: 7, committed: 7).isEmpty)
+        #expect(inFlight.entries.isEmpty)
     }
 }
