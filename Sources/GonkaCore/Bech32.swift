@@ -102,18 +102,40 @@ public enum Bech32 {
     /// BIP-173's checksum polynomial over `values`, continuing from `chk` (1 to start).
     private static func polymod(_ values: [UInt8], after start: UInt32 = 1) -> UInt32 {
         var chk = start
-        for value in values {
-            let top = chk >> 25
-            chk = (chk & 0x1ff_ffff) << 5 ^ UInt32(value)
-            // Branch-free: each generator term is masked in by its bit of `top`.
-            chk ^= 0x3b6a_57b2 & (0 &- (top & 1))
-            chk ^= 0x2650_8e6d & (0 &- ((top >> 1) & 1))
-            chk ^= 0x1ea1_19fa & (0 &- ((top >> 2) & 1))
-            chk ^= 0x3d42_33dd & (0 &- ((top >> 3) & 1))
-            chk ^= 0x2a14_62b3 & (0 &- ((top >> 4) & 1))
-        }
+        for value in values { chk = polymodStep(chk, value) }
         return chk
     }
+
+    /// One 5-bit value into the checksum polynomial.
+    @inline(__always)
+    static func polymodStep(_ chk: UInt32, _ value: UInt8) -> UInt32 {
+        let top = chk >> 25
+        var chk = (chk & 0x1ff_ffff) << 5 ^ UInt32(value)
+        // Branch-free: each generator term is masked in by its bit of `top`.
+        chk ^= 0x3b6a_57b2 & (0 &- (top & 1))
+        chk ^= 0x2650_8e6d & (0 &- ((top >> 1) & 1))
+        chk ^= 0x1ea1_19fa & (0 &- ((top >> 2) & 1))
+        chk ^= 0x3d42_33dd & (0 &- ((top >> 3) & 1))
+        chk ^= 0x2a14_62b3 & (0 &- ((top >> 4) & 1))
+        return chk
+    }
+
+    /// The checksum state after a (lower-case) human-readable part, to continue over data.
+    static func polymodState(afterHumanReadablePart hrp: String) -> UInt32 {
+        polymod(expand(Array(hrp.utf8)))
+    }
+
+    /// The 5-bit value of a lower-case charset byte, or nil.
+    @inline(__always)
+    static func value(of character: UInt8) -> UInt8? {
+        guard character < 128 else { return nil }
+        let value = values[Int(character)]
+        return value == 0xFF ? nil : value
+    }
+
+    /// The charset byte of a 5-bit value.
+    @inline(__always)
+    static func character(of value: UInt8) -> UInt8 { charset[Int(value & 31)] }
 
     private static func expand(_ hrp: [UInt8]) -> [UInt8] {
         hrp.map { $0 >> 5 } + [0] + hrp.map { $0 & 31 }

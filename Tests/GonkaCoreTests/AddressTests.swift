@@ -83,3 +83,26 @@ struct AddressTests {
         #expect(low < high)
     }
 }
+
+/// The allocation-free canonical paths of ``Address`` against the general bech32 code.
+@Suite("Address fast paths")
+struct AddressFastPathTests {
+    @Test("description and parsing agree with the general bech32 encoder and decoder")
+    func agreeWithBech32() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let payload = (0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let address = try #require(Address(bytes: payload))
+            let general = Bech32.encode(
+                hrp: "gonka", data: try #require(Bech32.convertBits(payload, from: 8, to: 5, pad: true)))
+            #expect(address.description == general)
+            #expect(try Address(general).bytes == payload)
+            // Upper case is valid bech32 too: it takes the general path to the same address.
+            #expect(try Address(general.uppercased()).bytes == payload)
+            // A changed data character breaks the checksum either way.
+            var broken = Array(general.utf8)
+            broken[10] = broken[10] == UInt8(ascii: "q") ? UInt8(ascii: "p") : UInt8(ascii: "q")
+            #expect(throws: AddressError.bech32(.badChecksum)) { try Address(String(decoding: broken, as: UTF8.self)) }
+        }
+    }
+}
