@@ -10,7 +10,7 @@ import SwiftProtobuf
 import Testing
 
 /// Peers that send invalid consensus data are dropped (punished); the node goes on unaffected.
-@Suite(.serialized) struct BadPeerTests {
+@Suite(.serialized, .hangGuard) struct BadPeerTests {
     /// A P2P host that is not a validator, dialling `port`.
     static func rogue(dialing port: Int, node: PeerID) -> (P2PHost, Task<Void, any Error>) {
         var config = P2PConfiguration(nodeKey: SigningKey(), chainID: TestChain.chainID)

@@ -9,7 +9,7 @@ import Testing
 
 /// Module Inference's routes on a running single-validator node, through `ChainClient` over a real
 /// socket: a Start and a Finish committed by consensus, then every query, then bad input.
-@Suite(.serialized) struct InferenceRPCTests {
+@Suite(.serialized, .hangGuard) struct InferenceRPCTests {
     static let model = Genesis.Model.devnetDefault
 
     @Test(.timeLimit(.minutes(1))) func inferenceRoundTripAndQueries() async throws {

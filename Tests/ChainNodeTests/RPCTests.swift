@@ -7,7 +7,7 @@ import HummingbirdTesting
 import Testing
 
 /// The chain RPC of a running single-validator node, through its router.
-@Suite(.serialized) struct RPCTests {
+@Suite(.serialized, .hangGuard) struct RPCTests {
     static func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         let data = Data(buffer.readableBytesView)
         return try #require(

@@ -6,7 +6,7 @@ import SwiftProtobuf
 import Testing
 
 /// The pure parts of GonkaClient: decoding the RPC contract's JSON, errors, SSE framing, tx building.
-@Suite struct ClientTests {
+@Suite(.timeLimit(.minutes(2)), .hangGuard) struct ClientTests {
     // Literal answers in the shapes docs/RPC.md fixes.
     static let statusJSON = """
         {"chain_id":"gonka-devnet","moniker":"node0","node_id":"ab01","height":12,"block_hash":"cd02",

@@ -4,7 +4,7 @@ import Testing
 
 /// The devnet, tx and query commands as a user runs them, without a running node: layout
 /// written by `devnet up --no-start`, and every class of bad input refused with `error: …`.
-@Suite struct DevnetCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct DevnetCLITests {
     typealias H = DevnetHarness
 
     @Test func upWritesAGenesisAndAHomePerValidator() throws {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `gonka proxy`, `gonka apikey`, `gonka devnet fund`, `gonka chat --via-network` as a user runs them.
-@Suite struct APICLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct APICLITests {
     let cli = CLITests()
 
     @Test(arguments: [

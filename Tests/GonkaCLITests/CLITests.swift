@@ -3,7 +3,7 @@ import GonkaCore
 import Testing
 
 /// The `gonka` binary as a user runs it: real processes, a temporary home each.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct CLITests {
     struct Run {
         let status: Int32
         let stdout: String
@@ -38,6 +38,11 @@ import Testing
         process.standardError = err
         process.standardInput = inPipe
         try process.run()
+        // A child that never ends must not hold this (cooperative) thread, and the run, forever.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(180), execute: watchdog)
+        defer { watchdog.cancel() }
         if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
         try inPipe.fileHandleForWriting.close()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
@@ -46,6 +51,20 @@ import Testing
         return Run(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// SIGTERM, up to `grace` for the process to exit, then SIGKILL; returns whether SIGTERM was
+    /// enough. Never waits on a child that ignores SIGTERM.
+    @discardableResult
+    static func terminate(_ process: Process, grace: Duration = .seconds(20)) -> Bool {
+        guard process.isRunning else { return true }
+        process.terminate()
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning, ContinuousClock.now < deadline { usleep(50_000) }
+        let clean = !process.isRunning
+        if !clean { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return clean
     }
 
     func temporaryHome() throws -> URL {

@@ -3,7 +3,7 @@ import Testing
 
 /// `gonka node join` and `gonka devnet join` refusing bad input before they touch any network.
 /// (The joins themselves: `ChainNodeTests.JoinNetworkTests`, `DevnetTests.DevnetJoinTests`.)
-@Suite struct JoinCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct JoinCLITests {
     let cli = CLITests()
 
     @Test(arguments: [

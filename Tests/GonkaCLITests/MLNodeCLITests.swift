@@ -3,7 +3,7 @@ import GonkaTestKit
 import Testing
 
 /// `gonka mlnode start` and `gonka chat` as a user runs them: real processes talking over loopback.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .hangGuard)
 struct MLNodeCLITests {
     static let binary = CLITests.binary
 
@@ -46,12 +46,7 @@ struct MLNodeCLITests {
         server.standardOutput = serverOut
         server.standardError = serverOut
         try server.run()
-        defer {
-            if server.isRunning {
-                server.terminate()
-                server.waitUntilExit()
-            }
-        }
+        defer { CLITests.terminate(server) }
         var log = ""
         var url: String?
         while url == nil {
@@ -75,8 +70,7 @@ struct MLNodeCLITests {
         let refused = try CLITests().gonka(["chat", "--url", base, "--model", "nope"], input: "hi\n/exit\n")
         #expect(refused.stderr.contains("does not exist"), "\(refused.output)")
 
-        server.terminate()  // SIGTERM: graceful shutdown
-        server.waitUntilExit()
+        #expect(CLITests.terminate(server), "SIGTERM: graceful shutdown within 20 s")
         log += String(decoding: serverOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(server.terminationStatus == 0, "\(log)")
         #expect(log.contains("stopped"), "\(log)")

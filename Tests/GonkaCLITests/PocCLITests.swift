@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `gonka poc …` and `gonka bench poc` as a user runs them.
-@Suite struct PocCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct PocCLITests {
     let cli = CLITests()
 
     @Test(arguments: [

@@ -12,7 +12,7 @@ import Synchronization
 import Testing
 
 /// The `/poc/*` routes over real HTTP on loopback (a real ML node over the embedded model).
-@Suite struct PocEndpointTests {
+@Suite(.hangGuard) struct PocEndpointTests {
     static let h = Hash.sha256("poc endpoint block").hex
     static let pk = Hash.sha256("poc endpoint participant").hex
     static let configuration = MLNodeConfiguration(pocThreads: 1)
@@ -197,7 +197,7 @@ import Testing
 }
 
 /// `callback_url`: the node answers 202 and POSTs each batch, then `done`, to a receiver.
-@Suite struct PocCallbackTests {
+@Suite(.hangGuard) struct PocCallbackTests {
     /// A loopback receiver that keeps every body POSTed to `/batches`.
     final class Receiver: Sendable {
         let bodies = Mutex<[Data]>([])
