@@ -150,9 +150,9 @@ public final class HangWatchdog: Sendable {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb") else { return }
         let gdb = Process()
         gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb")
-        gdb.arguments = ["-p", "\(getpid())", "-batch", "-ex", "thread apply all bt"]
+        gdb.arguments = ["-q", "-batch", "-iex", "set complaints 0", "-p", "\(getpid())", "-ex", "thread apply all bt"]
         gdb.standardOutput = FileHandle.standardError
-        gdb.standardError = FileHandle.standardError
+        gdb.standardError = FileHandle.nullDevice
         gdb.standardInput = FileHandle.nullDevice
         do {
             try gdb.run()
