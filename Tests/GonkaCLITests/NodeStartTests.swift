@@ -63,10 +63,10 @@ import Testing
         }
     }
 
-    func initHome() throws -> URL {
+    func initHome() async throws -> URL {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-node-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let run = try CLITests().gonka(["init", "--chain-id", "node-test", "--home", home.path])
+        let run = try await CLITests().gonka(["init", "--chain-id", "node-test", "--home", home.path])
         #expect(run.status == 0, "\(run.output)")
         // Any free ports, so tests never collide.
         let configURL = home.appendingPathComponent("config.toml")
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2))) func startCommitsStopsAndResumes() async throws {
-        let home = try initHome()
+        let home = try await initHome()
         defer { try? FileManager.default.removeItem(at: home) }
         let first = try Running(["node", "start", "--home", home.path])
         #expect(await first.wait(for: "rpc listening on http://127.0.0.1:"), "\(first.text)")
@@ -102,7 +102,7 @@ import Testing
     /// end, and the event stream used to end only with consensus, which stops after the RPC: the
     /// node went on committing blocks until SIGKILL.)
     @Test func sigtermStopsANodeFollowedByAnEventClient() async throws {
-        let home = try initHome()
+        let home = try await initHome()
         defer { try? FileManager.default.removeItem(at: home) }
         let node = try Running(["node", "start", "--home", home.path])
         #expect(await node.wait(for: "height=2"), "\(node.text)")
@@ -162,7 +162,7 @@ import Testing
     @Test func startWithoutAHomeFailsClearly() async throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-node-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: empty) }
-        let run = try CLITests().gonka(["node", "start", "--home", empty.path])
+        let run = try await CLITests().gonka(["node", "start", "--home", empty.path])
         #expect(run.status != 0)
         #expect(run.stderr.contains("config.toml"), "\(run.output)")
     }
