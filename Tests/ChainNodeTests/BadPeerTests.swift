@@ -21,7 +21,7 @@ import Testing
         return (host, Task { try await host.run() })
     }
 
-    @Test(.timeLimit(.minutes(1))) func invalidMessagesGetThePeerDropped() async throws {
+    @Test(.timeLimit(.minutes(3))) func invalidMessagesGetThePeerDropped() async throws {
         // Four validators, one running: it stays at height 1 (10 of 40 power), so the messages
         // below are for its current height whenever they arrive.
         let net = try TestNetwork(validators: 4)

@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized, .hangGuard) struct InferenceRPCTests {
     static let model = Genesis.Model.devnetDefault
 
-    @Test(.timeLimit(.minutes(1))) func inferenceRoundTripAndQueries() async throws {
+    @Test(.timeLimit(.minutes(3))) func inferenceRoundTripAndQueries() async throws {
         let net = try TestNetwork(validators: 1, models: [Self.model])
         defer { net.cleanup() }
         let running = try await RunningNode(home: net.homes[0], name: "inference-rpc")

@@ -208,7 +208,7 @@ import Testing
 
     /// Bad input that fails before any network step: a malformed --peer, an unreachable peer, a
     /// malformed --url. Each is a clear error and writes nothing.
-    @Test(.timeLimit(.minutes(1))) func badJoinsWriteNothing() async throws {
+    @Test(.timeLimit(.minutes(3))) func badJoinsWriteNothing() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("join-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let home = root.appendingPathComponent("home").path

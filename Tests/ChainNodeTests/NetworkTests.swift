@@ -121,7 +121,7 @@ import Testing
         for i in running.indices { await running[i]?.stop() }
     }
 
-    @Test(.timeLimit(.minutes(1))) func isolatedValidatorCatchesUpAfterHealing() async throws {
+    @Test(.timeLimit(.minutes(3))) func isolatedValidatorCatchesUpAfterHealing() async throws {
         let net = try TestNetwork(validators: 4, seed: 9)
         defer { net.cleanup() }
         var nodes: [RunningNode] = []

@@ -18,7 +18,7 @@ import Testing
         (try object(buffer)["error"] as? [String: Any])?["code"] as? String
     }
 
-    @Test(.timeLimit(.minutes(1))) func routesAndBadInput() async throws {
+    @Test(.timeLimit(.minutes(3))) func routesAndBadInput() async throws {
         let net = try TestNetwork(validators: 1)
         defer { net.cleanup() }
         let running = try await RunningNode(home: net.homes[0], name: "rpc")

@@ -144,7 +144,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func unreachableNodeIsAClearError() async throws {
+    @Test(.timeLimit(.minutes(3))) func unreachableNodeIsAClearError() async throws {
         let port = try Self.closedPort()
         let client = try ChainClient(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(5))
         do {

@@ -119,7 +119,7 @@ import Testing
         #expect(run.stderr.contains(mentions), "\(arguments): \(run.stderr)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func unreachableNodeIsAClearError() async throws {
+    @Test(.timeLimit(.minutes(3))) func unreachableNodeIsAClearError() async throws {
         let port = try ClientTests.closedPort()
         for arguments in [
             ["query", "status"], ["query", "balance", Self.someAddress], ["query", "block", "3"],

@@ -38,7 +38,7 @@ import Testing
         var text: String { output.withLock { $0 } }
 
         /// Waits until the output contains `needle` (true) or `timeout` passes or the process exits.
-        func wait(for needle: String, timeout: Duration = .seconds(30)) async -> Bool {
+        func wait(for needle: String, timeout: Duration = .seconds(90)) async -> Bool {
             let deadline = ContinuousClock.now + timeout
             // Cancelled (time limit): stop polling rather than spin until the deadline.
             while ContinuousClock.now < deadline, !Task.isCancelled {
