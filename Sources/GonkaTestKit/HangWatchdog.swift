@@ -96,14 +96,16 @@ public final class HangWatchdog: Sendable {
     }
 
     private func startWatching() {
-        let thread = Thread { [self] in
+        let tick = self.tick
+        // Weak: a private watchdog (tests of the watchdog) stops its thread once it is released.
+        let thread = Thread { [weak self] in
+            let seconds = Double(tick.components.seconds) + Double(tick.components.attoseconds) * 1e-18
             while true {
-                Thread.sleep(
-                    forTimeInterval: Double(tick.components.seconds) + Double(tick.components.attoseconds) * 1e-18)
-                if let report = expired() {
-                    fire(report)
-                    if onExpiry != nil { continue }
-                    return
+                Thread.sleep(forTimeInterval: seconds)
+                guard let watchdog = self else { return }
+                if let report = watchdog.expired() {
+                    watchdog.fire(report)
+                    if watchdog.onExpiry == nil { return }
                 }
             }
         }
