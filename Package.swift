@@ -230,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "GonkaCore",
+                "P2P", "GonkaCore", "GonkaTestKit",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -271,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "DevnetTests",
             dependencies: [
-                "gonka", "GonkaClient", "GonkaCore", "GonkaWire",
+                "gonka", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict

@@ -40,7 +40,13 @@ public final class Node: Sendable {
     public let events: EventHub
     public let nodeID: PeerID
     private let rpcAddress: HostPort
-    private let rpcBound = Mutex<Int?>(nil)
+    /// The RPC's port once listening; the error `run()` ended with if it ended before that.
+    private let rpcState = Mutex<RPCState>(.starting)
+    private enum RPCState {
+        case starting
+        case listening(Int)
+        case ended(any Error)
+    }
     /// The genesis file as read, for `GET /genesis`.
     private let genesisJSON: Data
     private let logger: Logger
@@ -150,11 +156,15 @@ public final class Node: Sendable {
     /// The PoC orchestrator (`[poc] enabled`).
     public let poc: PocOrchestrator?
 
-    /// The RPC's bound port, once listening (waits for it).
+    /// The RPC's bound port, once listening (waits for it). Throws what `run()` failed with if it
+    /// ends before the RPC listens (a port in use, a bad address): waiting on would never end.
     public func rpcPort() async throws -> Int {
         while true {
-            if let port = rpcBound.withLock({ $0 }) { return port }
-            try await Task.sleep(for: .milliseconds(20))
+            switch rpcState.withLock({ $0 }) {
+            case .listening(let port): return port
+            case .ended(let error): throw error
+            case .starting: try await Task.sleep(for: .milliseconds(20))
+            }
         }
     }
 
@@ -172,7 +182,8 @@ public final class Node: Sendable {
     public func p2pPort() async throws -> Int { try await host.listeningPort() }
 
     /// Runs every part until cancelled or, when `signals` are given, until one arrives; then shuts
-    /// down gracefully (the `extra` services and the RPC first, then consensus, then P2P).
+    /// down gracefully: the `extra` services, PoC, the event streams and the RPC first, then
+    /// consensus, then P2P.
     /// `extra`: services that run with the node, such as its API node.
     public func run(signals: [UnixSignal] = [], extra: [any Service] = []) async throws {
         let deps = rpcDependencies
@@ -185,7 +196,7 @@ public final class Node: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(rpcAddress.host, port: rpcAddress.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                self.rpcBound.withLock { $0 = port }
+                self.rpcState.withLock { $0 = .listening(port) }
                 logger.info("rpc listening on http://\(rpcHost):\(port)")
             },
             logger: rpcLogger)
@@ -193,21 +204,50 @@ public final class Node: Sendable {
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: host), .init(service: DriverService(driver: driver)), .init(service: app),
+                    .init(service: EventStreamsCloser(events: events)),
                 ] + (poc.map { [.init(service: PocService(orchestrator: $0))] } ?? [])
                     + extra.map { .init(service: $0) },
                 gracefulShutdownSignals: signals, cancellationSignals: [], logger: logger))
         let host = host
         let nodeID = nodeID
         let p2pHost = (try? HostPort(parsing: config.p2pListen))?.host ?? ""
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            tasks.addTask {
-                if let port = try? await host.listeningPort() {
-                    logger.info("p2p listening on \(p2pHost):\(port) node_id=\(nodeID)")
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask {
+                    if let port = try? await host.listeningPort() {
+                        logger.info("p2p listening on \(p2pHost):\(port) node_id=\(nodeID)")
+                    }
                 }
+                try await tasks.waitForAll()
             }
-            try await tasks.waitForAll()
+        } catch {
+            endRPC(error)
+            throw error
         }
+        endRPC(CancellationError())
+    }
+
+    /// `run()` ended: a caller still waiting in ``rpcPort()`` gets `error` instead of a port.
+    private func endRPC(_ error: any Error) {
+        rpcState.withLock { state in
+            if case .starting = state { state = .ended(error) }
+        }
+    }
+}
+
+/// Ends the event hub's streams at graceful shutdown, just before the RPC server's turn (services
+/// stop in reverse order). The server's graceful shutdown waits for every response to end, and a
+/// `GET /events` stream ends only with the hub, which the driver finishes when it stops, after
+/// the RPC: without this, one connected event client kept the node from ever exiting on SIGTERM.
+struct EventStreamsCloser: Service {
+    let events: EventHub
+
+    func run() async throws {
+        // Returns at graceful shutdown; throws if the group is cancelled instead (then the hub's
+        // streams end with the cancelled responses).
+        try? await gracefulShutdown()
+        events.finish()
     }
 }
 

@@ -8,7 +8,7 @@ import Testing
 
 /// Every bad-input case of issue 7 at the Transfer Agent and at the executor: the right status,
 /// an OpenAI-style error body, and nothing charged.
-@Suite(.serialized) struct BadInputTests {
+@Suite(.serialized, .hangGuard) struct BadInputTests {
     /// The developer headers for `body`, signed by `key` for TA `ta`.
     static func signed(
         _ body: [UInt8], key: SigningKey, ta: Address, timestamp: Int64 = nowNanos(), publicKey: Bool = true

@@ -12,6 +12,7 @@ import Testing
 /// The API node's per-block view of the chain (freshness against the last block time, the
 /// balance reservation) and its duty-tx queue, on a node whose chain is not reachable: every
 /// check here must decide before (or without) any RPC.
+@Suite(.hangGuard)
 struct ChainViewTests {
     /// A TA whose chain node is a closed loopback port.
     static func isolatedNode() throws -> (node: APINode, key: SigningKey, dir: URL) {

@@ -11,7 +11,7 @@ import Testing
 
 /// A signed request through one participant's Transfer Agent is executed by another, streamed
 /// back, its payload stored and served signed; failover when the drawn executor cannot serve.
-@Suite(.serialized) struct EndToEndTests {
+@Suite(.serialized, .hangGuard) struct EndToEndTests {
     @Test(.timeLimit(.minutes(5))) func requestThroughTheNetworkAndFailover() async throws {
         try await TestNet.with(firstByteTimeout: .seconds(20)) { net in
             let taKey = net.accountKeys[0]
@@ -202,7 +202,7 @@ import Testing
 
 /// The executor dies mid-stream: the client gets an error event and the end of the stream at
 /// once, not a hang.
-@Suite(.serialized) struct ExecutorFailureTests {
+@Suite(.serialized, .hangGuard) struct ExecutorFailureTests {
     @Test(.timeLimit(.minutes(5))) func executorKilledMidStreamEndsTheClientStreamPromptly() async throws {
         try await TestNet.with { net in
             let ta = net.accountKeys[0].publicKey.address

@@ -8,7 +8,7 @@ import Testing
 
 /// Gateway mode (PROTOCOL §6.1 [improved]): `Authorization: Bearer KEY` at an API node that signs
 /// for the key's account, up to its spending limit; and the signing proxy.
-@Suite(.serialized) struct GatewayTests {
+@Suite(.serialized, .hangGuard) struct GatewayTests {
     @Test(.timeLimit(.minutes(5))) func apiKeysAndTheSigningProxy() async throws {
         try await TestNet.with { net in
             let admin = "http://127.0.0.1:\(try await net.services[0].adminPort())"

@@ -8,6 +8,7 @@ import Testing
 
 /// `[api] ml_nodes`: a remote ML node (a real `MLNodeServer` on a loopback port) is registered under
 /// the model it serves once it answers; one that never answers stays out.
+@Suite(.hangGuard)
 struct RemoteMLNodeTests {
     @Test(.timeLimit(.minutes(5))) func discoveryRegistersAnsweringNodesOnly() async throws {
         let model = try Model.loaded.get()

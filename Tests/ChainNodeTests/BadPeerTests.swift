@@ -10,7 +10,7 @@ import SwiftProtobuf
 import Testing
 
 /// Peers that send invalid consensus data are dropped (punished); the node goes on unaffected.
-@Suite(.serialized) struct BadPeerTests {
+@Suite(.serialized, .hangGuard) struct BadPeerTests {
     /// A P2P host that is not a validator, dialling `port`.
     static func rogue(dialing port: Int, node: PeerID) -> (P2PHost, Task<Void, any Error>) {
         var config = P2PConfiguration(nodeKey: SigningKey(), chainID: TestChain.chainID)
@@ -21,7 +21,7 @@ import Testing
         return (host, Task { try await host.run() })
     }
 
-    @Test(.timeLimit(.minutes(1))) func invalidMessagesGetThePeerDropped() async throws {
+    @Test(.timeLimit(.minutes(3))) func invalidMessagesGetThePeerDropped() async throws {
         // Four validators, one running: it stays at height 1 (10 of 40 power), so the messages
         // below are for its current height whenever they arrive.
         let net = try TestNetwork(validators: 4)

@@ -14,7 +14,7 @@ import Testing
 /// whose PoC transactions the test signs by hand; the new weights become the voting powers at the
 /// switch height, blocks keep committing, and a validator that was down syncs across the switch
 /// (each commit verified against the set that signed its height).
-@Suite(.serialized) struct EpochNetworkTests {
+@Suite(.serialized, .hangGuard) struct EpochNetworkTests {
     /// 20-block epochs: P = 20, batches over [21, 27), validations over [28, 34), weights at 34
     /// (handed to consensus at once: switch − 2 = 34), switch at 36.
     /// The power cap is 40% here: at 25% four participants always come out equal (the cap of

@@ -11,7 +11,7 @@ import Testing
 
 /// `/query/epoch`, `/query/epoch/{n}`, `/query/poc/{addr}[/{P}]` and the weights in
 /// `/query/participants` on a running single-validator node with 30-block epochs, and their bad input.
-@Suite(.serialized) struct EpochRPCTests {
+@Suite(.serialized, .hangGuard) struct EpochRPCTests {
     static func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         let data = Data(buffer.readableBytesView)
         return try #require(

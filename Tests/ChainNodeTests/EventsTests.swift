@@ -4,7 +4,7 @@ import Testing
 
 @testable import ChainNode
 
-@Suite struct EventsTests {
+@Suite(.timeLimit(.minutes(1))) struct EventsTests {
     @Test func hubFansOutToEverySubscriber() async {
         let hub = EventHub()
         let a = hub.subscribe()

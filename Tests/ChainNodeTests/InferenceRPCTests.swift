@@ -9,10 +9,10 @@ import Testing
 
 /// Module Inference's routes on a running single-validator node, through `ChainClient` over a real
 /// socket: a Start and a Finish committed by consensus, then every query, then bad input.
-@Suite(.serialized) struct InferenceRPCTests {
+@Suite(.serialized, .hangGuard) struct InferenceRPCTests {
     static let model = Genesis.Model.devnetDefault
 
-    @Test(.timeLimit(.minutes(1))) func inferenceRoundTripAndQueries() async throws {
+    @Test(.timeLimit(.minutes(3))) func inferenceRoundTripAndQueries() async throws {
         let net = try TestNetwork(validators: 1, models: [Self.model])
         defer { net.cleanup() }
         let running = try await RunningNode(home: net.homes[0], name: "inference-rpc")

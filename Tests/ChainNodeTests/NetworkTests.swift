@@ -11,7 +11,7 @@ import SwiftProtobuf
 import Testing
 
 /// Four `Node`s in this process over real P2P on loopback, each with its own home.
-@Suite(.serialized) struct NetworkTests {
+@Suite(.serialized, .hangGuard) struct NetworkTests {
     /// The addresses of the validators whose precommits are in block `height`'s stored commit or in
     /// the next block's last commit.
     static func signers(_ node: Node, height: UInt64) throws -> Set<Address> {
@@ -121,7 +121,7 @@ import Testing
         for i in running.indices { await running[i]?.stop() }
     }
 
-    @Test(.timeLimit(.minutes(1))) func isolatedValidatorCatchesUpAfterHealing() async throws {
+    @Test(.timeLimit(.minutes(3))) func isolatedValidatorCatchesUpAfterHealing() async throws {
         let net = try TestNetwork(validators: 4, seed: 9)
         defer { net.cleanup() }
         var nodes: [RunningNode] = []

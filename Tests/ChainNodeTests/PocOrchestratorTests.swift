@@ -13,7 +13,7 @@ import Testing
 /// recomputation). Three are honest and come out accepted with a weight; the fourth fabricates its
 /// distances (claims nonces it never computed), the others' recomputation finds it out and it is
 /// rejected. The voting powers follow at the switch.
-@Suite(.serialized) struct PocOrchestratorTests {
+@Suite(.serialized, .hangGuard) struct PocOrchestratorTests {
     /// 40-block epochs: P = 40, generation over [41, 50), batches until 52, validation over
     /// [54, 70), weights at 70, switch at 72. The cap is 40% so four weights may differ.
     static let epochs = EpochParams(

@@ -7,7 +7,7 @@ import HummingbirdTesting
 import Testing
 
 /// The chain RPC of a running single-validator node, through its router.
-@Suite(.serialized) struct RPCTests {
+@Suite(.serialized, .hangGuard) struct RPCTests {
     static func object(_ buffer: ByteBuffer) throws -> [String: Any] {
         let data = Data(buffer.readableBytesView)
         return try #require(
@@ -18,7 +18,7 @@ import Testing
         (try object(buffer)["error"] as? [String: Any])?["code"] as? String
     }
 
-    @Test(.timeLimit(.minutes(1))) func routesAndBadInput() async throws {
+    @Test(.timeLimit(.minutes(3))) func routesAndBadInput() async throws {
         let net = try TestNetwork(validators: 1)
         defer { net.cleanup() }
         let running = try await RunningNode(home: net.homes[0], name: "rpc")

@@ -107,11 +107,13 @@ final class RunningNode: Sendable {
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+/// A cancelled test (its time limit passed) stops polling at once: with the sleep failing at once,
+/// the loop would otherwise spin on a cooperative thread until its deadline.
 func eventually(
     _ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    while ContinuousClock.now < deadline, !Task.isCancelled {
         if try await condition() { return true }
         try? await Task.sleep(for: .milliseconds(50))
     }

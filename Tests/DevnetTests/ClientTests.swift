@@ -6,7 +6,7 @@ import SwiftProtobuf
 import Testing
 
 /// The pure parts of GonkaClient: decoding the RPC contract's JSON, errors, SSE framing, tx building.
-@Suite struct ClientTests {
+@Suite(.timeLimit(.minutes(2)), .hangGuard) struct ClientTests {
     // Literal answers in the shapes docs/RPC.md fixes.
     static let statusJSON = """
         {"chain_id":"gonka-devnet","moniker":"node0","node_id":"ab01","height":12,"block_hash":"cd02",
@@ -144,7 +144,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func unreachableNodeIsAClearError() async throws {
+    @Test(.timeLimit(.minutes(3))) func unreachableNodeIsAClearError() async throws {
         let port = try Self.closedPort()
         let client = try ChainClient(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(5))
         do {

@@ -4,13 +4,15 @@ import Testing
 
 /// The devnet, tx and query commands as a user runs them, without a running node: layout
 /// written by `devnet up --no-start`, and every class of bad input refused with `error: …`.
-@Suite struct DevnetCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct DevnetCLITests {
     typealias H = DevnetHarness
 
-    @Test func upWritesAGenesisAndAHomePerValidator() throws {
+    @Test func upWritesAGenesisAndAHomePerValidator() async throws {
         let dir = try H.temporaryDirectory("layout")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try H.gonka(["devnet", "up", "--dir", dir.path, "--participants", "3", "--no-start", "--test-hooks"])
+        let run = try await H.run([
+            "devnet", "up", "--dir", dir.path, "--participants", "3", "--no-start", "--test-hooks",
+        ])
         #expect(run.status == 0, "\(run.output)")
         let manifest = try H.loadManifest(dir)
         #expect(manifest.nodes.count == 3)
@@ -20,7 +22,7 @@ import Testing
         for node in manifest.nodes {
             // Every home holds the same genesis and passes `gonka genesis validate`.
             #expect(try Data(contentsOf: URL(fileURLWithPath: node.home + "/genesis.json")) == genesis)
-            let validate = try H.gonka(["genesis", "validate", "--home", node.home])
+            let validate = try await H.run(["genesis", "validate", "--home", node.home])
             #expect(validate.status == 0 && validate.stdout.contains("validators: 3, power 300"), "\(validate.output)")
             for key in ["validator", "consensus", "p2p"] {
                 let attributes = try FileManager.default.attributesOfItem(atPath: node.home + "/keys/\(key).json")
@@ -60,20 +62,20 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: manifest.faucet.home + "/keys/faucet.json"))
 
         // A second `up` on the same stopped directory resumes it (no new keys), `--reset` rewrites it.
-        let again = try H.gonka(["devnet", "up", "--dir", dir.path, "--no-start"])
+        let again = try await H.run(["devnet", "up", "--dir", dir.path, "--no-start"])
         #expect(again.status == 0)
         #expect(try H.loadManifest(dir).faucet.address == manifest.faucet.address)
-        let reset = try H.gonka(["devnet", "up", "--dir", dir.path, "--participants", "2", "--no-start", "--reset"])
+        let reset = try await H.run(["devnet", "up", "--dir", dir.path, "--participants", "2", "--no-start", "--reset"])
         #expect(reset.status == 0)
         #expect(try H.loadManifest(dir).nodes.count == 2)
         #expect(try H.loadManifest(dir).faucet.address != manifest.faucet.address)
     }
 
-    @Test func upRefusesADirectoryThatIsNotADevnet() throws {
+    @Test func upRefusesADirectoryThatIsNotADevnet() async throws {
         let dir = try H.temporaryDirectory("notdevnet")
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("keep me".utf8).write(to: dir.appendingPathComponent("file.txt"))
-        let run = try H.gonka(["devnet", "up", "--dir", dir.path, "--no-start"])
+        let run = try await H.run(["devnet", "up", "--dir", dir.path, "--no-start"])
         #expect(run.status != 0)
         #expect(run.stderr.contains("is not a devnet"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("file.txt").path))
@@ -110,24 +112,24 @@ import Testing
         (["query", "executors"], "--model"),
         (["bench", "inference-ledger", "--inferences", "0"], "--inferences"),
     ])
-    func badInputIsAClearError(arguments: [String], mentions: String) throws {
-        let run = try H.gonka(arguments)
+    func badInputIsAClearError(arguments: [String], mentions: String) async throws {
+        let run = try await H.run(arguments)
         #expect(run.status != 0, "\(arguments) succeeded: \(run.output)")
         #expect(run.stderr.lowercased().contains("error"), "\(arguments): \(run.output)")
         #expect(run.stderr.contains(mentions), "\(arguments): \(run.stderr)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func unreachableNodeIsAClearError() throws {
+    @Test(.timeLimit(.minutes(3))) func unreachableNodeIsAClearError() async throws {
         let port = try ClientTests.closedPort()
         for arguments in [
             ["query", "status"], ["query", "balance", Self.someAddress], ["query", "block", "3"],
         ] {
-            let run = try H.gonka(arguments + ["--node", "http://127.0.0.1:\(port)"])
+            let run = try await H.run(arguments + ["--node", "http://127.0.0.1:\(port)"])
             #expect(run.status != 0)
             #expect(run.stderr.contains("127.0.0.1:\(port)"), "\(run.stderr)")
         }
         // $GONKA_NODE is the default --node.
-        let env = try H.gonka(["query", "status"], environment: ["GONKA_NODE": "http://127.0.0.1:\(port)"])
+        let env = try await H.run(["query", "status"], environment: ["GONKA_NODE": "http://127.0.0.1:\(port)"])
         #expect(env.status != 0 && env.stderr.contains("127.0.0.1:\(port)"))
     }
 
@@ -137,8 +139,8 @@ import Testing
         ["query", "block", "--help"], ["query", "tx", "--help"], ["bench", "chain", "--help"],
         ["query", "inference", "--help"], ["query", "models", "--help"], ["bench", "inference-ledger", "--help"],
     ])
-    func everyNewCommandExplainsItself(arguments: [String]) throws {
-        let run = try H.gonka(arguments)
+    func everyNewCommandExplainsItself(arguments: [String]) async throws {
+        let run = try await H.run(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("USAGE:") && run.stdout.contains("OVERVIEW:"))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GonkaClient
 import GonkaCore
+import GonkaTestKit
 import Testing
 
 /// Runs the real `gonka` binary: `gonka devnet up` in a temporary directory, then the tests drive
@@ -62,8 +63,12 @@ struct DevnetHarness: Sendable {
         (try? gonka(["node", "start", "--help"]).status) == 0
     }()
 
+    /// Runs `gonka ARGUMENTS` to its end, blocking the calling thread; killed (SIGKILL) past
+    /// `timeout`. From async code use ``run(_:environment:timeout:)``, which does not block.
     @discardableResult
-    static func gonka(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    static func gonka(
+        _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)
+    ) throws -> Run {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -78,6 +83,13 @@ struct DevnetHarness: Sendable {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        // A child that never ends (a node that ignores SIGTERM, a wait with no bound) must not
+        // hold this thread, and the run, forever.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(
+            deadline: .now() + .seconds(Int(timeout.components.seconds)), execute: watchdog)
+        defer { watchdog.cancel() }
         // Read both pipes concurrently with the wait so a chatty child never blocks on a full pipe.
         let stderrBox = DataBox()
         let reader = Thread { stderrBox.data = err.fileHandleForReading.readDataToEndOfFile() }
@@ -88,6 +100,21 @@ struct DevnetHarness: Sendable {
         return Run(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderrBox.data, as: UTF8.self))
+    }
+
+    /// ``gonka(_:environment:timeout:)`` on a thread of its own: the wait for the child (up to
+    /// minutes for `devnet up`) must not hold one of the cooperative pool's threads, which every
+    /// in-process network of the test run shares (2 on a 2-core machine).
+    @discardableResult
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(300)
+    ) async throws -> Run {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try gonka(arguments, environment: environment, timeout: timeout) })
+            }
+            thread.start()
+        }
     }
 
     final class DataBox: @unchecked Sendable {
@@ -118,23 +145,34 @@ struct DevnetHarness: Sendable {
         participants: Int = 4, _ body: (DevnetHarness) async throws -> T
     ) async throws -> T {
         let dir = try temporaryDirectory("devnet")
-        defer {
-            _ = try? gonka(["devnet", "down", "--dir", dir.path])
+        // If the test hangs and the watchdog ends the process, the nodes must not outlive it.
+        let cleanup = HangWatchdog.shared.addCleanup { killLeftovers(dir) }
+        func tearDown() async {
+            _ = try? await run(["devnet", "down", "--dir", dir.path], timeout: .seconds(120))
             killLeftovers(dir)
             try? FileManager.default.removeItem(at: dir)
+            HangWatchdog.shared.removeCleanup(cleanup)
         }
-        let up = try gonka([
-            "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks", "--chain-only",
-            "--binary", binary.path, "--wait-timeout", "120",
-        ])
-        guard up.status == 0 else {
-            throw HarnessError("devnet up failed (\(up.status)):\n\(up.output)\n\(logs(dir))")
-        }
-        let harness = DevnetHarness(dir: dir, manifest: try loadManifest(dir))
         do {
-            return try await body(harness)
+            let up = try await run([
+                "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks", "--chain-only",
+                "--binary", binary.path, "--wait-timeout", "120",
+            ])
+            guard up.status == 0 else {
+                throw HarnessError("devnet up failed (\(up.status)):\n\(up.output)\n\(logs(dir))")
+            }
+            let harness = DevnetHarness(dir: dir, manifest: try loadManifest(dir))
+            let value: T
+            do {
+                value = try await body(harness)
+            } catch {
+                throw HarnessError("\(error)\n\(logs(dir))")
+            }
+            await tearDown()
+            return value
         } catch {
-            throw HarnessError("\(error)\n\(logs(dir))")
+            await tearDown()
+            throw error
         }
     }
 
@@ -205,20 +243,20 @@ struct DevnetHarness: Sendable {
         return best
     }
 
-    func killNode(_ index: Int) throws {
-        let run = try Self.gonka(["devnet", "kill-node", "\(index)", "--dir", dir.path])
+    func killNode(_ index: Int) async throws {
+        let run = try await Self.run(["devnet", "kill-node", "\(index)", "--dir", dir.path])
         guard run.status == 0 else { throw HarnessError("kill-node \(index): \(run.output)") }
     }
 
-    func restartNode(_ index: Int) throws {
-        let run = try Self.gonka(["devnet", "restart-node", "\(index)", "--dir", dir.path])
+    func restartNode(_ index: Int) async throws {
+        let run = try await Self.run(["devnet", "restart-node", "\(index)", "--dir", dir.path])
         guard run.status == 0 else { throw HarnessError("restart-node \(index): \(run.output)") }
     }
 
     /// Sends `amount` from the faucet to `to` with the CLI, waiting for the commit; returns the hash
     /// and height.
-    func faucetSend(to: String, amount: String, node: Int = 0) throws -> (hash: String, height: UInt64) {
-        let run = try Self.gonka([
+    func faucetSend(to: String, amount: String, node: Int = 0) async throws -> (hash: String, height: UInt64) {
+        let run = try await Self.run([
             "tx", "bank", "send", manifest.faucet.key, to, amount, "--home", manifest.faucet.home, "--node",
             manifest.nodes[node].rpcURL, "--json",
         ])

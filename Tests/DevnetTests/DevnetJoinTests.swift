@@ -7,12 +7,12 @@ import Testing
 /// registered through node0 and started; `devnet status` and `devnet down` see it. (That a joined
 /// participant mines and becomes a validator is `ChainNodeTests.JoinNetworkTests`, with short
 /// epochs; the devnet's are 120 blocks of 1 s.)
-@Suite(.serialized, .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"))
+@Suite(.serialized, .hangGuard, .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"))
 struct DevnetJoinTests {
     @Test(.timeLimit(.minutes(4))) func aFifthNodeJoinsTheDevnet() async throws {
         try await DevnetHarness.withDevnet(participants: 4) { net in
             try await net.waitForHeight(2, nodes: Array(0..<4))
-            let join = try DevnetHarness.gonka(["devnet", "join", "--dir", net.dir.path])
+            let join = try await DevnetHarness.run(["devnet", "join", "--dir", net.dir.path])
             #expect(join.status == 0, "\(join.output)")
             #expect(join.stdout.contains("registered participant"))
             let manifest = try DevnetHarness.loadManifest(net.dir)
@@ -32,7 +32,7 @@ struct DevnetJoinTests {
                 ((try? await joinedClient.status().height) ?? 0) >= target
             }
             #expect(synced, "the joined node follows the chain")
-            let status = try DevnetHarness.gonka(["devnet", "status", "--dir", net.dir.path])
+            let status = try await DevnetHarness.run(["devnet", "status", "--dir", net.dir.path])
             #expect(status.status == 0, "\(status.output)")
             #expect(status.stdout.contains("node4"))
         }
@@ -40,7 +40,8 @@ struct DevnetJoinTests {
 
     static func eventually(_ timeout: Duration, _ condition: () async -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // Cancelled (time limit): stop polling rather than spin until the deadline.
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             if await condition() { return true }
             try? await Task.sleep(for: .milliseconds(250))
         }

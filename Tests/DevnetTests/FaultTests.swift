@@ -8,7 +8,7 @@ import Testing
 /// halted and partitioned, and after each step the tests check that blocks advance (or do not),
 /// that every node holds the same blocks and app hashes, and that no committed tx is lost.
 /// `make test` runs one pass; `make e2e` (GONKA_E2E=1) repeats the cycles with txs flowing.
-@Suite(.serialized, .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"))
+@Suite(.serialized, .hangGuard, .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"))
 struct FaultTests {
     static let e2e = ProcessInfo.processInfo.environment["GONKA_E2E"] == "1"
 
@@ -24,12 +24,12 @@ struct FaultTests {
 
             // 2. A bank send from the faucet is committed and visible on every node.
             let recipient = SigningKey().publicKey.address
-            let sent = try net.faucetSend(to: recipient.description, amount: "1.5gnk")
+            let sent = try await net.faucetSend(to: recipient.description, amount: "1.5gnk")
             committed[sent.hash] = sent.height
             try await net.waitForHeight(sent.height, nodes: all)
             for node in all {
                 #expect(try await net.client(node).balance(recipient) == Amount(ngonka: 1_500_000_000))
-                let query = try DevnetHarness.gonka([
+                let query = try await DevnetHarness.run([
                     "query", "balance", recipient.description, "--node", net.manifest.nodes[node].rpcURL,
                 ])
                 #expect(query.status == 0 && query.stdout.contains("1.5gnk"), "\(query.output)")
@@ -45,18 +45,18 @@ struct FaultTests {
             for cycle in 0..<cycles {
                 let victim = 3 - cycle % 2  // nodes 3 and 2 take turns
                 // 3. kill -9 one validator: the other three keep committing (and take txs).
-                try net.killNode(victim)
+                try await net.killNode(victim)
                 let survivors = all.filter { $0 != victim }
                 let afterKill = await net.maxHeight(survivors)
                 try await net.waitForHeight(afterKill + 3, nodes: survivors)
                 print(
                     "[devnet] cycle \(cycle): killed node\(victim) at \(afterKill); the others reached \(afterKill + 3)"
                 )
-                let during = try net.faucetSend(to: recipient.description, amount: "1gnk", node: survivors[0])
+                let during = try await net.faucetSend(to: recipient.description, amount: "1gnk", node: survivors[0])
                 committed[during.hash] = during.height
 
                 // 4. Restart it: it catches up and signs again.
-                try net.restartNode(victim)
+                try await net.restartNode(victim)
                 let target = await net.maxHeight(survivors)
                 try await net.waitForHeight(target, nodes: [victim], timeout: .seconds(90))
                 let rejoined = await net.maxHeight(all)
@@ -67,8 +67,8 @@ struct FaultTests {
                 try await net.checkConsistency(nodes: all, committed: committed)
 
                 // 5. Kill two of four: 2/4 of the power is not more than 2/3, so the chain halts.
-                try net.killNode(2)
-                try net.killNode(3)
+                try await net.killNode(2)
+                try await net.killNode(3)
                 try await Task.sleep(for: .seconds(2))  // a block already being committed may land
                 let halted = await net.maxHeight([0, 1])
                 try await Task.sleep(for: .seconds(4))
@@ -78,11 +78,11 @@ struct FaultTests {
                 try await net.checkConsistency(nodes: [0, 1], committed: committed)
 
                 // 6. Restart them: the chain resumes.
-                try net.restartNode(2)
-                try net.restartNode(3)
+                try await net.restartNode(2)
+                try await net.restartNode(3)
                 try await net.waitForHeight(halted + 3, nodes: all, timeout: .seconds(90))
                 print("[devnet] nodes 2 and 3 restarted: all at \(halted + 3) or more")
-                let resumed = try net.faucetSend(to: recipient.description, amount: "1gnk", node: 2)
+                let resumed = try await net.faucetSend(to: recipient.description, amount: "1gnk", node: 2)
                 committed[resumed.hash] = resumed.height
 
                 // 7. Cut one node off the network, then heal: it falls behind and catches up.
@@ -140,7 +140,7 @@ struct FaultTests {
                     return seen
                 }
                 try await Task.sleep(for: .milliseconds(500))
-                let sent = try net.faucetSend(to: recipient.description, amount: "2gnk")
+                let sent = try await net.faucetSend(to: recipient.description, amount: "2gnk")
                 let seen = try await group.next() ?? []
                 group.cancelAll()
                 return (sent, seen)

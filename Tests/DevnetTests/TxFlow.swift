@@ -22,8 +22,8 @@ actor TxFlow {
 
     /// Funds the key from the faucet through the CLI (before the flow, so the faucet's sequence is
     /// never used twice at once).
-    func fund() throws {
-        let funded = try net.faucetSend(to: address.description, amount: "100gnk")
+    func fund() async throws {
+        let funded = try await net.faucetSend(to: address.description, amount: "100gnk")
         committed[funded.hash] = funded.height
     }
 

@@ -3,7 +3,7 @@ import GonkaCore
 import Testing
 
 /// The `gonka` binary as a user runs it: real processes, a temporary home each.
-@Suite struct CLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct CLITests {
     struct Run {
         let status: Int32
         let stdout: String
@@ -22,8 +22,25 @@ import Testing
         return root.appendingPathComponent(".build/debug/gonka")
     }()
 
+    /// Runs `gonka ARGUMENTS` to its end on a thread of its own: a child process takes from a
+    /// fraction of a second to seconds (a loaded machine, `poc calibrate`), and waiting for it on
+    /// the cooperative pool (two threads, shared by every test of the run) stalled the in-process
+    /// networks of other suites.
     @discardableResult
-    func gonka(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Run {
+    func gonka(
+        _ arguments: [String], input: String? = nil, environment: [String: String] = [:]
+    ) async throws -> Run {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(
+                    with: Result { try Self.runBlocking(arguments, input: input, environment: environment) })
+            }
+            thread.start()
+        }
+    }
+
+    /// `gonka ARGUMENTS` to its end, blocking this thread; SIGKILL after 180 s.
+    static func runBlocking(_ arguments: [String], input: String?, environment: [String: String]) throws -> Run {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -38,6 +55,11 @@ import Testing
         process.standardError = err
         process.standardInput = inPipe
         try process.run()
+        // A child that never ends must not hold this (cooperative) thread, and the run, forever.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(180), execute: watchdog)
+        defer { watchdog.cancel() }
         if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
         try inPipe.fileHandleForWriting.close()
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
@@ -46,6 +68,20 @@ import Testing
         return Run(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// SIGTERM, up to `grace` for the process to exit, then SIGKILL; returns whether SIGTERM was
+    /// enough. Never waits on a child that ignores SIGTERM.
+    @discardableResult
+    static func terminate(_ process: Process, grace: Duration = .seconds(20)) -> Bool {
+        guard process.isRunning else { return true }
+        process.terminate()
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning, ContinuousClock.now < deadline { usleep(50_000) }
+        let clean = !process.isRunning
+        if !clean { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return clean
     }
 
     func temporaryHome() throws -> URL {
@@ -65,33 +101,33 @@ import Testing
         ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"],
         ["bench", "--help"], ["bench", "inference", "--help"],
     ])
-    func everyCommandExplainsItself(arguments: [String]) throws {
-        let run = try gonka(arguments)
+    func everyCommandExplainsItself(arguments: [String]) async throws {
+        let run = try await gonka(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("USAGE:"))
         #expect(run.stdout.contains("OVERVIEW:") || arguments == ["--help"])
     }
 
-    @Test func benchInferenceRejectsBadArgumentsAndModels() throws {
+    @Test func benchInferenceRejectsBadArgumentsAndModels() async throws {
         for bad in [["--threads", "0"], ["--threads", "1,x"], ["--runs", "0"], ["--prompt-tokens", "9000"]] {
-            let run = try gonka(["bench", "inference"] + bad)
+            let run = try await gonka(["bench", "inference"] + bad)
             #expect(run.status != 0, "\(bad)")
         }
-        let missing = try gonka(["bench", "inference", "--model", "/nonexistent/model.gguf"])
+        let missing = try await gonka(["bench", "inference", "--model", "/nonexistent/model.gguf"])
         #expect(missing.status != 0)
         #expect(missing.output.contains("cannot open GGUF file"))
     }
 
-    @Test func version() throws {
-        let run = try gonka(["version"])
+    @Test func version() async throws {
+        let run = try await gonka(["version"])
         #expect(run.status == 0)
         #expect(run.stdout.hasPrefix("gonka \(GonkaVersion.current)"))
     }
 
-    @Test func keysLifecycle() throws {
+    @Test func keysLifecycle() async throws {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
-        let add = try gonka(["keys", "add", "alice", "--home", home.path])
+        let add = try await gonka(["keys", "add", "alice", "--home", home.path])
         #expect(add.status == 0, "\(add.output)")
         let address = try #require(
             add.stdout.split(separator: "\n").first { $0.hasPrefix("address:") }?.split(separator: " ").last)
@@ -107,35 +143,35 @@ import Testing
         for args in [
             ["keys", "add", "bob"], ["keys", "list"], ["keys", "show", "alice"], ["keys", "export-pubkey", "alice"],
         ] {
-            let run = try gonka(args + ["--home", home.path])
+            let run = try await gonka(args + ["--home", home.path])
             #expect(run.status == 0, "\(args): \(run.output)")
             #expect(!run.output.contains(secret ?? "-"), "\(args) printed the private key")
         }
         #expect(
-            try gonka(["keys", "show", "alice", "--reveal-private-key", "--home", home.path]).stdout.contains(
+            try await gonka(["keys", "show", "alice", "--reveal-private-key", "--home", home.path]).stdout.contains(
                 secret ?? "-"))
-        #expect(try gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
-        let list = try gonka(["keys", "list", "--home", home.path])
+        #expect(try await gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
+        let list = try await gonka(["keys", "list", "--home", home.path])
         #expect(list.stdout.contains("alice") && list.stdout.contains("bob"))
         // A duplicate name is refused and the old key kept.
-        let dup = try gonka(["keys", "add", "alice", "--home", home.path])
+        let dup = try await gonka(["keys", "add", "alice", "--home", home.path])
         #expect(dup.status != 0)
         #expect(dup.stderr.contains("already exists"))
-        #expect(try gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
+        #expect(try await gonka(["keys", "show", "alice", "--address", "--home", home.path]).stdout == "\(address)\n")
         // Deleting asks first; a wrong answer keeps the key.
-        #expect(try gonka(["keys", "delete", "alice", "--home", home.path], input: "no\n").status != 0)
+        #expect(try await gonka(["keys", "delete", "alice", "--home", home.path], input: "no\n").status != 0)
         #expect(FileManager.default.fileExists(atPath: file))
-        #expect(try gonka(["keys", "delete", "alice", "--home", home.path], input: "alice\n").status == 0)
+        #expect(try await gonka(["keys", "delete", "alice", "--home", home.path], input: "alice\n").status == 0)
         #expect(!FileManager.default.fileExists(atPath: file))
-        #expect(try gonka(["keys", "show", "alice", "--home", home.path]).stderr.contains("no key named"))
+        #expect(try await gonka(["keys", "show", "alice", "--home", home.path]).stderr.contains("no key named"))
     }
 
-    @Test func keysRecoverFromSeedAndHomeFromEnvironment() throws {
+    @Test func keysRecoverFromSeedAndHomeFromEnvironment() async throws {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
         let seed = String(repeating: "07", count: 32)
         let expected = try SigningKey(seed: [UInt8](repeating: 7, count: 32)).publicKey.address.description
-        let run = try gonka(["keys", "add", "k", "--recover-hex", seed], environment: ["GONKA_HOME": home.path])
+        let run = try await gonka(["keys", "add", "k", "--recover-hex", seed], environment: ["GONKA_HOME": home.path])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains(expected))
         #expect(FileManager.default.fileExists(atPath: home.appendingPathComponent("keys/k.json").path))
@@ -153,44 +189,46 @@ import Testing
         (["genesis", "add-account", "gonka1abc", "1gnk"], "no genesis"),
         (["frobnicate"], "Error:"),
     ])
-    func badInputFailsClearly(arguments: [String], expected: String) throws {
+    func badInputFailsClearly(arguments: [String], expected: String) async throws {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
-        let run = try gonka(arguments + ["--home", home.path])
+        let run = try await gonka(arguments + ["--home", home.path])
         #expect(run.status != 0)
         #expect(run.stderr.contains(expected), "\(run.output)")
     }
 
-    @Test func initAndGenesisAsANewUserWouldUseThem() throws {
+    @Test func initAndGenesisAsANewUserWouldUseThem() async throws {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
-        let initRun = try gonka(["init", "--chain-id", "t1", "--home", home.path])
+        let initRun = try await gonka(["init", "--chain-id", "t1", "--home", home.path])
         #expect(initRun.status == 0, "\(initRun.output)")
         for file in ["config.toml", "genesis.json", "keys/validator.json", "keys/consensus.json", "keys/p2p.json"] {
             #expect(FileManager.default.fileExists(atPath: home.appendingPathComponent(file).path), "\(file) missing")
         }
         #expect(try mode(home.appendingPathComponent("keys/consensus.json").path) == 0o600)
         // Running it again does not clobber the node.
-        let again = try gonka(["init", "--chain-id", "t1", "--home", home.path])
+        let again = try await gonka(["init", "--chain-id", "t1", "--home", home.path])
         #expect(again.status != 0)
         #expect(again.stderr.contains("already initialised"))
 
-        let bob = try gonka(["keys", "add", "bob", "--home", home.path])
+        let bob = try await gonka(["keys", "add", "bob", "--home", home.path])
         #expect(bob.status == 0)
         let bobAddress = try #require(
-            try gonka(["keys", "show", "bob", "--address", "--home", home.path]).stdout.split(separator: "\n").first)
-        let added = try gonka(["genesis", "add-account", String(bobAddress), "1.5gnk", "--home", home.path])
+            try await gonka(["keys", "show", "bob", "--address", "--home", home.path]).stdout.split(separator: "\n")
+                .first)
+        let added = try await gonka(["genesis", "add-account", String(bobAddress), "1.5gnk", "--home", home.path])
         #expect(added.status == 0, "\(added.output)")
         // By key name too, and duplicates refused.
-        #expect(try gonka(["keys", "add", "carol", "--home", home.path]).status == 0)
-        #expect(try gonka(["genesis", "add-account", "carol", "2gnk", "--home", home.path]).status == 0)
-        let dup = try gonka(["genesis", "add-account", String(bobAddress), "1gnk", "--home", home.path])
+        #expect(try await gonka(["keys", "add", "carol", "--home", home.path]).status == 0)
+        #expect(try await gonka(["genesis", "add-account", "carol", "2gnk", "--home", home.path]).status == 0)
+        let dup = try await gonka(["genesis", "add-account", String(bobAddress), "1gnk", "--home", home.path])
         #expect(dup.status != 0)
         #expect(dup.stderr.contains("already has a genesis balance"))
         #expect(
-            try gonka(["genesis", "add-account", "gonka1qqqq", "1gnk", "--home", home.path]).stderr.contains(
+            try await gonka(["genesis", "add-account", "gonka1qqqq", "1gnk", "--home", home.path]).stderr.contains(
                 "not a valid address"))
-        #expect(try gonka(["genesis", "add-account", String(bobAddress), "lots", "--home", home.path]).status != 0)
+        #expect(
+            try await gonka(["genesis", "add-account", String(bobAddress), "lots", "--home", home.path]).status != 0)
 
         let genesis =
             try JSONSerialization.jsonObject(with: Data(contentsOf: home.appendingPathComponent("genesis.json")))
@@ -202,22 +240,22 @@ import Testing
                 $0["address"] as? String == String(bobAddress) && $0["balance"] as? String == "1500000000"
             })
         #expect(genesis?["chain_id"] as? String == "t1")
-        let validate = try gonka(["genesis", "validate", "--home", home.path])
+        let validate = try await gonka(["genesis", "validate", "--home", home.path])
         #expect(validate.status == 0, "\(validate.output)")
         #expect(validate.stdout.contains("accounts:   3"))
     }
 
-    @Test func corruptGenesisIsReportedNotCrashedOn() throws {
+    @Test func corruptGenesisIsReportedNotCrashedOn() async throws {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
-        #expect(try gonka(["init", "--chain-id", "t1", "--home", home.path]).status == 0)
+        #expect(try await gonka(["init", "--chain-id", "t1", "--home", home.path]).status == 0)
         try Data("{\"chain_id\": 5".utf8).write(to: home.appendingPathComponent("genesis.json"))
-        let run = try gonka(["genesis", "validate", "--home", home.path])
+        let run = try await gonka(["genesis", "validate", "--home", home.path])
         #expect(run.status == 1)
         #expect(run.stderr.contains("invalid genesis"), "\(run.output)")
         // A damaged key file too.
         try Data("garbage".utf8).write(to: home.appendingPathComponent("keys/validator.json"))
-        let show = try gonka(["keys", "show", "validator", "--home", home.path])
+        let show = try await gonka(["keys", "show", "validator", "--home", home.path])
         #expect(show.status == 1)
         #expect(show.stderr.contains("damaged"), "\(show.output)")
     }

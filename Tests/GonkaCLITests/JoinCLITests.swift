@@ -3,7 +3,7 @@ import Testing
 
 /// `gonka node join` and `gonka devnet join` refusing bad input before they touch any network.
 /// (The joins themselves: `ChainNodeTests.JoinNetworkTests`, `DevnetTests.DevnetJoinTests`.)
-@Suite struct JoinCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct JoinCLITests {
     let cli = CLITests()
 
     @Test(arguments: [
@@ -18,20 +18,20 @@ import Testing
         ),
         (["node", "join", "--peer", "http://127.0.0.1:1", "--model", "/nonexistent.gguf"], "--model"),
     ])
-    func badFlagsFailClearly(arguments: [String], expected: String) throws {
+    func badFlagsFailClearly(arguments: [String], expected: String) async throws {
         let home = try cli.temporaryHome()
         defer { try? FileManager.default.removeItem(at: home) }
-        let run = try cli.gonka(arguments + ["--home", home.path])
+        let run = try await cli.gonka(arguments + ["--home", home.path])
         #expect(run.status != 0)
         #expect(run.stderr.contains(expected), "\(run.output)")
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("config.toml").path))
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("keys").path))
     }
 
-    @Test func devnetJoinNeedsADevnet() throws {
+    @Test func devnetJoinNeedsADevnet() async throws {
         let dir = try cli.temporaryHome()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try cli.gonka(["devnet", "join", "--dir", dir.path])
+        let run = try await cli.gonka(["devnet", "join", "--dir", dir.path])
         #expect(run.status != 0)
         #expect(run.stderr.contains("no devnet"), "\(run.output)")
     }

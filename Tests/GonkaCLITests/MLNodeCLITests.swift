@@ -3,7 +3,7 @@ import GonkaTestKit
 import Testing
 
 /// `gonka mlnode start` and `gonka chat` as a user runs them: real processes talking over loopback.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(3)), .hangGuard)
 struct MLNodeCLITests {
     static let binary = CLITests.binary
 
@@ -11,8 +11,8 @@ struct MLNodeCLITests {
     static func modelPath() throws -> String { try TestModelFile.path() }
 
     @Test(arguments: [["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"]])
-    func helpExplains(arguments: [String]) throws {
-        let run = try CLITests().gonka(arguments)
+    func helpExplains(arguments: [String]) async throws {
+        let run = try await CLITests().gonka(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("OVERVIEW:") && run.stdout.contains("USAGE:"))
     }
@@ -27,15 +27,15 @@ struct MLNodeCLITests {
         (["chat", "--url", "http://127.0.0.1:9", "--temperature", "3"], "--temperature"),
         (["chat"], "--url"),
     ])
-    func badFlagsFailClearly(arguments: [String], expected: String) throws {
-        let run = try CLITests().gonka(arguments)
+    func badFlagsFailClearly(arguments: [String], expected: String) async throws {
+        let run = try await CLITests().gonka(arguments)
         #expect(run.status != 0)
         #expect(run.stderr.contains(expected), "\(run.output)")
     }
 
     /// Start a node on a free port, chat with it through a pipe (the conversation is kept: the
     /// second question refers to the first), then SIGTERM it: it stops cleanly.
-    @Test func startChatAndStop() throws {
+    @Test func startChatAndStop() async throws {
         let model = try Self.modelPath()
         let server = Process()
         server.executableURL = Self.binary
@@ -46,12 +46,7 @@ struct MLNodeCLITests {
         server.standardOutput = serverOut
         server.standardError = serverOut
         try server.run()
-        defer {
-            if server.isRunning {
-                server.terminate()
-                server.waitUntilExit()
-            }
-        }
+        defer { CLITests.terminate(server) }
         var log = ""
         var url: String?
         while url == nil {
@@ -65,18 +60,17 @@ struct MLNodeCLITests {
         let base = try #require(url, "no URL line in: \(log)")
         #expect(log.contains("30 layers") && log.contains("vocab 49152") && log.contains("Q4_1"), "\(log)")
 
-        let chat = try CLITests().gonka(
+        let chat = try await CLITests().gonka(
             ["chat", "--url", base, "--temperature", "0", "--max-tokens", "24"],
             input: "What is the capital of France?\n\nAnd what is the capital of Germany?\n")
         #expect(chat.status == 0, "\(chat.output)")
         #expect(chat.stdout.contains("Paris"), "\(chat.output)")
         #expect(chat.stdout.contains("Berlin"), "\(chat.output)")
 
-        let refused = try CLITests().gonka(["chat", "--url", base, "--model", "nope"], input: "hi\n/exit\n")
+        let refused = try await CLITests().gonka(["chat", "--url", base, "--model", "nope"], input: "hi\n/exit\n")
         #expect(refused.stderr.contains("does not exist"), "\(refused.output)")
 
-        server.terminate()  // SIGTERM: graceful shutdown
-        server.waitUntilExit()
+        #expect(CLITests.terminate(server), "SIGTERM: graceful shutdown within 20 s")
         log += String(decoding: serverOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(server.terminationStatus == 0, "\(log)")
         #expect(log.contains("stopped"), "\(log)")

@@ -2,8 +2,12 @@ import Foundation
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `gonka node start` as devnet runs it: a real process on a home made by `gonka init`.
-@Suite struct NodeStartTests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct NodeStartTests {
     /// A running `gonka` process whose output is collected as it arrives.
     final class Running: Sendable {
         let process: Process
@@ -34,9 +38,10 @@ import Testing
         var text: String { output.withLock { $0 } }
 
         /// Waits until the output contains `needle` (true) or `timeout` passes or the process exits.
-        func wait(for needle: String, timeout: Duration = .seconds(30)) async -> Bool {
+        func wait(for needle: String, timeout: Duration = .seconds(90)) async -> Bool {
             let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
+            // Cancelled (time limit): stop polling rather than spin until the deadline.
+            while ContinuousClock.now < deadline, !Task.isCancelled {
                 if text.contains(needle) { return true }
                 if !process.isRunning { return text.contains(needle) }
                 try? await Task.sleep(for: .milliseconds(50))
@@ -48,17 +53,20 @@ import Testing
         func terminate() async -> Int32 {
             if process.isRunning { process.terminate() }
             let deadline = ContinuousClock.now + .seconds(20)
-            while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            while process.isRunning, ContinuousClock.now < deadline {
+                // A cancelled test's sleep fails at once: nap on the thread rather than spin.
+                if (try? await Task.sleep(for: .milliseconds(50))) == nil { usleep(50_000) }
+            }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             return process.terminationStatus
         }
     }
 
-    func initHome() throws -> URL {
+    func initHome() async throws -> URL {
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-node-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let run = try CLITests().gonka(["init", "--chain-id", "node-test", "--home", home.path])
+        let run = try await CLITests().gonka(["init", "--chain-id", "node-test", "--home", home.path])
         #expect(run.status == 0, "\(run.output)")
         // Any free ports, so tests never collide.
         let configURL = home.appendingPathComponent("config.toml")
@@ -71,7 +79,7 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(2))) func startCommitsStopsAndResumes() async throws {
-        let home = try initHome()
+        let home = try await initHome()
         defer { try? FileManager.default.removeItem(at: home) }
         let first = try Running(["node", "start", "--home", home.path])
         #expect(await first.wait(for: "rpc listening on http://127.0.0.1:"), "\(first.text)")
@@ -89,10 +97,72 @@ import Testing
         #expect(await second.terminate() == 0)
     }
 
+    /// A client following `GET /events` does not keep the node from stopping: at SIGTERM its stream
+    /// ends and the node exits cleanly. (The RPC's graceful shutdown waits for every response to
+    /// end, and the event stream used to end only with consensus, which stops after the RPC: the
+    /// node went on committing blocks until SIGKILL.)
+    @Test func sigtermStopsANodeFollowedByAnEventClient() async throws {
+        let home = try await initHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let node = try Running(["node", "start", "--home", home.path])
+        #expect(await node.wait(for: "height=2"), "\(node.text)")
+        let line = try #require(
+            node.text.range(of: #"rpc listening on http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression))
+        let port = try #require(Int(node.text[line].split(separator: ":").last ?? ""))
+        let client = try EventClient(port: port)
+        defer { client.close() }
+        #expect(client.read(until: ": connected"), "the event stream opened")
+        let stopping = ContinuousClock.now
+        #expect(await node.terminate() == 0, "SIGTERM with an event client connected: \(node.text.suffix(2_000))")
+        #expect(ContinuousClock.now - stopping < .seconds(15))
+        #expect(node.text.contains("node stopped"), "\(node.text.suffix(2_000))")
+    }
+
+    /// `GET /events` over a plain socket, kept open until `close()`.
+    final class EventClient {
+        private let fd: Int32
+        private var received = ""
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(.EIO) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard connected == 0 else {
+                Glibc.close(fd)
+                throw POSIXError(.ECONNREFUSED)
+            }
+            let request = Array("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        }
+
+        /// Reads until `needle` has arrived (true) or a read times out or the stream ends (false).
+        func read(until needle: String) -> Bool {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !received.contains(needle) {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { return false }
+                received += String(decoding: buffer[0..<n], as: UTF8.self)
+            }
+            return true
+        }
+
+        func close() { Glibc.close(fd) }
+    }
+
     @Test func startWithoutAHomeFailsClearly() async throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-node-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: empty) }
-        let run = try CLITests().gonka(["node", "start", "--home", empty.path])
+        let run = try await CLITests().gonka(["node", "start", "--home", empty.path])
         #expect(run.status != 0)
         #expect(run.stderr.contains("config.toml"), "\(run.output)")
     }

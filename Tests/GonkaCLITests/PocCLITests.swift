@@ -2,14 +2,14 @@ import Foundation
 import Testing
 
 /// `gonka poc …` and `gonka bench poc` as a user runs them.
-@Suite struct PocCLITests {
+@Suite(.timeLimit(.minutes(5)), .hangGuard) struct PocCLITests {
     let cli = CLITests()
 
     @Test(arguments: [
         ["poc", "--help"], ["poc", "calibrate", "--help"], ["poc", "mismatch", "--help"], ["bench", "poc", "--help"],
     ])
-    func helpExplains(arguments: [String]) throws {
-        let run = try cli.gonka(arguments)
+    func helpExplains(arguments: [String]) async throws {
+        let run = try await cli.gonka(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("OVERVIEW:"))
     }
@@ -24,14 +24,16 @@ import Testing
         (["bench", "poc", "--threads", "1,x"], "--threads"),
         (["bench", "poc", "--seconds", "0"], "--seconds"),
     ])
-    func badFlagsFailClearly(arguments: [String], expected: String) throws {
-        let run = try cli.gonka(arguments)
+    func badFlagsFailClearly(arguments: [String], expected: String) async throws {
+        let run = try await cli.gonka(arguments)
         #expect(run.status != 0)
         #expect(run.stderr.contains(expected), "\(run.output)")
     }
 
-    @Test func calibrateAndMismatchPrintTheirNumbers() throws {
-        let calibrate = try cli.gonka(["poc", "calibrate", "--hit-rate", "1/16", "--nonces", "320", "--threads", "1"])
+    @Test func calibrateAndMismatchPrintTheirNumbers() async throws {
+        let calibrate = try await cli.gonka([
+            "poc", "calibrate", "--hit-rate", "1/16", "--nonces", "320", "--threads", "1",
+        ])
         #expect(calibrate.status == 0, "\(calibrate.output)")
         let line = try #require(calibrate.stdout.split(separator: "\n").first { $0.hasPrefix("r_target ") })
         let r = try #require(Double(line.split(separator: " ").last.map(String.init) ?? ""))
@@ -43,14 +45,14 @@ import Testing
         let nano = try #require(Double(nanoLine.split(separator: " ").last.map(String.init) ?? ""))
         #expect(abs(nano - r * 1e9) <= 1, "\(calibrate.output)")
 
-        let mismatch = try cli.gonka(["poc", "mismatch", "--nonces", "100", "--threads", "1"])
+        let mismatch = try await cli.gonka(["poc", "mismatch", "--nonces", "100", "--threads", "1"])
         #expect(mismatch.status == 0, "\(mismatch.output)")
         #expect(mismatch.stdout.contains("mismatches          0"))
         #expect(mismatch.stdout.contains("|fast - ref| p99"))
     }
 
-    @Test func benchPocPrintsATable() throws {
-        let run = try cli.gonka(["bench", "poc", "--threads", "1", "--seconds", "0.3"])
+    @Test func benchPocPrintsATable() async throws {
+        let run = try await cli.gonka(["bench", "poc", "--threads", "1", "--seconds", "0.3"])
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stdout.contains("| threads |   nonces/s | PoC GFLOP/s"))
         #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("|       1 |") })

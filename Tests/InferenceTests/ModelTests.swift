@@ -1,3 +1,4 @@
+import GonkaTestKit
 import Inference
 import Testing
 
@@ -36,27 +37,33 @@ struct ModelTests {
 
     /// Each output row is computed the same way whichever thread computes it, so scores do not
     /// depend on the thread count (validators may run with other counts than hosts).
-    @Test func scoresAreIdenticalAcrossThreadCounts() throws {
+    /// Seconds of forward passes: computed off the cooperative pool (`BackgroundCompute`).
+    @Test func scoresAreIdenticalAcrossThreadCounts() async throws {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         let reference = try ReferenceLogprobs.load()
         let prompt = [reference.ids[0]]
         let completion = Array(reference.ids.dropFirst())
-        let one = try LlamaSession(model: model, capacity: 64, threads: 1).score(prompt: prompt, completion: completion)
-        let two = try LlamaSession(model: model, capacity: 64, threads: 2).score(prompt: prompt, completion: completion)
-        let three = try LlamaSession(model: model, capacity: 64, threads: 3).score(
-            prompt: prompt, completion: completion)
-        #expect(one == two)
-        #expect(one == three)
         // A completion longer than one head chunk: causal, so its first positions score the same.
         let long = completion + Array(repeating: completion, count: 6).flatMap { $0 }
-        let longScores = try LlamaSession(model: model, capacity: 128, threads: 2).score(
-            prompt: prompt, completion: long)
+        let firstFive = Array(reference.ids.prefix(5))
+        let (one, two, three, longScores, greedy) = try await BackgroundCompute.run {
+            let one = try LlamaSession(model: model, capacity: 64, threads: 1).score(
+                prompt: prompt, completion: completion)
+            let two = try LlamaSession(model: model, capacity: 64, threads: 2).score(
+                prompt: prompt, completion: completion)
+            let three = try LlamaSession(model: model, capacity: 64, threads: 3).score(
+                prompt: prompt, completion: completion)
+            let longScores = try LlamaSession(model: model, capacity: 128, threads: 2).score(
+                prompt: prompt, completion: long)
+            let greedy = try LlamaSession(model: model, capacity: 64, threads: 2).generate(
+                prompt: firstFive, parameters: .init(temperature: 0, maxTokens: 3))
+            return (one, two, three, longScores, greedy.tokens)
+        }
+        #expect(one == two)
+        #expect(one == three)
         #expect(longScores.count == long.count)
         #expect(Array(longScores.prefix(one.count)) == one)
-        let session = LlamaSession(model: model, capacity: 64, threads: 2)
-        let greedy = try session.generate(
-            prompt: Array(reference.ids.prefix(5)), parameters: .init(temperature: 0, maxTokens: 3))
-        #expect(greedy.tokens == [7042, 30, 198])
+        #expect(greedy == [7042, 30, 198])
     }
 
     @Test func greedyCompletesTheCapitalOfFrance() throws {
@@ -74,15 +81,19 @@ struct ModelTests {
 
     /// Validation re-scores what a host generated: the logprobs reported while generating must equal
     /// teacher-forced scoring of the same prompt and completion.
-    @Test func generationLogprobsEqualScoring() throws {
+    @Test func generationLogprobsEqualScoring() async throws {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         let prompt = model.tokenizer.encode(
             ChatTemplate.render([ChatMessage(role: "user", content: "Name three colours.")]))
-        let session = LlamaSession(model: model, capacity: 256)
         let parameters = SamplingParameters(temperature: 0.9, topP: 0.95, maxTokens: 24, seed: 7, topLogprobs: 5)
-        let generated = try session.generate(prompt: prompt, parameters: parameters)
+        // Seconds of forward passes: off the cooperative pool (`BackgroundCompute`).
+        let (generated, scored) = try await BackgroundCompute.run {
+            let session = LlamaSession(model: model, capacity: 256)
+            let generated = try session.generate(prompt: prompt, parameters: parameters)
+            let scored = try session.score(prompt: prompt, completion: generated.tokens, top: 5)
+            return (generated, scored)
+        }
         try #require(!generated.tokens.isEmpty)
-        let scored = try session.score(prompt: prompt, completion: generated.tokens, top: 5)
         var worst: Float = 0
         for (g, s) in zip(generated.logprobs, scored) {
             #expect(g.token == s.token)
@@ -96,13 +107,18 @@ struct ModelTests {
         print("generation vs scoring: max |Δ logprob| = \(worst)")
     }
 
-    @Test func sameSeedSameCompletion() throws {
+    @Test func sameSeedSameCompletion() async throws {
         let model = try #require(TestModel.model, "\(TestModel.problem)")
         let prompt = model.tokenizer.encode(ChatTemplate.render([ChatMessage(role: "user", content: "Tell a story.")]))
-        let session = LlamaSession(model: model, capacity: 128)
         let parameters = SamplingParameters(temperature: 1, topK: 40, minP: 0.02, maxTokens: 16, seed: 42)
-        let first = try session.generate(prompt: prompt, parameters: parameters)
-        let second = try session.generate(prompt: prompt, parameters: parameters)
+        // Seconds of forward passes: off the cooperative pool (`BackgroundCompute`).
+        let (first, second) = try await BackgroundCompute.run {
+            let session = LlamaSession(model: model, capacity: 128)
+            return (
+                try session.generate(prompt: prompt, parameters: parameters),
+                try session.generate(prompt: prompt, parameters: parameters)
+            )
+        }
         #expect(first.tokens == second.tokens)
         #expect(first.text == second.text)
         #expect(first.tokens.count == 16 || first.finishReason == .stop)

@@ -3,7 +3,7 @@ import MLNode
 import Testing
 
 /// Every class of bad input gets a 4xx with an OpenAI-style error body, and the node keeps serving.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .hangGuard)
 struct BadInputTests {
     struct Case: Sendable, CustomStringConvertible {
         let description: String

@@ -9,7 +9,7 @@ import Testing
 #endif
 
 /// Slots, the wait queue, 429, and a client that disconnects mid-stream.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .hangGuard)
 struct ConcurrencyTests {
     /// A long streamed request on a raw socket that reads its first event and returns the socket.
     static func openStream(port: Int, maxTokens: Int) throws -> RawSocket {

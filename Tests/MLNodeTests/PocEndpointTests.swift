@@ -12,12 +12,12 @@ import Synchronization
 import Testing
 
 /// The `/poc/*` routes over real HTTP on loopback (a real ML node over the embedded model).
-@Suite struct PocEndpointTests {
+@Suite(.hangGuard) struct PocEndpointTests {
     static let h = Hash.sha256("poc endpoint block").hex
     static let pk = Hash.sha256("poc endpoint participant").hex
     static let configuration = MLNodeConfiguration(pocThreads: 1)
 
-    @Test(.timeLimit(.minutes(1))) func validateReturnsTheEngineDistances() async throws {
+    @Test(.timeLimit(.minutes(3))) func validateReturnsTheEngineDistances() async throws {
         let nonces: [UInt64] = [0, 1, 2, 99, 1 << 40, UInt64.max]
         let expected = try PocEngine(blockHashHex: Self.h, config: .devnet, threads: 1)
             .distances(publicKeyHex: Self.pk, nonces: nonces)
@@ -46,7 +46,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func generateStreamsHitsRefusesInferenceAndStops() async throws {
+    @Test(.timeLimit(.minutes(3))) func generateStreamsHitsRefusesInferenceAndStops() async throws {
         let r = 1.40
         let engine = try PocEngine(blockHashHex: Self.h, config: .devnet, threads: 1)
         try await TestServer.with(configuration: Self.configuration) { server in
@@ -177,7 +177,7 @@ import Testing
         .init(name: "negative nonce", path: "/poc/validate", body: "{\(goodValidate),\"nonces\":[-1]}", param: nil),
     ]
 
-    @Test(.timeLimit(.minutes(1))) func badInputIs400AndChangesNothing() async throws {
+    @Test(.timeLimit(.minutes(3))) func badInputIs400AndChangesNothing() async throws {
         try await TestServer.with(configuration: Self.configuration) { server in
             for c in Self.badCases {
                 let result = try await server.post(c.path, raw: Array(c.body.utf8))
@@ -197,13 +197,13 @@ import Testing
 }
 
 /// `callback_url`: the node answers 202 and POSTs each batch, then `done`, to a receiver.
-@Suite struct PocCallbackTests {
+@Suite(.hangGuard) struct PocCallbackTests {
     /// A loopback receiver that keeps every body POSTed to `/batches`.
     final class Receiver: Sendable {
         let bodies = Mutex<[Data]>([])
     }
 
-    @Test(.timeLimit(.minutes(1))) func batchesArePostedToTheCallback() async throws {
+    @Test(.timeLimit(.minutes(3))) func batchesArePostedToTheCallback() async throws {
         let receiver = Receiver()
         let router = Router()
         router.post("/batches") { request, _ -> HTTPResponse.Status in

@@ -4,7 +4,7 @@ import MLNode
 import Testing
 
 /// The ML node over real HTTP on loopback with the real model.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .hangGuard)
 struct ServerTests {
     static let capital: [String: any Sendable] = [
         "model": "test-model", "temperature": 0, "max_tokens": 12,

@@ -3,7 +3,7 @@ import Testing
 @testable import MLNode
 
 /// The admission counter and slot hand-out, without sockets or a model.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)), .hangGuard)
 struct SlotSchedulerTests {
     @Test func admitsSlotsPlusQueueThenRefuses() {
         let scheduler = SlotScheduler(slots: 2, queueLimit: 1)

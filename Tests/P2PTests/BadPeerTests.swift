@@ -6,7 +6,7 @@ import Testing
 
 /// Malicious or broken peers, played by a raw TCP client: each is dropped, and the host keeps
 /// serving its honest peer.
-@Suite(.timeLimit(.minutes(1))) struct BadPeerTests {
+@Suite(.timeLimit(.minutes(3)), .hangGuard) struct BadPeerTests {
     enum Misbehaviour: String, CaseIterable, Sendable {
         case garbageInsteadOfHello
         case httpRequestInsteadOfHello

@@ -9,7 +9,7 @@ import Testing
 /// Real hosts on loopback sockets.
 /// Serialized: the hosts of all tests share the two NIO event-loop threads, and debug-build sealing of
 /// megabytes in parallel tests made the timing-sensitive ones (backoff, ban expiry) flaky on 2 cores.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct P2PHostTests {
+@Suite(.serialized, .timeLimit(.minutes(3)), .hangGuard) struct P2PHostTests {
     @Test func twoHostsExchangeMessagesOnEveryChannelInOrder() async throws {
         try await TestNetwork.with { network in
             let b = network.start()

@@ -6,7 +6,9 @@ import Testing
 
 /// Throughput between two hosts on loopback; measured, never asserted. Opt-in:
 /// `P2P_BENCH=1 swift test --filter P2PThroughputTests`.
-@Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["P2P_BENCH"] != nil))
+@Suite(
+    .serialized, .timeLimit(.minutes(5)), .hangGuard,
+    .enabled(if: ProcessInfo.processInfo.environment["P2P_BENCH"] != nil))
 struct P2PThroughputTests {
     @Test(arguments: [(100, 20_000), (64 << 10, 400), (1 << 20, 40)])
     func oneWay(payloadBytes: Int, count: Int) async throws {

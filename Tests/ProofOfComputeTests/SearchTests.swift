@@ -5,7 +5,7 @@ import Testing
 @testable import ProofOfCompute
 
 @Suite struct PocSearchTests {
-    @Test(.timeLimit(.minutes(1))) func searchFindsLatticeHitsAndStops() async throws {
+    @Test(.timeLimit(.minutes(3))) func searchFindsLatticeHitsAndStops() async throws {
         let engine = try Shared.engine
         let lattice = try NonceLattice(nodeIndex: 1, nodeCount: 3)
         let r = 1.395
@@ -32,7 +32,7 @@ import Testing
         #expect(progress.noncesPerSecond > 0)
     }
 
-    @Test(.timeLimit(.minutes(1))) func cancellingTheConsumerEndsTheSearch() async throws {
+    @Test(.timeLimit(.minutes(3))) func cancellingTheConsumerEndsTheSearch() async throws {
         let engine = try PocEngine(blockHashHex: Seeds.h2, config: .devnet, threads: 1)
         let stream = try engine.search(publicKeyHex: Seeds.pk, lattice: .all, rTarget: 2, batchSize: 8)
         let consumer = Task {
@@ -54,7 +54,7 @@ import Testing
 
     /// The rate cap is an upper bound on the work done whatever the machine's speed: after 1.5 s
     /// at 100 nonces/s at most 150 nonces (plus the forward pass under way) were tried.
-    @Test(.timeLimit(.minutes(1))) func aRateCapLimitsTheNoncesTried() async throws {
+    @Test(.timeLimit(.minutes(3))) func aRateCapLimitsTheNoncesTried() async throws {
         let engine = try PocEngine(blockHashHex: Seeds.h2, config: .devnet, threads: 1)
         let started = ContinuousClock.now
         let stream = try engine.search(

@@ -12,7 +12,7 @@ import Testing
 
 /// A child process commits to a file store in a loop and is killed with SIGKILL mid-commit; the
 /// store must reopen at a complete version with exactly that version's contents and root.
-@Suite struct CrashSafetyTests {
+@Suite(.hangGuard) struct CrashSafetyTests {
     @Test(.timeLimit(.minutes(2)))
     func killedWriterLeavesACompleteVersion() throws {
         let child = try #require(
