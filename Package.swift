@@ -149,6 +149,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "GonkaTestTraits",
+            dependencies: ["GonkaTestKit"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "GonkaTestKit",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
@@ -187,7 +192,8 @@ let package = Package(
         .testTarget(
             name: "StorageTests",
             dependencies: [
-                "Storage", "Ledger", "GonkaCore", "GonkaTestKit", .product(name: "GRDB", package: "GRDB.swift"),
+                "Storage", "Ledger", "GonkaCore", "GonkaTestKit", "GonkaTestTraits",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),
@@ -210,7 +216,8 @@ let package = Package(
         .testTarget(
             name: "ChainNodeTests",
             dependencies: [
-                "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit", "P2P",
+                "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit",
+                "GonkaTestTraits", "P2P",
                 "GonkaClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
@@ -230,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "P2PTests",
             dependencies: [
-                "P2P", "GonkaCore", "GonkaTestKit",
+                "P2P", "GonkaCore", "GonkaTestKit", "GonkaTestTraits",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -241,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "MLNodeTests",
             dependencies: [
-                "MLNode", "Inference", "Tensor", "GonkaTestKit", "ProofOfCompute", "GonkaCore",
+                "MLNode", "Inference", "Tensor", "GonkaTestKit", "GonkaTestTraits", "ProofOfCompute", "GonkaCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -255,7 +262,8 @@ let package = Package(
         .testTarget(
             name: "APINodeTests",
             dependencies: [
-                "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "Ledger", "MLNode",
+                "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
+                "Ledger", "MLNode",
                 "Inference", "Storage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -267,11 +275,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore", "GonkaTestKit"], swiftSettings: strict),
+            name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore", "GonkaTestKit", "GonkaTestTraits"],
+            swiftSettings: strict),
         .testTarget(
             name: "DevnetTests",
             dependencies: [
-                "gonka", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit",
+                "gonka", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict

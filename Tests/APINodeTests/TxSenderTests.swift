@@ -10,7 +10,7 @@ import Testing
 
 /// The API node's duty-tx sender against a real chain: batches, sequence resynchronisation, and
 /// the chain's `next_sequence` it relies on.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(5)), .hangGuard)
 struct TxSenderTests {
     /// A Finish for an inference not started yet: a valid duty tx (recorded as AWAITING_START).
     static func finish(_ i: Int, executor: Address, requester: Address) -> Wire.Msg {
