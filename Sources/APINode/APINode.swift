@@ -17,6 +17,8 @@ public final class APINode: Sendable {
     public let payloads: PayloadStore
     public let txs: TxSender
     public let metrics = APIMetrics()
+    /// The phase timings of the last requests this node relayed or executed (``PathTrace``).
+    public let traces = PathTraceLog()
     public let apiKeys: APIKeyStore?
     let taReplay = ReplayCache()
     let executorReplay = ReplayCache()
