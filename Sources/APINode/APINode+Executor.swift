@@ -19,6 +19,8 @@ extension APINode {
         var attempt: UInt32
         var model: String
         var original: [UInt8]
+        /// `original` parsed (by the verification's ``RequestSummary``).
+        var parsed: RequestSummary.JSONObject
     }
 
     /// Verifies a request forwarded by a TA: addressed to us, fresh, both signatures, the TA a
@@ -89,15 +91,15 @@ extension APINode {
         guard executorReplay.insert("\(signed.inferenceID)/\(attempt)", expires: now + window, now: now) else {
             throw .replay(signed.inferenceID)
         }
-        return Assignment(kind: kind, signed: signed, attempt: attempt, model: summary.model, original: body)
+        return Assignment(
+            kind: kind, signed: signed, attempt: attempt, model: summary.model, original: body, parsed: summary.object)
     }
 
     /// Runs a verified assignment on the least busy ML node, streaming to the TA while capturing;
     /// at the end stores the payload and broadcasts the Finish.
     func execute(_ assignment: Assignment, trace headTrace: PathTrace) async throws(APIError) -> Response {
         var trace = headTrace
-        guard let original = try? JSONSerialization.jsonObject(with: Data(assignment.original)) as? [String: Any]
-        else { throw .invalidRequest("The request body is not a JSON object.") }
+        let original = assignment.parsed.value
         let clientStreams = (original["stream"] as? Bool) ?? false
         let rewritten = ExecutorCapture.rewrite(
             original, kind: assignment.kind, seed: Int64.random(in: 0...(1 << 53)))
@@ -135,6 +137,7 @@ extension APINode {
         }
         let initial = ExecutorCapture(kind: assignment.kind, originalBody: original)
         let executedBytes = Array(executed)
+        let finishQueue = self.finishQueue
         let id = assignment.signed.inferenceID
         let metrics = self.metrics
         let registry = self.registry
@@ -144,9 +147,12 @@ extension APINode {
         let body = ResponseBody { writer in
             defer { registry.release(node.id) }
             var trace = streamTrace
+            var handedOff = false
             defer {
-                traces.append(trace, inferenceID: id)
-                logger.debug("executed", metadata: ["inference.id": "\(id)", "timing": "\(trace.serverTiming())"])
+                if !handedOff {
+                    traces.append(trace, inferenceID: id)
+                    logger.debug("executed", metadata: ["inference.id": "\(id)", "timing": "\(trace.serverTiming())"])
+                }
             }
             var capture = initial
             var splitter = SSESplitter()
@@ -190,8 +196,9 @@ extension APINode {
             try await writer.finish(nil)
             trace.mark(.execEnd)
             metrics.increment("gonka_api_executed_total")
-            await self.finish(assignment, capture: capture, executed: executedBytes)
-            trace.mark(.execStored)
+            let job = FinishQueue.Job(assignment: assignment, capture: capture, executed: executedBytes, trace: trace)
+            handedOff = true
+            if !finishQueue.enqueue(job) { await self.finish(job) }
         }
         logger.debug("executing", metadata: ["inference.id": "\(id)", "ml.node": "\(node.id)"])
         return Response(
@@ -211,7 +218,16 @@ extension APINode {
 
     /// Payload to disk, commitment into the Finish, Finish to the chain; then the request's trace
     /// is complete.
-    func finish(_ assignment: Assignment, capture: ExecutorCapture, executed: [UInt8]) async {
+    func finish(_ job: FinishQueue.Job) async {
+        let (assignment, capture, executed) = (job.assignment, job.capture, job.executed)
+        defer {
+            var trace = job.trace
+            trace.mark(.execStored)
+            traces.append(trace, inferenceID: assignment.signed.inferenceID)
+            logger.debug(
+                "executed",
+                metadata: ["inference.id": "\(assignment.signed.inferenceID)", "timing": "\(trace.serverTiming())"])
+        }
         let payload = InferencePayload(
             inferenceID: assignment.signed.inferenceID, executor: address.description, model: assignment.model,
             request: executed, promptTokens: capture.promptTokens, completionTokens: capture.completionTokens,

@@ -369,6 +369,9 @@ public final class APINodeServices: Sendable {
         out.append(PayloadPruner(store: node.payloads))
         out.append(ChainFollower(chain: node.chain, logger: logger))
         out.append(TxQueueService(sender: node.txs))
+        // After the tx queue: a ServiceGroup shuts down in reverse order, so the finish queue's last
+        // Finish txs are queued before the tx queue is closed and drained.
+        out.append(FinishQueueService(node: node))
         return out
     }
 }

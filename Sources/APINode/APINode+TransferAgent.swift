@@ -222,25 +222,16 @@ extension APINode {
         request.headers.add(name: GonkaHeader.taPublicKey, value: configuration.key.publicKey.hex)
         request.headers.add(name: GonkaHeader.taSignature, value: taSignature.base64EncodedString())
         request.body = .bytes(ByteBuffer(bytes: admitted.body))
-        let http = self.http
-        let prepared = request
         let timeout = configuration.executorFirstByteTimeout
         let response: HTTPClientResponse
         do {
-            response = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
-                group.addTask { try await http.execute(prepared, timeout: .hours(1)) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let response = first else {
-                    throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
-                }
-                return response
-            }
-        } catch let failure as ForwardFailure {
-            throw failure
+            // AsyncHTTPClient's deadline covers the request up to the response head (it is
+            // cancelled when the head arrives), which is the first-byte timeout exactly; the body
+            // then streams for as long as it takes. (A racing sleep task cost a task and a
+            // cancellation hop on every forward.)
+            response = try await http.execute(request, timeout: TimeAmount(timeout))
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
         } catch {
             throw ForwardFailure.failed(.upstream("Cannot reach \(executor): \(error)"))
         }

@@ -9,6 +9,8 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import APINode
+
 /// A signed request through one participant's Transfer Agent is executed by another, streamed
 /// back, its payload stored and served signed; failover when the drawn executor cannot serve.
 @Suite(.serialized) struct EndToEndTests {
@@ -34,6 +36,20 @@ import Testing
             #expect(executor != ta, "the executor must be another participant")
             let id = try #require(result.headers["x-gonka-inference-id"])
             try await Self.expectPathTiming(result.headers["server-timing"], id: id, net: net, executor: executor)
+            // The TA re-reads a recent requester's balance at each new block, so its next request
+            // finds it cached: without another request, the balance is cached at a later tip.
+            let taChain = net.apiNodes[0].chain
+            let requestedAt = try #require(taChain.tip).height
+            var prefetched = false
+            for _ in 0..<250 where !prefetched {
+                if let tip = taChain.tip, tip.height > requestedAt,
+                    taChain.cachedBalanceHeight(of: developer.publicKey.address) == tip.height
+                {
+                    prefetched = true
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(prefetched, "the requester's balance was not prefetched at a new block")
             let chunks = result.chunks
             let text = chunks.compactMap {
                 (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String

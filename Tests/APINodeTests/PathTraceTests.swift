@@ -60,9 +60,11 @@ struct PathTraceTests {
         let token = #"data: {"choices":[{"delta":{"content":"Hi"}}]}"# + "\n\n"
         // The role chunk alone is not the first token.
         var scan = FirstTokenScan()
-        #expect(!scan.push(Array(role.utf8)))
-        #expect(scan.push(Array(token.utf8)))
-        #expect(!scan.push(Array(token.utf8)), "true exactly once")
+        let afterRole = scan.push(Array(role.utf8))
+        let afterToken = scan.push(Array(token.utf8))
+        let again = scan.push(Array(token.utf8))
+        #expect(!afterRole && afterToken)
+        #expect(!again, "true exactly once")
         // Split at every byte of the stream: found in the buffer that completes `"content":"H`.
         let stream = Array((role + token).utf8)
         let key = Array(#""content":"H"#.utf8)
@@ -75,12 +77,15 @@ struct PathTraceTests {
         }
         // Completions stream "text".
         var completion = FirstTokenScan()
-        #expect(completion.push(Array(#"data: {"choices":[{"text":" 1"}]}"#.utf8)))
+        let completionText = completion.push(Array(#"data: {"choices":[{"text":" 1"}]}"#.utf8))
+        #expect(completionText)
         // Bytes that never carry text (errors, garbage, [DONE]) never match.
         var none = FirstTokenScan()
-        #expect(!none.push(Array(#"data: {"error":{"message":"x"}}"#.utf8)))
-        #expect(!none.push([0xFF, 0x00, 0x22, 0x22]))
-        #expect(!none.push(Array("data: [DONE]\n\n".utf8)))
+        let matches = [
+            none.push(Array(#"data: {"error":{"message":"x"}}"#.utf8)), none.push([0xFF, 0x00, 0x22, 0x22]),
+            none.push(Array("data: [DONE]\n\n".utf8)),
+        ]
+        #expect(matches == [false, false, false])
     }
 
     @Test func traceLogKeepsTheNewestUpToItsCapacity() {
