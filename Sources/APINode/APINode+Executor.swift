@@ -19,6 +19,8 @@ extension APINode {
         var attempt: UInt32
         var model: String
         var original: [UInt8]
+        /// `original` parsed (by the verification's ``RequestSummary``).
+        var parsed: RequestSummary.JSONObject
     }
 
     /// Verifies a request forwarded by a TA: addressed to us, fresh, both signatures, the TA a
@@ -89,14 +91,15 @@ extension APINode {
         guard executorReplay.insert("\(signed.inferenceID)/\(attempt)", expires: now + window, now: now) else {
             throw .replay(signed.inferenceID)
         }
-        return Assignment(kind: kind, signed: signed, attempt: attempt, model: summary.model, original: body)
+        return Assignment(
+            kind: kind, signed: signed, attempt: attempt, model: summary.model, original: body, parsed: summary.object)
     }
 
     /// Runs a verified assignment on the least busy ML node, streaming to the TA while capturing;
     /// at the end stores the payload and broadcasts the Finish.
-    func execute(_ assignment: Assignment) async throws(APIError) -> Response {
-        guard let original = try? JSONSerialization.jsonObject(with: Data(assignment.original)) as? [String: Any]
-        else { throw .invalidRequest("The request body is not a JSON object.") }
+    func execute(_ assignment: Assignment, trace headTrace: PathTrace) async throws(APIError) -> Response {
+        var trace = headTrace
+        let original = assignment.parsed.value
         let clientStreams = (original["stream"] as? Bool) ?? false
         let rewritten = ExecutorCapture.rewrite(
             original, kind: assignment.kind, seed: Int64.random(in: 0...(1 << 53)))
@@ -110,9 +113,11 @@ extension APINode {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(data: executed))
+        trace.mark(.execRewritten)
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .hours(1))
+            trace.mark(.execMLHead)
         } catch {
             registry.release(node.id)
             throw .upstream("The ML node \(node.id) failed: \(error)")
@@ -131,14 +136,24 @@ extension APINode {
             throw .upstream("The ML node answered \(status).")
         }
         let initial = ExecutorCapture(kind: assignment.kind, originalBody: original)
+        let executedBytes = Array(executed)
+        let finishQueue = self.finishQueue
         let id = assignment.signed.inferenceID
         let metrics = self.metrics
         let registry = self.registry
-        let finish: @Sendable (ExecutorCapture) async -> Void = { [self] capture in
-            await self.finish(assignment, capture: capture, executed: Array(executed))
-        }
+        let streamTrace = trace
+        let traces = self.traces
+        let logger = self.logger
         let body = ResponseBody { writer in
             defer { registry.release(node.id) }
+            var trace = streamTrace
+            var handedOff = false
+            defer {
+                if !handedOff {
+                    traces.append(trace, inferenceID: id)
+                    logger.debug("executed", metadata: ["inference.id": "\(id)", "timing": "\(trace.serverTiming())"])
+                }
+            }
             var capture = initial
             var splitter = SSESplitter()
             var done = false
@@ -150,12 +165,17 @@ extension APINode {
                     }
                     guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]
                     else { continue }
+                    let hadText = !capture.text.isEmpty
                     guard let chunk = capture.take(object) else { continue }
+                    let firstText = !hadText && !capture.text.isEmpty
+                    if firstText { trace.mark(.execMLFirstToken) }
                     if clientStreams {
                         try await writer.write(Self.event(chunk))
+                        if firstText { trace.mark(.execFirstRelayed) }
                     }
                 }
             }
+            trace.mark(.execMLEnd)
             guard done, capture.streamError == nil else {
                 metrics.increment("gonka_api_executor_failed_total")
                 if clientStreams {
@@ -174,14 +194,18 @@ extension APINode {
                 try await writer.write(ByteBuffer(data: data))
             }
             try await writer.finish(nil)
+            trace.mark(.execEnd)
             metrics.increment("gonka_api_executed_total")
-            await finish(capture)
+            let job = FinishQueue.Job(assignment: assignment, capture: capture, executed: executedBytes, trace: trace)
+            handedOff = true
+            if !finishQueue.enqueue(job) { await self.finish(job) }
         }
         logger.debug("executing", metadata: ["inference.id": "\(id)", "ml.node": "\(node.id)"])
         return Response(
             status: .ok,
             headers: [
                 .contentType: clientStreams ? "text/event-stream" : "application/json", .cacheControl: "no-cache",
+                PathTrace.serverTimingHeader: trace.serverTiming(),
             ], body: body)
     }
 
@@ -192,8 +216,18 @@ extension APINode {
         return buffer
     }
 
-    /// Payload to disk, commitment into the Finish, Finish to the chain.
-    func finish(_ assignment: Assignment, capture: ExecutorCapture, executed: [UInt8]) async {
+    /// Payload to disk, commitment into the Finish, Finish to the chain; then the request's trace
+    /// is complete.
+    func finish(_ job: FinishQueue.Job) async {
+        let (assignment, capture, executed) = (job.assignment, job.capture, job.executed)
+        defer {
+            var trace = job.trace
+            trace.mark(.execStored)
+            traces.append(trace, inferenceID: assignment.signed.inferenceID)
+            logger.debug(
+                "executed",
+                metadata: ["inference.id": "\(assignment.signed.inferenceID)", "timing": "\(trace.serverTiming())"])
+        }
         let payload = InferencePayload(
             inferenceID: assignment.signed.inferenceID, executor: address.description, model: assignment.model,
             request: executed, promptTokens: capture.promptTokens, completionTokens: capture.completionTokens,

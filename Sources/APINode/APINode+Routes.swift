@@ -147,6 +147,7 @@ extension APINode {
         metrics.increment("gonka_api_requests_total")
         do {
             let body = try await readBody(request)
+            var trace = PathTrace(.taReceived)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             var apiKey: APIKeyStore.Entry?
@@ -163,11 +164,14 @@ extension APINode {
                 }
                 apiKey = entry
             }
-            let admitted = try await admit(kind: kind, body: body) { headers[$0.lowercased()] }
+            let admitted = try await admit(kind: kind, body: body, trace: &trace) { headers[$0.lowercased()] }
             if apiKey != nil, let keys = apiKeys, let auth = request.headers[.authorization] {
                 _ = try keys.charge(secret: String(auth.dropFirst(7)), escrow: admitted.escrow)
             }
-            let relay = try await forward(admitted)
+            let relay = try await forward(admitted, trace: &trace)
+            let headTrace = trace
+            let traces = self.traces
+            let logger = self.logger
             return Response(
                 status: .init(code: relay.status),
                 headers: [
@@ -175,10 +179,26 @@ extension APINode {
                     HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
                     HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
                     HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
+                    PathTrace.serverTimingHeader: trace.serverTiming(after: relay.serverTiming),
                 ],
                 body: ResponseBody { writer in
+                    var trace = headTrace
+                    var scan = FirstTokenScan()
+                    defer {
+                        trace.mark(.taEnd)
+                        traces.append(trace, inferenceID: admitted.inferenceID)
+                        logger.debug(
+                            "relayed",
+                            metadata: [
+                                "inference.id": "\(admitted.inferenceID)", "timing": "\(trace.serverTiming())",
+                            ])
+                    }
                     do {
-                        for try await buffer in relay.body { try await writer.write(buffer) }
+                        for try await buffer in relay.body {
+                            try await writer.write(buffer)
+                            trace.mark(.taFirstByte)
+                            if scan.push(buffer.readableBytesView) { trace.mark(.taFirstToken) }
+                        }
                     } catch {
                         // The executor went away mid-answer: tell the client now rather than hang.
                         let failure = APIError.upstream("The executor stopped mid-answer.")
@@ -200,8 +220,10 @@ extension APINode {
     func executor(_ request: Request, kind: RequestKind) async -> Response {
         do {
             let body = try await readBody(request)
+            var trace = PathTrace(.execReceived)
             let assignment = try await verifyAssignment(kind: kind, body: body) { request.headers[HTTPField.Name($0)!] }
-            return try await execute(assignment)
+            trace.mark(.execVerified)
+            return try await execute(assignment, trace: trace)
         } catch {
             metrics.increment("gonka_api_executor_refused_total{code=\"\(error.shortDescription)\"}")
             return Self.error(error)
@@ -347,6 +369,9 @@ public final class APINodeServices: Sendable {
         out.append(PayloadPruner(store: node.payloads))
         out.append(ChainFollower(chain: node.chain, logger: logger))
         out.append(TxQueueService(sender: node.txs))
+        // After the tx queue: a ServiceGroup shuts down in reverse order, so the finish queue's last
+        // Finish txs are queued before the tx queue is closed and drained.
+        out.append(FinishQueueService(node: node))
         return out
     }
 }

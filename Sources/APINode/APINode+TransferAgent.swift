@@ -28,6 +28,8 @@ extension APINode {
     struct Relay: Sendable {
         var status: Int
         var contentType: String
+        /// The executor's `Server-Timing` (its phases up to its response head).
+        var serverTiming: String?
         var body: HTTPClientResponse.Body
         var executor: Address
         var attempt: UInt32
@@ -36,6 +38,14 @@ extension APINode {
     /// Steps 1–2: signature, freshness, replay, model, token count, escrow. Throws the error the
     /// client gets; nothing is recorded for a refused request except its id when it verified.
     func admit(kind: RequestKind, body: [UInt8], header: (String) -> String?) async throws(APIError) -> Admitted {
+        var trace = PathTrace(.taReceived)
+        return try await admit(kind: kind, body: body, trace: &trace, header: header)
+    }
+
+    /// ``admit(kind:body:header:)``, marking its steps in `trace`.
+    func admit(
+        kind: RequestKind, body: [UInt8], trace: inout PathTrace, header: (String) -> String?
+    ) async throws(APIError) -> Admitted {
         let signed = try SignedRequest(body: body, header: header)
         guard signed.transferAgent == address else {
             throw .notAddressed(
@@ -52,9 +62,11 @@ extension APINode {
             throw .unknownRequester(signed.requester.description)
         }
         try signed.verify(with: key, chainID: configuration.chainID)
+        trace.mark(.taVerified)
         let summary = try RequestSummary(body: body, kind: kind)
         let price = try await price(of: summary.model)
         let promptTokens = try await countPromptTokens(summary)
+        trace.mark(.taCounted)
         let maxTokens = summary.maxTokens ?? configuration.defaultMaxTokens
         let (tokens, o1) = UInt64(promptTokens).addingReportingOverflow(UInt64(maxTokens))
         let (escrow, o2) = tokens.multipliedReportingOverflow(by: price)
@@ -65,6 +77,7 @@ extension APINode {
         let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
         guard taReplay.insert(id, expires: now + window, now: now) else { throw .replay(id) }
         chain.reserve(escrow, for: signed.requester)
+        trace.mark(.taEscrowed)
         return Admitted(
             kind: kind, body: body, signed: signed, requesterKey: key, summary: summary, promptTokens: promptTokens,
             maxTokens: maxTokens, inferenceID: id, escrow: escrow)
@@ -125,7 +138,7 @@ extension APINode {
 
     /// Steps 3–5: draw, forward, fail over; on the first accepted attempt the Start goes to the
     /// chain and the body is relayed.
-    func forward(_ admitted: Admitted) async throws(APIError) -> Relay {
+    func forward(_ admitted: Admitted, trace: inout PathTrace) async throws(APIError) -> Relay {
         let set = try await chain.executors(model: admitted.summary.model)
         var lastError = APIError.noExecutor("No participant serves the model '\(admitted.summary.model)'.")
         for attempt in 0..<configuration.maxAttempts {
@@ -151,8 +164,10 @@ extension APINode {
                         timestamp: admitted.signed.timestamp, transferAgent: address, executor: executor,
                         attempt: attempt)))
             do {
+                trace.mark(.taDrawn)
                 let relay = try await attemptForward(
                     admitted, executor: executor, url: url, attempt: attempt, taSignature: taSignature)
+                trace.mark(.taHead)
                 metrics.increment("gonka_api_forwarded_total")
                 let start = startMessage(admitted, executor: executor, attempt: attempt, taSignature: taSignature)
                 // The Start goes out (through the node's duty-tx queue) while the answer streams;
@@ -207,32 +222,24 @@ extension APINode {
         request.headers.add(name: GonkaHeader.taPublicKey, value: configuration.key.publicKey.hex)
         request.headers.add(name: GonkaHeader.taSignature, value: taSignature.base64EncodedString())
         request.body = .bytes(ByteBuffer(bytes: admitted.body))
-        let http = self.http
-        let prepared = request
         let timeout = configuration.executorFirstByteTimeout
         let response: HTTPClientResponse
         do {
-            response = try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
-                group.addTask { try await http.execute(prepared, timeout: .hours(1)) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let response = first else {
-                    throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
-                }
-                return response
-            }
-        } catch let failure as ForwardFailure {
-            throw failure
+            // AsyncHTTPClient's deadline covers the request up to the response head (it is
+            // cancelled when the head arrives), which is the first-byte timeout exactly; the body
+            // then streams for as long as it takes. (A racing sleep task cost a task and a
+            // cancellation hop on every forward.)
+            response = try await http.execute(request, timeout: TimeAmount(timeout))
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
         } catch {
             throw ForwardFailure.failed(.upstream("Cannot reach \(executor): \(error)"))
         }
         let status = Int(response.status.code)
         let contentType = response.headers.first(name: "Content-Type") ?? "application/json"
         let relay = Relay(
-            status: status, contentType: contentType, body: response.body, executor: executor, attempt: attempt)
+            status: status, contentType: contentType, serverTiming: response.headers.first(name: "Server-Timing"),
+            body: response.body, executor: executor, attempt: attempt)
         if status == 200 { return relay }
         if [400, 404, 413].contains(status) { throw ForwardFailure.clientError(relay) }
         let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []

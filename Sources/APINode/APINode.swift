@@ -17,6 +17,10 @@ public final class APINode: Sendable {
     public let payloads: PayloadStore
     public let txs: TxSender
     public let metrics = APIMetrics()
+    /// The phase timings of the last requests this node relayed or executed (``PathTrace``).
+    public let traces = PathTraceLog()
+    /// Payload writes and Finish txs after answers (``FinishQueueService`` runs it).
+    let finishQueue = FinishQueue()
     public let apiKeys: APIKeyStore?
     let taReplay = ReplayCache()
     let executorReplay = ReplayCache()
@@ -88,11 +92,20 @@ struct RequestSummary: Sendable {
     var messages: [(role: String, content: String)]
     var prompt: String?
     var promptTokenIDs: [Int]?
+    /// The parsed body, so the executor's rewrite does not parse it a second time.
+    var object: JSONObject
+
+    /// A parsed JSON object. `@unchecked Sendable`: plain immutable Foundation values, created by
+    /// the task that handles one request and only read after.
+    struct JSONObject: @unchecked Sendable {
+        let value: [String: Any]
+    }
 
     init(body: [UInt8], kind: RequestKind) throws(APIError) {
         guard let any = try? JSONSerialization.jsonObject(with: Data(body)),
             let object = any as? [String: Any]
         else { throw .invalidRequest("The request body is not a JSON object.") }
+        self.object = JSONObject(value: object)
         guard let model = object["model"] as? String, !model.isEmpty else {
             throw .invalidRequest("Missing required parameter: 'model'.", param: "model")
         }

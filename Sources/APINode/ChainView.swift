@@ -27,7 +27,15 @@ public final class ChainView: Sendable {
         /// at the next block, so a balance costs one RPC per account per block.
         var balances: [Address: (height: UInt64, value: UInt64)] = [:]
         var admitted: [Address: UInt64] = [:]
+        /// Requesters seen lately, with the tip height when last seen: ``refresh()`` re-reads their
+        /// balances at each block, so their next request finds the balance cached.
+        var recentRequesters: [Address: UInt64] = [:]
     }
+
+    /// How many blocks a requester's balance is re-read after its last request, and for at most
+    /// how many requesters (one local RPC each per block, off the request path).
+    static let balancePrefetchBlocks: UInt64 = 10
+    static let balancePrefetchLimit = 64
 
     /// A committed block as the event stream announced it.
     public struct Tip: Sendable, Hashable {
@@ -119,6 +127,20 @@ public final class ChainView: Sendable {
     public func balance(of address: Address) async throws(APIError) -> UInt64 {
         let known = cache.withLock { cache -> (tip: UInt64?, value: UInt64?, admitted: UInt64) in
             let height = cache.tip?.height
+            if let height {
+                // Bounded: past 4× the prefetch limit the stale entries go, and if that is not
+                // enough, all of them (the prefetch is only a shortcut).
+                if cache.recentRequesters[address] == nil, cache.recentRequesters.count >= 4 * Self.balancePrefetchLimit
+                {
+                    cache.recentRequesters = cache.recentRequesters.filter {
+                        $0.value + Self.balancePrefetchBlocks > height
+                    }
+                    if cache.recentRequesters.count >= 4 * Self.balancePrefetchLimit {
+                        cache.recentRequesters.removeAll()
+                    }
+                }
+                cache.recentRequesters[address] = height
+            }
             let hit = cache.balances[address].flatMap { $0.height == height ? $0.value : nil }
             return (height, hit, cache.admitted[address] ?? 0)
         }
@@ -139,6 +161,9 @@ public final class ChainView: Sendable {
             return value > admitted ? value - admitted : 0
         }
     }
+
+    /// The height the cached balance of `address` was read at, if one is cached.
+    func cachedBalanceHeight(of address: Address) -> UInt64? { cache.withLock { $0.balances[address]?.height } }
 
     /// Counts `escrow` against `address`'s cached balance until the next block.
     public func reserve(_ escrow: UInt64, for address: Address) {
@@ -218,6 +243,35 @@ public final class ChainView: Sendable {
         _ = try? await participants(refresh: true)
         for model in cache.withLock({ Array($0.executors.keys) }) {
             _ = try? await executors(model: model, refresh: true)
+        }
+        await prefetchBalances()
+    }
+
+    /// Reads, at the current tip, the balances of the requesters seen in the last
+    /// ``balancePrefetchBlocks`` blocks (the most recent ``balancePrefetchLimit``), so a request
+    /// after a new block finds its requester's balance cached instead of waiting for the RPC
+    /// (measured: ~0.7 ms of the TA's path when the bench's requests come about once a block).
+    /// The cached value is the one the request would have read; a request's escrow is still
+    /// counted against it with ``reserve(_:for:)``.
+    func prefetchBalances() async {
+        let due = cache.withLock { cache -> [Address] in
+            guard let height = cache.tip?.height else { return [] }
+            cache.recentRequesters = cache.recentRequesters.filter { $0.value + Self.balancePrefetchBlocks > height }
+            return cache.recentRequesters.sorted { $0.value > $1.value }.prefix(Self.balancePrefetchLimit)
+                .map(\.key).filter { cache.balances[$0]?.height != height }
+        }
+        for address in due {
+            let value: UInt64
+            do {
+                value = try await client.balance(address).ngonka
+            } catch {
+                return
+            }
+            cache.withLock { cache in
+                // Kept only if no block came meanwhile and no request read it first.
+                guard let height = cache.tip?.height, cache.balances[address]?.height != height else { return }
+                cache.balances[address] = (height, value)
+            }
         }
     }
 

@@ -27,24 +27,53 @@ public enum Logprobs {
     /// The most alternatives a caller may ask for.
     public static let maxTop = 20
 
-    /// The index of the largest logit (lowest index on ties).
+    /// The index of the largest logit (lowest index on ties). Two vectorised passes (the maximum,
+    /// then its first position) instead of one branchy scalar pass: ~49k logits per token.
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        var value = -Float.infinity
-        for (i, v) in logits.enumerated() where v > value {
-            value = v
-            best = i
+        guard let base = logits.baseAddress, !logits.isEmpty else { return 0 }
+        let best = maximum(logits)
+        // No logit above -inf (or only NaNs): index 0, as the scan for a strictly larger one gives.
+        guard best > -.infinity else { return 0 }
+        let raw = UnsafeRawPointer(base)
+        let target = SIMD16<Float>(repeating: best)
+        var i = 0
+        while i + 16 <= logits.count {
+            if any(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self) .== target) { break }
+            i += 16
+        }
+        while i < logits.count {
+            if logits[i] == best { return i }
+            i += 1
+        }
+        return 0
+    }
+
+    /// The largest logit (NaNs ignored; -inf for none).
+    public static func maximum(_ logits: UnsafeBufferPointer<Float>) -> Float {
+        guard let base = logits.baseAddress else { return -.infinity }
+        let raw = UnsafeRawPointer(base)
+        var acc = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= logits.count {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Float>.self)
+            acc.replace(with: v, where: v .> acc)
+            i += 16
+        }
+        var best = -Float.infinity
+        for lane in 0..<16 where acc[lane] > best { best = acc[lane] }
+        while i < logits.count {
+            if logits[i] > best { best = logits[i] }
+            i += 1
         }
         return best
     }
 
     /// `log Σ exp(logits)`.
     public static func logSumExp(_ logits: UnsafeBufferPointer<Float>) -> Float {
-        var maximum = -Float.infinity
-        for v in logits { maximum = max(maximum, v) }
+        let peak = maximum(logits)
         var sum: Double = 0
         var i = 0
-        let m = SIMD16<Float>(repeating: maximum)
+        let m = SIMD16<Float>(repeating: peak)
         let raw = UnsafeRawPointer(logits.baseAddress!)
         var acc = SIMD16<Float>()
         while i + 16 <= logits.count {
@@ -53,10 +82,10 @@ public enum Logprobs {
         }
         sum = Double(acc.sum())
         while i < logits.count {
-            sum += Double(Kernels.exp(logits[i] - maximum))
+            sum += Double(Kernels.exp(logits[i] - peak))
             i += 1
         }
-        return maximum + Float(log(sum))
+        return peak + Float(log(sum))
     }
 
     /// The logprob of `token` and the `top` best alternatives at one position.

@@ -26,6 +26,8 @@ struct APIBench: AsyncParsableCommand {
     @Option(help: "Then: requests/s through the network with this many concurrent clients (0: skip).")
     var concurrency = 0
     @Option(help: "Requests of the throughput run.") var throughputRequests = 200
+    @Flag(help: "Print the median of each phase of the network path (the nodes' traces and the client's marks).")
+    var trace = false
 
     func validate() throws {
         guard requests >= 5 else { throw ValidationError("--requests must be at least 5") }
@@ -100,15 +102,30 @@ struct APIBench: AsyncParsableCommand {
         var rewritten: [Sample] = []
         var network: [Sample] = []
         for n in 0..<(requests + 3) {
-            let d = try await Self.timed(
-                url: mlURL + "/v1/chat/completions", body: body(n, rewritten: false), headers: [])
-            let r = try await Self.timed(
-                url: mlURL + "/v1/chat/completions", body: body(n, rewritten: true), headers: [])
-            let plain = body(n, rewritten: false)
-            let t = try await Self.timed(
-                url: taURL, body: plain, headers: Self.signed(plain, ta: ta, developer: developer))
-            guard d.status == 200, r.status == 200, t.status == 200 else {
-                throw CLIError("a request failed: \(d.status) \(r.status) \(t.status)")
+            // The three paths in a rotating order: the chain work a network request leaves behind
+            // (its Start and Finish txs, their gossip and block) slows whatever runs next, so a
+            // fixed order would charge it to one path (measured: direct first ran ~6 ms slower
+            // than the rewrite second).
+            var d: Sample?
+            var r: Sample?
+            var t: Sample?
+            for path in 0..<3 {
+                switch (path + n) % 3 {
+                case 0:
+                    d = try await Self.timed(
+                        url: mlURL + "/v1/chat/completions", body: body(n, rewritten: false), headers: [])
+                case 1:
+                    r = try await Self.timed(
+                        url: mlURL + "/v1/chat/completions", body: body(n, rewritten: true), headers: [])
+                default:
+                    let plain = body(n, rewritten: false)
+                    t = try await Self.timed(
+                        url: taURL, body: plain, headers: Self.signed(plain, ta: ta, developer: developer))
+                }
+            }
+            guard let d, let r, let t, d.status == 200, r.status == 200, t.status == 200 else {
+                throw CLIError(
+                    "a request failed: \(d?.status ?? 0) \(r?.status ?? 0) \(t?.status ?? 0)")
             }
             if n >= 3 {
                 direct.append(d)
@@ -127,6 +144,7 @@ struct APIBench: AsyncParsableCommand {
         report("ML node direct", direct)
         report("ML node direct, executor's rewrite", rewritten)
         report("network (TA → executor → ML node)", network)
+        if trace { printTrace(network, ta: ta, executor: apis[executorIndex], rewritten: rewritten) }
         let added = median(network.map(\.firstByte)) - median(rewritten.map(\.firstByte))
         let addedTotal = median(network.map(\.total)) - median(rewritten.map(\.total))
         say(
@@ -140,6 +158,18 @@ struct APIBench: AsyncParsableCommand {
         say(
             "added, median of the \(network.count) per-round differences: TTFT \(String(format: "%.2f", pairedFirst * 1000)) ms, total \(String(format: "%.2f", pairedTotal * 1000)) ms"
         )
+        // The same per-round differences, both ways round, with their p99: (c − a) the whole
+        // network path including the rewrite, (b − a) the rewrite alone.
+        for (name, upper, lower) in [
+            ("network − direct (c − a)", network, direct), ("rewrite − direct (b − a)", rewritten, direct),
+            ("network − rewrite (c − b)", network, rewritten),
+        ] {
+            let first = zip(upper, lower).map { $0.firstByte - $1.firstByte }.sorted()
+            let total = zip(upper, lower).map { $0.total - $1.total }.sorted()
+            say(
+                "paired \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) TTFT p50 \(ms(first, 0.5))  p99 \(ms(first, 0.99))   total p50 \(ms(total, 0.5))  p99 \(ms(total, 0.99))"
+            )
+        }
         if concurrency > 0 {
             let bodies = (0..<throughputRequests).map { body(1_000 + $0, rewritten: false) }
             try await throughput(manifest: manifest, apis: apis, developer: developer, bodies: bodies)
@@ -187,7 +217,80 @@ struct APIBench: AsyncParsableCommand {
         var firstByte: Double
         var total: Double
         var executor: String?
+        var inferenceID: String?
+        /// The client's marks on the process's monotonic clock (the nodes' traces use the same one).
+        var sent: ContinuousClock.Instant
+        var firstAt: ContinuousClock.Instant
+        var endAt: ContinuousClock.Instant
     }
+
+    /// Per phase of the network path, the median over the requests of the time from the previous
+    /// mark (in path order) to this one: the client's send, the TA's and the executor's
+    /// ``PathTrace`` marks, the client's first token and end, all on one clock (one process).
+    func printTrace(_ samples: [Sample], ta: APINode, executor: APINode, rewritten: [Sample]) {
+        let order: [String] = [
+            "client-send", "ta-received", "ta-verify", "ta-count", "ta-escrow", "ta-draw", "exec-received",
+            "exec-verify", "exec-rewrite", "exec-ml-head", "ta-forward", "ta-first-byte", "exec-ml-first-token",
+            "exec-first-relayed", "ta-first-token", "client-first-token", "exec-ml-end", "exec-end", "ta-end",
+            "client-end", "exec-stored",
+        ]
+        var phases: [String: [Double]] = [:]
+        var mlFirst: [Double] = []
+        var overheadFirst: [Double] = []
+        var overheadTotal: [Double] = []
+        var joined = 0
+        for sample in samples {
+            guard let id = sample.inferenceID,
+                let taTrace = ta.traces.entries(for: id).first(where: { $0.trace.instant(of: .taReceived) != nil }),
+                let execTrace = executor.traces.entries(for: id).first(where: {
+                    $0.trace.instant(of: .execReceived) != nil
+                })
+            else { continue }
+            joined += 1
+            var at: [String: ContinuousClock.Instant] = [
+                "client-send": sample.sent, "client-first-token": sample.firstAt, "client-end": sample.endAt,
+            ]
+            for (mark, instant) in taTrace.trace.marks + execTrace.trace.marks { at[mark.rawValue] = instant }
+            var previous: ContinuousClock.Instant?
+            for name in order {
+                guard let instant = at[name] else { continue }
+                if let previous { phases[name, default: []].append((instant - previous).seconds * 1000) }
+                previous = instant
+            }
+            if let sent = execTrace.trace.instant(of: .execRewritten),
+                let first = execTrace.trace.instant(of: .execMLFirstToken)
+            {
+                mlFirst.append((first - sent).seconds * 1000)
+                // What the path adds around the executor's ML-node call (which stands for the
+                // direct call): immune to the model's own run-to-run drift.
+                overheadFirst.append(((sample.firstAt - sample.sent) - (first - sent)).seconds * 1000)
+                if let end = execTrace.trace.instant(of: .execMLEnd) {
+                    overheadTotal.append(((sample.endAt - sample.sent) - (end - sent)).seconds * 1000)
+                }
+            }
+        }
+        say("path trace, \(joined) of \(samples.count) requests (median / p99 ms from the previous mark):")
+        for name in order.dropFirst() {
+            guard let values = phases[name]?.sorted(), !values.isEmpty else { continue }
+            say(
+                "  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%8.3f", quantile(values, 0.5)))  \(String(format: "%8.3f", quantile(values, 0.99)))"
+            )
+        }
+        if !mlFirst.isEmpty {
+            say(
+                "  ML node's TTFT inside the path (exec-rewrite → exec-ml-first-token) p50 \(String(format: "%.2f", median(mlFirst))) ms; direct with the rewrite p50 \(String(format: "%.2f", median(rewritten.map(\.firstByte)) * 1000)) ms"
+            )
+        }
+        if !overheadFirst.isEmpty, !overheadTotal.isEmpty {
+            let first = overheadFirst.sorted()
+            let total = overheadTotal.sorted()
+            say(
+                "  path overhead (client time − executor's ML-node call): TTFT p50 \(ms(first, 0.5, scale: 1))  p99 \(ms(first, 0.99, scale: 1))   total p50 \(ms(total, 0.5, scale: 1))  p99 \(ms(total, 0.99, scale: 1))"
+            )
+        }
+    }
+
+    func median(_ values: [Double]) -> Double { quantile(values.sorted(), 0.5) }
 
     static func signed(_ body: [UInt8], ta: APINode, developer: SigningKey) -> [(String, String)] {
         SignedRequest.headers(
@@ -212,17 +315,18 @@ struct APIBench: AsyncParsableCommand {
             seen += String(buffer: buffer)
             if seen.contains(#/"content":"[^"]/#) { first = clock.now - start }
         }
-        let total = clock.now - start
+        let end = clock.now
+        let total = end - start
         return Sample(
             status: Int(response.status.code), firstByte: (first ?? total).seconds, total: total.seconds,
-            executor: response.headers.first(name: GonkaHeader.executor))
+            executor: response.headers.first(name: GonkaHeader.executor),
+            inferenceID: response.headers.first(name: GonkaHeader.inferenceID), sent: start,
+            firstAt: start + (first ?? total), endAt: end)
     }
 
-    func ms(_ sorted: [Double], _ q: Double) -> String {
-        String(format: "%7.2f ms", quantile(sorted, q) * 1000)
+    func ms(_ sorted: [Double], _ q: Double, scale: Double = 1000) -> String {
+        String(format: "%7.2f ms", quantile(sorted, q) * scale)
     }
-
-    func median(_ values: [Double]) -> Double { quantile(values.sorted(), 0.5) }
 
     func quantile(_ sorted: [Double], _ q: Double) -> Double {
         sorted[max(0, min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1))]

@@ -9,6 +9,8 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import APINode
+
 /// A signed request through one participant's Transfer Agent is executed by another, streamed
 /// back, its payload stored and served signed; failover when the drawn executor cannot serve.
 @Suite(.serialized, .hangGuard) struct EndToEndTests {
@@ -33,6 +35,21 @@ import Testing
             let executor = try Address(executorText)
             #expect(executor != ta, "the executor must be another participant")
             let id = try #require(result.headers["x-gonka-inference-id"])
+            try await Self.expectPathTiming(result.headers["server-timing"], id: id, net: net, executor: executor)
+            // The TA re-reads a recent requester's balance at each new block, so its next request
+            // finds it cached: without another request, the balance is cached at a later tip.
+            let taChain = net.apiNodes[0].chain
+            let requestedAt = try #require(taChain.tip).height
+            var prefetched = false
+            for _ in 0..<250 where !prefetched {
+                if let tip = taChain.tip, tip.height > requestedAt,
+                    taChain.cachedBalanceHeight(of: developer.publicKey.address) == tip.height
+                {
+                    prefetched = true
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(prefetched, "the requester's balance was not prefetched at a new block")
             let chunks = result.chunks
             let text = chunks.compactMap {
                 (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
@@ -202,6 +219,51 @@ import Testing
 
 /// The executor dies mid-stream: the client gets an error event and the end of the stream at
 /// once, not a hang.
+extension EndToEndTests {
+    /// The path's phase timings: the TA's `Server-Timing` carries the executor's phases up to its
+    /// head, then the TA's own; both nodes keep the whole trace, streaming marks included, in path
+    /// order on one clock (one process here).
+    static func expectPathTiming(_ header: String?, id: String, net: TestNet, executor: Address) async throws {
+        let timing = PathTrace.parseServerTiming(try #require(header, "no Server-Timing header"))
+        #expect(
+            timing.map(\.name) == [
+                "exec-verify", "exec-rewrite", "exec-ml-head", "ta-verify", "ta-count", "ta-escrow", "ta-draw",
+                "ta-forward",
+            ])
+        // The forward's round trip contains the executor's work up to its head.
+        let executorWork = timing.prefix(3).map(\.milliseconds).reduce(0, +)
+        #expect(try #require(timing.last).milliseconds >= executorWork)
+        let executorNode = try #require(net.apiNodes.first { $0.address == executor })
+        var taTrace = net.apiNodes[0].traces.entries(for: id).first?.trace
+        var executorTrace = executorNode.traces.entries(for: id).first?.trace
+        // Both are logged when their node's stream ends, just after the client saw the end.
+        for _ in 0..<100 where taTrace == nil || executorTrace?.instant(of: .execStored) == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            taTrace = net.apiNodes[0].traces.entries(for: id).first?.trace
+            executorTrace = executorNode.traces.entries(for: id).first?.trace
+        }
+        let ta = try #require(taTrace).marks
+        let exec = try #require(executorTrace).marks
+        #expect(
+            ta.map(\.mark) == [
+                .taReceived, .taVerified, .taCounted, .taEscrowed, .taDrawn, .taHead, .taFirstByte, .taFirstToken,
+                .taEnd,
+            ])
+        #expect(
+            exec.map(\.mark) == [
+                .execReceived, .execVerified, .execRewritten, .execMLHead, .execMLFirstToken, .execFirstRelayed,
+                .execMLEnd, .execEnd, .execStored,
+            ])
+        #expect(zip(ta, ta.dropFirst()).allSatisfy { $0.at <= $1.at })
+        #expect(zip(exec, exec.dropFirst()).allSatisfy { $0.at <= $1.at })
+        // Across the nodes: received after the draw, the ML node's head before the TA saw the
+        // executor's, the first token and the end at the executor before the TA relayed them.
+        let at = Dictionary(uniqueKeysWithValues: (ta + exec).map { ($0.mark, $0.at) })
+        #expect(at[.taDrawn]! <= at[.execReceived]! && at[.execMLHead]! <= at[.taHead]!)
+        #expect(at[.execMLFirstToken]! <= at[.taFirstToken]! && at[.execMLEnd]! <= at[.taEnd]!)
+    }
+}
+
 @Suite(.serialized, .hangGuard) struct ExecutorFailureTests {
     @Test(.timeLimit(.minutes(5))) func executorKilledMidStreamEndsTheClientStreamPromptly() async throws {
         try await TestNet.with { net in
