@@ -164,13 +164,14 @@ final class TestNet: Sendable {
             apiNodes: apiNodes, services: services, rpcURLs: rpcURLs, tasks: tasks)
         do {
             for s in services { _ = try await s.publicPort() }
-            let deadline = ContinuousClock.now + .seconds(60)
+            // Alone it starts in ~2 s; a full run starts every suite at once on 2 cores.
+            let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
                 let ready = apiNodes.allSatisfy { !$0.registry.models.isEmpty }
                 if ready, chainNodes.allSatisfy({ $0.status.snapshot.height >= 2 }) { return net }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw TestNetError("the network did not start within 60 s")
+            throw TestNetError("the network did not start within 180 s")
         } catch {
             await net.stop()
             throw error
