@@ -16,24 +16,8 @@ import Testing
 struct ForwardTimeoutTests {
     /// A loopback listener whose backlog completes TCP handshakes; nothing ever reads or answers.
     static func silentListener() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestNetError("socket failed") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
-        }
-        let named = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        guard bound == 0, named == 0, listen(fd, 16) == 0 else {
-            close(fd)
-            throw TestNetError("cannot listen")
-        }
-        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+        let socket = try LoopbackSocket(listening: 16)
+        return (socket.fd, socket.port)
     }
 
     @Test(.timeLimit(.minutes(1))) func silentExecutorTimesOutAtTheFirstByteDeadline() async throws {

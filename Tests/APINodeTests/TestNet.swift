@@ -26,25 +26,7 @@ enum Model {
 }
 
 /// A port no one listens on now (bound to 0 and released), for URLs that must be in genesis.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestNetError("socket failed") }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
-    }
-    guard bound == 0 else { throw TestNetError("bind failed") }
-    let named = withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-    }
-    guard named == 0 else { throw TestNetError("getsockname failed") }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
+func freePort() throws -> Int { try LoopbackSocket.freePort() }
 
 struct TestNetError: Error, CustomStringConvertible {
     let description: String

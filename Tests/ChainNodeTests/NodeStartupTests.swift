@@ -15,7 +15,7 @@ import Testing
     @Test(.timeLimit(.minutes(3))) func rpcPortThrowsWhenTheRPCCannotListen() async throws {
         let net = try TestNetwork(validators: 1)
         defer { net.cleanup() }
-        let taken = try ListeningSocket()
+        let taken = try LoopbackSocket(listening: 1)
         defer { taken.close() }
         var config = NodeConfig(moniker: "node0", chainID: TestChain.chainID)
         config.p2pListen = "127.0.0.1:0"
@@ -33,35 +33,5 @@ import Testing
             #expect("\(error)".contains("in use"), "\(error)")
         }
         if case .success = await running.result { Issue.record("run() returned normally") }
-    }
-
-    /// A TCP socket listening on a port of its own on 127.0.0.1.
-    final class ListeningSocket {
-        let fd: Int32
-        let port: Int
-
-        init() throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw POSIXError(.EIO) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-            }
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard bound == 0, named == 0, listen(fd, 1) == 0 else {
-                Glibc.close(fd)
-                throw POSIXError(.EADDRINUSE)
-            }
-            self.fd = fd
-            port = Int(UInt16(bigEndian: address.sin_port))
-        }
-
-        func close() { Glibc.close(fd) }
     }
 }
