@@ -13,6 +13,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Storage
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -101,6 +102,7 @@ final class TestNet: Sendable {
             try config.toml.write(to: homes[i].appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }
         let model = try Model.loaded.get()
+        let startFailures = StartFailures()
         var chainNodes: [Node] = []
         var apiNodes: [APINode] = []
         var services: [APINodeServices] = []
@@ -121,7 +123,14 @@ final class TestNet: Sendable {
             api.keyLoader = { name in try KeyStore(home: home).load(name) }
             // The RPC port is known only once the node runs: the client is built on a fixed URL
             // resolved below, so start the node first.
-            let nodeTask = Task { try await node.run() }
+            let nodeTask = Task {
+                do {
+                    try await node.run()
+                } catch {
+                    startFailures.add("node\(i) stopped: \(error)")
+                    throw error
+                }
+            }
             let rpcPort = try await node.rpcPort()
             let rpcURL = "http://127.0.0.1:\(rpcPort)"
             let apiNode = try APINode(
@@ -153,7 +162,12 @@ final class TestNet: Sendable {
                 if ready, chainNodes.allSatisfy({ $0.status.snapshot.height >= 2 }) { return net }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            throw TestNetError("the network did not start within 180 s")
+            let heights = chainNodes.map { "\($0.status.snapshot.height)" }.joined(separator: ", ")
+            let models = apiNodes.map { "\($0.registry.models.count)" }.joined(separator: ", ")
+            let failures = startFailures.all.joined(separator: "; ")
+            throw TestNetError(
+                "the network did not start within 180 s (heights \(heights); models per API node \(models)\(failures.isEmpty ? "" : "; " + failures))"
+            )
         } catch {
             await net.stop()
             throw error
@@ -181,10 +195,18 @@ final class TestNet: Sendable {
         try? FileManager.default.removeItem(at: root)
     }
 
+    /// One network at a time in this process. Each is 2–3 nodes with real consensus and an
+    /// embedded model; started all at once (Swift Testing starts every suite together) they
+    /// competed for 2 cores and for ports picked before binding, and one of six sometimes never
+    /// made its first blocks.
+    static let turn = TestNetTurn()
+
     /// Runs `body` with a started network, stopping it on every path.
     static func with<T: Sendable>(
         participants: Int = 3, firstByteTimeout: Duration = .seconds(20), _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
+        await turn.wait()
+        defer { turn.signal() }
         let net = try await start(participants: participants, firstByteTimeout: firstByteTimeout)
         do {
             let value = try await body(net)
@@ -197,6 +219,47 @@ final class TestNet: Sendable {
     }
 
     func chain(_ i: Int) throws -> ChainClient { try ChainClient(baseURL: rpcURLs[i]) }
+}
+
+/// Why nodes of a network being started stopped (for the error when it does not start).
+final class StartFailures: Sendable {
+    private let failures = Mutex<[String]>([])
+    func add(_ failure: String) { failures.withLock { $0.append(failure) } }
+    var all: [String] { failures.withLock { $0 } }
+}
+
+/// A first-come, first-served turn: ``wait()`` returns when no other holder is inside.
+final class TestNetTurn: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let enter = state.withLock { s -> Bool in
+                guard s.busy else {
+                    s.busy = true
+                    return true
+                }
+                s.waiters.append(continuation)
+                return false
+            }
+            if enter { continuation.resume() }
+        }
+    }
+
+    func signal() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard !s.waiters.isEmpty else {
+                s.busy = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
 }
 
 /// An HTTP answer as the tests look at it.
