@@ -69,7 +69,14 @@ struct ChainBench: AsyncParsableCommand {
             for (i, list) in signed.enumerated() {
                 let client = clients[i % clients.count]
                 group.addTask {
-                    for tx in list { try await Self.submit(tx, client: client, recorder: recorder, clock: clock) }
+                    for tx in list {
+                        // A node whose checkTx only knows committed sequences refuses an account's
+                        // next tx until the previous one is in a block, and a full mempool answers
+                        // 503: both are waited out.
+                        try await recorder.submit(
+                            tx.bytes, hash: tx.hash, client: client, clock: clock, tries: 600, pause: .milliseconds(100)
+                        ) { $0.serverCode == "bad_sequence" || $0.httpStatus == 503 }
+                    }
                 }
             }
             try await group.waitForAll()
@@ -127,29 +134,6 @@ struct ChainBench: AsyncParsableCommand {
         if committed < wanted.count { throw CLIError("only \(committed) of \(wanted.count) txs were committed") }
     }
 
-    private static func submit(
-        _ tx: TxBuilder.SignedTx, client: ChainClient, recorder: SubmitRecorder, clock: ContinuousClock
-    ) async throws {
-        // A node whose checkTx only knows committed sequences refuses an account's next tx until
-        // the previous one is in a block, and a full mempool answers 503: both are waited out.
-        for _ in 0..<600 {
-            let sentAt = clock.now
-            do throws(ChainClientError) {
-                _ = try await client.broadcast(tx.bytes, mode: .sync)
-                await recorder.record(tx.hash, at: sentAt)
-                return
-            } catch {
-                if error.serverCode == "bad_sequence" || error.httpStatus == 503 {
-                    await recorder.retry()
-                    try await Task.sleep(for: .milliseconds(100))
-                    continue
-                }
-                throw CLIError("submitting \(tx.hash): \(error)")
-            }
-        }
-        throw CLIError("gave up submitting \(tx.hash) after 600 tries")
-    }
-
     static func seconds(_ duration: Duration) -> Double {
         let (s, atto) = duration.components
         return Double(s) + Double(atto) / 1e18
@@ -176,6 +160,27 @@ actor SubmitRecorder {
     var retries = 0
     func record(_ hash: String, at instant: ContinuousClock.Instant) { times[hash] = times[hash] ?? instant }
     func retry() { retries += 1 }
+
+    /// Broadcasts one tx (sync mode) and records when it was accepted; a refusal `isTemporary`
+    /// says will pass is retried after `pause`, up to `tries` times.
+    func submit(
+        _ bytes: [UInt8], hash: String, client: ChainClient, clock: ContinuousClock, tries: Int, pause: Duration,
+        isTemporary: (ChainClientError) -> Bool
+    ) async throws {
+        for _ in 0..<tries {
+            let sentAt = clock.now
+            do throws(ChainClientError) {
+                _ = try await client.broadcast(bytes, mode: .sync)
+                record(hash, at: sentAt)
+                return
+            } catch {
+                guard isTemporary(error) else { throw CLIError("submitting \(hash): \(error)") }
+                retry()
+                try await Task.sleep(for: pause)
+            }
+        }
+        throw CLIError("gave up submitting \(hash) after \(tries) tries")
+    }
 }
 
 /// Follows the committed blocks of one node by polling, noting when each was first seen.

@@ -185,8 +185,18 @@ struct ChainInferenceBench: AsyncParsableCommand {
                 let batch = self.batch
                 group.addTask {
                     if batch == 1 {
+                        // A participant's free duty txs are bounded per block, and the mempool's
+                        // check state counts every pending one: past the bound (or with a full
+                        // mempool) the stream waits for the next block. A refused tx leaves the
+                        // next sequence refused too, so the stream stays in order.
                         for tx in stream.txs {
-                            try await Self.submit(tx, client: client, recorder: recorder, clock: clock)
+                            try await recorder.submit(
+                                tx.bytes, hash: tx.hash, client: client, clock: clock, tries: 1_200,
+                                pause: .milliseconds(50)
+                            ) {
+                                $0.serverCode == "duty_tx_limit" || $0.serverCode == "bad_sequence"
+                                    || $0.httpStatus == 503
+                            }
                         }
                     } else {
                         try await Self.submit(
@@ -286,31 +296,6 @@ struct ChainInferenceBench: AsyncParsableCommand {
         body.fee = 0
         let bytes: [UInt8] = try Wire.Tx.signed(body: body, by: key).serializedBytes()
         return PreSigned(bytes: bytes, hash: Hash.sha256(bytes).hex, signer: key.publicKey.address)
-    }
-
-    private static func submit(
-        _ tx: PreSigned, client: ChainClient, recorder: SubmitRecorder, clock: ContinuousClock
-    ) async throws {
-        // A participant's free duty txs are bounded per block, and the mempool's check state
-        // counts every pending one: past the bound (or with a full mempool) the stream waits for
-        // the next block. A refused tx leaves the next sequence refused too, so the stream stays in order.
-        for _ in 0..<1_200 {
-            let sentAt = clock.now
-            do throws(ChainClientError) {
-                _ = try await client.broadcast(tx.bytes, mode: .sync)
-                await recorder.record(tx.hash, at: sentAt)
-                return
-            } catch {
-                if error.serverCode == "duty_tx_limit" || error.serverCode == "bad_sequence" || error.httpStatus == 503
-                {
-                    await recorder.retry()
-                    try await Task.sleep(for: .milliseconds(50))
-                    continue
-                }
-                throw CLIError("submitting \(tx.hash): \(error)")
-            }
-        }
-        throw CLIError("gave up submitting \(tx.hash) after 1200 tries")
     }
 
     /// Submits `txs` (one account's, in sequence order) `batch` at a time with `POST /txs`. A

@@ -25,13 +25,17 @@ struct TxSenderTests {
         return Wire.Msg(finish)
     }
 
+    /// A sender of its own for participant 1 (its API node's sender stays idle), and a requester.
+    static func sender(in net: TestNet) throws -> (SigningKey, ChainClient, Address, TxSender) {
+        let key = net.accountKeys[1]
+        let client = try net.chain(1)
+        let sender = TxSender(client: client, key: key, chainID: TestChain.chainID, logger: TestNet.logger("sender"))
+        return (key, client, net.wallet[0].publicKey.address, sender)
+    }
+
     @Test func batchesResynchroniseAfterAnotherSenderTookTheSequence() async throws {
         try await TestNet.with(participants: 2) { net in
-            let key = net.accountKeys[1]
-            let client = try net.chain(1)
-            let requester = net.wallet[0].publicKey.address
-            let sender = TxSender(
-                client: client, key: key, chainID: TestChain.chainID, logger: TestNet.logger("sender"))
+            let (key, client, requester, sender) = try Self.sender(in: net)
             let before = try await client.account(key.publicKey.address)
             #expect(before.nextSequence == before.sequence)
             // The sender learns its sequence with one tx…
@@ -73,11 +77,7 @@ struct TxSenderTests {
 
     @Test func aTxTheNodeRefusesIsDroppedAndTheRestStillGoOut() async throws {
         try await TestNet.with(participants: 2) { net in
-            let key = net.accountKeys[1]
-            let client = try net.chain(1)
-            let requester = net.wallet[0].publicKey.address
-            let sender = TxSender(
-                client: client, key: key, chainID: TestChain.chainID, logger: TestNet.logger("sender"))
+            let (key, client, requester, sender) = try Self.sender(in: net)
             let drained = Task { await sender.drain() }
             sender.enqueue(Self.finish(0, executor: key.publicKey.address, requester: requester), what: "finish")
             // An unknown model: the ledger refuses it, whatever its sequence.
