@@ -9,7 +9,7 @@ help: ## list the targets
 
 test: ## build everything (tests included), run the whole Swift suite, then the python openai test
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	SWIFT=$(SWIFT) scripts/swift-test
 	$(MAKE) test-python
 
 test-python: model ## the `openai` package (PyPI, into .venv-test) against a debug `gonka mlnode start`

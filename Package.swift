@@ -36,6 +36,7 @@ let package = Package(
         .library(name: "MLNode", targets: ["MLNode"]),
         .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
         .library(name: "APINode", targets: ["APINode"]),
+        .library(name: "ServerLifecycle", targets: ["ServerLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -75,9 +76,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "ServerLifecycle",
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "ChainNode",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute",
+                "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute", "ServerLifecycle",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,8 +133,9 @@ let package = Package(
         .target(
             name: "MLNode",
             dependencies: [
-                "Inference", "Tensor", "GonkaCore", "ProofOfCompute",
+                "Inference", "Tensor", "GonkaCore", "ProofOfCompute", "ServerLifecycle",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -136,7 +146,7 @@ let package = Package(
         .target(
             name: "APINode",
             dependencies: [
-                "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger",
+                "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -170,7 +180,7 @@ let package = Package(
             name: "gonka",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor", "APINode",
+                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,6 +194,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
+        .testTarget(
+            name: "ServerLifecycleTests",
+            dependencies: [
+                "ServerLifecycle", "GonkaTestKit", "GonkaTestTraits",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "GonkaWireTests",
             dependencies: ["GonkaWire", "GonkaCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -249,6 +271,7 @@ let package = Package(
             name: "MLNodeTests",
             dependencies: [
                 "MLNode", "Inference", "Tensor", "GonkaTestKit", "GonkaTestTraits", "ProofOfCompute", "GonkaCore",
+                "ServerLifecycle",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

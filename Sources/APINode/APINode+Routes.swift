@@ -8,6 +8,7 @@ import Logging
 import MLNode
 import NIOCore
 import NIOFoundationCompat
+import ServerLifecycle
 import ServiceLifecycle
 import Synchronization
 
@@ -305,24 +306,17 @@ struct NotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
 /// listener, an embedded ML node (if any) and the payload pruner.
 public final class APINodeServices: Sendable {
     public let node: APINode
-    private let bound = Mutex<(api: Int?, admin: Int?)>((nil, nil))
+    private let publicListener = ListenerState()
+    private let adminListener = ListenerState()
 
     public init(node: APINode) { self.node = node }
 
-    /// Waits for the public listener's port.
-    public func publicPort() async throws -> Int {
-        while true {
-            if let port = bound.withLock({ $0.api }) { return port }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
+    /// The public listener's port, once it listens (waits for it). Throws what the listener
+    /// failed with (a port in use) if it stops first: waiting on would never end.
+    public func publicPort() async throws -> Int { try await publicListener.port() }
 
-    public func adminPort() async throws -> Int {
-        while true {
-            if let port = bound.withLock({ $0.admin }) { return port }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
+    /// The admin listener's port, once it listens; throws like ``publicPort()``.
+    public func adminPort() async throws -> Int { try await adminListener.port() }
 
     /// The services to add to the node's `ServiceGroup`. `embedded`: an in-process ML backend,
     /// served on a loopback port and registered as an ML node.
@@ -339,20 +333,21 @@ public final class APINodeServices: Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "gonka-api"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                self.bound.withLock { $0.api = port }
+                self.publicListener.listening(port)
                 logger.info("api listening on http://\(configuration.host):\(port)")
             }, logger: logger)
-        out.append(publicApp)
+        let grace = configuration.shutdownGracePeriod
+        out.append(publicListener.reporting(publicApp.stoppingGracefully(gracePeriod: grace, logger: logger)))
         if let host = configuration.adminHost, let port = configuration.adminPort {
             let adminApp = Application(
                 router: node.adminRouter(),
                 configuration: .init(address: .hostname(host, port: port), serverName: "gonka-admin"),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? 0
-                    self.bound.withLock { $0.admin = port }
+                    self.adminListener.listening(port)
                     logger.info("admin api listening on http://\(host):\(port)")
                 }, logger: logger)
-            out.append(adminApp)
+            out.append(adminListener.reporting(adminApp.stoppingGracefully(gracePeriod: grace, logger: logger)))
         }
         if let embedded {
             let registry = node.registry
@@ -361,7 +356,7 @@ public final class APINodeServices: Sendable {
             mlLogger[metadataKey: "component"] = "mlnode"
             out.append(
                 MLNodeServer.application(
-                    backend: embedded, host: "127.0.0.1", port: 0, logger: mlLogger,
+                    backend: embedded, host: "127.0.0.1", port: 0, gracePeriod: grace, logger: mlLogger,
                     onServerRunning: { port in
                         registry.add(url: "http://127.0.0.1:\(port)", model: embedded.info.id, embedded: true)
                     }))
@@ -373,6 +368,58 @@ public final class APINodeServices: Sendable {
         // Finish txs are queued before the tx queue is closed and drained.
         out.append(FinishQueueService(node: node))
         return out
+    }
+}
+
+/// Where one listener is: starting, listening on a port, or stopped (with why).
+final class ListenerState: Sendable {
+    private enum Phase {
+        case starting
+        case listening(Int)
+        case ended(any Error)
+    }
+
+    /// What a listener that stopped without an error of its own reports to a waiting caller.
+    struct Stopped: Error, CustomStringConvertible {
+        var description: String { "the listener stopped before it listened" }
+    }
+
+    private let phase = Mutex<Phase>(.starting)
+
+    func listening(_ port: Int) { phase.withLock { $0 = .listening(port) } }
+
+    func port() async throws -> Int {
+        while true {
+            switch phase.withLock({ $0 }) {
+            case .listening(let port): return port
+            case .ended(let error): throw error
+            case .starting: try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// `service`, reporting here if it ends before it listened.
+    func reporting(_ service: some Service) -> some Service { Reporting(base: service, state: self) }
+
+    private struct Reporting<Base: Service>: Service {
+        let base: Base
+        let state: ListenerState
+
+        func run() async throws {
+            do {
+                try await base.run()
+                state.ended(Stopped())
+            } catch {
+                state.ended(error)
+                throw error
+            }
+        }
+    }
+
+    private func ended(_ error: any Error) {
+        phase.withLock { phase in
+            if case .starting = phase { phase = .ended(error) }
+        }
     }
 }
 

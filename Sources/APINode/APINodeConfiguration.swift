@@ -30,6 +30,9 @@ public struct APINodeConfiguration: Sendable {
     public var apiKeysFile: URL?
     /// Loads an account key by its file name (gateway mode signs with the key's account).
     public var keyLoader: (@Sendable (String) throws -> SigningKey)?
+    /// How long the listeners keep serving answers already under way once told to stop (shutdown
+    /// or cancellation); past it they are cut (`GracefulService`).
+    public var shutdownGracePeriod: Duration = .seconds(10)
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, chainID: String, key: SigningKey, payloadDirectory: URL,

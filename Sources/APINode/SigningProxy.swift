@@ -7,6 +7,8 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import ServerLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// `gonka proxy` (PROTOCOL §6.1, DESIGN §1): a local keyless OpenAI-compatible endpoint. It signs
@@ -149,12 +151,14 @@ public final class SigningProxy: Sendable {
         return APINode.error(lastError)
     }
 
-    /// The proxy's listener as a lifecycle service; `onRunning` gets the bound port.
+    /// The proxy's listener as a lifecycle service; `onRunning` gets the bound port. Cancelled, it
+    /// stops gracefully first (``GracefulService``).
     public func application(
         host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) -> some Service {
         Application(
             router: router(), configuration: .init(address: .hostname(host, port: port), serverName: "gonka-proxy"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger
+        ).stoppingGracefully(logger: logger)
     }
 }

@@ -297,7 +297,17 @@ public final class LedgerApplication {
 
     // MARK: Execution
 
-    /// Saves the block with its commit (durably, first), executes it, and indexes its results.
+    /// The tx index's rows for a block's results.
+    static func txRecords(_ results: [TxResult], height: UInt64) -> [BlockStore.TxRecord] {
+        results.enumerated().map { i, r in
+            BlockStore.TxRecord(
+                hash: r.hash, height: height, index: i, code: r.isSuccess ? 0 : 1,
+                log: r.error.map { "\($0.shortDescription): \($0)" } ?? "",
+                events: r.events.map { Self.flat($0) })
+        }
+    }
+
+    /// Saves the block with its commit (durably, first), indexes its results and executes it.
     func execute(
         height: UInt64, blockID: Hash, block: Wire.Block, commit: Consensus.Commit, save: Bool = false,
         bytes: [UInt8] = []
@@ -321,21 +331,22 @@ public final class LedgerApplication {
             proposer: Address(bytes: block.header.proposer),
             lastBlockHash: block.header.hasLastBlockID ? Hash(bytes: block.header.lastBlockID.hash) : nil)
         let result: BlockResult
+        var indexFailure: (any Error)?
         do {
-            result = try ledger.finalize(block: txs, context: context)
+            // The tx index is written before the state commits (see `Ledger.finalize`): a crash
+            // in between leaves the block to be replayed and indexed again, never a gap.
+            result = try ledger.finalize(block: txs, context: context) { results in
+                do {
+                    try blocks.index(Self.txRecords(results, height: height))
+                } catch {
+                    indexFailure = error
+                    throw error
+                }
+            }
         } catch {
+            if let indexFailure { throw .storage("indexing block \(height): \(indexFailure)") }
             throw .diverged("executing block \(height): \(error)")
         }
-        var records: [BlockStore.TxRecord] = []
-        records.reserveCapacity(result.txResults.count)
-        for (i, r) in result.txResults.enumerated() {
-            records.append(
-                BlockStore.TxRecord(
-                    hash: r.hash, height: height, index: i, code: r.isSuccess ? 0 : 1,
-                    log: r.error.map { "\($0.shortDescription): \($0)" } ?? "",
-                    events: r.events.map { Self.flat($0) }))
-        }
-        do { try blocks.index(records) } catch { throw .storage("\(error)") }
         if !result.validatorUpdates.isEmpty { try reloadValidatorSets() }
         if limits.keepRecent > 0, height % limits.pruneInterval == 0, height > limits.keepRecent {
             // Old versions only serve queries; a failed prune leaves them and is retried later.

@@ -6,6 +6,7 @@ import Ledger
 import Logging
 import NIOCore
 import P2P
+import ServerLifecycle
 import ServiceLifecycle
 import Storage
 import Synchronization
@@ -203,7 +204,8 @@ public final class Node: Sendable {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
-                    .init(service: host), .init(service: DriverService(driver: driver)), .init(service: app),
+                    .init(service: host), .init(service: DriverService(driver: driver)),
+                    .init(service: app.stoppingGracefully(logger: rpcLogger)),
                     .init(service: EventStreamsCloser(events: events)),
                 ] + (poc.map { [.init(service: PocService(orchestrator: $0))] } ?? [])
                     + extra.map { .init(service: $0) },

@@ -114,7 +114,13 @@ public final class Ledger {
     /// Executes a block's transactions in order, commits the state as version `context.height`, and
     /// checks the supply invariant. Rejected transactions change nothing and say why in their
     /// result. Throws only when the node must stop: the invariant is broken or storage failed.
-    public func finalize(block txs: [[UInt8]], context: BlockContext) throws(LedgerError) -> BlockResult {
+    /// `beforeCommit` gets the block's tx results after execution and before the state commits; if
+    /// it throws, nothing of the block is committed. The node writes its tx index there, so a crash
+    /// can never leave a committed state whose txs are not indexed: until the state commits, a
+    /// restart replays the block and indexes it again.
+    public func finalize(
+        block txs: [[UInt8]], context: BlockContext, beforeCommit: ([TxResult]) throws -> Void = { _ in }
+    ) throws(LedgerError) -> BlockResult {
         let expected = (height ?? 0) + 1
         guard height != nil, context.height == expected else {
             throw .invalidField("height", "block height \(context.height) but the ledger expects \(expected)")
@@ -135,6 +141,13 @@ public final class Ledger {
             store.discardStaged()
             deliverState.reset()
             throw error
+        }
+        do {
+            try beforeCommit(results)
+        } catch {
+            store.discardStaged()
+            deliverState.reset()
+            throw .storage(error)
         }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()

@@ -3,6 +3,8 @@ import Hummingbird
 import Inference
 import Logging
 import NIOCore
+import ServerLifecycle
+import ServiceLifecycle
 
 /// Limits and defaults of the HTTP layer.
 public struct MLNodeConfiguration: Sendable {
@@ -76,17 +78,21 @@ public enum MLNodeServer {
         return router
     }
 
-    /// A Hummingbird application serving `backend` on `host:port` (port 0: any free port; the bound
-    /// port is passed to `onServerRunning`). Run it directly or in a `ServiceGroup`.
+    /// The ML node's listener serving `backend` on `host:port` (port 0: any free port; the bound
+    /// port is passed to `onServerRunning`), as a lifecycle service: run it directly or in a
+    /// `ServiceGroup`. Cancelled, it stops gracefully first; answers still streaming after
+    /// `gracePeriod` are cut (``GracefulService``).
     public static func application(
         backend: some MLBackend, host: String = "127.0.0.1", port: Int, configuration: MLNodeConfiguration = .init(),
-        poc: PocController? = nil, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+        poc: PocController? = nil, gracePeriod: Duration = .seconds(10), logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some Service {
         Application(
             router: router(backend: backend, configuration: configuration, poc: poc, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "gonka-mlnode"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
-            logger: logger)
+            logger: logger
+        ).stoppingGracefully(gracePeriod: gracePeriod, logger: logger)
     }
 }
 

@@ -4,6 +4,7 @@ import GonkaClient
 import GonkaCore
 import GonkaTestKit
 import Hummingbird
+import ServiceLifecycle
 import Testing
 
 /// Gateway mode (PROTOCOL §6.1 [improved]): `Authorization: Bearer KEY` at an API node that signs
@@ -71,7 +72,7 @@ import Testing
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = proxy.application(port: 0) { continuation.yield($0) }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+            group.addTask { try await app.run() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             do {

@@ -19,7 +19,7 @@ struct RemoteMLNodeTests {
             continuation.yield($0)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.runService() }
+            group.addTask { try await server.run() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             let registry = MLNodeRegistry()

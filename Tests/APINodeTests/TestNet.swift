@@ -121,6 +121,9 @@ final class TestNet: Sendable {
             api.adminPort = 0
             let home = homes[i]
             api.keyLoader = { name in try KeyStore(home: home).load(name) }
+            // Stopping a node (the end of a test, or a test "killing" an executor) cuts its
+            // answers a second after it closes its listeners.
+            api.shutdownGracePeriod = .seconds(1)
             // The RPC port is known only once the node runs: the client is built on a fixed URL
             // resolved below, so start the node first.
             let nodeTask = Task {

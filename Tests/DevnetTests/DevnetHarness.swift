@@ -313,9 +313,13 @@ struct DevnetHarness: Sendable {
         for problem in problems.prefix(20) { Issue.record(Comment(rawValue: problem)) }
         for (hash, height) in committed where height <= common {
             for node in nodes {
-                let tx = try await client(node).tx(hash)
-                #expect(tx.height == height, "tx \(hash) moved on node\(node)")
-                #expect(tx.code == 0)
+                do {
+                    let tx = try await client(node).tx(hash)
+                    #expect(tx.height == height, "tx \(hash) moved on node\(node)")
+                    #expect(tx.code == 0)
+                } catch {
+                    Issue.record("tx \(hash) committed at \(height) is not found on node\(node): \(error)")
+                }
             }
         }
         return common

@@ -90,6 +90,42 @@ import Testing
         #expect(chain.ledger.appHash == root)
     }
 
+    /// The node indexes a block's txs in `beforeCommit`: it runs with the results while the state
+    /// is still at the previous height, and if it fails the block commits nothing, so a crash
+    /// or an index failure can never leave committed txs unindexed.
+    @Test func beforeCommitSeesTheResultsFirstAndItsFailureCommitsNothing() throws {
+        let chain = try TestChain()
+        try chain.finalize([try chain.send(from: 0, to: 1, amount: 10)])
+        let height = chain.ledger.height
+        let root = chain.ledger.appHash
+        let balance = try chain.balance(1)
+        let txs = [try chain.send(from: 0, to: 1, amount: 7), try chain.send(from: 0, to: 1, amount: 1, fee: 1)]
+        let context = BlockContext(chainID: TestChain.chainID, height: (height ?? 0) + 1, time: 0, proposer: nil)
+        struct IndexFailed: Error {}
+        var seen: [TxResult] = []
+        var heightInside: UInt64?
+        let failure = #expect(throws: LedgerError.self) {
+            try chain.ledger.finalize(block: txs, context: context) { results in
+                seen = results
+                heightInside = chain.ledger.height
+                throw IndexFailed()
+            }
+        }
+        #expect(failure?.shortDescription == "storage")
+        #expect(seen.map(\.hash) == txs.map { Hash.sha256($0) })
+        #expect(seen.map(\.isSuccess) == [true, false])
+        #expect(heightInside == height, "the state committed before the index was written")
+        #expect(chain.ledger.height == height)
+        #expect(chain.ledger.appHash == root)
+        #expect(try chain.balance(1) == balance)
+        // The same block goes through once the index can be written.
+        let applied = try chain.ledger.finalize(block: txs, context: context) { results in
+            #expect(results.map(\.isSuccess) == [true, false])
+        }
+        #expect(applied.height == context.height)
+        #expect(try chain.balance(1) == balance.adding(Amount(ngonka: 7)))
+    }
+
     @Test func burnedCoinsKeepTheBooksBalanced() throws {
         let chain = try TestChain()
         let state = StateContext(store: chain.store)

@@ -7,6 +7,7 @@ import MLNode
 import NIOCore
 import NIOHTTP1
 import ProofOfCompute
+import ServerLifecycle
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -217,7 +218,9 @@ import Testing
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        // The engine may still be posting when the test ends and cancels the receiver.
+        let receiving = app.stoppingGracefully(gracePeriod: .seconds(1), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [receiving], logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             var iterator = ports.makeAsyncIterator()
