@@ -119,9 +119,15 @@ import Testing
                 wire: Wire.Commit(
                     serializedBytes: #require(try first.node.driver.blocks.block(at: switchHeight)).commit))
             // Nodes 0 and 1 alone carry 70 of 100, so two precommits can be the whole commit.
-            let signedPower = commitS.precommits.reduce(0) { sum, signed in
-                sum + (powers[signed.vote.validator.description].flatMap { Int($0) } ?? 0)
-            }
+            // A precommit names the consensus key's address; the powers are by account.
+            let powerOfValidator = Dictionary(
+                uniqueKeysWithValues: (0..<4).map { i in
+                    (
+                        net.consensusKeys[i].publicKey.address,
+                        powers[net.accountKeys[i].publicKey.address.description].flatMap { Int($0) } ?? 0
+                    )
+                })
+            let signedPower = commitS.precommits.reduce(0) { $0 + (powerOfValidator[$1.vote.validator] ?? 0) }
             #expect(signedPower * 3 > 100 * 2, "commit of block S signs \(signedPower) of 100")
 
             // Node 3 was down the whole time: it syncs from genesis across the switch and follows.
