@@ -39,6 +39,28 @@ public final class LoopbackSocket: Sendable {
 
     public func close() { Glibc.close(fd) }
 
+    /// A TCP connection to 127.0.0.1:`port` (its file descriptor, the caller's to close); throws
+    /// if it is refused.
+    public static func connect(to port: Int) throws(Failure) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            throw Failure(description: "cannot connect to 127.0.0.1:\(port): errno \(error)")
+        }
+        return fd
+    }
+
     /// A port nobody listens on right now (bound and released).
     public static func freePort() throws(Failure) -> Int {
         let socket = try LoopbackSocket()

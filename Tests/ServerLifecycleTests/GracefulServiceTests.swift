@@ -51,25 +51,6 @@ struct GracefulServiceTests {
             onServerRunning: { ports.yield($0.localAddress?.port ?? 0) }, logger: logger)
     }
 
-    /// A TCP connection to 127.0.0.1:`port`, left open (accepted, never used); -1 if refused.
-    static func connect(port: Int) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return -1
-        }
-        return fd
-    }
-
     /// The trap this type exists for (swift-nio#2813): a burst of connections, then cancellation
     /// of the serving task before the accept loop has taken them. Unwrapped, this kills the test
     /// process with "Deinited NIOAsyncWriter without calling finish()" within a few rounds.
@@ -81,12 +62,12 @@ struct GracefulServiceTests {
             let serving = Task { try await service.run() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
-            let sockets = (0..<64).map { _ in Self.connect(port: port) }
+            // Left open: accepted, never used.
+            let sockets = try (0..<64).map { _ in try LoopbackSocket.connect(to: port) }
             serving.cancel()
             // It ends (idle connections closed, or cut after the grace period) and the process lives.
             _ = try? await serving.value
-            #expect(sockets.allSatisfy { $0 >= 0 })
-            for fd in sockets where fd >= 0 { close(fd) }
+            for fd in sockets { close(fd) }
         }
     }
 
@@ -104,9 +85,7 @@ struct GracefulServiceTests {
         #expect(text == (0..<6).map { "chunk\($0)\n" }.joined())
         try await serving.value
         // The listener is closed: a new connection is refused.
-        let fd = Self.connect(port: port)
-        #expect(fd < 0)
-        if fd >= 0 { close(fd) }
+        #expect(throws: LoopbackSocket.Failure.self) { close(try LoopbackSocket.connect(to: port)) }
     }
 
     @Test(.timeLimit(.minutes(2))) func anAnswerThatNeverEndsIsCutAfterTheGracePeriod() async throws {
