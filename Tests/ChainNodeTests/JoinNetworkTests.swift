@@ -23,7 +23,7 @@ import Testing
         epochLength: 40, generationEnd: 10, exchangeEnd: 12, validationStart: 14, validationEnd: 30,
         weightsOffset: 30, switchOffset: 32, claimOffset: 33, maxIndividualPowerPpm: 400_000)
 
-    @Test(.timeLimit(.minutes(5))) func aFifthParticipantJoinsMinesAndBecomesAValidator() async throws {
+    @Test(.timeLimit(.minutes(7))) func aFifthParticipantJoinsMinesAndBecomesAValidator() async throws {
         let started = ContinuousClock.now
         var params = ChainParams.devnet
         params.epochs = Self.epochs
@@ -140,11 +140,12 @@ import Testing
             let length = Self.epochs.epochLength
             let p = (registeredAt / length + 1) * length
             let switchHeight = p + Self.epochs.switchOffset
-            #expect(await eventually(.seconds(90)) { joiner.height >= p }, "the joiner syncs to the sprint")
+            #expect(await eventually(.seconds(150)) { joiner.height >= p }, "the joiner syncs to the sprint")
             #expect((try await joinerClient.status().validator) == nil, "not a validator before its sprint")
 
-            // It mines: its batches are on chain by the end of the exchange.
-            #expect(await eventually(.seconds(90)) { first.height >= p + Self.epochs.exchangeEnd })
+            // It mines: its batches are on chain by the end of the exchange. (The waits allow for
+            // blocks at half speed: five validators and their PoC engines share 2 busy cores.)
+            #expect(await eventually(.seconds(150)) { first.height >= p + Self.epochs.exchangeEnd })
             let sprint = try await client.poc(account, pocStartHeight: p)
             #expect(sprint.seedCommitted)
             #expect(sprint.nonceCount > 0, "the joiner's nonces are on chain")
@@ -152,7 +153,7 @@ import Testing
             let minedAt = sprint.batches.map(\.height).min() ?? 0
 
             // Accepted with a weight, in the set from the switch on.
-            #expect(await eventually(.seconds(120)) { first.height >= switchHeight + 1 }, "the chain passes the switch")
+            #expect(await eventually(.seconds(180)) { first.height >= switchHeight + 1 }, "the chain passes the switch")
             let epoch = p / length
             let record = try #require(
                 try await first.node.driver.readLedger { ledger throws(LedgerError) in try ledger.epoch(epoch) })
