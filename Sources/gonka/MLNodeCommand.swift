@@ -96,9 +96,10 @@ extension MLNodeCommand {
             ) { bound in
                 say("listening on http://\(host):\(bound)")
             }
+            let services: [any Service] = [app] + (try OwnerWatch.services(logger: logger))
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
             say("stopped")
         }

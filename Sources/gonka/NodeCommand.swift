@@ -25,7 +25,7 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the chain node of a home: P2P, consensus, mempool, block sync and the chain RPC.",
             discussion: """
-                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully. Restarting with the same home resumes from disk.
+                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully, as does the exit of the process GONKA_OWNER_PID names (test harnesses set it). Restarting with the same home resumes from disk.
                 """
         )
 
@@ -46,6 +46,7 @@ extension NodeCommand {
                 return handler
             }
             let logger = Logger(label: "gonka.node")
+            let owner = try OwnerWatch.services(logger: logger)
             let node: Node
             do {
                 node = try Node(home: home.url, logger: logger)
@@ -53,7 +54,7 @@ extension NodeCommand {
                 throw CLIError("cannot start the node: \(error)")
             }
             let api = try Self.apiNode(node: node, logger: logger)
-            try await node.run(signals: [.sigterm, .sigint], extra: api?.services ?? [])
+            try await node.run(signals: [.sigterm, .sigint], extra: owner + (api?.services ?? []))
             logger.info("node stopped")
         }
 

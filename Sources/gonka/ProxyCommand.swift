@@ -48,8 +48,9 @@ struct ProxyCommand: AsyncParsableCommand {
         let app = proxy.application(host: host, port: port) { bound in
             say("proxy for \(address) listening on http://\(host):\(bound)/v1")
         }
+        let services: [any Service] = [app] + (try OwnerWatch.services(logger: logger))
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

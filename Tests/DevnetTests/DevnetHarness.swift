@@ -75,6 +75,8 @@ struct DevnetHarness: Sendable {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "GONKA_HOME")
         env.removeValue(forKey: "GONKA_NODE")
+        // Nodes, proxies and ML nodes it starts stop when this test process ends, even by a crash.
+        env["GONKA_OWNER_PID"] = "\(getpid())"
         env.merge(environment) { $1 }
         process.environment = env
         let out = Pipe()

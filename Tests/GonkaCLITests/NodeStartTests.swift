@@ -14,12 +14,15 @@ import Testing
         let process: Process
         private let output = Mutex("")
 
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], environment: [String: String] = [:]) throws {
             let process = Process()
             process.executableURL = CLITests.binary
             process.arguments = arguments
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "GONKA_HOME")
+            // It stops when this test process ends, even by a crash.
+            env["GONKA_OWNER_PID"] = "\(getpid())"
+            env.merge(environment) { $1 }
             process.environment = env
             let pipe = Pipe()
             process.standardOutput = pipe
@@ -96,6 +99,35 @@ import Testing
         let started = second.text.components(separatedBy: "\n").first { $0.contains("consensus started") } ?? ""
         #expect(!started.contains("height=1 "), "\(started)")
         #expect(await second.terminate() == 0)
+    }
+
+    /// `GONKA_OWNER_PID`: the node shuts down cleanly once that process has exited, which is how
+    /// a crashed test run's nodes stop instead of running on for hours.
+    @Test func aNodeStopsWhenItsOwnerProcessExits() async throws {
+        let home = try await initHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let owner = Process()
+        owner.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        owner.arguments = ["600"]
+        try owner.run()
+        defer { if owner.isRunning { kill(owner.processIdentifier, SIGKILL) } }
+        let node = try Running(
+            ["node", "start", "--home", home.path], environment: ["GONKA_OWNER_PID": "\(owner.processIdentifier)"])
+        #expect(await node.wait(for: "height=2"), "\(node.text)")
+        #expect(node.process.isRunning, "the node runs while its owner does: \(node.text.suffix(1_000))")
+        kill(owner.processIdentifier, SIGKILL)
+        owner.waitUntilExit()
+        #expect(await node.wait(for: "node stopped", timeout: .seconds(30)), "\(node.text.suffix(2_000))")
+        #expect(node.text.contains("the owner process has exited"))
+        #expect(await node.terminate() == 0, "a clean exit: \(node.text.suffix(1_000))")
+    }
+
+    @Test func anOwnerThatIsNotAProcessIdIsRefused() async throws {
+        let home = try await initHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let node = try Running(["node", "start", "--home", home.path], environment: ["GONKA_OWNER_PID": "abc"])
+        #expect(await node.wait(for: "GONKA_OWNER_PID must be the id of a running process"), "\(node.text)")
+        #expect(await node.terminate() != 0)
     }
 
     /// A client following `GET /events` does not keep the node from stopping: at SIGTERM its stream
