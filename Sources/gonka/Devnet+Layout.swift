@@ -1,6 +1,7 @@
 import ChainNode
 import Foundation
 import GonkaCore
+import GonkaTestKit
 import Ledger
 import Storage
 
@@ -194,39 +195,16 @@ enum DevnetLayout {
     }
 }
 
-/// Free TCP ports on 127.0.0.1: bound to port 0 all at once (so no two are equal), then released
-/// for the nodes to take. Another program could grab one in between; the node then fails to bind
+/// Free TCP ports on 127.0.0.1 for the devnet's nodes, all different, from below the kernel's
+/// ephemeral range (`LoopbackSocket.freePort`), so no outgoing connection or port-0 bind takes one
+/// before its node binds it. Another program could still take one; the node then fails to bind
 /// and says so in its log.
 enum FreePorts {
     static func allocate(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { for fd in sockets { close(fd) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            #if canImport(Glibc)
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-                let fd = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            guard fd >= 0 else { throw CLIError("cannot open a socket to find a free port (errno \(errno))") }
-            sockets.append(fd)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = 0
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else { throw CLIError("cannot bind a loopback port (errno \(errno))") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            guard named == 0 else { throw CLIError("cannot read a bound port (errno \(errno))") }
-            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
+        do {
+            return try (0..<count).map { _ in try LoopbackSocket.freePort() }
+        } catch {
+            throw CLIError("cannot find a free loopback port: \(error)")
         }
-        return ports
     }
 }
