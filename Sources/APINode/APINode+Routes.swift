@@ -10,7 +10,6 @@ import NIOCore
 import NIOFoundationCompat
 import ServerLifecycle
 import ServiceLifecycle
-import Synchronization
 
 extension APINode {
     /// The public routes (PROTOCOL §11, API node public).
@@ -368,58 +367,6 @@ public final class APINodeServices: Sendable {
         // Finish txs are queued before the tx queue is closed and drained.
         out.append(FinishQueueService(node: node))
         return out
-    }
-}
-
-/// Where one listener is: starting, listening on a port, or stopped (with why).
-final class ListenerState: Sendable {
-    private enum Phase {
-        case starting
-        case listening(Int)
-        case ended(any Error)
-    }
-
-    /// What a listener that stopped without an error of its own reports to a waiting caller.
-    struct Stopped: Error, CustomStringConvertible {
-        var description: String { "the listener stopped before it listened" }
-    }
-
-    private let phase = Mutex<Phase>(.starting)
-
-    func listening(_ port: Int) { phase.withLock { $0 = .listening(port) } }
-
-    func port() async throws -> Int {
-        while true {
-            switch phase.withLock({ $0 }) {
-            case .listening(let port): return port
-            case .ended(let error): throw error
-            case .starting: try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-    }
-
-    /// `service`, reporting here if it ends before it listened.
-    func reporting(_ service: some Service) -> some Service { Reporting(base: service, state: self) }
-
-    private struct Reporting<Base: Service>: Service {
-        let base: Base
-        let state: ListenerState
-
-        func run() async throws {
-            do {
-                try await base.run()
-                state.ended(Stopped())
-            } catch {
-                state.ended(error)
-                throw error
-            }
-        }
-    }
-
-    private func ended(_ error: any Error) {
-        phase.withLock { phase in
-            if case .starting = phase { phase = .ended(error) }
-        }
     }
 }
 

@@ -9,7 +9,6 @@ import P2P
 import ServerLifecycle
 import ServiceLifecycle
 import Storage
-import Synchronization
 import UnixSignals
 
 /// Where a node keeps its files under its home directory.
@@ -42,12 +41,7 @@ public final class Node: Sendable {
     public let nodeID: PeerID
     private let rpcAddress: HostPort
     /// The RPC's port once listening; the error `run()` ended with if it ended before that.
-    private let rpcState = Mutex<RPCState>(.starting)
-    private enum RPCState {
-        case starting
-        case listening(Int)
-        case ended(any Error)
-    }
+    private let rpcListener = ListenerState()
     /// The genesis file as read, for `GET /genesis`.
     private let genesisJSON: Data
     private let logger: Logger
@@ -159,15 +153,7 @@ public final class Node: Sendable {
 
     /// The RPC's bound port, once listening (waits for it). Throws what `run()` failed with if it
     /// ends before the RPC listens (a port in use, a bad address): waiting on would never end.
-    public func rpcPort() async throws -> Int {
-        while true {
-            switch rpcState.withLock({ $0 }) {
-            case .listening(let port): return port
-            case .ended(let error): throw error
-            case .starting: try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-    }
+    public func rpcPort() async throws -> Int { try await rpcListener.port() }
 
     /// What the chain RPC serves from.
     public var rpcDependencies: RPCDependencies {
@@ -197,7 +183,7 @@ public final class Node: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(rpcAddress.host, port: rpcAddress.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
-                self.rpcState.withLock { $0 = .listening(port) }
+                self.rpcListener.listening(port)
                 logger.info("rpc listening on http://\(rpcHost):\(port)")
             },
             logger: rpcLogger)
@@ -224,17 +210,10 @@ public final class Node: Sendable {
                 try await tasks.waitForAll()
             }
         } catch {
-            endRPC(error)
+            rpcListener.ended(error)
             throw error
         }
-        endRPC(CancellationError())
-    }
-
-    /// `run()` ended: a caller still waiting in ``rpcPort()`` gets `error` instead of a port.
-    private func endRPC(_ error: any Error) {
-        rpcState.withLock { state in
-            if case .starting = state { state = .ended(error) }
-        }
+        rpcListener.ended(CancellationError())
     }
 }
 
