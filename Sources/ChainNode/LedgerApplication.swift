@@ -307,7 +307,8 @@ public final class LedgerApplication {
         }
     }
 
-    /// Saves the block with its commit (durably, first), indexes its results and executes it.
+    /// Saves the block with its commit (durably, first), executes it, and indexes its results
+    /// before its state commits.
     func execute(
         height: UInt64, blockID: Hash, block: Wire.Block, commit: Consensus.Commit, save: Bool = false,
         bytes: [UInt8] = []
