@@ -137,17 +137,11 @@ public final class Ledger {
                 let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
                 return (inference + epochs.events, epochs.validatorUpdates)
             }
+            try Result { try beforeCommit(results) }.mapError { LedgerError.storage($0) }.get()
         } catch {
             store.discardStaged()
             deliverState.reset()
             throw error
-        }
-        do {
-            try beforeCommit(results)
-        } catch {
-            store.discardStaged()
-            deliverState.reset()
-            throw .storage(error)
         }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()

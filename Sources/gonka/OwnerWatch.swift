@@ -16,19 +16,14 @@ struct OwnerWatch: Service {
     let owner: pid_t
     let logger: Logger
 
-    /// The watch the environment asks for; nil when it asks for none. A value that is not a
-    /// process id is an error, not silently ignored.
-    static func fromEnvironment(logger: Logger) throws -> OwnerWatch? {
-        guard let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty else { return nil }
+    /// The watch the environment asks for, as services to add to a group: none when it asks for
+    /// none. A value that is not a process id is an error, not silently ignored.
+    static func services(logger: Logger) throws -> [any Service] {
+        guard let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty else { return [] }
         guard let pid = pid_t(text), pid > 1 else {
             throw CLIError("\(variable) must be the id of a running process, got \"\(text)\"")
         }
-        return OwnerWatch(owner: pid, logger: logger)
-    }
-
-    /// The watch as a list of services to add to a group: none when the environment asks for none.
-    static func services(logger: Logger) throws -> [any Service] {
-        try fromEnvironment(logger: logger).map { [$0] } ?? []
+        return [OwnerWatch(owner: pid, logger: logger)]
     }
 
     var ownerIsGone: Bool { kill(owner, 0) != 0 && errno == ESRCH }

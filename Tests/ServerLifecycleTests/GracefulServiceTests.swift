@@ -51,17 +51,21 @@ struct GracefulServiceTests {
             onServerRunning: { ports.yield($0.localAddress?.port ?? 0) }, logger: logger)
     }
 
+    /// `server()` in a `GracefulService`, running on a task of its own, and its port.
+    static func serving(gracePeriod: Duration) async throws -> (task: Task<Void, any Error>, port: Int) {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let service = GracefulService(Self.server(ports: continuation), gracePeriod: gracePeriod, logger: Self.logger)
+        let task = Task { try await service.run() }
+        var iterator = ports.makeAsyncIterator()
+        return (task, try #require(await iterator.next()))
+    }
+
     /// The trap this type exists for (swift-nio#2813): a burst of connections, then cancellation
     /// of the serving task before the accept loop has taken them. Unwrapped, this kills the test
     /// process with "Deinited NIOAsyncWriter without calling finish()" within a few rounds.
     @Test(.timeLimit(.minutes(2))) func cancellingWhileConnectionsArriveDropsNothingOnTheFloor() async throws {
         for _ in 0..<10 {
-            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            let service = GracefulService(
-                Self.server(ports: continuation), gracePeriod: .seconds(1), logger: Self.logger)
-            let serving = Task { try await service.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+            let (serving, port) = try await Self.serving(gracePeriod: .seconds(1))
             // Left open: accepted, never used.
             let sockets = try (0..<64).map { _ in try LoopbackSocket.connect(to: port) }
             serving.cancel()
@@ -72,11 +76,7 @@ struct GracefulServiceTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func cancellationLetsAnAnswerUnderWayFinish() async throws {
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let service = GracefulService(Self.server(ports: continuation), gracePeriod: .seconds(10), logger: Self.logger)
-        let serving = Task { try await service.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
+        let (serving, port) = try await Self.serving(gracePeriod: .seconds(10))
         let response = try await HTTPClient.shared.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/slow"), timeout: .seconds(30))
         serving.cancel()
@@ -89,12 +89,7 @@ struct GracefulServiceTests {
     }
 
     @Test(.timeLimit(.minutes(2))) func anAnswerThatNeverEndsIsCutAfterTheGracePeriod() async throws {
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let service = GracefulService(
-            Self.server(ports: continuation), gracePeriod: .milliseconds(500), logger: Self.logger)
-        let serving = Task { try await service.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
+        let (serving, port) = try await Self.serving(gracePeriod: .milliseconds(500))
         let response = try await HTTPClient.shared.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/forever"), timeout: .seconds(30))
         let cancelled = ContinuousClock.now
