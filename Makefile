@@ -2,12 +2,13 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference
+.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-test: ## build everything (tests included), run the whole Swift suite, then the python openai test
+test: ## check docs/DESIGN.md's module graph, build everything (tests included), run the whole Swift suite, then the python openai test
+	SWIFT=$(SWIFT) scripts/module-graph --check
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/swift-test
 	$(MAKE) test-python
@@ -34,6 +35,9 @@ bench: release model ## run the benchmarks named in the issues (release build)
 
 lint: ## swift format lint --strict over our sources (generated code excluded)
 	swift format lint --strict $$(git ls-files '*.swift' | grep -v /Generated/)
+
+module-graph: ## rewrite docs/DESIGN.md's module graph from Package.swift (make test checks it)
+	SWIFT=$(SWIFT) scripts/module-graph --write
 
 protos: ## regenerate Sources/GonkaWire/Generated from Protos/ (needs protoc)
 	scripts/gen-protos

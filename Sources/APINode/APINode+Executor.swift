@@ -87,7 +87,7 @@ extension APINode {
                 "This node is not the executor drawn for attempt \(attempt) (the draw is \(drawn?.description ?? "nobody"))."
             )
         }
-        let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
+        let window = configuration.freshness.spanNanoseconds
         guard executorReplay.insert("\(signed.inferenceID)/\(attempt)", expires: now + window, now: now) else {
             throw .replay(signed.inferenceID)
         }

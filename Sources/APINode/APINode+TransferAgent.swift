@@ -68,13 +68,14 @@ extension APINode {
         let promptTokens = try await countPromptTokens(summary)
         trace.mark(.taCounted)
         let maxTokens = summary.maxTokens ?? configuration.defaultMaxTokens
-        let (tokens, o1) = UInt64(promptTokens).addingReportingOverflow(UInt64(maxTokens))
-        let (escrow, o2) = tokens.multipliedReportingOverflow(by: price)
-        guard !o1, !o2 else { throw .invalidRequest("'max_tokens' is too large.", param: "max_tokens") }
+        guard
+            let escrow = InferencePricing.escrow(
+                promptTokens: UInt64(promptTokens), maxTokens: UInt64(maxTokens), price: price)?.ngonka
+        else { throw .invalidRequest("'max_tokens' is too large.", param: "max_tokens") }
         let balance = try await chain.balance(of: signed.requester)
         guard balance >= escrow else { throw .insufficientBalance(need: escrow, have: balance) }
         let id = signed.inferenceID
-        let window = FreshnessWindow.nanoseconds(configuration.freshness.behind + configuration.freshness.ahead)
+        let window = configuration.freshness.spanNanoseconds
         guard taReplay.insert(id, expires: now + window, now: now) else { throw .replay(id) }
         chain.reserve(escrow, for: signed.requester)
         trace.mark(.taEscrowed)

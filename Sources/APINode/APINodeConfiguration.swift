@@ -23,7 +23,8 @@ public struct APINodeConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// `max_tokens` when a request names none (the escrow's default, PROTOCOL §6.2).
     public var defaultMaxTokens: Int
-    public var freshness: FreshnessWindow
+    /// The request timestamp window (§6.1); the chain parameters' by default.
+    public var freshness: RequestWindow
     /// The per-token price when the chain has no model registry yet (ngonka).
     public var fallbackPrice: UInt64
     /// Gateway API keys file (`HOME/data/apikeys.json`); nil: no gateway mode.
@@ -38,7 +39,7 @@ public struct APINodeConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 0, chainID: String, key: SigningKey, payloadDirectory: URL,
         payloadRetention: Duration = .seconds(86_400), executorFirstByteTimeout: Duration = .seconds(5),
         maxAttempts: UInt32 = 3, maxBodyBytes: Int = 1 << 20, defaultMaxTokens: Int = 512,
-        freshness: FreshnessWindow = .init(), fallbackPrice: UInt64 = 1, apiKeysFile: URL? = nil
+        freshness: RequestWindow = RequestWindow(ChainParams()), fallbackPrice: UInt64 = 1, apiKeysFile: URL? = nil
     ) {
         self.host = host
         self.port = port

@@ -138,30 +138,25 @@ public enum PayloadRequestSigning {
     }
 }
 
-/// The freshness window of §6.1: at most 60 s behind and 30 s ahead of the reference time.
-public struct FreshnessWindow: Sendable, Hashable {
-    public var behind: Duration
-    public var ahead: Duration
-
-    public init(behind: Duration = .seconds(60), ahead: Duration = .seconds(30)) {
-        self.behind = behind
-        self.ahead = ahead
-    }
-
+/// The API node's side of the request window of §6.1: the bounds and the rule are
+/// ``RequestWindow``'s (GonkaCore), the one the ledger applies to `MsgStartInference`; here a
+/// timestamp outside it is a 401 `stale` with a sentence for the client.
+extension RequestWindow {
     /// `now` is the reference (Unix ns): the last block time, named in the error by `reference`.
     public func check(timestamp: Int64, now: Int64, reference: String = "the node's clock") throws(APIError) {
-        let behindNs = Self.nanoseconds(behind)
-        let aheadNs = Self.nanoseconds(ahead)
-        if timestamp < now - behindNs {
-            throw .stale("The request timestamp is more than \(behind) older than \(reference).")
-        }
-        if timestamp > now + aheadNs {
-            throw .stale("The request timestamp is more than \(ahead) ahead of \(reference).")
+        switch place(timestamp, reference: now) {
+        case .inside: return
+        case .tooOld:
+            throw .stale(
+                "The request timestamp is more than \(Self.seconds(maxAgeNanoseconds)) older than \(reference).")
+        case .tooFarAhead:
+            throw .stale(
+                "The request timestamp is more than \(Self.seconds(maxFutureNanoseconds)) ahead of \(reference).")
         }
     }
 
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    private static func seconds(_ ns: Int64) -> String {
+        ns % 1_000_000_000 == 0 ? "\(ns / 1_000_000_000) s" : "\(Double(ns) / 1e9) s"
     }
 }
 

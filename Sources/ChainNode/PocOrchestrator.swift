@@ -370,18 +370,21 @@ public actor PocOrchestrator {
                 logger.warning("poc: recomputing failed", metadata: ["participant": "\(target)", "error": "\(error)"])
                 continue
             }
-            let k = PocSampling.mismatches(recomputedNano: recomputed, rTargetNano: epochs.rTargetNano)
+            let verdict = PocVerdict(recomputedNano: recomputed, params: epochs)
             var msg = Wire.MsgSubmitPocValidation()
             msg.validator = address.description
             msg.participant = participant.address
             msg.pocStartHeight = p
             msg.sampledNonces = sample
             msg.recomputedNano = recomputed
-            msg.fraud = UInt64(k) >= epochs.pocFraudMinMismatches
+            msg.fraud = verdict.fraud
             await submit(Wire.Msg(msg))
             logger.info(
                 "poc: validated",
-                metadata: ["participant": "\(target)", "mismatches": "\(k)/\(sample.count)", "fraud": "\(msg.fraud)"])
+                metadata: [
+                    "participant": "\(target)", "mismatches": "\(verdict.mismatches)/\(sample.count)",
+                    "fraud": "\(msg.fraud)",
+                ])
         }
     }
 }

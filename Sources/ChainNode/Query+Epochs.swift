@@ -160,7 +160,7 @@ struct EpochReader {
                 ]))
         }
         var validations: [JSON] = []
-        let rTarget = try params().epochs.rTargetNano
+        let epochs = try params().epochs
         for entry in try entries(LedgerStateKey.pocValidationPrefix(p, participant)) {
             let v = try decode(Wire.MsgSubmitPocValidation.self, entry.value, "poc validation")
             validations.append(
@@ -169,7 +169,7 @@ struct EpochReader {
                     ("sampled", .uint(UInt64(v.sampledNonces.count))),
                     (
                         "mismatches",
-                        .uint(UInt64(PocSampling.mismatches(recomputedNano: v.recomputedNano, rTargetNano: rTarget)))
+                        .uint(UInt64(PocVerdict(recomputedNano: v.recomputedNano, params: epochs).mismatches))
                     ),
                 ]))
         }

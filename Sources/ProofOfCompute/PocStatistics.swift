@@ -45,12 +45,26 @@ public enum PocStatistics {
         #endif
     }
 
-    /// Fraud iff `P[X ≥ mismatches] < threshold` with `X ~ Binomial(sampled, mismatchRate)`: the
-    /// honest kernel mismatch rate cannot explain that many recomputed distances ≥ r_target.
-    /// (n = 200, p = 5e-4, threshold 1e-7: fraud iff mismatches ≥ 5.)
-    public static func isFraud(mismatches: Int, sampled: Int, mismatchRate: Double, threshold: Double) -> Bool {
-        guard sampled > 0, mismatches > 0 else { return false }
-        return binomialUpperTail(k: mismatches, n: sampled, p: mismatchRate) < threshold
+    /// The `poc_fraud_min_mismatches` parameter (§5.4) derived from what it stands for: the smallest
+    /// k with `P[Bin(sampled, mismatchRate) ≥ k] < threshold`, i.e. the fewest recomputed distances
+    /// ≥ r_target that the honest kernel mismatch rate cannot explain (n = 200, p₀ = 5e-4,
+    /// threshold 1e-7: 5). The chain itself only compares against the stored integer
+    /// (``PocVerdict``, GonkaCore); this is how that integer is chosen and kept true.
+    /// `sampled + 1` when even all of them would not be improbable enough.
+    public static func fraudMinMismatches(sampled: Int, mismatchRate: Double, threshold: Double) -> Int {
+        let n = max(0, sampled)
+        for k in 1...(n + 1) where binomialUpperTail(k: k, n: n, p: mismatchRate) < threshold {
+            return k
+        }
+        return n + 1
+    }
+
+    /// ``fraudMinMismatches(sampled:mismatchRate:threshold:)`` for the epoch parameters' sample size,
+    /// `poc_mismatch_rate_ppb` and `poc_fraud_threshold_ppb`.
+    public static func fraudMinMismatches(_ params: EpochParams) -> Int {
+        fraudMinMismatches(
+            sampled: Int(clamping: params.pocValidationSample), mismatchRate: Double(params.pocMismatchRatePpb) / 1e9,
+            threshold: Double(params.pocFraudThresholdPpb) / 1e9)
     }
 
     /// The validator's sample of a participant's nonces (§5.4), ascending: the rule the ledger

@@ -20,7 +20,7 @@ struct UnitTests {
     }
 
     @Test func freshnessWindowIsSixtyBehindThirtyAhead() throws {
-        let window = FreshnessWindow()
+        let window = RequestWindow(ChainParams())
         let now: Int64 = 1_000_000_000_000_000
         try window.check(timestamp: now - 59_000_000_000, now: now)
         try window.check(timestamp: now + 29_000_000_000, now: now)

@@ -119,18 +119,22 @@ import Testing
         let sample = PocStatistics.sampleNonces(
             from: claimed, count: 200, validatorPublicKeyHex: Seeds.pk2, blockHashHex: Seeds.h)
         let recomputed = try full.distances(publicKeyHex: Seeds.pk, nonces: sample)
-        let mismatches = recomputed.filter { $0 >= r }.count
-        print("cheater: \(claimed.count) claimed, \(mismatches) of \(sample.count) fail full-model recomputation")
-        #expect(
-            PocStatistics.isFraud(mismatches: mismatches, sampled: sample.count, mismatchRate: 5e-4, threshold: 1e-7))
+        let verdict = Self.verdict(recomputed, r: r)
+        print(
+            "cheater: \(claimed.count) claimed, \(verdict.mismatches) of \(sample.count) fail full-model recomputation")
+        #expect(verdict.fraud)
 
         let honestDistances = try full.distances(publicKeyHex: Seeds.pk, nonces: candidates)
         let honest = zip(candidates, honestDistances).filter { $0.1 < r }.map(\.0)
         let honestSample = PocStatistics.sampleNonces(
             from: honest, count: 200, validatorPublicKeyHex: Seeds.pk2, blockHashHex: Seeds.h)
-        let honestMismatches = try full.distances(publicKeyHex: Seeds.pk, nonces: honestSample).filter { $0 >= r }.count
-        #expect(
-            !PocStatistics.isFraud(
-                mismatches: honestMismatches, sampled: honestSample.count, mismatchRate: 5e-4, threshold: 1e-7))
+        #expect(!Self.verdict(try full.distances(publicKeyHex: Seeds.pk, nonces: honestSample), r: r).fraud)
+    }
+
+    /// The chain's verdict (§5.4) on distances as the wire carries them (fixed point).
+    static func verdict(_ distances: [Double], r: Double) -> PocVerdict {
+        PocVerdict(
+            recomputedNano: distances.map(PocDistance.nano), rTargetNano: PocDistance.nano(r),
+            minMismatches: EpochParams.devnet.pocFraudMinMismatches)
     }
 }

@@ -38,14 +38,31 @@ import Testing
         #expect(deep > 0 && deep < 1e-150)
     }
 
-    @Test func fraudIffFiveOrMoreOf200() {
-        for k in 0...4 {
-            #expect(!PocStatistics.isFraud(mismatches: k, sampled: 200, mismatchRate: 5e-4, threshold: 1e-7))
+    /// The protocol's case: five or more of 200 (p₀ = 5e-4, threshold 1e-7); the devnet parameter
+    /// `poc_fraud_min_mismatches` is what its own `poc_mismatch_rate_ppb` and
+    /// `poc_fraud_threshold_ppb` give, so changing one without the other fails here.
+    @Test func fraudMinMismatchesIsFiveOf200AndMatchesTheDevnetParameter() {
+        #expect(PocStatistics.fraudMinMismatches(sampled: 200, mismatchRate: 5e-4, threshold: 1e-7) == 5)
+        #expect(PocStatistics.fraudMinMismatches(.devnet) == Int(EpochParams.devnet.pocFraudMinMismatches))
+        #expect(PocStatistics.fraudMinMismatches(.short) == Int(EpochParams.short.pocFraudMinMismatches))
+        // Bin(10, ½): P[X ≥ 10] = 2⁻¹⁰ ≈ 9.8e-4 is the only tail below 1e-3; nothing is below 1e-4.
+        #expect(PocStatistics.fraudMinMismatches(sampled: 10, mismatchRate: 0.5, threshold: 1e-3) == 10)
+        #expect(PocStatistics.fraudMinMismatches(sampled: 10, mismatchRate: 0.5, threshold: 1e-4) == 11)
+        #expect(PocStatistics.fraudMinMismatches(sampled: 0, mismatchRate: 5e-4, threshold: 1e-7) == 1)
+    }
+
+    /// The verdict (GonkaCore's ``PocVerdict``, the one the ledger and the orchestrator use):
+    /// mismatches are distances at or above r_target, fraud from the fifth of 200.
+    @Test func verdictCountsDistancesAtOrAboveTheTarget() {
+        let params = EpochParams.devnet
+        let r = params.rTargetNano
+        for k in 0...6 {
+            let recomputed = Array(repeating: r - 1, count: 200 - k) + Array(repeating: r, count: k)
+            let verdict = PocVerdict(recomputedNano: recomputed, params: params)
+            #expect(verdict.mismatches == k)
+            #expect(verdict.fraud == (k >= 5), "k = \(k)")
         }
-        for k in [5, 6, 20, 200] {
-            #expect(PocStatistics.isFraud(mismatches: k, sampled: 200, mismatchRate: 5e-4, threshold: 1e-7))
-        }
-        #expect(!PocStatistics.isFraud(mismatches: 0, sampled: 0, mismatchRate: 5e-4, threshold: 1e-7))
+        #expect(PocVerdict(recomputedNano: [], params: params) == PocVerdict(recomputedNano: [0], params: params))
     }
 
     @Test func sampleIsDeterministicWithoutReplacementAndOrderFree() {

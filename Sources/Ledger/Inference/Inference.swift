@@ -8,8 +8,9 @@ import GonkaWire
 /// in `Inference+Price.swift`).
 ///
 /// Amounts: `escrow = (prompt_tokens + max_tokens) × price`, `cost = (prompt_tokens +
-/// completion_tokens) × price`, both in checked 128-bit arithmetic, where `price` is the model's
-/// price per token fixed by whichever of Start and Finish the chain saw first. The prompt count
+/// completion_tokens) × price`, both from ``InferencePricing`` (GonkaCore, shared with the Transfer
+/// Agent), where `price` is the model's price per token fixed by whichever of Start and Finish the
+/// chain saw first. The prompt count
 /// charged is the TA's (the one escrowed); the executor's count is kept for the record.
 /// Until Rewards lands the cost stays in the module account and is recorded as the executor's
 /// epoch earnings (`inference/earnings/{epoch}{address}`).
@@ -166,14 +167,6 @@ enum Inference {
         else { throw .invalidField("inference_id", "must be 64 lowercase hex characters") }
     }
 
-    /// `(tokens) × price` in checked arithmetic.
-    static func charge(tokens: UInt64, _ more: UInt64, price: UInt64, what: String) throws(LedgerError) -> Amount {
-        let total = UInt128(tokens) + UInt128(more)
-        let (product, overflow) = total.multipliedReportingOverflow(by: UInt128(price))
-        guard !overflow, let value = UInt64(exactly: product) else { throw .overflow(what) }
-        return Amount(ngonka: value)
-    }
-
     // MARK: MsgStartInference
 
     /// `MsgStartInference` (PROTOCOL §6.2, §6.4), authority = the Transfer Agent. Checks both
@@ -201,9 +194,7 @@ enum Inference {
         }
         guard msg.maxTokens > 0 else { throw .invalidField("max_tokens", "must be positive") }
         let now = try blockTime(context, in: state)
-        let earliest = Int128(now) - Int128(params.requestMaxAgeSeconds) * 1_000_000_000
-        let latest = Int128(now) + Int128(params.requestMaxFutureSeconds) * 1_000_000_000
-        guard Int128(msg.timestamp) >= earliest, Int128(msg.timestamp) <= latest else {
+        guard RequestWindow(params).place(msg.timestamp, reference: now) == .inside else {
             throw .timestampOutOfWindow(timestamp: msg.timestamp, blockTime: now)
         }
         // The developer's key: the one sent along (must hash to the requester) or the one on chain.
@@ -278,7 +269,9 @@ enum Inference {
         } else {
             price = try currentPrice(msg.model, params: params, in: state)
         }
-        let escrow = try charge(tokens: msg.promptTokens, msg.maxTokens, price: price, what: "escrow")
+        guard
+            let escrow = InferencePricing.escrow(promptTokens: msg.promptTokens, maxTokens: msg.maxTokens, price: price)
+        else { throw .overflow("escrow") }
         try Bank.transfer(from: requester, to: moduleAddress, amount: escrow, in: state)
         if requesterAccount.pubkey.isEmpty {
             requesterAccount.pubkey = Data(developerKey.bytes)
@@ -404,7 +397,10 @@ enum Inference {
         _ rec: inout Wire.InferenceRecord, context: BlockContext, state: StateContext
     ) throws(LedgerError) -> [LedgerEvent] {
         rec.completionTokens = min(rec.completionTokens, rec.maxTokens)
-        let cost = try charge(tokens: rec.promptTokens, rec.completionTokens, price: rec.price, what: "cost")
+        guard
+            let cost = InferencePricing.cost(
+                promptTokens: rec.promptTokens, completionTokens: rec.completionTokens, price: rec.price)
+        else { throw .overflow("cost") }
         guard cost.ngonka <= rec.escrow else { throw .overflow("cost above escrow") }
         let refund = Amount(ngonka: rec.escrow - cost.ngonka)
         let requester = try parseAddress(rec.requester, field: "requester")

@@ -207,12 +207,12 @@ enum PoC {
             throw .invalidField(
                 "recomputed_nano", "\(msg.recomputedNano.count) distances for \(msg.sampledNonces.count) nonces")
         }
-        let k = PocSampling.mismatches(recomputedNano: msg.recomputedNano, rTargetNano: epochs.rTargetNano)
-        let fraud = UInt64(k) >= epochs.pocFraudMinMismatches
+        let verdict = PocVerdict(recomputedNano: msg.recomputedNano, params: epochs)
+        let fraud = verdict.fraud
         guard msg.fraud == fraud else {
             throw .invalidField(
                 "fraud",
-                "\(msg.fraud) contradicts the evidence: \(k) of \(msg.recomputedNano.count) recomputed distances ≥ r_target (fraud iff ≥ \(epochs.pocFraudMinMismatches))"
+                "\(msg.fraud) contradicts the evidence: \(verdict.mismatches) of \(msg.recomputedNano.count) recomputed distances ≥ r_target (fraud iff ≥ \(epochs.pocFraudMinMismatches))"
             )
         }
         try state.setRecord(msg, at: key)

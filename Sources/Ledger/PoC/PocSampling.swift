@@ -1,7 +1,8 @@
 import GonkaCore
 
 /// The validation sample of PROTOCOL §5.4 as the ledger names it; the rule itself is
-/// ``PocValidationSample`` (GonkaCore), shared with the PoC engine.
+/// ``PocValidationSample`` (GonkaCore), shared with the PoC engine. The verdict on the recomputed
+/// distances is ``PocVerdict`` (GonkaCore), shared with the node's orchestrator.
 public enum PocSampling {
     public static func seed(validatorKeyHex: String, blockHashHex: String) -> Hash {
         PocValidationSample.seed(validatorKeyHex: validatorKeyHex, blockHashHex: blockHashHex)
@@ -12,10 +13,5 @@ public enum PocSampling {
     ) -> [UInt64] {
         PocValidationSample.sample(
             nonces: nonces, count: count, seed: seed(validatorKeyHex: validatorKeyHex, blockHashHex: blockHashHex))
-    }
-
-    /// How many recomputed distances are at or above the target (the k of §5.4).
-    public static func mismatches(recomputedNano: [UInt64], rTargetNano: UInt64) -> Int {
-        recomputedNano.count { $0 >= rTargetNano }
     }
 }
