@@ -92,10 +92,12 @@ public struct NodeConfig: Sendable, Hashable {
         }
     }
 
-    /// Parses the TOML subset `config.toml` uses: top-level and `[section]` keys with string,
-    /// integer, boolean and array-of-strings values, and `#` comments.
+    /// Parses `config.toml` (TOML, read by TOMLKit): the keys are top-level or in `[section]`s and
+    /// take strings, integers, booleans and arrays of strings. A syntax error names its line; a key
+    /// this type does not know, a value of the wrong type or out of range, or a missing
+    /// `moniker`/`chain_id` is refused by name.
     public init(toml: String) throws(NodeError) {
-        let table = try TOMLSubset.parse(toml)
+        let table = try ConfigTOML.parse(toml)
         var config = NodeConfig(moniker: "", chainID: "")
         var seen: Set<String> = []
         for (key, value) in table {
@@ -156,7 +158,7 @@ public struct NodeConfig: Sendable, Hashable {
 
     /// The file as `gonka init` writes it.
     public var toml: String {
-        func quote(_ s: String) -> String { TOMLSubset.quote(s) }
+        func quote(_ s: String) -> String { ConfigTOML.quote(s) }
         return """
             # gonka node configuration (written by `gonka init`).
             moniker = \(quote(moniker))
@@ -237,160 +239,4 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(host):\(port)" }
-}
-
-/// The few TOML forms `config.toml` needs.
-enum TOMLSubset {
-    enum Value: Equatable {
-        case string(String)
-        case integer(Int64)
-        case bool(Bool)
-        case strings([String])
-
-        func string(_ key: String) throws(NodeError) -> String {
-            guard case .string(let s) = self else { throw .config("\(key) must be a string") }
-            return s
-        }
-
-        func strings(_ key: String) throws(NodeError) -> [String] {
-            guard case .strings(let s) = self else { throw .config("\(key) must be an array of strings") }
-            return s
-        }
-
-        func integer(_ key: String, min: Int64) throws(NodeError) -> Int64 {
-            guard case .integer(let i) = self, i >= min else { throw .config("\(key) must be an integer ≥ \(min)") }
-            return i
-        }
-
-        func bool(_ key: String) throws(NodeError) -> Bool {
-            guard case .bool(let b) = self else { throw .config("\(key) must be true or false") }
-            return b
-        }
-    }
-
-    /// `section.key` → value, in file order.
-    static func parse(_ text: String) throws(NodeError) -> [(String, Value)] {
-        var out: [(String, Value)] = []
-        var keys: Set<String> = []
-        var section = ""
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = stripComment(String(rawLine)).trimmingSpaces
-            if line.isEmpty { continue }
-            let where_ = "config.toml line \(number + 1)"
-            if line.hasPrefix("[") {
-                guard line.hasSuffix("]"), line.count > 2 else { throw .config("\(where_): bad section header") }
-                section = String(line.dropFirst().dropLast()).trimmingSpaces
-                guard isBareKey(section) else { throw .config("\(where_): bad section name") }
-                continue
-            }
-            guard let eq = line.firstIndex(of: "=") else { throw .config("\(where_): expected key = value") }
-            let key = String(line[..<eq]).trimmingSpaces
-            guard isBareKey(key) else { throw .config("\(where_): bad key \"\(key)\"") }
-            let full = section.isEmpty ? key : "\(section).\(key)"
-            guard keys.insert(full).inserted else { throw .config("\(where_): duplicate key \(full)") }
-            let raw = String(line[line.index(after: eq)...]).trimmingSpaces
-            guard let value = parseValue(raw) else { throw .config("\(where_): bad value for \(full)") }
-            out.append((full, value))
-        }
-        return out
-    }
-
-    private static func isBareKey(_ s: String) -> Bool {
-        !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
-    }
-
-    /// Drops a `#` comment that is not inside a string.
-    private static func stripComment(_ line: String) -> String {
-        var inString = false
-        var escaped = false
-        for (i, c) in zip(line.indices, line) {
-            if escaped {
-                escaped = false
-            } else if c == "\\" && inString {
-                escaped = true
-            } else if c == "\"" {
-                inString.toggle()
-            } else if c == "#" && !inString {
-                return String(line[..<i])
-            }
-        }
-        return line
-    }
-
-    private static func parseValue(_ raw: String) -> Value? {
-        if raw == "true" { return .bool(true) }
-        if raw == "false" { return .bool(false) }
-        if let i = Int64(raw.replacingUnderscores) { return .integer(i) }
-        if raw.hasPrefix("\"") {
-            var chars = Substring(raw)
-            guard let s = parseString(&chars), chars.trimmingSpaces.isEmpty else { return nil }
-            return .string(s)
-        }
-        if raw.hasPrefix("["), raw.hasSuffix("]") {
-            var rest = Substring(raw.dropFirst().dropLast())
-            var items: [String] = []
-            while true {
-                rest = Substring(String(rest).trimmingSpaces)
-                if rest.isEmpty { break }
-                guard let s = parseString(&rest) else { return nil }
-                items.append(s)
-                rest = Substring(String(rest).trimmingSpaces)
-                if rest.isEmpty { break }
-                guard rest.first == "," else { return nil }
-                rest = rest.dropFirst()
-            }
-            return .strings(items)
-        }
-        return nil
-    }
-
-    /// A basic string at the start of `chars` (which must start with `"`); consumes it.
-    private static func parseString(_ chars: inout Substring) -> String? {
-        guard chars.first == "\"" else { return nil }
-        chars = chars.dropFirst()
-        var out = ""
-        while let c = chars.first {
-            chars = chars.dropFirst()
-            switch c {
-            case "\"": return out
-            case "\\":
-                guard let e = chars.first else { return nil }
-                chars = chars.dropFirst()
-                switch e {
-                case "\"": out.append("\"")
-                case "\\": out.append("\\")
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                default: return nil
-                }
-            default: out.append(c)
-            }
-        }
-        return nil
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for c in s {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default: out.append(c)
-            }
-        }
-        return out + "\""
-    }
-}
-
-extension StringProtocol {
-    var trimmingSpaces: String {
-        let scalars = unicodeScalars
-        guard let start = scalars.firstIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }) else { return "" }
-        let end = scalars.lastIndex(where: { $0 != " " && $0 != "\t" && $0 != "\r" }) ?? start
-        return String(String.UnicodeScalarView(scalars[start...end]))
-    }
-
-    var replacingUnderscores: String { String(filter { $0 != "_" }) }
 }

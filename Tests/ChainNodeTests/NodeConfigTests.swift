@@ -15,6 +15,14 @@ import Testing
         #expect(parsed == config)
     }
 
+    /// Strings with quotes, backslashes and control characters come back as they went in.
+    @Test func roundTripsAwkwardStrings() throws {
+        var config = NodeConfig(moniker: "a\"b\\c\n\td\r\ne\u{1}f\u{7F}", chainID: "gonka-devnet")
+        config.apiMLNodes = ["http://127.0.0.1:8080", "ü # not a comment"]
+        let parsed = try NodeConfig(toml: config.toml)
+        #expect(parsed == config)
+    }
+
     @Test func parsesTheContractExample() throws {
         let text = """
             moniker = "node0"   # a comment
@@ -63,6 +71,19 @@ import Testing
             "poc.max_nonces_per_second must be an integer ≥ 0"
         ),
         ("moniker = \"a\"\nchain_id = \"c\"\n[poc]\nmax_nonces_per_second = \"fast\"", "poc.max_nonces_per_second"),
+        // One case per remaining class: wrong types, keys under unknown or nested sections, refused
+        // values, and syntax errors (which name their line).
+        ("moniker = \"a\"\nchain_id = \"c\"\n[debug]\ntest_hooks = \"yes\"", "debug.test_hooks must be true or false"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[p2p]\npersistent_peers = \"x\"", "must be an array of strings"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[p2p]\npersistent_peers = [1]", "must be an array of strings"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[mempool]\nmax_txs = 1.5", "mempool.max_txs must be an integer"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[bogus]\nx = 1", "unknown key bogus.x"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api.extra]\nx = 1", "unknown key api.extra.x"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nml = \"remote\"", "api.ml must be"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nml = \"embedded\"", "needs api.model"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nadmin_listen = \"10.0.0.1:9\"", "loopback"),
+        ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),
     ])
     func rejectsBadFiles(text: String, expected: String) {
         let error = #expect(throws: NodeError.self) { try NodeConfig(toml: text) }
