@@ -25,6 +25,7 @@ public struct APIBenchmark: Sendable {
     /// Report the median of each phase of the network path.
     public var trace: Bool
 
+    /// The benchmark with these settings (the options of its command).
     public init(requests: Int, maxTokens: Int, concurrency: Int, throughputRequests: Int, trace: Bool) {
         self.requests = requests
         self.maxTokens = maxTokens

@@ -6,6 +6,7 @@ public struct BenchmarkError: Error, CustomStringConvertible, Sendable {
     /// The sentence the user reads.
     public let description: String
 
+    /// An error that says `description`.
     public init(_ description: String) { self.description = description }
 }
 

@@ -23,6 +23,7 @@ public struct ChainBenchmark: Sendable {
     /// Keep the devnet directory afterwards.
     public var keep: Bool
 
+    /// The benchmark with these settings (the options of its command).
     public init(participants: Int, txs: Int, accounts: Int, binary: String?, drainTimeout: Int, keep: Bool) {
         self.participants = participants
         self.txs = txs

@@ -32,6 +32,7 @@ public struct ChainInferenceBenchmark: Sendable {
     /// Keep the devnet directory afterwards.
     public var keep: Bool
 
+    /// The benchmark with these settings (the options of its command).
     public init(
         participants: Int, inferences: Int, requesters: Int, maxTokens: Int, batch: Int, binary: String?,
         drainTimeout: Int, keep: Bool

@@ -14,6 +14,7 @@ public struct ConsensusBenchmark: Sendable {
     /// `verifyCommit` repetitions.
     public var verifications: Int
 
+    /// The benchmark with these settings (the options of its command).
     public init(counts: [Int], heights: Int, verifications: Int) {
         self.counts = counts
         self.heights = heights

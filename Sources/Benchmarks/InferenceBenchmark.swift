@@ -20,6 +20,7 @@ public struct InferenceBenchmark: Sendable {
     /// Runs per test (the median is reported).
     public var runs: Int
 
+    /// The benchmark with these settings (the options of its command).
     public init(model: String?, promptTokens: Int, genTokens: Int, threadCounts: [Int], runs: Int) {
         self.model = model
         self.promptTokens = promptTokens

@@ -17,6 +17,7 @@ public struct InferenceLedgerBenchmark: Sendable {
     /// An in-memory SQLite store instead of a file in a temporary directory.
     public var memory: Bool
 
+    /// The benchmark with these settings (the options of its command).
     public init(inferences: Int, blockSize: Int, requesters: Int, memory: Bool) {
         self.inferences = inferences
         self.blockSize = blockSize

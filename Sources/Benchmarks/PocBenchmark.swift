@@ -13,6 +13,7 @@ public struct PocBenchmark: Sendable {
     /// PoC model preset: devnet, testnet or mainnet.
     public var preset: String
 
+    /// The benchmark with these settings (the options of its command).
     public init(threadCounts: [Int], seconds: Double, preset: String) {
         self.threadCounts = threadCounts
         self.seconds = seconds

@@ -17,6 +17,7 @@ public struct TxPipelineBenchmark: Sendable {
     /// An in-memory SQLite store instead of a file in a temporary directory.
     public var memory: Bool
 
+    /// The benchmark with these settings (the options of its command).
     public init(txs: Int, blockSize: Int, accounts: Int, memory: Bool) {
         self.txs = txs
         self.blockSize = blockSize

@@ -4,5 +4,6 @@ public struct DevnetError: Error, CustomStringConvertible, Sendable {
     /// The sentence the user reads.
     public let description: String
 
+    /// An error that says `description`.
     public init(_ description: String) { self.description = description }
 }

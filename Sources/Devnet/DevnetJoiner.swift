@@ -6,11 +6,13 @@ import Storage
 /// One more participant's home in a running devnet (`gonka devnet join`): `DIR/nodeK` with fresh
 /// account, consensus and p2p keys and three free loopback ports.
 public struct DevnetJoiner: Sendable {
+    /// K of `nodeK`: the next index of the manifest.
     public let index: Int
     public let home: URL
     public let p2pPort: Int
     public let rpcPort: Int
     public let apiPort: Int
+    /// The new account (it pays the registration fee, so it is funded first).
     public let account: KeyStore.Entry
     public let consensus: KeyStore.Entry
     public let p2p: KeyStore.Entry
@@ -32,6 +34,7 @@ public struct DevnetJoiner: Sendable {
         p2p = try keys.entryOrCreate("p2p")
     }
 
+    /// `nodeK`.
     public var moniker: String { "node\(index)" }
 
     /// The `gonka node join` steps against `peer`, writing a devnet node's config (PoC on).

@@ -8,10 +8,15 @@ import Storage
 /// and p2p keys, equal power), a funded faucet home, and each node's config.toml with its own
 /// loopback ports and every other node as a persistent peer.
 public enum DevnetLayout {
+    /// Genesis balance of each validator's account.
     public static let validatorBalance = Amount(gnk: 1_000_000)!
+    /// Genesis balance of the faucet.
     public static let faucetBalance = Amount(gnk: 1_000_000_000)!
+    /// Consensus power of each genesis validator.
     public static let validatorPower: UInt64 = 100
+    /// Name of the developer key (in the faucet home) the signing proxy signs with.
     public static let developerKey = "developer"
+    /// Genesis balance of the developer account.
     public static let developerBalance = Amount(gnk: 10_000)!
 
     /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).

@@ -33,6 +33,7 @@ public struct DevnetManifest: Codable, Sendable {
         public var key: String
         public var address: Address
 
+        /// Memberwise: each value as `devnet.json` holds it.
         public init(home: String, key: String, address: Address) {
             self.home = home
             self.key = key
@@ -60,6 +61,7 @@ public struct DevnetManifest: Codable, Sendable {
         public var rpcURL: String { "http://\(rpcListen)" }
         public var logPath: String { home + "/node.log" }
 
+        /// Memberwise: each value as `devnet.json` holds it.
         public init(
             index: Int, moniker: String, home: String, pid: Int32?, p2pPort: Int, rpcPort: Int, apiPort: Int,
             nodeID: String, accountAddress: Address, validatorAddress: String
@@ -110,6 +112,7 @@ public struct DevnetManifest: Codable, Sendable {
         }
     }
 
+    /// Memberwise: each value as `devnet.json` holds it.
     public init(
         chainID: String, binary: String, testHooks: Bool, faucet: Faucet, nodes: [Node], proxy: Proxy? = nil
     ) {

@@ -19,6 +19,7 @@ public struct JoinPlan: Sendable {
     public var config: NodeConfig
     public var timeout: Duration
 
+    /// A plan to join through `peer` (its chain must be `expectedChainID` when given).
     public init(
         home: URL, peer: String, expectedChainID: String?, url: String, config: NodeConfig, timeout: Duration
     ) {

@@ -62,5 +62,6 @@ public struct NodeHostError: Error, CustomStringConvertible, Sendable {
     /// The sentence the user reads.
     public let description: String
 
+    /// An error that says `description`.
     public init(_ description: String) { self.description = description }
 }

@@ -35,6 +35,7 @@ public struct OwnerWatch: Service {
 
     var ownerIsGone: Bool { kill(owner, 0) != 0 && errno == ESRCH }
 
+    /// Polls the owner every second until the graceful shutdown; signals SIGTERM once it is gone.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             var signalled = false
