@@ -37,6 +37,10 @@ let package = Package(
         .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
         .library(name: "APINode", targets: ["APINode"]),
         .library(name: "ServerLifecycle", targets: ["ServerLifecycle"]),
+        .library(name: "NodeHost", targets: ["NodeHost"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
+        .library(name: "Devnet", targets: ["Devnet"]),
+        .library(name: "Benchmarks", targets: ["Benchmarks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -169,8 +173,54 @@ let package = Package(
         .target(
             name: "GonkaTestKit",
             dependencies: [
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Simulation", "ServerLifecycle",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        // In-process stand-ins for a network and a chain (the consensus simulator, a ledger with funded
+        // accounts): the tests use them through GonkaTestKit, `gonka bench` directly.
+        .target(
+            name: "Simulation",
+            dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
+        // What a host runs beside its chain node: the API node with its ML backends.
+        .target(
+            name: "NodeHost",
+            dependencies: [
+                "ChainNode", "APINode", "MLNode", "Inference", "GonkaClient", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // A local network of node processes: layout, manifest, process control, funding, joining.
+        .target(
+            name: "Devnet",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "ChainNode", "GonkaClient", "ServerLifecycle",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // What `gonka bench …` measures; the commands only parse, call and print.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Simulation", "Inference", "ChainNode",
+                "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "NodeHost", "Devnet",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -182,8 +232,9 @@ let package = Package(
         .executableTarget(
             name: "gonka",
             dependencies: [
-                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "GonkaTestKit", "Inference",
-                "ChainNode", "MLNode", "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle",
+                "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Inference", "ChainNode", "MLNode",
+                "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle", "NodeHost", "Devnet",
+                "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -306,7 +357,7 @@ let package = Package(
         .testTarget(
             name: "DevnetTests",
             dependencies: [
-                "gonka", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
+                "gonka", "Devnet", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict

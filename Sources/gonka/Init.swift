@@ -71,14 +71,3 @@ struct Init: ParsableCommand {
         print("  config:     \(home.configURL.path)")
     }
 }
-
-extension KeyStore {
-    /// The key named `name`, created if missing.
-    func entryOrCreate(_ name: String) throws -> Entry {
-        do {
-            return try entry(name)
-        } catch .notFound {
-            return try add(name: name)
-        }
-    }
-}

@@ -4,6 +4,7 @@ import Hummingbird
 import Inference
 import Logging
 import MLNode
+import ServerLifecycle
 import ServiceLifecycle
 import Tensor
 import UnixSignals

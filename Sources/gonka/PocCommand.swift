@@ -1,8 +1,7 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
-import GonkaCore
 import ProofOfCompute
-import Tensor
 
 /// `gonka poc …`
 struct PocCommand: ParsableCommand {
@@ -70,18 +69,9 @@ extension PocCommand {
         }
 
         func run() throws {
-            let wanted = parseHitRate(hitRate) ?? 1.0 / 16
-            let engine = try PocEngine(
-                blockHashHex: PocCalibration.blockHashHex, config: model.config, threads: model.threads)
-            say("calibrating \(model.preset) (\(model.config)) on \(nonces) nonces, \(model.threads) thread(s)…")
-            let start = ContinuousClock.now
-            let result = try PocCalibration.measure(engine: engine, hitRate: wanted, nonces: nonces)
-            let seconds = (ContinuousClock.now - start).seconds
-            print("hit_rate       \(String(format: "%.6g", wanted))")
-            print("r_target       \(String(format: "%.9f", result.rTarget))")
-            print("r_target_nano  \(result.rTargetNano)")
-            print(
-                "nonces         \(nonces) in \(String(format: "%.1f", seconds)) s (\(rate(Double(nonces), seconds))/s)")
+            try PocMeasurement.calibrate(
+                preset: model.preset, config: model.config, threads: model.threads, nonces: nonces,
+                hitRate: parseHitRate(hitRate) ?? 1.0 / 16, progress: say, output: { print($0) })
         }
     }
 
@@ -106,72 +96,9 @@ extension PocCommand {
         }
 
         func run() throws {
-            let config = model.config
-            let pool = ThreadPool(threads: model.threads)
-            let weights = try PocWeights(blockHashHex: PocCalibration.blockHashHex, config: config, pool: pool)
-            let engine = PocEngine(weights: weights, threads: model.threads)
-            let reference = PocReference(weights: weights)
-            let pk = PocCalibration.publicKeyHex
-            say("comparing \(nonces) nonces of \(model.preset) (\(config)) on \(model.threads) thread(s)…")
-            var fast = [Double](repeating: 0, count: nonces)
-            var slow = [Double](repeating: 0, count: nonces)
-            let chunk = 2_000
-            let start = ContinuousClock.now
-            var done = 0
-            while done < nonces {
-                let end = min(done + chunk, nonces)
-                let list = (done..<end).map { UInt64($0) }
-                let d = try engine.distances(publicKeyHex: pk, nonces: list)
-                for i in 0..<d.count { fast[done + i] = d[i] }
-                slow.withUnsafeMutableBufferPointer { out in
-                    let out = out
-                    let base = done
-                    pool.parallelFor(list.count) { range in
-                        for i in range {
-                            out[base + i] = (try? reference.distance(publicKeyHex: pk, nonce: list[i])) ?? .nan
-                        }
-                    }
-                }
-                done = end
-                let elapsed = (ContinuousClock.now - start).seconds
-                // A running tally, so a long run that is cut short still says something.
-                let wanted = parseHitRate(hitRate) ?? 1.0 / 16
-                let soFar = Array(slow[0..<done])
-                let r = try rTarget ?? PocCalibration.rTarget(distances: soFar, hitRate: wanted)
-                let flips = (0..<done).filter { (fast[$0] < r) != (slow[$0] < r) }.count
-                let worst = (0..<done).map { abs(fast[$0] - slow[$0]) }.max() ?? 0
-                say(
-                    "  \(done)/\(nonces) (\(String(format: "%.0f", elapsed)) s): \(flips) mismatches at r \(String(format: "%.9f", r)), max |fast - ref| \(String(format: "%.3g", worst))"
-                )
-            }
-            let rate = parseHitRate(hitRate) ?? 1.0 / 16
-            let r = try rTarget ?? PocCalibration.rTarget(distances: slow, hitRate: rate)
-            var mismatches = 0
-            var diffs: [Double] = []
-            diffs.reserveCapacity(nonces)
-            for i in 0..<nonces {
-                if (fast[i] < r) != (slow[i] < r) { mismatches += 1 }
-                diffs.append(abs(fast[i] - slow[i]))
-            }
-            diffs.sort()
-            let p99 = diffs[min(diffs.count - 1, Int(Double(diffs.count) * 0.99))]
-            let mean = diffs.reduce(0, +) / Double(diffs.count)
-            let maxDiff = diffs.last ?? 0
-            let near = slow.filter { abs($0 - r) <= maxDiff }.count
-            // With no mismatch seen, the 95% upper bound of the rate is about 3 / n (the rule of three).
-            let bound = mismatches == 0 ? 3 / Double(nonces) : Double(mismatches) / Double(nonces)
-            print("nonces              \(nonces)")
-            print(
-                "r_target            \(String(format: "%.9f", r))\(rTarget == nil ? " (reference quantile at \(hitRate))" : "")"
-            )
-            print("mismatches          \(mismatches)")
-            print("mismatch_rate       \(String(format: "%.3g", Double(mismatches) / Double(nonces)))")
-            print("rate_upper_95       \(String(format: "%.3g", bound))\(mismatches == 0 ? " (rule of three)" : "")")
-            print("|fast - ref| max    \(String(format: "%.3g", maxDiff))")
-            print("|fast - ref| p99    \(String(format: "%.3g", p99))")
-            print("|fast - ref| mean   \(String(format: "%.3g", mean))")
-            print("within max of r     \(near) nonces (the only ones that could flip)")
-            print("seconds             \(String(format: "%.0f", (ContinuousClock.now - start).seconds))")
+            try PocMeasurement.mismatch(
+                preset: model.preset, config: model.config, threads: model.threads, nonces: nonces, rTarget: rTarget,
+                hitRate: parseHitRate(hitRate) ?? 1.0 / 16, hitRateText: hitRate, progress: say, output: { print($0) })
         }
     }
 }
@@ -206,101 +133,6 @@ struct PocBench: ParsableCommand {
     }
 
     func run() throws {
-        let config = PocModelConfig.preset(named: preset) ?? .devnet
-        let weights = try PocWeights(blockHashHex: PocCalibration.blockHashHex, config: config)
-        print("PoC model \(preset): \(config); \(String(format: "%.2f", config.flopsPerNonce / 1e6)) MFLOP per nonce")
-        print("| threads |   nonces/s | PoC GFLOP/s | matmul GFLOP/s (best shape) | PoC / matmul")
-        print("|--------:|-----------:|------------:|----------------------------:|-------------:")
-        for count in threadCounts {
-            let engine = PocEngine(weights: weights, threads: count)
-            _ = try engine.distances(publicKeyHex: PocCalibration.publicKeyHex, nonces: Array(0..<64))
-            var tried = 0
-            var next: UInt64 = 1_000
-            let start = ContinuousClock.now
-            while (ContinuousClock.now - start).seconds < seconds {
-                let list = (0..<UInt64(256)).map { next + $0 }
-                _ = try engine.distances(publicKeyHex: PocCalibration.publicKeyHex, nonces: list)
-                next += 256
-                tried += list.count
-            }
-            let nps = Double(tried) / (ContinuousClock.now - start).seconds
-            let gflops = nps * config.flopsPerNonce / 1e9
-            let (best, shape) = Self.matMulPeak(config: config, threads: count, seconds: min(seconds, 3))
-            let rng = Self.randomDrawSeconds(config: config, blockHashHex: weights.blockHashHex)
-            print(
-                "| \(pad(count, 7)) | \(pad(String(format: "%.0f", nps), 10)) | \(pad(String(format: "%.2f", gflops), 11)) | \(pad(String(format: "%.2f (%@)", best, shape), 27)) | \(pad(String(format: "%.0f%%", 100 * gflops / best), 12))"
-            )
-            // Where the rest goes: the per-nonce random draws (input normals, permutation) on one thread.
-            let share = min(1, rng * nps / Double(count))
-            print(
-                "  random draws: \(String(format: "%.0f", rng * 1e6)) µs per nonce per thread, \(String(format: "%.0f%%", 100 * share)) of the time"
-            )
-        }
-    }
-
-    func pad(_ value: Any, _ width: Int) -> String {
-        let text = "\(value)"
-        return String(repeating: " ", count: max(0, width - text.count)) + text
-    }
-
-    /// Seconds per nonce of the random draws alone (input normals and the logit permutation).
-    static func randomDrawSeconds(config: PocModelConfig, blockHashHex: String) -> Double {
-        let pk = PocCalibration.publicKeyHex
-        var sink: Float = 0
-        let count = 200
-        let input = UnsafeMutableBufferPointer<Float>.allocate(capacity: config.seqLen * config.dim)
-        let perm = UnsafeMutableBufferPointer<Int32>.allocate(capacity: config.vocab)
-        defer {
-            input.deallocate()
-            perm.deallocate()
-        }
-        // The engine's own draw functions, so this is the engine's cost.
-        let start = ContinuousClock.now
-        for n in 0..<UInt64(count) {
-            PocEngine.drawInput(blockHashHex, pk, n, into: input)
-            PocEngine.drawPermutation(blockHashHex, pk, n, into: perm)
-            sink += input[0] + Float(perm[0])
-        }
-        let seconds = (ContinuousClock.now - start).seconds / Double(count)
-        return sink.isNaN ? 0 : seconds
-    }
-
-    /// The best `Kernels.matMul` GFLOP/s over F32 weights at the shapes of one PoC forward batch.
-    static func matMulPeak(config: PocModelConfig, threads: Int, seconds: Double) -> (Double, String) {
-        let pool = ThreadPool(threads: threads)
-        let tokens = PocEngine.forwardBatch * config.seqLen
-        let shapes = [
-            (config.ffnHidden, config.dim, tokens), (config.dim, config.ffnHidden, tokens),
-            (config.dim, config.dim, tokens), (config.vocab, config.dim, PocEngine.forwardBatch),
-        ]
-        var best = (0.0, "")
-        for (rows, cols, n) in shapes {
-            var stream = PhiloxStream(seedString: "bench/\(rows)x\(cols)")
-            let w = stream.fill(normals: rows * cols)
-            let x = stream.fill(normals: cols * n)
-            var y = [Float](repeating: 0, count: rows * n)
-            let each = seconds / Double(shapes.count)
-            w.withUnsafeBufferPointer { wb in
-                x.withUnsafeBufferPointer { xb in
-                    y.withUnsafeMutableBufferPointer { yb in
-                        guard
-                            let matrix = WeightMatrix(
-                                type: .f32, rows: rows, cols: cols, data: UnsafeRawPointer(wb.baseAddress!))
-                        else { return }
-                        let target = Kernels.MatMulTarget(weight: matrix, y: yb.baseAddress!, ldy: rows)
-                        Kernels.matMul(pool: pool, targets: [target], x: xb.baseAddress!, ldx: cols, tokens: n)
-                        var runs = 0
-                        let start = ContinuousClock.now
-                        while (ContinuousClock.now - start).seconds < each {
-                            Kernels.matMul(pool: pool, targets: [target], x: xb.baseAddress!, ldx: cols, tokens: n)
-                            runs += 1
-                        }
-                        let g = Double(runs) * 2 * Double(rows * cols * n) / (ContinuousClock.now - start).seconds / 1e9
-                        if g > best.0 { best = (g, "\(rows)×\(cols)·\(n)") }
-                    }
-                }
-            }
-        }
-        return best
+        try PocBenchmark(threadCounts: threadCounts, seconds: seconds, preset: preset).run { print($0) }
     }
 }

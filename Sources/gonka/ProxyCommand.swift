@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import GonkaCore
 import Logging
+import ServerLifecycle
 import ServiceLifecycle
 import Storage
 import UnixSignals

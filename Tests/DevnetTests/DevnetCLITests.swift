@@ -1,3 +1,4 @@
+import Devnet
 import Foundation
 import GonkaCore
 import Testing
@@ -58,7 +59,7 @@ import Testing
         }
         // The faucet is funded and its key is usable.
         let faucetGenesis = String(decoding: genesis, as: UTF8.self)
-        #expect(faucetGenesis.contains(manifest.faucet.address))
+        #expect(faucetGenesis.contains(manifest.faucet.address.description))
         #expect(FileManager.default.fileExists(atPath: manifest.faucet.home + "/keys/faucet.json"))
 
         // A second `up` on the same stopped directory resumes it (no new keys), `--reset` rewrites it.

@@ -1,3 +1,4 @@
+import Devnet
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -15,34 +16,9 @@ struct DevnetHarness: Sendable {
         var output: String { stdout + stderr }
     }
 
-    /// The subset of `devnet.json` the tests read.
-    struct Manifest: Decodable, Sendable {
-        struct Node: Decodable, Sendable {
-            var index: Int
-            var home: String
-            var pid: Int32?
-            var rpcURL: String
-            var validatorAddress: String
-            var accountAddress: String
-
-            enum CodingKeys: String, CodingKey {
-                case index, home, pid
-                case rpcURL = "rpc_url"
-                case validatorAddress = "validator_address"
-                case accountAddress = "account_address"
-            }
-        }
-        struct Faucet: Decodable, Sendable {
-            var home: String
-            var key: String
-            var address: String
-        }
-        var nodes: [Node]
-        var faucet: Faucet
-    }
-
     let dir: URL
-    let manifest: Manifest
+    /// What `devnet up` wrote (`DIR/devnet.json`), read with the devnet library's own type.
+    let manifest: DevnetManifest
     let audit = ChainAudit()
 
     var nodeCount: Int { manifest.nodes.count }
@@ -178,21 +154,15 @@ struct DevnetHarness: Sendable {
         }
     }
 
-    static func loadManifest(_ dir: URL) throws -> Manifest {
-        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: dir.appendingPathComponent("devnet.json")))
+    static func loadManifest(_ dir: URL) throws -> DevnetManifest {
+        try DevnetManifest.load(from: dir)
     }
 
     /// Last resort after `devnet down`: SIGKILL any pid in the manifest that is still a node of this
-    /// directory (checked through /proc so an unrelated process is never touched).
+    /// directory (`DevnetProcess` checks through /proc, so an unrelated process is never touched).
     static func killLeftovers(_ dir: URL) {
         guard let manifest = try? loadManifest(dir) else { return }
-        for node in manifest.nodes {
-            guard let pid = node.pid,
-                let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
-                String(decoding: cmdline, as: UTF8.self).contains(node.home)
-            else { continue }
-            kill(pid, SIGKILL)
-        }
+        for node in manifest.nodes { DevnetProcess.signal(node.pid, home: node.home, SIGKILL) }
     }
 
     /// The end of every node's log, for failure messages.

@@ -1,3 +1,4 @@
+import Devnet
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -21,7 +22,7 @@ struct DevnetJoinTests {
             // Registered on chain, seen by every node, with its own config and the devnet's genesis.
             let client = try ChainClient(baseURL: manifest.nodes[0].rpcURL)
             let participants = try await client.participants()
-            #expect(participants.contains { $0.address == joined.accountAddress })
+            #expect(participants.contains { $0.address == joined.accountAddress.description })
             #expect(
                 try Data(contentsOf: URL(fileURLWithPath: joined.home + "/genesis.json"))
                     == Data(contentsOf: URL(fileURLWithPath: manifest.nodes[0].home + "/genesis.json")))

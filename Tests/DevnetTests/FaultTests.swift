@@ -1,3 +1,4 @@
+import Devnet
 import Foundation
 import GonkaClient
 import GonkaCore

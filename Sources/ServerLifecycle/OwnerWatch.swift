@@ -10,25 +10,33 @@ import ServiceLifecycle
 /// as on SIGTERM once the process with that id has exited. The test harnesses set it to the test
 /// process, so the nodes a test run started (`devnet up` passes its environment on) never outlive
 /// it, even when it crashes: a crashed run used to leave its devnet running for hours.
-struct OwnerWatch: Service {
-    static let variable = "GONKA_OWNER_PID"
+public struct OwnerWatch: Service {
+    /// The environment variable naming the owner process.
+    public static let variable = "GONKA_OWNER_PID"
+
+    /// An owner that is not a process id.
+    public struct BadOwner: Error, CustomStringConvertible, Sendable {
+        /// What the variable held, in a sentence.
+        public let description: String
+    }
 
     let owner: pid_t
     let logger: Logger
 
     /// The watch the environment asks for, as services to add to a group: none when it asks for
     /// none. A value that is not a process id is an error, not silently ignored.
-    static func services(logger: Logger) throws -> [any Service] {
+    public static func services(logger: Logger) throws(BadOwner) -> [any Service] {
         guard let text = ProcessInfo.processInfo.environment[variable], !text.isEmpty else { return [] }
         guard let pid = pid_t(text), pid > 1 else {
-            throw CLIError("\(variable) must be the id of a running process, got \"\(text)\"")
+            throw BadOwner(description: "\(variable) must be the id of a running process, got \"\(text)\"")
         }
         return [OwnerWatch(owner: pid, logger: logger)]
     }
 
     var ownerIsGone: Bool { kill(owner, 0) != 0 && errno == ESRCH }
 
-    func run() async throws {
+    /// Polls the owner every second until the graceful shutdown; signals SIGTERM once it is gone.
+    public func run() async throws {
         await cancelWhenGracefulShutdown {
             var signalled = false
             while !Task.isCancelled {

@@ -7,9 +7,10 @@ import Foundation
 /// Starting, finding and stopping devnet node processes. Each node runs detached in its own
 /// process group (so a Ctrl-C in the terminal that ran `devnet up` does not reach it), with stdout and
 /// stderr appended to `HOME/node.log`.
-enum DevnetProcess {
+public enum DevnetProcess {
     /// Starts `binary node start --home HOME` (or `binary ARGUMENTS`) and returns its pid.
-    static func start(binary: String, home: String, logPath: String, arguments: [String]? = nil) throws -> Int32 {
+    public static func start(binary: String, home: String, logPath: String, arguments: [String]? = nil) throws -> Int32
+    {
         closeOnExec()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -30,7 +31,7 @@ enum DevnetProcess {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, binary, &actions, &attributes, argv, environ)
         guard result == 0 else {
-            throw CLIError("cannot start \(binary): \(String(cString: strerror(result)))")
+            throw DevnetError("cannot start \(binary): \(String(cString: strerror(result)))")
         }
         return pid
     }
@@ -49,7 +50,7 @@ enum DevnetProcess {
 
     /// Whether `pid` is a live (not zombie) `gonka node start` process for `home`: a recycled pid
     /// of some other program is never mistaken for a node, so it is never signalled.
-    static func isRunning(_ pid: Int32?, home: String, role: String = "node") -> Bool {
+    public static func isRunning(_ pid: Int32?, home: String, role: String = "node") -> Bool {
         guard let pid, pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
@@ -63,13 +64,13 @@ enum DevnetProcess {
 
     /// Sends `signal` to the node if it is the node; returns whether it was.
     @discardableResult
-    static func signal(_ pid: Int32?, home: String, role: String = "node", _ signal: Int32) -> Bool {
+    public static func signal(_ pid: Int32?, home: String, role: String = "node", _ signal: Int32) -> Bool {
         guard let pid, isRunning(pid, home: home, role: role) else { return false }
         return kill(pid, signal) == 0
     }
 
     /// SIGTERM, up to `grace` for a clean exit, then SIGKILL. Returns how it ended.
-    static func stop(
+    public static func stop(
         _ pid: Int32?, home: String, role: String = "node", grace: Duration = .seconds(10)
     ) async -> StopOutcome {
         guard signal(pid, home: home, role: role, SIGTERM) else { return .notRunning }
@@ -84,21 +85,22 @@ enum DevnetProcess {
         return .killed
     }
 
-    enum StopOutcome: String {
+    /// How ``stop(_:home:role:grace:)`` ended a process (the raw value is what `devnet down` prints).
+    public enum StopOutcome: String, Sendable {
         case notRunning = "not running"
         case exited = "stopped"
         case killed = "killed after the grace period"
     }
 
     /// The last `lines` lines of a log file (for error messages).
-    static func tail(_ path: String, lines: Int = 15) -> String {
+    public static func tail(_ path: String, lines: Int = 15) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "(no log at \(path))" }
         let text = String(decoding: data.suffix(16_384), as: UTF8.self)
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
     /// This executable's path (so `devnet up` starts nodes of the same build by default).
-    static var currentExecutable: String {
+    public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
     }

@@ -1,0 +1,91 @@
+import ChainNode
+import Foundation
+import GonkaCore
+import Ledger
+import Storage
+
+/// Writes a fresh devnet: one genesis shared by N validator homes (each with account, consensus
+/// and p2p keys, equal power), a funded faucet home, and each node's config.toml with its own
+/// loopback ports and every other node as a persistent peer.
+public enum DevnetLayout {
+    /// Genesis balance of each validator's account.
+    public static let validatorBalance = Amount(gnk: 1_000_000)!
+    /// Genesis balance of the faucet.
+    public static let faucetBalance = Amount(gnk: 1_000_000_000)!
+    /// Consensus power of each genesis validator.
+    public static let validatorPower: UInt64 = 100
+    /// Name of the developer key (in the faucet home) the signing proxy signs with.
+    public static let developerKey = "developer"
+    /// Genesis balance of the developer account.
+    public static let developerBalance = Amount(gnk: 10_000)!
+
+    /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).
+    /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes).
+    public static func create(
+        dir: URL, participants: Int, testHooks: Bool, binary: String,
+        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil
+    ) throws -> DevnetManifest {
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        let ports = try DevnetPorts.allocate(participants * 3)
+        var nodes: [DevnetManifest.Node] = []
+        var validators: [Genesis.Validator] = []
+        var accounts: [Genesis.Account] = []
+        for index in 0..<participants {
+            let home = dir.appendingPathComponent("node\(index)", isDirectory: true)
+            try fm.createDirectory(at: home.appendingPathComponent("data"), withIntermediateDirectories: true)
+            let keys = KeyStore(home: home)
+            let account = try keys.entryOrCreate("validator")
+            let consensus = try keys.entryOrCreate("consensus")
+            let p2p = try keys.entryOrCreate("p2p")
+            let consensusKey = try PublicKey(bytes: Hex.decode(consensus.publicKey) ?? [])
+            let node = DevnetManifest.Node(
+                index: index, moniker: "node\(index)", home: home.path, pid: nil,
+                p2pPort: ports[index * 3], rpcPort: ports[index * 3 + 1], apiPort: ports[index * 3 + 2],
+                nodeID: p2p.publicKey, accountAddress: account.address,
+                validatorAddress: Hex.encode(consensusKey.address.bytes))
+            nodes.append(node)
+            validators.append(
+                .init(
+                    name: node.moniker, address: account.address, url: "http://127.0.0.1:\(node.apiPort)",
+                    consensusPubkey: consensus.publicKey, p2pPubkey: p2p.publicKey, power: validatorPower))
+            accounts.append(.init(address: account.address, balance: validatorBalance))
+        }
+        let faucetHome = dir.appendingPathComponent("faucet", isDirectory: true)
+        let faucet = try KeyStore(home: faucetHome).entryOrCreate("faucet")
+        accounts.append(.init(address: faucet.address, balance: faucetBalance))
+        // The developer key the devnet's signing proxy pays with.
+        let developer = try KeyStore(home: faucetHome).entryOrCreate(developerKey)
+        accounts.append(.init(address: developer.address, balance: developerBalance))
+        for address in extraAccounts where !accounts.contains(where: { $0.address == address }) {
+            accounts.append(.init(address: address, balance: extraBalance))
+        }
+        let genesis = Genesis(
+            chainID: DevnetManifest.chainID, genesisTime: ISO8601DateFormatter().string(from: Date()),
+            accounts: accounts, validators: validators, models: [.devnetDefault])
+        try genesis.validate()
+        let genesisJSON = try genesis.encodedJSON()
+        for node in nodes {
+            let home = URL(fileURLWithPath: node.home, isDirectory: true)
+            try genesisJSON.write(to: home.appendingPathComponent("genesis.json"), options: .atomic)
+            let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@127.0.0.1:\($0.p2pPort)" }
+            var config = NodeConfig(
+                moniker: node.moniker, chainID: DevnetManifest.chainID, accountKey: "validator",
+                p2pListen: "127.0.0.1:\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
+                apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
+            // Every devnet participant mines each sprint (PROTOCOL §5) on one thread.
+            config.pocEnabled = true
+            if let model {
+                config.apiEnabled = true
+                config.apiML = "embedded"
+                config.apiModel = model
+            }
+            try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        }
+        let manifest = DevnetManifest(
+            chainID: DevnetManifest.chainID, binary: binary, testHooks: testHooks,
+            faucet: .init(home: faucetHome.path, key: "faucet", address: faucet.address), nodes: nodes)
+        try manifest.save(to: dir)
+        return manifest
+    }
+}

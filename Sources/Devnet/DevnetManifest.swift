@@ -1,0 +1,155 @@
+import Foundation
+import GonkaCore
+
+/// What `gonka devnet up` writes and later reads back: the homes, ports and keys of a local
+/// network, kept in `DIR/devnet.json` so `status`, `down` and the tests find every process.
+public struct DevnetManifest: Codable, Sendable {
+    /// The manifest's file name in the devnet directory.
+    public static let fileName = "devnet.json"
+    /// The chain id of every devnet.
+    public static let chainID = "gonka-devnet"
+
+    public var chainID: String
+    public var binary: String
+    public var testHooks: Bool
+    public var faucet: Faucet
+    public var nodes: [Node]
+    /// The developer's signing proxy `devnet up` starts when the nodes serve a model.
+    public var proxy: Proxy?
+
+    /// The signing proxy process and the key it signs with.
+    public struct Proxy: Codable, Sendable {
+        public var pid: Int32?
+        public var port: Int
+        /// Name of the developer key in the faucet home.
+        public var key: String
+        public var address: Address
+        public var url: String { "http://127.0.0.1:\(port)/v1" }
+    }
+
+    /// The home holding the funded faucet key.
+    public struct Faucet: Codable, Sendable {
+        public var home: String
+        public var key: String
+        public var address: Address
+
+        /// Memberwise: each value as `devnet.json` holds it.
+        public init(home: String, key: String, address: Address) {
+            self.home = home
+            self.key = key
+            self.address = address
+        }
+    }
+
+    /// One validator: its home, process, ports and addresses.
+    public struct Node: Codable, Sendable {
+        public var index: Int
+        public var moniker: String
+        public var home: String
+        /// The running process, or nil before the first start.
+        public var pid: Int32?
+        public var p2pPort: Int
+        public var rpcPort: Int
+        public var apiPort: Int
+        /// Hex of the p2p public key (the node id in `persistent_peers`).
+        public var nodeID: String
+        public var accountAddress: Address
+        /// Hex of the consensus key's address, as `GET /block/{h}` lists commit signers.
+        public var validatorAddress: String
+
+        public var rpcListen: String { "127.0.0.1:\(rpcPort)" }
+        public var rpcURL: String { "http://\(rpcListen)" }
+        public var logPath: String { home + "/node.log" }
+
+        /// Memberwise: each value as `devnet.json` holds it.
+        public init(
+            index: Int, moniker: String, home: String, pid: Int32?, p2pPort: Int, rpcPort: Int, apiPort: Int,
+            nodeID: String, accountAddress: Address, validatorAddress: String
+        ) {
+            self.index = index
+            self.moniker = moniker
+            self.home = home
+            self.pid = pid
+            self.p2pPort = p2pPort
+            self.rpcPort = rpcPort
+            self.apiPort = apiPort
+            self.nodeID = nodeID
+            self.accountAddress = accountAddress
+            self.validatorAddress = validatorAddress
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case index, moniker, home, pid
+            case p2pPort = "p2p_port"
+            case rpcPort = "rpc_port"
+            case apiPort = "api_port"
+            case nodeID = "node_id"
+            case accountAddress = "account_address"
+            case validatorAddress = "validator_address"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(index, forKey: .index)
+            try c.encode(moniker, forKey: .moniker)
+            try c.encode(home, forKey: .home)
+            try c.encodeIfPresent(pid, forKey: .pid)
+            try c.encode(p2pPort, forKey: .p2pPort)
+            try c.encode(rpcPort, forKey: .rpcPort)
+            try c.encode(apiPort, forKey: .apiPort)
+            try c.encode(nodeID, forKey: .nodeID)
+            try c.encode(accountAddress, forKey: .accountAddress)
+            try c.encode(validatorAddress, forKey: .validatorAddress)
+            // Written for people and scripts; never read back.
+            var extra = encoder.container(keyedBy: ExtraKeys.self)
+            try extra.encode(rpcURL, forKey: .rpcURL)
+            try extra.encode(logPath, forKey: .log)
+        }
+
+        enum ExtraKeys: String, CodingKey {
+            case rpcURL = "rpc_url"
+            case log
+        }
+    }
+
+    /// Memberwise: each value as `devnet.json` holds it.
+    public init(
+        chainID: String, binary: String, testHooks: Bool, faucet: Faucet, nodes: [Node], proxy: Proxy? = nil
+    ) {
+        self.chainID = chainID
+        self.binary = binary
+        self.testHooks = testHooks
+        self.faucet = faucet
+        self.nodes = nodes
+        self.proxy = proxy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case binary, faucet, nodes, proxy
+        case chainID = "chain_id"
+        case testHooks = "test_hooks"
+    }
+
+    /// `DIR/devnet.json`.
+    public static func url(in dir: URL) -> URL { dir.appendingPathComponent(fileName) }
+
+    /// Reads `DIR/devnet.json`; a missing or unreadable one is an error that says what to do.
+    public static func load(from dir: URL) throws -> DevnetManifest {
+        let url = Self.url(in: dir)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw DevnetError("no devnet in \(dir.path) (start one: gonka devnet up --dir \(dir.path))")
+        }
+        do {
+            return try JSONDecoder().decode(DevnetManifest.self, from: Data(contentsOf: url))
+        } catch {
+            throw DevnetError("\(url.path) is unreadable: \(error) (remove the directory or use --reset)")
+        }
+    }
+
+    /// Writes `DIR/devnet.json` (atomically).
+    public func save(to dir: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(self).write(to: Self.url(in: dir), options: .atomic)
+    }
+}

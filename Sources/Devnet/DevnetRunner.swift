@@ -1,0 +1,116 @@
+import Foundation
+import GonkaClient
+import GonkaCore
+
+/// The steps of the devnet commands, shared with `gonka bench chain`.
+public enum DevnetRunner {
+    /// A fresh layout, or the existing one when `dir` holds a stopped devnet. Refuses a running one.
+    public static func prepare(
+        dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
+        extraAccounts: [Address] = [], model: String? = nil
+    ) async throws -> DevnetManifest {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
+            let existing = try DevnetManifest.load(from: dir)
+            let running = existing.nodes.filter { DevnetProcess.isRunning($0.pid, home: $0.home) }
+            guard running.isEmpty else {
+                throw DevnetError(
+                    "a devnet is already running in \(dir.path) (\(running.map(\.moniker).joined(separator: ", "))); "
+                        + "stop it first: gonka devnet down --dir \(dir.path)")
+            }
+            if !reset {
+                var resumed = existing
+                resumed.binary = binary
+                return resumed
+            }
+        }
+        if reset, fm.fileExists(atPath: dir.path) { try fm.removeItem(at: dir) }
+        if fm.fileExists(atPath: dir.path),
+            let contents = try? fm.contentsOfDirectory(atPath: dir.path), !contents.isEmpty
+        {
+            throw DevnetError("\(dir.path) exists and is not a devnet; choose another --dir or pass --reset to wipe it")
+        }
+        return try DevnetLayout.create(
+            dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
+            model: model)
+    }
+
+    /// Starts every node and records the pids.
+    public static func start(_ manifest: DevnetManifest, dir: URL) throws -> DevnetManifest {
+        var manifest = manifest
+        for index in manifest.nodes.indices {
+            let node = manifest.nodes[index]
+            manifest.nodes[index].pid = try DevnetProcess.start(
+                binary: manifest.binary, home: node.home, logPath: node.logPath)
+            // Saved after each start, so a failure part-way still leaves `down` able to stop them.
+            try manifest.save(to: dir)
+        }
+        return manifest
+    }
+
+    /// For the `bench chain*` commands: starts the prepared devnet, waits for block 2, runs
+    /// `measure`, then stops every node and deletes `dir` (unless `keep`), whatever `measure` did.
+    /// `progress` gets the line saying where a kept devnet is.
+    public static func withStarted(
+        _ prepared: DevnetManifest, dir: URL, keep: Bool, progress: (String) -> Void,
+        _ measure: (DevnetManifest) async throws -> Void
+    ) async throws {
+        var manifest = prepared
+        var failure: (any Error)?
+        do {
+            manifest = try start(manifest, dir: dir)
+            try await waitForHeight(2, manifest: manifest, timeout: .seconds(90))
+            try await measure(manifest)
+        } catch {
+            failure = error
+        }
+        for node in manifest.nodes { _ = await DevnetProcess.stop(node.pid, home: node.home) }
+        if keep {
+            progress("devnet kept in \(dir.path)")
+        } else {
+            try? FileManager.default.removeItem(at: dir)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Waits until every node reports `height` or more; a node that dies or a deadline that passes
+    /// is an error naming the node and showing the end of its log.
+    public static func waitForHeight(_ height: UInt64, manifest: DevnetManifest, timeout: Duration) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var last: [Int: String] = [:]
+        while true {
+            var done = true
+            for node in manifest.nodes {
+                guard DevnetProcess.isRunning(node.pid, home: node.home) else {
+                    throw DevnetError(
+                        "\(node.moniker) exited; the end of \(node.logPath):\n\(DevnetProcess.tail(node.logPath))")
+                }
+                do {
+                    let status = try await ChainClient(baseURL: node.rpcURL, timeout: .seconds(2)).status()
+                    last[node.index] = "height \(status.height), \(status.peers.count) peers"
+                    if status.height < height { done = false }
+                } catch {
+                    last[node.index] = "\(error)"
+                    done = false
+                }
+            }
+            if done { return }
+            if clock.now >= deadline {
+                let lines = manifest.nodes.map { "  \($0.moniker): \(last[$0.index] ?? "?") (log \($0.logPath))" }
+                throw DevnetError(
+                    "not every node reached height \(height) in \(timeout):\n" + lines.joined(separator: "\n")
+                        + "\nthe nodes keep running; look at the logs, then `gonka devnet down --dir …`")
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// Node `index` of the manifest, or an error naming the indices it has.
+    public static func node(_ index: Int, in manifest: DevnetManifest) throws -> DevnetManifest.Node {
+        guard manifest.nodes.indices.contains(index) else {
+            throw DevnetError("no node \(index) (this devnet has nodes 0–\(manifest.nodes.count - 1))")
+        }
+        return manifest.nodes[index]
+    }
+}

@@ -1,0 +1,67 @@
+import APINode
+import ChainNode
+import Foundation
+import GonkaClient
+import Inference
+import Logging
+import MLNode
+import ServiceLifecycle
+import Storage
+
+/// What a host runs beside its chain node when its config asks for it: the API node with its ML
+/// backends. `gonka node start` runs it; `gonka bench api` runs a few in one process.
+public enum NodeHost {
+    /// The API node of `[api] enabled = true`: its listeners, the embedded ML node (`ml =
+    /// "embedded"`), the remote ML nodes of `ml_nodes`, gateway keys in `HOME/data/apikeys.json`.
+    public static func apiNode(node: Node, logger: Logger) throws -> (node: APINode, services: [any Service])? {
+        let config = node.config
+        guard config.apiEnabled else { return nil }
+        let listen = try HostPort(parsing: config.apiListen)
+        let rpc = try HostPort(parsing: config.rpcListen)
+        let rpcHost = ["0.0.0.0", "::", ""].contains(rpc.host) ? "127.0.0.1" : rpc.host
+        let keys = KeyStore(home: node.paths.home)
+        let key = try keys.load(config.accountKey)
+        var api = APINodeConfiguration(
+            host: listen.host, port: listen.port, chainID: config.chainID, key: key,
+            payloadDirectory: node.paths.data.appendingPathComponent("payloads", isDirectory: true),
+            payloadRetention: .seconds(config.apiPayloadRetentionSeconds),
+            executorFirstByteTimeout: .milliseconds(config.apiFirstByteTimeoutMs),
+            apiKeysFile: node.paths.data.appendingPathComponent("apikeys.json"))
+        api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
+        if !config.apiAdminListen.isEmpty {
+            let admin = try HostPort(parsing: config.apiAdminListen)
+            api.adminHost = admin.host
+            api.adminPort = admin.port
+        }
+        var apiLogger = logger
+        apiLogger[metadataKey: "component"] = "api"
+        let client = try ChainClient(baseURL: "http://\(rpcHost):\(rpc.port)")
+        let apiNode = try APINode(configuration: api, chainClient: client, logger: apiLogger)
+        var embedded: (any MLBackend)?
+        if config.apiML == "embedded" {
+            let path = config.apiModel
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw NodeHostError("api.model \(path) does not exist (run `make model`)")
+            }
+            let llama = try LlamaModel(file: try GGUFFile(path: path))
+            let id = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            embedded = NativeBackend(model: llama, id: id, parallel: 1, queue: 16, threads: 1)
+        }
+        let services = APINodeServices(node: apiNode)
+        return (
+            apiNode,
+            services.services(embedded: embedded) + [
+                RemoteMLNodeDiscovery(registry: apiNode.registry, urls: config.apiMLNodes, logger: apiLogger)
+            ]
+        )
+    }
+}
+
+/// A host setting that cannot be served (a model file that is not there).
+public struct NodeHostError: Error, CustomStringConvertible, Sendable {
+    /// The sentence the user reads.
+    public let description: String
+
+    /// An error that says `description`.
+    public init(_ description: String) { self.description = description }
+}
