@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Consensus", targets: ["Consensus"]),
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "ChainRPCTypes", targets: ["ChainRPCTypes"]),
         .library(name: "GonkaClient", targets: ["GonkaClient"]),
         .library(name: "P2P", targets: ["P2P"]),
         .library(name: "ChainNode", targets: ["ChainNode"]),
@@ -93,6 +94,7 @@ let package = Package(
             name: "ChainNode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute", "ServerLifecycle",
+                "ChainRPCTypes",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,10 +115,13 @@ let package = Package(
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
         // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
         .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),
+        // The chain RPC's JSON model (docs/RPC.md): the node encodes these types, GonkaClient decodes
+        // them. Types only, so the node does not link the HTTP client for them.
+        .target(name: "ChainRPCTypes", dependencies: ["GonkaCore"], swiftSettings: strict),
         .target(
             name: "GonkaClient",
             dependencies: [
-                "GonkaCore", "GonkaWire",
+                "GonkaCore", "GonkaWire", "ChainRPCTypes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import Foundation
+import GonkaCore
 
 /// A refused or failed API request: the HTTP status and the OpenAI-style body
 /// `{"error":{"message","type","param","code"}}` (PROTOCOL §11). `shortDescription` is the code,
@@ -108,17 +109,15 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// The OpenAI-style JSON body.
     public var body: [UInt8] {
-        var inner: [String: Any] = ["message": message, "type": type, "code": code.rawValue]
-        inner["param"] = param ?? NSNull()
-        let data = (try? JSONSerialization.data(withJSONObject: ["error": inner], options: [.sortedKeys])) ?? Data()
-        return Array(data)
+        let inner: JSONValue = [
+            "message": .string(message), "type": .string(type), "code": .string(code.rawValue),
+            "param": param.map { .string($0) } ?? .null,
+        ]
+        return JSONValue.object([("error", inner)]).bytes(sortedKeys: true)
     }
 
     /// Reads an OpenAI-style error body (from an executor or an ML node); nil when it is not one.
     static func decodeCode(_ body: some Collection<UInt8>) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-            let error = object["error"] as? [String: Any]
-        else { return nil }
-        return error["code"] as? String
+        (try? JSONValue(parsing: body))?["error"]?["code"]?.stringValue
     }
 }

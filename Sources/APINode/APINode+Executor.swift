@@ -20,7 +20,7 @@ extension APINode {
         var model: String
         var original: [UInt8]
         /// `original` parsed (by the verification's ``RequestSummary``).
-        var parsed: RequestSummary.JSONObject
+        var parsed: JSONValue
     }
 
     /// Verifies a request forwarded by a TA: addressed to us, fresh, both signatures, the TA a
@@ -99,20 +99,18 @@ extension APINode {
     /// at the end stores the payload and broadcasts the Finish.
     func execute(_ assignment: Assignment, trace headTrace: PathTrace) async throws(APIError) -> Response {
         var trace = headTrace
-        let original = assignment.parsed.value
-        let clientStreams = (original["stream"] as? Bool) ?? false
+        let original = assignment.parsed
+        let clientStreams = original["stream"]?.boolValue ?? false
         let rewritten = ExecutorCapture.rewrite(
             original, kind: assignment.kind, seed: Int64.random(in: 0...(1 << 53)))
-        guard let executed = try? JSONSerialization.data(withJSONObject: rewritten, options: [.sortedKeys]) else {
-            throw .internalError("The rewritten request could not be encoded.")
-        }
+        let executed = rewritten.bytes(sortedKeys: true)
         guard let node = registry.acquire(model: assignment.model) else {
             throw .overloaded("No ML node of this executor serves '\(assignment.model)' now.")
         }
         var request = HTTPClientRequest(url: node.url + "/v1/" + assignment.kind.rawValue)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(data: executed))
+        request.body = .bytes(ByteBuffer(bytes: executed))
         trace.mark(.execRewritten)
         let response: HTTPClientResponse
         do {
@@ -128,15 +126,13 @@ extension APINode {
             let status = Int(response.status.code)
             if status == 429 { throw .overloaded("The ML node is at capacity.") }
             if status == 400 || status == 404 {
-                let message =
-                    ((try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])?["error"]
-                    as? [String: Any])?["message"] as? String
+                let message = (try? JSONValue(parsing: body))?["error"]?["message"]?.stringValue
                 throw .invalidRequest(message ?? "The ML node refused the request (\(status)).")
             }
             throw .upstream("The ML node answered \(status).")
         }
         let initial = ExecutorCapture(kind: assignment.kind, originalBody: original)
-        let executedBytes = Array(executed)
+        let executedBytes = executed
         let finishQueue = self.finishQueue
         let id = assignment.signed.inferenceID
         let metrics = self.metrics
@@ -163,8 +159,7 @@ extension APINode {
                         done = true
                         continue
                     }
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any]
-                    else { continue }
+                    guard let object = try? JSONValue(parsing: data), object.objectValue != nil else { continue }
                     let hadText = !capture.text.isEmpty
                     guard let chunk = capture.take(object) else { continue }
                     let firstText = !hadText && !capture.text.isEmpty
@@ -190,8 +185,7 @@ extension APINode {
             if clientStreams {
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             } else {
-                let data = (try? JSONSerialization.data(withJSONObject: capture.completeResponse)) ?? Data()
-                try await writer.write(ByteBuffer(data: data))
+                try await writer.write(ByteBuffer(bytes: capture.completeResponse.bytes()))
             }
             try await writer.finish(nil)
             trace.mark(.execEnd)
@@ -209,9 +203,9 @@ extension APINode {
             ], body: body)
     }
 
-    static func event(_ object: [String: Any]) -> ByteBuffer {
+    static func event(_ object: JSONValue) -> ByteBuffer {
         var buffer = ByteBuffer(string: "data: ")
-        buffer.writeBytes((try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8))
+        buffer.writeBytes(object.bytes())
         buffer.writeString("\n\n")
         return buffer
     }

@@ -27,8 +27,8 @@ extension APINode {
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         router.get("/v1/node") { _, _ in
             Self.json([
-                "address": self.address.description, "chain_id": self.configuration.chainID,
-                "models": self.registry.models,
+                "address": .string(self.address.description), "chain_id": .string(self.configuration.chainID),
+                "models": .array(self.registry.models.map { .string($0) }),
             ])
         }
         router.get("/v1/models") { _, _ in await self.modelsResponse() }
@@ -36,7 +36,9 @@ extension APINode {
         router.get("/v1/participants") { _, _ in
             do {
                 let list = try await self.chain.participants()
-                return Self.json(["data": list.map { ["address": $0.address, "url": $0.url] }])
+                return Self.json([
+                    "data": .array(list.map { ["address": .string($0.address), "url": .string($0.url)] })
+                ])
             } catch let error as APIError {
                 return Self.error(error)
             } catch {
@@ -50,10 +52,11 @@ extension APINode {
                 return Self.error(.invalidRequest("An inference id is 64 lowercase hex digits.", param: "id"))
             }
             do {
-                guard let value = try await self.chain.getJSON("/query/inference/\(id)") else {
-                    return Self.error(.notFound("The inference \(id)"))
+                let record = try await self.chain.servedOrNil("/query/inference") {
+                    () async throws(ChainClientError) in try await self.chain.client.inference(id)
                 }
-                return Self.jsonAny(value)
+                guard let record = record ?? nil else { return Self.error(.notFound("The inference \(id)")) }
+                return Self.wire(record)
             } catch let error as APIError {
                 return Self.error(error)
             } catch {
@@ -80,9 +83,9 @@ extension APINode {
         router.get("/admin/mlnodes") { _, _ in Self.encodable(self.registry.list()) }
         router.post("/admin/mlnodes") { request, _ in
             let body = (try? await request.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                let url = object["url"] as? String, url.hasPrefix("http://") || url.hasPrefix("https://"),
-                let model = object["model"] as? String, !model.isEmpty
+            guard let object = try? JSONValue(parsing: body), let url = object["url"]?.stringValue,
+                url.hasPrefix("http://") || url.hasPrefix("https://"), let model = object["model"]?.stringValue,
+                !model.isEmpty
             else { return Self.error(.invalidRequest("Expected {\"url\": \"http://…\", \"model\": \"ID\"}.")) }
             return Self.encodable(self.registry.add(url: url, model: model))
         }
@@ -90,13 +93,13 @@ extension APINode {
             router.post(RouterPath("/admin/mlnodes/:id/\(verb)")) { _, context in
                 let id = context.parameters.get("id") ?? ""
                 guard self.registry.setEnabled(id, enabled) else { return Self.error(.notFound("ML node \(id)")) }
-                return Self.json(["id": id, "enabled": enabled])
+                return Self.json(["id": .string(id), "enabled": .bool(enabled)])
             }
         }
         router.delete("/admin/mlnodes/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
             guard self.registry.remove(id) else { return Self.error(.notFound("ML node \(id)")) }
-            return Self.json(["id": id, "removed": true])
+            return Self.json(["id": .string(id), "removed": true])
         }
         router.get("/admin/apikeys") { _, _ in
             guard let keys = self.apiKeys, let list = try? keys.list() else {
@@ -109,14 +112,17 @@ extension APINode {
             guard let keys = self.apiKeys, let loader = self.configuration.keyLoader else {
                 return Self.error(.forbidden("Gateway mode is off on this node."))
             }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                let account = object["account"] as? String
-            else { return Self.error(.invalidRequest("Expected {\"account\": \"KEY NAME\", \"limit\": ngonka}.")) }
+            guard let object = try? JSONValue(parsing: body), let account = object["account"]?.stringValue else {
+                return Self.error(.invalidRequest("Expected {\"account\": \"KEY NAME\", \"limit\": ngonka}."))
+            }
             let limit = ChainView.uint(object["limit"]) ?? 0
             do {
                 let key = try loader(account)
                 let (entry, secret) = try keys.create(account: account, address: key.publicKey.address, limit: limit)
-                return Self.json(["id": entry.id, "key": secret, "address": entry.address, "limit": limit])
+                return Self.json([
+                    "id": .string(entry.id), "key": .string(secret), "address": .string(entry.address),
+                    "limit": JSONValue(limit),
+                ])
             } catch {
                 return Self.error(.invalidRequest("Cannot create the key: \(error)"))
             }
@@ -126,7 +132,7 @@ extension APINode {
             guard let keys = self.apiKeys, (try? keys.revoke(id: id)) == true else {
                 return Self.error(.notFound("API key \(id)"))
             }
-            return Self.json(["id": id, "revoked": true])
+            return Self.json(["id": .string(id), "revoked": true])
         }
         return router
     }
@@ -236,17 +242,20 @@ extension APINode {
         if let registered = try? await chain.models() { ids = registered.map(\.id) }
         return Self.json([
             "object": "list",
-            "data": ids.map { ["id": $0, "object": "model", "created": now, "owned_by": "gonka"] as [String: Any] },
+            "data": .array(
+                ids.map { ["id": .string($0), "object": "model", "created": JSONValue(now), "owned_by": "gonka"] }),
         ])
     }
 
     func pricingResponse() async -> Response {
         do {
             let models = try await chain.models()
-            let list: [[String: Any]] =
-                models?.map { ["model": $0.id, "price_per_token_ngonka": $0.price] }
-                ?? registry.models.map { ["model": $0, "price_per_token_ngonka": configuration.fallbackPrice] }
-            return Self.json(["data": list])
+            let list: [JSONValue] =
+                models?.map { ["model": .string($0.id), "price_per_token_ngonka": JSONValue($0.price)] }
+                ?? registry.models.map {
+                    ["model": .string($0), "price_per_token_ngonka": JSONValue(configuration.fallbackPrice)]
+                }
+            return Self.json(["data": .array(list)])
         } catch {
             return Self.error(error)
         }
@@ -254,11 +263,11 @@ extension APINode {
 
     func epochResponse() async -> Response {
         do {
-            if let value = try await chain.getJSON("/query/epochs/current") { return Self.jsonAny(value) }
+            if let value = try await chain.getJSON("/query/epochs/current") { return Self.json(value) }
             let status = try await chain.client.status()
             return Self.json([
-                "chain_id": status.chainID, "height": status.height, "block_time_ms": status.blockTimeMs,
-                "epoch": NSNull(),
+                "chain_id": .string(status.chainID), "height": JSONValue(status.height),
+                "block_time_ms": .int(status.blockTimeMs), "epoch": nil,
             ])
         } catch let error as APIError {
             return Self.error(error)
@@ -267,15 +276,20 @@ extension APINode {
         }
     }
 
-    static func json(_ object: [String: Any], status: Int = 200) -> Response { jsonAny(object, status: status) }
-
-    static func jsonAny(_ object: Any, status: Int = 200) -> Response {
-        let data =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data("{}".utf8)
-        return Response(
+    /// A JSON answer, keys sorted.
+    static func json(_ value: JSONValue, status: Int = 200) -> Response {
+        Response(
             status: .init(code: status), headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(data: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: value.bytes(sortedKeys: true))))
+    }
+
+    /// A chain record as the chain RPC spells it (its own field names), keys sorted.
+    static func wire(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
     static func encodable(_ value: some Encodable) -> Response {

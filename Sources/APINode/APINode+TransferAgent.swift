@@ -128,8 +128,7 @@ extension APINode {
             let response = try await http.execute(request, timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 16 << 20)
             if response.status == .ok,
-                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let count = object["count"] as? Int
+                let count = (try? JSONValue(parsing: body.readableBytesView))?["count"]?.intValue
             {
                 return count + overhead
             }

@@ -92,27 +92,21 @@ struct RequestSummary: Sendable {
     var messages: [(role: String, content: String)]
     var prompt: String?
     var promptTokenIDs: [Int]?
-    /// The parsed body, so the executor's rewrite does not parse it a second time.
-    var object: JSONObject
-
-    /// A parsed JSON object. `@unchecked Sendable`: plain immutable Foundation values, created by
-    /// the task that handles one request and only read after.
-    struct JSONObject: @unchecked Sendable {
-        let value: [String: Any]
-    }
+    /// The parsed body (an object), so the executor's rewrite does not parse it a second time.
+    var object: JSONValue
 
     init(body: [UInt8], kind: RequestKind) throws(APIError) {
-        guard let any = try? JSONSerialization.jsonObject(with: Data(body)),
-            let object = any as? [String: Any]
-        else { throw .invalidRequest("The request body is not a JSON object.") }
-        self.object = JSONObject(value: object)
-        guard let model = object["model"] as? String, !model.isEmpty else {
+        guard let object = try? JSONValue(parsing: body), object.objectValue != nil else {
+            throw .invalidRequest("The request body is not a JSON object.")
+        }
+        self.object = object
+        guard let model = object["model"]?.stringValue, !model.isEmpty else {
             throw .invalidRequest("Missing required parameter: 'model'.", param: "model")
         }
         self.model = model
-        stream = (object["stream"] as? Bool) ?? false
-        if let n = object["max_completion_tokens"] ?? object["max_tokens"], !(n is NSNull) {
-            guard let number = n as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 1 else {
+        stream = object["stream"]?.boolValue ?? false
+        if let n = object["max_completion_tokens"] ?? object["max_tokens"], !n.isNull {
+            guard let value = n.intValue, value >= 1 else {
                 throw .invalidRequest("'max_tokens' must be a positive integer.", param: "max_tokens")
             }
             maxTokens = value
@@ -120,25 +114,25 @@ struct RequestSummary: Sendable {
         messages = []
         switch kind {
         case .chat:
-            guard let list = object["messages"] as? [Any], !list.isEmpty else {
+            guard let list = object["messages"]?.arrayValue, !list.isEmpty else {
                 throw .invalidRequest("'messages' must be a non-empty array.", param: "messages")
             }
             for (i, item) in list.enumerated() {
-                guard let m = item as? [String: Any], let role = m["role"] as? String,
-                    let content = m["content"] as? String
-                else {
+                guard let role = item["role"]?.stringValue, let content = item["content"]?.stringValue else {
                     throw .invalidRequest(
                         "messages[\(i)] must have a string 'role' and 'content'.", param: "messages[\(i)]")
                 }
                 messages.append((role, content))
             }
         case .completion:
-            if let text = object["prompt"] as? String {
+            let list = object["prompt"]?.arrayValue
+            let ids = list?.compactMap(\.intValue)
+            if let text = object["prompt"]?.stringValue {
                 prompt = text
-            } else if let ids = object["prompt"] as? [Int] {
+            } else if let ids, ids.count == list?.count {
                 promptTokenIDs = ids
-            } else if let texts = object["prompt"] as? [String], texts.count == 1 {
-                prompt = texts[0]
+            } else if let text = list?.first?.stringValue, list?.count == 1 {
+                prompt = text
             } else {
                 throw .invalidRequest("'prompt' must be a string or an array of token ids.", param: "prompt")
             }

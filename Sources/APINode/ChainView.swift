@@ -9,7 +9,8 @@ import Synchronization
 public final class ChainView: Sendable {
     public let client: ChainClient
     public let chainID: String
-    /// Used when the chain serves no `/query/models` (before the Inference module lands).
+    /// The price the API node's own pricing answer uses when the chain serves no `/query/models`
+    /// (before the Inference module lands).
     let fallbackPrice: UInt64
     private let cache = Mutex(Cache())
     private let ttl: Duration
@@ -178,8 +179,7 @@ public final class ChainView: Sendable {
         if !refresh, let hit = cache.withLock({ $0.participants }), fresh(hit.at) { return hit.value }
         let list: [Participant]
         do {
-            let result = try await client.query("participants")
-            list = try result.decodeValue([Participant].self) ?? []
+            list = try await client.participants().map { Participant(address: $0.address, url: $0.url) }
         } catch {
             throw .chainUnavailable("Cannot read the participants: \(error).")
         }
@@ -190,18 +190,10 @@ public final class ChainView: Sendable {
     /// The models the chain registers, or nil when the chain has no model registry yet.
     public func models(refresh: Bool = false) async throws(APIError) -> [ModelEntry]? {
         if !refresh, let hit = cache.withLock({ $0.models }), fresh(hit.at) { return hit.value }
-        let value = try await getJSON("/query/models")
-        var models: [ModelEntry]?
-        if let value {
-            let list = (value as? [Any]) ?? ((value as? [String: Any])?["models"] as? [Any]) ?? []
-            models = list.compactMap { item in
-                guard let object = item as? [String: Any],
-                    let id = (object["id"] ?? object["model"] ?? object["name"]) as? String
-                else { return nil }
-                return ModelEntry(
-                    id: id, price: Self.uint(object["price_per_token"] ?? object["price"]) ?? fallbackPrice)
-            }
+        let records = try await servedOrNil("/query/models") { () async throws(ChainClientError) in
+            try await client.models()
         }
+        let models = records.map { $0.map { ModelEntry(id: $0.id, price: $0.pricePerToken.ngonka) } }
         cache.withLock { $0.models = (ContinuousClock.now, models) }
         return models
     }
@@ -210,18 +202,13 @@ public final class ChainView: Sendable {
     /// weight 1 and a zero epoch seed when the chain has no such query yet.
     public func executors(model: String, refresh: Bool = false) async throws(APIError) -> ExecutorSet {
         if !refresh, let hit = cache.withLock({ $0.executors[model] }), fresh(hit.at) { return hit.value }
-        let encoded = model.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? model
         let set: ExecutorSet
-        if let value = try await getJSON("/query/executors?model=\(encoded)") as? [String: Any] {
-            let seed = (value["epoch_seed"] as? String).flatMap { Hash(hex: $0) } ?? .zero
-            let raw = value["candidates"] as? [Any] ?? []
-            let candidates: [ExecutorDraw.Candidate] = raw.compactMap { item in
-                guard let object = item as? [String: Any], let text = object["address"] as? String,
-                    let address = try? Address(text), let weight = Self.uint(object["weight"])
-                else { return nil }
-                return ExecutorDraw.Candidate(address: address, weight: weight)
-            }
-            set = ExecutorSet(epochSeed: seed, candidates: candidates, fromParticipants: false)
+        let served = try await servedOrNil("/query/executors") { () async throws(ChainClientError) in
+            try await client.executors(model: model)
+        }
+        if let served {
+            let candidates = served.candidates.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.weight) }
+            set = ExecutorSet(epochSeed: served.epochSeedHash ?? .zero, candidates: candidates, fromParticipants: false)
         } else if try await models() != nil {
             // The chain has the inference module, and no executor set for this model.
             throw .modelNotFound(model)
@@ -280,9 +267,24 @@ public final class ChainView: Sendable {
         try await participants().first { $0.address == address.description }?.url
     }
 
+    /// A typed read of the chain, nil when the node answers 404 (a route it does not have yet, or
+    /// nothing under that name); other failures are `chainUnavailable`.
+    func servedOrNil<T>(
+        _ path: String, _ read: () async throws(ChainClientError) -> T
+    ) async throws(APIError) -> T? {
+        do {
+            return try await read()
+        } catch let error where error.httpStatus == 404 {
+            return nil
+        } catch {
+            throw .chainUnavailable("The chain node did not answer \(path): \(error.shortDescription).")
+        }
+    }
+
     /// `GET path` on the chain node as JSON: the query's `value` when the answer is a query
-    /// result, the whole object otherwise; nil for 404 (a route the chain does not have).
-    func getJSON(_ path: String) async throws(APIError) -> Any? {
+    /// result, the whole answer otherwise; nil for 404 (a route the chain does not have) and a
+    /// `null` value.
+    func getJSON(_ path: String) async throws(APIError) -> JSONValue? {
         let answer: (status: Int, body: Data)
         do {
             answer = try await client.rawGET(path)
@@ -290,24 +292,23 @@ public final class ChainView: Sendable {
             throw .chainUnavailable("The chain node did not answer \(path): \(error.shortDescription).")
         }
         if answer.status == 404 { return nil }
-        guard answer.status == 200, let object = try? JSONSerialization.jsonObject(with: answer.body) else {
+        guard answer.status == 200, let value = try? JSONValue(parsing: answer.body) else {
             throw .chainUnavailable("The chain node answered \(path) with HTTP \(answer.status).")
         }
-        if let dict = object as? [String: Any], dict["proof"] != nil || dict["height"] != nil,
-            let value = dict["value"]
-        {
-            return value is NSNull ? nil : value
+        if value["proof"] != nil || value["height"] != nil, let inner = value["value"] {
+            return inner.isNull ? nil : inner
         }
-        return object
+        return value
     }
 
-    static func uint(_ any: Any?) -> UInt64? {
-        switch any {
-        case let n as NSNumber: return n.int64Value >= 0 ? n.uint64Value : nil
-        case let s as String:
+    /// A non-negative integer from a number or a decimal string (with or without `ngonka`).
+    static func uint(_ value: JSONValue?) -> UInt64? {
+        switch value {
+        case .string(let s)?:
             let digits = s.hasSuffix("ngonka") ? String(s.dropLast(6)) : s
             return UInt64(digits)
-        default: return nil
+        case let number?: return number.uint64Value
+        case nil: return nil
         }
     }
 }

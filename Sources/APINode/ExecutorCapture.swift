@@ -1,11 +1,9 @@
-import Foundation
+import GonkaCore
 
 /// The executor's view of one ML-node answer, chunk by chunk (PROTOCOL §6.3): records token ids,
 /// logprobs and top-k for the payload, and turns each chunk into what the client asked for (the
 /// rewrite forced logprobs, token ids and usage; the client sees them only if it asked).
-struct ExecutorCapture: @unchecked Sendable {
-    // `@unchecked Sendable`: the JSON values it keeps are plain Foundation values created and read by
-    // the one task that relays one answer.
+struct ExecutorCapture: Sendable {
     let kind: RequestKind
     /// What the client asked for before the rewrite.
     let clientLogprobs: Bool
@@ -21,97 +19,98 @@ struct ExecutorCapture: @unchecked Sendable {
     private(set) var created = 0
     private(set) var model = ""
     /// Client-facing logprob entries, kept for a non-streamed answer.
-    private var chatLogprobs: [Any] = []
-    private var completionLogprobs: (tokens: [Any], logprobs: [Any], top: [Any], offsets: [Any]) = ([], [], [], [])
+    private var chatLogprobs: [JSONValue] = []
+    private var completionLogprobs:
+        (tokens: [JSONValue], logprobs: [JSONValue], top: [JSONValue], offsets: [JSONValue]) =
+            ([], [], [], [])
     /// An error event the ML node sent in the stream.
-    private(set) var streamError: [String: Any]?
+    private(set) var streamError: JSONValue?
 
-    init(kind: RequestKind, originalBody: [String: Any]) {
+    init(kind: RequestKind, originalBody: JSONValue) {
         self.kind = kind
         switch kind {
         case .chat:
-            clientLogprobs = (originalBody["logprobs"] as? Bool) ?? false
-            clientTopLogprobs = (originalBody["top_logprobs"] as? Int) ?? 0
+            clientLogprobs = originalBody["logprobs"]?.boolValue ?? false
+            clientTopLogprobs = originalBody["top_logprobs"]?.intValue ?? 0
         case .completion:
-            let k = originalBody["logprobs"] as? Int
+            let k = originalBody["logprobs"]?.intValue
             clientLogprobs = k != nil
             clientTopLogprobs = k ?? 0
         }
-        let options = originalBody["stream_options"] as? [String: Any]
-        clientUsage = (options?["include_usage"] as? Bool) ?? false
+        clientUsage = originalBody["stream_options"]?["include_usage"]?.boolValue ?? false
     }
 
     /// The request the ML node runs: logprobs forced with at least 5 alternatives, token ids in
     /// logprob entries, a seed, streaming with usage (the executor always streams from the ML node
     /// so it answers its TA as soon as the ML node accepted the request).
-    static func rewrite(_ body: [String: Any], kind: RequestKind, seed: Int64) -> [String: Any] {
+    static func rewrite(_ body: JSONValue, kind: RequestKind, seed: Int64) -> JSONValue {
         var out = body
         switch kind {
         case .chat:
             out["logprobs"] = true
-            out["top_logprobs"] = max(5, (body["top_logprobs"] as? Int) ?? 0)
+            out["top_logprobs"] = JSONValue(max(5, body["top_logprobs"]?.intValue ?? 0))
         case .completion:
-            out["logprobs"] = max(5, (body["logprobs"] as? Int) ?? 0)
+            out["logprobs"] = JSONValue(max(5, body["logprobs"]?.intValue ?? 0))
         }
-        if body["seed"] == nil || body["seed"] is NSNull { out["seed"] = seed }
+        if body["seed"]?.isNull ?? true { out["seed"] = .int(seed) }
         out["stream"] = true
         out["stream_options"] = ["include_usage": true]
         out["return_tokens_as_token_ids"] = true
         return out
     }
 
-    static func tokenID(_ text: Any?) -> UInt32? {
-        guard let s = text as? String, s.hasPrefix("token_id:") else { return nil }
+    static func tokenID(_ text: JSONValue?) -> UInt32? { tokenID(text?.stringValue) }
+
+    static func tokenID(_ text: String?) -> UInt32? {
+        guard let s = text, s.hasPrefix("token_id:") else { return nil }
         return UInt32(s.dropFirst("token_id:".count))
     }
 
-    static func float(_ any: Any?) -> Float { Float((any as? NSNumber)?.doubleValue ?? -9999) }
+    static func float(_ value: JSONValue?) -> Float { Float(value?.doubleValue ?? -9999) }
 
     /// Takes one SSE `data:` JSON object from the ML node; returns the chunk to send the client
     /// (nil: nothing to send for it).
-    mutating func take(_ event: [String: Any]) -> [String: Any]? {
-        if let error = event["error"] as? [String: Any] {
+    mutating func take(_ event: JSONValue) -> JSONValue? {
+        if let error = event["error"], error.objectValue != nil {
             streamError = error
             return event
         }
         if id.isEmpty {
-            id = (event["id"] as? String) ?? ""
-            created = (event["created"] as? Int) ?? 0
-            model = (event["model"] as? String) ?? ""
+            id = event["id"]?.stringValue ?? ""
+            created = event["created"]?.intValue ?? 0
+            model = event["model"]?.stringValue ?? ""
         }
-        if let usage = event["usage"] as? [String: Any] {
-            promptTokens = UInt64((usage["prompt_tokens"] as? Int) ?? 0)
-            completionTokens = UInt64((usage["completion_tokens"] as? Int) ?? 0)
+        if let usage = event["usage"], usage.objectValue != nil {
+            promptTokens = usage["prompt_tokens"]?.uint64Value ?? 0
+            completionTokens = usage["completion_tokens"]?.uint64Value ?? 0
         }
         var out = event
-        let choices = (event["choices"] as? [[String: Any]]) ?? []
+        let choices = (event["choices"]?.arrayValue ?? []).filter { $0.objectValue != nil }
         if choices.isEmpty {
             return event["usage"] != nil && !clientUsage ? nil : out
         }
-        var outChoices: [[String: Any]] = []
+        var outChoices: [JSONValue] = []
         for var choice in choices {
-            if let reason = choice["finish_reason"] as? String { finishReason = reason }
+            if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
             switch kind {
             case .chat:
-                if let delta = choice["delta"] as? [String: Any], let content = delta["content"] as? String {
-                    text += content
-                }
-                choice["logprobs"] = takeChat(choice["logprobs"] as? [String: Any]).map { $0 as Any } ?? NSNull()
+                if let content = choice["delta"]?["content"]?.stringValue { text += content }
+                choice["logprobs"] = takeChat(choice["logprobs"]) ?? .null
             case .completion:
-                if let piece = choice["text"] as? String { text += piece }
-                choice["logprobs"] = takeCompletion(choice["logprobs"] as? [String: Any]).map { $0 as Any } ?? NSNull()
+                if let piece = choice["text"]?.stringValue { text += piece }
+                choice["logprobs"] = takeCompletion(choice["logprobs"]) ?? .null
             }
             outChoices.append(choice)
         }
-        out["choices"] = outChoices
+        out["choices"] = .array(outChoices)
         return out
     }
 
-    private mutating func takeChat(_ logprobs: [String: Any]?) -> [String: Any]? {
-        guard let content = logprobs?["content"] as? [[String: Any]] else { return nil }
-        var client: [Any] = []
-        for entry in content {
-            let top = (entry["top_logprobs"] as? [[String: Any]]) ?? []
+    private mutating func takeChat(_ logprobs: JSONValue?) -> JSONValue? {
+        guard let content = logprobs?["content"]?.arrayValue else { return nil }
+        var client: [JSONValue] = []
+        for entry in content where entry.objectValue != nil {
+            let top = (entry["top_logprobs"]?.arrayValue ?? []).filter { $0.objectValue != nil }
             if let id = Self.tokenID(entry["token"]) {
                 tokens.append(
                     InferencePayload.Token(
@@ -123,25 +122,26 @@ struct ExecutorCapture: @unchecked Sendable {
                         }))
             }
             var shown = entry
-            shown["token"] = Self.text(entry["bytes"])
-            shown["top_logprobs"] = top.prefix(clientTopLogprobs).map { alt -> [String: Any] in
-                var alt = alt
-                alt["token"] = Self.text(alt["bytes"])
-                return alt
-            }
+            shown["token"] = .string(Self.text(entry["bytes"]))
+            shown["top_logprobs"] = .array(
+                top.prefix(clientTopLogprobs).map { alt in
+                    var alt = alt
+                    alt["token"] = .string(Self.text(alt["bytes"]))
+                    return alt
+                })
             client.append(shown)
         }
         chatLogprobs.append(contentsOf: client)
-        return clientLogprobs ? ["content": client] : nil
+        return clientLogprobs ? ["content": .array(client)] : nil
     }
 
-    private mutating func takeCompletion(_ logprobs: [String: Any]?) -> [String: Any]? {
-        guard let logprobs, let ids = logprobs["tokens"] as? [Any] else { return nil }
-        let values = (logprobs["token_logprobs"] as? [Any]) ?? []
-        let tops = (logprobs["top_logprobs"] as? [[String: Any]]) ?? []
+    private mutating func takeCompletion(_ logprobs: JSONValue?) -> JSONValue? {
+        guard let logprobs, let ids = logprobs["tokens"]?.arrayValue else { return nil }
+        let values = logprobs["token_logprobs"]?.arrayValue ?? []
+        let tops = (logprobs["top_logprobs"]?.arrayValue ?? []).map { $0.objectValue ?? [] }
         for (i, token) in ids.enumerated() {
             guard let id = Self.tokenID(token) else { continue }
-            let top = (i < tops.count ? tops[i] : [:]).compactMap { key, value in
+            let top = (i < tops.count ? tops[i] : []).compactMap { key, value in
                 Self.tokenID(key).map { InferencePayload.Alternative(token: $0, logprob: Self.float(value)) }
             }.sorted { $0.logprob != $1.logprob ? $0.logprob > $1.logprob : $0.token < $1.token }
             tokens.append(
@@ -149,48 +149,48 @@ struct ExecutorCapture: @unchecked Sendable {
         }
         // Legacy completions carry no token bytes; the client sees `token_id:N` entries.
         var shown = logprobs
-        shown["top_logprobs"] = tops.map { top -> [String: Any] in
-            let kept = top.sorted { Self.float($0.value) > Self.float($1.value) }.prefix(clientTopLogprobs)
-            return Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+        let shownTops: [JSONValue] = tops.map { top in
+            .object(Array(top.sorted { Self.float($0.1) > Self.float($1.1) }.prefix(clientTopLogprobs)))
         }
+        shown["top_logprobs"] = .array(shownTops)
         completionLogprobs.tokens.append(contentsOf: ids)
         completionLogprobs.logprobs.append(contentsOf: values)
-        completionLogprobs.top.append(contentsOf: (shown["top_logprobs"] as? [Any]) ?? [])
-        completionLogprobs.offsets.append(contentsOf: (logprobs["text_offset"] as? [Any]) ?? [])
+        completionLogprobs.top.append(contentsOf: shownTops)
+        completionLogprobs.offsets.append(contentsOf: logprobs["text_offset"]?.arrayValue ?? [])
         return clientLogprobs ? shown : nil
     }
 
-    static func text(_ bytes: Any?) -> String {
-        let list = (bytes as? [Any])?.compactMap { ($0 as? NSNumber)?.uint8Value } ?? []
+    static func text(_ bytes: JSONValue?) -> String {
+        let list = bytes?.arrayValue?.compactMap { $0.intValue.flatMap(UInt8.init(exactly:)) } ?? []
         return String(decoding: list, as: UTF8.self)
     }
 
     /// The whole answer for a client that did not stream.
-    var completeResponse: [String: Any] {
-        let usage: [String: Any] = [
-            "prompt_tokens": promptTokens, "completion_tokens": completionTokens,
-            "total_tokens": promptTokens + completionTokens,
+    var completeResponse: JSONValue {
+        let usage: JSONValue = [
+            "prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
+            "total_tokens": JSONValue(promptTokens + completionTokens),
         ]
-        var choice: [String: Any] = ["index": 0, "finish_reason": finishReason.isEmpty ? "stop" : finishReason]
+        var choice: JSONValue = ["index": 0, "finish_reason": .string(finishReason.isEmpty ? "stop" : finishReason)]
         switch kind {
         case .chat:
-            choice["message"] = ["role": "assistant", "content": text]
-            choice["logprobs"] = clientLogprobs ? ["content": chatLogprobs] as Any : NSNull() as Any
+            choice["message"] = ["role": "assistant", "content": .string(text)]
+            choice["logprobs"] = clientLogprobs ? ["content": .array(chatLogprobs)] : .null
             return [
-                "id": id, "object": "chat.completion", "created": created, "model": model, "choices": [choice],
-                "usage": usage,
+                "id": .string(id), "object": "chat.completion", "created": JSONValue(created),
+                "model": .string(model), "choices": [choice], "usage": usage,
             ]
         case .completion:
-            choice["text"] = text
+            choice["text"] = .string(text)
             choice["logprobs"] =
                 clientLogprobs
                 ? [
-                    "tokens": completionLogprobs.tokens, "token_logprobs": completionLogprobs.logprobs,
-                    "top_logprobs": completionLogprobs.top, "text_offset": completionLogprobs.offsets,
-                ] as [String: Any] as Any : NSNull() as Any
+                    "tokens": .array(completionLogprobs.tokens), "token_logprobs": .array(completionLogprobs.logprobs),
+                    "top_logprobs": .array(completionLogprobs.top), "text_offset": .array(completionLogprobs.offsets),
+                ] : .null
             return [
-                "id": id, "object": "text_completion", "created": created, "model": model, "choices": [choice],
-                "usage": usage,
+                "id": .string(id), "object": "text_completion", "created": JSONValue(created),
+                "model": .string(model), "choices": [choice], "usage": usage,
             ]
         }
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GonkaCore
 import Logging
 import NIOCore
 import NIOFoundationCompat
@@ -50,8 +51,8 @@ public struct RemoteMLNodeDiscovery: Service {
                 HTTPClientRequest(url: base + "/v1/models"), timeout: .seconds(3))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok,
-                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let data = object["data"] as? [[String: Any]], let id = data.first?["id"] as? String
+                let object = try? JSONValue(parsing: body.readableBytesView),
+                let id = object["data"]?.arrayValue?.first?["id"]?.stringValue
             else { return nil }
             return id
         } catch {

@@ -42,7 +42,7 @@ public final class SigningProxy: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: NotFoundMiddleware())
         router.get("/health") { _, _ in
-            APINode.json(["status": "ok", "address": self.key.publicKey.address.description])
+            APINode.json(["status": "ok", "address": .string(self.key.publicKey.address.description)])
         }
         router.get("/v1/models") { _, _ in await self.passGET("/v1/models") }
         router.post("/v1/chat/completions") { request, _ in await self.forward(request, path: "/v1/chat/completions") }
@@ -66,9 +66,8 @@ public final class SigningProxy: Sendable {
             HTTPClientRequest(url: node + "/v1/node"), timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok,
-            let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-            let text = object["address"] as? String, let address = try? Address(text),
-            let chainID = object["chain_id"] as? String
+            let object = try? JSONValue(parsing: body.readableBytesView), let text = object["address"]?.stringValue,
+            let address = try? Address(text), let chainID = object["chain_id"]?.stringValue
         else { throw APIError.upstream("\(node) is not a gonka API node.") }
         let found = NodeInfo(address: address, chainID: chainID)
         info.withLock { $0[node] = found }

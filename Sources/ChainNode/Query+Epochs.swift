@@ -1,3 +1,4 @@
+import ChainRPCTypes
 import Foundation
 import GonkaCore
 import GonkaWire
@@ -73,34 +74,27 @@ struct EpochReader {
         return out
     }
 
-    static func json(_ member: Wire.EpochParticipant) -> JSON {
-        .object([
-            ("address", .string(member.address)), ("weight", .uint(member.weight)),
-            ("raw_weight", .uint(member.rawWeight)), ("status", .string(member.status)),
-            ("consensus_pubkey", .string(Hex.encode(member.consensusPubkey))),
-        ])
-    }
-
-    static func json(_ record: Wire.EpochRecord) -> JSON {
-        .object([
-            ("epoch", .uint(record.epoch)), ("status", .string(record.status)),
-            ("poc_start_height", .uint(record.pocStartHeight)),
-            ("poc_block_hash", .string(Hex.encode(record.pocBlockHash))),
-            ("epoch_seed", .string(Hex.encode(record.epochSeed))), ("switch_height", .uint(record.switchHeight)),
-            ("total_weight", .uint(record.totalWeight)), ("participants", .array(record.participants.map(json))),
-        ])
+    static func info(_ record: Wire.EpochRecord) -> EpochRecordInfo {
+        EpochRecordInfo(
+            epoch: record.epoch, status: record.status, pocStartHeight: record.pocStartHeight,
+            pocBlockHash: Hex.encode(record.pocBlockHash), epochSeed: Hex.encode(record.epochSeed),
+            switchHeight: record.switchHeight, totalWeight: record.totalWeight,
+            participants: record.participants.map { member in
+                EpochRecordInfo.Member(
+                    address: member.address, weight: member.weight, rawWeight: member.rawWeight, status: member.status,
+                    consensusPubkey: Hex.encode(member.consensusPubkey))
+            })
     }
 
     func epoch(
-        _ index: UInt64?, proven: (_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSON)
+        _ index: UInt64?, proven: (_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSONValue)
     ) throws(QueryError) -> QueryResult {
         if let index {
             let key = LedgerStateKey.epoch(index)
             let (raw, proof) = try proven(key)
             guard let raw else { throw .notFound("epoch \(index) has no record at height \(version)") }
-            return QueryResult(
-                height: version, key: key, value: Self.json(try decode(Wire.EpochRecord.self, raw, "epoch")),
-                proof: proof)
+            let record = Self.info(try decode(Wire.EpochRecord.self, raw, "epoch"))
+            return QueryResult(height: version, key: key, value: try QueryEngine.value(record), proof: proof)
         }
         let schedule = EpochSchedule(try params().epochs)
         let position = schedule.position(at: version)
@@ -109,34 +103,21 @@ struct EpochReader {
         let record = try raw.map { raw throws(QueryError) in try decode(Wire.EpochRecord.self, raw, "epoch") }
         let active = try validatorSet(forHeight: version + 1)
         let activeRecord = try active.flatMap { set throws(QueryError) in try epochRecord(set.epoch) }
-        return QueryResult(
-            height: version, key: key,
-            value: .object([
-                ("height", .uint(version)), ("epoch", .uint(position.epoch)),
-                ("stage", .string(position.stage.rawValue)),
-                ("poc_start_height", position.pocStartHeight.map { .uint($0) } ?? .null),
-                ("blocks_to_next_stage", .uint(position.blocksToNextStage)),
-                ("next_stage", .string(position.nextStage.rawValue)),
-                ("next_stage_height", .uint(position.nextStageHeight)),
-                ("epoch_length", .uint(schedule.params.epochLength)),
-                ("poc_block_hash", .string(Hex.encode(record?.pocBlockHash ?? Data()))),
-                ("epoch_status", .string(record?.status ?? "none")),
-                // The epoch whose weights sign the next block, and its seed (§6.2).
-                ("active_epoch", .uint(active?.epoch ?? 0)),
-                ("epoch_seed", .string(Hex.encode(activeRecord?.epochSeed ?? Data()))),
-                (
-                    "validators",
-                    .array(
-                        (active?.validators ?? []).map {
-                            .object([("address", .string($0.address)), ("power", .uint($0.weight))])
-                        })
-                ),
-            ]), proof: proof)
+        let info = EpochInfo(
+            height: version, epoch: position.epoch, stage: position.stage.rawValue,
+            pocStartHeight: position.pocStartHeight, blocksToNextStage: position.blocksToNextStage,
+            nextStage: position.nextStage.rawValue, nextStageHeight: position.nextStageHeight,
+            epochLength: schedule.params.epochLength, pocBlockHash: Hex.encode(record?.pocBlockHash ?? Data()),
+            epochStatus: record?.status ?? "none",
+            // The epoch whose weights sign the next block, and its seed (§6.2).
+            activeEpoch: active?.epoch ?? 0, epochSeed: Hex.encode(activeRecord?.epochSeed ?? Data()),
+            validators: (active?.validators ?? []).map { EpochInfo.Power(address: $0.address, power: $0.weight) })
+        return QueryResult(height: version, key: key, value: try QueryEngine.value(info), proof: proof)
     }
 
     func poc(
         _ participant: Address, pocStartHeight: UInt64?,
-        proven: (_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSON)
+        proven: (_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSONValue)
     ) throws(QueryError) -> QueryResult {
         let schedule = EpochSchedule(try params().epochs)
         guard let p = pocStartHeight ?? schedule.position(at: version).pocStartHeight else {
@@ -147,39 +128,30 @@ struct EpochReader {
         let summary =
             try raw.map { raw throws(QueryError) in try decode(Wire.PocSprintRecord.self, raw, "poc sprint") }
             ?? Wire.PocSprintRecord()
-        var nonces: [JSON] = []
-        var batches: [JSON] = []
+        var nonces: [UInt64] = []
+        var batches: [PocSprintInfo.Batch] = []
         for entry in try entries(LedgerStateKey.pocBatchPrefix(p, participant)) {
             let batch = try decode(Wire.PocBatchRecord.self, entry.value, "poc batch")
-            nonces += batch.nonces.map { .uint($0) }
+            nonces += batch.nonces
             batches.append(
-                .object([
-                    ("ml_node_id", .string(batch.mlNodeID)), ("node_index", .uint(UInt64(batch.nodeIndex))),
-                    ("node_count", .uint(UInt64(batch.nodeCount))), ("height", .uint(batch.height)),
-                    ("nonces", .uint(UInt64(batch.nonces.count))),
-                ]))
+                PocSprintInfo.Batch(
+                    mlNodeID: batch.mlNodeID, nodeIndex: UInt64(batch.nodeIndex), nodeCount: UInt64(batch.nodeCount),
+                    height: batch.height, nonces: UInt64(batch.nonces.count)))
         }
-        var validations: [JSON] = []
+        var validations: [PocSprintInfo.Validation] = []
         let epochs = try params().epochs
         for entry in try entries(LedgerStateKey.pocValidationPrefix(p, participant)) {
             let v = try decode(Wire.MsgSubmitPocValidation.self, entry.value, "poc validation")
+            let mismatches = PocVerdict(recomputedNano: v.recomputedNano, params: epochs).mismatches
             validations.append(
-                .object([
-                    ("validator", .string(v.validator)), ("fraud", .bool(v.fraud)),
-                    ("sampled", .uint(UInt64(v.sampledNonces.count))),
-                    (
-                        "mismatches",
-                        .uint(UInt64(PocVerdict(recomputedNano: v.recomputedNano, params: epochs).mismatches))
-                    ),
-                ]))
+                PocSprintInfo.Validation(
+                    validator: v.validator, fraud: v.fraud, sampled: UInt64(v.sampledNonces.count),
+                    mismatches: UInt64(mismatches)))
         }
-        return QueryResult(
-            height: version, key: key,
-            value: .object([
-                ("participant", .string(participant.description)), ("poc_start_height", .uint(p)),
-                ("seed_committed", .bool(!summary.seedHash.isEmpty)), ("node_count", .uint(UInt64(summary.nodeCount))),
-                ("batches_count", .uint(summary.batches)), ("nonce_count", .uint(summary.nonces)),
-                ("batches", .array(batches)), ("nonces", .array(nonces)), ("validations", .array(validations)),
-            ]), proof: proof)
+        let sprint = PocSprintInfo(
+            participant: participant.description, pocStartHeight: p, seedCommitted: !summary.seedHash.isEmpty,
+            nodeCount: UInt64(summary.nodeCount), batchesCount: summary.batches, nonceCount: summary.nonces,
+            batches: batches, nonces: nonces, validations: validations)
+        return QueryResult(height: version, key: key, value: try QueryEngine.value(sprint), proof: proof)
     }
 }

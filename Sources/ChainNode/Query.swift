@@ -1,86 +1,10 @@
+import ChainRPCTypes
 import Foundation
 import GonkaCore
 import GonkaWire
 import Ledger
 import Storage
 import SwiftProtobuf
-
-/// A JSON value built by hand so the RPC's field order and number forms are exactly the contract's.
-public indirect enum JSON: Sendable, Hashable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case uint(UInt64)
-    case string(String)
-    case array([JSON])
-    case object([(String, JSON)])
-    /// Already-encoded JSON (a `Codable` value's encoding).
-    case raw(String)
-
-    public static func == (lhs: JSON, rhs: JSON) -> Bool { lhs.rendered == rhs.rendered }
-    public func hash(into hasher: inout Hasher) { hasher.combine(rendered) }
-
-    public var rendered: String {
-        var out = ""
-        render(into: &out)
-        return out
-    }
-
-    func render(into out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .uint(let u): out += String(u)
-        case .string(let s): Self.quote(s, into: &out)
-        case .raw(let r): out += r
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.render(into: &out)
-            }
-            out += "]"
-        case .object(let fields):
-            out += "{"
-            for (i, (k, v)) in fields.enumerated() {
-                if i > 0 { out += "," }
-                Self.quote(k, into: &out)
-                out += ":"
-                v.render(into: &out)
-            }
-            out += "}"
-        }
-    }
-
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
-
-    /// The encoding of a `Codable` value (sorted keys), or `null` if it does not encode.
-    static func encoding(_ value: some Encodable) -> JSON {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { return .null }
-        return .raw(String(decoding: data, as: UTF8.self))
-    }
-}
 
 /// What `GET /query/{path}` can read.
 public enum QueryPath: Sendable, Hashable {
@@ -185,17 +109,25 @@ public struct QueryError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(status) \(code): \(message)" }
 }
 
-/// The answer to a query: the height read, the state key, the value and its proof.
+/// The answer to a query: the height read, the state key, the value and its proof. The value is
+/// one of the record types of `ChainRPCTypes` as JSON (``QueryEngine/value(_:)``), so the node's
+/// driver can add to it (`next_sequence`) before it goes out.
 public struct QueryResult: Sendable, Hashable {
     public let height: UInt64
     public let key: [UInt8]
-    public let value: JSON
-    public let proof: JSON
+    public let value: JSONValue
+    public let proof: JSONValue
 
-    public var json: JSON {
-        .object([
-            ("height", .uint(height)), ("key", .string(Hex.encode(key))), ("value", value), ("proof", proof),
-        ])
+    public init(height: UInt64, key: [UInt8], value: JSONValue, proof: JSONValue) {
+        self.height = height
+        self.key = key
+        self.value = value
+        self.proof = proof
+    }
+
+    /// The answer as the RPC sends it (and `GonkaClient` reads it).
+    public var wire: ChainRPCTypes.QueryResult {
+        ChainRPCTypes.QueryResult(height: height, key: Hex.encode(key), value: value, proof: proof)
     }
 }
 
@@ -211,13 +143,14 @@ enum QueryEngine {
         if let oldest = state.oldestVersion, version < oldest {
             throw .badRequest("invalid_height", "height \(version) was pruned (oldest kept: \(oldest))")
         }
-        func proven(_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSON) {
+        func proven(_ key: [UInt8]) throws(QueryError) -> (value: [UInt8]?, proof: JSONValue) {
+            let found: (value: [UInt8]?, proof: StateProof)
             do {
-                let (value, proof) = try state.getWithProof(key, atVersion: version)
-                return (value, JSON.encoding(proof))
+                found = try state.getWithProof(key, atVersion: version)
             } catch {
                 throw .internal("state read failed: \(error)")
             }
+            return (found.value, try value(found.proof))
         }
         switch path {
         case .balance(let address):
@@ -228,26 +161,22 @@ enum QueryEngine {
                 do { amount = try LedgerStateKey.amount(raw) } catch { throw .internal("\(error)") }
             }
             return QueryResult(
-                height: version, key: key,
-                value: .object([("address", .string(address.description)), ("amount", .string(amount.description))]),
+                height: version, key: key, value: try value(BalanceRecord(address: address, amount: amount)),
                 proof: proof)
         case .account(let address):
             let key = LedgerStateKey.account(address)
             let (raw, proof) = try proven(key)
             var sequence: UInt64 = 0
-            var pubKey: JSON = .null
+            var pubKey: String?
             if let raw {
                 guard let account = try? Wire.Account(serializedBytes: raw) else {
                     throw .internal("account record does not decode")
                 }
                 sequence = account.sequence
-                if !account.pubkey.isEmpty { pubKey = .string(Hex.encode(account.pubkey)) }
+                if !account.pubkey.isEmpty { pubKey = Hex.encode(account.pubkey) }
             }
-            return QueryResult(
-                height: version, key: key,
-                value: .object([
-                    ("address", .string(address.description)), ("sequence", .uint(sequence)), ("pub_key", pubKey),
-                ]), proof: proof)
+            let record = AccountRecord(address: address, sequence: sequence, pubKey: pubKey)
+            return QueryResult(height: version, key: key, value: try value(record), proof: proof)
         case .participants:
             let entries: [AuthenticatedStore.Entry]
             do {
@@ -258,27 +187,22 @@ enum QueryEngine {
             let reader = EpochReader(state: state, version: version)
             let weights = try reader.latestWeights()
             let power = try reader.validatorPowers(forHeight: version + 1)
-            var list: [JSON] = []
+            var list: [ParticipantInfo] = []
             for entry in entries {
                 guard let p = try? Wire.Participant(serializedBytes: entry.value) else {
                     throw .internal("participant record does not decode")
                 }
                 let member = weights?.participants.first { $0.address == p.address }
                 list.append(
-                    .object([
-                        ("address", .string(p.address)), ("url", .string(p.url)),
-                        ("consensus_pubkey", .string(Hex.encode(p.consensusPubkey))),
-                        ("p2p_pubkey", .string(Hex.encode(p.p2PPubkey))),
-                        ("registered_height", .uint(p.registeredHeight)),
+                    ParticipantInfo(
+                        address: p.address, url: p.url, consensusPubkey: Hex.encode(p.consensusPubkey),
+                        p2pPubkey: Hex.encode(p.p2PPubkey), registeredHeight: p.registeredHeight,
                         // The latest computed weights (epoch), and the power consensus uses now.
-                        ("epoch", weights.map { .uint($0.epoch) } ?? .null),
-                        ("weight", .uint(member?.weight ?? 0)), ("raw_weight", .uint(member?.rawWeight ?? 0)),
-                        ("status", .string(member?.status ?? "none")),
-                        ("validator_power", .uint(power[p.address] ?? 0)),
-                    ]))
+                        epoch: weights?.epoch, weight: member?.weight ?? 0, rawWeight: member?.rawWeight ?? 0,
+                        status: member?.status ?? "none", validatorPower: power[p.address] ?? 0))
             }
             return QueryResult(
-                height: version, key: LedgerStateKey.participantPrefix, value: .array(list), proof: .null)
+                height: version, key: LedgerStateKey.participantPrefix, value: try value(list), proof: .null)
         case .supply:
             let (mintedRaw, proof) = try proven(LedgerStateKey.minted)
             let burnedRaw: [UInt8]?
@@ -294,12 +218,8 @@ enum QueryEngine {
                 throw .internal("\(error)")
             }
             let circulating = Amount(ngonka: minted.ngonka >= burned.ngonka ? minted.ngonka - burned.ngonka : 0)
-            return QueryResult(
-                height: version, key: LedgerStateKey.minted,
-                value: .object([
-                    ("minted", .string(minted.description)), ("burned", .string(burned.description)),
-                    ("circulating", .string(circulating.description)),
-                ]), proof: proof)
+            let supply = SupplyRecord(minted: minted, burned: burned, circulating: circulating)
+            return QueryResult(height: version, key: LedgerStateKey.minted, value: try value(supply), proof: proof)
         case .epoch(let index):
             return try EpochReader(state: state, version: version).epoch(index, proven: proven)
         case .poc(let address, let p):
@@ -307,14 +227,14 @@ enum QueryEngine {
         case .inference(let id):
             let key = LedgerStateKey.inferenceRecord(id)
             let (raw, proof) = try proven(key)
-            var value = JSON.null
+            var info = JSONValue.null
             if let raw {
                 guard let record = try? Wire.InferenceRecord(serializedBytes: raw) else {
                     throw .internal("inference record does not decode")
                 }
-                value = InferenceJSON.record(record)
+                info = try value(InferenceAnswers.record(record))
             }
-            return QueryResult(height: version, key: key, value: value, proof: proof)
+            return QueryResult(height: version, key: key, value: info, proof: proof)
         case .misses(let address):
             let key = LedgerStateKey.misses(address)
             let (raw, proof) = try proven(key)
@@ -325,13 +245,10 @@ enum QueryEngine {
                 }
                 miss = decoded
             }
-            return QueryResult(
-                height: version, key: key,
-                value: .object([
-                    ("address", .string(address.description)), ("reported", .uint(miss.reported)),
-                    ("expired", .uint(miss.expired)), ("total", .uint(miss.reported &+ miss.expired)),
-                    ("last_height", .uint(miss.lastHeight)),
-                ]), proof: proof)
+            let misses = MissesInfo(
+                address: address, reported: miss.reported, expired: miss.expired, total: miss.reported &+ miss.expired,
+                lastHeight: miss.lastHeight)
+            return QueryResult(height: version, key: key, value: try value(misses), proof: proof)
         case .executors(let model):
             let view = VersionedStateView(state: state, version: version)
             let executors: InferenceQueries.ExecutorsView
@@ -343,8 +260,8 @@ enum QueryEngine {
             }
             let (_, proof) = try proven(LedgerStateKey.executorSet)
             return QueryResult(
-                height: version, key: LedgerStateKey.executorSet, value: InferenceJSON.executors(executors),
-                proof: proof)
+                height: version, key: LedgerStateKey.executorSet,
+                value: try value(InferenceAnswers.executors(executors)), proof: proof)
         case .models, .pricing:
             let view = VersionedStateView(state: state, version: version)
             let models: [InferenceQueries.ModelView]
@@ -360,20 +277,25 @@ enum QueryEngine {
             } catch {
                 throw .internal("state read failed: \(error)")
             }
-            let value: JSON =
+            let answer: JSONValue =
                 path == .models
-                ? .array(models.map(InferenceJSON.model))
-                : InferenceJSON.pricing(models, params: params)
-            return QueryResult(height: version, key: LedgerStateKey.modelPrefix, value: value, proof: .null)
+                ? try value(models.map(InferenceAnswers.model))
+                : try value(InferenceAnswers.pricing(models, params: params))
+            return QueryResult(height: version, key: LedgerStateKey.modelPrefix, value: answer, proof: .null)
         case .params:
             let (raw, proof) = try proven(LedgerStateKey.params)
-            guard let raw, (try? JSONSerialization.jsonObject(with: Data(raw))) != nil else {
+            // The parameters as stored (genesis.json's), so fields this node does not know pass too.
+            guard let raw, let params = try? JSONValue(parsing: raw) else {
                 throw .internal("chain parameters are missing from state")
             }
-            return QueryResult(
-                height: version, key: LedgerStateKey.params, value: .raw(String(decoding: raw, as: UTF8.self)),
-                proof: proof)
+            return QueryResult(height: version, key: LedgerStateKey.params, value: params, proof: proof)
         }
+    }
+
+    /// `record` (a `ChainRPCTypes` record) as the query's JSON value.
+    static func value(_ record: some Encodable) throws(QueryError) -> JSONValue {
+        guard let value = JSONValue(encoding: record) else { throw .internal("\(type(of: record)) does not encode") }
+        return value
     }
 }
 
@@ -404,64 +326,43 @@ final class VersionedStateView: StateStore {
     func discardStaged() {}
 }
 
-/// The JSON shapes of module Inference's queries (docs/RPC.md).
-enum InferenceJSON {
-    static func amount(_ ngonka: UInt64) -> JSON { .string(Amount(ngonka: ngonka).description) }
+/// Module Inference's records as the RPC's types (docs/RPC.md).
+enum InferenceAnswers {
+    static func amount(_ ngonka: UInt64) -> Amount { Amount(ngonka: ngonka) }
 
-    static func record(_ r: Wire.InferenceRecord) -> JSON {
-        .object([
-            ("inference_id", .string(r.inferenceID)), ("status", .string(InferenceQueries.statusName(r.status))),
-            ("requester", .string(r.requester)), ("transfer_agent", .string(r.transferAgent)),
-            ("executor", .string(r.executor)), ("attempt", .uint(UInt64(r.attempt))), ("model", .string(r.model)),
-            ("prompt_hash", .string(Hex.encode(r.promptHash))), ("prompt_tokens", .uint(r.promptTokens)),
-            ("max_tokens", .uint(r.maxTokens)), ("completion_tokens", .uint(r.completionTokens)),
-            ("executor_prompt_tokens", .uint(r.executorPromptTokens)), ("price", amount(r.price)),
-            ("escrow", amount(r.escrow)), ("cost", amount(r.cost)), ("refund", amount(r.refund)),
-            ("response_commitment", .string(Hex.encode(r.responseCommitment))), ("timestamp", .int(r.timestamp)),
-            ("start_height", .uint(r.startHeight)), ("finish_height", .uint(r.finishHeight)),
-            ("expiry_height", .uint(r.expiryHeight)), ("epoch", .uint(r.epoch)),
-        ])
+    static func record(_ r: Wire.InferenceRecord) -> InferenceRecordInfo {
+        InferenceRecordInfo(
+            inferenceID: r.inferenceID, status: InferenceQueries.statusName(r.status), requester: r.requester,
+            transferAgent: r.transferAgent, executor: r.executor, attempt: r.attempt, model: r.model,
+            promptHash: Hex.encode(r.promptHash), promptTokens: r.promptTokens, maxTokens: r.maxTokens,
+            completionTokens: r.completionTokens, executorPromptTokens: r.executorPromptTokens,
+            price: amount(r.price), escrow: amount(r.escrow), cost: amount(r.cost), refund: amount(r.refund),
+            responseCommitment: Hex.encode(r.responseCommitment), timestamp: r.timestamp, startHeight: r.startHeight,
+            finishHeight: r.finishHeight, expiryHeight: r.expiryHeight, epoch: r.epoch)
     }
 
-    static func executors(_ v: InferenceQueries.ExecutorsView) -> JSON {
-        .object([
-            ("model", .string(v.model)), ("epoch", .uint(v.epoch)), ("epoch_seed", .string(v.epochSeed.hex)),
-            (
-                "candidates",
-                .array(
-                    v.candidates.map {
-                        .object([("address", .string($0.address.description)), ("weight", .uint($0.weight))])
-                    })
-            ),
-        ])
+    static func executors(_ v: InferenceQueries.ExecutorsView) -> ExecutorsInfo {
+        ExecutorsInfo(
+            model: v.model, epoch: v.epoch, epochSeed: v.epochSeed.hex,
+            candidates: v.candidates.map { ExecutorsInfo.Candidate(address: $0.address, weight: $0.weight) })
     }
 
-    static func model(_ m: InferenceQueries.ModelView) -> JSON {
-        .object([
-            ("id", .string(m.info.id)), ("tokens_per_second_per_weight", .uint(m.info.tokensPerSecondPerWeight)),
-            ("weights_hash", .string(m.info.weightsHash)), ("quantization", .string(m.info.quantization)),
-            ("context_length", .uint(m.info.contextLength)), ("price_per_token", amount(m.pricePerToken)),
-        ])
+    static func model(_ m: InferenceQueries.ModelView) -> ModelRecord {
+        ModelRecord(
+            id: m.info.id, tokensPerSecondPerWeight: m.info.tokensPerSecondPerWeight, weightsHash: m.info.weightsHash,
+            quantization: m.info.quantization, contextLength: m.info.contextLength,
+            pricePerToken: amount(m.pricePerToken))
     }
 
-    static func pricing(_ models: [InferenceQueries.ModelView], params: ChainParams) -> JSON {
-        .object([
-            (
-                "models",
-                .array(
-                    models.map { m in
-                        .object([
-                            ("model", .string(m.info.id)), ("price_per_token", amount(m.pricePerToken)),
-                            ("price_micro", .uint(m.priceMicro)), ("utilisation_ppm", .uint(m.utilisationPPM)),
-                            ("window_tokens", .uint(m.windowTokens)),
-                        ])
-                    })
-            ),
-            ("start_price", amount(params.startPrice)), ("min_price", amount(params.minPrice)),
-            ("band_low_ppm", .uint(params.priceBandLowPpm)), ("band_high_ppm", .uint(params.priceBandHighPpm)),
-            ("elasticity_ppm", .uint(params.priceElasticityPpm)), ("max_step_ppm", .uint(params.priceMaxStepPpm)),
-            ("window_seconds", .uint(params.priceWindowSeconds)),
-            ("default_max_tokens", .uint(params.defaultMaxTokens)),
-        ])
+    static func pricing(_ models: [InferenceQueries.ModelView], params: ChainParams) -> PricingInfo {
+        PricingInfo(
+            models: models.map { m in
+                PricingInfo.ModelPrice(
+                    model: m.info.id, pricePerToken: amount(m.pricePerToken), priceMicro: m.priceMicro,
+                    utilisationPPM: m.utilisationPPM, windowTokens: m.windowTokens)
+            }, startPrice: amount(params.startPrice), minPrice: amount(params.minPrice),
+            bandLowPPM: params.priceBandLowPpm, bandHighPPM: params.priceBandHighPpm,
+            elasticityPPM: params.priceElasticityPpm, maxStepPPM: params.priceMaxStepPpm,
+            windowSeconds: params.priceWindowSeconds, defaultMaxTokens: params.defaultMaxTokens)
     }
 }

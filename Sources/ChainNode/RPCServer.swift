@@ -1,3 +1,4 @@
+import ChainRPCTypes
 import Foundation
 import GonkaCore
 import GonkaWire
@@ -52,17 +53,22 @@ public enum ChainRPC {
         return router
     }
 
-    static func json(_ value: JSON, status: HTTPResponse.Status = .ok) -> Response {
-        var buffer = ByteBuffer()
-        buffer.writeString(value.rendered)
-        return Response(
-            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    /// Every answer is one of the `ChainRPCTypes` types, which `GonkaClient` decodes.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: encoded(value))))
+    }
+
+    /// The JSON text of an answer: compact, keys sorted (a stable text for one value).
+    static func encoded(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { Array($0) } ?? Array("null".utf8)
     }
 
     static func error(_ status: Int, _ code: String, _ message: String) -> Response {
-        json(
-            .object([("error", .object([("code", .string(code)), ("message", .string(message))]))]),
-            status: HTTPResponse.Status(code: status))
+        json(RPCErrorBody(code: code, message: message), status: HTTPResponse.Status(code: status))
     }
 
     static func error(_ e: QueryError) -> Response { error(e.status, e.code, e.message) }
@@ -72,33 +78,21 @@ public enum ChainRPC {
     static func status(_ deps: RPCDependencies) -> Response {
         let s = deps.status.snapshot
         let peers = deps.host.connectedPeers().sorted { $0.id.description < $1.id.description }.map { p in
-            JSON.object([
-                ("id", .string(p.id.description)), ("address", .string(p.remoteAddress)),
-                ("outbound", .bool(p.outbound)),
-            ])
+            NodeStatus.Peer(id: p.id.description, address: p.remoteAddress, outbound: p.outbound)
         }
         // The set that signs the next height, not the one at start: a joined participant shows
         // up here from its epoch's switch on.
-        var validator: JSON = .null
+        var validator: NodeStatus.ValidatorInfo?
         if let address = deps.driver.signerAddress, let power = s.validatorPower {
-            validator = .object([("address", .string(address.description)), ("power", .uint(power))])
+            validator = NodeStatus.ValidatorInfo(address: address.description, power: power)
         }
         return json(
-            .object([
-                ("chain_id", .string(deps.chainID)), ("moniker", .string(deps.moniker)),
-                ("node_id", .string(deps.nodeID)), ("height", .uint(s.height)),
-                ("block_hash", .string(s.blockHash?.hex ?? "")), ("app_hash", .string(s.appHash.hex)),
-                ("block_time_ms", .int(s.blockTimeMs)), ("catching_up", .bool(s.catchingUp)), ("peers", .array(peers)),
-                ("mempool_size", .int(Int64(s.mempoolSize))), ("validator", validator),
-                ("p2p_listen", deps.host.boundPort.map { .string("\(deps.p2pListenHost):\($0)") } ?? .null),
-                (
-                    "consensus",
-                    .object([
-                        ("height", .uint(s.consensusHeight)), ("round", .int(Int64(s.round))),
-                        ("step", .string(s.step)),
-                    ])
-                ),
-            ]))
+            NodeStatus(
+                chainID: deps.chainID, moniker: deps.moniker, nodeID: deps.nodeID, height: s.height,
+                blockHash: s.blockHash?.hex ?? "", appHash: s.appHash.hex, blockTimeMs: s.blockTimeMs,
+                catchingUp: s.catchingUp, peers: peers, mempoolSize: s.mempoolSize, validator: validator,
+                consensus: NodeStatus.ConsensusState(height: s.consensusHeight, round: s.round, step: s.step),
+                p2pListen: deps.host.boundPort.map { "\(deps.p2pListenHost):\($0)" }))
     }
 
     /// `GET /genesis`: the genesis JSON this node started from, byte for byte.
@@ -108,8 +102,6 @@ public enum ChainRPC {
             status: .ok, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: deps.genesisJSON)))
     }
-
-    struct TxBody: Decodable { let tx: String }
 
     static func submit(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
         let modeText = request.uri.queryParameters.get("mode") ?? "sync"
@@ -121,7 +113,7 @@ public enum ChainRPC {
         var bytes = Array(body.readableBytesView)
         let contentType = request.headers[.contentType] ?? ""
         if contentType.hasPrefix("application/json") {
-            guard let decoded = try? JSONDecoder().decode(TxBody.self, from: Data(bytes)) else {
+            guard let decoded = try? JSONDecoder().decode(TxSubmission.self, from: Data(bytes)) else {
                 return error(400, "malformed_body", "expected {\"tx\": \"<base64>\"}")
             }
             guard let raw = Data(base64Encoded: decoded.tx) else {
@@ -139,16 +131,16 @@ public enum ChainRPC {
             hash = h
         case .committed(let h):
             if let record = try? deps.blocks.tx(hash: h) {
-                return json(txJSON(record.hash, record.height, record.index, record.code, record.log))
+                return json(committedAnswer(record.hash, record.height, record.index, record.code, record.log))
             }
-            return json(.object([("hash", .string(h.hex)), ("code", .int(0)), ("log", .string("already committed"))]))
+            return json(BroadcastResult(hash: h.hex, code: 0, log: "already committed"))
         case .full:
             return error(503, "mempool_full", "the mempool is full; retry later")
         case .rejected(_, let code, let reason):
             return error(400, code, reason)
         }
         guard let stream else {
-            return json(.object([("hash", .string(hash.hex)), ("code", .int(0)), ("log", .string(""))]))
+            return json(BroadcastResult(hash: hash.hex, code: 0, log: ""))
         }
         let wait = deps.commitWait
         let committed = await withTaskGroup(of: NodeEvent.TxCommitted?.self) { group in
@@ -167,7 +159,8 @@ public enum ChainRPC {
         guard let committed else {
             return error(504, "timeout", "tx \(hash.hex) was not committed within \(wait)")
         }
-        return json(txJSON(committed.hash, committed.height, committed.index, committed.code, committed.log))
+        return json(
+            committedAnswer(committed.hash, committed.height, committed.index, committed.code, committed.log))
     }
 
     /// At most this many transactions per `POST /txs`.
@@ -180,7 +173,8 @@ public enum ChainRPC {
     static func submitBatch(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: deps.maxBodyBytes)
-        guard let decoded = try? JSONDecoder().decode(TxBatchBody.self, from: Data(body.readableBytesView)) else {
+        guard let decoded = try? JSONDecoder().decode(TxBatchSubmission.self, from: Data(body.readableBytesView))
+        else {
             return error(400, "malformed_body", "expected {\"txs\": [\"<base64>\", …]}")
         }
         guard !decoded.txs.isEmpty, decoded.txs.count <= maxBatch else {
@@ -194,33 +188,24 @@ public enum ChainRPC {
             txs.append(Array(raw))
         }
         let results = await deps.driver.submit(batch: txs)
-        let items: [JSON] = results.map { result in
+        let items = results.map { result in
             switch result {
             case .added(let h), .duplicate(let h), .committed(let h):
-                return .object([("hash", .string(h.hex)), ("code", .int(0)), ("log", .string(""))])
+                BatchBroadcastResult(hash: h.hex, code: 0, error: nil, log: "")
             case .full:
-                return .object([
-                    ("code", .int(1)), ("error", .string("mempool_full")),
-                    ("log", .string("the mempool is full; retry later")),
-                ])
+                BatchBroadcastResult(hash: nil, code: 1, error: "mempool_full", log: "the mempool is full; retry later")
             case .rejected(let h, let code, let reason):
-                return .object([
-                    ("hash", .string(h.hex)), ("code", .int(1)), ("error", .string(code)), ("log", .string(reason)),
-                ])
+                BatchBroadcastResult(hash: h.hex, code: 1, error: code, log: reason)
             }
         }
-        return json(.object([("results", .array(items))]))
+        return json(BatchBroadcastAnswer(results: items))
     }
 
-    struct TxBatchBody: Decodable {
-        var txs: [String]
-    }
-
-    static func txJSON(_ hash: Hash, _ height: UInt64, _ index: Int, _ code: UInt32, _ log: String) -> JSON {
-        .object([
-            ("hash", .string(hash.hex)), ("height", .uint(height)), ("index", .int(Int64(index))),
-            ("code", .uint(UInt64(code))), ("log", .string(log)),
-        ])
+    /// A committed tx's result: the commit-mode answer of `POST /tx` and the `tx` event's data.
+    static func committedAnswer(
+        _ hash: Hash, _ height: UInt64, _ index: Int, _ code: UInt32, _ log: String
+    ) -> ChainEvent.TxCommitted {
+        ChainEvent.TxCommitted(hash: hash.hex, height: height, index: index, code: Int(code), log: log)
     }
 
     static func block(_ text: String, _ deps: RPCDependencies) throws -> Response {
@@ -234,27 +219,11 @@ public enum ChainRPC {
         let commit = (try? Wire.Commit(serializedBytes: stored.commit)).flatMap { try? ConsensusCommitView($0) }
         let h = block.header
         return json(
-            .object([
-                ("height", .uint(height)), ("hash", .string(stored.hash.hex)), ("time_ms", .int(h.timeMs)),
-                ("proposer", .string(Hex.encode(h.proposer))), ("app_hash", .string(Hex.encode(h.appHash))),
-                ("last_block_hash", .string(Hex.encode(h.lastBlockID.hash))), ("num_txs", .int(Int64(block.txs.count))),
-                (
-                    "txs",
-                    .array(
-                        block.txs.map { tx in
-                            .object([
-                                ("hash", .string(Hash.sha256(tx).hex)), ("tx", .string(tx.base64EncodedString())),
-                            ])
-                        })
-                ),
-                (
-                    "commit",
-                    .object([
-                        ("round", .int(Int64(commit?.round ?? 0))),
-                        ("signers", .array((commit?.signers ?? []).map { .string($0) })),
-                    ])
-                ),
-            ]))
+            BlockInfo(
+                height: height, hash: stored.hash.hex, timeMs: h.timeMs, proposer: Hex.encode(h.proposer),
+                appHash: Hex.encode(h.appHash), lastBlockHash: Hex.encode(h.lastBlockID.hash), numTxs: block.txs.count,
+                txs: block.txs.map { BlockInfo.BlockTx(hash: Hash.sha256($0).hex, tx: $0.base64EncodedString()) },
+                commit: BlockInfo.CommitInfo(round: commit?.round ?? 0, signers: commit?.signers ?? [])))
     }
 
     /// The round and signer addresses of a stored commit.
@@ -280,18 +249,12 @@ public enum ChainRPC {
         guard let record = try deps.blocks.tx(hash: hash) else {
             return error(404, "not_found", "no committed tx \(hash.hex)")
         }
-        let events = record.events.map { e in
-            JSON.object([
-                ("type", .string(e.type)),
-                ("attributes", .object(e.attributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })),
-            ])
-        }
         return json(
-            .object([
-                ("hash", .string(record.hash.hex)), ("height", .uint(record.height)),
-                ("index", .int(Int64(record.index))), ("code", .uint(UInt64(record.code))),
-                ("log", .string(record.log)), ("events", .array(events)),
-            ]))
+            TxResult(
+                hash: record.hash.hex, height: record.height, index: record.index, code: Int(record.code),
+                log: record.log,
+                events: record.events.map { TxResult.TxEvent(type: $0.type, attributes: $0.attributes) }
+            ))
     }
 
     static func query(_ segments: [String], _ request: Request, _ deps: RPCDependencies) async throws -> Response {
@@ -302,7 +265,7 @@ public enum ChainRPC {
         }
         do {
             let path = try QueryPath(parsing: segments, model: request.uri.queryParameters.get("model"))
-            return json(try await deps.driver.query(path, height: height).json)
+            return json(try await deps.driver.query(path, height: height).wire)
         } catch let failure {
             return error(failure)
         }
@@ -327,26 +290,26 @@ public enum ChainRPC {
 
     static func sse(_ event: NodeEvent) -> String {
         let name: String
-        let data: JSON
+        let data: [UInt8]
         switch event {
         case .newBlock(let b):
             name = "new_block"
-            data = .object([
-                ("height", .uint(b.height)), ("hash", .string(b.hash.hex)), ("num_txs", .int(Int64(b.numTxs))),
-                ("app_hash", .string(b.appHash.hex)), ("time_ms", .int(b.timeMs)),
-            ])
+            data = encoded(
+                ChainEvent.NewBlock(
+                    height: b.height, hash: b.hash.hex, numTxs: b.numTxs, appHash: b.appHash.hex, timeMs: b.timeMs))
         case .tx(let t):
             name = "tx"
-            data = txJSON(t.hash, t.height, t.index, t.code, t.log)
+            data = encoded(committedAnswer(t.hash, t.height, t.index, t.code, t.log))
         case .ledger(let l):
+            // A ledger event's fields depend on its type: height and type, then its attributes.
             name = "ledger"
-            var fields: [(String, JSON)] = [("height", .uint(l.height)), ("type", .string(l.type))]
+            var fields: [(String, JSONValue)] = [("height", JSONValue(l.height)), ("type", .string(l.type))]
             for (k, v) in l.attributes.sorted(by: { $0.key < $1.key }) where k != "height" && k != "type" {
                 fields.append((k, .string(v)))
             }
-            data = .object(fields)
+            data = JSONValue.object(fields).bytes()
         }
-        return "event: \(name)\ndata: \(data.rendered)\n\n"
+        return "event: \(name)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
     }
 
     static func metrics(_ deps: RPCDependencies) -> Response {
@@ -372,17 +335,15 @@ public enum ChainRPC {
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: buffer))
     }
 
-    struct IsolateBody: Decodable { let isolated: Bool }
-
     static func isolate(_ request: Request, _ deps: RPCDependencies) async throws -> Response {
         guard deps.testHooks else { return error(404, "not_found", "test hooks are disabled ([debug] test_hooks)") }
         var request = request
         let body = try await request.collectBody(upTo: 4096)
-        guard let decoded = try? JSONDecoder().decode(IsolateBody.self, from: Data(body.readableBytesView)) else {
+        guard let decoded = try? JSONDecoder().decode(IsolateState.self, from: Data(body.readableBytesView)) else {
             return error(400, "malformed_body", "expected {\"isolated\": true|false}")
         }
         deps.host.setIsolated(decoded.isolated)
-        return json(.object([("isolated", .bool(decoded.isolated))]))
+        return json(IsolateState(isolated: decoded.isolated))
     }
 }
 

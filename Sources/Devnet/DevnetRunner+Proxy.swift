@@ -77,10 +77,9 @@ extension DevnetRunner {
                 HTTPClientRequest(url: base + "/v1/models"), timeout: .seconds(3))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok,
-                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let data = object["data"] as? [[String: Any]]
+                let object = try? JSONValue(parsing: body.readableBytesView)
             else { return nil }
-            return data.first?["id"] as? String
+            return object["data"]?.arrayValue?.first?["id"]?.stringValue
         } catch {
             return nil
         }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ChainRPCTypes
 import Foundation
 import NIOCore
 import NIOHTTP1

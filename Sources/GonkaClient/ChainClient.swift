@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+// The RPC's types are this client's vocabulary: whoever imports the client gets them.
+@_exported import ChainRPCTypes
 import Foundation
 import GonkaCore
 import NIOCore
@@ -97,6 +99,15 @@ public struct ChainClient: Sendable {
             ?? AccountRecord(address: address, sequence: 0, pubKey: nil)
     }
 
+    /// The minted, burned and circulating supply.
+    public func supply(height: UInt64? = nil) async throws(ChainClientError) -> SupplyRecord {
+        let result = try await query("supply", height: height)
+        guard let supply = try decode(result, SupplyRecord.self, path: "supply") else {
+            throw .invalidResponse(url: baseURL + "/query/supply", reason: "no supply in the answer")
+        }
+        return supply
+    }
+
     /// The chain parameters in force (fees are `min_gas_price` × tx bytes).
     public func params() async throws(ChainClientError) -> ChainParams {
         let result = try await query("params")
@@ -131,7 +142,8 @@ public struct ChainClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + "/txs")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        let body = (try? JSONEncoder().encode(["txs": batch.map { Data($0).base64EncodedString() }])) ?? Data()
+        let submission = TxBatchSubmission(txs: batch.map { Data($0).base64EncodedString() })
+        let body = (try? JSONEncoder().encode(submission)) ?? Data()
         request.body = .bytes(ByteBuffer(bytes: body))
         let answer = try await send(request, path: "/txs", deadline: timeout, as: BatchBroadcastAnswer.self)
         guard answer.results.count == batch.count else {
@@ -145,12 +157,12 @@ public struct ChainClient: Sendable {
     /// Returns the node's new state.
     @discardableResult
     public func setIsolated(_ isolated: Bool) async throws(ChainClientError) -> Bool {
-        struct Answer: Decodable { var isolated: Bool }
         var request = HTTPClientRequest(url: baseURL + "/debug/isolate")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: "{\"isolated\": \(isolated)}"))
-        return try await send(request, path: "/debug/isolate", deadline: timeout, as: Answer.self).isolated
+        request.body = .bytes(
+            ByteBuffer(bytes: (try? JSONEncoder().encode(IsolateState(isolated: isolated))) ?? Data()))
+        return try await send(request, path: "/debug/isolate", deadline: timeout, as: IsolateState.self).isolated
     }
 
     /// `GET path` as is (`/block/abc`): the HTTP status and body, whatever they are. For tools and
@@ -214,14 +226,7 @@ public struct ChainClient: Sendable {
     /// The error a node's non-2xx answer becomes: the contract's `{"error":{"code","message"}}`,
     /// or for any other body (a proxy's page, say) its first 300 bytes under code `http_STATUS`.
     public static func serverError(status: Int, body: Data) -> ChainClientError {
-        struct Envelope: Decodable {
-            struct Inner: Decodable {
-                var code: String
-                var message: String
-            }
-            var error: Inner
-        }
-        if let envelope = try? JSONDecoder().decode(Envelope.self, from: body) {
+        if let envelope = try? JSONDecoder().decode(RPCErrorBody.self, from: body) {
             return .http(status: status, code: envelope.error.code, message: envelope.error.message)
         }
         let text = String(decoding: body.prefix(300), as: UTF8.self)

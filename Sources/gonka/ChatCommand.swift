@@ -2,6 +2,7 @@ import APINode
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import GonkaCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -110,14 +111,19 @@ struct ChatCommand: AsyncParsableCommand {
 
     /// Sends the conversation, prints the answer as it streams, and returns it.
     func stream(_ client: HTTPClient, model: String, messages: [[String: String]]) async throws -> String {
-        var payload: [String: Any] = ["model": model, "messages": messages, "stream": true]
-        if let temperature { payload["temperature"] = temperature }
-        if let maxTokens { payload["max_tokens"] = maxTokens }
-        if let seed { payload["seed"] = seed }
+        var payload: JSONValue = [
+            "model": .string(model),
+            "messages": .array(
+                messages.map { .object($0.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) }),
+            "stream": true,
+        ]
+        if let temperature { payload["temperature"] = .double(temperature) }
+        if let maxTokens { payload["max_tokens"] = JSONValue(maxTokens) }
+        if let seed { payload["seed"] = JSONValue(seed) }
         var request = HTTPClientRequest(url: base + "/v1/chat/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: payload)))
+        request.body = .bytes(ByteBuffer(bytes: payload.bytes()))
         let response = try await client.execute(request, timeout: .seconds(600))
         guard response.status == .ok else {
             let body = try await response.body.collect(upTo: 1 << 20)
@@ -133,15 +139,11 @@ struct ChatCommand: AsyncParsableCommand {
                 guard line.hasPrefix("data: ") else { continue }
                 let data = line.dropFirst(6)
                 if data == "[DONE]" { return answer }
-                guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else {
-                    continue
+                guard let object = try? JSONValue(parsing: data.utf8), object.objectValue != nil else { continue }
+                if let error = object["error"], error.objectValue != nil {
+                    throw CLIError("\(error["message"]?.stringValue ?? "the server failed")")
                 }
-                if let error = object["error"] as? [String: Any] {
-                    throw CLIError("\(error["message"] as? String ?? "the server failed")")
-                }
-                if let choices = object["choices"] as? [[String: Any]],
-                    let delta = choices.first?["delta"] as? [String: Any], let content = delta["content"] as? String
-                {
+                if let content = object["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue {
                     answer += content
                     FileHandle.standardOutput.write(Data(content.utf8))  // as it arrives
                 }
@@ -151,11 +153,7 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     static func errorMessage(_ body: Data) -> String {
-        if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-            let error = object["error"] as? [String: Any], let message = error["message"] as? String
-        {
-            return message
-        }
+        if let message = (try? JSONValue(parsing: body))?["error"]?["message"]?.stringValue { return message }
         return String(decoding: body, as: UTF8.self)
     }
 }

@@ -70,16 +70,16 @@ struct UnitTests {
 
     @Test func rewriteForcesLogprobsSeedAndUsage() {
         let chat = ExecutorCapture.rewrite(["model": "m", "top_logprobs": 2], kind: .chat, seed: 42)
-        #expect(chat["logprobs"] as? Bool == true)
-        #expect(chat["top_logprobs"] as? Int == 5)
-        #expect(chat["seed"] as? Int64 == 42)
-        #expect(chat["stream"] as? Bool == true)
-        #expect((chat["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true)
+        #expect(chat["logprobs"] == true)
+        #expect(chat["top_logprobs"] == 5)
+        #expect(chat["seed"] == 42)
+        #expect(chat["stream"] == true)
+        #expect(chat["stream_options"]?["include_usage"] == true)
         let seeded = ExecutorCapture.rewrite(["seed": 7, "top_logprobs": 9], kind: .chat, seed: 42)
-        #expect(seeded["seed"] as? Int == 7)
-        #expect(seeded["top_logprobs"] as? Int == 9)
+        #expect(seeded["seed"] == 7)
+        #expect(seeded["top_logprobs"] == 9)
         let completion = ExecutorCapture.rewrite(["logprobs": 1], kind: .completion, seed: 1)
-        #expect(completion["logprobs"] as? Int == 5)
+        #expect(completion["logprobs"] == 5)
     }
 
     @Test func signedRequestHeadersVerify() throws {

@@ -78,6 +78,26 @@ import Testing
             let misses = try await client.misses(drawn)
             #expect(misses.total == 0)
 
+            // Every route's answer against the client's type of it (RPCContract).
+            let requesterAddress = requester.publicKey.address
+            let startHeight = try #require(startResult.height)
+            try await RPCContract.check(
+                client,
+                [
+                    .init("/status", NodeStatus.self), .init("/block/\(startHeight)", BlockInfo.self),
+                    .init("/tx/\(startResult.hash)", TxResult.self),
+                    .init("/query/balance/\(requesterAddress)", BalanceRecord.self),
+                    .init("/query/account/\(requesterAddress)", AccountRecord.self),
+                    .init("/query/account/\(requesterAddress)?height=\(startHeight)", AccountRecord.self),
+                    .init("/query/participants", [ParticipantInfo].self),
+                    .init("/query/supply", SupplyRecord.self), .init("/query/params", ChainParams.self),
+                    .init("/query/epoch", EpochInfo.self), .init("/query/epoch/0", EpochRecordInfo.self),
+                    .init("/query/inference/\(request.inferenceID)", InferenceRecordInfo.self),
+                    .init("/query/executors?model=\(Self.model.id)", ExecutorsInfo.self),
+                    .init("/query/models", [ModelRecord].self), .init("/query/pricing", PricingInfo.self),
+                    .init("/query/misses/\(drawn)", MissesInfo.self),
+                ])
+
             // Bad input: clear 4xx answers.
             let unknownID = String(repeating: "0", count: 64)
             #expect(try await client.inference(unknownID) == nil)
