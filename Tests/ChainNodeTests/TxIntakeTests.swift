@@ -1,0 +1,43 @@
+import Foundation
+import GonkaWire
+import SwiftProtobuf
+import Testing
+
+@testable import ChainNode
+
+/// ``TxIntake`` without sockets: the bounded backlog, its slices, and the gossip batches.
+@Suite struct TxIntakeTests {
+    @Test func theBacklogIsBoundedAndHandedOutInSlices() {
+        var intake = TxIntake()
+        let txs = (0..<(TxIntake.backlogLimit + 5)).map { Data([UInt8(truncatingIfNeeded: $0)]) }
+        let overflow = intake.enqueue(txs)
+        let full = intake.enqueue([Data([1])])
+        #expect(overflow == 5)
+        #expect(full == 1)
+        var taken = 0
+        var slices = 0
+        while true {
+            let (slice, drained) = intake.takeSlice(limit: TxIntake.checkSlice)
+            taken += slice.count
+            slices += 1
+            if drained { break }
+        }
+        #expect(taken == TxIntake.backlogLimit)
+        #expect(slices == (TxIntake.backlogLimit + TxIntake.checkSlice - 1) / TxIntake.checkSlice)
+        let afterDraining = intake.enqueue([Data([1])])
+        #expect(afterDraining == 0)
+    }
+
+    @Test func gossipIsCutIntoMessagesOfAboutOneMebibyte() throws {
+        var intake = TxIntake()
+        let nothing = intake.takeGossip()
+        #expect(nothing.isEmpty)
+        let tx = [UInt8](repeating: 7, count: 300_000)
+        for _ in 0..<5 { intake.gossip(tx) }
+        let payloads = intake.takeGossip()
+        // Cut after the fourth (1.2 MB > 1 MiB); the fifth goes alone.
+        #expect(try payloads.map { try Wire.MempoolTxs(serializedBytes: $0).txs.count } == [4, 1])
+        let emptied = intake.takeGossip()
+        #expect(emptied.isEmpty)
+    }
+}
