@@ -37,6 +37,7 @@ let package = Package(
         .library(name: "ProofOfCompute", targets: ["ProofOfCompute"]),
         .library(name: "APINode", targets: ["APINode"]),
         .library(name: "ServerLifecycle", targets: ["ServerLifecycle"]),
+        .library(name: "Verification", targets: ["Verification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -104,6 +105,8 @@ let package = Package(
                 + kernelFlags),
         .target(name: "Tensor", dependencies: ["TensorIntrinsics"], swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        // PROTOCOL §7.2's check of one inference: pure, off-chain (floats allowed), no I/O.
+        .target(name: "Verification", dependencies: ["GonkaCore"], swiftSettings: strict),
         // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
         .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),
         .target(
@@ -194,6 +197,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "GonkaCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerLifecycleTests",
             dependencies: [
