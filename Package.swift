@@ -42,6 +42,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Devnet", targets: ["Devnet"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
+        .library(name: "Verification", targets: ["Verification"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -113,6 +114,8 @@ let package = Package(
                 + kernelFlags),
         .target(name: "Tensor", dependencies: ["TensorIntrinsics"], swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
+        // PROTOCOL §7.2's check of one inference: pure, off-chain (floats allowed), no I/O.
+        .target(name: "Verification", dependencies: ["GonkaCore"], swiftSettings: strict),
         // Compiled like Tensor: the scalar reference and the batch glue loop over every weight.
         .target(name: "ProofOfCompute", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict + kernelFlags),
         // The chain RPC's JSON model (docs/RPC.md): the node encodes these types, GonkaClient decodes
@@ -253,6 +256,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GonkaCoreTests", dependencies: ["GonkaCore"], swiftSettings: strict),
+        .testTarget(name: "VerificationTests", dependencies: ["Verification", "GonkaCore"], swiftSettings: strict),
         .testTarget(
             name: "ServerLifecycleTests",
             dependencies: [

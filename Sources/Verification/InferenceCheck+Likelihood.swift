@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+extension InferenceCheck {
+    /// Result of test 4.
+    struct LikelihoodMeasure {
+        var mismatches: Int
+        var misses: Int
+        var impossible: Int
+        var z: Double?
+        var failed: Bool
+    }
+
+    /// Test 4 (PROTOCOL §7.2), for models whose sampler cannot be replayed:
+    ///
+    /// * **agreement** — the executor's reported logprob of each emitted token equals the validator's
+    ///   forced logprob "within the distribution tolerance", read as: the one-token form of dᵢ,
+    ///   `|ℓₑ − ℓᵥ| / (|ℓₑ| + |ℓᵥ| + 1e-6) / 2`, is at most `position_ceiling`, with ⌊0.02·N⌋
+    ///   exceptions allowed (test 2's ceiling rule, applied to the emitted token);
+    /// * **impossible** — a forced logprob ≤ −20 or a token outside ``SamplingDistribution``'s
+    ///   support fails, as in test 3;
+    /// * **sampled requests** — `z = (Σ log qᵢ(tᵢ) − Σ E[log qᵢ]) / √(Σ Var[log qᵢ])` over the possible
+    ///   positions (the mean log-likelihood's deviation in standard errors; z = 0 when the variance
+    ///   is 0); fails if `z < −likelihood_margin`;
+    /// * **greedy requests** (temperature 0: there is no spread to test) — test 3's rule with the
+    ///   validator's argmax: a miss is an emitted token that is not the argmax of the validator's
+    ///   top-k and whose probability is more than `sampler_margin` below the argmax's; fails if
+    ///   misses > max(1, ⌈0.03·N⌉).
+    static func likelihood(
+        executor: [ExecutorPosition], validator: [ValidatorPosition], sampling: Sampling, thresholds: Thresholds
+    ) -> LikelihoodMeasure {
+        var measure = LikelihoodMeasure(mismatches: 0, misses: 0, impossible: 0, z: nil, failed: false)
+        var observed = 0.0
+        var expected = 0.0
+        var variance = 0.0
+        for (e, v) in zip(executor, validator) {
+            let gap = abs(e.logprob - v.forcedLogprob) / (abs(e.logprob) + abs(v.forcedLogprob) + 1e-6) / 2
+            if gap > thresholds.positionCeiling { measure.mismatches += 1 }
+            if v.forcedLogprob <= impossibleLogprob {
+                measure.impossible += 1
+                continue
+            }
+            let forced = TokenLogprob(token: v.forcedToken, logprob: v.forcedLogprob)
+            if sampling.temperature <= 0 {
+                let best = sortedByLikelihood(v.top + [forced])[0]
+                if best.token != e.token && exp(best.logprob) - exp(v.forcedLogprob) > thresholds.samplerMargin {
+                    measure.misses += 1
+                }
+                continue
+            }
+            let q = SamplingDistribution(
+                top: v.top, forced: forced, sampling: sampling, margin: thresholds.samplerMargin)
+            guard let logq = q.logProbability(of: e.token) else {
+                measure.impossible += 1
+                continue
+            }
+            observed += logq
+            expected += q.expectedLogLikelihood
+            variance += q.variance
+        }
+        let n = executor.count
+        var failed = measure.mismatches > n * 2 / 100 || measure.impossible > 0
+        if sampling.temperature <= 0 {
+            failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(positions: n)
+        } else {
+            let z = variance > 0 ? (observed - expected) / variance.squareRoot() : 0
+            measure.z = z
+            failed = failed || z < -thresholds.likelihoodMargin
+        }
+        measure.failed = failed
+        return measure
+    }
+}
