@@ -261,16 +261,12 @@ extension APINode {
         }
     }
 
+    /// The chain's `GET /query/epoch` answer (its own field names: epoch, stage, heights, seed,
+    /// validators). It asked for `/query/epochs/current` before, a route the node never had, so it
+    /// always fell back to the bare height.
     func epochResponse() async -> Response {
         do {
-            if let value = try await chain.getJSON("/query/epochs/current") { return Self.json(value) }
-            let status = try await chain.client.status()
-            return Self.json([
-                "chain_id": .string(status.chainID), "height": JSONValue(status.height),
-                "block_time_ms": .int(status.blockTimeMs), "epoch": nil,
-            ])
-        } catch let error as APIError {
-            return Self.error(error)
+            return Self.wire(try await chain.client.epoch())
         } catch {
             return Self.error(.chainUnavailable("\(error)"))
         }

@@ -281,26 +281,6 @@ public final class ChainView: Sendable {
         }
     }
 
-    /// `GET path` on the chain node as JSON: the query's `value` when the answer is a query
-    /// result, the whole answer otherwise; nil for 404 (a route the chain does not have) and a
-    /// `null` value.
-    func getJSON(_ path: String) async throws(APIError) -> JSONValue? {
-        let answer: (status: Int, body: Data)
-        do {
-            answer = try await client.rawGET(path)
-        } catch {
-            throw .chainUnavailable("The chain node did not answer \(path): \(error.shortDescription).")
-        }
-        if answer.status == 404 { return nil }
-        guard answer.status == 200, let value = try? JSONValue(parsing: answer.body) else {
-            throw .chainUnavailable("The chain node answered \(path) with HTTP \(answer.status).")
-        }
-        if value["proof"] != nil || value["height"] != nil, let inner = value["value"] {
-            return inner.isNull ? nil : inner
-        }
-        return value
-    }
-
     /// A non-negative integer from a number or a decimal string (with or without `ngonka`).
     static func uint(_ value: JSONValue?) -> UInt64? {
         switch value {

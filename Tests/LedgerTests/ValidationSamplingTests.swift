@@ -152,3 +152,9 @@ import Testing
         #expect(abs(fraction - 0.2625) < 5 * (0.2625 * 0.7375 / 20_000).squareRoot(), "obliged \(fraction)")
     }
 }
+
+extension ValidationSampling.Probability {
+    /// The value as a `Double`, for the tests' statistics only: the ledger module has no floating
+    /// point (DESIGN §2.1, determinism boundary).
+    var approximateValue: Double { min(1, Double(numerator) / Double(denominator)) }
+}

@@ -31,9 +31,6 @@ public enum ValidationSampling {
             let rhs = (high: numerator >> 64, low: numerator << 64)
             return lhs.high < rhs.high || (lhs.high == rhs.high && lhs.low < rhs.low)
         }
-
-        /// The value as a `Double`, for statistics and display only (never for a decision).
-        public var approximateValue: Double { min(1, Double(numerator) / Double(denominator)) }
     }
 
     /// Parts per billion in a whole.
