@@ -100,14 +100,16 @@ extension JSONValue {
 
 // MARK: Literals
 
-extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+// Not `ExpressibleByNilLiteral`: with it, `nil` where a `JSONValue?` is expected can become `.null`
+// instead of "nothing" (`cond ? nil : value` did, and streamed `data: null` to clients); JSON null
+// is spelled `.null`.
+extension JSONValue: ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
     ExpressibleByDictionaryLiteral
 {
     public typealias Key = String
     public typealias Value = JSONValue
 
-    public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(floatLiteral value: Double) { self = .double(value) }

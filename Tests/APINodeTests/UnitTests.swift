@@ -82,6 +82,21 @@ struct UnitTests {
         #expect(completion["logprobs"] == 5)
     }
 
+    /// The usage-only chunk the executor forces is captured, and reaches the client only when it
+    /// asked for usage: nothing is sent for it otherwise (it once went out as `data: null`).
+    @Test func forcedUsageChunkIsCapturedAndSentOnlyWhenAsked() throws {
+        let usageChunk: JSONValue = [
+            "id": "c", "object": "chat.completion.chunk", "choices": [],
+            "usage": ["prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10],
+        ]
+        var quiet = ExecutorCapture(kind: .chat, originalBody: ["model": "m", "stream": true])
+        #expect(quiet.take(usageChunk) == nil)
+        #expect(quiet.promptTokens == 7 && quiet.completionTokens == 3)
+        var asked = ExecutorCapture(
+            kind: .chat, originalBody: ["model": "m", "stream": true, "stream_options": ["include_usage": true]])
+        #expect(asked.take(usageChunk) == usageChunk)
+    }
+
     @Test func signedRequestHeadersVerify() throws {
         let key = SigningKey()
         let ta = SigningKey().publicKey.address

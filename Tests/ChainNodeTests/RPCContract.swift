@@ -71,6 +71,6 @@ struct RPCContractTests {
         let renamed: JSONValue = ["address": "a", "reported": 1, "expired": 0, "total": 1, "lastHeight": 3]
         #expect(RPCContract.fieldPaths(answer) != RPCContract.fieldPaths(renamed))
         #expect(
-            RPCContract.fieldPaths(["a": [["b": 1], ["c": nil]]]) == ["a", "a[].b", "a[].c"])
+            RPCContract.fieldPaths(["a": [["b": 1], ["c": .null]]]) == ["a", "a[].b", "a[].c"])
     }
 }

@@ -55,7 +55,7 @@ struct JSONValueTests {
         #expect(value["height"] == 7)
         #expect(try value.decode(Record.self) == record)
         let decoded = try JSONDecoder().decode(JSONValue.self, from: Data(#"{"x":[1,2.5,"s",null,false]}"#.utf8))
-        #expect(decoded == ["x": [1, 2.5, "s", nil, false]])
+        #expect(decoded == ["x": [1, 2.5, "s", .null, false]])
         #expect(try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(decoded)) == decoded)
     }
 }

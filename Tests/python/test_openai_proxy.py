@@ -91,6 +91,18 @@ class ProxyTest(unittest.TestCase):
         self.assertIsNotNone(usage)
         self.assertGreater(usage.completion_tokens, 0)
 
+    def test_stream_without_usage_sends_only_chunks(self):
+        # The executor forces usage from its ML node; a client that did not ask must get no usage
+        # chunk, and nothing else in its place (a `data: null` once reached clients as None).
+        stream = self.client.chat.completions.create(
+            model=self.model, messages=QUESTION, max_tokens=8, temperature=0, stream=True)
+        chunks = list(stream)
+        self.assertTrue(chunks)
+        for chunk in chunks:
+            self.assertIsNotNone(chunk)
+            self.assertIsNone(chunk.usage)
+            self.assertTrue(chunk.choices)
+
     def test_unknown_model_is_an_openai_error(self):
         with self.assertRaises(openai.NotFoundError):
             self.client.chat.completions.create(model="no-such-model", messages=QUESTION, max_tokens=2)
