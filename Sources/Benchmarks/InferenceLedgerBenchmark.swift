@@ -27,19 +27,12 @@ public struct InferenceLedgerBenchmark: Sendable {
 
     /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
     public func run(output: (String) -> Void) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "gonka-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let makeStore = { (name: String) throws -> AuthenticatedStore in
-            memory
-                ? try AuthenticatedStore(inMemory: name)
-                : try AuthenticatedStore(path: directory.appendingPathComponent("\(name).sqlite").path)
-        }
+        let stores = try ScratchStores(memory: memory)
+        defer { stores.remove() }
         let model = Genesis.Model.devnetDefault
         let powers: [UInt64] = [100, 100, 100, 100]
         let chain = try TestChain(
-            accounts: requesters, store: try makeStore("deliver"), validatorPowers: powers, models: [model])
+            accounts: requesters, store: try stores.store("deliver"), validatorPowers: powers, models: [model])
         let second: Int64 = 1_000_000_000
         let t0: Int64 = 1_700_000_000 * second
         let blocks = (inferences + blockSize - 1) / blockSize

@@ -27,14 +27,9 @@ public struct TxPipelineBenchmark: Sendable {
 
     /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
     public func run(output: (String) -> Void) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "gonka-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store =
-            memory
-            ? try AuthenticatedStore(inMemory: "test")
-            : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
+        let stores = try ScratchStores(memory: memory)
+        defer { stores.remove() }
+        let store = try stores.store("state")
         let chainID = "bench"
         let keys = (0..<accounts).map { _ in SigningKey() }
         let validator = SigningKey()
