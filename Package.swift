@@ -303,7 +303,7 @@ let package = Package(
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit",
                 "GonkaTestTraits", "P2P",
-                "GonkaClient",
+                "GonkaClient", "ChainRPCTypes",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

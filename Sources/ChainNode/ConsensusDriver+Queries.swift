@@ -1,3 +1,4 @@
+import ChainRPCTypes
 import GonkaCore
 import Ledger
 import Storage
@@ -15,7 +16,9 @@ extension ConsensusDriver {
             let next = try? app.ledger.nextSequence(of: address)
         else { return result }
         fields.append(("next_sequence", .uint(next)))
-        return QueryResult(height: result.height, key: result.key, value: .object(fields), proof: result.proof)
+        var answer = result
+        answer.value = .object(fields)
+        return answer
     }
 
     /// The state root after block `height` (0: genesis), while that version is kept.

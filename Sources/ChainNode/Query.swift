@@ -109,25 +109,14 @@ public struct QueryError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(status) \(code): \(message)" }
 }
 
-/// The answer to a query: the height read, the state key, the value and its proof. The value is
-/// one of the record types of `ChainRPCTypes` as JSON (``QueryEngine/value(_:)``), so the node's
-/// driver can add to it (`next_sequence`) before it goes out.
-public struct QueryResult: Sendable, Hashable {
-    public let height: UInt64
-    public let key: [UInt8]
-    public let value: JSONValue
-    public let proof: JSONValue
-
-    public init(height: UInt64, key: [UInt8], value: JSONValue, proof: JSONValue) {
-        self.height = height
-        self.key = key
-        self.value = value
-        self.proof = proof
-    }
-
-    /// The answer as the RPC sends it (and `GonkaClient` reads it).
-    public var wire: ChainRPCTypes.QueryResult {
-        ChainRPCTypes.QueryResult(height: height, key: Hex.encode(key), value: value, proof: proof)
+/// The node answers a query with the type the RPC sends and `GonkaClient` reads
+/// (`ChainRPCTypes.QueryResult`); its value is one of the record types of `ChainRPCTypes` as JSON
+/// (``QueryEngine/value(_:)``), so the node's driver can add to it (`next_sequence`) before it goes
+/// out.
+extension QueryResult {
+    /// The answer for the state key `key` (sent as hex).
+    init(height: UInt64, key: [UInt8], value: JSONValue, proof: JSONValue) {
+        self.init(height: height, key: Hex.encode(key), value: value, proof: proof)
     }
 }
 

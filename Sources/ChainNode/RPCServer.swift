@@ -265,7 +265,7 @@ public enum ChainRPC {
         }
         do {
             let path = try QueryPath(parsing: segments, model: request.uri.queryParameters.get("model"))
-            return json(try await deps.driver.query(path, height: height).wire)
+            return json(try await deps.driver.query(path, height: height))
         } catch let failure {
             return error(failure)
         }

@@ -1,3 +1,4 @@
+import ChainRPCTypes
 import Consensus
 import Foundation
 import GonkaCore
