@@ -35,6 +35,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var priceMaxStepPpm: UInt64
     /// The utilisation window of the price, in seconds of block time (60).
     public var priceWindowSeconds: UInt64
+    /// Inference validation (PROTOCOL §7): see ``ValidationParams``.
+    public var validation: ValidationParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -55,7 +57,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceBandHighPpm: UInt64 = 600_000,
         priceElasticityPpm: UInt64 = 50_000,
         priceMaxStepPpm: UInt64 = 20_000,
-        priceWindowSeconds: UInt64 = 60
+        priceWindowSeconds: UInt64 = 60,
+        validation: ValidationParams = .defaults
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -76,6 +79,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.priceElasticityPpm = priceElasticityPpm
         self.priceMaxStepPpm = priceMaxStepPpm
         self.priceWindowSeconds = priceWindowSeconds
+        self.validation = validation
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -101,6 +105,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case priceElasticityPpm = "price_elasticity_ppm"
         case priceMaxStepPpm = "price_max_step_ppm"
         case priceWindowSeconds = "price_window_seconds"
+        case validation
     }
 
     public init(from decoder: any Decoder) throws {
@@ -128,6 +133,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceElasticityPpm = try value(.priceElasticityPpm, d.priceElasticityPpm)
         priceMaxStepPpm = try value(.priceMaxStepPpm, d.priceMaxStepPpm)
         priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
+        validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
     }
 }
 

@@ -28,6 +28,9 @@ public struct ValidationParams: Codable, Hashable, Sendable {
     public var positionCeilingPpm: UInt64
     public var samplerMarginPpm: UInt64
     public var likelihoodMarginPpm: UInt64
+    /// §7.3: revalidators drawn for a failed inference (5) and the blocks they have to vote (20).
+    public var revalidators: UInt64
+    public var invalidationVoteBlocks: UInt64
 
     public init(
         trafficFullCutoff: UInt64 = 10_000, trafficHalfwayCutoff: UInt64 = 5_000, trafficMinCutoff: UInt64 = 100,
@@ -35,7 +38,8 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         maxValidationAveragePpm: UInt64 = 1_000_000, epochsToMaxReputation: UInt64 = 30,
         maxCleanMissRatePpm: UInt64 = 10_000, honestFailRatePpb: UInt64 = 10_000_000,
         cheaterFailRatePpb: UInt64 = 300_000_000, falseConvictionRatePpb: UInt64 = 1_000,
-        positionCeilingPpm: UInt64 = 300_000, samplerMarginPpm: UInt64 = 1_000, likelihoodMarginPpm: UInt64 = 4_000_000
+        positionCeilingPpm: UInt64 = 300_000, samplerMarginPpm: UInt64 = 1_000, likelihoodMarginPpm: UInt64 = 4_000_000,
+        revalidators: UInt64 = 5, invalidationVoteBlocks: UInt64 = 20
     ) {
         self.trafficFullCutoff = trafficFullCutoff
         self.trafficHalfwayCutoff = trafficHalfwayCutoff
@@ -51,6 +55,8 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         self.positionCeilingPpm = positionCeilingPpm
         self.samplerMarginPpm = samplerMarginPpm
         self.likelihoodMarginPpm = likelihoodMarginPpm
+        self.revalidators = revalidators
+        self.invalidationVoteBlocks = invalidationVoteBlocks
     }
 
     /// PROTOCOL §12 (devnet and mainnet share these).
@@ -71,6 +77,8 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         case positionCeilingPpm = "position_ceiling_ppm"
         case samplerMarginPpm = "sampler_margin_ppm"
         case likelihoodMarginPpm = "likelihood_margin_ppm"
+        case revalidators
+        case invalidationVoteBlocks = "invalidation_vote_blocks"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,5 +101,35 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         positionCeilingPpm = try value(.positionCeilingPpm, d.positionCeilingPpm)
         samplerMarginPpm = try value(.samplerMarginPpm, d.samplerMarginPpm)
         likelihoodMarginPpm = try value(.likelihoodMarginPpm, d.likelihoodMarginPpm)
+        revalidators = try value(.revalidators, d.revalidators)
+        invalidationVoteBlocks = try value(.invalidationVoteBlocks, d.invalidationVoteBlocks)
+    }
+
+    /// Why these parameters cannot run a chain, or `nil` when they can (checked at genesis).
+    public var problem: String? {
+        let million: UInt64 = 1_000_000
+        let billion: UInt64 = 1_000_000_000
+        if !(trafficMinCutoff < trafficHalfwayCutoff && trafficHalfwayCutoff < trafficFullCutoff) {
+            return "traffic cutoffs must rise strictly: min < halfway < full"
+        }
+        if !(maxValidationAveragePpm <= million && halfwayValidationAveragePpm <= maxValidationAveragePpm
+            && minValidationAveragePpm <= halfwayValidationAveragePpm)
+        {
+            return "validation averages must satisfy min ≤ halfway ≤ max ≤ 1,000,000 ppm"
+        }
+        if !(honestFailRatePpb > 0 && honestFailRatePpb < cheaterFailRatePpb && cheaterFailRatePpb < billion) {
+            return "fail rates must satisfy 0 < honest_fail_rate_ppb < cheater_fail_rate_ppb < 1,000,000,000"
+        }
+        if !(falseConvictionRatePpb > 0 && falseConvictionRatePpb < billion) {
+            return "false_conviction_rate_ppb must be in 1…999,999,999"
+        }
+        if maxCleanMissRatePpm > million { return "max_clean_miss_rate_ppm must be at most 1,000,000" }
+        if positionCeilingPpm == 0 || positionCeilingPpm > million {
+            return "position_ceiling_ppm must be in 1…1,000,000"
+        }
+        if samplerMarginPpm >= million { return "sampler_margin_ppm must be below 1,000,000" }
+        if revalidators == 0 { return "revalidators must be at least 1" }
+        if invalidationVoteBlocks == 0 { return "invalidation_vote_blocks must be at least 1" }
+        return nil
     }
 }

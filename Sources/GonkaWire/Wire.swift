@@ -33,6 +33,14 @@ public enum Wire {
     public typealias ExecutorWeight = Gonka_V1_ExecutorWeight
     public typealias ExecutorSet = Gonka_V1_ExecutorSet
     public typealias MissRecord = Gonka_V1_MissRecord
+    public typealias MsgValidation = Gonka_V1_MsgValidation
+    public typealias ValidationRecord = Gonka_V1_ValidationRecord
+    public typealias Revalidator = Gonka_V1_Revalidator
+    public typealias VotingRecord = Gonka_V1_VotingRecord
+    public typealias ValidationStats = Gonka_V1_ValidationStats
+    public typealias ReputationRecord = Gonka_V1_ReputationRecord
+    public typealias ValidationEpoch = Gonka_V1_ValidationEpoch
+    public typealias ValidationWeight = Gonka_V1_ValidationWeight
     public typealias BlockID = Gonka_V1_BlockID
     public typealias Header = Gonka_V1_Header
     public typealias Block = Gonka_V1_Block
@@ -70,6 +78,7 @@ extension Wire.Msg {
         case .submitPocValidation: "MsgSubmitPocValidation"
         case .startInference: "MsgStartInference"
         case .finishInference: "MsgFinishInference"
+        case .validation: "MsgValidation"
         case nil: nil
         }
     }
@@ -78,7 +87,7 @@ extension Wire.Msg {
     public static let knownTypeNames: [String] = [
         "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
-        "MsgStartInference", "MsgFinishInference",
+        "MsgStartInference", "MsgFinishInference", "MsgValidation",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
@@ -90,6 +99,7 @@ extension Wire.Msg {
     public init(_ validation: Wire.MsgSubmitPocValidation) { self.init(); sum = .submitPocValidation(validation) }
     public init(_ start: Wire.MsgStartInference) { self.init(); sum = .startInference(start) }
     public init(_ finish: Wire.MsgFinishInference) { self.init(); sum = .finishInference(finish) }
+    public init(_ validation: Wire.MsgValidation) { self.init(); sum = .validation(validation) }
 }
 
 extension Wire.Tx {

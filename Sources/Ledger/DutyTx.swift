@@ -9,6 +9,7 @@ enum DutyTx {
     /// Message types that are protocol duties.
     static let types: Set<String> = [
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation", "MsgStartInference", "MsgFinishInference",
+        "MsgValidation",
     ]
 
     /// Whether a transaction with these messages may go without the fee. `false` when any message

@@ -25,6 +25,15 @@ public struct Genesis: Codable, Hashable, Sendable {
         public var weightsHash: String
         public var quantization: String
         public var contextLength: UInt64
+        /// §7.2 test 2's `validation_threshold` on the corrected mean distance, parts per million,
+        /// calibrated by `gonka bench validation` (docs/VALIDATION.md § Measured thresholds).
+        public var validationThresholdPpm: UInt64
+        /// `native` or `opaque`: whether validators replay the engine's sampler (§7.2 test 3) or
+        /// run the likelihood test (test 4).
+        public var sampler: String
+
+        /// The threshold a model gets when its genesis entry names none.
+        public static let defaultValidationThresholdPpm: UInt64 = 50_000
 
         /// The embedded devnet model: `gonka mlnode start` and the embedded ML node serve it under
         /// its file name without `.gguf` (`SmolLM2-135M-Instruct.Q4_1.gguf`).
@@ -36,17 +45,22 @@ public struct Genesis: Codable, Hashable, Sendable {
             case tokensPerSecondPerWeight = "tokens_per_second_per_weight"
             case weightsHash = "weights_hash"
             case contextLength = "context_length"
+            case validationThresholdPpm = "validation_threshold_ppm"
+            case sampler
         }
 
         public init(
             id: String, tokensPerSecondPerWeight: UInt64, weightsHash: String = "", quantization: String = "",
-            contextLength: UInt64 = 0
+            contextLength: UInt64 = 0, validationThresholdPpm: UInt64 = Model.defaultValidationThresholdPpm,
+            sampler: String = "native"
         ) {
             self.id = id
             self.tokensPerSecondPerWeight = tokensPerSecondPerWeight
             self.weightsHash = weightsHash
             self.quantization = quantization
             self.contextLength = contextLength
+            self.validationThresholdPpm = validationThresholdPpm
+            self.sampler = sampler
         }
 
         public init(from decoder: any Decoder) throws {
@@ -56,6 +70,10 @@ public struct Genesis: Codable, Hashable, Sendable {
             weightsHash = try c.decodeIfPresent(String.self, forKey: .weightsHash) ?? ""
             quantization = try c.decodeIfPresent(String.self, forKey: .quantization) ?? ""
             contextLength = try c.decodeIfPresent(UInt64.self, forKey: .contextLength) ?? 0
+            validationThresholdPpm =
+                try c.decodeIfPresent(UInt64.self, forKey: .validationThresholdPpm)
+                ?? Model.defaultValidationThresholdPpm
+            sampler = try c.decodeIfPresent(String.self, forKey: .sampler) ?? "native"
         }
 
         /// 1–128 printable ASCII characters without spaces or `/` (ids travel in URL paths).
@@ -178,6 +196,7 @@ public struct Genesis: Codable, Hashable, Sendable {
         }
         guard params.maxTxBytes >= 256 else { throw .genesis("params.max_tx_bytes must be at least 256") }
         if let problem = params.epochs.problem { throw .genesis("params.epochs: \(problem)") }
+        if let problem = params.validation.problem { throw .genesis("params.validation: \(problem)") }
         var total = Amount.zero
         var seen = Set<Address>()
         for account in accounts {
@@ -230,6 +249,12 @@ public struct Genesis: Codable, Hashable, Sendable {
             guard modelIDs.insert(model.id).inserted else { throw .genesis("model \(model.id) is listed twice") }
             guard model.tokensPerSecondPerWeight > 0 else {
                 throw .genesis("model \(model.id): tokens_per_second_per_weight must be positive")
+            }
+            guard (1...1_000_000).contains(model.validationThresholdPpm) else {
+                throw .genesis("model \(model.id): validation_threshold_ppm must be 1…1,000,000")
+            }
+            guard ["native", "opaque"].contains(model.sampler) else {
+                throw .genesis("model \(model.id): sampler must be \"native\" or \"opaque\", not \"\(model.sampler)\"")
             }
         }
         guard params.minPrice > 0, params.startPrice >= params.minPrice, params.startPrice <= 1_000_000_000_000 else {

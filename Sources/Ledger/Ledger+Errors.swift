@@ -45,6 +45,14 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case inferenceExpired(String)
         case alreadyFinished(String)
         case dutyTxLimit(participant: Address, limit: UInt64)
+        // Validation (PROTOCOL §7).
+        case unknownInference(String)
+        case notFinished(id: String, status: String)
+        case ownInference(String)
+        case contradictoryVerdict(String)
+        case notRevalidator(validator: Address, id: String)
+        case voteClosed(String)
+        case participantInvalid(Address)
     }
 
     let code: Code
@@ -119,6 +127,16 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(code: .dutyTxLimit(participant: participant, limit: limit))
     }
 
+    static func unknownInference(_ id: String) -> Self { Self(code: .unknownInference(id)) }
+    static func notFinished(_ id: String, status: String) -> Self { Self(code: .notFinished(id: id, status: status)) }
+    static func ownInference(_ id: String) -> Self { Self(code: .ownInference(id)) }
+    static func contradictoryVerdict(_ reason: String) -> Self { Self(code: .contradictoryVerdict(reason)) }
+    static func notRevalidator(_ validator: Address, id: String) -> Self {
+        Self(code: .notRevalidator(validator: validator, id: id))
+    }
+    static func voteClosed(_ id: String) -> Self { Self(code: .voteClosed(id)) }
+    static func participantInvalid(_ address: Address) -> Self { Self(code: .participantInvalid(address)) }
+
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
         switch code {
@@ -161,6 +179,13 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .inferenceExpired: "inference_expired"
         case .alreadyFinished: "already_finished"
         case .dutyTxLimit: "duty_tx_limit"
+        case .unknownInference: "unknown_inference"
+        case .notFinished: "inference_not_finished"
+        case .ownInference: "own_inference"
+        case .contradictoryVerdict: "contradictory_verdict"
+        case .notRevalidator: "not_revalidator"
+        case .voteClosed: "vote_closed"
+        case .participantInvalid: "participant_invalid"
         }
     }
 
@@ -213,6 +238,14 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .alreadyFinished(let id): "inference \(id) was already finished"
         case .dutyTxLimit(let participant, let limit):
             "\(participant) already sent \(limit) free duty transactions in this block; pay the fee or wait"
+        case .unknownInference(let id): "no inference \(id) on chain"
+        case .notFinished(let id, let status): "inference \(id) is \(status), not finished: nothing to validate yet"
+        case .ownInference(let id): "a participant may not validate its own inference \(id)"
+        case .contradictoryVerdict(let reason): "the verdict contradicts its own numbers: \(reason)"
+        case .notRevalidator(let validator, let id):
+            "\(validator) was not drawn to revalidate inference \(id) (or has already voted)"
+        case .voteClosed(let id): "the revalidation vote on inference \(id) is not open"
+        case .participantInvalid(let address): "\(address) is INVALID this epoch and may not validate"
         }
     }
 }

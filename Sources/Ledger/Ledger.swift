@@ -128,14 +128,16 @@ public final class Ledger {
         guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
         let results = txs.map { run($0, context: context, in: deliverState) }
         // End-block hooks of the modules, after the block's transactions: Inference (expiries,
-        // prices) for the block's own epoch, then Epochs (stages, weights, validator sets).
+        // prices) and Validation (vote deadlines) for the block's own epoch, then Epochs (stages,
+        // weights, validator sets, the next epoch's executor pool).
         let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate])
         do {
             let params = params
             endBlock = try deliverState.transaction { () throws(LedgerError) in
                 let inference = try Inference.endBlock(context: context, params: params, state: deliverState)
+                let validation = try Validation.endBlock(context: context, params: params, state: deliverState)
                 let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
-                return (inference + epochs.events, epochs.validatorUpdates)
+                return (inference + validation + epochs.events, epochs.validatorUpdates)
             }
             try Result { try beforeCommit(results) }.mapError { LedgerError.storage($0) }.get()
         } catch {

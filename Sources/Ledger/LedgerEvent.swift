@@ -31,6 +31,18 @@ public enum LedgerEvent: Hashable, Sendable {
     case inferenceExpired(inferenceID: String, executor: Address, refund: Amount)
     /// An executor missed an inference: `skipped` by the TA (a later attempt) or `expired`.
     case executorMissed(executor: Address, inferenceID: String, reason: String)
+    /// A `MsgValidation` was accepted (§7.2); `vote` when it was a revalidation vote (§7.3).
+    case validationRecorded(inferenceID: String, validator: Address, passed: Bool, reason: String, vote: Bool)
+    /// The inference is VALIDATED: by its first pass, or by a vote.
+    case inferenceValidated(inferenceID: String, executor: Address)
+    /// A failure opened a revalidation vote (§7.3) among `revalidators`, decided by `deadlineHeight`.
+    case inferenceVoting(
+        inferenceID: String, executor: Address, firstValidator: Address, reason: String, revalidators: [Address],
+        deadlineHeight: UInt64)
+    /// The vote confirmed the failure: the requester was refunded `refund` (the whole cost).
+    case inferenceInvalidated(inferenceID: String, executor: Address, refund: Amount)
+    /// The executor's sequential test crossed its threshold (§7.4): INVALID for `epoch`.
+    case executorInvalid(executor: Address, epoch: UInt64)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -52,6 +64,11 @@ public enum LedgerEvent: Hashable, Sendable {
         case .inferenceFinished: "inference_finished"
         case .inferenceExpired: "inference_expired"
         case .executorMissed: "executor_missed"
+        case .validationRecorded: "validation_recorded"
+        case .inferenceValidated: "inference_validated"
+        case .inferenceVoting: "inference_voting"
+        case .inferenceInvalidated: "inference_invalidated"
+        case .executorInvalid: "executor_invalid"
         }
     }
 
@@ -109,6 +126,21 @@ public enum LedgerEvent: Hashable, Sendable {
             [("inference_id", id), ("executor", executor.description), ("refund", String(refund.ngonka))]
         case .executorMissed(let executor, let id, let reason):
             [("executor", executor.description), ("inference_id", id), ("reason", reason)]
+        case .validationRecorded(let id, let validator, let passed, let reason, let vote):
+            [
+                ("inference_id", id), ("validator", validator.description), ("passed", String(passed)),
+                ("reason", reason), ("vote", String(vote)),
+            ]
+        case .inferenceValidated(let id, let executor): [("inference_id", id), ("executor", executor.description)]
+        case .inferenceVoting(let id, let executor, let first, let reason, let revalidators, let deadline):
+            [
+                ("inference_id", id), ("executor", executor.description), ("first_validator", first.description),
+                ("reason", reason), ("revalidators", revalidators.map(\.description).joined(separator: ",")),
+                ("deadline_height", String(deadline)),
+            ]
+        case .inferenceInvalidated(let id, let executor, let refund):
+            [("inference_id", id), ("executor", executor.description), ("refund", String(refund.ngonka))]
+        case .executorInvalid(let executor, let epoch): [("executor", executor.description), ("epoch", String(epoch))]
         }
     }
 }

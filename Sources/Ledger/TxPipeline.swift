@@ -133,6 +133,7 @@ struct TxPipeline {
         case .startInference(let start):
             try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
+        case .validation(let m): try Validation.handle(m, context: context, params: params, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -150,6 +151,7 @@ struct TxPipeline {
         case .submitPocValidation(let m): try parseAddress(m.validator, field: "validator")
         case .startInference(let m): try parseAddress(m.transferAgent, field: "transfer_agent")
         case .finishInference(let m): try parseAddress(m.executor, field: "executor")
+        case .validation(let m): try parseAddress(m.validator, field: "validator")
         case nil: throw .unknownMessage(index: 0)
         }
     }

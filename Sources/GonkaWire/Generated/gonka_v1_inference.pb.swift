@@ -320,6 +320,13 @@ public nonisolated struct Gonka_V1_ModelInfo: Sendable {
 
   public var contextLength: UInt64 = 0
 
+  /// The corrected mean distance above which an inference fails §7.2 test 2, parts per million
+  /// (measured by `gonka bench validation`, §7.5).
+  public var validationThresholdPpm: UInt64 = 0
+
+  /// "native" (the validator replays the engine's sampler, §7.2 test 3) or "opaque" (test 4).
+  public var sampler: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -792,7 +799,7 @@ nonisolated extension Gonka_V1_InferenceRecord: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Gonka_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tokens_per_second_per_weight\0\u{3}weights_hash\0\u{1}quantization\0\u{3}context_length\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}tokens_per_second_per_weight\0\u{3}weights_hash\0\u{1}quantization\0\u{3}context_length\0\u{3}validation_threshold_ppm\0\u{1}sampler\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -805,6 +812,8 @@ nonisolated extension Gonka_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularStringField(value: &self.weightsHash) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.quantization) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.contextLength) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.validationThresholdPpm) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.sampler) }()
       default: break
       }
     }
@@ -826,6 +835,12 @@ nonisolated extension Gonka_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._
     if self.contextLength != 0 {
       try visitor.visitSingularUInt64Field(value: self.contextLength, fieldNumber: 5)
     }
+    if self.validationThresholdPpm != 0 {
+      try visitor.visitSingularUInt64Field(value: self.validationThresholdPpm, fieldNumber: 6)
+    }
+    if !self.sampler.isEmpty {
+      try visitor.visitSingularStringField(value: self.sampler, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -835,6 +850,8 @@ nonisolated extension Gonka_V1_ModelInfo: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.weightsHash != rhs.weightsHash {return false}
     if lhs.quantization != rhs.quantization {return false}
     if lhs.contextLength != rhs.contextLength {return false}
+    if lhs.validationThresholdPpm != rhs.validationThresholdPpm {return false}
+    if lhs.sampler != rhs.sampler {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -152,6 +152,14 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     set {sum = .finishInference(newValue)}
   }
 
+  public var validation: Gonka_V1_MsgValidation {
+    get {
+      if case .validation(let v)? = sum {return v}
+      return Gonka_V1_MsgValidation()
+    }
+    set {sum = .validation(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Sum: Equatable, Sendable {
@@ -164,6 +172,7 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     case submitPocValidation(Gonka_V1_MsgSubmitPocValidation)
     case startInference(Gonka_V1_MsgStartInference)
     case finishInference(Gonka_V1_MsgFinishInference)
+    case validation(Gonka_V1_MsgValidation)
 
   }
 
@@ -271,7 +280,7 @@ nonisolated extension Gonka_V1_TxBody: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Msg"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -396,6 +405,19 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.sum = .finishInference(v)
         }
       }()
+      case 10: try {
+        var v: Gonka_V1_MsgValidation?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .validation(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .validation(v)
+        }
+      }()
       default: break
       }
     }
@@ -442,6 +464,10 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .finishInference?: try {
       guard case .finishInference(let v)? = self.sum else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .validation?: try {
+      guard case .validation(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case nil: break
     }

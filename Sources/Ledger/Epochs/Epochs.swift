@@ -164,12 +164,15 @@ enum Epochs {
             // The new weights are also the executor-selection weights of the epoch, drawn with the
             // switch block's hash as seed (PROTOCOL §5.6, §6.2).
             if record.status == "active" {
+                let ended = try Inference.currentEpoch(in: state)
+                let candidates = record.participants.compactMap { member -> ExecutorDraw.Candidate? in
+                    guard let address = try? Address(member.address) else { return nil }
+                    return ExecutorDraw.Candidate(address: address, weight: member.weight)
+                }
                 try Inference.setExecutorSet(
-                    epoch: e, epochSeed: context.lastBlockHash ?? .zero,
-                    candidates: record.participants.compactMap { member in
-                        guard let address = try? Address(member.address) else { return nil }
-                        return ExecutorDraw.Candidate(address: address, weight: member.weight)
-                    }, in: state)
+                    epoch: e, epochSeed: context.lastBlockHash ?? .zero, candidates: candidates, in: state)
+                try Validation.beginEpoch(
+                    e, ended: ended == e ? nil : ended, candidates: candidates, params: params, state: state)
             }
         }
         if changed { try state.setRecord(record, at: StateKey.epoch(e)) }

@@ -28,16 +28,27 @@ enum Inference {
             info.weightsHash = model.weightsHash
             info.quantization = model.quantization
             info.contextLength = model.contextLength
+            info.validationThresholdPpm = model.validationThresholdPpm
+            info.sampler = model.sampler
             try state.setRecord(info, at: StateKey.model(model.id))
             var price = Wire.ModelPrice()
             price.model = model.id
             price.priceMicro = genesis.params.startPrice * microPerNgonka
             try state.setRecord(price, at: StateKey.modelPrice(model.id))
         }
+        let candidates = genesis.validators.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.power) }
         try setExecutorSet(
             epoch: 0, epochSeed: genesisEpochSeed(chainID: genesis.chainID, genesisTime: genesis.genesisTime),
-            candidates: genesis.validators.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.power) },
-            in: state)
+            candidates: candidates, in: state)
+        try Validation.beginEpoch(0, ended: nil, candidates: candidates, params: genesis.params, state: state)
+    }
+
+    /// Takes an INVALID executor out of the current pool at once (§7.4): later draws skip it.
+    static func removeFromExecutorSet(_ executor: Address, in state: StateContext) throws(LedgerError) {
+        var set = try executorSet(in: state)
+        let text = executor.description
+        set.candidates.removeAll { $0.address == text }
+        try state.setRecord(set, at: StateKey.executorSet)
     }
 
     /// Replaces the executor pool when an epoch's weights take effect (called by Epochs one block
@@ -254,6 +265,7 @@ enum Inference {
                 inferenceID: msg.inferenceID, attempt: skipped, transferAgent: transferAgent, epochSeed: seed,
                 candidates: pool)
             try addMiss(missed, reported: true, height: context.height, in: state)
+            try Validation.inferenceMissed(missed, epoch: try currentEpoch(in: state), state: state)
             events.append(.executorMissed(executor: missed, inferenceID: msg.inferenceID, reason: "skipped"))
         }
         // The first of Start and Finish fixes the price. A Finish from anyone but the drawn
@@ -422,6 +434,7 @@ enum Inference {
         rec.refund = refund.ngonka
         rec.status = .finished
         rec.expiryHeight = 0
+        try Validation.inferenceFinished(rec, state: state)
         return [.inferenceFinished(inferenceID: rec.inferenceID, executor: executor, cost: cost, refund: refund)]
     }
 
@@ -455,6 +468,7 @@ enum Inference {
                 let refund = Amount(ngonka: rec.escrow)
                 if refund > .zero { try Bank.transfer(from: moduleAddress, to: requester, amount: refund, in: state) }
                 try addMiss(executor, reported: false, height: context.height, in: state)
+                try Validation.inferenceMissed(executor, epoch: rec.epoch, state: state)
                 rec.refund = rec.escrow
                 rec.status = .expired
                 try state.setRecord(rec, at: StateKey.inferenceRecord(id))
