@@ -28,17 +28,54 @@ public enum QueryPath: Sendable, Hashable {
     case pricing
     /// An executor's misses.
     case misses(Address)
+    /// Every validation of an inference and its vote (`/query/validation/{id}`).
+    case validation(String)
+    /// The validations of epoch E's inferences, all or one validator's (`/query/validations/E[/ADDR]`).
+    case validations(epoch: UInt64, validator: Address?)
+    /// The sampling snapshot and standings of an epoch (`/query/validation_epoch[/E]`, default: the
+    /// epoch inference counts toward now).
+    case validationEpoch(UInt64?)
+    /// The open votes a revalidator was drawn for and has not cast (`/query/votes/ADDR`).
+    case votes(Address)
 
     /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`).
     public init(parsing segments: [String], model: String? = nil) throws(QueryError) {
         switch segments.first {
-        case "inference":
+        case "inference", "validation":
             guard segments.count == 2 else { throw .notFound("query path /\(segments.joined(separator: "/"))") }
             let id = segments[1].lowercased()
             guard id.utf8.count == 64, Hex.decode(id) != nil else {
                 throw .badRequest("invalid_inference_id", "\(segments[1]) is not a 64-character hex inference id")
             }
-            self = .inference(id)
+            self = segments[0] == "inference" ? .inference(id) : .validation(id)
+        case "validations" where segments.count == 2 || segments.count == 3:
+            guard let epoch = UInt64(segments[1]) else {
+                throw .badRequest("invalid_epoch", "\(segments[1]) is not an epoch number")
+            }
+            var validator: Address?
+            if segments.count == 3 {
+                do {
+                    validator = try Address(segments[2])
+                } catch {
+                    throw .badRequest("invalid_address", "\(segments[2]): \(error)")
+                }
+            }
+            self = .validations(epoch: epoch, validator: validator)
+        case "validation_epoch" where segments.count <= 2:
+            if segments.count == 2 {
+                guard let n = UInt64(segments[1]) else {
+                    throw .badRequest("invalid_epoch", "\(segments[1]) is not an epoch number")
+                }
+                self = .validationEpoch(n)
+            } else {
+                self = .validationEpoch(nil)
+            }
+        case "votes" where segments.count == 2:
+            do {
+                self = .votes(try Address(segments[1]))
+            } catch {
+                throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+            }
         case "executors" where segments.count == 1:
             guard let model, !model.isEmpty else {
                 throw .badRequest("missing_model", "executors needs ?model=ID")
@@ -224,6 +261,23 @@ enum QueryEngine {
                 info = try value(InferenceAnswers.record(record))
             }
             return QueryResult(height: version, key: key, value: info, proof: proof)
+        case .validation(let id):
+            let info = try ValidationReader(state: state, version: version).inference(id)
+            return QueryResult(
+                height: version, key: LedgerStateKey.validationRecords(id), value: try value(info), proof: .null)
+        case .validations(let epoch, let validator):
+            let list = try ValidationReader(state: state, version: version).validations(
+                epoch: epoch, validator: validator)
+            return QueryResult(
+                height: version, key: LedgerStateKey.validationsByEpoch(epoch), value: try value(list), proof: .null)
+        case .validationEpoch(let epoch):
+            let params = try EpochReader(state: state, version: version).params()
+            let info = try ValidationReader(state: state, version: version).epoch(epoch, params: params)
+            return QueryResult(
+                height: version, key: LedgerStateKey.validationEpoch(info.epoch), value: try value(info), proof: .null)
+        case .votes(let address):
+            let list = try ValidationReader(state: state, version: version).pendingVotes(address)
+            return QueryResult(height: version, key: LedgerStateKey.openVotes, value: try value(list), proof: .null)
         case .misses(let address):
             let key = LedgerStateKey.misses(address)
             let (raw, proof) = try proven(key)

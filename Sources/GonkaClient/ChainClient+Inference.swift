@@ -57,3 +57,74 @@ extension ChainClient {
         }
     }
 }
+
+extension ChainClient {
+    /// Every validation of inference `id` and its revalidation vote, if one was opened (§7.2–§7.3).
+    public func validations(
+        of id: String, height: UInt64? = nil
+    ) async throws(ChainClientError)
+        -> InferenceValidationsInfo
+    {
+        let hex = id.lowercased()
+        guard hex.count == 64, Hex.decode(hex) != nil else {
+            throw .invalidArgument("inference id \"\(id)\" must be 64 hex digits")
+        }
+        let result = try await query("validation/\(hex)", height: height)
+        do {
+            return try result.decodeValue(InferenceValidationsInfo.self)
+                ?? InferenceValidationsInfo(inferenceID: hex, validations: [], voting: nil)
+        } catch {
+            throw .invalidResponse(url: baseURL + "/query/validation/" + hex, reason: "\(error)")
+        }
+    }
+
+    /// The validations of `epoch`'s inferences, all or `validator`'s.
+    public func validations(
+        epoch: UInt64, validator: Address? = nil, height: UInt64? = nil
+    ) async throws(ChainClientError) -> [ValidationInfo] {
+        let path = "validations/\(epoch)" + (validator.map { "/\($0)" } ?? "")
+        do {
+            return try await query(path, height: height).decodeValue([ValidationInfo].self) ?? []
+        } catch let error as ChainClientError {
+            throw error
+        } catch {
+            throw .invalidResponse(url: baseURL + "/query/" + path, reason: "\(error)")
+        }
+    }
+
+    /// Epoch `epoch`'s sampling snapshot and every participant's standing (default: the epoch
+    /// inference counts toward now).
+    public func validationEpoch(
+        _ epoch: UInt64? = nil, height: UInt64? = nil
+    ) async throws(ChainClientError)
+        -> ValidationEpochInfo
+    {
+        let path = "validation_epoch" + (epoch.map { "/\($0)" } ?? "")
+        let result = try await query(path, height: height)
+        do {
+            guard let info = try result.decodeValue(ValidationEpochInfo.self) else {
+                throw ChainClientError.invalidResponse(
+                    url: baseURL + "/query/" + path, reason: "no epoch in the answer")
+            }
+            return info
+        } catch let error as ChainClientError {
+            throw error
+        } catch {
+            throw .invalidResponse(url: baseURL + "/query/" + path, reason: "\(error)")
+        }
+    }
+
+    /// The open revalidation votes `revalidator` was drawn for and has not cast.
+    public func pendingVotes(
+        _ revalidator: Address, height: UInt64? = nil
+    ) async throws(ChainClientError)
+        -> [VotingInfo]
+    {
+        let result = try await query("votes/\(revalidator)", height: height)
+        do {
+            return try result.decodeValue([VotingInfo].self) ?? []
+        } catch {
+            throw .invalidResponse(url: baseURL + "/query/votes", reason: "\(error)")
+        }
+    }
+}

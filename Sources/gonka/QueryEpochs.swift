@@ -27,7 +27,13 @@ extension Query {
 
     struct ParticipantsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "participants", abstract: "Participants with their weight, status and validator power.")
+            commandName: "participants",
+            abstract: "Participants with their weight, status, validator power and validation standing.",
+            discussion: """
+                REP: reputation 0..100; VSTATUS: active or INVALID this epoch; CHECKED / INVAL: confirmed \
+                outcomes of its inferences this epoch; LLR: the sequential test's log-likelihood ratio \
+                (INVALID at ln(1/α)). With --json: {"participants": …, "validation": the epoch's standings}.
+                """)
         @OptionGroup var node: NodeOptions
         @Option(help: "Read at this height (default: latest).") var height: UInt64?
 
@@ -36,24 +42,42 @@ extension Query {
             let list = try await rpc { () async throws(ChainClientError) in
                 try await client.participants(height: height)
             }
-            if node.json { return printJSON(list) }
-            print(Self.table(list))
+            let validation = try await rpc { () async throws(ChainClientError) in
+                try await client.validationEpoch(height: height)
+            }
+            if node.json { return printJSON(Combined(participants: list, validation: validation)) }
+            print(Self.table(list, validation: validation))
+            print(
+                "validation epoch \(validation.epoch): traffic R = \(validation.traffic) (previous epoch's finished inferences)"
+            )
         }
 
-        static func table(_ list: [ParticipantInfo]) -> String {
+        struct Combined: Encodable {
+            let participants: [ParticipantInfo]
+            let validation: ValidationEpochInfo
+        }
+
+        static func table(_ list: [ParticipantInfo], validation: ValidationEpochInfo? = nil) -> String {
             // RAW: accepted nonces before the power cap; WEIGHT: after it; POWER: the voting power
-            // consensus gives it for the next block.
-            var rows = [["ADDRESS", "EPOCH", "RAW", "WEIGHT", "STATUS", "POWER"]]
+            // consensus gives it for the next block; then the validation standing of the epoch
+            // inference counts toward (§7.1, §7.4).
+            var rows = [
+                ["ADDRESS", "EPOCH", "RAW", "WEIGHT", "STATUS", "POWER", "REP", "VSTATUS", "CHECKED", "INVAL", "LLR"]
+            ]
             for p in list {
+                let standing = validation?.participants.first { $0.address == p.address }
                 rows.append([
                     p.address, p.epoch.map(String.init) ?? "-", String(p.rawWeight), String(p.weight), p.status,
-                    String(p.validatorPower),
+                    String(p.validatorPower), standing.map { String($0.reputation) } ?? "0",
+                    standing?.status ?? "active", String(standing?.checked ?? 0), String(standing?.invalidated ?? 0),
+                    standing?.llr ?? "0.000000",
                 ])
             }
-            let widths = (0..<6).map { c in rows.map { $0[c].count }.max() ?? 0 }
+            let left: Set<Int> = [0, 4, 7]
+            let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
             return rows.map { row in
                 row.enumerated().map { c, cell in
-                    c == 0 || c == 4
+                    left.contains(c)
                         ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                         : String(repeating: " ", count: widths[c] - cell.count) + cell
                 }.joined(separator: "  ")

@@ -21,7 +21,8 @@ extension Query {
             let client = try node.client()
             let found = try await rpc { () async throws(ChainClientError) in try await client.inference(id) }
             guard let record = found else { throw CLIError("no inference \(id.lowercased()) on chain") }
-            if node.json { return printJSON(record) }
+            let validation = try await rpc { () async throws(ChainClientError) in try await client.validations(of: id) }
+            if node.json { return printJSON(Combined(inference: record, validation: validation)) }
             print("inference:  \(record.inferenceID)")
             print("status:     \(record.status)")
             print("model:      \(record.model)")
@@ -39,6 +40,59 @@ extension Query {
             print(
                 "heights:    start \(record.startHeight), finish \(record.finishHeight), expiry \(record.expiryHeight)"
             )
+            print(Self.validationLines(validation).joined(separator: "\n"))
+        }
+
+        struct Combined: Encodable {
+            let inference: InferenceRecordInfo
+            let validation: InferenceValidationsInfo
+        }
+
+        /// The validations and the vote, one line each.
+        static func validationLines(_ info: InferenceValidationsInfo) -> [String] {
+            var lines = ["validations: \(info.validations.isEmpty ? "none yet" : String(info.validations.count))"]
+            for v in info.validations {
+                let verdict = v.passed ? "passed" : "FAILED (\(v.reason))"
+                lines.append(
+                    "  \(v.validator)  \(verdict)  distance \(v.distancePpm) ppm  sampler misses \(v.samplerMisses)"
+                        + "  height \(v.height)\(v.vote ? "  [vote]" : "")")
+            }
+            if let voting = info.voting {
+                let state = voting.outcome.isEmpty ? "open until height \(voting.deadlineHeight)" : voting.outcome
+                lines.append(
+                    "vote:        \(state) (opened by \(voting.firstValidator): \(voting.firstReason), "
+                        + "height \(voting.failureHeight))")
+                for r in voting.revalidators { lines.append("  \(r.address)  weight \(r.weight)  \(r.vote)") }
+            }
+            return lines
+        }
+    }
+
+    struct ValidationsCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "validations", abstract: "The validations of an epoch's inferences, all or one validator's.")
+        @OptionGroup var node: NodeOptions
+        @Option(help: "The epoch of the inferences.") var epoch: UInt64
+        @Option(help: "Only this validator's (a gonka1… address).") var validator: String?
+
+        func validate() throws {
+            if let validator { _ = try parseAddressArgument(validator, name: "--validator") }
+        }
+
+        func run() async throws {
+            let client = try node.client()
+            let address = try validator.map { try parseAddressArgument($0, name: "--validator") }
+            let list = try await rpc { () async throws(ChainClientError) in
+                try await client.validations(epoch: epoch, validator: address)
+            }
+            if node.json { return printJSON(list) }
+            if list.isEmpty { print("no validations of epoch \(epoch)'s inferences") }
+            for v in list {
+                let verdict = v.passed ? "passed" : "FAILED (\(v.reason))"
+                print(
+                    "\(v.inferenceID)  \(v.validator)  \(verdict)  distance \(v.distancePpm) ppm  misses "
+                        + "\(v.samplerMisses)  height \(v.height)\(v.vote ? "  [vote]" : "")")
+            }
         }
     }
 

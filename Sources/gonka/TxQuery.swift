@@ -121,7 +121,7 @@ struct Query: AsyncParsableCommand {
         subcommands: [
             Status.self, Balance.self, Account.self, Block.self, TxCommand.self, EpochCommand.self,
             ParticipantsCommand.self, PocCommand.self, InferenceCommand.self, Models.self, Executors.self,
-            Misses.self,
+            Misses.self, ValidationsCommand.self,
         ])
 
     struct Status: AsyncParsableCommand {

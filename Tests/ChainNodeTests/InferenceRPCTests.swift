@@ -96,7 +96,35 @@ import Testing
                     .init("/query/executors?model=\(Self.model.id)", ExecutorsInfo.self),
                     .init("/query/models", [ModelRecord].self), .init("/query/pricing", PricingInfo.self),
                     .init("/query/misses/\(drawn)", MissesInfo.self),
+                    .init("/query/validation/\(request.inferenceID)", InferenceValidationsInfo.self),
+                    .init("/query/validations/0", [ValidationInfo].self),
+                    .init("/query/validations/0/\(drawn)", [ValidationInfo].self),
+                    .init("/query/validation_epoch", ValidationEpochInfo.self),
+                    .init("/query/validation_epoch/0", ValidationEpochInfo.self),
+                    .init("/query/votes/\(drawn)", [VotingInfo].self),
                 ])
+
+            // Validation (§7): the epoch's standing counts the served inference; nobody else may
+            // validate it (a lone participant's own inference), and an own validation is refused.
+            let standing = try await client.validationEpoch()
+            #expect(standing.epoch == 0)
+            #expect(standing.begun)
+            let mine = try #require(standing.participants.first { $0.address == drawn.description })
+            #expect(mine.served == 1)
+            #expect(mine.status == "active")
+            #expect(mine.weight == 10)
+            #expect(mine.llrThreshold == "13.815510")
+            #expect(try await client.validations(of: request.inferenceID).validations.isEmpty)
+            var own = Wire.MsgValidation()
+            own.validator = drawn.description
+            own.inferenceID = request.inferenceID
+            own.passed = true
+            let ownTx = try wallet.dutyTx([Wire.Msg(own)], by: ta)
+            let refused = await #expect(throws: ChainClientError.self) {
+                try await client.broadcast(ownTx, mode: .commit)
+            }
+            #expect(refused?.serverCode == "own_inference", "\(String(describing: refused))")
+            #expect(try await client.pendingVotes(drawn).isEmpty)
 
             // Bad input: clear 4xx answers.
             let unknownID = String(repeating: "0", count: 64)
@@ -107,6 +135,11 @@ import Testing
                 ("/query/executors?model=nope", 404, "not_found"),
                 ("/query/misses/notanaddress", 400, "invalid_address"),
                 ("/query/models/extra", 404, "not_found"),
+                ("/query/validation/xyz", 400, "invalid_inference_id"),
+                ("/query/validations/x", 400, "invalid_epoch"),
+                ("/query/validations/0/nope", 400, "invalid_address"),
+                ("/query/validation_epoch/x", 400, "invalid_epoch"),
+                ("/query/votes/nope", 400, "invalid_address"),
             ] {
                 let (got, body) = try await client.rawGET(path)
                 #expect(got == status, "\(path): \(String(decoding: body, as: UTF8.self))")

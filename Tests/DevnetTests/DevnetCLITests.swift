@@ -109,6 +109,9 @@ import Testing
         (["query", "status", "--node", "localhost"], "--node"),
         (["query", "status", "--frobnicate"], "frobnicate"),
         (["query", "inference", "xyz"], "ID"),
+        (["query", "validations"], "--epoch"),
+        (["query", "validations", "--epoch", "x"], "epoch"),
+        (["query", "validations", "--epoch", "0", "--validator", "nope"], "--validator"),
         (["query", "misses", "nope"], "ADDRESS"),
         (["query", "executors"], "--model"),
         (["bench", "inference-ledger", "--inferences", "0"], "--inferences"),
@@ -138,7 +141,8 @@ import Testing
         ["devnet", "--help"], ["devnet", "up", "--help"], ["devnet", "status", "--help"], ["devnet", "down", "--help"],
         ["tx", "bank", "send", "--help"], ["query", "--help"], ["query", "balance", "--help"],
         ["query", "block", "--help"], ["query", "tx", "--help"], ["bench", "chain", "--help"],
-        ["query", "inference", "--help"], ["query", "models", "--help"], ["bench", "inference-ledger", "--help"],
+        ["query", "inference", "--help"], ["query", "models", "--help"], ["query", "validations", "--help"],
+        ["bench", "inference-ledger", "--help"],
     ])
     func everyNewCommandExplainsItself(arguments: [String]) async throws {
         let run = try await H.run(arguments)

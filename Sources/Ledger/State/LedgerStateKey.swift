@@ -25,6 +25,15 @@ public enum LedgerStateKey {
     /// Prefix of the model registry (`Wire.ModelInfo` protobuf), in id order.
     public static var modelPrefix: [UInt8] { StateKey.modelPrefix }
 
+    /// Prefix of one inference's validation records (`Wire.ValidationRecord`), by validator.
+    public static func validationRecords(_ id: String) -> [UInt8] { StateKey.validationRecords(id) }
+    /// Prefix of the index of epoch E's validations.
+    public static func validationsByEpoch(_ epoch: UInt64) -> [UInt8] { StateKey.validationsByEpoch(epoch) }
+    /// Key of epoch E's sampling snapshot (`Wire.ValidationEpoch`).
+    public static func validationEpoch(_ epoch: UInt64) -> [UInt8] { StateKey.validationEpoch(epoch) }
+    /// Prefix of the index of open revalidation votes.
+    public static var openVotes: [UInt8] { StateKey.openVotePrefix }
+
     /// Decodes a balance or supply value.
     public static func amount(_ bytes: [UInt8]) throws(LedgerError) -> Amount {
         Amount(ngonka: try BigEndian.decode(bytes, what: "amount"))

@@ -107,6 +107,11 @@ public enum ValidationQueries {
         return out
     }
 
+    /// The epoch inference records count toward now (the executor pool's).
+    public static func currentEpoch(in store: any StateStore) throws(LedgerError) -> UInt64 {
+        try Inference.currentEpoch(in: StateContext(store: store))
+    }
+
     /// The sampling snapshot of `epoch` in the form ``ValidationObligations`` takes: every registered
     /// model served by every participant with weight (as the executor pool is, §6.2).
     public static func obligationSnapshot(
