@@ -162,6 +162,7 @@ let package = Package(
             name: "APINode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
+                "Verification",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

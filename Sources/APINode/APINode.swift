@@ -61,10 +61,14 @@ public final class APINode: Sendable {
 /// Counters behind `GET /metrics` (Prometheus text).
 public final class APIMetrics: Sendable {
     private let counters = Mutex<[String: Int]>([:])
+    private let gauges = Mutex<[String: Int]>([:])
 
     func increment(_ name: String, by n: Int = 1) { counters.withLock { $0[name, default: 0] += n } }
 
-    public func value(_ name: String) -> Int { counters.withLock { $0[name] ?? 0 } }
+    /// Sets a gauge (a value that goes up and down: a queue's length, a lag).
+    func set(_ name: String, _ value: Int) { gauges.withLock { $0[name] = value } }
+
+    public func value(_ name: String) -> Int { counters.withLock { $0[name] } ?? gauges.withLock { $0[name] } ?? 0 }
 
     /// Prometheus exposition text; names are fixed, so label values are bounded.
     public var text: String {
@@ -73,6 +77,9 @@ public final class APIMetrics: Sendable {
         for (name, value) in snapshot.sorted(by: { $0.key < $1.key }) {
             let base = name.split(separator: "{").first.map(String.init) ?? name
             out += "# TYPE \(base) counter\n\(name) \(value)\n"
+        }
+        for (name, value) in gauges.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            out += "# TYPE \(name) gauge\n\(name) \(value)\n"
         }
         return out
     }

@@ -394,7 +394,8 @@ enum InferenceAnswers {
         ModelRecord(
             id: m.info.id, tokensPerSecondPerWeight: m.info.tokensPerSecondPerWeight, weightsHash: m.info.weightsHash,
             quantization: m.info.quantization, contextLength: m.info.contextLength,
-            pricePerToken: amount(m.pricePerToken))
+            pricePerToken: amount(m.pricePerToken), validationThresholdPpm: m.info.validationThresholdPpm,
+            sampler: m.info.sampler.isEmpty ? "native" : m.info.sampler)
     }
 
     static func pricing(_ models: [InferenceQueries.ModelView], params: ChainParams) -> PricingInfo {

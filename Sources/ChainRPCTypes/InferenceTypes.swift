@@ -126,10 +126,14 @@ public struct ModelRecord: Codable, Hashable, Sendable {
     public var contextLength: UInt64
     /// What a request pays per token now.
     @AmountText public var pricePerToken: Amount
+    /// §7.2 test 2's threshold on the corrected mean distance, ppm (0: none recorded).
+    public var validationThresholdPpm: UInt64
+    /// `native` (validators replay the sampler, §7.2 test 3) or `opaque` (test 4).
+    public var sampler: String
 
     public init(
         id: String, tokensPerSecondPerWeight: UInt64, weightsHash: String, quantization: String,
-        contextLength: UInt64, pricePerToken: Amount
+        contextLength: UInt64, pricePerToken: Amount, validationThresholdPpm: UInt64 = 0, sampler: String = "native"
     ) {
         self.id = id
         self.tokensPerSecondPerWeight = tokensPerSecondPerWeight
@@ -137,14 +141,29 @@ public struct ModelRecord: Codable, Hashable, Sendable {
         self.quantization = quantization
         self.contextLength = contextLength
         self.pricePerToken = pricePerToken
+        self.validationThresholdPpm = validationThresholdPpm
+        self.sampler = sampler
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, quantization
+        case id, quantization, sampler
         case tokensPerSecondPerWeight = "tokens_per_second_per_weight"
         case weightsHash = "weights_hash"
         case contextLength = "context_length"
         case pricePerToken = "price_per_token"
+        case validationThresholdPpm = "validation_threshold_ppm"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        tokensPerSecondPerWeight = try c.decode(UInt64.self, forKey: .tokensPerSecondPerWeight)
+        weightsHash = try c.decode(String.self, forKey: .weightsHash)
+        quantization = try c.decode(String.self, forKey: .quantization)
+        contextLength = try c.decode(UInt64.self, forKey: .contextLength)
+        _pricePerToken = try c.decode(AmountText.self, forKey: .pricePerToken)
+        validationThresholdPpm = try c.decodeIfPresent(UInt64.self, forKey: .validationThresholdPpm) ?? 0
+        sampler = try c.decodeIfPresent(String.self, forKey: .sampler) ?? "native"
     }
 }
 

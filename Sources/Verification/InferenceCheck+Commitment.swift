@@ -5,7 +5,7 @@ extension InferenceCheck {
     /// `completion_tokens` positions, and every position is well formed: a non-empty top list without
     /// repeated ids, finite logprobs, and — when the emitted token is in its own top list — the same
     /// logprob there as reported for it.
-    static func commitmentHolds(_ payload: Payload, commitment: Hash, tokens: UInt64) -> Bool {
+    public static func commitmentHolds(_ payload: Payload, commitment: Hash, tokens: UInt64) -> Bool {
         guard Hash.sha256(parts: [payload.bytes]) == commitment, UInt64(payload.positions.count) == tokens else {
             return false
         }

@@ -336,6 +336,32 @@ import Testing
         #expect(try chain.ledger.inference(served.id)?.status == .validated)
     }
 
+    @Test func aDrawnRevalidatorsEarlierOrUnflaggedCheckIsItsVote() throws {
+        let chain = try Self.makeChain()
+        let served = try Self.served(chain)
+        let others = Self.others(chain, excluding: served.executor)
+        // One validator passes it first; a second fails it: the vote is among the other two.
+        let early = others[1]
+        try Self.send(chain, Self.validation(served.id, by: early.publicKey.address, passed: true), by: early)
+        let failing = others[0]
+        try Self.send(chain, Self.validation(served.id, by: failing.publicKey.address, passed: false), by: failing)
+        let voting = try #require(try chain.ledger.validations(of: served.id).voting)
+        #expect(voting.revalidators.count == 2)
+        let earlyEntry = try #require(voting.revalidators.first { $0.address == early.publicKey.address.description })
+        #expect(earlyEntry.vote == 1, "the earlier pass counts as its vote")
+        #expect(try chain.ledger.inference(served.id)?.status == .voting)
+        // The last one sends its own (unflagged) check: as a drawn revalidator it is its vote.
+        let last = others[2]
+        let result = try Self.send(
+            chain, Self.validation(served.id, by: last.publicKey.address, passed: true), by: last)
+        #expect(result.error == nil, "\(String(describing: result.error))")
+        #expect(try chain.ledger.inference(served.id)?.status == .validated)
+        let records = try chain.ledger.validations(of: served.id).validations
+        #expect(records.first { $0.validator == last.publicKey.address.description }?.vote == true)
+        #expect(try Self.stats(chain, served.executor)?.validated == 1, "counted once")
+        #expect(try Self.stats(chain, failing.publicKey.address)?.falseAlarms == 1)
+    }
+
     @Test func validationsCloseWithTheEpochAfterTheInferences() throws {
         let chain = try Self.makeChain()
         let served = try Self.served(chain)

@@ -33,6 +33,9 @@ extension Validation {
             throw .duplicate("\(validator) already validated inference \(msg.inferenceID)")
         }
         try checkVerdict(msg, completionTokens: rec.completionTokens, model: rec.model, state: state)
+        // A drawn revalidator's check while the vote is open is its vote, whatever its flag says.
+        let pending = try isPendingRevalidator(validator, of: rec, in: state)
+        let asVote = msg.vote || pending
 
         var stored = Wire.ValidationRecord()
         stored.inferenceID = msg.inferenceID
@@ -43,17 +46,17 @@ extension Validation {
         stored.samplerMisses = msg.samplerMisses
         stored.height = context.height
         stored.epoch = rec.epoch
-        stored.vote = msg.vote
+        stored.vote = asVote
         try state.setRecord(stored, at: StateKey.validationRecord(msg.inferenceID, validator))
         state.set(StateKey.validationByEpoch(rec.epoch, validator, msg.inferenceID), [])
         try ValidationStore.updateStats(rec.epoch, validator, in: state) { $0.validationsDone &+= 1 }
         var events: [LedgerEvent] = [
             .validationRecorded(
                 inferenceID: msg.inferenceID, validator: validator, passed: msg.passed, reason: msg.reason,
-                vote: msg.vote)
+                vote: asVote)
         ]
 
-        if msg.vote {
+        if asVote {
             events += try castVote(msg, by: validator, record: &rec, context: context, params: params, state: state)
         } else if msg.passed {
             if rec.status == .finished {
@@ -101,6 +104,17 @@ extension Validation {
             throw .contradictoryVerdict(
                 "passed with \(msg.samplerMisses) sampler misses, more than the \(allowed) allowed")
         }
+    }
+
+    /// Whether `validator` was drawn for the open vote on `rec` and has not voted yet.
+    static func isPendingRevalidator(
+        _ validator: Address, of rec: Wire.InferenceRecord, in state: StateContext
+    ) throws(LedgerError) -> Bool {
+        guard rec.status == .voting, let voting = try ValidationStore.voting(rec.inferenceID, in: state),
+            voting.outcome.isEmpty
+        else { return false }
+        let text = validator.description
+        return voting.revalidators.contains { $0.address == text && $0.vote == 0 }
     }
 
     static func executor(of rec: Wire.InferenceRecord) throws(LedgerError) -> Address {

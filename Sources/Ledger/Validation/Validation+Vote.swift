@@ -35,11 +35,18 @@ extension Validation {
         voting.failureHeight = context.height
         voting.deadlineHeight = context.height &+ params.validation.invalidationVoteBlocks
         voting.alreadyValidated = rec.status == .validated
-        voting.revalidators = drawn.map { candidate in
+        // A drawn participant that already checked the inference has voted: its verdict counts.
+        for candidate in drawn {
             var entry = Wire.Revalidator()
             entry.address = candidate.address.description
             entry.weight = candidate.weight
-            return entry
+            if let earlier = try state.record(
+                Wire.ValidationRecord.self, at: StateKey.validationRecord(rec.inferenceID, candidate.address),
+                what: "validation record")
+            {
+                entry.vote = earlier.passed ? 1 : 2
+            }
+            voting.revalidators.append(entry)
         }
         rec.status = .voting
         try state.setRecord(rec, at: StateKey.inferenceRecord(rec.inferenceID))
@@ -59,6 +66,10 @@ extension Validation {
         state.set(StateKey.openVote(rec.inferenceID), [])
         state.set(StateKey.voteDeadline(height: voting.deadlineHeight, id: rec.inferenceID), [])
         state.set(StateKey.executorVote(executor, rec.inferenceID), [])
+        if let outcome = Revalidation.outcome(votes: tally(voting), deadlinePassed: false) {
+            events += try decideOpen(
+                &voting, outcome: outcome, rec: &rec, context: context, params: params, state: state)
+        }
         return events
     }
 

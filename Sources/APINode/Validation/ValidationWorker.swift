@@ -1,0 +1,311 @@
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaWire
+import Ledger
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Verification
+
+/// The API node's validator (PROTOCOL §7.1–§7.3): follows finished inferences on the chain's
+/// event stream, decides with its secret epoch seed which ones it must check, fetches each payload
+/// from the executor, re-scores it on its own ML node (at lower priority than live requests), and
+/// sends `MsgValidation` through the duty-tx queue; every block it also asks which revalidation
+/// votes it was drawn for and checks those the same way.
+///
+/// One inference at a time: validation is background work that must not compete with live
+/// requests for the ML node. A failure of this node's own (ML node down, scores that do not fit)
+/// is retried and then given up with a log line, never sent as the executor's failure.
+public final class ValidationWorker: Service, Sendable {
+    /// One piece of work.
+    struct Job: Sendable, Hashable {
+        var inferenceID: String
+        /// A revalidation vote (§7.3) rather than this node's own sampled check.
+        var vote: Bool
+    }
+
+    let client: ChainClient
+    let chain: ChainView
+    let txs: TxSender
+    let validator: @Sendable (ValidationParams) -> InferenceValidator
+    let fetcher: PayloadFetcher
+    let seeds: ValidationSeeds
+    let metrics: APIMetrics
+    let logger: Logger
+    let me: Address
+    /// How often a check that failed on this node's side is tried before it is given up.
+    let localAttempts = 3
+
+    private let queue: AsyncStream<Job>
+    private let input: AsyncStream<Job>.Continuation
+    private let state = Mutex(WorkerState())
+
+    struct WorkerState {
+        /// Jobs queued or done (so an event seen twice, or a vote still pending, is taken once).
+        var seen: Set<Job> = []
+        var queued = 0
+        var tip: UInt64 = 0
+        var params: ChainParams?
+        var models: [String: ModelRecord] = [:]
+        var snapshots: [UInt64: ValidationEpochInfo] = [:]
+    }
+
+    init(
+        client: ChainClient, chain: ChainView, txs: TxSender, fetcher: PayloadFetcher, seeds: ValidationSeeds,
+        metrics: APIMetrics, logger: Logger, validator: @escaping @Sendable (ValidationParams) -> InferenceValidator
+    ) {
+        self.client = client
+        self.chain = chain
+        self.txs = txs
+        self.fetcher = fetcher
+        self.seeds = seeds
+        self.metrics = metrics
+        self.logger = logger
+        self.validator = validator
+        me = txs.address
+        (queue, input) = AsyncStream.makeStream(of: Job.self, bufferingPolicy: .unbounded)
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.follow() }
+                group.addTask { await self.process() }
+                await group.waitForAll()
+            }
+        }
+    }
+
+    // MARK: Following the chain
+
+    /// Reads the event stream; reconnects after a second when it ends.
+    private func follow() async {
+        var warned = false
+        while !Task.isCancelled {
+            do {
+                for try await event in client.events() {
+                    warned = false
+                    switch event {
+                    case .ledger(_, "inference_finished", let data):
+                        guard let id = data["inference_id"]?.stringValue,
+                            data["executor"]?.stringValue != me.description
+                        else { continue }
+                        enqueue(Job(inferenceID: id, vote: false))
+                    case .newBlock(let block):
+                        state.withLock { $0.tip = max($0.tip, block.height) }
+                        await checkVotes()
+                    default: continue
+                    }
+                }
+            } catch {
+                if !warned, !Task.isCancelled {
+                    logger.notice(
+                        "validation: chain event stream unavailable; retrying", metadata: ["error": "\(error)"])
+                    warned = true
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        input.finish()
+    }
+
+    /// Queues the votes this node was drawn for and has not cast.
+    private func checkVotes() async {
+        guard let pending = try? await client.pendingVotes(me) else { return }
+        for voting in pending { enqueue(Job(inferenceID: voting.inferenceID, vote: true)) }
+    }
+
+    private func enqueue(_ job: Job) {
+        let fresh = state.withLock { s -> Bool in
+            // Forget old ids now and then; a job seen again is checked against the chain anyway.
+            if s.seen.count > 200_000 { s.seen.removeAll(keepingCapacity: true) }
+            guard s.seen.insert(job).inserted else { return false }
+            s.queued += 1
+            return true
+        }
+        guard fresh else { return }
+        input.yield(job)
+        metrics.set("gonka_validation_queue", state.withLock { $0.queued })
+    }
+
+    // MARK: Processing
+
+    private func process() async {
+        for await job in queue {
+            let remaining = state.withLock { s -> Int in
+                s.queued -= 1
+                return s.queued
+            }
+            metrics.set("gonka_validation_queue", remaining)
+            await run(job)
+        }
+    }
+
+    /// Checks one inference if this node must, and sends the verdict.
+    func run(_ job: Job) async {
+        let id = job.inferenceID
+        guard let record = try? await client.inference(id) else {
+            logger.notice("validation: inference record unavailable", metadata: ["id": "\(id.prefix(16))"])
+            return
+        }
+        let allowed: Set<String> = job.vote ? ["VOTING"] : ["FINISHED", "VALIDATED", "VOTING", "INVALIDATED"]
+        guard allowed.contains(record.status), let executor = try? Address(record.executor), executor != me else {
+            return
+        }
+        do {
+            guard let params = try await params(), let model = try await model(record.model) else { return }
+            if !job.vote {
+                guard try await isObliged(record, executor: executor, params: params.validation) else {
+                    metrics.increment("gonka_validation_skipped_total")
+                    return
+                }
+            }
+            // After a restart the chain may already hold this node's verdict.
+            if try await client.validations(of: id).validations.contains(where: { $0.validator == me.description }) {
+                return
+            }
+            guard let commitment = Hex.decode(record.responseCommitment).flatMap({ Hash(bytes: $0) }) else { return }
+            let finished = InferenceValidator.Finished(
+                inferenceID: id, executor: executor, responseCommitment: commitment,
+                completionTokens: record.completionTokens)
+            let bytes = await payload(id, executor: executor)
+            let verdict = try await check(bytes: bytes, finished: finished, model: model, params: params.validation)
+            send(verdict, id: id, vote: job.vote)
+            let lag = state.withLock { $0.tip } &- record.finishHeight
+            metrics.set("gonka_validation_lag_blocks", Int(clamping: lag))
+        } catch {
+            metrics.increment("gonka_validation_errors_total{kind=\"local\"}")
+            logger.warning(
+                "validation: gave up on an inference (a fault on this node's side; nothing sent)",
+                metadata: ["id": "\(id.prefix(16))", "error": "\(error)"])
+        }
+    }
+
+    /// The check, retried when it fails on this node's side.
+    private func check(
+        bytes: [UInt8]?, finished: InferenceValidator.Finished, model: InferenceValidator.Model,
+        params: ValidationParams
+    ) async throws -> InferenceCheck.Verdict {
+        var last: (any Error)?
+        for attempt in 0..<localAttempts {
+            if attempt > 0 { try await Task.sleep(for: .seconds(2 * attempt)) }
+            do {
+                return try await validator(params).check(bytes: bytes, finished: finished, model: model)
+            } catch {
+                last = error
+                logger.notice(
+                    "validation: local check failed; retrying",
+                    metadata: [
+                        "id": "\(finished.inferenceID.prefix(16))", "attempt": "\(attempt + 1)", "error": "\(error)",
+                    ])
+            }
+        }
+        throw last ?? InferenceValidatorError.local("no attempt")
+    }
+
+    /// The payload from the executor's API node, or nil (the inference then fails `unavailable`).
+    private func payload(_ id: String, executor: Address) async -> [UInt8]? {
+        guard let url = try? await chain.url(of: executor) else {
+            logger.notice("validation: executor has no URL on chain", metadata: ["executor": "\(executor)"])
+            return nil
+        }
+        switch await fetcher.fetch(
+            inferenceID: id, executor: executor, baseURL: url,
+            now: { Int64(Date().timeIntervalSince1970 * 1_000_000_000) })
+        {
+        case .bytes(let bytes): return bytes
+        case .unavailable(let reason):
+            logger.notice(
+                "validation: payload unavailable after retries",
+                metadata: ["id": "\(id.prefix(16))", "executor": "\(executor)", "reason": "\(reason)"])
+            return nil
+        }
+    }
+
+    private func send(_ verdict: InferenceCheck.Verdict, id: String, vote: Bool) {
+        var msg = Wire.MsgValidation()
+        msg.validator = me.description
+        msg.inferenceID = id
+        msg.passed = verdict.passed
+        msg.reason = verdict.reason?.rawValue ?? ""
+        msg.distancePpm = verdict.distancePpm
+        msg.samplerMisses = UInt64(max(0, verdict.samplerMisses))
+        msg.vote = vote
+        txs.enqueue(Wire.Msg(msg), what: vote ? "revalidation vote" : "validation")
+        let outcome = verdict.passed ? "passed" : "failed"
+        metrics.increment("gonka_validation_done_total{outcome=\"\(outcome)\"}")
+        if let reason = verdict.reason {
+            metrics.increment("gonka_validation_failed_total{reason=\"\(reason.rawValue)\"}")
+        }
+        let level: Logger.Level = verdict.passed ? .debug : .notice
+        logger.log(
+            level: level, "validation: \(vote ? "vote" : "check") \(outcome)",
+            metadata: [
+                "id": "\(id.prefix(16))", "reason": "\(verdict.reason?.rawValue ?? "-")",
+                "distance_ppm": "\(verdict.distancePpm)", "sampler_misses": "\(verdict.samplerMisses)",
+            ])
+    }
+
+    // MARK: The obligation (§7.1)
+
+    /// Whether this node's seed obliges it to check `record`.
+    private func isObliged(
+        _ record: InferenceRecordInfo, executor: Address, params: ValidationParams
+    ) async throws -> Bool {
+        guard let snapshot = try await snapshot(epoch: record.epoch) else { return false }
+        let seed = try seeds.seed(epoch: record.epoch)
+        let obligation = Self.obligationSnapshot(snapshot, model: record.model)
+        let probability = try ValidationObligations.probability(
+            validator: me,
+            inference: .init(id: record.inferenceID, executor: executor, model: record.model),
+            snapshot: obligation, params: params)
+        return probability.numerator > 0
+            && ValidationSampling.isObliged(seed: seed, inferenceID: record.inferenceID, probability: probability)
+    }
+
+    /// The chain's epoch snapshot as ``ValidationObligations`` reads it: every participant with
+    /// weight serves every registered model (as the executor pool does, §6.2).
+    static func obligationSnapshot(_ info: ValidationEpochInfo, model: String) -> ValidationObligations.Snapshot {
+        var weights: [Address: UInt64] = [:]
+        var reputations: [Address: UInt64] = [:]
+        for participant in info.participants where participant.weight > 0 {
+            guard let address = try? Address(participant.address) else { continue }
+            weights[address] = participant.weight
+            reputations[address] = info.startReputations[participant.address] ?? 0
+        }
+        return ValidationObligations.Snapshot(
+            traffic: info.traffic, modelWeights: [model: weights], reputations: reputations)
+    }
+
+    private func snapshot(epoch: UInt64) async throws -> ValidationEpochInfo? {
+        if let cached = state.withLock({ $0.snapshots[epoch] }) { return cached }
+        let info = try await client.validationEpoch(epoch)
+        guard info.begun else { return nil }
+        state.withLock { s in
+            if s.snapshots.count > 8 { s.snapshots.removeAll() }
+            s.snapshots[epoch] = info
+        }
+        return info
+    }
+
+    private func params() async throws -> ChainParams? {
+        if let cached = state.withLock({ $0.params }) { return cached }
+        let params = try await client.params()
+        state.withLock { $0.params = params }
+        return params
+    }
+
+    private func model(_ id: String) async throws -> InferenceValidator.Model? {
+        var found = state.withLock { $0.models[id] }
+        if found == nil {
+            let all = try await client.models()
+            state.withLock { s in for m in all { s.models[m.id] = m } }
+            found = all.first { $0.id == id }
+        }
+        guard let found else { return nil }
+        return InferenceValidator.Model(
+            id: found.id, validationThresholdPpm: found.validationThresholdPpm,
+            sampler: InferenceCheck.SamplerKind(rawValue: found.sampler) ?? .native)
+    }
+}
