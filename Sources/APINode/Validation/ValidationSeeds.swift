@@ -25,7 +25,8 @@ struct ValidationSeeds: Sendable {
         } catch {
             throw .unwritable(directory.path, "\(error)")
         }
-        // Written exclusively: if the PoC orchestrator wrote one meanwhile, that one is the seed.
+        // No race with the PoC orchestrator: it writes an epoch's seed at that epoch's sprint, before
+        // the epoch begins, and the worker asks only for epochs that have begun.
         if !FileManager.default.createFile(
             atPath: file.path, contents: Data(Hex.encode(bytes).utf8), attributes: [.posixPermissions: 0o600])
         {
