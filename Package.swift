@@ -361,6 +361,9 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "BenchmarksTests", dependencies: ["Benchmarks", "Inference", "Tensor", "GonkaTestKit"],
+            swiftSettings: strict),
+        .testTarget(
             name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore", "GonkaTestKit", "GonkaTestTraits"],
             swiftSettings: strict),
         .testTarget(
