@@ -362,13 +362,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "BenchmarksTests", dependencies: ["Benchmarks", "Inference", "Tensor", "GonkaTestKit"],
+            swiftSettings: strict),
+        .testTarget(
             name: "GonkaCLITests", dependencies: ["gonka", "GonkaCore", "GonkaTestKit", "GonkaTestTraits"],
             swiftSettings: strict),
         .testTarget(
             name: "DevnetTests",
             dependencies: [
                 "gonka", "Devnet", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
+                "Benchmarks", "Ledger",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -22,6 +22,10 @@ public struct NodeConfig: Sendable, Hashable {
     public var apiML: String = ""
     /// GGUF file of the embedded ML node.
     public var apiModel: String = ""
+    /// `[api] model_id`: the id the embedded ML node serves ``apiModel`` under, i.e. the model id
+    /// the chain knows (a host chooses its own weights; the chain only knows the id). `""`: the
+    /// file name without `.gguf`. See ``servedModelID``.
+    public var apiModelID: String = ""
     /// `http://host:port` of remote ML nodes (`gonka mlnode start`, vLLM).
     public var apiMLNodes: [String] = []
     /// Loopback `host:port` of the admin API; `""`: none.
@@ -67,6 +71,16 @@ public struct NodeConfig: Sendable, Hashable {
         self.mempoolMaxTxs = mempoolMaxTxs
         self.mempoolMaxBytes = mempoolMaxBytes
         self.testHooks = testHooks
+    }
+
+    /// The id the embedded ML node serves ``apiModel`` under: ``apiModelID``, or when that is empty
+    /// the file name without its extension (`SmolLM2-135M-Instruct.Q4_1.gguf` →
+    /// `SmolLM2-135M-Instruct.Q4_1`).
+    public var servedModelID: String {
+        if !apiModelID.isEmpty { return apiModelID }
+        let name = apiModel.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? apiModel
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
+        return String(name[..<dot])
     }
 
     /// The consensus timeouts named by ``timeouts``.
@@ -115,6 +129,7 @@ public struct NodeConfig: Sendable, Hashable {
             case "api.enabled": config.apiEnabled = try value.bool(key)
             case "api.ml": config.apiML = try value.string(key)
             case "api.model": config.apiModel = try value.string(key)
+            case "api.model_id": config.apiModelID = try value.string(key)
             case "api.ml_nodes": config.apiMLNodes = try value.strings(key)
             case "api.admin_listen": config.apiAdminListen = try value.string(key)
             case "api.executor_first_byte_timeout_ms":
@@ -145,6 +160,10 @@ public struct NodeConfig: Sendable, Hashable {
         }
         if config.apiML == "embedded", config.apiModel.isEmpty {
             throw .config("api.ml = \"embedded\" needs api.model (a GGUF file)")
+        }
+        guard config.apiModelID.count <= 256, !config.apiModelID.contains(where: { $0.isWhitespace || $0.isNewline })
+        else {
+            throw .config("api.model_id must be at most 256 characters without spaces, got \"\(config.apiModelID)\"")
         }
         if config.apiEnabled { _ = try HostPort(parsing: config.apiListen) }
         if !config.apiAdminListen.isEmpty {
@@ -184,6 +203,8 @@ public struct NodeConfig: Sendable, Hashable {
             # "embedded": an in-process ML node over `model`; "": only the remote `ml_nodes`.
             ml = \(quote(apiML))
             model = \(quote(apiModel))
+            # The id `model` is served and registered under (the chain knows only ids); "": the file name without .gguf.
+            model_id = \(quote(apiModelID))
             ml_nodes = [\(apiMLNodes.map(quote).joined(separator: ", "))]
             # Loopback host:port of the admin API (ML-node registry, API keys); "" for none.
             admin_listen = \(quote(apiAdminListen))

@@ -20,11 +20,21 @@ public enum DevnetLayout {
     public static let developerBalance = Amount(gnk: 10_000)!
 
     /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).
-    /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes).
+    /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes), under
+    /// the devnet's registered model id (``Genesis/Model/devnetDefault``); `nodeModels[K]`: another
+    /// file node K serves under that id instead (a cheat model for the validation tests).
     public static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
-        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil
+        extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil,
+        nodeModels: [Int: String] = [:]
     ) throws -> DevnetManifest {
+        if !nodeModels.isEmpty {
+            guard model != nil else {
+                throw DevnetError("--node-model needs the nodes to serve a model (not --chain-only)")
+            }
+            try DevnetNodeModel.check(
+                nodeModels.map { DevnetNodeModel(node: $0.key, path: $0.value) }, participants: participants)
+        }
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         let ports = try DevnetPorts.allocate(participants * 3)
@@ -78,7 +88,9 @@ public enum DevnetLayout {
             if let model {
                 config.apiEnabled = true
                 config.apiML = "embedded"
-                config.apiModel = model
+                config.apiModel = nodeModels[node.index] ?? model
+                // The id genesis registers, whatever file serves it.
+                config.apiModelID = Genesis.Model.devnetDefault.id
             }
             try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }

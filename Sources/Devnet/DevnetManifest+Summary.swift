@@ -36,7 +36,7 @@ extension DevnetManifest {
         let model =
             (try? String(contentsOfFile: manifest.nodes[0].home + "/config.toml", encoding: .utf8))
             .flatMap { try? NodeConfig(toml: $0) }
-            .map { URL(fileURLWithPath: $0.apiModel).deletingPathExtension().lastPathComponent } ?? "MODEL"
+            .map(\.servedModelID) ?? "MODEL"
         lines.append("")
         lines.append(
             "OpenAI-compatible endpoint (signing proxy for \(proxy.address), key \"\(proxy.key)\" in \(manifest.faucet.home)):"

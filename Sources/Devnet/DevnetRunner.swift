@@ -5,9 +5,11 @@ import GonkaCore
 /// The steps of the devnet commands, shared with `gonka bench chain`.
 public enum DevnetRunner {
     /// A fresh layout, or the existing one when `dir` holds a stopped devnet. Refuses a running one.
+    /// `nodeModels`: node K serves that GGUF file instead of `model` (``DevnetLayout/create``); only
+    /// for a new devnet, since a resumed one keeps the files its configs name.
     public static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
-        extraAccounts: [Address] = [], model: String? = nil
+        extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:]
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -19,6 +21,10 @@ public enum DevnetRunner {
                         + "stop it first: gonka devnet down --dir \(dir.path)")
             }
             if !reset {
+                guard nodeModels.isEmpty else {
+                    throw DevnetError(
+                        "\(dir.path) holds a devnet already: --node-model applies to a new one (add --reset)")
+                }
                 var resumed = existing
                 resumed.binary = binary
                 return resumed
@@ -32,7 +38,7 @@ public enum DevnetRunner {
         }
         return try DevnetLayout.create(
             dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
-            model: model)
+            model: model, nodeModels: nodeModels)
     }
 
     /// Starts every node and records the pids.

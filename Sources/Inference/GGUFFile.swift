@@ -50,18 +50,31 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 ///
 /// `@unchecked Sendable`: the mapping is read-only and lives as long as this object.
 public final class GGUFFile: @unchecked Sendable {
+    /// The file's path (for a file built in memory: the name it was given).
     public let path: String
     public let metadata: [String: GGUFValue]
+    /// Metadata keys in file order.
+    public let metadataKeys: [String]
+    /// Each key's on-disk type (``GGUFValue`` folds the widths together; ``GGUFWriter`` keeps them).
+    public let metadataTypes: [String: GGUFValueType]
     public let tensors: [String: GGUFTensorInfo]
     /// Tensor names in file order.
     public let tensorNames: [String]
     public let alignment: Int
     public let size: Int
     private let base: UnsafeRawPointer
-    private let mapped: Bool
+    private let storage: Storage
+
+    /// Who owns the bytes at `base`.
+    private enum Storage {
+        /// A read-only `mmap` of the file.
+        case mapped
+        /// A buffer this object allocated (a file built in memory).
+        case owned
+    }
 
     /// Maps and parses the file at `path`; throws ``GGUFError`` naming the offset of the first problem.
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, errno: errno) }
         defer { close(fd) }
@@ -72,29 +85,67 @@ public final class GGUFFile: @unchecked Sendable {
         guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
             throw GGUFError.cannotOpen(path: path, errno: errno)
         }
-        let base = UnsafeRawPointer(map)
         do {
-            let parsed = try GGUFFile.parse(base: base, size: size)
-            self.path = path
-            self.base = base
-            self.size = size
-            self.mapped = true
-            self.metadata = parsed.metadata
-            self.tensors = parsed.tensors
-            self.tensorNames = parsed.names
-            self.alignment = parsed.alignment
+            try self.init(base: UnsafeRawPointer(map), size: size, storage: .mapped, path: path)
         } catch {
             munmap(map, size)
             throw error
         }
     }
 
+    /// Parses a GGUF file held in memory (a copy of `bytes` is kept); `name` stands for the path in
+    /// messages. ``GGUFWriter/makeFile(name:)`` builds one without the copy.
+    public convenience init(bytes: some Collection<UInt8>, name: String = "<memory>") throws {
+        let buffer = Self.allocate(bytes.count)
+        UnsafeMutableRawBufferPointer(start: buffer, count: bytes.count).copyBytes(from: bytes)
+        try self.init(owning: buffer, size: bytes.count, name: name)
+    }
+
+    /// Takes `buffer` (from ``allocate(_:)``, `size` bytes written) and parses it; the buffer is
+    /// freed with this object, or at once when parsing fails.
+    convenience init(owning buffer: UnsafeMutableRawPointer, size: Int, name: String) throws {
+        do {
+            try self.init(base: UnsafeRawPointer(buffer), size: size, storage: .owned, path: name)
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+    }
+
+    /// A buffer for an in-memory file, page-aligned like a mapping (the kernels load blocks at
+    /// the offsets a mapped file has).
+    static func allocate(_ size: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 4096)
+    }
+
+    private init(base: UnsafeRawPointer, size: Int, storage: Storage, path: String) throws {
+        let parsed = try GGUFFile.parse(base: base, size: size)
+        self.path = path
+        self.base = base
+        self.size = size
+        self.storage = storage
+        self.metadata = parsed.metadata
+        self.metadataKeys = parsed.keys
+        self.metadataTypes = parsed.types
+        self.tensors = parsed.tensors
+        self.tensorNames = parsed.names
+        self.alignment = parsed.alignment
+    }
+
     deinit {
-        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        switch storage {
+        case .mapped: munmap(UnsafeMutableRawPointer(mutating: base), size)
+        case .owned: UnsafeMutableRawPointer(mutating: base).deallocate()
+        }
     }
 
     /// The bytes of tensor `name`.
     public func data(_ info: GGUFTensorInfo) -> UnsafeRawPointer { base + info.fileOffset }
+
+    /// The `info.byteCount` bytes of a tensor of this file.
+    public func bytes(_ info: GGUFTensorInfo) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: data(info), count: info.byteCount)
+    }
 
     /// A matrix view of the 2-D tensor `name` with the given `[cols, rows]` shape.
     public func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
@@ -164,6 +215,8 @@ public final class GGUFFile: @unchecked Sendable {
 
     private struct Parsed {
         var metadata: [String: GGUFValue] = [:]
+        var keys: [String] = []
+        var types: [String: GGUFValueType] = [:]
         var tensors: [String: GGUFTensorInfo] = [:]
         var names: [String] = []
         var alignment = 32
@@ -223,6 +276,10 @@ public final class GGUFFile: @unchecked Sendable {
             case 9:
                 guard depth == 0 else { throw GGUFError.corrupt(offset: start, "nested arrays are not supported") }
                 let elementType = try read(UInt32.self)
+                // Checked before the elements, so an empty array of an unknown type is refused too.
+                guard GGUFValueType(code: type, element: elementType) != nil else {
+                    throw GGUFError.corrupt(offset: start, "array of unsupported element type \(elementType)")
+                }
                 let n = try count("array length")
                 var values: [GGUFValue] = []
                 values.reserveCapacity(n)
@@ -246,9 +303,21 @@ public final class GGUFFile: @unchecked Sendable {
         let keyCount = try reader.count("metadata key count")
         var parsed = Parsed()
         for _ in 0..<keyCount {
+            let keyOffset = reader.offset
             let key = try reader.string()
             let type = try reader.read(UInt32.self)
-            parsed.metadata[key] = try reader.value(type: type)
+            let valueOffset = reader.offset
+            let value = try reader.value(type: type)
+            // `value` checked the type code (and an array's element code right after it).
+            let element = type == 9 ? base.loadUnaligned(fromByteOffset: valueOffset, as: UInt32.self) : nil
+            guard let valueType = GGUFValueType(code: type, element: element.map { UInt32(littleEndian: $0) }) else {
+                throw GGUFError.corrupt(offset: valueOffset - 4, "unknown metadata value type \(type)")
+            }
+            guard parsed.metadata.updateValue(value, forKey: key) == nil else {
+                throw GGUFError.corrupt(offset: keyOffset, "metadata key \(key) appears twice")
+            }
+            parsed.keys.append(key)
+            parsed.types[key] = valueType
         }
         if let value = parsed.metadata["general.alignment"] {
             guard let a = value.intValue, a > 0, a & (a - 1) == 0 else {

@@ -12,7 +12,7 @@ import Storage
 /// backends. `gonka node start` runs it; `gonka bench api` runs a few in one process.
 public enum NodeHost {
     /// The API node of `[api] enabled = true`: its listeners, the embedded ML node (`ml =
-    /// "embedded"`), the remote ML nodes of `ml_nodes`, gateway keys in `HOME/data/apikeys.json`.
+    /// "embedded"`, serving `model` under `model_id`), the remote ML nodes of `ml_nodes`, gateway keys in `HOME/data/apikeys.json`.
     public static func apiNode(node: Node, logger: Logger) throws -> (node: APINode, services: [any Service])? {
         let config = node.config
         guard config.apiEnabled else { return nil }
@@ -44,8 +44,8 @@ public enum NodeHost {
                 throw NodeHostError("api.model \(path) does not exist (run `make model`)")
             }
             let llama = try LlamaModel(file: try GGUFFile(path: path))
-            let id = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-            embedded = NativeBackend(model: llama, id: id, parallel: 1, queue: 16, threads: 1)
+            // `[api] model_id`: any GGUF may be served under any id (the chain knows only the id).
+            embedded = NativeBackend(model: llama, id: config.servedModelID, parallel: 1, queue: 16, threads: 1)
         }
         let services = APINodeServices(node: apiNode)
         return (

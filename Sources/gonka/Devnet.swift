@@ -38,6 +38,14 @@ struct Devnet: AsyncParsableCommand {
                 discussion:
                     "Default: $GONKA_MODEL, else ~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf if present."))
         var model: String?
+        @Option(
+            name: .customLong("node-model"),
+            help: ArgumentHelp(
+                "Node K (0-based) serves the GGUF file PATH instead of --model, under the same registered model id (repeatable).",
+                discussion:
+                    "The chain knows only the model id, so any weights can stand behind it: the validation tests serve a cheat model this way. Only for a new devnet.",
+                valueName: "K=PATH"))
+        var nodeModel: [String] = []
         @Option(help: "Port of the developer's signing proxy (0: any free one).") var proxyPort = 0
         @Flag(help: "Run the chain only: no API nodes, no model, no proxy (the fault tests).") var chainOnly = false
 
@@ -58,6 +66,21 @@ struct Devnet: AsyncParsableCommand {
             if let binary, !FileManager.default.isExecutableFile(atPath: binary) {
                 throw ValidationError("--binary \(binary) is not an executable file")
             }
+            if !nodeModel.isEmpty, chainOnly {
+                throw ValidationError("--node-model needs API nodes (not --chain-only)")
+            }
+            do {
+                _ = try nodeModels()
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+
+        /// `--node-model` as node index → file, checked (index in range and given once, file present).
+        func nodeModels() throws(DevnetError) -> [Int: String] {
+            try DevnetNodeModel.map(
+                try nodeModel.map { text throws(DevnetError) in try DevnetNodeModel(parsing: text) },
+                participants: participants)
         }
 
         func run() async throws {
@@ -68,7 +91,7 @@ struct Devnet: AsyncParsableCommand {
             }
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
-                binary: binary ?? DevnetProcess.currentExecutable, model: modelPath)
+                binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels())
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return

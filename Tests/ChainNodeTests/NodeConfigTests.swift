@@ -11,8 +11,24 @@ import Testing
         config.mempoolMaxTxs = 5
         config.pocEnabled = true
         config.pocMaxNoncesPerSecond = 250
+        config.apiModel = "/models/q3.gguf"
+        config.apiModelID = "SmolLM2-135M-Instruct.Q4_1"
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
+    }
+
+    /// `[api] model_id` names the served id; without it the id is the file name without `.gguf`.
+    @Test func theServedModelIDIsModelIDElseTheFileStem() throws {
+        var config = NodeConfig(moniker: "a", chainID: "c")
+        config.apiModel = "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        #expect(config.servedModelID == "SmolLM2-135M-Instruct.Q4_1")
+        #expect(config.toml.contains("model_id = \"\""))
+        config.apiModel = "/models/cheat.q3.gguf"
+        config.apiModelID = "SmolLM2-135M-Instruct.Q4_1"
+        #expect(try NodeConfig(toml: config.toml).servedModelID == "SmolLM2-135M-Instruct.Q4_1")
+        config.apiModelID = ""
+        config.apiModel = "plain"
+        #expect(config.servedModelID == "plain")
     }
 
     /// Strings with quotes, backslashes and control characters come back as they went in.
@@ -82,6 +98,8 @@ import Testing
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nml = \"remote\"", "api.ml must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nml = \"embedded\"", "needs api.model"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nadmin_listen = \"10.0.0.1:9\"", "loopback"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = \"two words\"", "api.model_id must be"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = 3", "api.model_id must be a string"),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),
     ])

@@ -1,6 +1,8 @@
 import Devnet
 import Foundation
 import GonkaCore
+import GonkaTestKit
+import Ledger
 import Testing
 
 /// The devnet, tx and query commands as a user runs them, without a running node: layout
@@ -115,6 +117,17 @@ import Testing
         (["query", "misses", "nope"], "ADDRESS"),
         (["query", "executors"], "--model"),
         (["bench", "inference-ledger", "--inferences", "0"], "--inferences"),
+        (["devnet", "up", "--node-model", "model.gguf"], "is not K=PATH"),
+        (["devnet", "up", "--node-model", "one=\(Self.existingFile)"], "K must be a node index"),
+        (["devnet", "up", "--node-model=-1=\(Self.existingFile)"], "K must be a node index"),
+        (["devnet", "up", "--node-model", "0="], "names no file"),
+        (["devnet", "up", "--participants", "2", "--node-model", "2=\(Self.existingFile)"], "nodes 0…1, not 2"),
+        (
+            ["devnet", "up", "--node-model", "0=\(Self.existingFile)", "--node-model", "0=\(Self.existingFile)"],
+            "twice"
+        ),
+        (["devnet", "up", "--node-model", "0=/nonexistent/model.gguf"], "no such file"),
+        (["devnet", "up", "--node-model", "0=\(Self.existingFile)", "--chain-only"], "not --chain-only"),
     ])
     func badInputIsAClearError(arguments: [String], mentions: String) async throws {
         let run = try await H.run(arguments)
@@ -151,6 +164,33 @@ import Testing
     }
 
     static let someAddress = SigningKey().publicKey.address.description
+    /// A file that is there (this one), for flags that need one.
+    static let existingFile = #filePath
+
+    /// `--node-model 1=PATH` writes node 1's config with PATH and the registered id, the others with
+    /// the default model under the same id; a devnet already there refuses it (its configs stay).
+    @Test func nodeModelGivesOneNodeAnotherFileUnderTheRegisteredID() async throws {
+        let dir = try H.temporaryDirectory("nodemodel")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TestModelFile.path()
+        let run = try await H.run([
+            "devnet", "up", "--dir", dir.path, "--participants", "3", "--no-start", "--model", model,
+            "--node-model", "1=\(Self.existingFile)",
+        ])
+        #expect(run.status == 0, "\(run.output)")
+        let manifest = try H.loadManifest(dir)
+        for node in manifest.nodes {
+            let config = try String(contentsOfFile: node.home + "/config.toml", encoding: .utf8)
+            let file = node.index == 1 ? Self.existingFile : model
+            #expect(Self.value(after: "[api]", key: "model", in: config) == "\"\(file)\"", "node\(node.index)")
+            #expect(Self.value(after: "[api]", key: "model_id", in: config) == "\"\(Genesis.Model.devnetDefault.id)\"")
+        }
+        let again = try await H.run([
+            "devnet", "up", "--dir", dir.path, "--no-start", "--model", model, "--node-model", "0=\(Self.existingFile)",
+        ])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("applies to a new one"), "\(again.output)")
+    }
 
     /// The raw value of `key` in `[section]` of a TOML text.
     static func value(after section: String, key: String, in toml: String) -> String? {

@@ -119,8 +119,10 @@ struct DevnetHarness: Sendable {
 
     /// Starts a devnet of `participants` validators with the test hooks on, runs `body`, and tears
     /// it down on every path: `gonka devnet down`, then SIGKILL for any node still alive.
+    /// `serving`: the arguments that make the nodes serve a model (`--model …`, `--node-model …`);
+    /// nil runs the chain only.
     static func withDevnet<T: Sendable>(
-        participants: Int = 4, _ body: (DevnetHarness) async throws -> T
+        participants: Int = 4, serving: [String]? = nil, _ body: (DevnetHarness) async throws -> T
     ) async throws -> T {
         let dir = try temporaryDirectory("devnet")
         // If the test hangs and the watchdog ends the process, the nodes must not outlive it.
@@ -132,10 +134,11 @@ struct DevnetHarness: Sendable {
             HangWatchdog.shared.removeCleanup(cleanup)
         }
         do {
-            let up = try await run([
-                "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks", "--chain-only",
-                "--binary", binary.path, "--wait-timeout", "120",
-            ])
+            let up = try await run(
+                [
+                    "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks",
+                    "--binary", binary.path, "--wait-timeout", "120",
+                ] + (serving ?? ["--chain-only"]))
             guard up.status == 0 else {
                 throw HarnessError("devnet up failed (\(up.status)):\n\(up.output)\n\(logs(dir))")
             }
