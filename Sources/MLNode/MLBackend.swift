@@ -44,6 +44,8 @@ public protocol MLAdmission: Sendable {
         prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
     ) async throws -> Generation
 
-    /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position.
-    func score(prompt: [Int], completion: [Int], top: Int) async throws -> [TokenLogprob]
+    /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position,
+    /// all positions in one batched pass; with `replay`, each position also carries the replayed
+    /// draw of the request's sampler (PROTOCOL §7.2 test 3).
+    func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken]
 }

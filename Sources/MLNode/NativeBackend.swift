@@ -115,7 +115,9 @@ private final class NativeAdmission: MLAdmission {
         }
     }
 
-    func score(prompt: [Int], completion: [Int], top: Int) async throws -> [TokenLogprob] {
-        try await backend.withSlot { session in try session.score(prompt: prompt, completion: completion, top: top) }
+    func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken] {
+        try await backend.withSlot { session in
+            try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
+        }
     }
 }
