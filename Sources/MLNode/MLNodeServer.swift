@@ -266,6 +266,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
 
     /// `POST /v1/score`: teacher-forced logprobs of every completion position in one batched pass,
     /// with the sampler replayed when the request names its `sampling` (PROTOCOL §11, §7.2 test 3).
+    /// Runs at validation priority: live generation waiting for a slot goes first.
     func score(_ body: [UInt8]) async throws -> Response {
         let request = try decode(OpenAI.ScoreRequest.self, from: body)
         try checkModel(request.model)
@@ -287,7 +288,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
                 need: total, limit: backend.info.contextLength, param: "completion_tokens")
         }
         let replay = try Self.replay(request)
-        let admission = try backend.admit()
+        let admission = try backend.admit(priority: .validation)
         let entries = try await admission.score(
             prompt: request.promptTokens, completion: request.completionTokens, top: top, replay: replay)
         return Self.json(
