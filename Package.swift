@@ -351,7 +351,7 @@ let package = Package(
             dependencies: [
                 "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
                 "Ledger", "MLNode",
-                "Inference", "Storage",
+                "Inference", "Storage", "Verification",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

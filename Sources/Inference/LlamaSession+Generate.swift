@@ -17,6 +17,18 @@ public struct GeneratedToken: Sendable, Equatable {
     public let text: String
 }
 
+/// One teacher-forced completion position: the forced token's logprob with its alternatives, and
+/// the replayed draw when scoring was asked to replay the sampler.
+public struct ScoredToken: Sendable, Equatable {
+    public let logprob: TokenLogprob
+    public let draw: SamplerReplay.Draw?
+
+    public init(logprob: TokenLogprob, draw: SamplerReplay.Draw?) {
+        self.logprob = logprob
+        self.draw = draw
+    }
+}
+
 /// A finished generation.
 public struct Generation: Sendable, Equatable {
     public let promptTokens: Int
@@ -91,6 +103,13 @@ extension LlamaSession {
     /// Teacher-forced scoring: runs `prompt + completion` in one batch and returns, for each
     /// completion position, the logprob of the forced completion token and the `top` best alternatives.
     public func score(prompt: [Int], completion: [Int], top: Int = 5) throws -> [TokenLogprob] {
+        try score(prompt: prompt, completion: completion, top: top, replay: nil).map(\.logprob)
+    }
+
+    /// Teacher-forced scoring with the sampler replayed (PROTOCOL §7.2 test 3): one batched pass over
+    /// `prompt + completion`; each completion position's logits row is judged by `replay` (if any)
+    /// as it comes out of the head, so no row is kept or computed twice.
+    public func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) throws -> [ScoredToken] {
         guard !prompt.isEmpty else { throw InferenceError.emptyInput("prompt") }
         guard !completion.isEmpty else { throw InferenceError.emptyInput("completion") }
         guard (0...Logprobs.maxTop).contains(top) else {
@@ -101,10 +120,12 @@ extension LlamaSession {
         guard all.count <= capacity else { throw InferenceError.contextOverflow(need: all.count, limit: capacity) }
         reset()
         // Logits at position p predict token p + 1: completion token i is predicted at prompt.count - 1 + i.
-        var entries: [TokenLogprob] = []
+        var entries: [ScoredToken] = []
         entries.reserveCapacity(completion.count)
+        var replay = replay
         try evaluate(Array(all.dropLast()), logitsFrom: prompt.count - 1) { i, row in
-            entries.append(Logprobs.entry(row, token: completion[i], top: top))
+            let draw = replay?.replay(row, emitted: completion[i])
+            entries.append(ScoredToken(logprob: Logprobs.entry(row, token: completion[i], top: top), draw: draw))
         }
         return entries
     }

@@ -57,25 +57,63 @@ public struct SamplingParameters: Sendable, Equatable {
 
 /// Draws tokens from logits with a seeded Philox stream: one uniform word per draw, so the same
 /// seed and logits give the same tokens on every machine that computes the same logits.
+///
+/// The rule (PROTOCOL §7.2 test 3, docs/VALIDATION.md "The native sampler") is the pure function
+/// ``draw(_:parameters:uniform:)``; this type only owns the stream. ``SamplerReplay`` replays the
+/// same rule on a validator's logits.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var stream: PhiloxStream
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
-        stream = PhiloxStream(seedString: "gonka/inference/sampler/\(parameters.seed)")
+        stream = Self.stream(seed: parameters.seed)
+    }
+
+    /// The stream of a request's `seed`: one `nextUniformFloat()` per output position, greedy too.
+    public static func stream(seed: UInt64) -> PhiloxStream {
+        PhiloxStream(seedString: "gonka/inference/sampler/\(seed)")
     }
 
     /// The next token for `logits` (the raw model output for one position).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
         let u = stream.nextUniformFloat()
-        let p = parameters
-        if p.temperature == 0 { return Logprobs.argmax(logits) }
+        return Self.draw(logits, parameters: parameters, uniform: u)
+    }
+
+    /// The token the rule picks for `logits` with the uniform `u` ∈ [0, 1): greedy is the argmax
+    /// (lowest id on ties); otherwise the inverse CDF at `u` over ``support(_:parameters:)``.
+    public static func draw(
+        _ logits: UnsafeBufferPointer<Float>, parameters: SamplingParameters, uniform u: Float
+    ) -> Int {
+        if parameters.temperature == 0 { return Logprobs.argmax(logits) }
+        return pick(u, from: support(logits, parameters: parameters)) ?? Logprobs.argmax(logits)
+    }
+
+    /// The inverse CDF: the first candidate whose running weight exceeds `u · total`, walking
+    /// `candidates` in order (the last one if rounding leaves `u · total` past the end; nil if empty).
+    static func pick(_ u: Float, from candidates: [Candidate]) -> Int? {
+        let total = candidates.reduce(Float(0)) { $0 + $1.weight }
+        let target = u * total
+        var running: Float = 0
+        for c in candidates {
+            running += c.weight
+            if target < running { return c.id }
+        }
+        return candidates.last?.id
+    }
+
+    /// The candidates a sampled (temperature > 0) draw picks from, with their unnormalised weights
+    /// `exp((logit − max) / T)`, in the order the inverse CDF walks them: min-p (`w ≥ min_p`, `w > 0`),
+    /// then top-k, then top-p (a candidate is kept while the mass before it is < `top_p` of the
+    /// total). With top-k or top-p the order is most likely first (lower id on ties); with neither it
+    /// is token id order.
+    static func support(_ logits: UnsafeBufferPointer<Float>, parameters p: SamplingParameters) -> [Candidate] {
         var maximum = -Float.infinity
         for v in logits { maximum = max(maximum, v) }
         let inverseT = 1 / p.temperature
         // Unnormalised probabilities relative to the best token; min-p is a threshold on them.
-        var candidates: [(id: Int, weight: Float)] = []
+        var candidates: [Candidate] = []
         candidates.reserveCapacity(p.topK > 0 ? p.topK * 2 : 1024)
         let threshold = max(p.minP, 0)
         for (id, v) in logits.enumerated() {
@@ -110,14 +148,7 @@ public struct Sampler: Sendable {
             }
             candidates.removeLast(candidates.count - keep)
         }
-        let total = candidates.reduce(Float(0)) { $0 + $1.weight }
-        let target = u * total
-        var running: Float = 0
-        for c in candidates {
-            running += c.weight
-            if target < running { return c.id }
-        }
-        return candidates.last?.id ?? Logprobs.argmax(logits)
+        return candidates
     }
 
     typealias Candidate = (id: Int, weight: Float)

@@ -166,20 +166,7 @@ extension Handlers {
     ) throws(MLNodeError) -> SamplingParameters {
         let context = backend.info.contextLength
         if let n = s.n, n != 1 { throw .invalidRequest("Only n=1 is supported.", param: "n") }
-        let temperature = s.temperature ?? 1
-        guard temperature.isFinite, (0...2).contains(temperature) else {
-            throw .invalidRequest("'temperature' must be between 0 and 2.", param: "temperature")
-        }
-        let topP = s.topP ?? 1
-        guard topP.isFinite, topP > 0, topP <= 1 else {
-            throw .invalidRequest("'top_p' must be in (0, 1].", param: "top_p")
-        }
-        let topK = s.topK ?? 0
-        guard topK >= -1 else { throw .invalidRequest("'top_k' must be -1, 0 (all) or positive.", param: "top_k") }
-        let minP = s.minP ?? 0
-        guard minP.isFinite, (0...1).contains(minP) else {
-            throw .invalidRequest("'min_p' must be in [0, 1].", param: "min_p")
-        }
+        let filters = try Self.filters(temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP)
         guard (0...Logprobs.maxTop).contains(topLogprobs) else {
             throw .invalidRequest("'top_logprobs' must be in 0…\(Logprobs.maxTop).", param: "top_logprobs")
         }
@@ -205,10 +192,34 @@ extension Handlers {
             maxTokens = min(configuration.defaultMaxTokens, context - promptCount)
         }
         return SamplingParameters(
-            temperature: Float(temperature), topK: max(0, topK), topP: Float(topP), minP: Float(minP),
+            temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
             maxTokens: maxTokens, stop: stop,
             seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
             topLogprobs: topLogprobs)
+    }
+
+    /// The sampling filters of a request (chat, completions, or `/v1/score`'s `sampling`, whose
+    /// fields are named with `prefix`), with the OpenAI defaults, range-checked (400 naming the field).
+    static func filters(
+        temperature: Double?, topP: Double?, topK: Int?, minP: Double?, prefix: String = ""
+    ) throws(MLNodeError) -> (temperature: Float, topK: Int, topP: Float, minP: Float) {
+        let temperature = temperature ?? 1
+        guard temperature.isFinite, (0...2).contains(temperature) else {
+            throw .invalidRequest("'\(prefix)temperature' must be between 0 and 2.", param: prefix + "temperature")
+        }
+        let topP = topP ?? 1
+        guard topP.isFinite, topP > 0, topP <= 1 else {
+            throw .invalidRequest("'\(prefix)top_p' must be in (0, 1].", param: prefix + "top_p")
+        }
+        let topK = topK ?? 0
+        guard topK >= -1 else {
+            throw .invalidRequest("'\(prefix)top_k' must be -1, 0 (all) or positive.", param: prefix + "top_k")
+        }
+        let minP = minP ?? 0
+        guard minP.isFinite, (0...1).contains(minP) else {
+            throw .invalidRequest("'\(prefix)min_p' must be in [0, 1].", param: prefix + "min_p")
+        }
+        return (Float(temperature), max(0, topK), Float(topP), Float(minP))
     }
 
     static func finishReason(_ reason: FinishReason) -> String {

@@ -31,9 +31,15 @@ public protocol MLBackend: Sendable {
     func tokenBytes(_ id: Int) -> [UInt8]
     /// The prompt ids of a chat conversation (the model's chat template, generation prompt added).
     func chatPrompt(_ messages: [ChatMessage]) -> [Int]
-    /// Takes one place in the node (a slot or a queue place) or throws ``MLNodeError/overloaded``.
-    /// The place is given back when the admission is released (after its job, or when dropped).
-    func admit() throws(MLNodeError) -> any MLAdmission
+    /// Takes one place in the node (a slot or a queue place) for work of `priority`, or throws
+    /// ``MLNodeError/overloaded``. The place is given back when the admission is released (after
+    /// its job, or when dropped). Validation work waits behind live requests (``MLPriority``).
+    func admit(priority: MLPriority) throws(MLNodeError) -> any MLAdmission
+}
+
+extension MLBackend {
+    /// A place for a live request.
+    public func admit() throws(MLNodeError) -> any MLAdmission { try admit(priority: .live) }
 }
 
 /// One admitted request: runs one generation or scoring job when a slot is free. Task cancellation
@@ -44,6 +50,8 @@ public protocol MLAdmission: Sendable {
         prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
     ) async throws -> Generation
 
-    /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position.
-    func score(prompt: [Int], completion: [Int], top: Int) async throws -> [TokenLogprob]
+    /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position,
+    /// all positions in one batched pass; with `replay`, each position also carries the replayed
+    /// draw of the request's sampler (PROTOCOL §7.2 test 3).
+    func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken]
 }

@@ -264,6 +264,9 @@ struct Handlers<Backend: MLBackend>: Sendable {
         }
     }
 
+    /// `POST /v1/score`: teacher-forced logprobs of every completion position in one batched pass,
+    /// with the sampler replayed when the request names its `sampling` (PROTOCOL §11, §7.2 test 3).
+    /// Runs at validation priority: live generation waiting for a slot goes first.
     func score(_ body: [UInt8]) async throws -> Response {
         let request = try decode(OpenAI.ScoreRequest.self, from: body)
         try checkModel(request.model)
@@ -284,16 +287,51 @@ struct Handlers<Backend: MLBackend>: Sendable {
             throw MLNodeError.contextLengthExceeded(
                 need: total, limit: backend.info.contextLength, param: "completion_tokens")
         }
-        let admission = try backend.admit()
+        let replay = try Self.replay(request)
+        let admission = try backend.admit(priority: .validation)
         let entries = try await admission.score(
-            prompt: request.promptTokens, completion: request.completionTokens, top: top)
+            prompt: request.promptTokens, completion: request.completionTokens, top: top, replay: replay)
         return Self.json(
             OpenAI.ScoreResponse(
                 positions: entries.map { entry in
-                    OpenAI.ScorePosition(
-                        token: entry.token, logprob: Self.finite(entry.logprob),
-                        topLogprobs: entry.top.map { .init(token: $0.token, logprob: Self.finite($0.logprob)) })
+                    let forced = entry.logprob
+                    return OpenAI.ScorePosition(
+                        token: forced.token, logprob: Self.finite(forced.logprob),
+                        topLogprobs: forced.top.map { .init(token: $0.token, logprob: Self.finite($0.logprob)) },
+                        drawn: entry.draw?.drawn, ambiguous: entry.draw?.ambiguous,
+                        outsideSupport: entry.draw?.outsideSupport)
                 }))
+    }
+
+    /// The sampler replay a score request asks for: none without `sampling`; its fields follow the
+    /// generation routes' defaults and ranges, the seed is required, `sampler_margin` is in [0, 1].
+    static func replay(_ request: OpenAI.ScoreRequest) throws(MLNodeError) -> SamplerReplay? {
+        guard let sampling = request.sampling else {
+            if request.samplerMargin != nil {
+                throw .invalidRequest("'sampler_margin' needs 'sampling'.", param: "sampler_margin")
+            }
+            return nil
+        }
+        guard let seed = sampling.seed else {
+            throw .invalidRequest("Missing required parameter: 'sampling.seed'.", param: "sampling.seed")
+        }
+        let filters = try filters(
+            temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, minP: sampling.minP,
+            prefix: "sampling.")
+        let margin = request.samplerMargin ?? SamplerReplay.defaultMargin
+        guard margin.isFinite, (0...1).contains(margin) else {
+            throw .invalidRequest("'sampler_margin' must be in [0, 1].", param: "sampler_margin")
+        }
+        let parameters = SamplingParameters(
+            temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
+            seed: UInt64(bitPattern: seed))
+        do {
+            return try SamplerReplay(parameters: parameters, margin: margin)
+        } catch let error as InferenceError {
+            throw .from(error, param: "sampling")
+        } catch {
+            throw .internalError("The sampler replay could not be set up: \(error)")
+        }
     }
 
     func checkVocabulary(_ ids: [Int], param: String) throws(MLNodeError) {

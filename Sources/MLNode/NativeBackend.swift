@@ -55,14 +55,19 @@ public final class NativeBackend: MLBackend {
         tokenize(ChatTemplate.render(messages))
     }
 
-    public func admit() throws(MLNodeError) -> any MLAdmission {
-        guard scheduler.admit() else { throw .overloaded(slots: scheduler.slots, queue: scheduler.queueLimit) }
-        return NativeAdmission(backend: self)
+    public func admit(priority: MLPriority) throws(MLNodeError) -> any MLAdmission {
+        guard scheduler.admit(priority: priority) else {
+            throw .overloaded(slots: scheduler.slots, queue: scheduler.queueLimit)
+        }
+        return NativeAdmission(backend: self, priority: priority)
     }
 
-    /// Runs `body` on a free slot's queue (waiting for one first) and returns its result.
-    func withSlot<T: Sendable>(_ body: @escaping @Sendable (LlamaSession) throws -> T) async throws -> T {
-        let index = try await scheduler.acquire()
+    /// Runs `body` on a free slot's queue (waiting for one first, behind live waiters if
+    /// `priority` is validation) and returns its result.
+    func withSlot<T: Sendable>(
+        priority: MLPriority = .live, _ body: @escaping @Sendable (LlamaSession) throws -> T
+    ) async throws -> T {
+        let index = try await scheduler.acquire(priority: priority)
         defer { scheduler.release(index) }
         let slot = slots[index]
         return try await withCheckedThrowingContinuation { continuation in
@@ -95,8 +100,12 @@ private final class StopFlag: Sendable {
 /// A place in a ``NativeBackend``; the place is given back when this is deallocated.
 private final class NativeAdmission: MLAdmission {
     let backend: NativeBackend
+    let priority: MLPriority
 
-    init(backend: NativeBackend) { self.backend = backend }
+    init(backend: NativeBackend, priority: MLPriority) {
+        self.backend = backend
+        self.priority = priority
+    }
 
     deinit { backend.scheduler.leave() }
 
@@ -105,7 +114,7 @@ private final class NativeAdmission: MLAdmission {
     ) async throws -> Generation {
         let stop = StopFlag()
         return try await withTaskCancellationHandler {
-            try await backend.withSlot { session in
+            try await backend.withSlot(priority: priority) { session in
                 try session.generate(prompt: prompt, parameters: parameters) { token in
                     !stop.isSet && onToken(token) && !stop.isSet
                 }
@@ -115,7 +124,9 @@ private final class NativeAdmission: MLAdmission {
         }
     }
 
-    func score(prompt: [Int], completion: [Int], top: Int) async throws -> [TokenLogprob] {
-        try await backend.withSlot { session in try session.score(prompt: prompt, completion: completion, top: top) }
+    func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken] {
+        try await backend.withSlot(priority: priority) { session in
+            try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
+        }
     }
 }

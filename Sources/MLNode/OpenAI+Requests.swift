@@ -115,12 +115,34 @@ extension OpenAI {
         var promptTokens: [Int]
         var completionTokens: [Int]
         var topLogprobs: Int?
+        /// The inference request's sampling and seed: asks for the sampler's replay per position.
+        var sampling: ScoreSampling?
+        /// `sampler_margin` (probability mass; default 1e-3), only with `sampling`.
+        var samplerMargin: Double?
 
         enum CodingKeys: String, CodingKey {
-            case model
+            case model, sampling
             case promptTokens = "prompt_tokens"
             case completionTokens = "completion_tokens"
             case topLogprobs = "top_logprobs"
+            case samplerMargin = "sampler_margin"
+        }
+    }
+
+    /// `sampling` of a score request: the generation request's fields, defaults and ranges; the
+    /// seed is required (a replay without it means nothing).
+    struct ScoreSampling: Decodable, Sendable {
+        var temperature: Double?
+        var topK: Int?
+        var topP: Double?
+        var minP: Double?
+        var seed: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case temperature, seed
+            case topK = "top_k"
+            case topP = "top_p"
+            case minP = "min_p"
         }
     }
 

@@ -109,6 +109,43 @@ struct BadInputTests {
         Case(
             "score ids of wrong type", "/v1/score", #"{"prompt_tokens":["a"],"completion_tokens":[2]}"#,
             param: "prompt_tokens[0]"),
+        Case(
+            "score sampling without a seed", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"temperature":1}}"#, param: "sampling.seed"),
+        Case(
+            "score sampling temperature out of range", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"temperature":-0.5,"seed":1}}"#,
+            param: "sampling.temperature"),
+        Case(
+            "score sampling top_p zero", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"top_p":0,"seed":1}}"#, param: "sampling.top_p"),
+        Case(
+            "score sampling top_k below -1", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"top_k":-3,"seed":1}}"#, param: "sampling.top_k"),
+        Case(
+            "score sampling min_p above 1", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"min_p":1.5,"seed":1}}"#, param: "sampling.min_p"
+        ),
+        Case(
+            "score sampling of wrong type", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":"greedy"}"#, param: "sampling"),
+        Case(
+            "score sampling seed not an integer", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"seed":"x"}}"#, param: "sampling.seed"),
+        Case(
+            "score sampler_margin negative", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampling":{"seed":1},"sampler_margin":-0.1}"#,
+            param: "sampler_margin"),
+        Case(
+            "score sampler_margin without sampling", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"sampler_margin":0.01}"#, param: "sampler_margin"),
+        Case(
+            "score missing completion_tokens", "/v1/score", #"{"prompt_tokens":[1]}"#, param: "completion_tokens"),
+        Case(
+            "score empty prompt", "/v1/score", #"{"prompt_tokens":[],"completion_tokens":[2]}"#, param: "prompt_tokens"),
+        Case(
+            "score top_logprobs negative", "/v1/score",
+            #"{"prompt_tokens":[1],"completion_tokens":[2],"top_logprobs":-1}"#, param: "top_logprobs"),
         Case("detokenize out-of-vocabulary id", "/v1/detokenize", #"{"tokens":[5,100000]}"#, param: "tokens"),
         Case("detokenize wrong type", "/v1/detokenize", #"{"tokens":"abc"}"#, param: "tokens"),
         Case("tokenize missing prompt", "/v1/tokenize", #"{"model":"test-model"}"#, param: "prompt"),

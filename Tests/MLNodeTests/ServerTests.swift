@@ -153,6 +153,62 @@ struct ServerTests {
         }
     }
 
+    /// `/v1/score` with the request's sampling replays the executor's draws (PROTOCOL §7.2 test 3):
+    /// with the generation's seed every position is drawn (or ambiguous) and none is outside the
+    /// support; with another seed, draws differ; without `sampling` the fields are absent.
+    @Test func scoreReplaysTheSampler() async throws {
+        try await TestServer.with { server in
+            let messages: [[String: String]] = [["role": "user", "content": "Write a short poem about the sea."]]
+            let request: [String: any Sendable] = [
+                "messages": messages, "temperature": 1.3, "top_k": 50, "top_p": 0.97, "min_p": 0.01, "seed": 99,
+                "max_tokens": 32, "logprobs": true, "return_tokens_as_token_ids": true,
+            ]
+            let generated = try await server.post("/v1/chat/completions", json: request)
+            #expect(generated.status == 200, "\(generated.text)")
+            let choice = try #require((generated.json["choices"] as? [[String: Any]])?.first)
+            let content = try #require((choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
+            let completion = content.compactMap {
+                ($0["token"] as? String).flatMap { Int($0.dropFirst("token_id:".count)) }
+            }
+            try #require(completion.count >= 8)
+            let prompt = ChatTemplate.render(messages.map { ChatMessage(role: $0["role"]!, content: $0["content"]!) })
+            let promptIDs = try #require(
+                try await server.post("/v1/tokenize", json: ["prompt": prompt]).json["tokens"] as? [Int])
+            func replay(seed: Int) async throws -> (misses: Int, outside: Int, positions: [[String: Any]]) {
+                let sampling: [String: any Sendable] = [
+                    "temperature": 1.3, "top_k": 50, "top_p": 0.97, "min_p": 0.01, "seed": seed,
+                ]
+                let score = try await server.post(
+                    "/v1/score",
+                    json: [
+                        "prompt_tokens": promptIDs, "completion_tokens": completion, "top_logprobs": 5,
+                        "sampling": sampling, "sampler_margin": 0.001,
+                    ])
+                #expect(score.status == 200, "\(score.text)")
+                let positions = try #require(score.json["positions"] as? [[String: Any]])
+                #expect(positions.count == completion.count)
+                var misses = 0
+                var outside = 0
+                for (token, position) in zip(completion, positions) {
+                    let drawn = try #require(position["drawn"] as? Int)
+                    let ambiguous = try #require(position["ambiguous"] as? Bool)
+                    if try #require(position["outside_support"] as? Bool) { outside += 1 }
+                    if drawn != token && !ambiguous { misses += 1 }
+                }
+                return (misses, outside, positions)
+            }
+            let honest = try await replay(seed: 99)
+            #expect(honest.misses == 0 && honest.outside == 0)
+            let wrong = try await replay(seed: 100)
+            #expect(wrong.misses > 1)
+            print("HTTP replay: \(completion.count) positions, right seed 0 misses, wrong seed \(wrong.misses) misses")
+            let plain = try await server.post(
+                "/v1/score", json: ["prompt_tokens": promptIDs, "completion_tokens": completion])
+            let first = try #require((plain.json["positions"] as? [[String: Any]])?.first)
+            #expect(first["drawn"] == nil && first["ambiguous"] == nil && first["outside_support"] == nil)
+        }
+    }
+
     /// Validation depends on it: logprobs reported while generating equal `/v1/score` of the same prompt
     /// and completion within 0.01; the same seed gives the same completion.
     @Test func selfConsistency() async throws {

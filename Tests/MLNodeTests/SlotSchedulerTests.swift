@@ -51,4 +51,77 @@ struct SlotSchedulerTests {
         scheduler.release(held)
         #expect(try await next.value == held)
     }
+
+    /// Waits (without timing) until `count` requests wait for a slot.
+    static func untilWaiting(_ scheduler: SlotScheduler, _ count: Int) async {
+        while scheduler.waiting != count { await Task.yield() }
+    }
+
+    /// Acquires with `priority` in a task that reports `label` when it gets the slot, then gives it back.
+    static func waiter(
+        _ scheduler: SlotScheduler, _ priority: MLPriority, _ label: String,
+        _ served: AsyncStream<String>.Continuation
+    ) -> Task<Void, any Error> {
+        Task {
+            let slot = try await scheduler.acquire(priority: priority)
+            served.yield(label)
+            scheduler.release(slot)
+        }
+    }
+
+    static func order(
+        _ scheduler: SlotScheduler, holding held: Int, _ arrivals: [(MLPriority, String)]
+    ) async throws -> [String] {
+        let (order, continuation) = AsyncStream.makeStream(of: String.self)
+        var tasks: [Task<Void, any Error>] = []
+        for (n, arrival) in arrivals.enumerated() {
+            tasks.append(Self.waiter(scheduler, arrival.0, arrival.1, continuation))
+            await Self.untilWaiting(scheduler, n + 1)
+        }
+        scheduler.release(held)
+        for task in tasks { try await task.value }
+        continuation.finish()
+        var served: [String] = []
+        for await label in order { served.append(label) }
+        return served
+    }
+
+    /// A waiting score does not take the slot before a generation that arrived after it.
+    @Test func liveRequestsGoBeforeWaitingValidation() async throws {
+        let scheduler = SlotScheduler(slots: 1, queueLimit: 8)
+        let held = try await scheduler.acquire()
+        let served = try await Self.order(
+            scheduler, holding: held,
+            [(.validation, "score1"), (.validation, "score2"), (.live, "chat1"), (.live, "chat2")])
+        #expect(served == ["chat1", "chat2", "score1", "score2"])
+    }
+
+    /// With no live request waiting, validation gets the slot (and a free slot at once).
+    @Test func validationRunsWhenNoLiveRequestWaits() async throws {
+        let scheduler = SlotScheduler(slots: 1, queueLimit: 8)
+        let free = try await scheduler.acquire(priority: .validation)
+        let served = try await Self.order(scheduler, holding: free, [(.validation, "score1"), (.validation, "score2")])
+        #expect(served == ["score1", "score2"])
+    }
+
+    /// A validation waiter passed over `validationPatience` times goes next: live load slows
+    /// validation down but does not starve it.
+    @Test func validationIsNotStarvedForever() async throws {
+        let scheduler = SlotScheduler(slots: 1, queueLimit: 8, validationPatience: 2)
+        let held = try await scheduler.acquire()
+        let served = try await Self.order(
+            scheduler, holding: held,
+            [(.validation, "score"), (.live, "chat1"), (.live, "chat2"), (.live, "chat3"), (.live, "chat4")])
+        #expect(served == ["chat1", "chat2", "score", "chat3", "chat4"])
+    }
+
+    /// Validation may fill only half the wait queue; live requests keep the rest.
+    @Test func validationLeavesHalfTheQueueToLiveRequests() {
+        let scheduler = SlotScheduler(slots: 1, queueLimit: 4)
+        #expect(scheduler.capacity(for: .validation) == 3)
+        #expect((0..<3).allSatisfy { _ in scheduler.admit(priority: .validation) })
+        #expect(!scheduler.admit(priority: .validation))
+        #expect(scheduler.admit(priority: .live) && scheduler.admit(priority: .live))
+        #expect(!scheduler.admit(priority: .live))
+    }
 }
