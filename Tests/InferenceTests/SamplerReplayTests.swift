@@ -177,15 +177,24 @@ struct SamplerReplayModelTests {
         var reseeded = parameters
         reseeded.seed += 1
         let wrong = reseeded
-        let (tokens, right, other) = try await BackgroundCompute.run {
+        let (tokens, right, other, cost) = try await BackgroundCompute.run {
             let session = LlamaSession(model: model, capacity: 256, threads: 2)
+            let clock = ContinuousClock()
+            let start = clock.now
             let generated = try session.generate(prompt: prompt, parameters: parameters)
+            let generating = clock.now - start
             let right = try session.score(
                 prompt: prompt, completion: generated.tokens, top: 5, replay: SamplerReplay(parameters: parameters))
+            let replayed = clock.now - start - generating
             let other = try session.score(
                 prompt: prompt, completion: generated.tokens, top: 5, replay: SamplerReplay(parameters: wrong))
-            return (generated.tokens, right, other)
+            let plainStart = clock.now
+            _ = try session.score(prompt: prompt, completion: generated.tokens, top: 5)
+            let plain = clock.now - plainStart
+            return (generated.tokens, right, other, (generating, replayed, plain))
         }
+        // What the replay adds to scoring, beside what generation costs (not asserted: timing).
+        print("replay cost: generate \(cost.0), score+replay \(cost.1), score alone \(cost.2)")
         try #require(tokens.count >= 16)
         let honest = Self.count(right, tokens)
         let cheat = Self.count(other, tokens)
