@@ -376,6 +376,16 @@ public final class APINodeServices: Sendable {
         // After the tx queue: a ServiceGroup shuts down in reverse order, so the finish queue's last
         // Finish txs are queued before the tx queue is closed and drained.
         out.append(FinishQueueService(node: node))
+        if let seeds = configuration.validationSeedsDirectory {
+            var validationLogger = logger
+            validationLogger[metadataKey: "component"] = "validation"
+            out.append(
+                ValidationWorker(
+                    client: node.chain.client, chain: node.chain, txs: node.txs,
+                    fetcher: PayloadFetcher(http: node.http, key: configuration.key, chainID: configuration.chainID),
+                    seeds: ValidationSeeds(directory: seeds), metrics: node.metrics, logger: validationLogger,
+                    validator: { params in InferenceValidator(params: params, scoring: NodeScoring(node: node)) }))
+        }
         return out
     }
 }

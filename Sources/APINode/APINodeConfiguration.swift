@@ -31,6 +31,9 @@ public struct APINodeConfiguration: Sendable {
     public var apiKeysFile: URL?
     /// Loads an account key by its file name (gateway mode signs with the key's account).
     public var keyLoader: (@Sendable (String) throws -> SigningKey)?
+    /// The participant's secret epoch seeds (`HOME/data/seeds/`, PROTOCOL §7.1); nil: this API node
+    /// does not validate (no ``ValidationWorker``).
+    public var validationSeedsDirectory: URL?
     /// How long the listeners keep serving answers already under way once told to stop (shutdown
     /// or cancellation); past it they are cut (`GracefulService`).
     public var shutdownGracePeriod: Duration = .seconds(10)

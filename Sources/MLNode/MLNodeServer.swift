@@ -249,7 +249,17 @@ struct Handlers<Backend: MLBackend>: Sendable {
     func tokenize(_ body: [UInt8]) throws -> Response {
         let request = try decode(OpenAI.TokenizeRequest.self, from: body)
         try checkModel(request.model)
-        let ids = backend.tokenize(request.prompt)
+        let ids: [Int]
+        switch (request.prompt, request.messages) {
+        case (let prompt?, nil): ids = backend.tokenize(prompt)
+        case (nil, let messages?):
+            guard !messages.isEmpty else {
+                throw MLNodeError.invalidRequest("'messages' must not be empty.", param: "messages")
+            }
+            ids = backend.chatPrompt(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        default:
+            throw MLNodeError.invalidRequest("Send exactly one of 'prompt' and 'messages'.", param: "prompt")
+        }
         return Self.json(
             OpenAI.TokenizeResponse(tokens: ids, count: ids.count, maxModelLen: backend.info.contextLength))
     }

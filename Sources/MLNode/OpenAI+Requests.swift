@@ -147,9 +147,12 @@ extension OpenAI {
     }
 
     /// `POST /v1/tokenize`.
+    /// `POST /v1/tokenize`: a text prompt, or (vLLM's chat form) messages rendered by the model's
+    /// chat template with the generation prompt, exactly as a chat completion runs them.
     struct TokenizeRequest: Decodable, Sendable {
         var model: String?
-        var prompt: String
+        var prompt: String?
+        var messages: [Message]?
     }
 
     /// `POST /v1/detokenize`.

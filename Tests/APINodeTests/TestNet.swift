@@ -58,7 +58,8 @@ final class TestNet: Sendable {
 
     /// Starts the network and waits until it makes blocks and every API node serves.
     static func start(
-        participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11
+        participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11,
+        validate: Bool = false
     ) async throws -> TestNet {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
         let chain = try TestChain(accounts: 3, seed: seed)
@@ -124,6 +125,7 @@ final class TestNet: Sendable {
             // Stopping a node (the end of a test, or a test "killing" an executor) cuts its
             // answers a second after it closes its listeners.
             api.shutdownGracePeriod = .seconds(1)
+            if validate { api.validationSeedsDirectory = home.appendingPathComponent("data/seeds") }
             // The RPC port is known only once the node runs: the client is built on a fixed URL
             // resolved below, so start the node first.
             let nodeTask = Task {
@@ -206,11 +208,12 @@ final class TestNet: Sendable {
 
     /// Runs `body` with a started network, stopping it on every path.
     static func with<T: Sendable>(
-        participants: Int = 3, firstByteTimeout: Duration = .seconds(20), _ body: @Sendable (TestNet) async throws -> T
+        participants: Int = 3, firstByteTimeout: Duration = .seconds(20), validate: Bool = false,
+        _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
         await turn.wait()
         defer { turn.signal() }
-        let net = try await start(participants: participants, firstByteTimeout: firstByteTimeout)
+        let net = try await start(participants: participants, firstByteTimeout: firstByteTimeout, validate: validate)
         do {
             let value = try await body(net)
             await net.stop()
