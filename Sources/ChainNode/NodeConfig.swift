@@ -34,6 +34,10 @@ public struct NodeConfig: Sendable, Hashable {
     public var apiFirstByteTimeoutMs: Int = 5000
     /// How long executed payloads are kept for validators.
     public var apiPayloadRetentionSeconds: Int = 86_400
+    /// `[api] validate`: whether the API node runs the validation worker (PROTOCOL §7). A
+    /// participant that does not validate forfeits its settlement at the claim (§8.4); `false` is
+    /// for measuring validation's cost, never for a real host.
+    public var apiValidate: Bool = true
     /// State versions kept for queries and proofs.
     public var keepRecent: UInt64
     /// `devnet`, `mainnet` or `fast` (tests).
@@ -135,6 +139,7 @@ public struct NodeConfig: Sendable, Hashable {
             case "api.executor_first_byte_timeout_ms":
                 config.apiFirstByteTimeoutMs = Int(try value.integer(key, min: 1))
             case "api.payload_retention_s": config.apiPayloadRetentionSeconds = Int(try value.integer(key, min: 1))
+            case "api.validate": config.apiValidate = try value.bool(key)
             case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
             case "consensus.timeouts": config.timeouts = try value.string(key)
             case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
@@ -210,6 +215,9 @@ public struct NodeConfig: Sendable, Hashable {
             admin_listen = \(quote(apiAdminListen))
             executor_first_byte_timeout_ms = \(apiFirstByteTimeoutMs)
             payload_retention_s = \(apiPayloadRetentionSeconds)
+            # Check other participants' inferences as the epoch seed obliges (PROTOCOL §7); false only to
+            # measure what validation costs (a host that does not validate forfeits its settlement).
+            validate = \(apiValidate)
 
             [state]
             # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).

@@ -34,6 +34,13 @@ public struct ValidationInfo: Codable, Hashable, Sendable {
         self.epoch = epoch
         self.vote = vote
     }
+
+    enum CodingKeys: String, CodingKey {
+        case validator, passed, reason, height, epoch, vote
+        case inferenceID = "inference_id"
+        case distancePpm = "distance_ppm"
+        case samplerMisses = "sampler_misses"
+    }
 }
 
 /// The revalidation vote a failure opened (§7.3).
@@ -75,6 +82,16 @@ public struct VotingInfo: Codable, Hashable, Sendable {
         self.outcome = outcome
         self.decidedHeight = decidedHeight
     }
+
+    enum CodingKeys: String, CodingKey {
+        case revalidators, outcome
+        case inferenceID = "inference_id"
+        case firstValidator = "first_validator"
+        case firstReason = "first_reason"
+        case failureHeight = "failure_height"
+        case deadlineHeight = "deadline_height"
+        case decidedHeight = "decided_height"
+    }
 }
 
 /// `query validation/{id}`: every validation of one inference and its vote, if any.
@@ -87,6 +104,11 @@ public struct InferenceValidationsInfo: Codable, Hashable, Sendable {
         self.inferenceID = inferenceID
         self.validations = validations
         self.voting = voting
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case validations, voting
+        case inferenceID = "inference_id"
     }
 }
 
@@ -137,6 +159,15 @@ public struct ValidationStandingInfo: Codable, Hashable, Sendable {
         self.falseAlarms = falseAlarms
     }
 
+    enum CodingKeys: String, CodingKey {
+        case address, weight, reputation, status, served, missed, validated, invalidated, checked, llr
+        case llrQ48 = "llr_q48"
+        case llrThreshold = "llr_threshold"
+        case invalidHeight = "invalid_height"
+        case validationsDone = "validations_done"
+        case falseAlarms = "false_alarms"
+    }
+
     /// A Q48 value as a decimal with 6 places, rounded toward zero (display only).
     public static func decimal(q48 value: Int64) -> String {
         let negative = value < 0
@@ -168,5 +199,10 @@ public struct ValidationEpochInfo: Codable, Hashable, Sendable {
         self.begun = begun
         self.participants = participants
         self.startReputations = startReputations
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, traffic, begun, participants
+        case startReputations = "start_reputations"
     }
 }

@@ -22,11 +22,12 @@ public enum DevnetLayout {
     /// `extraAccounts` are funded with `extraBalance` each (the chain benchmark's senders).
     /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes), under
     /// the devnet's registered model id (``Genesis/Model/devnetDefault``); `nodeModels[K]`: another
-    /// file node K serves under that id instead (a cheat model for the validation tests).
+    /// file node K serves under that id instead (a cheat model for the validation tests);
+    /// `validate: false` turns the API nodes' validation workers off (to measure their cost).
     public static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
         extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil,
-        nodeModels: [Int: String] = [:]
+        nodeModels: [Int: String] = [:], validate: Bool = true
     ) throws -> DevnetManifest {
         if !nodeModels.isEmpty {
             guard model != nil else {
@@ -91,6 +92,7 @@ public enum DevnetLayout {
                 config.apiModel = nodeModels[node.index] ?? model
                 // The id genesis registers, whatever file serves it.
                 config.apiModelID = Genesis.Model.devnetDefault.id
+                config.apiValidate = validate
             }
             try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }

@@ -9,7 +9,7 @@ public enum DevnetRunner {
     /// for a new devnet, since a resumed one keeps the files its configs name.
     public static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
-        extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:]
+        extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:], validate: Bool = true
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -21,9 +21,10 @@ public enum DevnetRunner {
                         + "stop it first: gonka devnet down --dir \(dir.path)")
             }
             if !reset {
-                guard nodeModels.isEmpty else {
+                guard nodeModels.isEmpty, validate else {
                     throw DevnetError(
-                        "\(dir.path) holds a devnet already: --node-model applies to a new one (add --reset)")
+                        "\(dir.path) holds a devnet already: --node-model and --no-validation apply to a new one "
+                            + "(add --reset)")
                 }
                 var resumed = existing
                 resumed.binary = binary
@@ -38,7 +39,7 @@ public enum DevnetRunner {
         }
         return try DevnetLayout.create(
             dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
-            model: model, nodeModels: nodeModels)
+            model: model, nodeModels: nodeModels, validate: validate)
     }
 
     /// Starts every node and records the pids.

@@ -28,7 +28,7 @@ public enum NodeHost {
             executorFirstByteTimeout: .milliseconds(config.apiFirstByteTimeoutMs),
             apiKeysFile: node.paths.data.appendingPathComponent("apikeys.json"))
         api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
-        api.validationSeedsDirectory = node.paths.seeds
+        if config.apiValidate { api.validationSeedsDirectory = node.paths.seeds }
         if !config.apiAdminListen.isEmpty {
             let admin = try HostPort(parsing: config.apiAdminListen)
             api.adminHost = admin.host

@@ -48,6 +48,8 @@ struct Devnet: AsyncParsableCommand {
         var nodeModel: [String] = []
         @Option(help: "Port of the developer's signing proxy (0: any free one).") var proxyPort = 0
         @Flag(help: "Run the chain only: no API nodes, no model, no proxy (the fault tests).") var chainOnly = false
+        @Flag(help: "API nodes do not validate each other's inferences (only to measure validation's cost).")
+        var noValidation = false
 
         /// The model the nodes serve, or nil when there is none (chain only).
         var modelPath: String? {
@@ -91,7 +93,8 @@ struct Devnet: AsyncParsableCommand {
             }
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
-                binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels())
+                binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels(),
+                validate: !noValidation)
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return

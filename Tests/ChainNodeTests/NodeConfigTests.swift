@@ -13,6 +13,7 @@ import Testing
         config.pocMaxNoncesPerSecond = 250
         config.apiModel = "/models/q3.gguf"
         config.apiModelID = "SmolLM2-135M-Instruct.Q4_1"
+        config.apiValidate = false
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
     }
@@ -100,6 +101,7 @@ import Testing
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nadmin_listen = \"10.0.0.1:9\"", "loopback"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = \"two words\"", "api.model_id must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = 3", "api.model_id must be a string"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nvalidate = \"no\"", "api.validate must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),
     ])

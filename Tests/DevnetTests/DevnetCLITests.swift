@@ -189,7 +189,21 @@ import Testing
             "devnet", "up", "--dir", dir.path, "--no-start", "--model", model, "--node-model", "0=\(Self.existingFile)",
         ])
         #expect(again.status != 0)
-        #expect(again.stderr.contains("applies to a new one"), "\(again.output)")
+        #expect(again.stderr.contains("apply to a new one"), "\(again.output)")
+        let unvalidated = try await H.run([
+            "devnet", "up", "--dir", dir.path, "--no-start", "--model", model, "--no-validation",
+        ])
+        #expect(unvalidated.status != 0)
+        #expect(unvalidated.stderr.contains("apply to a new one"), "\(unvalidated.output)")
+        // A new devnet without validation writes `validate = false` into every node's [api].
+        let fresh = dir.appendingPathComponent("unvalidated")
+        let created = try await H.run([
+            "devnet", "up", "--dir", fresh.path, "--no-start", "--model", model, "--no-validation", "--participants",
+            "2",
+        ])
+        #expect(created.status == 0, "\(created.output)")
+        let config = try String(contentsOfFile: fresh.path + "/node0/config.toml", encoding: .utf8)
+        #expect(Self.value(after: "[api]", key: "validate", in: config) == "false")
     }
 
     /// The raw value of `key` in `[section]` of a TOML text.

@@ -44,6 +44,9 @@ public final class ValidationWorker: Service, Sendable {
     struct WorkerState {
         /// Jobs queued or done (so an event seen twice, or a vote still pending, is taken once).
         var seen: Set<Job> = []
+        /// Inferences this node has sent a verdict on (a check and a vote on one inference are one
+        /// verdict: the ledger counts a drawn revalidator's check as its vote).
+        var sent: Set<String> = []
         var queued = 0
         var tip: UInt64 = 0
         var params: ChainParams?
@@ -119,7 +122,10 @@ public final class ValidationWorker: Service, Sendable {
     private func enqueue(_ job: Job) {
         let fresh = state.withLock { s -> Bool in
             // Forget old ids now and then; a job seen again is checked against the chain anyway.
-            if s.seen.count > 200_000 { s.seen.removeAll(keepingCapacity: true) }
+            if s.seen.count > 200_000 {
+                s.seen.removeAll(keepingCapacity: true)
+                s.sent.removeAll(keepingCapacity: true)
+            }
             guard s.seen.insert(job).inserted else { return false }
             s.queued += 1
             return true
@@ -145,6 +151,7 @@ public final class ValidationWorker: Service, Sendable {
     /// Checks one inference if this node must, and sends the verdict.
     func run(_ job: Job) async {
         let id = job.inferenceID
+        guard !state.withLock({ $0.sent.contains(id) }) else { return }
         guard let record = try? await client.inference(id) else {
             logger.notice("validation: inference record unavailable", metadata: ["id": "\(id.prefix(16))"])
             return
@@ -233,6 +240,7 @@ public final class ValidationWorker: Service, Sendable {
         msg.samplerMisses = UInt64(max(0, verdict.samplerMisses))
         msg.vote = vote
         txs.enqueue(Wire.Msg(msg), what: vote ? "revalidation vote" : "validation")
+        state.withLock { _ = $0.sent.insert(id) }
         let outcome = verdict.passed ? "passed" : "failed"
         metrics.increment("gonka_validation_done_total{outcome=\"\(outcome)\"}")
         if let reason = verdict.reason {
