@@ -1,0 +1,115 @@
+import Foundation
+import GonkaCore
+import GonkaTestKit
+import Inference
+import Ledger
+import MLNode
+import Testing
+import Verification
+
+@testable import APINode
+
+/// One inference's check from fetched bytes to verdict, on the real model (PROTOCOL §7.2, the
+/// worker's bad-input classes): an honest payload passes; bytes that do not match the commitment,
+/// a truncated payload and a missing one fail with their reason; a score answer of the wrong
+/// length is the validator's own fault (a local error, never a verdict).
+@Suite(.hangGuard)
+struct InferenceValidatorTests {
+    /// An executor's payload for a seeded sampled chat request, generated on `backend`.
+    static func honestPayload(_ backend: NativeBackend, executor: Address) async throws -> InferencePayload {
+        let request =
+            #"{"model":"\#(Model.id)","messages":[{"role":"user","content":"Describe a river."}],"max_tokens":12,"temperature":1.1,"top_k":40,"seed":77,"logprobs":true,"top_logprobs":5}"#
+        let prompt = backend.chatPrompt([ChatMessage(role: "user", content: "Describe a river.")])
+        let parameters = SamplingParameters(temperature: 1.1, topK: 40, maxTokens: 12, seed: 77, topLogprobs: 5)
+        let generation = try await backend.admit().generate(prompt: prompt, parameters: parameters) { _ in true }
+        return InferencePayload(
+            inferenceID: String(repeating: "7", count: 64), executor: executor.description, model: Model.id,
+            request: Array(request.utf8), promptTokens: UInt64(prompt.count),
+            completionTokens: UInt64(generation.tokens.count), finishReason: "length",
+            tokens: generation.logprobs.map { entry in
+                .init(
+                    token: UInt32(entry.token), logprob: entry.logprob,
+                    top: entry.top.map { .init(token: UInt32($0.token), logprob: $0.logprob) })
+            })
+    }
+
+    /// Scores that drop the last position: what a broken remote ML node might answer.
+    struct ShortScoring: ValidationScoring {
+        let inner: any ValidationScoring
+        func promptTokens(model: String, prompt: ValidationInput.Prompt) async throws -> [Int] {
+            try await inner.promptTokens(model: model, prompt: prompt)
+        }
+        func score(
+            model: String, prompt: [Int], completion: [Int], top: Int, sampling: ValidationInput.Sampling?,
+            samplerMargin: Double
+        ) async throws -> [InferenceCheck.ValidatorPosition] {
+            Array(
+                try await inner.score(
+                    model: model, prompt: prompt, completion: completion, top: top, sampling: sampling,
+                    samplerMargin: samplerMargin
+                ).dropLast())
+        }
+    }
+
+    @Test(.timeLimit(.minutes(5))) func honestPassesAndEachBadPayloadFailsWithItsReason() async throws {
+        let model = try Model.loaded.get()
+        let backend = NativeBackend(model: model, id: Model.id, parallel: 1, queue: 4, threads: 1, contextLength: 256)
+        let (node, dir) = try ScoreClientTests.isolatedNode()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        node.registry.setLocalBackend(backend)
+        node.registry.add(url: "http://127.0.0.1:\(try freePort())", model: Model.id, embedded: true)
+        let executor = SigningKey().publicKey.address
+        let payload = try await Self.honestPayload(backend, executor: executor)
+        let bytes = payload.encoded
+        let finished = InferenceValidator.Finished(
+            inferenceID: payload.inferenceID, executor: executor, responseCommitment: payload.commitment,
+            completionTokens: payload.completionTokens)
+        let registered = InferenceValidator.Model(id: Model.id, validationThresholdPpm: 50_000, sampler: .native)
+        let validator = InferenceValidator(params: .defaults, scoring: NodeScoring(node: node))
+
+        let honest = try await validator.check(bytes: bytes, finished: finished, model: registered)
+        #expect(honest.passed, "\(honest)")
+        #expect(honest.samplerMisses == 0)
+
+        var edited = payload
+        edited.request = Array(#"{"prompt":"something else"}"#.utf8)
+        let cases: [(String, [UInt8]?, InferenceCheck.Reason)] = [
+            ("missing", nil, .unavailable),
+            ("truncated", Array(bytes.dropLast(5)), .commitment),
+            ("bytes that do not hash to the commitment", edited.encoded, .commitment),
+            (
+                "another inference's payload",
+                {
+                    var other = payload
+                    other.inferenceID = String(repeating: "8", count: 64)
+                    return other.encoded
+                }(), .commitment
+            ),
+            ("garbage", Array("not a payload".utf8), .commitment),
+        ]
+        for (name, candidate, reason) in cases {
+            let verdict = try await validator.check(bytes: candidate, finished: finished, model: registered)
+            #expect(!verdict.passed, "\(name)")
+            #expect(verdict.reason == reason, "\(name): \(String(describing: verdict.reason))")
+        }
+        // The executor's tokens with another seed's claim: the replay misses.
+        var reseeded = payload
+        reseeded.request = Array(
+            String(decoding: payload.request, as: UTF8.self).replacingOccurrences(
+                of: "\"seed\":77", with: "\"seed\":78"
+            )
+            .utf8)
+        let wrongSeed = try await validator.check(
+            bytes: reseeded.encoded,
+            finished: .init(
+                inferenceID: payload.inferenceID, executor: executor, responseCommitment: reseeded.commitment,
+                completionTokens: payload.completionTokens), model: registered)
+        #expect(!wrongSeed.passed && wrongSeed.reason == .sampler, "\(wrongSeed)")
+
+        // A score answer of the wrong length: the validator's own fault, never a verdict.
+        let broken = InferenceValidator(params: .defaults, scoring: ShortScoring(inner: NodeScoring(node: node)))
+        await #expect(throws: InferenceValidatorError.self) {
+            try await broken.check(bytes: bytes, finished: finished, model: registered)
+        }
+    }
+}
