@@ -362,6 +362,45 @@ import Testing
         #expect(try Self.stats(chain, failing.publicKey.address)?.falseAlarms == 1)
     }
 
+    /// At a switch the ended epoch folds into reputations (§7.1) and the new epoch's snapshot holds
+    /// the traffic R of the ended one and the reputations at its start.
+    @Test func reputationFoldsAtTheSwitchAndTheSnapshotCarriesTrafficAndReputations() throws {
+        let chain = try Self.makeChain()
+        let cheater = chain.validators[1].publicKey.address
+        let honest = chain.validators[2].publicKey.address
+        let served = try (0..<3).map { try Self.served(chain, executor: honest, tag: "h\($0)") }
+        let bad = try Self.served(chain, executor: cheater, tag: "c")
+        let first = chain.validators[3]
+        for s in served {
+            try Self.send(chain, Self.validation(s.id, by: first.publicKey.address, passed: true), by: first)
+        }
+        try Self.send(chain, Self.validation(bad.id, by: first.publicKey.address, passed: false), by: first)
+        let voting = try #require(try chain.ledger.validations(of: bad.id).voting)
+        for r in voting.revalidators {
+            let key = try #require(chain.validatorKey(try Address(r.address)))
+            try Self.send(chain, Self.validation(bad.id, by: key.publicKey.address, passed: false, vote: true), by: key)
+        }
+        #expect(try chain.ledger.inference(bad.id)?.status == .invalidated)
+        // The switch to epoch 1, as Epochs makes it (pool, then Validation.beginEpoch).
+        let state = StateContext(store: chain.store)
+        try state.transaction { () throws(LedgerError) in
+            let candidates = try Inference.candidates(of: try Inference.executorSet(in: state))
+            try Inference.setExecutorSet(epoch: 1, epochSeed: .zero, candidates: candidates, in: state)
+            try Validation.beginEpoch(1, ended: 0, candidates: candidates, params: .devnet, state: state)
+        }
+        try state.flush()
+        try Self.block(chain)
+        let snapshot = try #require(try chain.ledger.validationEpoch(1))
+        #expect(snapshot.traffic == 4, "four inferences finished in epoch 0")
+        let reputations = Dictionary(uniqueKeysWithValues: snapshot.weights.map { ($0.address, $0.reputation) })
+        // One clean epoch of 30: ⌊100/30⌋ = 3; the invalidated executor stays at 0; a participant
+        // that served nothing proves nothing and stays at 0 too.
+        #expect(reputations[honest.description] == 3)
+        #expect(reputations[cheater.description] == 0)
+        #expect(reputations[first.publicKey.address.description] == 0)
+        #expect(try chain.ledger.validationStandings(epoch: 1).first { $0.address == honest }?.reputation == 3)
+    }
+
     @Test func validationsCloseWithTheEpochAfterTheInferences() throws {
         let chain = try Self.makeChain()
         let served = try Self.served(chain)
