@@ -11,6 +11,8 @@ public final class NativeBackend: MLBackend {
     public let info: MLModelInfo
     let scheduler: SlotScheduler
     private let slots: [Slot]
+    /// Validation scores run here, never on a slot (``ValidationLane``).
+    let validationLane: ValidationLane
 
     /// - Parameters:
     ///   - id: the model id clients use.
@@ -31,7 +33,10 @@ public final class NativeBackend: MLBackend {
         info = MLModelInfo(
             id: id, contextLength: slots[0].session.capacity, vocabularySize: model.config.vocabularySize)
         scheduler = SlotScheduler(slots: parallel, queueLimit: max(0, queue))
+        validationLane = ValidationLane(model: model, capacity: slots[0].session.capacity)
     }
+
+    deinit { validationLane.close() }
 
     /// Requests in the node now (running or waiting for a slot).
     public var admittedRequests: Int { scheduler.admitted }
@@ -125,7 +130,14 @@ private final class NativeAdmission: MLAdmission {
     }
 
     func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken] {
-        try await backend.withSlot(priority: priority) { session in
+        // Validation scores run on the low-priority lane and never hold a slot a live request
+        // could need; a live caller's score (none today) would take a slot like generation.
+        guard priority == .validation else {
+            return try await backend.withSlot(priority: priority) { session in
+                try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
+            }
+        }
+        return try await backend.validationLane.run { session in
             try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
         }
     }
