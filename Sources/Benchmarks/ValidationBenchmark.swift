@@ -5,6 +5,12 @@ import Inference
 import Ledger
 import Verification
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// `gonka bench validation` (PROTOCOL §7.5): the honest distribution of §7.2's check over real
 /// (prompt, output) pairs, each cheat class's per-inference detection and validations until
 /// INVALID by §7.4's test, the thresholds these numbers propose, and the CPU cost of validating an
@@ -86,7 +92,7 @@ public struct ValidationBenchmark: Sendable {
             if honest.count % 100 == 0 { progress("honest \(honest.count)/\(settings.honest), \(elapsed())") }
         }
         var cheats: [CheatClass: [Sample]] = [:]
-        for cls in settings.classes {
+        for cls in settings.cheats > 0 ? settings.classes : [] {
             var requests = ValidationRequests(seed: settings.seed &+ 1, maxTokens: settings.maxTokens)
             var samples: [Sample] = []
             while samples.count < settings.cheats {
@@ -305,11 +311,8 @@ extension ValidationBenchmark {
     }
 }
 
-/// The process's CPU time (user + system, all threads), in seconds.
+/// The process's CPU time (user + system, all threads), in seconds: POSIX `clock()`, whose
+/// `CLOCKS_PER_SEC` is 10⁶ on every XSI system.
 enum CPUTime {
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
+    static func now() -> Double { Double(clock()) / 1e6 }
 }

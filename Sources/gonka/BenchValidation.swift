@@ -81,15 +81,20 @@ struct ValidationBench: ParsableCommand {
             if json {
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             } else {
-                print(line)
+                Self.emit(line)
             }
         }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            Self.emit(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            for line in report.lines { print(line) }
+            for line in report.lines { Self.emit(line) }
         }
+    }
+
+    /// One line to stdout at once (unbuffered: a progress line shows now, also when stdout is a file).
+    static func emit(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }
