@@ -89,6 +89,9 @@ public struct ValidationBenchmark: Sendable {
                 continue
             }
             honest.append(sample)
+            if !sample.verdict.passed || sample.verdict.samplerMisses > 1 {
+                progress("honest pair \(honest.count): \(try engine.diagnose(sample, request))")
+            }
             if honest.count % 100 == 0 { progress("honest \(honest.count)/\(settings.honest), \(elapsed())") }
         }
         var cheats: [CheatClass: [Sample]] = [:]
@@ -161,6 +164,28 @@ extension ValidationBenchmark {
             let generation = try executor.generate(prompt: prompt, parameters: request.parameters)
             guard !generation.tokens.isEmpty else { return nil }
             return try validate(prompt: prompt, reported: generation.logprobs, request: request, check: check)
+        }
+
+        /// What an honest pair with misses looked like: its sampling, length, verdict, and its
+        /// misses if `sampler_margin` were wider (the pair rescored at 2, 5 and 10 × 10⁻³).
+        func diagnose(_ sample: Sample, _ request: ValidationRequests.Request) throws -> String {
+            let p = request.parameters
+            let prompt = prompt(request)
+            let completion = sample.input.validator.map { Int($0.forcedToken) }
+            var wider: [String] = []
+            for margin in [2e-3, 5e-3, 1e-2] {
+                let scored = try validator.score(
+                    prompt: prompt, completion: completion, top: 5, replay: SamplerReplay(parameters: p, margin: margin)
+                )
+                let misses = zip(scored, completion).count { s, token in
+                    guard let d = s.draw else { return false }
+                    return d.drawn != token && !d.ambiguous
+                }
+                wider.append("\(margin): \(misses)")
+            }
+            return "N \(completion.count), T \(p.temperature) top_k \(p.topK) top_p \(p.topP) min_p \(p.minP), "
+                + "passed \(sample.verdict.passed) reason \(sample.verdict.reason?.rawValue ?? "-"), "
+                + "misses \(sample.verdict.samplerMisses), misses with a wider margin \(wider.joined(separator: ", "))"
         }
 
         /// One cheater's inference of `request`; nil when its output is empty.
