@@ -224,6 +224,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Simulation", "Inference", "ChainNode",
                 "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "NodeHost", "Devnet",
+                "Verification",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

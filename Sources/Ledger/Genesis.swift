@@ -36,9 +36,13 @@ public struct Genesis: Codable, Hashable, Sendable {
         public static let defaultValidationThresholdPpm: UInt64 = 50_000
 
         /// The embedded devnet model: `gonka mlnode start` and the embedded ML node serve it under
-        /// its file name without `.gguf` (`SmolLM2-135M-Instruct.Q4_1.gguf`).
+        /// its file name without `.gguf` (`SmolLM2-135M-Instruct.Q4_1.gguf`). Its
+        /// `validation_threshold` of 1,000 ppm is measured (`gonka bench validation`,
+        /// docs/VALIDATION.md § Measured thresholds): honest pairs reach at most 163 ppm, the
+        /// coarser-quantised and layer-removed models a median of 105,000 and 84,000.
         public static let devnetDefault = Model(
-            id: "SmolLM2-135M-Instruct.Q4_1", tokensPerSecondPerWeight: 1, quantization: "Q4_1", contextLength: 8192)
+            id: "SmolLM2-135M-Instruct.Q4_1", tokensPerSecondPerWeight: 1, quantization: "Q4_1", contextLength: 8192,
+            validationThresholdPpm: 1_000)
 
         enum CodingKeys: String, CodingKey {
             case id, quantization

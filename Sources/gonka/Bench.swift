@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self,
             PocBench.self, APIBench.self,
-            InferenceLedgerBench.self, ChainInferenceBench.self, CheatModelBench.self,
+            InferenceLedgerBench.self, ChainInferenceBench.self, ValidationBench.self, CheatModelBench.self,
         ]
     )
 }

@@ -101,7 +101,7 @@ import Testing
         ["keys", "show", "--help"],
         ["keys", "export-pubkey", "--help"], ["keys", "delete", "--help"], ["init", "--help"], ["genesis", "--help"],
         ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"],
-        ["bench", "--help"], ["bench", "inference", "--help"],
+        ["bench", "--help"], ["bench", "inference", "--help"], ["bench", "validation", "--help"],
     ])
     func everyCommandExplainsItself(arguments: [String]) async throws {
         let run = try await gonka(arguments)
@@ -116,6 +116,21 @@ import Testing
             #expect(run.status != 0, "\(bad)")
         }
         let missing = try await gonka(["bench", "inference", "--model", "/nonexistent/model.gguf"])
+        #expect(missing.status != 0)
+        #expect(missing.output.contains("cannot open GGUF file"))
+    }
+
+    @Test func benchValidationRejectsBadArgumentsAndModels() async throws {
+        for (bad, names) in [
+            (["--classes", "q3,bogus"], "bogus"), (["--max-tokens", "0"], "--max-tokens"),
+            (["--executor-threads", "0"], "--executor-threads"), (["--threshold-ppm", "0"], "--threshold-ppm"),
+            (["--cheats", "-1"], "--cheats"), (["--honest", "x"], "--honest"),
+        ] {
+            let run = try await gonka(["bench", "validation"] + bad)
+            #expect(run.status != 0, "\(bad)")
+            #expect(run.stderr.contains(names), "\(bad): \(run.stderr)")
+        }
+        let missing = try await gonka(["bench", "validation", "--model", "/nonexistent/model.gguf"])
         #expect(missing.status != 0)
         #expect(missing.output.contains("cannot open GGUF file"))
     }
