@@ -63,8 +63,9 @@ import Testing
         #expect(Wire.Msg(Wire.MsgSubmitPocValidation()).typeName == "MsgSubmitPocValidation")
         #expect(Wire.Msg(Wire.MsgStartInference()).typeName == "MsgStartInference")
         #expect(Wire.Msg(Wire.MsgFinishInference()).typeName == "MsgFinishInference")
+        #expect(Wire.Msg(Wire.MsgValidation()).typeName == "MsgValidation")
         #expect(Wire.Msg().typeName == nil)
-        #expect(Wire.Msg.knownTypeNames.count == 9)
+        #expect(Wire.Msg.knownTypeNames.count == 10)
     }
 
     @Test func unknownMessageTypeDecodesAsUnknown() throws {
