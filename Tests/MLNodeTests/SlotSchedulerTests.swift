@@ -52,9 +52,11 @@ struct SlotSchedulerTests {
         #expect(try await next.value == held)
     }
 
-    /// Waits (without timing) until `count` requests wait for a slot.
+    /// Waits until `count` requests wait for a slot. It sleeps between looks: a loop of
+    /// `Task.yield()` kept a cooperative thread busy (two on this machine), and in a full run the
+    /// P2P suites' handshakes starved behind it until their time limits.
     static func untilWaiting(_ scheduler: SlotScheduler, _ count: Int) async {
-        while scheduler.waiting != count { await Task.yield() }
+        while scheduler.waiting != count { try? await Task.sleep(for: .milliseconds(2)) }
     }
 
     /// Acquires with `priority` in a task that reports `label` when it gets the slot, then gives it back.
