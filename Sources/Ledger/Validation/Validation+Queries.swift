@@ -111,29 +111,6 @@ public enum ValidationQueries {
     public static func currentEpoch(in store: any StateStore) throws(LedgerError) -> UInt64 {
         try Inference.currentEpoch(in: StateContext(store: store))
     }
-
-    /// The sampling snapshot of `epoch` in the form ``ValidationObligations`` takes: every registered
-    /// model served by every participant with weight (as the executor pool is, §6.2).
-    public static func obligationSnapshot(
-        epoch: UInt64, models: [String], in store: any StateStore
-    ) throws(LedgerError) -> ValidationObligations.Snapshot? {
-        guard let record = try ValidationStore.epoch(epoch, in: StateContext(store: store)) else { return nil }
-        return snapshot(record, models: models)
-    }
-
-    /// `record` as ``ValidationObligations/Snapshot`` (also used by API nodes on the RPC's answer).
-    public static func snapshot(_ record: Wire.ValidationEpoch, models: [String]) -> ValidationObligations.Snapshot {
-        var weights: [Address: UInt64] = [:]
-        var reputations: [Address: UInt64] = [:]
-        for entry in record.weights {
-            guard let address = try? Address(entry.address) else { continue }
-            weights[address] = entry.weight
-            reputations[address] = entry.reputation
-        }
-        return ValidationObligations.Snapshot(
-            traffic: record.traffic, modelWeights: Dictionary(uniqueKeysWithValues: models.map { ($0, weights) }),
-            reputations: reputations)
-    }
 }
 
 extension Ledger {
