@@ -37,6 +37,10 @@ public enum QueryPath: Sendable, Hashable {
     case validationEpoch(UInt64?)
     /// The open votes a revalidator was drawn for and has not cast (`/query/votes/ADDR`).
     case votes(Address)
+    /// An epoch's settlement (`/query/settlement[/E]`, default: the last settled epoch).
+    case settlement(UInt64?)
+    /// A participant's settlements (`/query/rewards/ADDR[/E]`: of epoch E, or the last 100).
+    case rewards(Address, epoch: UInt64?)
 
     /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`).
     public init(parsing segments: [String], model: String? = nil) throws(QueryError) {
@@ -124,6 +128,30 @@ public enum QueryPath: Sendable, Hashable {
                 p = value
             }
             self = .poc(address, pocStartHeight: p)
+        case "settlement" where segments.count <= 2:
+            if segments.count == 2 {
+                guard let n = UInt64(segments[1]) else {
+                    throw .badRequest("invalid_epoch", "\(segments[1]) is not an epoch number")
+                }
+                self = .settlement(n)
+            } else {
+                self = .settlement(nil)
+            }
+        case "rewards" where segments.count == 2 || segments.count == 3:
+            let address: Address
+            do {
+                address = try Address(segments[1])
+            } catch {
+                throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+            }
+            var epoch: UInt64?
+            if segments.count == 3 {
+                guard let n = UInt64(segments[2]) else {
+                    throw .badRequest("invalid_epoch", "\(segments[2]) is not an epoch number")
+                }
+                epoch = n
+            }
+            self = .rewards(address, epoch: epoch)
         case "supply" where segments.count == 1: self = .supply
         case "params" where segments.count == 1: self = .params
         default: throw .notFound("unknown query path /\(segments.joined(separator: "/"))")
@@ -244,7 +272,8 @@ enum QueryEngine {
                 throw .internal("\(error)")
             }
             let circulating = Amount(ngonka: minted.ngonka >= burned.ngonka ? minted.ngonka - burned.ngonka : 0)
-            let supply = SupplyRecord(minted: minted, burned: burned, circulating: circulating)
+            let breakdown = try RewardReader(state: state, version: version).supplyBreakdown().0
+            let supply = SupplyRecord(minted: minted, burned: burned, circulating: circulating, rewards: breakdown)
             return QueryResult(height: version, key: LedgerStateKey.minted, value: try value(supply), proof: proof)
         case .epoch(let index):
             return try EpochReader(state: state, version: version).epoch(index, proven: proven)
@@ -278,6 +307,14 @@ enum QueryEngine {
         case .votes(let address):
             let list = try ValidationReader(state: state, version: version).pendingVotes(address)
             return QueryResult(height: version, key: LedgerStateKey.openVotes, value: try value(list), proof: .null)
+        case .settlement(let epoch):
+            let info = try RewardReader(state: state, version: version).epoch(epoch)
+            return QueryResult(
+                height: version, key: LedgerStateKey.epochSettlement(info.epoch), value: try value(info), proof: .null)
+        case .rewards(let address, let epoch):
+            let list = try RewardReader(state: state, version: version).settlements(of: address, epoch: epoch)
+            return QueryResult(
+                height: version, key: LedgerStateKey.settlementPrefix, value: try value(list), proof: .null)
         case .misses(let address):
             let key = LedgerStateKey.misses(address)
             let (raw, proof) = try proven(key)

@@ -82,10 +82,13 @@ public struct SupplyRecord: Codable, Hashable, Sendable {
     @AmountText public var minted: Amount
     @AmountText public var burned: Amount
     @AmountText public var circulating: Amount
+    /// Where the supply is and how it moved (PROTOCOL §8); nil from a node without module Rewards.
+    public var rewards: SupplyBreakdown?
 
-    public init(minted: Amount, burned: Amount, circulating: Amount) {
+    public init(minted: Amount, burned: Amount, circulating: Amount, rewards: SupplyBreakdown? = nil) {
         self.minted = minted
         self.burned = burned
         self.circulating = circulating
+        self.rewards = rewards
     }
 }

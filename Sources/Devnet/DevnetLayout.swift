@@ -10,8 +10,12 @@ import Storage
 public enum DevnetLayout {
     /// Genesis balance of each validator's account.
     public static let validatorBalance = Amount(gnk: 1_000_000)!
-    /// Genesis balance of the faucet.
-    public static let faucetBalance = Amount(gnk: 1_000_000_000)!
+    /// The genesis supply of PROTOCOL §8.1, at mainnet scale: 1 B GNK, of which the mining pool
+    /// (680 M) and the community pool (120 M) are module accounts and 200 M go to genesis accounts.
+    /// The faucet holds what the validators, the developer and any extra accounts do not.
+    public static let genesisAccountsTotal = Amount(gnk: 200_000_000)!
+    public static let miningPoolBalance = Amount(gnk: 680_000_000)!
+    public static let communityPoolBalance = Amount(gnk: 120_000_000)!
     /// Consensus power of each genesis validator.
     public static let validatorPower: UInt64 = 100
     /// Name of the developer key (in the faucet home) the signing proxy signs with.
@@ -64,16 +68,24 @@ public enum DevnetLayout {
         }
         let faucetHome = dir.appendingPathComponent("faucet", isDirectory: true)
         let faucet = try KeyStore(home: faucetHome).entryOrCreate("faucet")
-        accounts.append(.init(address: faucet.address, balance: faucetBalance))
         // The developer key the devnet's signing proxy pays with.
         let developer = try KeyStore(home: faucetHome).entryOrCreate(developerKey)
         accounts.append(.init(address: developer.address, balance: developerBalance))
         for address in extraAccounts where !accounts.contains(where: { $0.address == address }) {
             accounts.append(.init(address: address, balance: extraBalance))
         }
+        let others = accounts.reduce(UInt64(0)) { $0 + $1.balance.ngonka }
+        guard others < genesisAccountsTotal.ngonka else {
+            throw DevnetError("the devnet's genesis accounts would hold more than \(genesisAccountsTotal.gnkString)")
+        }
+        accounts.append(.init(address: faucet.address, balance: Amount(ngonka: genesisAccountsTotal.ngonka - others)))
         let genesis = Genesis(
             chainID: DevnetManifest.chainID, genesisTime: ISO8601DateFormatter().string(from: Date()),
-            accounts: accounts, validators: validators, models: [.devnetDefault])
+            accounts: accounts,
+            moduleAccounts: [
+                .init(name: "mining_pool", balance: miningPoolBalance),
+                .init(name: "community_pool", balance: communityPoolBalance),
+            ], validators: validators, models: [.devnetDefault])
         try genesis.validate()
         let genesisJSON = try genesis.encodedJSON()
         for node in nodes {

@@ -37,6 +37,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var priceWindowSeconds: UInt64
     /// Inference validation (PROTOCOL §7): see ``ValidationParams``.
     public var validation: ValidationParams
+    /// Issuance, distribution, settlement and claims (PROTOCOL §8): see ``RewardParams``.
+    public var rewards: RewardParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -58,7 +60,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceElasticityPpm: UInt64 = 50_000,
         priceMaxStepPpm: UInt64 = 20_000,
         priceWindowSeconds: UInt64 = 60,
-        validation: ValidationParams = .defaults
+        validation: ValidationParams = .defaults,
+        rewards: RewardParams = .defaults
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -80,6 +83,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.priceMaxStepPpm = priceMaxStepPpm
         self.priceWindowSeconds = priceWindowSeconds
         self.validation = validation
+        self.rewards = rewards
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -106,6 +110,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case priceMaxStepPpm = "price_max_step_ppm"
         case priceWindowSeconds = "price_window_seconds"
         case validation
+        case rewards
     }
 
     public init(from decoder: any Decoder) throws {
@@ -134,6 +139,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceMaxStepPpm = try value(.priceMaxStepPpm, d.priceMaxStepPpm)
         priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
         validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
+        rewards = try c.decodeIfPresent(RewardParams.self, forKey: .rewards) ?? d.rewards
     }
 }
 

@@ -41,6 +41,12 @@ public enum Wire {
     public typealias ReputationRecord = Gonka_V1_ReputationRecord
     public typealias ValidationEpoch = Gonka_V1_ValidationEpoch
     public typealias ValidationWeight = Gonka_V1_ValidationWeight
+    public typealias MsgClaimRewards = Gonka_V1_MsgClaimRewards
+    public typealias WorkCounters = Gonka_V1_WorkCounters
+    public typealias Settlement = Gonka_V1_Settlement
+    public typealias EpochSettlement = Gonka_V1_EpochSettlement
+    public typealias RewardTotals = Gonka_V1_RewardTotals
+    public typealias InferenceLiabilities = Gonka_V1_InferenceLiabilities
     public typealias BlockID = Gonka_V1_BlockID
     public typealias Header = Gonka_V1_Header
     public typealias Block = Gonka_V1_Block
@@ -79,6 +85,7 @@ extension Wire.Msg {
         case .startInference: "MsgStartInference"
         case .finishInference: "MsgFinishInference"
         case .validation: "MsgValidation"
+        case .claimRewards: "MsgClaimRewards"
         case nil: nil
         }
     }
@@ -87,7 +94,7 @@ extension Wire.Msg {
     public static let knownTypeNames: [String] = [
         "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
-        "MsgStartInference", "MsgFinishInference", "MsgValidation",
+        "MsgStartInference", "MsgFinishInference", "MsgValidation", "MsgClaimRewards",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
@@ -100,6 +107,7 @@ extension Wire.Msg {
     public init(_ start: Wire.MsgStartInference) { self.init(); sum = .startInference(start) }
     public init(_ finish: Wire.MsgFinishInference) { self.init(); sum = .finishInference(finish) }
     public init(_ validation: Wire.MsgValidation) { self.init(); sum = .validation(validation) }
+    public init(_ claim: Wire.MsgClaimRewards) { self.init(); sum = .claimRewards(claim) }
 }
 
 extension Wire.Tx {

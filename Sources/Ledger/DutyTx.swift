@@ -1,7 +1,7 @@
 import GonkaCore
 
 /// Free protocol-duty transactions (PROTOCOL §3.4): a transaction whose messages are all duties
-/// (seeds, PoC batches and validations, inference records) acting for registered participants may
+/// (seeds, PoC batches and validations, inference records, validations and claims) acting for registered participants may
 /// offer less than the fee, at most `max_duty_txs_per_block` such transactions per
 /// participant per block, so spam cannot be free. The counts live under `duty/count/` during the
 /// block and are deleted at end-block, so they never reach committed state.
@@ -9,7 +9,7 @@ enum DutyTx {
     /// Message types that are protocol duties.
     static let types: Set<String> = [
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation", "MsgStartInference", "MsgFinishInference",
-        "MsgValidation",
+        "MsgValidation", "MsgClaimRewards",
     ]
 
     /// Whether a transaction with these messages may go without the fee. `false` when any message

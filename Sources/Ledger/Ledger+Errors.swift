@@ -53,6 +53,9 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case notRevalidator(validator: Address, id: String)
         case voteClosed(String)
         case participantInvalid(Address)
+        // Rewards (PROTOCOL §8).
+        case noSettlement(participant: Address, epoch: UInt64)
+        case seedMismatch(participant: Address, epoch: UInt64)
     }
 
     let code: Code
@@ -136,6 +139,12 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     static func voteClosed(_ id: String) -> Self { Self(code: .voteClosed(id)) }
     static func participantInvalid(_ address: Address) -> Self { Self(code: .participantInvalid(address)) }
+    static func noSettlement(_ participant: Address, epoch: UInt64) -> Self {
+        Self(code: .noSettlement(participant: participant, epoch: epoch))
+    }
+    static func seedMismatch(_ participant: Address, epoch: UInt64) -> Self {
+        Self(code: .seedMismatch(participant: participant, epoch: epoch))
+    }
 
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
@@ -186,6 +195,8 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notRevalidator: "not_revalidator"
         case .voteClosed: "vote_closed"
         case .participantInvalid: "participant_invalid"
+        case .noSettlement: "no_settlement"
+        case .seedMismatch: "seed_mismatch"
         }
     }
 
@@ -246,6 +257,10 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
             "\(validator) was not drawn to revalidate inference \(id) (or has already voted)"
         case .voteClosed(let id): "the revalidation vote on inference \(id) is not open"
         case .participantInvalid(let address): "\(address) is INVALID this epoch and may not validate"
+        case .noSettlement(let participant, let epoch):
+            "\(participant) has no settlement for epoch \(epoch) (it was owed nothing)"
+        case .seedMismatch(let participant, let epoch):
+            "the seed's SHA-256 is not the commitment \(participant) made at epoch \(epoch)'s sprint"
         }
     }
 }

@@ -87,6 +87,7 @@ public final class Ledger {
             }
             try Epochs.initGenesis(genesis.validators, in: deliverState)
             try Inference.initGenesis(genesis, state: deliverState)
+            try Rewards.initGenesis(state: deliverState)
         }
         let appHash = try commitBlock(version: 0)
         chainID = genesis.chainID
@@ -129,7 +130,8 @@ public final class Ledger {
         let results = txs.map { run($0, context: context, in: deliverState) }
         // End-block hooks of the modules, after the block's transactions: Inference (expiries,
         // prices) and Validation (vote deadlines) for the block's own epoch, then Epochs (stages,
-        // weights, validator sets, the next epoch's executor pool).
+        // weights, validator sets, the next epoch's executor pool), then Rewards (settlements and
+        // expired claims, which read the pool Epochs may just have switched).
         let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate])
         do {
             let params = params
@@ -137,7 +139,8 @@ public final class Ledger {
                 let inference = try Inference.endBlock(context: context, params: params, state: deliverState)
                 let validation = try Validation.endBlock(context: context, params: params, state: deliverState)
                 let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
-                return (inference + validation + epochs.events, epochs.validatorUpdates)
+                let rewards = try Rewards.endBlock(context: context, params: params, state: deliverState)
+                return (inference + validation + epochs.events + rewards, epochs.validatorUpdates)
             }
             try Result { try beforeCommit(results) }.mapError { LedgerError.storage($0) }.get()
         } catch {
@@ -165,13 +168,16 @@ public final class Ledger {
         }
     }
 
-    /// Flushes the block's writes, verifies the supply invariant on exactly what is about to be
-    /// committed, and commits. A violation discards the block and throws.
+    /// Flushes the block's writes, verifies the invariants (supply, §8.1; the inference, rewards and
+    /// training-fund accounts, §8.3) on exactly what is about to be committed, and commits. A violation discards the block and throws.
     private func commitBlock(version: UInt64) throws(LedgerError) -> Hash {
         do {
             try deliverState.flush()
             if let violation = try Bank.checkSupplyInvariant(in: deliverState) {
                 throw LedgerError.invariantViolated("supply at height \(version): \(violation)")
+            }
+            if let violation = try Rewards.checkInvariants(in: deliverState) {
+                throw LedgerError.invariantViolated("at height \(version): \(violation)")
             }
             return try store.commit(version: version)
         } catch {

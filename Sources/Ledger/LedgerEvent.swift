@@ -43,6 +43,15 @@ public enum LedgerEvent: Hashable, Sendable {
     case inferenceInvalidated(inferenceID: String, executor: Address, refund: Amount)
     /// The executor's sequential test crossed its threshold (§7.4): INVALID for `epoch`.
     case executorInvalid(executor: Address, epoch: UInt64)
+    /// An epoch was settled (§8.3): R(e) and the fees distributed by weight, the work coins recorded.
+    case epochSettled(
+        epoch: UInt64, issuance: Amount, fees: Amount, rewardPaid: Amount, workPaid: Amount, trainingFund: Amount)
+    /// A participant's settlement of an epoch, pending its claim.
+    case settled(epoch: UInt64, participant: Address, reward: Amount, work: Amount)
+    /// A settlement was claimed and paid.
+    case rewardsClaimed(epoch: UInt64, participant: Address, amount: Amount)
+    /// A settlement was burned ("invalid", "missed_validations", "no_seed_commitment", "unclaimed").
+    case settlementBurned(epoch: UInt64, participant: Address, amount: Amount, reason: String)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -69,6 +78,10 @@ public enum LedgerEvent: Hashable, Sendable {
         case .inferenceVoting: "inference_voting"
         case .inferenceInvalidated: "inference_invalidated"
         case .executorInvalid: "executor_invalid"
+        case .epochSettled: "epoch_settled"
+        case .settled: "settled"
+        case .rewardsClaimed: "rewards_claimed"
+        case .settlementBurned: "settlement_burned"
         }
     }
 
@@ -141,6 +154,24 @@ public enum LedgerEvent: Hashable, Sendable {
         case .inferenceInvalidated(let id, let executor, let refund):
             [("inference_id", id), ("executor", executor.description), ("refund", String(refund.ngonka))]
         case .executorInvalid(let executor, let epoch): [("executor", executor.description), ("epoch", String(epoch))]
+        case .epochSettled(let epoch, let issuance, let fees, let reward, let work, let training):
+            [
+                ("epoch", String(epoch)), ("issuance", String(issuance.ngonka)), ("fees", String(fees.ngonka)),
+                ("reward_paid", String(reward.ngonka)), ("work_paid", String(work.ngonka)),
+                ("training_fund", String(training.ngonka)),
+            ]
+        case .settled(let epoch, let participant, let reward, let work):
+            [
+                ("epoch", String(epoch)), ("participant", participant.description), ("reward", String(reward.ngonka)),
+                ("work", String(work.ngonka)),
+            ]
+        case .rewardsClaimed(let epoch, let participant, let amount):
+            [("epoch", String(epoch)), ("participant", participant.description), ("amount", String(amount.ngonka))]
+        case .settlementBurned(let epoch, let participant, let amount, let reason):
+            [
+                ("epoch", String(epoch)), ("participant", participant.description), ("amount", String(amount.ngonka)),
+                ("reason", reason),
+            ]
         }
     }
 }

@@ -112,6 +112,7 @@ struct TxPipeline {
         }
         if offered > .zero {
             try Bank.transfer(from: signer, to: Bank.ModuleAccount.feeCollector.address, amount: offered, in: state)
+            try Rewards.feeCollected(offered, epoch: try Inference.currentEpoch(in: state), in: state)
             events.append(.feePaid(payer: signer, amount: offered))
         }
         // 8. Module handlers.
@@ -134,6 +135,7 @@ struct TxPipeline {
             try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
         case .validation(let m): try Validation.handle(m, context: context, params: params, state: state)
+        case .claimRewards(let m): try Rewards.handle(m, context: context, params: params, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -152,6 +154,7 @@ struct TxPipeline {
         case .startInference(let m): try parseAddress(m.transferAgent, field: "transfer_agent")
         case .finishInference(let m): try parseAddress(m.executor, field: "executor")
         case .validation(let m): try parseAddress(m.validator, field: "validator")
+        case .claimRewards(let m): try parseAddress(m.participant, field: "participant")
         case nil: throw .unknownMessage(index: 0)
         }
     }

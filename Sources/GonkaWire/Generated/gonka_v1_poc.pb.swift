@@ -122,6 +122,10 @@ public nonisolated struct Gonka_V1_EpochParticipant: Sendable {
   /// "genesis", "accepted", "rejected" (not enough fraud = false votes) or "no_batches".
   public var status: String = String()
 
+  /// SHA-256 of the participant's secret epoch seed, committed at this epoch's sprint (§7.1), kept
+  /// here for the claim of §8.4 after the sprint's own records are deleted; empty if none.
+  public var seedHash: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -381,7 +385,7 @@ nonisolated extension Gonka_V1_MsgSubmitPocValidation: SwiftProtobuf.Message, Sw
 
 nonisolated extension Gonka_V1_EpochParticipant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EpochParticipant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{3}consensus_pubkey\0\u{3}raw_weight\0\u{1}weight\0\u{1}status\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{3}consensus_pubkey\0\u{3}raw_weight\0\u{1}weight\0\u{1}status\0\u{3}seed_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -394,6 +398,7 @@ nonisolated extension Gonka_V1_EpochParticipant: SwiftProtobuf.Message, SwiftPro
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.rawWeight) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.weight) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.status) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.seedHash) }()
       default: break
       }
     }
@@ -415,6 +420,9 @@ nonisolated extension Gonka_V1_EpochParticipant: SwiftProtobuf.Message, SwiftPro
     if !self.status.isEmpty {
       try visitor.visitSingularStringField(value: self.status, fieldNumber: 5)
     }
+    if !self.seedHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.seedHash, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -424,6 +432,7 @@ nonisolated extension Gonka_V1_EpochParticipant: SwiftProtobuf.Message, SwiftPro
     if lhs.rawWeight != rhs.rawWeight {return false}
     if lhs.weight != rhs.weight {return false}
     if lhs.status != rhs.status {return false}
+    if lhs.seedHash != rhs.seedHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

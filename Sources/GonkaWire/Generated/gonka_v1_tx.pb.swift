@@ -160,6 +160,14 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     set {sum = .validation(newValue)}
   }
 
+  public var claimRewards: Gonka_V1_MsgClaimRewards {
+    get {
+      if case .claimRewards(let v)? = sum {return v}
+      return Gonka_V1_MsgClaimRewards()
+    }
+    set {sum = .claimRewards(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Sum: Equatable, Sendable {
@@ -173,6 +181,7 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     case startInference(Gonka_V1_MsgStartInference)
     case finishInference(Gonka_V1_MsgFinishInference)
     case validation(Gonka_V1_MsgValidation)
+    case claimRewards(Gonka_V1_MsgClaimRewards)
 
   }
 
@@ -280,7 +289,7 @@ nonisolated extension Gonka_V1_TxBody: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Msg"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0\u{3}claim_rewards\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -418,6 +427,19 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.sum = .validation(v)
         }
       }()
+      case 11: try {
+        var v: Gonka_V1_MsgClaimRewards?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .claimRewards(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .claimRewards(v)
+        }
+      }()
       default: break
       }
     }
@@ -468,6 +490,10 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .validation?: try {
       guard case .validation(let v)? = self.sum else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .claimRewards?: try {
+      guard case .claimRewards(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     }()
     case nil: break
     }

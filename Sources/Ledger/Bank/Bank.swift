@@ -10,8 +10,14 @@ enum Bank {
         case feeCollector = "fee_collector"
         case communityPool = "community_pool"
         case trainingFund = "training_fund"
-        /// Inference escrow (PROTOCOL §6.4) and, until Rewards pays them out, executors' earnings.
+        /// Inference escrow (PROTOCOL §6.4) and the costs of finished inferences until their epoch
+        /// is settled (§8.3).
         case inference = "inference"
+        /// The 680 M GNK reward allowance (§8.1) that issuance R(e) pays out of, and where an
+        /// epoch's tx fees and every unpaid share go back to.
+        case miningPool = "mining_pool"
+        /// Settlements recorded and not yet claimed or burned (§8.4).
+        case rewards = "rewards"
 
         var address: Address { Address.module(rawValue) }
     }

@@ -258,6 +258,12 @@ enum Epochs {
             members = kept
             record.totalWeight = kept.reduce(0) { $0 &+ $1.weight }
         }
+        // The seed commitments of this sprint outlive its records (deleted a sprint later): the
+        // claim of §8.4 audits the epoch's validations against them.
+        for i in members.indices {
+            guard let address = try? Address(members[i].address) else { continue }
+            members[i].seedHash = try PoC.sprint(p, address, in: state)?.seedHash ?? Data()
+        }
         record.participants = members
         record.status = "computed"
         record.switchHeight = p + params.epochs.switchOffset

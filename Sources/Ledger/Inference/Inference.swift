@@ -12,8 +12,8 @@ import GonkaWire
 /// Agent), where `price` is the model's price per token fixed by whichever of Start and Finish the
 /// chain saw first. The prompt count
 /// charged is the TA's (the one escrowed); the executor's count is kept for the record.
-/// Until Rewards lands the cost stays in the module account and is recorded as the executor's
-/// epoch earnings (`inference/earnings/{epoch}{address}`).
+/// The cost stays in the module account until the epoch is settled (module Rewards, §8.3), and is
+/// counted in the executor's epoch work counters.
 enum Inference {
     static let moduleAddress = Bank.ModuleAccount.inference.address
 
@@ -160,9 +160,10 @@ enum Inference {
         try state.record(Wire.MissRecord.self, at: StateKey.misses(address), what: "misses of \(address)")
     }
 
+    /// The executor's earned costs in `epoch` before settlement (its work counters; zero once the
+    /// epoch is settled: see its ``Wire/Settlement``).
     static func earnings(epoch: UInt64, address: Address, in state: StateContext) throws(LedgerError) -> Amount {
-        guard let raw = try state.get(StateKey.earnings(epoch: epoch, address: address)) else { return .zero }
-        return Amount(ngonka: try BigEndian.decode(raw, what: "earnings of \(address)"))
+        Amount(ngonka: try RewardsStore.work(epoch, address, in: state).earned)
     }
 
     /// The block time a request's timestamp is checked against: the block's own, or in the
@@ -285,6 +286,7 @@ enum Inference {
             let escrow = InferencePricing.escrow(promptTokens: msg.promptTokens, maxTokens: msg.maxTokens, price: price)
         else { throw .overflow("escrow") }
         try Bank.transfer(from: requester, to: moduleAddress, amount: escrow, in: state)
+        try Rewards.escrowOpened(escrow.ngonka, in: state)
         if requesterAccount.pubkey.isEmpty {
             requesterAccount.pubkey = Data(developerKey.bytes)
             try Accounts.save(requesterAccount, address: requester, in: state)
@@ -420,20 +422,13 @@ enum Inference {
         if refund > .zero {
             try Bank.transfer(from: moduleAddress, to: requester, amount: refund, in: state)
         }
-        let earned = try earnings(epoch: rec.epoch, address: executor, in: state)
-        do {
-            state.set(
-                StateKey.earnings(epoch: rec.epoch, address: executor),
-                BigEndian.encode(try earned.adding(cost).ngonka))
-        } catch {
-            throw .overflow("earnings of \(executor)")
-        }
         try recordUsage(
             model: rec.model, tokens: rec.promptTokens + rec.completionTokens, time: context.time, in: state)
         rec.cost = cost.ngonka
         rec.refund = refund.ngonka
         rec.status = .finished
         rec.expiryHeight = 0
+        try Rewards.inferenceSettled(rec, state: state)
         try Validation.inferenceFinished(rec, state: state)
         return [.inferenceFinished(inferenceID: rec.inferenceID, executor: executor, cost: cost, refund: refund)]
     }
@@ -467,6 +462,7 @@ enum Inference {
                 let executor = try parseAddress(rec.executor, field: "executor")
                 let refund = Amount(ngonka: rec.escrow)
                 if refund > .zero { try Bank.transfer(from: moduleAddress, to: requester, amount: refund, in: state) }
+                try Rewards.escrowRefunded(rec.escrow, in: state)
                 try addMiss(executor, reported: false, height: context.height, in: state)
                 try Validation.inferenceMissed(executor, epoch: rec.epoch, state: state)
                 rec.refund = rec.escrow

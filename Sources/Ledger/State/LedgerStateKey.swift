@@ -34,6 +34,11 @@ public enum LedgerStateKey {
     /// Prefix of the index of open revalidation votes.
     public static var openVotes: [UInt8] { StateKey.openVotePrefix }
 
+    /// Key of epoch E's settlement summary (`Wire.EpochSettlement`).
+    public static func epochSettlement(_ epoch: UInt64) -> [UInt8] { StateKey.epochSettlement(epoch) }
+    /// Prefix of every participant's settlements (`Wire.Settlement`), by epoch then address.
+    public static var settlementPrefix: [UInt8] { StateKey.settlementPrefix }
+
     /// Decodes a balance or supply value.
     public static func amount(_ bytes: [UInt8]) throws(LedgerError) -> Amount {
         Amount(ngonka: try BigEndian.decode(bytes, what: "amount"))

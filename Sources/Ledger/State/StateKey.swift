@@ -18,7 +18,6 @@ enum StateKey {
     static let modelPricePrefix = Array("inference/price/".utf8)
     static let executorSet = Array("inference/executor_set".utf8)
     static let missesPrefix = Array("inference/misses/".utf8)
-    static let earningsPrefix = Array("inference/earnings/".utf8)
     static let lastBlockTime = Array("inference/block_time".utf8)
     /// Free duty transactions per participant in the block in progress; deleted at end-block, so
     /// never committed.
@@ -38,9 +37,6 @@ enum StateKey {
     static func model(_ id: String) -> [UInt8] { modelPrefix + Array(id.utf8) }
     static func modelPrice(_ id: String) -> [UInt8] { modelPricePrefix + Array(id.utf8) }
     static func misses(_ address: Address) -> [UInt8] { missesPrefix + address.bytes }
-    static func earnings(epoch: UInt64, address: Address) -> [UInt8] {
-        earningsPrefix + BigEndian.encode(epoch) + address.bytes
-    }
     static func dutyCount(_ address: Address) -> [UInt8] { dutyCountPrefix + address.bytes }
 }
 

@@ -56,6 +56,9 @@ extension Validation {
                 vote: asVote)
         ]
 
+        if msg.passed {
+            try Rewards.validationPassed(rec, by: validator, params: params.rewards, state: state)
+        }
         if asVote {
             events += try castVote(msg, by: validator, record: &rec, context: context, params: params, state: state)
         } else if msg.passed {

@@ -64,6 +64,7 @@ extension Validation {
         }
         try state.setRecord(voting, at: StateKey.voting(rec.inferenceID))
         state.set(StateKey.openVote(rec.inferenceID), [])
+        try ValidationStore.countOpenVote(rec.epoch, opened: true, in: state)
         state.set(StateKey.voteDeadline(height: voting.deadlineHeight, id: rec.inferenceID), [])
         state.set(StateKey.executorVote(executor, rec.inferenceID), [])
         if let outcome = Revalidation.outcome(votes: tally(voting), deadlinePassed: false) {
@@ -104,6 +105,7 @@ extension Validation {
     ) throws(LedgerError) -> [LedgerEvent] {
         let executor = try executor(of: rec)
         state.delete(StateKey.openVote(rec.inferenceID))
+        try ValidationStore.countOpenVote(rec.epoch, opened: false, in: state)
         state.delete(StateKey.voteDeadline(height: voting.deadlineHeight, id: rec.inferenceID))
         state.delete(StateKey.executorVote(executor, rec.inferenceID))
         return try decide(&voting, outcome: outcome, rec: &rec, context: context, params: params, state: state)
@@ -121,7 +123,7 @@ extension Validation {
         case .invalidated:
             voting.outcome = "invalidated"
             try state.setRecord(voting, at: StateKey.voting(rec.inferenceID))
-            events += try invalidate(&rec, state: state)
+            events += try invalidate(&rec, params: params, state: state)
             events += try recordOutcome(.invalidated, of: rec, context: context, params: params, state: state)
         case .validated:
             voting.outcome = "validated"
@@ -139,21 +141,19 @@ extension Validation {
         return events
     }
 
-    /// INVALIDATED: the requester gets the whole cost back at once and the executor's epoch
-    /// earnings lose it (the cost still sits in the inference module account until settlement).
+    /// INVALIDATED: the requester gets the whole cost back at once (it was still in the inference
+    /// account: costs are only paid out at the epoch's settlement), the executor's work counters
+    /// lose it and the validators that passed it their shares (``Rewards/inferenceInvalidated``).
     private static func invalidate(
-        _ rec: inout Wire.InferenceRecord, state: StateContext
+        _ rec: inout Wire.InferenceRecord, params: ChainParams, state: StateContext
     ) throws(LedgerError) -> [LedgerEvent] {
         let executor = try executor(of: rec)
         let requester = try parseAddress(rec.requester, field: "requester")
         let cost = Amount(ngonka: rec.cost)
         if cost > .zero {
             try Bank.transfer(from: Inference.moduleAddress, to: requester, amount: cost, in: state)
-            let earned = try Inference.earnings(epoch: rec.epoch, address: executor, in: state)
-            state.set(
-                StateKey.earnings(epoch: rec.epoch, address: executor),
-                BigEndian.encode(earned.ngonka >= cost.ngonka ? earned.ngonka - cost.ngonka : 0))
         }
+        try Rewards.inferenceInvalidated(rec, params: params.rewards, state: state)
         rec.refund &+= rec.cost
         rec.status = .invalidated
         try state.setRecord(rec, at: StateKey.inferenceRecord(rec.inferenceID))

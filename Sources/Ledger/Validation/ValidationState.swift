@@ -14,6 +14,7 @@ extension StateKey {
     static let reputationPrefix = Array("validation/reputation/".utf8)
     static let validationEpochPrefix = Array("validation/epoch/".utf8)
     static let trafficPrefix = Array("validation/traffic/".utf8)
+    static let openVoteCountPrefix = Array("validation/open_votes/".utf8)
 
     /// `Wire.ValidationRecord` of one validator's check of one inference.
     static func validationRecord(_ id: String, _ validator: Address) -> [UInt8] {
@@ -52,6 +53,8 @@ extension StateKey {
     static func validationEpoch(_ epoch: UInt64) -> [UInt8] { validationEpochPrefix + BigEndian.encode(epoch) }
     /// Inferences finished in an epoch (8-byte big-endian): the next epoch's traffic R.
     static func traffic(_ epoch: UInt64) -> [UInt8] { trafficPrefix + BigEndian.encode(epoch) }
+
+    static func openVotes(epoch: UInt64) -> [UInt8] { openVoteCountPrefix + BigEndian.encode(epoch) }
 }
 
 /// Reads and writes of module Validation's records: one place that knows their keys and defaults.
@@ -113,5 +116,49 @@ enum ValidationStore {
 
     static func addTraffic(_ epoch: UInt64, in state: StateContext) throws(LedgerError) {
         state.set(StateKey.traffic(epoch), BigEndian.encode(try traffic(epoch, in: state) &+ 1))
+    }
+}
+
+extension ValidationStore {
+    /// The obligation inputs of §7.1 fixed for `epoch` (its sampling snapshot), as the validation
+    /// worker reads them from `/query/validation_epoch`: every participant with weight serves every
+    /// model, reputations as of the epoch's start. Nil before the epoch began.
+    struct ObligationInputs {
+        let traffic: UInt64
+        let weights: [Address: UInt64]
+        let reputations: [Address: UInt64]
+
+        func snapshot(model: String) -> ValidationObligations.Snapshot {
+            ValidationObligations.Snapshot(traffic: traffic, modelWeights: [model: weights], reputations: reputations)
+        }
+    }
+
+    static func obligationInputs(_ epoch: UInt64, in state: StateContext) throws(LedgerError) -> ObligationInputs? {
+        guard let snapshot = try self.epoch(epoch, in: state) else { return nil }
+        var weights: [Address: UInt64] = [:]
+        var reputations: [Address: UInt64] = [:]
+        for entry in snapshot.weights where entry.weight > 0 {
+            let address = try parseAddress(entry.address, field: "snapshot address")
+            weights[address] = entry.weight
+            reputations[address] = entry.reputation
+        }
+        return ObligationInputs(traffic: snapshot.traffic, weights: weights, reputations: reputations)
+    }
+
+    /// Revalidation votes still open on inferences of `epoch` (its settlement waits for them).
+    static func openVotes(_ epoch: UInt64, in state: StateContext) throws(LedgerError) -> UInt64 {
+        guard let raw = try state.get(StateKey.openVotes(epoch: epoch)) else { return 0 }
+        return try BigEndian.decode(raw, what: "open votes of epoch \(epoch)")
+    }
+
+    /// Adds `delta` (+1 when a vote opens, −1 when it is decided) to `epoch`'s open votes.
+    static func countOpenVote(_ epoch: UInt64, opened: Bool, in state: StateContext) throws(LedgerError) {
+        let count = try openVotes(epoch, in: state)
+        let next = opened ? count &+ 1 : (count > 0 ? count - 1 : 0)
+        if next == 0 {
+            state.delete(StateKey.openVotes(epoch: epoch))
+        } else {
+            state.set(StateKey.openVotes(epoch: epoch), BigEndian.encode(next))
+        }
     }
 }
