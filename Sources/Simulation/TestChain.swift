@@ -28,7 +28,8 @@ public final class TestChain {
     public init(
         accounts count: Int = 4, balance: Amount = Amount(gnk: 1_000)!, params: ChainParams = .devnet,
         seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorAccounts: Int = 0,
-        validatorPowers: [UInt64] = [10], models: [Genesis.Model] = []
+        validatorPowers: [UInt64] = [10], models: [Genesis.Model] = [],
+        moduleAccounts: [Genesis.ModuleAccount] = []
     ) throws {
         self.store = try store ?? AuthenticatedStore(inMemory: "test")
         accounts = (0..<count).map { TestChain.key(seed: seed, index: $0) }
@@ -44,6 +45,7 @@ public final class TestChain {
         genesis = Genesis(
             chainID: Self.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: accounts.map { .init(address: $0.publicKey.address, balance: balance) },
+            moduleAccounts: moduleAccounts,
             validators: zip(validators, powers).enumerated().map { index, pair in
                 TestChain.validatorEntry(pair.0, name: "v\(index)", power: pair.1)
             },
