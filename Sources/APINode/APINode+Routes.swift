@@ -386,6 +386,14 @@ public final class APINodeServices: Sendable {
                     seeds: ValidationSeeds(directory: seeds), metrics: node.metrics, logger: validationLogger,
                     validator: { params in InferenceValidator(params: params, scoring: NodeScoring(node: node)) }))
         }
+        if let seeds = configuration.claimSeedsDirectory {
+            var claimLogger = logger
+            claimLogger[metadataKey: "component"] = "rewards"
+            out.append(
+                RewardClaimer(
+                    client: node.chain.client, txs: node.txs, seeds: ValidationSeeds(directory: seeds),
+                    logger: claimLogger))
+        }
         return out
     }
 }

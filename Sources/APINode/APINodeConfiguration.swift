@@ -34,6 +34,9 @@ public struct APINodeConfiguration: Sendable {
     /// The participant's secret epoch seeds (`HOME/data/seeds/`, PROTOCOL §7.1); nil: this API node
     /// does not validate (no ``ValidationWorker``).
     public var validationSeedsDirectory: URL?
+    /// The same seeds, read to claim each settled epoch (PROTOCOL §8.4, ``RewardClaimer``); nil:
+    /// this API node sends no claims.
+    public var claimSeedsDirectory: URL?
     /// How long the listeners keep serving answers already under way once told to stop (shutdown
     /// or cancellation); past it they are cut (`GracefulService`).
     public var shutdownGracePeriod: Duration = .seconds(10)

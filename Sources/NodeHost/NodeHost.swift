@@ -29,6 +29,7 @@ public enum NodeHost {
             apiKeysFile: node.paths.data.appendingPathComponent("apikeys.json"))
         api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
         if config.apiValidate { api.validationSeedsDirectory = node.paths.seeds }
+        api.claimSeedsDirectory = node.paths.seeds
         if !config.apiAdminListen.isEmpty {
             let admin = try HostPort(parsing: config.apiAdminListen)
             api.adminHost = admin.host

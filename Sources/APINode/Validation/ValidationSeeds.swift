@@ -9,6 +9,17 @@ import GonkaCore
 struct ValidationSeeds: Sendable {
     let directory: URL
 
+    /// The seed kept for `epoch`, or nil when there is none (never creates one: a claim reveals
+    /// only the seed the node validated with).
+    func existingSeed(epoch: UInt64) throws(ValidationSeedError) -> Hash? {
+        let file = directory.appendingPathComponent(String(epoch))
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
+        guard let bytes = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let hash = Hash(bytes: bytes)
+        else { throw .corrupt(file.path) }
+        return hash
+    }
+
     func seed(epoch: UInt64) throws(ValidationSeedError) -> Hash {
         let file = directory.appendingPathComponent(String(epoch))
         if let text = try? String(contentsOf: file, encoding: .utf8) {
