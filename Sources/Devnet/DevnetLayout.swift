@@ -27,11 +27,12 @@ public enum DevnetLayout {
     /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes), under
     /// the devnet's registered model id (``Genesis/Model/devnetDefault``); `nodeModels[K]`: another
     /// file node K serves under that id instead (a cheat model for the validation tests);
-    /// `validate: false` turns the API nodes' validation workers off (to measure their cost).
+    /// `validate: false` turns the API nodes' validation workers off (to measure their cost);
+    /// `epochs` is the schedule (``EpochParams/quick`` for tests that need several epochs).
     public static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
         extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil,
-        nodeModels: [Int: String] = [:], validate: Bool = true
+        nodeModels: [Int: String] = [:], validate: Bool = true, epochs: EpochParams = .devnet
     ) throws -> DevnetManifest {
         if !nodeModels.isEmpty {
             guard model != nil else {
@@ -81,7 +82,7 @@ public enum DevnetLayout {
         accounts.append(.init(address: faucet.address, balance: Amount(ngonka: genesisAccountsTotal.ngonka - others)))
         let genesis = Genesis(
             chainID: DevnetManifest.chainID, genesisTime: ISO8601DateFormatter().string(from: Date()),
-            accounts: accounts,
+            params: ChainParams(epochs: epochs), accounts: accounts,
             moduleAccounts: [
                 .init(name: "mining_pool", balance: miningPoolBalance),
                 .init(name: "community_pool", balance: communityPoolBalance),

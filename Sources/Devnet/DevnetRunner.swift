@@ -9,7 +9,8 @@ public enum DevnetRunner {
     /// for a new devnet, since a resumed one keeps the files its configs name.
     public static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
-        extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:], validate: Bool = true
+        extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:], validate: Bool = true,
+        epochs: EpochParams = .devnet
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -21,9 +22,9 @@ public enum DevnetRunner {
                         + "stop it first: gonka devnet down --dir \(dir.path)")
             }
             if !reset {
-                guard nodeModels.isEmpty, validate else {
+                guard nodeModels.isEmpty, validate, epochs == .devnet else {
                     throw DevnetError(
-                        "\(dir.path) holds a devnet already: --node-model and --no-validation apply to a new one "
+                        "\(dir.path) holds a devnet already: --node-model, --no-validation and --short-epochs apply to a new one "
                             + "(add --reset)")
                 }
                 var resumed = existing
@@ -39,7 +40,7 @@ public enum DevnetRunner {
         }
         return try DevnetLayout.create(
             dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
-            model: model, nodeModels: nodeModels, validate: validate)
+            model: model, nodeModels: nodeModels, validate: validate, epochs: epochs)
     }
 
     /// Starts every node and records the pids.

@@ -79,6 +79,13 @@ public struct EpochParams: Codable, Hashable, Sendable {
         epochLength: 30, generationEnd: 8, exchangeEnd: 10, validationStart: 11, validationEnd: 16, weightsOffset: 16,
         switchOffset: 19, claimOffset: 20)
 
+    /// 40-block epochs for devnets that must see several epochs in minutes (`gonka devnet up
+    /// --short-epochs`, the rewards tests): generation [P+1, P+10), batches until P+12, validation
+    /// [P+14, P+30), weights at P+30, switch at P+32, claims from P+33.
+    public static let quick = EpochParams(
+        epochLength: 40, generationEnd: 10, exchangeEnd: 12, validationStart: 14, validationEnd: 30, weightsOffset: 30,
+        switchOffset: 32, claimOffset: 33)
+
     /// Why these offsets cannot form a schedule, or `nil` when they can.
     public var problem: String? {
         if epochLength < 8 { return "epoch_length must be at least 8" }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devnet
 import Foundation
+import GonkaCore
 
 /// `gonka devnet …`: a local network of validator processes on loopback ports.
 struct Devnet: AsyncParsableCommand {
@@ -50,6 +51,11 @@ struct Devnet: AsyncParsableCommand {
         @Flag(help: "Run the chain only: no API nodes, no model, no proxy (the fault tests).") var chainOnly = false
         @Flag(help: "API nodes do not validate each other's inferences (only to measure validation's cost).")
         var noValidation = false
+        @Flag(
+            help: ArgumentHelp(
+                "40-block epochs instead of 120 (a sprint every ~40 s), to watch several epochs settle in minutes.",
+                discussion: "Only for a new devnet."))
+        var shortEpochs = false
 
         /// The model the nodes serve, or nil when there is none (chain only).
         var modelPath: String? {
@@ -94,7 +100,7 @@ struct Devnet: AsyncParsableCommand {
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
                 binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels(),
-                validate: !noValidation)
+                validate: !noValidation, epochs: shortEpochs ? .quick : .devnet)
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return
