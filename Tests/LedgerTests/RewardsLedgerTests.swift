@@ -239,7 +239,9 @@ import Testing
         #expect(
             supply.totals.rewardIssued
                 == settled0.summary.rewardPaid + settled1.summary.rewardPaid + settled2.summary.rewardPaid)
-        #expect(try chain.ledger.balance(of: Ledger.moduleAddress("mining_pool")!).ngonka == Self.miningPool.ngonka + fees0 - supply.totals.rewardIssued)
+        #expect(
+            try chain.ledger.balance(of: Ledger.moduleAddress("mining_pool")!).ngonka == Self.miningPool.ngonka + fees0
+                - supply.totals.rewardIssued)
         #expect(supply.modules["rewards"]?.ngonka == supply.totals.pending)
         #expect(try chain.ledger.supplyInvariantViolation() == nil)
         #expect(try Rewards.checkInvariants(in: StateContext(store: chain.store)) == nil)

@@ -48,7 +48,8 @@ struct EpochDistribution: Sendable, Equatable {
     ) throws(Failure) -> EpochDistribution {
         let weight = members.reduce(UInt128(0)) { $0 + UInt128($1.weight) }
         guard weight <= UInt128(UInt64.max) else { throw .overflow("total weight") }
-        let decayed = UInt128(previousReference) * UInt128(1_000_000 - min(params.referenceDecayPpm, 1_000_000))
+        let decayed =
+            UInt128(previousReference) * UInt128(1_000_000 - min(params.referenceDecayPpm, 1_000_000))
             / 1_000_000
         let reference = max(weight, decayed)
         var out = EpochDistribution(

@@ -76,7 +76,9 @@ extension Rewards {
 
     /// SHA-256(seed) the participant committed at `epoch`'s sprint, kept in the epoch record when
     /// the weights were computed; nil when it committed none (and always for epoch 0).
-    static func seedCommitment(of participant: Address, epoch: UInt64, in state: StateContext) throws(LedgerError)
+    static func seedCommitment(
+        of participant: Address, epoch: UInt64, in state: StateContext
+    ) throws(LedgerError)
         -> Hash?
     {
         guard epoch >= 1, let record = try Epochs.epoch(epoch, in: state) else { return nil }

@@ -27,7 +27,9 @@ public enum RewardQueries {
 
     /// An epoch's settlement summary and every participant's settlement in it (address order); nil
     /// before the epoch is settled.
-    public static func epoch(_ epoch: UInt64, in store: any StateStore) throws(LedgerError)
+    public static func epoch(
+        _ epoch: UInt64, in store: any StateStore
+    ) throws(LedgerError)
         -> (summary: Wire.EpochSettlement, settlements: [Wire.Settlement])?
     {
         let state = StateContext(store: store)
@@ -57,7 +59,9 @@ public enum RewardQueries {
     }
 
     /// `address`'s work so far in an epoch not yet settled (earned costs, validator shares).
-    public static func work(of address: Address, epoch: UInt64, in store: any StateStore) throws(LedgerError)
+    public static func work(
+        of address: Address, epoch: UInt64, in store: any StateStore
+    ) throws(LedgerError)
         -> Wire.WorkCounters
     {
         try RewardsStore.work(epoch, address, in: StateContext(store: store))

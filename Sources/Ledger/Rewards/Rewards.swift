@@ -78,7 +78,9 @@ enum Rewards {
 
     /// An inference was INVALIDATED (its cost already refunded): the executor earns nothing for it
     /// and the validators that passed it lose their shares (§7.3).
-    static func inferenceInvalidated(_ rec: Wire.InferenceRecord, params: RewardParams, state: StateContext)
+    static func inferenceInvalidated(
+        _ rec: Wire.InferenceRecord, params: RewardParams, state: StateContext
+    )
         throws(LedgerError)
     {
         try RewardsStore.updateLiabilities(in: state) { record in
@@ -162,7 +164,9 @@ enum Rewards {
     /// Settles every epoch whose validation window has closed and whose votes are decided, then
     /// burns the settlements whose claim window has ended. Runs after Epochs' end-block, so the
     /// current epoch is the one the next block sees.
-    static func endBlock(context: BlockContext, params: ChainParams, state: StateContext) throws(LedgerError)
+    static func endBlock(
+        context: BlockContext, params: ChainParams, state: StateContext
+    ) throws(LedgerError)
         -> [LedgerEvent]
     {
         let current = try Inference.currentEpoch(in: state)

@@ -55,7 +55,9 @@ enum RewardsStore {
         try state.setRecord(record, at: StateKey.inferenceLiabilities)
     }
 
-    static func work(_ epoch: UInt64, _ address: Address, in state: StateContext) throws(LedgerError)
+    static func work(
+        _ epoch: UInt64, _ address: Address, in state: StateContext
+    ) throws(LedgerError)
         -> Wire.WorkCounters
     {
         if let record = try state.record(
@@ -78,7 +80,9 @@ enum RewardsStore {
         try state.setRecord(record, at: StateKey.work(epoch, address))
     }
 
-    static func settlement(_ epoch: UInt64, _ address: Address, in state: StateContext) throws(LedgerError)
+    static func settlement(
+        _ epoch: UInt64, _ address: Address, in state: StateContext
+    ) throws(LedgerError)
         -> Wire.Settlement?
     {
         try state.record(Wire.Settlement.self, at: StateKey.settlement(epoch, address), what: "settlement")
