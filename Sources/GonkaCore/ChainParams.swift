@@ -1,5 +1,6 @@
-/// The chain parameters this build uses (PROTOCOL §12). Stored in genesis; later issues make
-/// them governable. Missing fields in a genesis file take the devnet defaults.
+/// The chain parameters this build uses (PROTOCOL §12). Genesis writes them into state; a passed
+/// `ParamChange` proposal (PROTOCOL §10) rewrites them there, each parameter as its entry in
+/// ``ChainParams/registry`` says. Missing fields in a genesis file take the devnet defaults.
 public struct ChainParams: Codable, Hashable, Sendable {
     /// Largest accepted transaction, in bytes.
     public var maxTxBytes: UInt64
@@ -37,6 +38,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var priceWindowSeconds: UInt64
     /// Inference validation (PROTOCOL §7): see ``ValidationParams``.
     public var validation: ValidationParams
+    /// Governance (PROTOCOL §10): see ``GovernanceParams``.
+    public var governance: GovernanceParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -58,7 +61,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceElasticityPpm: UInt64 = 50_000,
         priceMaxStepPpm: UInt64 = 20_000,
         priceWindowSeconds: UInt64 = 60,
-        validation: ValidationParams = .defaults
+        validation: ValidationParams = .defaults,
+        governance: GovernanceParams = .devnet
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -80,6 +84,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.priceMaxStepPpm = priceMaxStepPpm
         self.priceWindowSeconds = priceWindowSeconds
         self.validation = validation
+        self.governance = governance
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -106,6 +111,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case priceMaxStepPpm = "price_max_step_ppm"
         case priceWindowSeconds = "price_window_seconds"
         case validation
+        case governance
     }
 
     public init(from decoder: any Decoder) throws {
@@ -134,6 +140,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceMaxStepPpm = try value(.priceMaxStepPpm, d.priceMaxStepPpm)
         priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
         validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
+        governance = try c.decodeIfPresent(GovernanceParams.self, forKey: .governance) ?? d.governance
     }
 }
 

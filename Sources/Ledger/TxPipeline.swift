@@ -134,6 +134,9 @@ struct TxPipeline {
             try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
         case .validation(let m): try Validation.handle(m, context: context, params: params, state: state)
+        case .submitProposal(let m): try Governance.handle(m, context: context, params: params, state: state)
+        case .deposit(let m): try Governance.handle(m, context: context, params: params, state: state)
+        case .vote(let m): try Governance.handle(m, context: context, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -152,6 +155,9 @@ struct TxPipeline {
         case .startInference(let m): try parseAddress(m.transferAgent, field: "transfer_agent")
         case .finishInference(let m): try parseAddress(m.executor, field: "executor")
         case .validation(let m): try parseAddress(m.validator, field: "validator")
+        case .submitProposal(let m): try parseAddress(m.proposer, field: "proposer")
+        case .deposit(let m): try parseAddress(m.depositor, field: "depositor")
+        case .vote(let m): try parseAddress(m.voter, field: "voter")
         case nil: throw .unknownMessage(index: 0)
         }
     }

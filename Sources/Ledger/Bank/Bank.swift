@@ -12,6 +12,8 @@ enum Bank {
         case trainingFund = "training_fund"
         /// Inference escrow (PROTOCOL §6.4) and, until Rewards pays them out, executors' earnings.
         case inference = "inference"
+        /// Proposal deposits in escrow (PROTOCOL §10) until they are refunded or burned.
+        case governance = "gov"
 
         var address: Address { Address.module(rawValue) }
     }
