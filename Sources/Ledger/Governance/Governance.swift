@@ -110,7 +110,9 @@ enum Governance {
     ) throws(LedgerError) -> [LedgerEvent] {
         let depositor = try parseAddress(msg.depositor, field: "depositor")
         guard msg.amount > 0 else { throw .invalidAmount("deposit must be positive") }
-        guard var proposal = try Self.proposal(msg.proposalID, in: state) else { throw .unknownProposal(msg.proposalID) }
+        guard var proposal = try Self.proposal(msg.proposalID, in: state) else {
+            throw .unknownProposal(msg.proposalID)
+        }
         guard proposal.status == .depositPeriod || proposal.status == .votingPeriod else {
             throw .proposalClosed(msg.proposalID, status: statusName(proposal.status))
         }
@@ -140,7 +142,9 @@ enum Governance {
         guard [.yes, .abstain, .no, .noWithVeto].contains(msg.option) else {
             throw .invalidField("option", "must be yes, abstain, no or no_with_veto")
         }
-        guard let proposal = try Self.proposal(msg.proposalID, in: state) else { throw .unknownProposal(msg.proposalID) }
+        guard let proposal = try Self.proposal(msg.proposalID, in: state) else {
+            throw .unknownProposal(msg.proposalID)
+        }
         guard proposal.status == .votingPeriod, context.height <= proposal.votingEndHeight else {
             throw .proposalClosed(msg.proposalID, status: statusName(proposal.status))
         }
