@@ -31,6 +31,7 @@ extension ConsensusDriver {
             applied = try app.execute(
                 height: height, blockID: blockID, block: block, commit: commit, save: true, bytes: bytes)
         } catch {
+            if error.isUpgradeRequired { return haltForUpgrade(error.detail) }
             return halt("\(error)")
         }
         let dropped = mempool.update(committed: applied.results.map(\.hash)) { tx in app.checkTx(tx).isSuccess }

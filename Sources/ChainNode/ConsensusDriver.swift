@@ -39,6 +39,9 @@ public actor ConsensusDriver {
         public var mempoolMaxTxs = 10_000
         public var mempoolMaxBytes = 64 << 20
         public var limits = LedgerApplication.Limits()
+        /// The software upgrades this node's ledger knows (PROTOCOL §10): the compiled-in ones,
+        /// plus test-only handlers where a test adds them.
+        public var upgrades: UpgradeRegistry = .compiledIn
         /// The block target (PROTOCOL §12: 1 s devnet, 5 s mainnet): the pause after a commit is
         /// stretched so consecutive heights start at least this far apart. Zero = only the commit timeout.
         public var blockInterval: Duration = .zero
@@ -76,6 +79,10 @@ public actor ConsensusDriver {
     var replaying = false
     /// Why consensus stopped, once it has: nothing is handed to the machine or committed after.
     var halted: String?
+    /// Set when the chain reached a software upgrade this binary does not know (PROTOCOL §10):
+    /// ``run()`` returns and the node exits with this message.
+    public private(set) var upgradeHalt: String?
+    let upgradeHaltSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     /// Inputs waiting for the one being handled (an action can produce an input).
     var pendingInputs: [Consensus.Machine.Input] = []
     var timers: [Consensus.Timeout: Task<Void, Never>] = [:]
@@ -106,7 +113,9 @@ public actor ConsensusDriver {
         } catch {
             throw .storage("\(error)")
         }
-        let app = try LedgerApplication(genesis: genesis, state: state, blocks: blocks, limits: configuration.limits)
+        let app = try LedgerApplication(
+            genesis: genesis, state: state, blocks: blocks, limits: configuration.limits,
+            upgrades: configuration.upgrades)
         self.app = app
         let signer = consensusKey.map { Consensus.Signer(key: $0) }
         // A key outside the current validator set follows without signing (the machine checks
@@ -171,6 +180,11 @@ public actor ConsensusDriver {
                     await self.peerEvent(event)
                 }
             }
+            let upgradeHalt = upgradeHaltSignal.stream
+            group.addTask {
+                // A software-upgrade halt ends the driver (and so the node) at once.
+                for await _ in upgradeHalt { return }
+            }
             group.addTask {
                 var ticks = 0
                 while !Task.isCancelled {
@@ -222,6 +236,15 @@ public actor ConsensusDriver {
         perform(actions)
         replaying = false
         publishStatus()
+    }
+
+    /// Halts for a software upgrade (PROTOCOL §10): nothing more is committed, and ``run()``
+    /// returns so the node exits with `message`, which names the upgrade and what to run.
+    func haltForUpgrade(_ message: String) {
+        halt(message)
+        guard upgradeHalt == nil else { return }
+        upgradeHalt = message
+        upgradeHaltSignal.continuation.yield()
     }
 
     func halt(_ why: String) {

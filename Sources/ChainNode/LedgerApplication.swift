@@ -79,8 +79,11 @@ public final class LedgerApplication {
     /// Opens the application over its stores: runs `initChain` on an empty state store, then
     /// re-executes the blocks the block store holds and the state store lacks (a crash between the
     /// two writes), so the ledger is at the block store's height.
+    /// `upgrades`: the software upgrades the ledger knows (PROTOCOL §10); a store whose next block
+    /// is an upgrade it does not know is refused with `upgrade_required`.
     public init(
-        genesis: Genesis, state: AuthenticatedStore, blocks: BlockStore, limits: Limits = Limits()
+        genesis: Genesis, state: AuthenticatedStore, blocks: BlockStore, limits: Limits = Limits(),
+        upgrades: UpgradeRegistry = .compiledIn
     ) throws(NodeError) {
         chainID = genesis.chainID
         self.state = state
@@ -100,10 +103,11 @@ public final class LedgerApplication {
             throw .genesis("validator set: \(error)")
         }
         do {
-            ledger = try Ledger(store: state)
+            ledger = try Ledger(store: state, upgrades: upgrades)
             ledger.signatureCache = SignatureCache()
             if ledger.height == nil { _ = try ledger.initChain(genesis) }
         } catch {
+            if error.isUpgradeRequired { throw .upgradeRequired(error.description) }
             throw .genesis("\(error)")
         }
         guard ledger.chainID == genesis.chainID else {
@@ -346,6 +350,7 @@ public final class LedgerApplication {
             }
         } catch {
             if let indexFailure { throw .storage("indexing block \(height): \(indexFailure)") }
+            if error.isUpgradeRequired { throw .upgradeRequired(error.description) }
             throw .diverged("executing block \(height): \(error)")
         }
         if !result.validatorUpdates.isEmpty { try reloadValidatorSets() }

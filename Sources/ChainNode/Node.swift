@@ -240,5 +240,7 @@ struct DriverService: Service {
         await cancelWhenGracefulShutdown {
             await driver.run()
         }
+        // A software upgrade this binary does not know stops the whole node with its message.
+        if let message = await driver.upgradeHalt { throw NodeError.upgradeRequired(message) }
     }
 }

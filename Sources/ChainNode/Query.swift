@@ -41,10 +41,29 @@ public enum QueryPath: Sendable, Hashable {
     case settlement(UInt64?)
     /// A participant's settlements (`/query/rewards/ADDR[/E]`: of epoch E, or the last 100).
     case rewards(Address, epoch: UInt64?)
+    /// Governance proposals (`/query/proposals[?status=voting_period]`), in id order.
+    case proposals(status: String?)
+    /// One proposal with its votes and tally (`/query/proposal/ID`).
+    case proposal(UInt64)
+    /// The scheduled software upgrade (`/query/upgrade_plan`), or null.
+    case upgradePlan
 
-    /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`).
-    public init(parsing segments: [String], model: String? = nil) throws(QueryError) {
+    /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`),
+    /// `status` the `?status=` one (for `proposals`).
+    public init(parsing segments: [String], model: String? = nil, status: String? = nil) throws(QueryError) {
         switch segments.first {
+        case "proposals" where segments.count == 1:
+            let known = ["deposit_period", "voting_period", "passed", "rejected", "failed"]
+            if let status, !known.contains(status) {
+                throw .badRequest("invalid_status", "status must be one of \(known.joined(separator: ", "))")
+            }
+            self = .proposals(status: status)
+        case "proposal" where segments.count == 2:
+            guard let id = UInt64(segments[1]) else {
+                throw .badRequest("invalid_proposal_id", "\(segments[1]) is not a proposal id")
+            }
+            self = .proposal(id)
+        case "upgrade_plan" where segments.count == 1: self = .upgradePlan
         case "inference", "validation":
             guard segments.count == 2 else { throw .notFound("query path /\(segments.joined(separator: "/"))") }
             let id = segments[1].lowercased()
@@ -362,6 +381,8 @@ enum QueryEngine {
                 ? try value(models.map(InferenceAnswers.model))
                 : try value(InferenceAnswers.pricing(models, params: params))
             return QueryResult(height: version, key: LedgerStateKey.modelPrefix, value: answer, proof: .null)
+        case .proposals, .proposal, .upgradePlan:
+            return try GovernanceReader(state: state, version: version).answer(path)
         case .params:
             let (raw, proof) = try proven(LedgerStateKey.params)
             // The parameters as stored (genesis.json's), so fields this node does not know pass too.

@@ -264,7 +264,9 @@ public enum ChainRPC {
             height = h
         }
         do {
-            let path = try QueryPath(parsing: segments, model: request.uri.queryParameters.get("model"))
+            let path = try QueryPath(
+                parsing: segments, model: request.uri.queryParameters.get("model"),
+                status: request.uri.queryParameters.get("status"))
             return json(try await deps.driver.query(path, height: height))
         } catch let failure {
             return error(failure)

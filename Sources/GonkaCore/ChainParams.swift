@@ -1,5 +1,6 @@
-/// The chain parameters this build uses (PROTOCOL §12). Stored in genesis; later issues make
-/// them governable. Missing fields in a genesis file take the devnet defaults.
+/// The chain parameters this build uses (PROTOCOL §12). Genesis writes them into state; a passed
+/// `ParamChange` proposal (PROTOCOL §10) rewrites them there, each parameter as its entry in
+/// ``ChainParams/registry`` says. Missing fields in a genesis file take the devnet defaults.
 public struct ChainParams: Codable, Hashable, Sendable {
     /// Largest accepted transaction, in bytes.
     public var maxTxBytes: UInt64
@@ -39,6 +40,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var validation: ValidationParams
     /// Issuance, distribution, settlement and claims (PROTOCOL §8): see ``RewardParams``.
     public var rewards: RewardParams
+    /// Governance (PROTOCOL §10): see ``GovernanceParams``.
+    public var governance: GovernanceParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -61,7 +64,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceMaxStepPpm: UInt64 = 20_000,
         priceWindowSeconds: UInt64 = 60,
         validation: ValidationParams = .defaults,
-        rewards: RewardParams = .defaults
+        rewards: RewardParams = .defaults,
+        governance: GovernanceParams = .devnet
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -84,6 +88,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.priceWindowSeconds = priceWindowSeconds
         self.validation = validation
         self.rewards = rewards
+        self.governance = governance
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -111,6 +116,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case priceWindowSeconds = "price_window_seconds"
         case validation
         case rewards
+        case governance
     }
 
     public init(from decoder: any Decoder) throws {
@@ -140,6 +146,7 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
         validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
         rewards = try c.decodeIfPresent(RewardParams.self, forKey: .rewards) ?? d.rewards
+        governance = try c.decodeIfPresent(GovernanceParams.self, forKey: .governance) ?? d.governance
     }
 }
 

@@ -47,6 +47,25 @@ public enum Wire {
     public typealias EpochSettlement = Gonka_V1_EpochSettlement
     public typealias RewardTotals = Gonka_V1_RewardTotals
     public typealias InferenceLiabilities = Gonka_V1_InferenceLiabilities
+    public typealias MsgSubmitProposal = Gonka_V1_MsgSubmitProposal
+    public typealias MsgDeposit = Gonka_V1_MsgDeposit
+    public typealias MsgVote = Gonka_V1_MsgVote
+    public typealias ProposalContent = Gonka_V1_ProposalContent
+    public typealias TextProposal = Gonka_V1_TextProposal
+    public typealias ParamChange = Gonka_V1_ParamChange
+    public typealias ParamChangeProposal = Gonka_V1_ParamChangeProposal
+    public typealias FundSpendProposal = Gonka_V1_FundSpendProposal
+    public typealias RegisterModelProposal = Gonka_V1_RegisterModelProposal
+    public typealias RetireModelProposal = Gonka_V1_RetireModelProposal
+    public typealias SoftwareUpgradeProposal = Gonka_V1_SoftwareUpgradeProposal
+    public typealias VoteOption = Gonka_V1_VoteOption
+    public typealias ProposalStatus = Gonka_V1_ProposalStatus
+    public typealias GovDeposit = Gonka_V1_GovDeposit
+    public typealias TallyResult = Gonka_V1_TallyResult
+    public typealias GovProposal = Gonka_V1_GovProposal
+    public typealias GovVote = Gonka_V1_GovVote
+    public typealias UpgradePlan = Gonka_V1_UpgradePlan
+    public typealias PendingParamChanges = Gonka_V1_PendingParamChanges
     public typealias BlockID = Gonka_V1_BlockID
     public typealias Header = Gonka_V1_Header
     public typealias Block = Gonka_V1_Block
@@ -86,6 +105,9 @@ extension Wire.Msg {
         case .finishInference: "MsgFinishInference"
         case .validation: "MsgValidation"
         case .claimRewards: "MsgClaimRewards"
+        case .submitProposal: "MsgSubmitProposal"
+        case .deposit: "MsgDeposit"
+        case .vote: "MsgVote"
         case nil: nil
         }
     }
@@ -95,6 +117,7 @@ extension Wire.Msg {
         "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
         "MsgStartInference", "MsgFinishInference", "MsgValidation", "MsgClaimRewards",
+        "MsgSubmitProposal", "MsgDeposit", "MsgVote",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
@@ -108,6 +131,9 @@ extension Wire.Msg {
     public init(_ finish: Wire.MsgFinishInference) { self.init(); sum = .finishInference(finish) }
     public init(_ validation: Wire.MsgValidation) { self.init(); sum = .validation(validation) }
     public init(_ claim: Wire.MsgClaimRewards) { self.init(); sum = .claimRewards(claim) }
+    public init(_ submit: Wire.MsgSubmitProposal) { self.init(); sum = .submitProposal(submit) }
+    public init(_ deposit: Wire.MsgDeposit) { self.init(); sum = .deposit(deposit) }
+    public init(_ vote: Wire.MsgVote) { self.init(); sum = .vote(vote) }
 }
 
 extension Wire.Tx {

@@ -80,6 +80,23 @@ public struct Genesis: Codable, Hashable, Sendable {
             sampler = try c.decodeIfPresent(String.self, forKey: .sampler) ?? "native"
         }
 
+        /// Why this entry cannot be registered (genesis or `RegisterModel`, PROTOCOL §10), or `nil`.
+        public var problem: String? {
+            guard Model.isValidID(id) else {
+                return "model id \"\(id)\" must be 1–128 printable characters without spaces, '/' or '?'"
+            }
+            guard tokensPerSecondPerWeight > 0 else {
+                return "model \(id): tokens_per_second_per_weight must be positive"
+            }
+            guard (1...1_000_000).contains(validationThresholdPpm) else {
+                return "model \(id): validation_threshold_ppm must be 1…1,000,000"
+            }
+            guard ["native", "opaque"].contains(sampler) else {
+                return "model \(id): sampler must be \"native\" or \"opaque\", not \"\(sampler)\""
+            }
+            return nil
+        }
+
         /// 1–128 printable ASCII characters without spaces or `/` (ids travel in URL paths).
         public static func isValidID(_ id: String) -> Bool {
             !id.isEmpty && id.utf8.count <= 128
@@ -198,10 +215,7 @@ public struct Genesis: Codable, Hashable, Sendable {
         guard Self.isValidChainID(chainID) else {
             throw .genesis("chain_id \"\(chainID)\" must be 1–50 characters of a-z, 0-9, '-', '_' or '.'")
         }
-        guard params.maxTxBytes >= 256 else { throw .genesis("params.max_tx_bytes must be at least 256") }
-        if let problem = params.epochs.problem { throw .genesis("params.epochs: \(problem)") }
-        if let problem = params.validation.problem { throw .genesis("params.validation: \(problem)") }
-        if let problem = params.rewards.problem { throw .genesis("params.rewards: \(problem)") }
+        if let problem = params.problem { throw .genesis("params: \(problem)") }
         var total = Amount.zero
         var seen = Set<Address>()
         for account in accounts {
@@ -248,31 +262,8 @@ public struct Genesis: Codable, Hashable, Sendable {
         }
         var modelIDs = Set<String>()
         for model in models {
-            guard Model.isValidID(model.id) else {
-                throw .genesis("model id \"\(model.id)\" must be 1–128 printable characters without spaces, '/' or '?'")
-            }
+            if let problem = model.problem { throw .genesis(problem) }
             guard modelIDs.insert(model.id).inserted else { throw .genesis("model \(model.id) is listed twice") }
-            guard model.tokensPerSecondPerWeight > 0 else {
-                throw .genesis("model \(model.id): tokens_per_second_per_weight must be positive")
-            }
-            guard (1...1_000_000).contains(model.validationThresholdPpm) else {
-                throw .genesis("model \(model.id): validation_threshold_ppm must be 1…1,000,000")
-            }
-            guard ["native", "opaque"].contains(model.sampler) else {
-                throw .genesis("model \(model.id): sampler must be \"native\" or \"opaque\", not \"\(model.sampler)\"")
-            }
-        }
-        guard params.minPrice > 0, params.startPrice >= params.minPrice, params.startPrice <= 1_000_000_000_000 else {
-            throw .genesis("params: min_price must be positive and start_price between min_price and 10^12")
-        }
-        guard params.maxAttempts > 0, params.maxAttempts <= UInt64(UInt32.max) else {
-            throw .genesis("params.max_attempts must be 1…\(UInt32.max)")
-        }
-        guard params.priceBandLowPpm <= params.priceBandHighPpm, params.priceMaxStepPpm < 1_000_000,
-            params.priceWindowSeconds > 0, params.inferenceExpiryBlocks > 0
-        else {
-            throw .genesis(
-                "params: price band low must not exceed high, max step < 100%, window and expiry positive")
         }
         guard UInt64(validators.count) <= params.maxValidators else {
             throw .genesis("\(validators.count) validators, more than max_validators \(params.maxValidators)")

@@ -56,6 +56,15 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         // Rewards (PROTOCOL §8).
         case noSettlement(participant: Address, epoch: UInt64)
         case seedMismatch(participant: Address, epoch: UInt64)
+        // Governance (PROTOCOL §10).
+        case unknownProposal(UInt64)
+        case proposalClosed(id: UInt64, status: String)
+        case invalidProposal(String)
+        case paramChange(reason: String, detail: String)
+        case spendAboveFund(fund: String, need: Amount, have: Amount)
+        case depositBelowMinimum(need: Amount, offered: Amount)
+        case upgradeHeightPassed(height: UInt64, current: UInt64)
+        case upgradeRequired(name: String, height: UInt64, binarySHA256: String)
     }
 
     let code: Code
@@ -146,6 +155,36 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(code: .seedMismatch(participant: participant, epoch: epoch))
     }
 
+    static func unknownProposal(_ id: UInt64) -> Self { Self(code: .unknownProposal(id)) }
+    static func proposalClosed(_ id: UInt64, status: String) -> Self {
+        Self(code: .proposalClosed(id: id, status: status))
+    }
+    static func invalidProposal(_ reason: String) -> Self { Self(code: .invalidProposal(reason)) }
+    /// `reason` is one of ``ChainParams/ChangeError/Reason``'s raw values: it becomes the short code.
+    static func paramChange(_ error: ChainParams.ChangeError) -> Self {
+        Self(code: .paramChange(reason: error.reason.rawValue, detail: error.description))
+    }
+    static func spendAboveFund(_ fund: String, need: Amount, have: Amount) -> Self {
+        Self(code: .spendAboveFund(fund: fund, need: need, have: have))
+    }
+    static func depositBelowMinimum(need: Amount, offered: Amount) -> Self {
+        Self(code: .depositBelowMinimum(need: need, offered: offered))
+    }
+    static func upgradeHeightPassed(_ height: UInt64, current: UInt64) -> Self {
+        Self(code: .upgradeHeightPassed(height: height, current: current))
+    }
+    /// The node must stop: the chain reached a software upgrade this binary does not know.
+    public static func upgradeRequired(name: String, height: UInt64, binarySHA256: String) -> Self {
+        Self(code: .upgradeRequired(name: name, height: height, binarySHA256: binarySHA256))
+    }
+
+    /// Whether this is the halt of a software upgrade (PROTOCOL §10): the node must exit and be
+    /// restarted with the binary the message names.
+    public var isUpgradeRequired: Bool {
+        if case .upgradeRequired = code { return true }
+        return false
+    }
+
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
         switch code {
@@ -197,6 +236,14 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .participantInvalid: "participant_invalid"
         case .noSettlement: "no_settlement"
         case .seedMismatch: "seed_mismatch"
+        case .unknownProposal: "unknown_proposal"
+        case .proposalClosed: "proposal_closed"
+        case .invalidProposal: "invalid_proposal"
+        case .paramChange(let reason, _): reason
+        case .spendAboveFund: "spend_above_fund"
+        case .depositBelowMinimum: "deposit_below_minimum"
+        case .upgradeHeightPassed: "upgrade_height_passed"
+        case .upgradeRequired: "upgrade_required"
         }
     }
 
@@ -261,6 +308,18 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
             "\(participant) has no settlement for epoch \(epoch) (it was owed nothing)"
         case .seedMismatch(let participant, let epoch):
             "the seed's SHA-256 is not the commitment \(participant) made at epoch \(epoch)'s sprint"
+        case .unknownProposal(let id): "no proposal \(id) on chain"
+        case .proposalClosed(let id, let status): "proposal \(id) is \(status): this message is not accepted now"
+        case .invalidProposal(let reason): "invalid proposal: \(reason)"
+        case .paramChange(_, let detail): "parameter change refused: \(detail)"
+        case .spendAboveFund(let fund, let need, let have): "spend of \(need) is above the \(fund), which holds \(have)"
+        case .depositBelowMinimum(let need, let offered): "deposit \(offered) is below the minimum \(need)"
+        case .upgradeHeightPassed(let height, let current):
+            "upgrade height \(height) is not after the current height \(current)"
+        case .upgradeRequired(let name, let height, let sha):
+            "software upgrade \"\(name)\" was scheduled by governance for height \(height): this binary does not "
+                + "know it. Stop this node and start it with the binary of upgrade \"\(name)\" (sha256 \(sha)); "
+                + "it continues from height \(height)"
         }
     }
 }

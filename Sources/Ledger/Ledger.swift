@@ -20,27 +20,34 @@ public final class Ledger {
     /// Signatures verified once are not verified again (mempool check, re-check, block). Optional:
     /// results are the same without it, only slower.
     public var signatureCache: SignatureCache?
+    /// The parameters in force: genesis's, as passed governance proposals changed them (read from
+    /// state when the ledger opens and after every block that rewrote them, PROTOCOL §10).
     public private(set) var params: ChainParams
+    /// The software upgrades this binary knows (PROTOCOL §10 `SoftwareUpgrade`).
+    public let upgrades: UpgradeRegistry
 
     /// Opens a ledger over `store`. A store with committed state must carry a chain id and
-    /// parameters; an empty store waits for `initChain`.
-    public init(store: any StateStore) throws(LedgerError) {
+    /// parameters; an empty store waits for `initChain`. Throws `upgrade_required` when the next
+    /// block is a scheduled software upgrade that `upgrades` does not know: such a node must not
+    /// start (PROTOCOL §10).
+    public init(store: any StateStore, upgrades: UpgradeRegistry = .compiledIn) throws(LedgerError) {
         self.store = store
+        self.upgrades = upgrades
         deliverState = StateContext(store: store)
         checkState = StateContext(store: store)
         chainID = ""
         params = .devnet
-        if store.latestVersion != nil {
+        if let height = store.latestVersion {
             guard let id = try deliverState.get(StateKey.chainID) else {
                 throw .storage(StateCorruption(what: "chain id missing from committed state"))
             }
             chainID = String(decoding: id, as: UTF8.self)
-            guard let raw = try deliverState.get(StateKey.params),
-                let decoded = try? JSONDecoder().decode(ChainParams.self, from: Data(raw))
-            else {
-                throw .storage(StateCorruption(what: "chain parameters"))
+            params = try ParamsRecord.read(in: deliverState)
+            if let plan = try Governance.upgradePlan(in: deliverState), plan.height <= height + 1,
+                upgrades.handler(plan.name) == nil
+            {
+                throw .upgradeRequired(name: plan.name, height: plan.height, binarySHA256: plan.binarySha256)
             }
-            params = decoded
         }
     }
 
@@ -62,10 +69,7 @@ public final class Ledger {
         var events: [LedgerEvent] = []
         try deliverState.transaction { () throws(LedgerError) in
             deliverState.set(StateKey.chainID, Array(genesis.chainID.utf8))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            guard let params = try? encoder.encode(genesis.params) else { throw .genesis("parameters do not encode") }
-            deliverState.set(StateKey.params, Array(params))
+            try ParamsRecord.write(genesis.params, in: deliverState)
             for account in genesis.accounts where account.balance > .zero {
                 try Bank.mint(account.balance, to: account.address, in: deliverState)
                 events.append(.minted(to: account.address, amount: account.balance))
@@ -127,12 +131,22 @@ public final class Ledger {
             throw .invalidField("height", "block height \(context.height) but the ledger expects \(expected)")
         }
         guard context.chainID == chainID else { throw .wrongChain(expected: chainID, got: context.chainID) }
+        // A scheduled software upgrade (PROTOCOL §10) runs before the block's transactions, or
+        // halts the node before anything of the block is applied.
+        let upgradeEvents: [LedgerEvent]
+        do {
+            upgradeEvents = try applyUpgrade(at: context.height)
+        } catch {
+            deliverState.reset()
+            throw error
+        }
         let results = txs.map { run($0, context: context, in: deliverState) }
         // End-block hooks of the modules, after the block's transactions: Inference (expiries,
         // prices) and Validation (vote deadlines) for the block's own epoch, then Epochs (stages,
         // weights, validator sets, the next epoch's executor pool), then Rewards (settlements and
-        // expired claims, which read the pool Epochs may just have switched).
-        let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate])
+        // expired claims, which read the pool Epochs may just have switched), then Governance last
+        // (deposit periods, tallies, parameter changes: in force from the next block).
+        let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate], paramsChanged: Bool)
         do {
             let params = params
             endBlock = try deliverState.transaction { () throws(LedgerError) in
@@ -140,7 +154,11 @@ public final class Ledger {
                 let validation = try Validation.endBlock(context: context, params: params, state: deliverState)
                 let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
                 let rewards = try Rewards.endBlock(context: context, params: params, state: deliverState)
-                return (inference + validation + epochs.events + rewards, epochs.validatorUpdates)
+                let governance = try Governance.endBlock(context: context, params: params, state: deliverState)
+                return (
+                    upgradeEvents + inference + validation + epochs.events + rewards + governance.events,
+                    epochs.validatorUpdates, governance.paramsChanged || !upgradeEvents.isEmpty
+                )
             }
             try Result { try beforeCommit(results) }.mapError { LedgerError.storage($0) }.get()
         } catch {
@@ -150,9 +168,25 @@ public final class Ledger {
         }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()
+        if endBlock.paramsChanged { params = try ParamsRecord.read(in: deliverState) }
         return BlockResult(
             height: context.height, txResults: results, appHash: appHash, events: endBlock.events,
             validatorUpdates: endBlock.validatorUpdates)
+    }
+
+    /// Runs the handler of the upgrade scheduled for `height`, if any, in the block's state; throws
+    /// `upgrade_required` (changing nothing) when this binary does not know it.
+    private func applyUpgrade(at height: UInt64) throws(LedgerError) -> [LedgerEvent] {
+        guard let plan = try Governance.upgradePlan(in: deliverState), plan.height == height else { return [] }
+        guard let handler = upgrades.handler(plan.name) else {
+            throw .upgradeRequired(name: plan.name, height: plan.height, binarySHA256: plan.binarySha256)
+        }
+        try deliverState.transaction { () throws(LedgerError) in
+            try handler.migrate(UpgradeMigration(state: deliverState, name: plan.name, height: plan.height))
+            deliverState.delete(StateKey.upgradePlan)
+            deliverState.set(StateKey.upgradeDone(plan.name), BigEndian.encode(plan.height))
+        }
+        return [.upgradeApplied(name: plan.name, height: plan.height)]
     }
 
     private func run(_ bytes: [UInt8], context: BlockContext, in state: StateContext) -> TxResult {

@@ -52,6 +52,21 @@ public enum LedgerEvent: Hashable, Sendable {
     case rewardsClaimed(epoch: UInt64, participant: Address, amount: Amount)
     /// A settlement was burned ("invalid", "missed_validations", "no_seed_commitment", "unclaimed").
     case settlementBurned(epoch: UInt64, participant: Address, amount: Amount, reason: String)
+    /// A governance proposal was submitted (PROTOCOL §10); `kind` is its content kind.
+    case proposalSubmitted(proposalID: UInt64, proposer: Address, kind: String, expedited: Bool)
+    /// A deposit joined a proposal's escrow.
+    case proposalDeposited(proposalID: UInt64, depositor: Address, amount: Amount)
+    /// The deposit reached the minimum (or an expedited vote failed over): the vote runs until
+    /// the end of `votingEndHeight`.
+    case proposalVotingStarted(proposalID: UInt64, votingEndHeight: UInt64)
+    /// A participant voted (a later vote replaces its earlier one).
+    case proposalVoted(proposalID: UInt64, voter: Address, option: String)
+    /// The proposal ended: `status` passed/rejected/failed, `outcome` why, `depositFate` refunded/burned.
+    case proposalDecided(proposalID: UInt64, status: String, outcome: String, depositFate: String)
+    /// A governed parameter took a new value (JSON text) at this block's end.
+    case paramChanged(name: String, value: String)
+    /// A software upgrade's handler ran at this height and the chain continued.
+    case upgradeApplied(name: String, height: UInt64)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -82,6 +97,13 @@ public enum LedgerEvent: Hashable, Sendable {
         case .settled: "settled"
         case .rewardsClaimed: "rewards_claimed"
         case .settlementBurned: "settlement_burned"
+        case .proposalSubmitted: "proposal_submitted"
+        case .proposalDeposited: "proposal_deposited"
+        case .proposalVotingStarted: "proposal_voting_started"
+        case .proposalVoted: "proposal_voted"
+        case .proposalDecided: "proposal_decided"
+        case .paramChanged: "param_changed"
+        case .upgradeApplied: "upgrade_applied"
         }
     }
 
@@ -172,6 +194,20 @@ public enum LedgerEvent: Hashable, Sendable {
                 ("epoch", String(epoch)), ("participant", participant.description), ("amount", String(amount.ngonka)),
                 ("reason", reason),
             ]
+        case .proposalSubmitted(let id, let proposer, let kind, let expedited):
+            [
+                ("proposal_id", String(id)), ("proposer", proposer.description), ("kind", kind),
+                ("expedited", String(expedited)),
+            ]
+        case .proposalDeposited(let id, let depositor, let amount):
+            [("proposal_id", String(id)), ("depositor", depositor.description), ("amount", String(amount.ngonka))]
+        case .proposalVotingStarted(let id, let end): [("proposal_id", String(id)), ("voting_end_height", String(end))]
+        case .proposalVoted(let id, let voter, let option):
+            [("proposal_id", String(id)), ("voter", voter.description), ("option", option)]
+        case .proposalDecided(let id, let status, let outcome, let fate):
+            [("proposal_id", String(id)), ("status", status), ("outcome", outcome), ("deposit_fate", fate)]
+        case .paramChanged(let name, let value): [("name", name), ("value", value)]
+        case .upgradeApplied(let name, let height): [("name", name), ("height", String(height))]
         }
     }
 }

@@ -136,6 +136,9 @@ struct TxPipeline {
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
         case .validation(let m): try Validation.handle(m, context: context, params: params, state: state)
         case .claimRewards(let m): try Rewards.handle(m, context: context, params: params, state: state)
+        case .submitProposal(let m): try Governance.handle(m, context: context, params: params, state: state)
+        case .deposit(let m): try Governance.handle(m, context: context, params: params, state: state)
+        case .vote(let m): try Governance.handle(m, context: context, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -155,6 +158,9 @@ struct TxPipeline {
         case .finishInference(let m): try parseAddress(m.executor, field: "executor")
         case .validation(let m): try parseAddress(m.validator, field: "validator")
         case .claimRewards(let m): try parseAddress(m.participant, field: "participant")
+        case .submitProposal(let m): try parseAddress(m.proposer, field: "proposer")
+        case .deposit(let m): try parseAddress(m.depositor, field: "depositor")
+        case .vote(let m): try parseAddress(m.voter, field: "voter")
         case nil: throw .unknownMessage(index: 0)
         }
     }

@@ -24,12 +24,14 @@ public final class TestChain {
     /// `accounts` keys derived from `seed` (so two chains built alike hold the same keys), each
     /// funded with `balance`. The genesis validators are ``validators``: keys of their own with
     /// `validatorPowers`, or, when `validatorAccounts` > 0, the first that many accounts (account
-    /// key = consensus key, power 10 each). ``validator`` is the first of them.
+    /// key = consensus key, power 10 each). ``validator`` is the first of them. `moduleAccounts`
+    /// are funded at genesis (`training_fund`, `community_pool`, …); `upgrades` are the software
+    /// upgrades the ledger knows.
     public init(
         accounts count: Int = 4, balance: Amount = Amount(gnk: 1_000)!, params: ChainParams = .devnet,
         seed: UInt8 = 1, store: AuthenticatedStore? = nil, validatorAccounts: Int = 0,
-        validatorPowers: [UInt64] = [10], models: [Genesis.Model] = [],
-        moduleAccounts: [Genesis.ModuleAccount] = []
+        validatorPowers: [UInt64] = [10], models: [Genesis.Model] = [], moduleAccounts: [Genesis.ModuleAccount] = [],
+        upgrades: UpgradeRegistry = .compiledIn
     ) throws {
         self.store = try store ?? AuthenticatedStore(inMemory: "test")
         accounts = (0..<count).map { TestChain.key(seed: seed, index: $0) }
@@ -50,7 +52,7 @@ public final class TestChain {
                 TestChain.validatorEntry(pair.0, name: "v\(index)", power: pair.1)
             },
             models: models)
-        ledger = try Ledger(store: self.store)
+        ledger = try Ledger(store: self.store, upgrades: upgrades)
         _ = try ledger.initChain(genesis)
     }
 

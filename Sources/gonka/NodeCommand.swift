@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainNode
 import Foundation
+import Ledger
 import Logging
 import NodeHost
 import ServerLifecycle
@@ -46,13 +47,28 @@ extension NodeCommand {
             let owner = try OwnerWatch.services(logger: logger)
             let node: Node
             do {
-                node = try Node(home: home.url, logger: logger)
+                let upgrades = UpgradeRegistry.compiledIn.adding(Self.testUpgrades())
+                node = try Node(home: home.url, logger: logger, tune: { $0.upgrades = upgrades })
             } catch {
                 throw CLIError("cannot start the node: \(error)")
             }
             let api = try NodeHost.apiNode(node: node, logger: logger)
             try await node.run(signals: [.sigterm, .sigint], extra: owner + (api?.services ?? []))
             logger.info("node stopped")
+        }
+
+        /// Test-only upgrade handlers named in `GONKA_TEST_UPGRADES` (comma-separated): each writes
+        /// `test/upgrade/NAME` = its height and changes nothing else, so the devnet tests can halt a
+        /// chain at an upgrade and restart it with a binary that "knows" it. Never set in production:
+        /// a node that claims an upgrade it does not implement leaves the network at the next
+        /// state difference.
+        static func testUpgrades() -> [UpgradeHandler] {
+            let names = ProcessInfo.processInfo.environment["GONKA_TEST_UPGRADES"] ?? ""
+            return names.split(separator: ",").map(String.init).filter { !$0.isEmpty }.map { name in
+                UpgradeHandler(name: name) { migration in
+                    migration.set(Array("test/upgrade/\(name)".utf8), Array(String(migration.height).utf8))
+                }
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ func parseAddressArgument(_ text: String, name: String) throws -> Address {
 /// `gonka tx …`
 struct Tx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign and broadcast transactions.", subcommands: [Bank.self, Claim.self])
+        abstract: "Sign and broadcast transactions.", subcommands: [Bank.self, Claim.self, Gov.self])
 
     struct Bank: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bank transactions.", subcommands: [Send.self])
@@ -122,6 +122,7 @@ struct Query: AsyncParsableCommand {
             Status.self, Balance.self, Account.self, Block.self, TxCommand.self, EpochCommand.self,
             ParticipantsCommand.self, PocCommand.self, InferenceCommand.self, Models.self, Executors.self,
             Misses.self, ValidationsCommand.self, Supply.self, SettlementCommand.self, RewardsCommand.self,
+            Proposals.self, Proposal.self, Params.self,
         ])
 
     struct Status: AsyncParsableCommand {

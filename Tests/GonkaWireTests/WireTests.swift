@@ -64,8 +64,11 @@ import Testing
         #expect(Wire.Msg(Wire.MsgStartInference()).typeName == "MsgStartInference")
         #expect(Wire.Msg(Wire.MsgFinishInference()).typeName == "MsgFinishInference")
         #expect(Wire.Msg(Wire.MsgValidation()).typeName == "MsgValidation")
+        #expect(Wire.Msg(Wire.MsgSubmitProposal()).typeName == "MsgSubmitProposal")
+        #expect(Wire.Msg(Wire.MsgDeposit()).typeName == "MsgDeposit")
+        #expect(Wire.Msg(Wire.MsgVote()).typeName == "MsgVote")
         #expect(Wire.Msg().typeName == nil)
-        #expect(Wire.Msg.knownTypeNames.count == 10)
+        #expect(Wire.Msg.knownTypeNames.count == 14)
     }
 
     @Test func unknownMessageTypeDecodesAsUnknown() throws {

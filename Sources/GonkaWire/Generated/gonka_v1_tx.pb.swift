@@ -168,6 +168,31 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     set {sum = .claimRewards(newValue)}
   }
 
+  /// 12–19: reserved for the collateral and slashing messages of issue 16.
+  public var submitProposal: Gonka_V1_MsgSubmitProposal {
+    get {
+      if case .submitProposal(let v)? = sum {return v}
+      return Gonka_V1_MsgSubmitProposal()
+    }
+    set {sum = .submitProposal(newValue)}
+  }
+
+  public var deposit: Gonka_V1_MsgDeposit {
+    get {
+      if case .deposit(let v)? = sum {return v}
+      return Gonka_V1_MsgDeposit()
+    }
+    set {sum = .deposit(newValue)}
+  }
+
+  public var vote: Gonka_V1_MsgVote {
+    get {
+      if case .vote(let v)? = sum {return v}
+      return Gonka_V1_MsgVote()
+    }
+    set {sum = .vote(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Sum: Equatable, Sendable {
@@ -182,6 +207,10 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     case finishInference(Gonka_V1_MsgFinishInference)
     case validation(Gonka_V1_MsgValidation)
     case claimRewards(Gonka_V1_MsgClaimRewards)
+    /// 12–19: reserved for the collateral and slashing messages of issue 16.
+    case submitProposal(Gonka_V1_MsgSubmitProposal)
+    case deposit(Gonka_V1_MsgDeposit)
+    case vote(Gonka_V1_MsgVote)
 
   }
 
@@ -289,7 +318,7 @@ nonisolated extension Gonka_V1_TxBody: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Msg"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0\u{3}claim_rewards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0\u{3}claim_rewards\0\u{4}\u{9}submit_proposal\0\u{1}deposit\0\u{1}vote\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -440,6 +469,45 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.sum = .claimRewards(v)
         }
       }()
+      case 20: try {
+        var v: Gonka_V1_MsgSubmitProposal?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .submitProposal(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .submitProposal(v)
+        }
+      }()
+      case 21: try {
+        var v: Gonka_V1_MsgDeposit?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .deposit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .deposit(v)
+        }
+      }()
+      case 22: try {
+        var v: Gonka_V1_MsgVote?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .vote(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .vote(v)
+        }
+      }()
       default: break
       }
     }
@@ -494,6 +562,18 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .claimRewards?: try {
       guard case .claimRewards(let v)? = self.sum else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .submitProposal?: try {
+      guard case .submitProposal(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .deposit?: try {
+      guard case .deposit(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .vote?: try {
+      guard case .vote(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
     }()
     case nil: break
     }

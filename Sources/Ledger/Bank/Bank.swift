@@ -18,6 +18,8 @@ enum Bank {
         case miningPool = "mining_pool"
         /// Settlements recorded and not yet claimed or burned (§8.4).
         case rewards = "rewards"
+        /// Proposal deposits in escrow (PROTOCOL §10) until they are refunded or burned.
+        case governance = "gov"
 
         var address: Address { Address.module(rawValue) }
     }

@@ -30,17 +30,30 @@ enum Inference {
             info.contextLength = model.contextLength
             info.validationThresholdPpm = model.validationThresholdPpm
             info.sampler = model.sampler
-            try state.setRecord(info, at: StateKey.model(model.id))
-            var price = Wire.ModelPrice()
-            price.model = model.id
-            price.priceMicro = genesis.params.startPrice * microPerNgonka
-            try state.setRecord(price, at: StateKey.modelPrice(model.id))
+            try registerModel(info, startPrice: genesis.params.startPrice, in: state)
         }
         let candidates = genesis.validators.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.power) }
         try setExecutorSet(
             epoch: 0, epochSeed: genesisEpochSeed(chainID: genesis.chainID, genesisTime: genesis.genesisTime),
             candidates: candidates, in: state)
         try Validation.beginEpoch(0, ended: nil, candidates: candidates, params: genesis.params, state: state)
+    }
+
+    /// Adds a model to the registry at `startPrice` (genesis, or a passed `RegisterModel`, §10):
+    /// Starts may name it from the next transaction on.
+    static func registerModel(_ info: Wire.ModelInfo, startPrice: UInt64, in state: StateContext) throws(LedgerError) {
+        try state.setRecord(info, at: StateKey.model(info.id))
+        var price = Wire.ModelPrice()
+        price.model = info.id
+        price.priceMicro = startPrice * microPerNgonka
+        try state.setRecord(price, at: StateKey.modelPrice(info.id))
+    }
+
+    /// Removes a model and its price (a passed `RetireModel`, §10): new Starts naming it are
+    /// refused as `unknown_model`; inferences already started finish at the price they escrowed.
+    static func retireModel(_ id: String, in state: StateContext) {
+        state.delete(StateKey.model(id))
+        state.delete(StateKey.modelPrice(id))
     }
 
     /// Takes an INVALID executor out of the current pool at once (§7.4): later draws skip it.

@@ -8,7 +8,7 @@ enum Participants {
     /// Message types an account may delegate to an operator key. Granting and revoking are not
     /// among them: an operator can never widen its own powers.
     static let grantableTypes: Set<String> = [
-        "MsgSend", "MsgRegisterParticipant", "MsgStartInference", "MsgFinishInference",
+        "MsgSend", "MsgRegisterParticipant", "MsgStartInference", "MsgFinishInference", "MsgVote",
     ]
 
     static let maxURLBytes = 256

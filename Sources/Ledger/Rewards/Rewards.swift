@@ -146,6 +146,13 @@ enum Rewards {
         state.set(StateKey.epochFees(epoch), BigEndian.encode(sum))
     }
 
+    /// A passed governance spend (§10) paid `amount` out of the training fund.
+    static func trainingFundSpent(_ amount: UInt64, in state: StateContext) throws(LedgerError) {
+        var totals = try RewardsStore.totals(in: state)
+        totals.trainingSpent &+= amount
+        try RewardsStore.saveTotals(totals, in: state)
+    }
+
     /// ⌊cost × validator_share⌋: what the validators that passed an inference split.
     static func validatorShare(of cost: UInt64, params: RewardParams) -> UInt64 {
         UInt64(UInt128(cost) * UInt128(params.validatorSharePpm) / 1_000_000)
