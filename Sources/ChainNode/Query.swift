@@ -37,6 +37,10 @@ public enum QueryPath: Sendable, Hashable {
     case validationEpoch(UInt64?)
     /// The open votes a revalidator was drawn for and has not cast (`/query/votes/ADDR`).
     case votes(Address)
+    /// A participant's collateral, jail and liveness window (`/query/collateral/ADDR`, §9).
+    case collateral(Address)
+    /// The slash log, all or one participant's (`/query/slashes[/ADDR]`, §9).
+    case slashes(Address?)
 
     /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`).
     public init(parsing segments: [String], model: String? = nil) throws(QueryError) {
@@ -124,6 +128,22 @@ public enum QueryPath: Sendable, Hashable {
                 p = value
             }
             self = .poc(address, pocStartHeight: p)
+        case "collateral" where segments.count == 2:
+            do {
+                self = .collateral(try Address(segments[1]))
+            } catch {
+                throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+            }
+        case "slashes" where segments.count <= 2:
+            if segments.count == 2 {
+                do {
+                    self = .slashes(try Address(segments[1]))
+                } catch {
+                    throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+                }
+            } else {
+                self = .slashes(nil)
+            }
         case "supply" where segments.count == 1: self = .supply
         case "params" where segments.count == 1: self = .params
         default: throw .notFound("unknown query path /\(segments.joined(separator: "/"))")
@@ -278,6 +298,40 @@ enum QueryEngine {
         case .votes(let address):
             let list = try ValidationReader(state: state, version: version).pendingVotes(address)
             return QueryResult(height: version, key: LedgerStateKey.openVotes, value: try value(list), proof: .null)
+        case .collateral(let address):
+            let key = LedgerStateKey.collateral(address)
+            let (_, proof) = try proven(key)
+            let view = VersionedStateView(state: state, version: version)
+            let info: CollateralInfo
+            do {
+                let ledger = try CollateralQueries.standing(address, in: view)
+                info = CollateralInfo(
+                    address: address, deposit: Amount(ngonka: ledger.collateral.deposit),
+                    unbonding: ledger.collateral.unbonding.map {
+                        CollateralInfo.Unbonding(
+                            amount: Amount(ngonka: $0.amount), releaseHeight: $0.releaseHeight,
+                            requestedHeight: $0.requestedHeight)
+                    }, jailed: ledger.signing.jailed, jailedUntil: ledger.signing.jailedUntil,
+                    tombstoned: ledger.signing.tombstoned, blocksCounted: ledger.signing.counted,
+                    blocksMissed: ledger.signing.missed)
+            } catch {
+                throw .internal("state read failed: \(error)")
+            }
+            return QueryResult(height: version, key: key, value: try value(info), proof: proof)
+        case .slashes(let address):
+            let view = VersionedStateView(state: state, version: version)
+            let records: [Wire.SlashRecord]
+            do { records = try CollateralQueries.slashes(of: address, in: view) } catch {
+                throw .internal("state read failed: \(error)")
+            }
+            let list = records.map {
+                SlashInfo(
+                    sequence: $0.sequence, address: $0.address, reason: $0.reason, ppm: $0.ppm,
+                    burnedDeposit: Amount(ngonka: $0.burnedDeposit),
+                    burnedUnbonding: Amount(ngonka: $0.burnedUnbonding),
+                    height: $0.height, offence: $0.offence, jailed: $0.jailed, tombstoned: $0.tombstoned)
+            }
+            return QueryResult(height: version, key: LedgerStateKey.slashPrefix, value: try value(list), proof: .null)
         case .misses(let address):
             let key = LedgerStateKey.misses(address)
             let (raw, proof) = try proven(key)

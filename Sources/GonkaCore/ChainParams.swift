@@ -37,6 +37,10 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var priceWindowSeconds: UInt64
     /// Inference validation (PROTOCOL §7): see ``ValidationParams``.
     public var validation: ValidationParams
+    /// Collateral (PROTOCOL §5.6, §9): see ``CollateralParams``.
+    public var collateral: CollateralParams
+    /// Slashing and jail (PROTOCOL §9): see ``SlashingParams``.
+    public var slashing: SlashingParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -58,7 +62,9 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceElasticityPpm: UInt64 = 50_000,
         priceMaxStepPpm: UInt64 = 20_000,
         priceWindowSeconds: UInt64 = 60,
-        validation: ValidationParams = .defaults
+        validation: ValidationParams = .defaults,
+        collateral: CollateralParams = .devnet,
+        slashing: SlashingParams = .devnet
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -80,6 +86,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.priceMaxStepPpm = priceMaxStepPpm
         self.priceWindowSeconds = priceWindowSeconds
         self.validation = validation
+        self.collateral = collateral
+        self.slashing = slashing
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -106,6 +114,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case priceMaxStepPpm = "price_max_step_ppm"
         case priceWindowSeconds = "price_window_seconds"
         case validation
+        case collateral
+        case slashing
     }
 
     public init(from decoder: any Decoder) throws {
@@ -134,6 +144,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceMaxStepPpm = try value(.priceMaxStepPpm, d.priceMaxStepPpm)
         priceWindowSeconds = try value(.priceWindowSeconds, d.priceWindowSeconds)
         validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
+        collateral = try c.decodeIfPresent(CollateralParams.self, forKey: .collateral) ?? d.collateral
+        slashing = try c.decodeIfPresent(SlashingParams.self, forKey: .slashing) ?? d.slashing
     }
 }
 

@@ -62,6 +62,13 @@ public enum Wire {
     public typealias NoBlock = Gonka_V1_NoBlock
     public typealias MempoolTxs = Gonka_V1_MempoolTxs
     public typealias EvidenceEnvelope = Gonka_V1_EvidenceEnvelope
+    public typealias MsgDepositCollateral = Gonka_V1_MsgDepositCollateral
+    public typealias MsgWithdrawCollateral = Gonka_V1_MsgWithdrawCollateral
+    public typealias MsgUnjail = Gonka_V1_MsgUnjail
+    public typealias UnbondingEntry = Gonka_V1_UnbondingEntry
+    public typealias CollateralRecord = Gonka_V1_CollateralRecord
+    public typealias SigningInfo = Gonka_V1_SigningInfo
+    public typealias SlashRecord = Gonka_V1_SlashRecord
 }
 
 extension Wire.Msg {
@@ -79,6 +86,9 @@ extension Wire.Msg {
         case .startInference: "MsgStartInference"
         case .finishInference: "MsgFinishInference"
         case .validation: "MsgValidation"
+        case .depositCollateral: "MsgDepositCollateral"
+        case .withdrawCollateral: "MsgWithdrawCollateral"
+        case .unjail: "MsgUnjail"
         case nil: nil
         }
     }
@@ -88,6 +98,7 @@ extension Wire.Msg {
         "MsgSend", "MsgRegisterParticipant", "MsgGrantOperator", "MsgRevokeOperator",
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
         "MsgStartInference", "MsgFinishInference", "MsgValidation",
+        "MsgDepositCollateral", "MsgWithdrawCollateral", "MsgUnjail",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
@@ -100,6 +111,9 @@ extension Wire.Msg {
     public init(_ start: Wire.MsgStartInference) { self.init(); sum = .startInference(start) }
     public init(_ finish: Wire.MsgFinishInference) { self.init(); sum = .finishInference(finish) }
     public init(_ validation: Wire.MsgValidation) { self.init(); sum = .validation(validation) }
+    public init(_ deposit: Wire.MsgDepositCollateral) { self.init(); sum = .depositCollateral(deposit) }
+    public init(_ withdraw: Wire.MsgWithdrawCollateral) { self.init(); sum = .withdrawCollateral(withdraw) }
+    public init(_ unjail: Wire.MsgUnjail) { self.init(); sum = .unjail(unjail) }
 }
 
 extension Wire.Tx {

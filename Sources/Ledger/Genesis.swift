@@ -201,6 +201,8 @@ public struct Genesis: Codable, Hashable, Sendable {
         guard params.maxTxBytes >= 256 else { throw .genesis("params.max_tx_bytes must be at least 256") }
         if let problem = params.epochs.problem { throw .genesis("params.epochs: \(problem)") }
         if let problem = params.validation.problem { throw .genesis("params.validation: \(problem)") }
+        if let problem = params.collateral.problem { throw .genesis("params.collateral: \(problem)") }
+        if let problem = params.slashing.problem { throw .genesis("params.slashing: \(problem)") }
         var total = Amount.zero
         var seen = Set<Address>()
         for account in accounts {

@@ -53,6 +53,12 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case notRevalidator(validator: Address, id: String)
         case voteClosed(String)
         case participantInvalid(Address)
+        // Collateral and slashing (PROTOCOL §9).
+        case insufficientCollateral(address: Address, need: Amount, have: Amount)
+        case notJailed(Address)
+        case stillJailed(address: Address, until: UInt64, height: UInt64)
+        case tombstoned(Address)
+        case invalidEvidence(String)
     }
 
     let code: Code
@@ -137,6 +143,16 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
     static func voteClosed(_ id: String) -> Self { Self(code: .voteClosed(id)) }
     static func participantInvalid(_ address: Address) -> Self { Self(code: .participantInvalid(address)) }
 
+    static func insufficientCollateral(address: Address, need: Amount, have: Amount) -> Self {
+        Self(code: .insufficientCollateral(address: address, need: need, have: have))
+    }
+    static func notJailed(_ address: Address) -> Self { Self(code: .notJailed(address)) }
+    static func stillJailed(_ address: Address, until: UInt64, height: UInt64) -> Self {
+        Self(code: .stillJailed(address: address, until: until, height: height))
+    }
+    static func tombstoned(_ address: Address) -> Self { Self(code: .tombstoned(address)) }
+    static func invalidEvidence(_ reason: String) -> Self { Self(code: .invalidEvidence(reason)) }
+
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
         switch code {
@@ -186,6 +202,11 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notRevalidator: "not_revalidator"
         case .voteClosed: "vote_closed"
         case .participantInvalid: "participant_invalid"
+        case .insufficientCollateral: "insufficient_collateral"
+        case .notJailed: "not_jailed"
+        case .stillJailed: "still_jailed"
+        case .tombstoned: "tombstoned"
+        case .invalidEvidence: "invalid_evidence"
         }
     }
 
@@ -246,6 +267,13 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
             "\(validator) was not drawn to revalidate inference \(id) (or has already voted)"
         case .voteClosed(let id): "the revalidation vote on inference \(id) is not open"
         case .participantInvalid(let address): "\(address) is INVALID this epoch and may not validate"
+        case .insufficientCollateral(let address, let need, let have):
+            "\(address) has \(have) of collateral deposited, less than the \(need) asked for"
+        case .notJailed(let address): "\(address) is not jailed"
+        case .stillJailed(let address, let until, let height):
+            "\(address) is jailed until height \(until); this is height \(height)"
+        case .tombstoned(let address): "\(address) is tombstoned (double sign) and can never be unjailed"
+        case .invalidEvidence(let reason): "evidence refused: \(reason)"
         }
     }
 }

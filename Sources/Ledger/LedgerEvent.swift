@@ -43,6 +43,16 @@ public enum LedgerEvent: Hashable, Sendable {
     case inferenceInvalidated(inferenceID: String, executor: Address, refund: Amount)
     /// The executor's sequential test crossed its threshold (§7.4): INVALID for `epoch`.
     case executorInvalid(executor: Address, epoch: UInt64)
+    /// Collateral moved into the `collateral` module account (§9).
+    case collateralDeposited(participant: Address, amount: Amount)
+    /// A withdrawal began unbonding; it is paid back at the end of `releaseHeight`.
+    case collateralUnbonding(participant: Address, amount: Amount, releaseHeight: UInt64)
+    /// An unbonding withdrawal was paid back.
+    case collateralReleased(participant: Address, amount: Amount)
+    /// A slash burned `amount` of the participant's collateral (§9); `reason` is `invalid`,
+    /// `downtime`, `double_sign` or `liveness`.
+    case slashed(participant: Address, reason: String, amount: Amount, jailed: Bool, tombstoned: Bool)
+    case unjailed(validator: Address)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -69,6 +79,11 @@ public enum LedgerEvent: Hashable, Sendable {
         case .inferenceVoting: "inference_voting"
         case .inferenceInvalidated: "inference_invalidated"
         case .executorInvalid: "executor_invalid"
+        case .collateralDeposited: "collateral_deposited"
+        case .collateralUnbonding: "collateral_unbonding"
+        case .collateralReleased: "collateral_released"
+        case .slashed: "slashed"
+        case .unjailed: "unjailed"
         }
     }
 
@@ -141,6 +156,21 @@ public enum LedgerEvent: Hashable, Sendable {
         case .inferenceInvalidated(let id, let executor, let refund):
             [("inference_id", id), ("executor", executor.description), ("refund", String(refund.ngonka))]
         case .executorInvalid(let executor, let epoch): [("executor", executor.description), ("epoch", String(epoch))]
+        case .collateralDeposited(let participant, let amount):
+            [("participant", participant.description), ("amount", String(amount.ngonka))]
+        case .collateralUnbonding(let participant, let amount, let release):
+            [
+                ("participant", participant.description), ("amount", String(amount.ngonka)),
+                ("release_height", String(release)),
+            ]
+        case .collateralReleased(let participant, let amount):
+            [("participant", participant.description), ("amount", String(amount.ngonka))]
+        case .slashed(let participant, let reason, let amount, let jailed, let tombstoned):
+            [
+                ("participant", participant.description), ("reason", reason), ("amount", String(amount.ngonka)),
+                ("jailed", String(jailed)), ("tombstoned", String(tombstoned)),
+            ]
+        case .unjailed(let validator): [("validator", validator.description)]
         }
     }
 }

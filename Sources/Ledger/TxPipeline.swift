@@ -134,6 +134,9 @@ struct TxPipeline {
             try Inference.handle(start, context: context, params: params, state: state, signatures: signatures)
         case .finishInference(let finish): try Inference.handle(finish, context: context, params: params, state: state)
         case .validation(let m): try Validation.handle(m, context: context, params: params, state: state)
+        case .depositCollateral(let m): try Collateral.handle(m, in: state)
+        case .withdrawCollateral(let m): try Collateral.handle(m, context: context, params: params, in: state)
+        case .unjail(let m): try Slashing.handle(m, context: context, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -152,6 +155,9 @@ struct TxPipeline {
         case .startInference(let m): try parseAddress(m.transferAgent, field: "transfer_agent")
         case .finishInference(let m): try parseAddress(m.executor, field: "executor")
         case .validation(let m): try parseAddress(m.validator, field: "validator")
+        case .depositCollateral(let m): try parseAddress(m.participant, field: "participant")
+        case .withdrawCollateral(let m): try parseAddress(m.participant, field: "participant")
+        case .unjail(let m): try parseAddress(m.validator, field: "validator")
         case nil: throw .unknownMessage(index: 0)
         }
     }

@@ -46,7 +46,7 @@ func parseAddressArgument(_ text: String, name: String) throws -> Address {
 /// `gonka tx …`
 struct Tx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign and broadcast transactions.", subcommands: [Bank.self])
+        abstract: "Sign and broadcast transactions.", subcommands: [Bank.self, Collateral.self, Unjail.self])
 
     struct Bank: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bank transactions.", subcommands: [Send.self])
@@ -121,7 +121,7 @@ struct Query: AsyncParsableCommand {
         subcommands: [
             Status.self, Balance.self, Account.self, Block.self, TxCommand.self, EpochCommand.self,
             ParticipantsCommand.self, PocCommand.self, InferenceCommand.self, Models.self, Executors.self,
-            Misses.self, ValidationsCommand.self,
+            Misses.self, ValidationsCommand.self, CollateralCommand.self, Slashes.self,
         ])
 
     struct Status: AsyncParsableCommand {

@@ -64,8 +64,11 @@ import Testing
         #expect(Wire.Msg(Wire.MsgStartInference()).typeName == "MsgStartInference")
         #expect(Wire.Msg(Wire.MsgFinishInference()).typeName == "MsgFinishInference")
         #expect(Wire.Msg(Wire.MsgValidation()).typeName == "MsgValidation")
+        #expect(Wire.Msg(Wire.MsgDepositCollateral()).typeName == "MsgDepositCollateral")
+        #expect(Wire.Msg(Wire.MsgWithdrawCollateral()).typeName == "MsgWithdrawCollateral")
+        #expect(Wire.Msg(Wire.MsgUnjail()).typeName == "MsgUnjail")
         #expect(Wire.Msg().typeName == nil)
-        #expect(Wire.Msg.knownTypeNames.count == 10)
+        #expect(Wire.Msg.knownTypeNames.count == 13)
     }
 
     @Test func unknownMessageTypeDecodesAsUnknown() throws {

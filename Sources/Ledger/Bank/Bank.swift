@@ -12,6 +12,8 @@ enum Bank {
         case trainingFund = "training_fund"
         /// Inference escrow (PROTOCOL §6.4) and, until Rewards pays them out, executors' earnings.
         case inference = "inference"
+        /// Collateral deposits and unbonding withdrawals (PROTOCOL §9).
+        case collateral = "collateral"
 
         var address: Address { Address.module(rawValue) }
     }
