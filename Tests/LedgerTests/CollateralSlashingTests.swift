@@ -2,8 +2,8 @@ import Foundation
 import GonkaCore
 import GonkaTestKit
 import GonkaWire
-import SwiftProtobuf
 import Storage
+import SwiftProtobuf
 import Testing
 
 @testable import Ledger
