@@ -66,8 +66,13 @@ extension ConsensusDriver {
         guard (try? evidence.verify(validators: signers, chainID: configuration.chainID)) != nil else {
             return punish(peer, "invalid evidence")
         }
+        // Valid but not usable (already punished, too old) is no fault of the peer: it is dropped.
+        let dropped = app.addEvidence(evidence)
         logger.warning(
             "peer reported duplicate vote evidence",
-            metadata: ["peer": "\(peer)", "validator": "\(evidence.key.validator)", "height": "\(evidence.key.height)"])
+            metadata: [
+                "peer": "\(peer)", "validator": "\(evidence.key.validator)", "height": "\(evidence.key.height)",
+                "evidence.dropped": "\(dropped ?? "no")",
+            ])
     }
 }

@@ -93,12 +93,13 @@ extension ConsensusDriver {
             case .commit(let decision):
                 commitDecision(decision)
             case .evidence(let evidence):
-                // Gossiped so other nodes learn of it; committing evidence in blocks comes with slashing.
+                // Pooled for this node's next proposal and gossiped so every proposer learns of it.
+                let dropped = app.addEvidence(evidence)
                 logger.warning(
                     "duplicate vote evidence",
                     metadata: [
                         "validator": "\(evidence.key.validator)", "height": "\(evidence.key.height)",
-                        "round": "\(evidence.key.round)",
+                        "round": "\(evidence.key.round)", "evidence.dropped": "\(dropped ?? "no")",
                     ])
                 let envelope = Wire.EvidenceEnvelope.with { $0.duplicateVote = evidence.wire }
                 if let payload = try? envelope.serializedBytes() as [UInt8] {

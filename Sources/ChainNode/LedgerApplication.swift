@@ -75,6 +75,11 @@ public final class LedgerApplication {
     let state: AuthenticatedStore
     let blocks: BlockStore
     public private(set) var tip: Tip
+    /// Verified double signs not yet in a block (PROTOCOL §3.1, §9): detected by this node's
+    /// machine or received from peers; the proposer puts them in its next block.
+    public private(set) var evidencePool: [Consensus.DuplicateVoteEvidence] = []
+    /// Most evidence one block may carry.
+    public static let maxBlockEvidence = 64
 
     /// Opens the application over its stores: runs `initChain` on an empty state store, then
     /// re-executes the blocks the block store holds and the state store lacks (a crash between the
@@ -202,6 +207,7 @@ public final class LedgerApplication {
     /// Builds the block this node proposes at `tip.height + 1` with `txs` (already bounded by
     /// ``prepareProposal(txs:height:)``).
     public func makeBlock(proposer: Address, txs: [[UInt8]]) -> [UInt8] {
+        let evidence = Array(evidencePool.prefix(Self.maxBlockEvidence))
         var header = Wire.Header()
         header.chainID = chainID
         header.height = tip.height + 1
@@ -217,13 +223,71 @@ public final class LedgerApplication {
         header.nextValidatorsHash = Data(validatorSet(forHeight: header.height + 1).hash.bytes)
         header.appHash = Data(ledger.appHash.bytes)
         header.proposer = Data(proposer.bytes)
+        header.evidenceHash = Data(Self.evidenceHash(evidence.map(\.wire)))
         block.header = header
         block.txs = txs.map { Data($0) }
+        block.evidence = evidence.map(\.wire)
         return (try? block.serializedBytes()) ?? []
     }
 
     /// SHA-256 over the transactions in order.
     static func dataHash(_ txs: [[UInt8]]) -> Hash { Hash.sha256(parts: txs) }
+
+    /// The header's `evidence_hash`: empty without evidence, else SHA-256 over each evidence's
+    /// encoded bytes in order.
+    static func evidenceHash(_ evidence: [Wire.DuplicateVoteEvidence]) -> [UInt8] {
+        guard !evidence.isEmpty else { return [] }
+        return Hash.sha256(parts: evidence.map { (try? $0.serializedBytes() as [UInt8]) ?? [] }).bytes
+    }
+
+    // MARK: Evidence (PROTOCOL §3.1, §9)
+
+    /// The ledger's view of a double sign.
+    static func ledgerEvidence(_ evidence: Consensus.DuplicateVoteEvidence) -> DoubleSignEvidence {
+        DoubleSignEvidence(
+            validator: evidence.key.validator, height: evidence.key.height, round: UInt32(clamping: evidence.key.round),
+            voteType: UInt32(evidence.key.type.rawValue))
+    }
+
+    /// Why `evidence` may not go into the block at `tip.height + 1`, or `nil`: the offence must not
+    /// be later than that block; both signatures must verify with the validator's key in the set of
+    /// the offence's height under this chain id (a forged signature and one made for another chain
+    /// fail alike: the chain id is in the signed bytes); then the ledger's half (too old, unknown
+    /// validator, already punished: ``Ledger/evidenceProblem(_:atHeight:)``).
+    public func evidenceProblem(_ evidence: Consensus.DuplicateVoteEvidence) -> String? {
+        let height = tip.height + 1
+        let offence = evidence.key.height
+        guard offence >= 1, offence <= height else { return "offence at height \(offence) is after block \(height)" }
+        do {
+            try evidence.verify(validators: validatorSet(forHeight: offence), chainID: chainID)
+        } catch {
+            if error == .unknownValidator {
+                return "unknown validator: \(evidence.key.validator) is not in the set of height \(offence)"
+            }
+            return "signatures do not verify for chain \(chainID) (forged, or signed for another chain): \(error)"
+        }
+        if let problem = ledger.evidenceProblem(Self.ledgerEvidence(evidence), atHeight: height) {
+            return "\(problem)"
+        }
+        return nil
+    }
+
+    /// Adds verified evidence to the pool (once per offence); returns why it was dropped otherwise.
+    @discardableResult
+    public func addEvidence(_ evidence: Consensus.DuplicateVoteEvidence) -> String? {
+        guard !evidencePool.contains(where: { $0.key == evidence.key }) else { return nil }
+        if let problem = evidenceProblem(evidence) { return problem }
+        evidencePool.append(evidence)
+        return nil
+    }
+
+    /// After a block: drops the evidence it carried and any that is no longer valid (its validator
+    /// now tombstoned, or too old).
+    private func pruneEvidence(committed: [Wire.DuplicateVoteEvidence]) {
+        guard !evidencePool.isEmpty else { return }
+        let done = Set(committed.compactMap { try? Consensus.DuplicateVoteEvidence(wire: $0).key })
+        evidencePool.removeAll { done.contains($0.key) || evidenceProblem($0) != nil }
+    }
 
     /// Why a proposed block was rejected.
     public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
@@ -295,7 +359,23 @@ public final class LedgerApplication {
         else {
             return reject("proposer", "not a validator")
         }
-        guard block.evidence.isEmpty else { return reject("evidence", "evidence is not accepted yet") }
+        guard block.evidence.count <= Self.maxBlockEvidence else {
+            return reject("evidence", "more than \(Self.maxBlockEvidence) pieces")
+        }
+        var punished = Set<Address>()
+        for (i, wire) in block.evidence.enumerated() {
+            guard let evidence = try? Consensus.DuplicateVoteEvidence(wire: wire) else {
+                return reject("evidence", "evidence \(i) is not two conflicting votes of one validator")
+            }
+            if let problem = evidenceProblem(evidence) { return reject("evidence", "evidence \(i): \(problem)") }
+            guard punished.insert(evidence.key.validator).inserted else {
+                return reject(
+                    "evidence", "evidence \(i): already punished: \(evidence.key.validator) twice in one block")
+            }
+        }
+        guard header.evidenceHash == Data(Self.evidenceHash(block.evidence)) else {
+            return reject("evidence_hash", "does not match the evidence")
+        }
         return .success(block)
     }
 
@@ -334,7 +414,11 @@ public final class LedgerApplication {
         let context = BlockContext(
             chainID: chainID, height: height, time: block.header.timeMs &* 1_000_000,
             proposer: Address(bytes: block.header.proposer),
-            lastBlockHash: block.header.hasLastBlockID ? Hash(bytes: block.header.lastBlockID.hash) : nil)
+            lastBlockHash: block.header.hasLastBlockID ? Hash(bytes: block.header.lastBlockID.hash) : nil,
+            lastCommitSigners: block.hasLastCommit
+                ? (try? Consensus.Commit(wire: block.lastCommit))?.precommits.map(\.vote.validator) : nil,
+            evidence: block.evidence.compactMap { try? Consensus.DuplicateVoteEvidence(wire: $0) }.map(
+                Self.ledgerEvidence))
         let result: BlockResult
         var indexFailure: (any Error)?
         do {
@@ -359,6 +443,7 @@ public final class LedgerApplication {
             try? state.prune(keepingRecent: limits.keepRecent + 1)
         }
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
+        pruneEvidence(committed: block.evidence)
         return Applied(
             height: height, blockID: blockID, header: block.header, txs: txs, results: result.txResults,
             appHash: result.appHash, events: result.events, validatorUpdates: result.validatorUpdates)

@@ -47,6 +47,10 @@ public enum QueryPath: Sendable, Hashable {
     case proposal(UInt64)
     /// The scheduled software upgrade (`/query/upgrade_plan`), or null.
     case upgradePlan
+    /// A participant's collateral, jail and liveness window (`/query/collateral/ADDR`, §9).
+    case collateral(Address)
+    /// The slash log, all or one participant's (`/query/slashes[/ADDR]`, §9).
+    case slashes(Address?)
 
     /// Parses the part after `/query/`; `model` is the `?model=` parameter (for `executors`),
     /// `status` the `?status=` one (for `proposals`).
@@ -171,6 +175,22 @@ public enum QueryPath: Sendable, Hashable {
                 epoch = n
             }
             self = .rewards(address, epoch: epoch)
+        case "collateral" where segments.count == 2:
+            do {
+                self = .collateral(try Address(segments[1]))
+            } catch {
+                throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+            }
+        case "slashes" where segments.count <= 2:
+            if segments.count == 2 {
+                do {
+                    self = .slashes(try Address(segments[1]))
+                } catch {
+                    throw .badRequest("invalid_address", "\(segments[1]): \(error)")
+                }
+            } else {
+                self = .slashes(nil)
+            }
         case "supply" where segments.count == 1: self = .supply
         case "params" where segments.count == 1: self = .params
         default: throw .notFound("unknown query path /\(segments.joined(separator: "/"))")
@@ -334,6 +354,40 @@ enum QueryEngine {
             let list = try RewardReader(state: state, version: version).settlements(of: address, epoch: epoch)
             return QueryResult(
                 height: version, key: LedgerStateKey.settlementPrefix, value: try value(list), proof: .null)
+        case .collateral(let address):
+            let key = LedgerStateKey.collateral(address)
+            let (_, proof) = try proven(key)
+            let view = VersionedStateView(state: state, version: version)
+            let info: CollateralInfo
+            do {
+                let ledger = try CollateralQueries.standing(address, in: view)
+                info = CollateralInfo(
+                    address: address, deposit: Amount(ngonka: ledger.collateral.deposit),
+                    unbonding: ledger.collateral.unbonding.map {
+                        CollateralInfo.Unbonding(
+                            amount: Amount(ngonka: $0.amount), releaseHeight: $0.releaseHeight,
+                            requestedHeight: $0.requestedHeight)
+                    }, jailed: ledger.signing.jailed, jailedUntil: ledger.signing.jailedUntil,
+                    tombstoned: ledger.signing.tombstoned, blocksCounted: ledger.signing.counted,
+                    blocksMissed: ledger.signing.missed)
+            } catch {
+                throw .internal("state read failed: \(error)")
+            }
+            return QueryResult(height: version, key: key, value: try value(info), proof: proof)
+        case .slashes(let address):
+            let view = VersionedStateView(state: state, version: version)
+            let records: [Wire.SlashRecord]
+            do { records = try CollateralQueries.slashes(of: address, in: view) } catch {
+                throw .internal("state read failed: \(error)")
+            }
+            let list = records.map {
+                SlashInfo(
+                    sequence: $0.sequence, address: $0.address, reason: $0.reason, ppm: $0.ppm,
+                    burnedDeposit: Amount(ngonka: $0.burnedDeposit),
+                    burnedUnbonding: Amount(ngonka: $0.burnedUnbonding),
+                    height: $0.height, offence: $0.offence, jailed: $0.jailed, tombstoned: $0.tombstoned)
+            }
+            return QueryResult(height: version, key: LedgerStateKey.slashPrefix, value: try value(list), proof: .null)
         case .misses(let address):
             let key = LedgerStateKey.misses(address)
             let (raw, proof) = try proven(key)

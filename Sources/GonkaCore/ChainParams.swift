@@ -42,6 +42,10 @@ public struct ChainParams: Codable, Hashable, Sendable {
     public var rewards: RewardParams
     /// Governance (PROTOCOL §10): see ``GovernanceParams``.
     public var governance: GovernanceParams
+    /// Collateral (PROTOCOL §5.6, §9): see ``CollateralParams``.
+    public var collateral: CollateralParams
+    /// Slashing and jail (PROTOCOL §9): see ``SlashingParams``.
+    public var slashing: SlashingParams
 
     public init(
         maxTxBytes: UInt64 = 65_536,
@@ -65,7 +69,9 @@ public struct ChainParams: Codable, Hashable, Sendable {
         priceWindowSeconds: UInt64 = 60,
         validation: ValidationParams = .defaults,
         rewards: RewardParams = .defaults,
-        governance: GovernanceParams = .devnet
+        governance: GovernanceParams = .devnet,
+        collateral: CollateralParams = .devnet,
+        slashing: SlashingParams = .devnet
     ) {
         self.maxTxBytes = maxTxBytes
         self.minGasPrice = minGasPrice
@@ -89,6 +95,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         self.validation = validation
         self.rewards = rewards
         self.governance = governance
+        self.collateral = collateral
+        self.slashing = slashing
     }
 
     /// The defaults of `gonka devnet` (PROTOCOL §12, devnet column).
@@ -117,6 +125,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         case validation
         case rewards
         case governance
+        case collateral
+        case slashing
     }
 
     public init(from decoder: any Decoder) throws {
@@ -147,6 +157,8 @@ public struct ChainParams: Codable, Hashable, Sendable {
         validation = try c.decodeIfPresent(ValidationParams.self, forKey: .validation) ?? d.validation
         rewards = try c.decodeIfPresent(RewardParams.self, forKey: .rewards) ?? d.rewards
         governance = try c.decodeIfPresent(GovernanceParams.self, forKey: .governance) ?? d.governance
+        collateral = try c.decodeIfPresent(CollateralParams.self, forKey: .collateral) ?? d.collateral
+        slashing = try c.decodeIfPresent(SlashingParams.self, forKey: .slashing) ?? d.slashing
     }
 }
 

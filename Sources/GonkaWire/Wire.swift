@@ -87,6 +87,13 @@ public enum Wire {
     public typealias NoBlock = Gonka_V1_NoBlock
     public typealias MempoolTxs = Gonka_V1_MempoolTxs
     public typealias EvidenceEnvelope = Gonka_V1_EvidenceEnvelope
+    public typealias MsgDepositCollateral = Gonka_V1_MsgDepositCollateral
+    public typealias MsgWithdrawCollateral = Gonka_V1_MsgWithdrawCollateral
+    public typealias MsgUnjail = Gonka_V1_MsgUnjail
+    public typealias UnbondingEntry = Gonka_V1_UnbondingEntry
+    public typealias CollateralRecord = Gonka_V1_CollateralRecord
+    public typealias SigningInfo = Gonka_V1_SigningInfo
+    public typealias SlashRecord = Gonka_V1_SlashRecord
 }
 
 extension Wire.Msg {
@@ -108,6 +115,9 @@ extension Wire.Msg {
         case .submitProposal: "MsgSubmitProposal"
         case .deposit: "MsgDeposit"
         case .vote: "MsgVote"
+        case .depositCollateral: "MsgDepositCollateral"
+        case .withdrawCollateral: "MsgWithdrawCollateral"
+        case .unjail: "MsgUnjail"
         case nil: nil
         }
     }
@@ -118,6 +128,7 @@ extension Wire.Msg {
         "MsgCommitSeed", "MsgSubmitPocBatch", "MsgSubmitPocValidation",
         "MsgStartInference", "MsgFinishInference", "MsgValidation", "MsgClaimRewards",
         "MsgSubmitProposal", "MsgDeposit", "MsgVote",
+        "MsgDepositCollateral", "MsgWithdrawCollateral", "MsgUnjail",
     ]
 
     public init(_ send: Wire.MsgSend) { self.init(); sum = .send(send) }
@@ -134,6 +145,9 @@ extension Wire.Msg {
     public init(_ submit: Wire.MsgSubmitProposal) { self.init(); sum = .submitProposal(submit) }
     public init(_ deposit: Wire.MsgDeposit) { self.init(); sum = .deposit(deposit) }
     public init(_ vote: Wire.MsgVote) { self.init(); sum = .vote(vote) }
+    public init(_ deposit: Wire.MsgDepositCollateral) { self.init(); sum = .depositCollateral(deposit) }
+    public init(_ withdraw: Wire.MsgWithdrawCollateral) { self.init(); sum = .withdrawCollateral(withdraw) }
+    public init(_ unjail: Wire.MsgUnjail) { self.init(); sum = .unjail(unjail) }
 }
 
 extension Wire.Tx {

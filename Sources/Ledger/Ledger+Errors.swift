@@ -65,6 +65,12 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case depositBelowMinimum(need: Amount, offered: Amount)
         case upgradeHeightPassed(height: UInt64, current: UInt64)
         case upgradeRequired(name: String, height: UInt64, binarySHA256: String)
+        // Collateral and slashing (PROTOCOL §9).
+        case insufficientCollateral(address: Address, need: Amount, have: Amount)
+        case notJailed(Address)
+        case stillJailed(address: Address, until: UInt64, height: UInt64)
+        case tombstoned(Address)
+        case invalidEvidence(String)
     }
 
     let code: Code
@@ -185,6 +191,16 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         return false
     }
 
+    static func insufficientCollateral(address: Address, need: Amount, have: Amount) -> Self {
+        Self(code: .insufficientCollateral(address: address, need: need, have: have))
+    }
+    static func notJailed(_ address: Address) -> Self { Self(code: .notJailed(address)) }
+    static func stillJailed(_ address: Address, until: UInt64, height: UInt64) -> Self {
+        Self(code: .stillJailed(address: address, until: until, height: height))
+    }
+    static func tombstoned(_ address: Address) -> Self { Self(code: .tombstoned(address)) }
+    static func invalidEvidence(_ reason: String) -> Self { Self(code: .invalidEvidence(reason)) }
+
     /// A stable machine-readable code, e.g. `"bad_signature"`.
     public var shortDescription: String {
         switch code {
@@ -244,6 +260,11 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
         case .depositBelowMinimum: "deposit_below_minimum"
         case .upgradeHeightPassed: "upgrade_height_passed"
         case .upgradeRequired: "upgrade_required"
+        case .insufficientCollateral: "insufficient_collateral"
+        case .notJailed: "not_jailed"
+        case .stillJailed: "still_jailed"
+        case .tombstoned: "tombstoned"
+        case .invalidEvidence: "invalid_evidence"
         }
     }
 
@@ -320,6 +341,13 @@ public struct LedgerError: Error, Hashable, Sendable, CustomStringConvertible {
             "software upgrade \"\(name)\" was scheduled by governance for height \(height): this binary does not "
                 + "know it. Stop this node and start it with the binary of upgrade \"\(name)\" (sha256 \(sha)); "
                 + "it continues from height \(height)"
+        case .insufficientCollateral(let address, let need, let have):
+            "\(address) has \(have) of collateral deposited, less than the \(need) asked for"
+        case .notJailed(let address): "\(address) is not jailed"
+        case .stillJailed(let address, let until, let height):
+            "\(address) is jailed until height \(until); this is height \(height)"
+        case .tombstoned(let address): "\(address) is tombstoned (double sign) and can never be unjailed"
+        case .invalidEvidence(let reason): "evidence refused: \(reason)"
         }
     }
 }

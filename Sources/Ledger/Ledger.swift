@@ -142,22 +142,40 @@ public final class Ledger {
         }
         let results = txs.map { run($0, context: context, in: deliverState) }
         // End-block hooks of the modules, after the block's transactions: Inference (expiries,
-        // prices) and Validation (vote deadlines) for the block's own epoch, then Epochs (stages,
-        // weights, validator sets, the next epoch's executor pool), then Rewards (settlements and
-        // expired claims, which read the pool Epochs may just have switched), then Governance last
-        // (deposit periods, tallies, parameter changes: in force from the next block).
+        // prices) and Validation (vote deadlines) for the block's own epoch, Slashing (the block's
+        // evidence, the liveness window) before Epochs so a jail counts at a set update in the same
+        // block, Collateral (releases at an epoch start), then Epochs (stages, weights, validator
+        // sets, the next epoch's executor pool), then Rewards (settlements and expired claims, which
+        // read the pool Epochs may just have switched), then Governance last (deposit periods,
+        // tallies, parameter changes: in force from the next block).
         let endBlock: (events: [LedgerEvent], validatorUpdates: [ValidatorUpdate], paramsChanged: Bool)
         do {
             let params = params
             endBlock = try deliverState.transaction { () throws(LedgerError) in
                 let inference = try Inference.endBlock(context: context, params: params, state: deliverState)
                 let validation = try Validation.endBlock(context: context, params: params, state: deliverState)
+                let evidence = try Slashing.applyEvidence(context: context, params: params, state: deliverState)
+                let liveness = try Slashing.countLiveness(context: context, params: params, state: deliverState)
+                let released = try Collateral.endBlock(context: context, params: params, state: deliverState)
                 let epochs = try Epochs.endBlock(context: context, params: params, in: deliverState)
+                // A jail or unjail in this block changes the set from height + 2 (PROTOCOL §9).
+                let jailChanged = (results.flatMap(\.events) + evidence + liveness).contains {
+                    switch $0 {
+                    case .unjailed: true
+                    case .slashed(_, _, _, let jailed, _): jailed
+                    default: false
+                    }
+                }
+                let refreshed =
+                    jailChanged
+                    ? try Epochs.refreshValidatorSet(context: context, params: params, in: deliverState) : .init()
                 let rewards = try Rewards.endBlock(context: context, params: params, state: deliverState)
                 let governance = try Governance.endBlock(context: context, params: params, state: deliverState)
                 return (
-                    upgradeEvents + inference + validation + epochs.events + rewards + governance.events,
-                    epochs.validatorUpdates, governance.paramsChanged || !upgradeEvents.isEmpty
+                    upgradeEvents + inference + validation + evidence + liveness + released + epochs.events
+                        + refreshed.events + rewards + governance.events,
+                    epochs.validatorUpdates.isEmpty ? refreshed.validatorUpdates : epochs.validatorUpdates,
+                    governance.paramsChanged || !upgradeEvents.isEmpty
                 )
             }
             try Result { try beforeCommit(results) }.mapError { LedgerError.storage($0) }.get()
@@ -213,6 +231,9 @@ public final class Ledger {
             if let violation = try Rewards.checkInvariants(in: deliverState) {
                 throw LedgerError.invariantViolated("at height \(version): \(violation)")
             }
+            if let violation = try Collateral.checkInvariant(in: deliverState) {
+                throw LedgerError.invariantViolated("collateral at height \(version): \(violation)")
+            }
             return try store.commit(version: version)
         } catch {
             // Nothing of this block may reach the next commit.
@@ -257,6 +278,38 @@ public final class Ledger {
         try Bank.checkSupplyInvariant(in: StateContext(store: store))
     }
 
+    /// A participant's collateral: the deposit backing weight and the withdrawals unbonding (§9).
+    public func collateral(_ address: Address) throws(LedgerError) -> Wire.CollateralRecord {
+        try Collateral.record(address, in: StateContext(store: store))
+    }
+
+    /// Every slash (of `address` only, when given), oldest first (§9).
+    public func slashes(of address: Address? = nil) throws(LedgerError) -> [Wire.SlashRecord] {
+        try SlashLog.all(of: address, in: StateContext(store: store))
+    }
+
+    /// A participant's liveness window, jail and tombstone (§9).
+    public func signingInfo(_ address: Address) throws(LedgerError) -> Wire.SigningInfo {
+        try Slashing.info(address, in: StateContext(store: store))
+    }
+
+    /// Why `evidence` could not go into the block at `height` (after the committed state), or
+    /// `nil` when it can: the ledger's half of the evidence check (age, the validator set of its
+    /// height, not already tombstoned); the node checks the signatures.
+    public func evidenceProblem(_ evidence: DoubleSignEvidence, atHeight height: UInt64) -> LedgerError? {
+        do {
+            _ = try Slashing.check(evidence, atHeight: height, params: params, state: StateContext(store: store))
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Checks the collateral invariant on the committed state (diagnostics and tests).
+    public func collateralInvariantViolation() throws(LedgerError) -> String? {
+        try Collateral.checkInvariant(in: StateContext(store: store))
+    }
+
     /// The address of a module account by name (`fee_collector`, `community_pool`, …).
     public static func moduleAddress(_ name: String) -> Address? {
         Bank.ModuleAccount(rawValue: name)?.address
@@ -274,13 +327,25 @@ public struct BlockContext: Sendable, Hashable {
     /// Seeds that the protocol takes from a block hash (the PoC model of §5.1, the epoch seed of
     /// §6.2) read it here: block P's hash is known from block P+1 on.
     public var lastBlockHash: Hash?
+    /// The consensus-key addresses whose precommits for block `height − 1` this block carries
+    /// (its `last_commit`), for the liveness window of PROTOCOL §9. `nil` when unknown (height 1,
+    /// `checkTx`, tools and tests that run the ledger without consensus): no block is counted.
+    public var lastCommitSigners: [Address]?
+    /// The double signs this block carries (PROTOCOL §3.1, §9), signatures already verified by the
+    /// node against the validator set of the offence's height and this chain id.
+    public var evidence: [DoubleSignEvidence]
 
-    public init(chainID: String, height: UInt64, time: Int64, proposer: Address?, lastBlockHash: Hash? = nil) {
+    public init(
+        chainID: String, height: UInt64, time: Int64, proposer: Address?, lastBlockHash: Hash? = nil,
+        lastCommitSigners: [Address]? = nil, evidence: [DoubleSignEvidence] = []
+    ) {
         self.chainID = chainID
         self.height = height
         self.time = time
         self.proposer = proposer
         self.lastBlockHash = lastBlockHash
+        self.lastCommitSigners = lastCommitSigners
+        self.evidence = evidence
     }
 }
 

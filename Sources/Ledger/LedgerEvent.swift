@@ -67,6 +67,16 @@ public enum LedgerEvent: Hashable, Sendable {
     case paramChanged(name: String, value: String)
     /// A software upgrade's handler ran at this height and the chain continued.
     case upgradeApplied(name: String, height: UInt64)
+    /// Collateral moved into the `collateral` module account (§9).
+    case collateralDeposited(participant: Address, amount: Amount)
+    /// A withdrawal began unbonding; it is paid back at the end of `releaseHeight`.
+    case collateralUnbonding(participant: Address, amount: Amount, releaseHeight: UInt64)
+    /// An unbonding withdrawal was paid back.
+    case collateralReleased(participant: Address, amount: Amount)
+    /// A slash burned `amount` of the participant's collateral (§9); `reason` is `invalid`,
+    /// `downtime`, `double_sign` or `liveness`.
+    case slashed(participant: Address, reason: String, amount: Amount, jailed: Bool, tombstoned: Bool)
+    case unjailed(validator: Address)
 
     /// A stable name for the event type, e.g. `"transfer"`.
     public var kind: String {
@@ -104,6 +114,11 @@ public enum LedgerEvent: Hashable, Sendable {
         case .proposalDecided: "proposal_decided"
         case .paramChanged: "param_changed"
         case .upgradeApplied: "upgrade_applied"
+        case .collateralDeposited: "collateral_deposited"
+        case .collateralUnbonding: "collateral_unbonding"
+        case .collateralReleased: "collateral_released"
+        case .slashed: "slashed"
+        case .unjailed: "unjailed"
         }
     }
 
@@ -208,6 +223,21 @@ public enum LedgerEvent: Hashable, Sendable {
             [("proposal_id", String(id)), ("status", status), ("outcome", outcome), ("deposit_fate", fate)]
         case .paramChanged(let name, let value): [("name", name), ("value", value)]
         case .upgradeApplied(let name, let height): [("name", name), ("height", String(height))]
+        case .collateralDeposited(let participant, let amount):
+            [("participant", participant.description), ("amount", String(amount.ngonka))]
+        case .collateralUnbonding(let participant, let amount, let release):
+            [
+                ("participant", participant.description), ("amount", String(amount.ngonka)),
+                ("release_height", String(release)),
+            ]
+        case .collateralReleased(let participant, let amount):
+            [("participant", participant.description), ("amount", String(amount.ngonka))]
+        case .slashed(let participant, let reason, let amount, let jailed, let tombstoned):
+            [
+                ("participant", participant.description), ("reason", reason), ("amount", String(amount.ngonka)),
+                ("jailed", String(jailed)), ("tombstoned", String(tombstoned)),
+            ]
+        case .unjailed(let validator): [("validator", validator.description)]
         }
     }
 }

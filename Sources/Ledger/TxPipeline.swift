@@ -139,6 +139,9 @@ struct TxPipeline {
         case .submitProposal(let m): try Governance.handle(m, context: context, params: params, state: state)
         case .deposit(let m): try Governance.handle(m, context: context, params: params, state: state)
         case .vote(let m): try Governance.handle(m, context: context, state: state)
+        case .depositCollateral(let m): try Collateral.handle(m, in: state)
+        case .withdrawCollateral(let m): try Collateral.handle(m, context: context, params: params, in: state)
+        case .unjail(let m): try Slashing.handle(m, context: context, state: state)
         case nil:
             throw .unknownMessage(index: 0)
         }
@@ -161,6 +164,9 @@ struct TxPipeline {
         case .submitProposal(let m): try parseAddress(m.proposer, field: "proposer")
         case .deposit(let m): try parseAddress(m.depositor, field: "depositor")
         case .vote(let m): try parseAddress(m.voter, field: "voter")
+        case .depositCollateral(let m): try parseAddress(m.participant, field: "participant")
+        case .withdrawCollateral(let m): try parseAddress(m.participant, field: "participant")
+        case .unjail(let m): try parseAddress(m.validator, field: "validator")
         case nil: throw .unknownMessage(index: 0)
         }
     }

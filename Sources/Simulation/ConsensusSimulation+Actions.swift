@@ -199,15 +199,18 @@ extension World {
         }
         block.header = header
         block.txs = [Data("tx \(i)/\(height)/\(round)/\(variant)".utf8)]
-        var seen: Set<Consensus.DuplicateVoteEvidence.Key> = []
+        // The node's rules (LedgerApplication.check): one piece per validator per block, none
+        // against a validator already punished.
+        var seen: Set<Address> = []
         block.evidence = nodes[i].evidencePool.filter {
-            !committed($0.key, in: i) && $0.key.height <= height && seen.insert($0.key).inserted
+            !punished($0.key.validator, in: i) && $0.key.height <= height && seen.insert($0.key.validator).inserted
         }.map(\.wire)
         return (try? block.serializedBytes()) ?? []
     }
 
     /// `processProposal`: the block extends this node's chain, carries a valid last commit and
-    /// the block time it implies, and only valid, not yet committed evidence.
+    /// the block time it implies, and only valid evidence against validators not yet punished, one
+    /// piece per validator (the node's `LedgerApplication.check`).
     func isValid(_ bytes: [UInt8], at i: Int) -> Bool {
         guard let block = try? Wire.Block(serializedBytes: bytes) else { return false }
         let header = block.header
@@ -226,11 +229,12 @@ extension World {
         } else {
             guard header.timeMs == genesisTime + 1 else { return false }
         }
-        var keys: Set<Consensus.DuplicateVoteEvidence.Key> = []
+        var punishedHere: Set<Address> = []
         for wire in block.evidence {
             guard let e = try? Consensus.DuplicateVoteEvidence(wire: wire),
                 (try? e.verify(validators: validators, chainID: chainID, verifier: machineConfig.verifier)) != nil,
-                e.key.height <= header.height, keys.insert(e.key).inserted, !committed(e.key, in: i)
+                e.key.height <= header.height, punishedHere.insert(e.key.validator).inserted,
+                !punished(e.key.validator, in: i)
             else { return false }
         }
         return true

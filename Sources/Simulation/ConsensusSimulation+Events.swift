@@ -50,7 +50,10 @@ extension World {
 
     var finished: Bool {
         for i in honest where UInt64(nodes[i].chain.count) < config.heights { return false }
-        for key in evidenceSeen.keys where !evidenceCommitted.contains(key) { return false }
+        // Settled once its validator is punished (the ledger tombstones at the first evidence).
+        for key in evidenceSeen.keys where !evidenceCommitted.contains(where: { $0.validator == key.validator }) {
+            return false
+        }
         return true
     }
 
@@ -162,14 +165,16 @@ extension World {
 
     mutating func gossip(_ i: Int) {
         for message in nodes[i].ownMessages + nodes[i].relayMessages { broadcast(message, from: i) }
-        for evidence in nodes[i].evidencePool where !committed(evidence.key, in: i) {
+        for evidence in nodes[i].evidencePool where !punished(evidence.key.validator, in: i) {
             broadcast(.evidence(evidence), from: i)
         }
         broadcast(.status(height: nodes[i].height), from: i)
     }
 
-    func committed(_ key: Consensus.DuplicateVoteEvidence.Key, in i: Int) -> Bool {
-        nodes[i].chain.contains { $0.evidence.contains(key) }
+    /// Whether node `i`'s chain already carries evidence against `validator`: as in the node's
+    /// ledger (PROTOCOL §9), the first evidence tombstones it and later evidence is "already punished".
+    func punished(_ validator: Address, in i: Int) -> Bool {
+        nodes[i].chain.contains { block in block.evidence.contains { $0.validator == validator } }
     }
 
     mutating func receive(_ message: Message, from: Int, at i: Int) throws(ConsensusSimulation.Violation) {

@@ -102,12 +102,19 @@ public final class TestChain {
             by: accounts[from])
     }
 
-    /// Executes one block at the next height.
+    /// Executes one block at the next height. `signers` are the consensus addresses whose
+    /// precommits the block carries (`nil`: no commit information, liveness is not counted);
+    /// `evidence` the double signs it carries.
     @discardableResult
-    public func finalize(_ txs: [[UInt8]], time: Int64 = 0) throws -> BlockResult {
+    public func finalize(
+        _ txs: [[UInt8]], time: Int64 = 0, signers: [Address]? = nil, evidence: [DoubleSignEvidence] = []
+    ) throws -> BlockResult {
         let height = (ledger.height ?? 0) + 1
         return try ledger.finalize(
-            block: txs, context: BlockContext(chainID: Self.chainID, height: height, time: time, proposer: nil))
+            block: txs,
+            context: BlockContext(
+                chainID: Self.chainID, height: height, time: time, proposer: nil, lastCommitSigners: signers,
+                evidence: evidence))
     }
 
     public func balance(_ index: Int) throws -> Amount { try ledger.balance(of: address(index)) }

@@ -46,7 +46,8 @@ func parseAddressArgument(_ text: String, name: String) throws -> Address {
 /// `gonka tx …`
 struct Tx: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign and broadcast transactions.", subcommands: [Bank.self, Claim.self, Gov.self])
+        abstract: "Sign and broadcast transactions.",
+        subcommands: [Bank.self, Claim.self, Collateral.self, Unjail.self, Gov.self])
 
     struct Bank: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bank transactions.", subcommands: [Send.self])
@@ -123,6 +124,7 @@ struct Query: AsyncParsableCommand {
             ParticipantsCommand.self, PocCommand.self, InferenceCommand.self, Models.self, Executors.self,
             Misses.self, ValidationsCommand.self, Supply.self, SettlementCommand.self, RewardsCommand.self,
             Proposals.self, Proposal.self, Params.self,
+            CollateralCommand.self, Slashes.self,
         ])
 
     struct Status: AsyncParsableCommand {

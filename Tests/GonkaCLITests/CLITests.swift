@@ -102,12 +102,28 @@ import Testing
         ["keys", "export-pubkey", "--help"], ["keys", "delete", "--help"], ["init", "--help"], ["genesis", "--help"],
         ["genesis", "add-account", "--help"], ["genesis", "validate", "--help"], ["version", "--help"],
         ["bench", "--help"], ["bench", "inference", "--help"], ["bench", "validation", "--help"],
+        ["tx", "collateral", "deposit", "--help"], ["tx", "collateral", "withdraw", "--help"],
+        ["tx", "unjail", "--help"], ["query", "collateral", "--help"], ["query", "slashes", "--help"],
     ])
     func everyCommandExplainsItself(arguments: [String]) async throws {
         let run = try await gonka(arguments)
         #expect(run.status == 0)
         #expect(run.stdout.contains("USAGE:"))
         #expect(run.stdout.contains("OVERVIEW:") || arguments == ["--help"])
+    }
+
+    /// Collateral and slashing commands refuse bad arguments before they reach a node (PROTOCOL §9).
+    @Test(arguments: [
+        (["tx", "collateral", "deposit", "key", "0gnk"], "AMOUNT must be positive"),
+        (["tx", "collateral", "withdraw", "key", "lots"], "AMOUNT \"lots\""),
+        (["tx", "unjail", "../key"], "key"),
+        (["query", "collateral", "nope"], "is not a gonka1"),
+        (["query", "slashes", "nope"], "is not a gonka1"),
+    ])
+    func collateralCommandsRejectBadArguments(arguments: [String], message: String) async throws {
+        let run = try await gonka(arguments)
+        #expect(run.status != 0)
+        #expect(run.output.contains(message), "\(run.output)")
     }
 
     @Test func benchInferenceRejectsBadArgumentsAndModels() async throws {

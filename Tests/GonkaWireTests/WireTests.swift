@@ -67,8 +67,11 @@ import Testing
         #expect(Wire.Msg(Wire.MsgSubmitProposal()).typeName == "MsgSubmitProposal")
         #expect(Wire.Msg(Wire.MsgDeposit()).typeName == "MsgDeposit")
         #expect(Wire.Msg(Wire.MsgVote()).typeName == "MsgVote")
+        #expect(Wire.Msg(Wire.MsgDepositCollateral()).typeName == "MsgDepositCollateral")
+        #expect(Wire.Msg(Wire.MsgWithdrawCollateral()).typeName == "MsgWithdrawCollateral")
+        #expect(Wire.Msg(Wire.MsgUnjail()).typeName == "MsgUnjail")
         #expect(Wire.Msg().typeName == nil)
-        #expect(Wire.Msg.knownTypeNames.count == 14)
+        #expect(Wire.Msg.knownTypeNames.count == 17)
     }
 
     @Test func unknownMessageTypeDecodesAsUnknown() throws {

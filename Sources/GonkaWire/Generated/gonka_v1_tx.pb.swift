@@ -168,7 +168,31 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     set {sum = .claimRewards(newValue)}
   }
 
-  /// 12–19: reserved for the collateral and slashing messages of issue 16.
+  public var depositCollateral: Gonka_V1_MsgDepositCollateral {
+    get {
+      if case .depositCollateral(let v)? = sum {return v}
+      return Gonka_V1_MsgDepositCollateral()
+    }
+    set {sum = .depositCollateral(newValue)}
+  }
+
+  public var withdrawCollateral: Gonka_V1_MsgWithdrawCollateral {
+    get {
+      if case .withdrawCollateral(let v)? = sum {return v}
+      return Gonka_V1_MsgWithdrawCollateral()
+    }
+    set {sum = .withdrawCollateral(newValue)}
+  }
+
+  public var unjail: Gonka_V1_MsgUnjail {
+    get {
+      if case .unjail(let v)? = sum {return v}
+      return Gonka_V1_MsgUnjail()
+    }
+    set {sum = .unjail(newValue)}
+  }
+
+  /// 15–19: reserved for money messages.
   public var submitProposal: Gonka_V1_MsgSubmitProposal {
     get {
       if case .submitProposal(let v)? = sum {return v}
@@ -207,7 +231,10 @@ public nonisolated struct Gonka_V1_Msg: Sendable {
     case finishInference(Gonka_V1_MsgFinishInference)
     case validation(Gonka_V1_MsgValidation)
     case claimRewards(Gonka_V1_MsgClaimRewards)
-    /// 12–19: reserved for the collateral and slashing messages of issue 16.
+    case depositCollateral(Gonka_V1_MsgDepositCollateral)
+    case withdrawCollateral(Gonka_V1_MsgWithdrawCollateral)
+    case unjail(Gonka_V1_MsgUnjail)
+    /// 15–19: reserved for money messages.
     case submitProposal(Gonka_V1_MsgSubmitProposal)
     case deposit(Gonka_V1_MsgDeposit)
     case vote(Gonka_V1_MsgVote)
@@ -318,7 +345,7 @@ nonisolated extension Gonka_V1_TxBody: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Msg"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0\u{3}claim_rewards\0\u{4}\u{9}submit_proposal\0\u{1}deposit\0\u{1}vote\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}send\0\u{3}register_participant\0\u{3}grant_operator\0\u{3}revoke_operator\0\u{3}commit_seed\0\u{3}submit_poc_batch\0\u{3}submit_poc_validation\0\u{3}start_inference\0\u{3}finish_inference\0\u{1}validation\0\u{3}claim_rewards\0\u{3}deposit_collateral\0\u{3}withdraw_collateral\0\u{1}unjail\0\u{4}\u{6}submit_proposal\0\u{1}deposit\0\u{1}vote\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -469,6 +496,45 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
           self.sum = .claimRewards(v)
         }
       }()
+      case 12: try {
+        var v: Gonka_V1_MsgDepositCollateral?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .depositCollateral(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .depositCollateral(v)
+        }
+      }()
+      case 13: try {
+        var v: Gonka_V1_MsgWithdrawCollateral?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .withdrawCollateral(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .withdrawCollateral(v)
+        }
+      }()
+      case 14: try {
+        var v: Gonka_V1_MsgUnjail?
+        var hadOneofValue = false
+        if let current = self.sum {
+          hadOneofValue = true
+          if case .unjail(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.sum = .unjail(v)
+        }
+      }()
       case 20: try {
         var v: Gonka_V1_MsgSubmitProposal?
         var hadOneofValue = false
@@ -562,6 +628,18 @@ nonisolated extension Gonka_V1_Msg: SwiftProtobuf.Message, SwiftProtobuf._Messag
     case .claimRewards?: try {
       guard case .claimRewards(let v)? = self.sum else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .depositCollateral?: try {
+      guard case .depositCollateral(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .withdrawCollateral?: try {
+      guard case .withdrawCollateral(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .unjail?: try {
+      guard case .unjail(let v)? = self.sum else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
     }()
     case .submitProposal?: try {
       guard case .submitProposal(let v)? = self.sum else { preconditionFailure() }

@@ -20,6 +20,8 @@ enum Bank {
         case rewards = "rewards"
         /// Proposal deposits in escrow (PROTOCOL §10) until they are refunded or burned.
         case governance = "gov"
+        /// Collateral deposits and unbonding withdrawals (PROTOCOL §9).
+        case collateral = "collateral"
 
         var address: Address { Address.module(rawValue) }
     }

@@ -142,7 +142,8 @@ enum Epochs {
             var set = Wire.ValidatorSetRecord()
             set.fromHeight = p + offsets.switchOffset
             set.epoch = e
-            set.validators = validatorMembers(record, params: params)
+            let excluded = try excludedAddresses(in: state)
+            set.validators = validatorMembers(record, params: params, excluding: excluded)
             try state.setRecord(set, at: StateKey.validatorSet(from: set.fromHeight))
             out.validatorUpdates = updates(set)
             out.events.append(
@@ -165,12 +166,20 @@ enum Epochs {
             // switch block's hash as seed (PROTOCOL §5.6, §6.2).
             if record.status == "active" {
                 let ended = try Inference.currentEpoch(in: state)
+                // Jailed and tombstoned participants stay out of the new pool (PROTOCOL §9).
+                let excluded = try excludedAddresses(in: state)
                 let candidates = record.participants.compactMap { member -> ExecutorDraw.Candidate? in
-                    guard let address = try? Address(member.address) else { return nil }
+                    guard !excluded.contains(member.address), let address = try? Address(member.address) else {
+                        return nil
+                    }
                     return ExecutorDraw.Candidate(address: address, weight: member.weight)
                 }
                 try Inference.setExecutorSet(
                     epoch: e, epochSeed: context.lastBlockHash ?? .zero, candidates: candidates, in: state)
+                // Executor downtime of the epoch whose pool this one replaces (§9).
+                if ended != e {
+                    out.events += try Slashing.endEpoch(ended, context: context, params: params, state: state)
+                }
                 try Validation.beginEpoch(
                     e, ended: ended == e ? nil : ended, candidates: candidates, params: params, state: state)
             }
@@ -186,10 +195,44 @@ enum Epochs {
         return out
     }
 
+    /// After a jail, tombstone or unjail in block h (PROTOCOL §9): the set that signs from h+2 is the
+    /// set in force then, recomputed from its epoch's record without the jailed and tombstoned
+    /// (``validatorMembers(_:params:excluding:)``), so a jailed validator leaves at once (as in
+    /// CometBFT) and an unjailed one returns. Nothing when the set does not change, when it would be
+    /// empty, or when this block already wrote the set of h+2 (the switch, which filters too).
+    static func refreshValidatorSet(
+        context: BlockContext, params: ChainParams, in state: StateContext
+    ) throws(LedgerError) -> EndBlock {
+        var out = EndBlock()
+        let target = context.height &+ 2
+        guard let inForce = try validatorSet(forHeight: target, in: state), inForce.fromHeight != target,
+            let record = try epoch(inForce.epoch, in: state)
+        else { return out }
+        let excluded = try excludedAddresses(in: state)
+        let members = validatorMembers(record, params: params, excluding: excluded)
+        guard !members.isEmpty, members != inForce.validators else { return out }
+        var set = Wire.ValidatorSetRecord()
+        set.fromHeight = target
+        set.epoch = inForce.epoch
+        set.validators = members
+        try state.setRecord(set, at: StateKey.validatorSet(from: target))
+        out.validatorUpdates = updates(set)
+        out.events.append(
+            .validatorSetChanged(
+                epoch: set.epoch, fromHeight: target, validators: members.count,
+                totalPower: members.reduce(0) { $0 &+ $1.weight }))
+        return out
+    }
+
     /// The validators of a computed epoch: positive weights, heaviest first (address breaks ties),
-    /// at most `max_validators`, one entry per consensus key.
-    static func validatorMembers(_ record: Wire.EpochRecord, params: ChainParams) -> [Wire.EpochParticipant] {
-        let ordered = record.participants.filter { $0.weight > 0 && $0.consensusPubkey.count == 32 }.sorted {
+    /// at most `max_validators`, one entry per consensus key, none of `excluded` (jailed or
+    /// tombstoned participants, PROTOCOL §9).
+    static func validatorMembers(
+        _ record: Wire.EpochRecord, params: ChainParams, excluding excluded: Set<String> = []
+    ) -> [Wire.EpochParticipant] {
+        let ordered = record.participants.filter {
+            $0.weight > 0 && $0.consensusPubkey.count == 32 && !excluded.contains($0.address)
+        }.sorted {
             $0.weight != $1.weight ? $0.weight > $1.weight : $0.address < $1.address
         }
         var keys = Set<Data>()
@@ -201,11 +244,19 @@ enum Epochs {
         return out.sorted { $0.address < $1.address }
     }
 
+    /// The addresses of jailed and tombstoned participants (PROTOCOL §9).
+    static func excludedAddresses(in state: StateContext) throws(LedgerError) -> Set<String> {
+        let infos = try state.records(
+            Wire.SigningInfo.self, withPrefix: StateKey.signingInfoPrefix, what: "signing info")
+        return Set(infos.filter { $0.jailed || $0.tombstoned }.map(\.address))
+    }
+
     /// §5.5–5.7 for the sprint of `record`: acceptance by > 50% of the current weight (voters with
     /// `fraud = false`; non-voters count against), raw weight = the accepted nonces + the weight
     /// the serving nodes carry (``carriedWeight(_:nodeCount:record:params:in:)``; the batches'
-    /// `node_count` is the participant's ML node count), collateral = fully collateralised, then
-    /// the power cap.
+    /// `node_count` is the participant's ML node count), then the collateral term
+    /// (`CollateralParams.weight(raw:collateral:)` over the deposit, for epochs after
+    /// `collateral_grace_epochs`), then the power cap.
     static func computeWeights(
         _ record: inout Wire.EpochRecord, height: UInt64, params: ChainParams, in state: StateContext
     ) throws(LedgerError) {
@@ -244,8 +295,17 @@ enum Epochs {
             }
             members.append(member)
         }
-        let positive = members.indices.filter { members[$0].rawWeight > 0 }
-        let capped = PowerCap.apply(positive.map { members[$0].rawWeight }, maxPpm: params.epochs.maxIndividualPowerPpm)
+        var backed: [UInt64] = []
+        for member in members {
+            if params.collateral.applies(toEpoch: record.epoch), let address = try? Address(member.address) {
+                let deposit = try Collateral.deposit(of: address, in: state)
+                backed.append(params.collateral.weight(raw: member.rawWeight, collateral: deposit))
+            } else {
+                backed.append(member.rawWeight)
+            }
+        }
+        let positive = members.indices.filter { backed[$0] > 0 }
+        let capped = PowerCap.apply(positive.map { backed[$0] }, maxPpm: params.epochs.maxIndividualPowerPpm)
         record.totalWeight = 0
         for (i, weight) in zip(positive, capped) {
             members[i].weight = weight

@@ -199,12 +199,13 @@ extension Validation {
     }
 
     /// INVALID (§7.4): out of the executor pool (if the epoch is the current one), reputation 0,
-    /// and every inference of it still VOTING invalidated and refunded. (Forfeiting the epoch's
-    /// settlement and slashing collateral belong to Rewards and Collateral, §8–§9.)
+    /// every inference of it still VOTING invalidated and refunded, and `slash_invalid` of its
+    /// collateral burned (§9). (Forfeiting the epoch's settlement belongs to Rewards, §8.)
     private static func declareInvalid(
         _ executor: Address, epoch: UInt64, context: BlockContext, params: ChainParams, state: StateContext
     ) throws(LedgerError) -> [LedgerEvent] {
         var events: [LedgerEvent] = [.executorInvalid(executor: executor, epoch: epoch)]
+        events.append(try Slashing.invalid(executor, epoch: epoch, context: context, params: params, state: state))
         if try Inference.currentEpoch(in: state) == epoch {
             try Inference.removeFromExecutorSet(executor, in: state)
         }
