@@ -43,6 +43,7 @@ let package = Package(
         .library(name: "Devnet", targets: ["Devnet"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
         .library(name: "Verification", targets: ["Verification"]),
+        .library(name: "Explorer", targets: ["Explorer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -56,6 +57,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // `config.toml` is read with toml++ (C++) through TOMLKit.
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        // The explorer's pages are Mustache templates (HTML-escaping by default).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
     ],
     targets: [
         .target(
@@ -158,11 +161,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The block explorer every API node serves at `GET /` (and `gonka explorer` locally): pages
+        // rendered from the chain RPC's answers through Mustache templates.
+        .target(
+            name: "Explorer",
+            dependencies: [
+                "GonkaCore", "GonkaClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "APINode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
-                "Verification",
+                "Verification", "Explorer",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -244,7 +260,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Inference", "ChainNode", "MLNode",
                 "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle", "NodeHost", "Devnet",
-                "Benchmarks",
+                "Benchmarks", "Explorer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -359,6 +375,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ExplorerTests",
+            dependencies: [
+                "Explorer", "ChainNode", "GonkaClient", "GonkaCore", "GonkaTestKit", "GonkaTestTraits", "GonkaWire",
+                "Ledger", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strict
         ),

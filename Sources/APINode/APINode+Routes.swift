@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Explorer
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -73,6 +74,7 @@ extension APINode {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: self.metrics.text)))
         }
+        explorer.addRoutes(to: router)
         return router
     }
 

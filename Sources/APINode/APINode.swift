@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Explorer
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -22,6 +23,8 @@ public final class APINode: Sendable {
     /// Payload writes and Finish txs after answers (``FinishQueueService`` runs it).
     let finishQueue = FinishQueue()
     public let apiKeys: APIKeyStore?
+    /// The explorer pages at `GET /` and `/explorer/…`, read from this node's chain node.
+    let explorer: Explorer
     let taReplay = ReplayCache()
     let executorReplay = ReplayCache()
     let http: HTTPClient
@@ -40,6 +43,7 @@ public final class APINode: Sendable {
         self.txs = TxSender(
             client: chainClient, key: configuration.key, chainID: configuration.chainID, logger: logger)
         self.apiKeys = configuration.apiKeysFile.map { APIKeyStore(file: $0) }
+        self.explorer = try Explorer(client: chainClient, logger: logger)
         self.http = APINode.sharedHTTPClient
         self.logger = logger
     }
