@@ -44,6 +44,7 @@ let package = Package(
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
         .library(name: "Verification", targets: ["Verification"]),
         .library(name: "Explorer", targets: ["Explorer"]),
+        .library(name: "Telemetry", targets: ["Telemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -59,6 +60,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         // The explorer's pages are Mustache templates (HTML-escaping by default).
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+        // Metrics: the swift-metrics API with the swift-prometheus backend (one registry per node).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         .target(
@@ -86,6 +90,15 @@ let package = Package(
             dependencies: ["GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // Each node's metrics: swift-metrics values on a swift-prometheus registry of its own.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "ServerLifecycle",
             dependencies: [
@@ -98,7 +111,7 @@ let package = Package(
             name: "ChainNode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute", "ServerLifecycle",
-                "ChainRPCTypes",
+                "ChainRPCTypes", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,7 +164,7 @@ let package = Package(
         .target(
             name: "MLNode",
             dependencies: [
-                "Inference", "Tensor", "GonkaCore", "ProofOfCompute", "ServerLifecycle",
+                "Inference", "Tensor", "GonkaCore", "ProofOfCompute", "ServerLifecycle", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -178,7 +191,7 @@ let package = Package(
             name: "APINode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
-                "Verification", "Explorer",
+                "Verification", "Explorer", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -52,6 +52,7 @@ extension ConsensusDriver {
                     interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
             }
         }
+        status.metrics.committed(txs: applied.txs.count, failed: failed, round: round, interval: interval)
         logger.info(
             "committed block",
             metadata: [

@@ -283,6 +283,36 @@ class ExplorerBrowserTest(unittest.TestCase):
         self.assertEqual(self.text(page, "tr[data-address='%s'] .url" % self.hostile), HOSTILE_URL)
         page.close()
 
+    def test_7_metrics(self):
+        """The chain node's and the API nodes' `/metrics`, read by the Prometheus text parser."""
+        import metrics_check
+        with open(os.path.join(self.devnet, "devnet.json")) as f:
+            nodes = json.load(f)["nodes"]
+        chain = metrics_check.families(self.rpc + "/metrics")
+        metrics_check.check(self, chain, {
+            "gonka_height": "gauge", "gonka_round": "gauge", "gonka_peers": "gauge", "gonka_mempool_size": "gauge",
+            "gonka_catching_up": "gauge", "gonka_txs_committed": "counter", "gonka_txs_failed": "counter",
+            "gonka_consensus_block_interval_seconds": "histogram",
+        }, "chain node")
+        self.assertGreater(chain["gonka_height"].samples[0].value, 0)
+        apis = [metrics_check.families("http://127.0.0.1:%d/metrics" % n["api_port"]) for n in nodes]
+        merged = {}
+        for found in apis:
+            for name, family in found.items():
+                merged.setdefault(name, family)
+        metrics_check.check(self, merged, {
+            "gonka_api_http_requests": "counter", "gonka_api_requests": "counter",
+            "gonka_api_time_to_first_token_seconds": "histogram",
+            "gonka_api_e2e_request_latency_seconds": "histogram",
+        }, "API nodes")
+        roles = set()
+        for found in apis:
+            if "gonka_api_e2e_request_latency_seconds" in found:
+                roles |= {s.labels["role"] for s in found["gonka_api_e2e_request_latency_seconds"].samples}
+        self.assertEqual(roles, {"ta", "executor"})
+        routes = {s.labels.get("route") for s in apis[0]["gonka_api_http_requests"].samples}
+        self.assertIn("/explorer", routes)
+
 
 if __name__ == "__main__":
     unittest.main()
