@@ -312,6 +312,12 @@ class ExplorerBrowserTest(unittest.TestCase):
         self.assertEqual(roles, {"ta", "executor"})
         routes = {s.labels.get("route") for s in apis[0]["gonka_api_http_requests"].samples}
         self.assertIn("/explorer", routes)
+        proxy = metrics_check.families(self.proxy + "/metrics")
+        metrics_check.check(self, proxy, {
+            "gonka_proxy_requests": "counter", "gonka_proxy_upstream_latency_seconds": "histogram",
+        }, "proxy")
+        statuses = {s.labels["status"] for s in proxy["gonka_proxy_requests"].samples}
+        self.assertIn("200", statuses)
 
 
 if __name__ == "__main__":
