@@ -334,7 +334,7 @@ let package = Package(
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit",
                 "GonkaTestTraits", "P2P",
-                "GonkaClient", "ChainRPCTypes",
+                "GonkaClient", "ChainRPCTypes", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -4,7 +4,10 @@ import Telemetry
 /// the status snapshot at each scrape (`gonka_height`, `gonka_round`, `gonka_peers`,
 /// `gonka_mempool_size`, `gonka_block_time_seconds`, `gonka_catching_up`) and what each commit
 /// adds (`gonka_txs_committed_total`, `gonka_txs_failed_total`, the
-/// `gonka_consensus_block_interval_seconds` histogram, `gonka_consensus_commit_round`).
+/// `gonka_consensus_block_interval_seconds` histogram, `gonka_consensus_commit_round`, and
+/// CometBFT's view of absent signers: `gonka_consensus_missing_validators`,
+/// `gonka_consensus_missing_validators_power` and `gonka_consensus_validator_missed_blocks_total{validator}`,
+/// a label bounded by the validator set).
 public final class ChainMetrics: Sendable {
     public let registry = MetricsRegistry()
 
@@ -17,6 +20,18 @@ public final class ChainMetrics: Sendable {
         registry.increment("gonka_txs_failed_total", [], by: failed)
         registry.set("gonka_consensus_commit_round", [], round)
         if let interval { registry.observe("gonka_consensus_block_interval_seconds", [], interval) }
+    }
+
+    /// The committed block's signing set, each validator with whether its precommit is in the
+    /// commit.
+    func signers(_ set: [(address: String, power: UInt64, signed: Bool)]) {
+        let missing = set.filter { !$0.signed }
+        registry.set("gonka_consensus_missing_validators", [], missing.count)
+        registry.set(
+            "gonka_consensus_missing_validators_power", [], Int(clamping: missing.reduce(UInt64(0)) { $0 + $1.power }))
+        for validator in missing {
+            registry.increment("gonka_consensus_validator_missed_blocks_total", [("validator", validator.address)])
+        }
     }
 
     /// The exposition with the gauges set from `status` and the connected `peers`.

@@ -292,7 +292,8 @@ class ExplorerBrowserTest(unittest.TestCase):
         metrics_check.check(self, chain, {
             "gonka_height": "gauge", "gonka_round": "gauge", "gonka_peers": "gauge", "gonka_mempool_size": "gauge",
             "gonka_catching_up": "gauge", "gonka_txs_committed": "counter", "gonka_txs_failed": "counter",
-            "gonka_consensus_block_interval_seconds": "histogram",
+            "gonka_consensus_block_interval_seconds": "histogram", "gonka_consensus_missing_validators": "gauge",
+            "gonka_consensus_missing_validators_power": "gauge",
         }, "chain node")
         self.assertGreater(chain["gonka_height"].samples[0].value, 0)
         apis = [metrics_check.families("http://127.0.0.1:%d/metrics" % n["api_port"]) for n in nodes]
