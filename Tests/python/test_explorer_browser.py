@@ -177,10 +177,13 @@ class ExplorerBrowserTest(unittest.TestCase):
         return page.eval("(document.querySelector(%s) || {}).textContent" % json.dumps(selector))
 
     def test_1_overview(self):
+        # The height shown is the chain's at some moment of the page's load: between the node's
+        # answers just before and just after it.
+        before = self.get(self.rpc + "/status")["height"]
         page = self.load("/", "overview")
-        status = self.get(self.rpc + "/status")
         shown = int(self.text(page, "#height").replace(",", ""))
-        self.assertLessEqual(abs(shown - status["height"]), 2)
+        after = self.get(self.rpc + "/status")["height"]
+        self.assertTrue(before <= shown <= after, "shown %d, chain %d…%d" % (shown, before, after))
         epoch = self.get(self.rpc + "/query/epoch")["value"]
         self.assertEqual(self.text(page, "#epoch"), str(epoch["epoch"]))
         participants = self.get(self.rpc + "/query/participants")["value"]
@@ -190,8 +193,8 @@ class ExplorerBrowserTest(unittest.TestCase):
         self.assertIn(models[0]["id"], self.text(page, "#models"))
         # Live: the height moves on without a reload, from the node's event stream.
         moved = page.wait_for("parseInt(document.getElementById('height').textContent.replace(/,/g, '')) > %d"
-                              % shown, timeout=20)
-        self.assertTrue(moved, "the height did not move on in 20 s")
+                              % shown, timeout=60)
+        self.assertTrue(moved, "the height did not move on in 60 s")
         self.assertEqual(page.eval("document.getElementById('live-status').className"), "dot on")
         self.assertEqual(page.problems(), [])
         page.screenshot(os.path.join(self.shots, "overview-live.png"))
