@@ -107,7 +107,9 @@ public final class APIMetrics: Sendable {
             "/v1/epochs/current",
         ]
         if fixed.contains(path) { return path }
-        if path.hasPrefix("/v1/inferences/") { return path.hasSuffix("/payload") ? "/v1/inferences/{id}/payload" : "/v1/inferences/{id}" }
+        if path.hasPrefix("/v1/inferences/") {
+            return path.hasSuffix("/payload") ? "/v1/inferences/{id}/payload" : "/v1/inferences/{id}"
+        }
         if path.hasPrefix("/explorer") { return "/explorer" }
         return "other"
     }
