@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference
+.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference explorer-shots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,6 +16,13 @@ test: ## check docs/DESIGN.md's module graph, build everything (tests included),
 test-python: model ## the `openai` package (PyPI, into .venv-test) against a debug `gonka mlnode start`
 	$(SWIFT) build --product gonka
 	GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"
+
+explorer-shots: model ## the explorer's browser test (headless chromium over a devnet), keeping a PNG per page in explorer-shots/
+	$(SWIFT) build --product gonka
+	rm -rf explorer-shots && mkdir -p explorer-shots
+	GONKA_REQUIRE_BROWSER=1 GONKA_EXPLORER_SHOTS="$(CURDIR)/explorer-shots" GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" \
+		scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka" test_explorer_browser.py
+	@ls explorer-shots
 
 build: ## debug build of everything
 	$(SWIFT) build

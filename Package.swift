@@ -43,6 +43,8 @@ let package = Package(
         .library(name: "Devnet", targets: ["Devnet"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
         .library(name: "Verification", targets: ["Verification"]),
+        .library(name: "Explorer", targets: ["Explorer"]),
+        .library(name: "Telemetry", targets: ["Telemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -56,6 +58,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // `config.toml` is read with toml++ (C++) through TOMLKit.
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        // The explorer's pages are Mustache templates (HTML-escaping by default).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+        // Metrics: the swift-metrics API with the swift-prometheus backend (one registry per node).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         .target(
@@ -83,6 +90,15 @@ let package = Package(
             dependencies: ["GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // Each node's metrics: swift-metrics values on a swift-prometheus registry of its own.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "ServerLifecycle",
             dependencies: [
@@ -95,7 +111,7 @@ let package = Package(
             name: "ChainNode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute", "ServerLifecycle",
-                "ChainRPCTypes",
+                "ChainRPCTypes", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,7 +164,7 @@ let package = Package(
         .target(
             name: "MLNode",
             dependencies: [
-                "Inference", "Tensor", "GonkaCore", "ProofOfCompute", "ServerLifecycle",
+                "Inference", "Tensor", "GonkaCore", "ProofOfCompute", "ServerLifecycle", "Telemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,11 +174,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The block explorer every API node serves at `GET /` (and `gonka explorer` locally): pages
+        // rendered from the chain RPC's answers through Mustache templates.
+        .target(
+            name: "Explorer",
+            dependencies: [
+                "GonkaCore", "GonkaClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "APINode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
-                "Verification",
+                "Verification", "Explorer", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -244,7 +273,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Inference", "ChainNode", "MLNode",
                 "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle", "NodeHost", "Devnet",
-                "Benchmarks",
+                "Benchmarks", "Explorer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -305,7 +334,7 @@ let package = Package(
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit",
                 "GonkaTestTraits", "P2P",
-                "GonkaClient", "ChainRPCTypes",
+                "GonkaClient", "ChainRPCTypes", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -359,6 +388,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ExplorerTests",
+            dependencies: [
+                "Explorer", "ChainNode", "GonkaClient", "GonkaCore", "GonkaTestKit", "GonkaTestTraits", "GonkaWire",
+                "Ledger", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strict
         ),

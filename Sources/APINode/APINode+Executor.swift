@@ -147,6 +147,7 @@ extension APINode {
             defer {
                 if !handedOff {
                     traces.append(trace, inferenceID: id)
+                    metrics.observe(trace)
                     logger.debug("executed", metadata: ["inference.id": "\(id)", "timing": "\(trace.serverTiming())"])
                 }
             }
@@ -218,6 +219,7 @@ extension APINode {
             var trace = job.trace
             trace.mark(.execStored)
             traces.append(trace, inferenceID: assignment.signed.inferenceID)
+            metrics.observe(trace)
             logger.debug(
                 "executed",
                 metadata: ["inference.id": "\(assignment.signed.inferenceID)", "timing": "\(trace.serverTiming())"])
@@ -279,7 +281,7 @@ extension APINode {
         do {
             try await authorizePayloadRequest(id, header: header)
         } catch {
-            metrics.increment("gonka_api_refused_total{code=\"\(error.shortDescription)\"}")
+            metrics.increment("gonka_api_refused_total", [("code", error.shortDescription)])
             return Self.error(error)
         }
         guard let bytes = payloads.load(id) else { return Self.error(.notFound("The payload of \(id)")) }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Explorer
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -15,6 +16,7 @@ extension APINode {
     /// The public routes (PROTOCOL §11, API node public).
     public func publicRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestCountMiddleware(metrics: metrics))
         router.add(middleware: NotFoundMiddleware())
         for kind in [RequestKind.chat, .completion] {
             router.post(RouterPath("/v1/\(kind.rawValue)")) { request, _ in
@@ -73,6 +75,7 @@ extension APINode {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: self.metrics.text)))
         }
+        explorer.addRoutes(to: router)
         return router
     }
 
@@ -177,6 +180,7 @@ extension APINode {
             let relay = try await forward(admitted, trace: &trace)
             let headTrace = trace
             let traces = self.traces
+            let metrics = self.metrics
             let logger = self.logger
             return Response(
                 status: .init(code: relay.status),
@@ -193,6 +197,7 @@ extension APINode {
                     defer {
                         trace.mark(.taEnd)
                         traces.append(trace, inferenceID: admitted.inferenceID)
+                        metrics.observe(trace)
                         logger.debug(
                             "relayed",
                             metadata: [
@@ -216,7 +221,7 @@ extension APINode {
                     try await writer.finish(nil)
                 })
         } catch let error as APIError {
-            metrics.increment("gonka_api_refused_total{code=\"\(error.shortDescription)\"}")
+            metrics.increment("gonka_api_refused_total", [("code", error.shortDescription)])
             return Self.error(error)
         } catch {
             return Self.error(.internalError("\(error)"))
@@ -231,7 +236,7 @@ extension APINode {
             trace.mark(.execVerified)
             return try await execute(assignment, trace: trace)
         } catch {
-            metrics.increment("gonka_api_executor_refused_total{code=\"\(error.shortDescription)\"}")
+            metrics.increment("gonka_api_executor_refused_total", [("code", error.shortDescription)])
             return Self.error(error)
         }
     }

@@ -1,11 +1,15 @@
 import AsyncHTTPClient
+import Explorer
 import Foundation
 import GonkaClient
 import GonkaCore
+import HTTPTypes
+import Hummingbird
 import Logging
 import MLNode
 import NIOCore
 import Synchronization
+import Telemetry
 
 /// A participant's API node (PROTOCOL §6, §11): the Transfer Agent for requests it receives, the
 /// executor for requests drawn to it, the payload store, the ML-node registry and the admin API.
@@ -22,6 +26,8 @@ public final class APINode: Sendable {
     /// Payload writes and Finish txs after answers (``FinishQueueService`` runs it).
     let finishQueue = FinishQueue()
     public let apiKeys: APIKeyStore?
+    /// The explorer pages at `GET /` and `/explorer/…`, read from this node's chain node.
+    let explorer: Explorer
     let taReplay = ReplayCache()
     let executorReplay = ReplayCache()
     let http: HTTPClient
@@ -40,6 +46,7 @@ public final class APINode: Sendable {
         self.txs = TxSender(
             client: chainClient, key: configuration.key, chainID: configuration.chainID, logger: logger)
         self.apiKeys = configuration.apiKeysFile.map { APIKeyStore(file: $0) }
+        self.explorer = try Explorer(client: chainClient, logger: logger)
         self.http = APINode.sharedHTTPClient
         self.logger = logger
     }
@@ -58,30 +65,74 @@ public final class APINode: Sendable {
     }()
 }
 
-/// Counters behind `GET /metrics` (Prometheus text).
+/// The API node's metrics behind `GET /metrics` (swift-metrics on this node's own swift-prometheus
+/// registry, ``MetricsRegistry``): requests by route and status, refusals by error code, forwards,
+/// executor misses, time to first token and end-to-end latency per role (`ta`, `executor`), the
+/// validation worker's counts. Label values are bounded: routes are templates, codes are
+/// `shortDescription`s, roles and outcomes fixed words.
 public final class APIMetrics: Sendable {
-    private let counters = Mutex<[String: Int]>([:])
-    private let gauges = Mutex<[String: Int]>([:])
+    public let registry = MetricsRegistry()
 
-    func increment(_ name: String, by n: Int = 1) { counters.withLock { $0[name, default: 0] += n } }
+    /// Adds `n` to the counter `name` with `labels`.
+    func increment(_ name: String, _ labels: [(String, String)] = [], by n: Int = 1) {
+        registry.increment(name, labels, by: n)
+    }
 
     /// Sets a gauge (a value that goes up and down: a queue's length, a lag).
-    func set(_ name: String, _ value: Int) { gauges.withLock { $0[name] = value } }
+    func set(_ name: String, _ value: Int) { registry.set(name, [], value) }
 
-    public func value(_ name: String) -> Int { counters.withLock { $0[name] } ?? gauges.withLock { $0[name] } ?? 0 }
+    /// A sample's value as the exposition writes it (`name` or `name{label="value"}`), 0 if absent.
+    public func value(_ sample: String) -> Int { Int(registry.value(sample)) }
 
-    /// Prometheus exposition text; names are fixed, so label values are bounded.
-    public var text: String {
-        let snapshot = counters.withLock { $0 }
-        var out = ""
-        for (name, value) in snapshot.sorted(by: { $0.key < $1.key }) {
-            let base = name.split(separator: "{").first.map(String.init) ?? name
-            out += "# TYPE \(base) counter\n\(name) \(value)\n"
+    /// Prometheus exposition text.
+    public var text: String { registry.exposition }
+
+    /// The latency histograms of one finished request, from its phase marks: time to first token
+    /// (first generated text relayed) and end to end (body read to last byte), per role.
+    func observe(_ trace: PathTrace) {
+        let ta = trace.instant(of: .taReceived)
+        let role = ta != nil ? "ta" : "executor"
+        guard let start = ta ?? trace.instant(of: .execReceived) else { return }
+        let first = ta != nil ? trace.instant(of: .taFirstToken) : trace.instant(of: .execFirstRelayed)
+        let end = ta != nil ? trace.instant(of: .taEnd) : trace.instant(of: .execEnd)
+        if let first { registry.observe("gonka_api_time_to_first_token_seconds", [("role", role)], first - start) }
+        if let end { registry.observe("gonka_api_e2e_request_latency_seconds", [("role", role)], end - start) }
+    }
+
+    /// The route template a request path counts under (a bounded label).
+    static func route(_ path: String) -> String {
+        let fixed: Set<String> = [
+            "/", "/health", "/metrics", "/v1/chat/completions", "/v1/completions", "/v1/executor/chat/completions",
+            "/v1/executor/completions", "/v1/models", "/v1/node", "/v1/pricing", "/v1/participants",
+            "/v1/epochs/current",
+        ]
+        if fixed.contains(path) { return path }
+        if path.hasPrefix("/v1/inferences/") {
+            return path.hasSuffix("/payload") ? "/v1/inferences/{id}/payload" : "/v1/inferences/{id}"
         }
-        for (name, value) in gauges.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
-            out += "# TYPE \(name) gauge\n\(name) \(value)\n"
+        if path.hasPrefix("/explorer") { return "/explorer" }
+        return "other"
+    }
+}
+
+/// Counts every public request by route and status (`gonka_api_http_requests_total`).
+struct RequestCountMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: APIMetrics
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let route = APIMetrics.route(request.uri.path)
+        do {
+            let response = try await next(request, context)
+            metrics.increment(
+                "gonka_api_http_requests_total", [("route", route), ("status", String(response.status.code))])
+            return response
+        } catch let error as HTTPError {
+            metrics.increment(
+                "gonka_api_http_requests_total", [("route", route), ("status", String(error.status.code))])
+            throw error
         }
-        return out
     }
 }
 

@@ -10,6 +10,7 @@ import NIOHTTP1
 import ServerLifecycle
 import ServiceLifecycle
 import Synchronization
+import Telemetry
 
 /// `gonka proxy` (PROTOCOL §6.1, DESIGN §1): a local keyless OpenAI-compatible endpoint. It signs
 /// each request with the developer's key for the API node it forwards to (a random healthy one
@@ -26,6 +27,10 @@ public final class SigningProxy: Sendable {
     private let info = Mutex<[String: NodeInfo]>([:])
     private let downUntil = Mutex<[String: ContinuousClock.Instant]>([:])
     let maxBodyBytes: Int
+    /// `GET /metrics`: `gonka_proxy_requests_total{route,status}`, `gonka_proxy_upstream_failures_total`
+    /// (an API node that did not answer, skipped) and `gonka_proxy_upstream_latency_seconds` (request
+    /// sent to the API node's response head).
+    public let metrics = MetricsRegistry()
 
     public init(key: SigningKey, nodes: [String], maxBodyBytes: Int = 1 << 20, logger: Logger) {
         self.key = key
@@ -45,8 +50,19 @@ public final class SigningProxy: Sendable {
             APINode.json(["status": "ok", "address": .string(self.key.publicKey.address.description)])
         }
         router.get("/v1/models") { _, _ in await self.passGET("/v1/models") }
-        router.post("/v1/chat/completions") { request, _ in await self.forward(request, path: "/v1/chat/completions") }
-        router.post("/v1/completions") { request, _ in await self.forward(request, path: "/v1/completions") }
+        for path in ["/v1/chat/completions", "/v1/completions"] {
+            router.post(RouterPath(path)) { request, _ in
+                let response = await self.forward(request, path: path)
+                self.metrics.increment(
+                    "gonka_proxy_requests_total", [("route", path), ("status", String(response.status.code))])
+                return response
+            }
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition)))
+        }
         return router
     }
 
@@ -118,13 +134,16 @@ public final class SigningProxy: Sendable {
             }
             forwarded.body = .bytes(ByteBuffer(bytes: body))
             let response: HTTPClientResponse
+            let sent = ContinuousClock.now
             do {
                 response = try await APINode.sharedHTTPClient.execute(forwarded, timeout: .hours(1))
             } catch {
                 markDown(node)
+                metrics.increment("gonka_proxy_upstream_failures_total")
                 lastError = .upstream("\(node) did not answer: \(error)")
                 continue
             }
+            metrics.observe("gonka_proxy_upstream_latency_seconds", [], .now - sent)
             var headers: HTTPFields = [
                 .contentType: response.headers.first(name: "Content-Type") ?? "application/json",
                 .cacheControl: "no-cache",

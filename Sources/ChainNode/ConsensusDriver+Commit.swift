@@ -26,6 +26,8 @@ extension ConsensusDriver {
         height: UInt64, blockID: Hash, bytes: [UInt8], block: Wire.Block, commit: Consensus.Commit, round: Int,
         synced: Bool
     ) {
+        // The set that signed this height, read before the block may switch it (an epoch switch).
+        let signingSet = app.validatorSet(forHeight: height)
         let applied: LedgerApplication.Applied
         do {
             applied = try app.execute(
@@ -53,6 +55,12 @@ extension ConsensusDriver {
                     interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
             }
         }
+        status.metrics.committed(txs: applied.txs.count, failed: failed, round: round, interval: interval)
+        let signed = Set(commit.precommits.filter { $0.vote.blockID == blockID }.map(\.vote.validator))
+        status.metrics.signers(
+            signingSet.validators.map {
+                (address: $0.address.description, power: $0.power, signed: signed.contains($0.address))
+            })
         logger.info(
             "committed block",
             metadata: [

@@ -102,6 +102,9 @@ public final class EventHub: Sendable {
 /// The node's status as the RPC and metrics read it, updated by the driver; a lock, not an actor
 /// hop, so `/status` answers even while the driver is busy with a large block.
 public final class NodeStatusBox: Sendable {
+    /// The node's metrics, updated where the status is (`GET /metrics`).
+    public let metrics = ChainMetrics()
+
     public struct Snapshot: Sendable, Hashable {
         public var height: UInt64 = 0
         public var blockHash: Hash?

@@ -315,26 +315,10 @@ public enum ChainRPC {
     }
 
     static func metrics(_ deps: RPCDependencies) -> Response {
-        let s = deps.status.snapshot
-        let peers = deps.host.connectedPeers().count
-        let lines = [
-            "# HELP gonka_height Last committed block height.", "# TYPE gonka_height gauge", "gonka_height \(s.height)",
-            "# HELP gonka_round Current consensus round.", "# TYPE gonka_round gauge", "gonka_round \(s.round)",
-            "# HELP gonka_peers Connected peers.", "# TYPE gonka_peers gauge", "gonka_peers \(peers)",
-            "# HELP gonka_mempool_size Transactions in the mempool.", "# TYPE gonka_mempool_size gauge",
-            "gonka_mempool_size \(s.mempoolSize)",
-            "# HELP gonka_block_time_seconds Time between the last two commits.",
-            "# TYPE gonka_block_time_seconds gauge",
-            "gonka_block_time_seconds \(s.lastIntervalMs / 1000).\(String(format: "%03lld", s.lastIntervalMs % 1000))",
-            "# HELP gonka_txs_committed_total Transactions committed since start.",
-            "# TYPE gonka_txs_committed_total counter", "gonka_txs_committed_total \(s.txsCommitted)",
-            "# HELP gonka_catching_up 1 while block sync is catching up.", "# TYPE gonka_catching_up gauge",
-            "gonka_catching_up \(s.catchingUp ? 1 : 0)",
-        ]
-        var buffer = ByteBuffer()
-        buffer.writeString(lines.joined(separator: "\n") + "\n")
+        let text = deps.status.metrics.exposition(deps.status.snapshot, peers: deps.host.connectedPeers().count)
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: buffer))
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func isolate(_ request: Request, _ deps: RPCDependencies) async throws -> Response {

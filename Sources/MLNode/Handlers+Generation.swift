@@ -30,7 +30,7 @@ extension Handlers {
         let wantLogprobs = request.logprobs ?? false
         let parameters = try parameters(
             sampling, promptCount: prompt.count, topLogprobs: request.topLogprobs ?? 0, promptParam: "messages")
-        let admission = try backend.admit()
+        let admission = metrics.metered(try backend.admit())
         let id = "chatcmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = Self.now
         let model = backend.info.id
@@ -98,7 +98,7 @@ extension Handlers {
             throw MLNodeError.invalidRequest("'logprobs' must be in 0…\(Logprobs.maxTop).", param: "logprobs")
         }
         let parameters = try parameters(sampling, promptCount: prompt.count, topLogprobs: top, promptParam: "prompt")
-        let admission = try backend.admit()
+        let admission = metrics.metered(try backend.admit())
         let id = "cmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = Self.now
         let model = backend.info.id

@@ -35,11 +35,17 @@ public protocol MLBackend: Sendable {
     /// ``MLNodeError/overloaded``. The place is given back when the admission is released (after
     /// its job, or when dropped). Validation work waits behind live requests (``MLPriority``).
     func admit(priority: MLPriority) throws(MLNodeError) -> any MLAdmission
+
+    /// How busy the backend is, for `/metrics`; nil where it cannot tell.
+    var load: MLLoad? { get }
 }
 
 extension MLBackend {
     /// A place for a live request.
     public func admit() throws(MLNodeError) -> any MLAdmission { try admit(priority: .live) }
+
+    /// How busy the backend is, for `/metrics`; nil where it cannot tell.
+    public var load: MLLoad? { nil }
 }
 
 /// One admitted request: runs one generation or scoring job when a slot is free. Task cancellation

@@ -34,15 +34,20 @@ public enum MLNodeServer {
     /// runs the PoC routes.
     public static func router(
         backend: some MLBackend, configuration: MLNodeConfiguration = .init(), poc: PocController? = nil,
-        logger: Logger
+        metrics: MLNodeMetrics = MLNodeMetrics(), logger: Logger
     ) -> Router<BasicRequestContext> {
         let handlers = Handlers(
             backend: backend, configuration: configuration,
-            poc: poc ?? PocController(threads: configuration.pocThreads), logger: logger)
+            poc: poc ?? PocController(threads: configuration.pocThreads), metrics: metrics, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
         router.get("/health") { _, _ in handlers.health() }
         router.get("/v1/models") { _, _ in handlers.models() }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(load: backend.load))))
+        }
         router.post("/v1/chat/completions") { request, _ in
             await handlers.respond(request) {
                 try handlers.refuseWhileMining()
@@ -144,6 +149,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
     let backend: Backend
     let configuration: MLNodeConfiguration
     let poc: PocController
+    let metrics: MLNodeMetrics
     let logger: Logger
 
     // MARK: plumbing

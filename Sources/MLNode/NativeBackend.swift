@@ -41,6 +41,12 @@ public final class NativeBackend: MLBackend {
     /// Requests in the node now (running or waiting for a slot).
     public var admittedRequests: Int { scheduler.admitted }
 
+    /// Requests holding a slot and requests waiting for one.
+    public var load: MLLoad? {
+        let waiting = scheduler.waiting
+        return MLLoad(running: max(0, scheduler.admitted - waiting), waiting: waiting)
+    }
+
     public func tokenize(_ text: String) -> [Int] { model.tokenizer.encode(text, parseSpecial: true) }
 
     public func detokenize(_ ids: [Int]) throws -> String {

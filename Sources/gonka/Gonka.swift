@@ -13,6 +13,7 @@ struct Gonka: AsyncParsableCommand {
         subcommands: [
             Keys.self, Init.self, GenesisCommand.self, NodeCommand.self, Devnet.self, Tx.self, Query.self,
             MLNodeCommand.self, ChatCommand.self, PocCommand.self, ProxyCommand.self, APIKeyCommand.self, Bench.self,
+            ExplorerCommand.self,
             Version.self,
         ]
     )

@@ -52,6 +52,7 @@ class OpenAIClientTest(unittest.TestCase):
                 if match:
                     url = match.group(1)
             cls.output = output
+            cls.url = url
             # /health answers once the server serves.
             with urllib.request.urlopen(url + "/health", timeout=10) as response:
                 assert response.status == 200
@@ -139,6 +140,23 @@ class OpenAIClientTest(unittest.TestCase):
         self.assertEqual(raised.exception.body.get("param"), "temperature")
         with self.assertRaises(openai.NotFoundError):
             self.client.chat.completions.create(model="no-such-model", messages=QUESTION)
+
+    def test_zz_metrics(self):
+        """`/metrics` in the Prometheus text format with vLLM's families under gonka_mlnode_ (runs
+        last, after the other tests' requests)."""
+        import metrics_check
+        found = metrics_check.families(self.url + "/metrics")
+        metrics_check.check(self, found, {
+            "gonka_mlnode_requests_running": "gauge", "gonka_mlnode_requests_waiting": "gauge",
+            "gonka_mlnode_time_to_first_token_seconds": "histogram",
+            "gonka_mlnode_inter_token_latency_seconds": "histogram",
+            "gonka_mlnode_e2e_request_latency_seconds": "histogram",
+            "gonka_mlnode_prompt_tokens": "counter", "gonka_mlnode_generation_tokens": "counter",
+            "gonka_mlnode_request_success": "counter",
+        }, "mlnode")
+        reasons = {s.labels.get("finished_reason") for s in found["gonka_mlnode_request_success"].samples}
+        self.assertTrue(reasons & {"stop", "length"}, reasons)
+        self.assertGreater(sum(s.value for s in found["gonka_mlnode_generation_tokens"].samples), 0)
 
 
 if __name__ == "__main__":

@@ -182,7 +182,7 @@ public final class ValidationWorker: Service, Sendable {
             let lag = state.withLock { $0.tip } &- record.finishHeight
             metrics.set("gonka_validation_lag_blocks", Int(clamping: lag))
         } catch {
-            metrics.increment("gonka_validation_errors_total{kind=\"local\"}")
+            metrics.increment("gonka_validation_errors_total", [("kind", "local")])
             logger.warning(
                 "validation: gave up on an inference (a fault on this node's side; nothing sent)",
                 metadata: ["id": "\(id.prefix(16))", "error": "\(error)"])
@@ -242,9 +242,9 @@ public final class ValidationWorker: Service, Sendable {
         txs.enqueue(Wire.Msg(msg), what: vote ? "revalidation vote" : "validation")
         state.withLock { _ = $0.sent.insert(id) }
         let outcome = verdict.passed ? "passed" : "failed"
-        metrics.increment("gonka_validation_done_total{outcome=\"\(outcome)\"}")
+        metrics.increment("gonka_validation_done_total", [("outcome", outcome)])
         if let reason = verdict.reason {
-            metrics.increment("gonka_validation_failed_total{reason=\"\(reason.rawValue)\"}")
+            metrics.increment("gonka_validation_failed_total", [("reason", reason.rawValue)])
         }
         let level: Logger.Level = verdict.passed ? .debug : .notice
         logger.log(

@@ -1,0 +1,50 @@
+import Telemetry
+
+/// The chain node's metrics (swift-metrics on its own swift-prometheus registry): gauges read from
+/// the status snapshot at each scrape (`gonka_height`, `gonka_round`, `gonka_peers`,
+/// `gonka_mempool_size`, `gonka_block_time_seconds`, `gonka_catching_up`) and what each commit
+/// adds (`gonka_txs_committed_total`, `gonka_txs_failed_total`, the
+/// `gonka_consensus_block_interval_seconds` histogram, `gonka_consensus_commit_round`, and
+/// CometBFT's view of absent signers: `gonka_consensus_missing_validators`,
+/// `gonka_consensus_missing_validators_power` and `gonka_consensus_validator_missed_blocks_total{validator}`,
+/// a label bounded by the validator set).
+public final class ChainMetrics: Sendable {
+    public let registry = MetricsRegistry()
+
+    public init() {}
+
+    /// One committed block: its txs, the failed ones among them, its round and the time since the
+    /// previous commit (nil for the first this process saw).
+    func committed(txs: Int, failed: Int, round: Int, interval: Duration?) {
+        registry.increment("gonka_txs_committed_total", [], by: txs)
+        registry.increment("gonka_txs_failed_total", [], by: failed)
+        registry.set("gonka_consensus_commit_round", [], round)
+        if let interval { registry.observe("gonka_consensus_block_interval_seconds", [], interval) }
+    }
+
+    /// The committed block's signing set, each validator with whether its precommit is in the
+    /// commit.
+    func signers(_ set: [(address: String, power: UInt64, signed: Bool)]) {
+        let missing = set.filter { !$0.signed }
+        registry.set("gonka_consensus_missing_validators", [], missing.count)
+        registry.set(
+            "gonka_consensus_missing_validators_power", [], Int(clamping: missing.reduce(UInt64(0)) { $0 + $1.power }))
+        for validator in missing {
+            registry.increment("gonka_consensus_validator_missed_blocks_total", [("validator", validator.address)])
+        }
+    }
+
+    /// The exposition with the gauges set from `status` and the connected `peers`.
+    func exposition(_ status: NodeStatusBox.Snapshot, peers: Int) -> String {
+        registry.set("gonka_height", [], Int(clamping: status.height))
+        registry.set("gonka_round", [], status.round)
+        registry.set("gonka_peers", [], peers)
+        registry.set("gonka_mempool_size", [], status.mempoolSize)
+        registry.set("gonka_block_time_seconds", [], Double(status.lastIntervalMs) / 1000)
+        registry.set("gonka_catching_up", [], status.catchingUp ? 1 : 0)
+        // Counters appear from the first commit on; a scrape before it still names them.
+        registry.increment("gonka_txs_committed_total", [], by: 0)
+        registry.increment("gonka_txs_failed_total", [], by: 0)
+        return registry.exposition
+    }
+}

@@ -1,0 +1,94 @@
+import Inference
+import Synchronization
+import Telemetry
+
+/// The ML node's metrics under vLLM's names with a `gonka_mlnode_` prefix (issue 18):
+/// `requests_running`/`requests_waiting` (read from the backend at each scrape), time to first
+/// token, inter-token latency and end-to-end latency histograms, prompt and generation token
+/// counters, and `request_success_total{finished_reason}` / `request_failure_total`: exactly one of
+/// them per generation request.
+public final class MLNodeMetrics: Sendable {
+    public let registry = MetricsRegistry(buckets: [
+        "gonka_mlnode_inter_token_latency_seconds": MetricsRegistry.tokenBuckets
+    ])
+
+    public init() {}
+
+    /// The exposition after reading the backend's current load into the gauges.
+    func exposition(load: MLLoad?) -> String {
+        if let load {
+            registry.set("gonka_mlnode_requests_running", [], load.running)
+            registry.set("gonka_mlnode_requests_waiting", [], load.waiting)
+        }
+        return registry.exposition
+    }
+
+    /// `admission` with every generation it runs measured.
+    func metered(_ admission: any MLAdmission) -> any MLAdmission { MeteredAdmission(inner: admission, metrics: self) }
+
+    func finished(_ generation: Generation, reason: String, started: ContinuousClock.Instant) {
+        registry.observe("gonka_mlnode_e2e_request_latency_seconds", [], .now - started)
+        registry.increment("gonka_mlnode_prompt_tokens_total", [], by: generation.promptTokens)
+        registry.increment("gonka_mlnode_generation_tokens_total", [], by: generation.tokens.count)
+        registry.increment("gonka_mlnode_request_success_total", [("finished_reason", reason)])
+    }
+}
+
+/// How busy a backend is now: requests holding a slot and requests queued for one.
+public struct MLLoad: Sendable, Equatable {
+    public var running: Int
+    public var waiting: Int
+
+    public init(running: Int, waiting: Int) {
+        self.running = running
+        self.waiting = waiting
+    }
+}
+
+/// An admission whose generations are timed: first token, each later token, the whole request.
+struct MeteredAdmission: MLAdmission {
+    let inner: any MLAdmission
+    let metrics: MLNodeMetrics
+
+    /// When the last token came (nil before the first), shared with the token callback.
+    final class TokenClock: Sendable {
+        let last = Mutex<ContinuousClock.Instant?>(nil)
+    }
+
+    func generate(
+        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
+    ) async throws -> Generation {
+        let started = ContinuousClock.now
+        let clock = TokenClock()
+        let registry = metrics.registry
+        do {
+            let generation = try await inner.generate(prompt: prompt, parameters: parameters) { token in
+                let now = ContinuousClock.now
+                let previous = clock.last.withLock { last in
+                    defer { last = now }
+                    return last
+                }
+                if let previous {
+                    registry.observe("gonka_mlnode_inter_token_latency_seconds", [], now - previous)
+                } else {
+                    registry.observe("gonka_mlnode_time_to_first_token_seconds", [], now - started)
+                }
+                return onToken(token)
+            }
+            let reason: String =
+                switch generation.finishReason {
+                case .stop, .cancelled: "stop"
+                case .length: "length"
+                }
+            metrics.finished(generation, reason: reason, started: started)
+            return generation
+        } catch {
+            registry.increment("gonka_mlnode_request_failure_total")
+            throw error
+        }
+    }
+
+    func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken] {
+        try await inner.score(prompt: prompt, completion: completion, top: top, replay: replay)
+    }
+}

@@ -1,0 +1,199 @@
+import Explorer
+import Foundation
+import GonkaClient
+import GonkaCore
+import GonkaTestKit
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Logging
+import Testing
+
+/// Every explorer page against a real chain node (in process, real sockets), through the router:
+/// figures equal the chain's answers, a participant URL with HTML renders as text, and every class
+/// of bad input gets a 400 or 404 page, never a 500.
+@Suite(.serialized, .hangGuard) struct ExplorerPageTests {
+    static func explorer(_ client: ChainClient) throws -> Application<RouterResponder<BasicRequestContext>> {
+        var logger = Logger(label: "test.explorer")
+        logger.logLevel = .critical
+        let router = Router(context: BasicRequestContext.self)
+        try Explorer(client: client, logger: logger).addRoutes(to: router)
+        return Application(router: router)
+    }
+
+    static func text(_ buffer: ByteBuffer) -> String { String(buffer: buffer) }
+
+    @Test(.timeLimit(.minutes(2))) func pagesShowTheChainsFigures() async throws {
+        let chain = try await ExplorerChain()
+        do {
+            let client = chain.client
+            let record = try #require(try await client.inference(chain.inferenceID))
+            let participants = try await client.participants()
+            let status = try await client.status()
+            try await Self.explorer(client).test(.router) { http in
+                let before = try await client.status().height
+                try await http.execute(uri: "/", method: .get) { response in
+                    let after = try await client.status().height
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<p class=\"big\" id=\"epoch\">0</p>"))
+                    #expect(html.contains(ExplorerChain.model.id))
+                    #expect(html.contains("id=\"participant-count\">1<"))
+                    #expect(html.contains("id=\"validator-count\">1<"))
+                    // The height shown is the node's at the moment of the request.
+                    let shown = try #require(Self.number(after: "id=\"height\" data-live=\"height\">", in: html))
+                    #expect(shown >= before && shown <= after)
+                }
+                try await http.execute(uri: "/explorer/participants", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    let p = try #require(participants.first)
+                    #expect(html.contains("data-address=\"\(p.address)\""))
+                    #expect(html.contains("<td class=\"num weight\">\(p.weight)</td>"))
+                    #expect(html.contains("<td class=\"status\">\(p.status)</td>"))
+                    Self.expectEscaped(html)
+                }
+                try await http.execute(uri: "/explorer/participant/\(chain.participant)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<dd id=\"address\">\(chain.participant)</dd>"))
+                    Self.expectEscaped(html)
+                }
+                try await http.execute(uri: "/explorer/inference/\(chain.inferenceID)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<dd id=\"cost\">\(record.cost)</dd>"))
+                    #expect(html.contains("<dd id=\"refund\">\(record.refund)</dd>"))
+                    #expect(html.contains("<dd id=\"status\">\(record.status)</dd>"))
+                    #expect(html.contains("13 completion"))
+                }
+                // The inference's id also leads to it through the search box (uppercase too).
+                try await http.execute(
+                    uri: "/explorer/search?q=\(chain.inferenceID.uppercased())", method: .get
+                ) { response in
+                    #expect(response.status == .seeOther)
+                    #expect(response.headers[.location] == "/explorer/inference/\(chain.inferenceID)")
+                }
+                let tip = try await client.status().height
+                try await http.execute(uri: "/explorer/blocks", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(Self.text(response.body).contains("href=\"/explorer/block/\(tip)\""))
+                }
+                // Paging back to the first block (the chain may be far past it by now).
+                try await http.execute(uri: "/explorer/blocks?before=2", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("href=\"/explorer/block/1\""))
+                    #expect(!html.contains("href=\"/explorer/block/2\""))
+                    #expect(!html.contains("id=\"older\""))
+                }
+                let block = try await client.block(1)
+                try await http.execute(uri: "/explorer/block/1", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(Self.text(response.body).contains(block.hash))
+                }
+                // The Start tx's page, found through the block that holds it.
+                let startTx = try #require(try await Self.firstTx(client, upTo: status.height + 3))
+                let tx = try await client.tx(startTx)
+                try await http.execute(uri: "/explorer/tx/\(startTx)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("href=\"/explorer/block/\(tx.height)\""))
+                    #expect(html.contains(tx.code == 0 ? "success" : "failed"))
+                }
+                try await http.execute(uri: "/explorer/proposals", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(Self.text(response.body).contains("Governance"))
+                }
+                for (path, type) in [("/explorer/style.css", "text/css"), ("/explorer/live.js", "text/javascript")] {
+                    try await http.execute(uri: path, method: .get) { response in
+                        #expect(response.status == .ok)
+                        #expect(response.headers[.contentType]?.hasPrefix(type) == true)
+                    }
+                }
+            }
+        } catch {
+            await chain.stop()
+            throw error
+        }
+        await chain.stop()
+    }
+
+    /// The participant's URL is on the page as text: escaped, never as a tag.
+    static func expectEscaped(_ html: String) {
+        #expect(html.contains("http://127.0.0.1:9000/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(!html.contains("<script>alert"))
+        #expect(!html.contains("\"><script>"))
+    }
+
+    static func number(after marker: String, in html: String) -> UInt64? {
+        guard let range = html.range(of: marker) else { return nil }
+        return UInt64(html[range.upperBound...].prefix { $0.isNumber || $0 == "," }.filter { $0 != "," })
+    }
+
+    static func firstTx(_ client: ChainClient, upTo tip: UInt64) async throws -> String? {
+        for height in 1...tip {
+            guard let block = try? await client.block(height) else { break }
+            if let tx = block.txs.first { return tx.hash }
+        }
+        return nil
+    }
+
+    /// Each class of bad input: its status and a page that says what was wrong, never a 500.
+    @Test(.timeLimit(.minutes(2))) func badInputGetsFriendlyPages() async throws {
+        let chain = try await ExplorerChain()
+        do {
+            let stranger = TestChain.key(seed: 77, index: 1).publicKey.address
+            let unknownHash = String(repeating: "ab", count: 32)
+            let cases: [(uri: String, status: HTTPResponse.Status, says: String)] = [
+                ("/explorer/participant/\(stranger)", .notFound, "Unknown participant"),
+                ("/explorer/participant/not-an-address", .badRequest, "Not an address"),
+                ("/explorer/participant/%3Cscript%3E", .badRequest, "Not an address"),
+                ("/explorer/inference/xyz", .badRequest, "Not an inference id"),
+                ("/explorer/inference/\(String(repeating: "g", count: 64))", .badRequest, "Not an inference id"),
+                ("/explorer/inference/\(unknownHash)", .notFound, "Unknown inference"),
+                ("/explorer/block/99999999", .notFound, "No such block"),
+                ("/explorer/block/0", .notFound, "No such block"),
+                ("/explorer/block/abc", .badRequest, "Not a height"),
+                ("/explorer/block/99999999999999999999999", .badRequest, "Not a height"),
+                ("/explorer/blocks?before=-1", .badRequest, "Not a height"),
+                ("/explorer/tx/zz", .badRequest, "Not a transaction hash"),
+                ("/explorer/tx/\(unknownHash)", .notFound, "Not found"),
+                ("/explorer/search?q=%3Cb%3E", .badRequest, "Nothing to search for"),
+                ("/explorer/nothing/here", .notFound, "Page not found"),
+                ("/?q=" + String(repeating: "x", count: 100_000), .badRequest, "Request too long"),
+                ("/explorer/participants?" + String(repeating: "a=1&", count: 5_000), .badRequest, "Request too long"),
+            ]
+            try await Self.explorer(chain.client).test(.router) { http in
+                for item in cases {
+                    try await http.execute(uri: item.uri, method: .get) { response in
+                        #expect(response.status == item.status, "\(item.uri.prefix(80))")
+                        #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                        let html = Self.text(response.body)
+                        #expect(html.contains(item.says), "\(item.uri.prefix(80)): \(html.prefix(300))")
+                        #expect(!html.contains("<script>"), "\(item.uri.prefix(80))")
+                    }
+                }
+            }
+        } catch {
+            await chain.stop()
+            throw error
+        }
+        await chain.stop()
+    }
+
+    /// A chain node that does not answer: a 502 page that says so, for every page.
+    @Test(.timeLimit(.minutes(1))) func unreachableChainGetsA502Page() async throws {
+        let port = try LoopbackSocket.freePort()
+        let client = try ChainClient(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(2))
+        try await Self.explorer(client).test(.router) { http in
+            for uri in ["/", "/explorer/participants", "/explorer/blocks", "/explorer/block/1"] {
+                try await http.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .badGateway, "\(uri)")
+                    #expect(Self.text(response.body).contains("did not answer"), "\(uri)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+// `.hangGuard` for this target's suites (see GonkaTestTraits.HangGuard).
+@_exported import GonkaTestTraits
