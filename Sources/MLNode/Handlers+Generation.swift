@@ -195,6 +195,16 @@ extension Handlers {
                 throw .invalidRequest("'logit_bias' values must be between -100 and 100.", param: "logit_bias")
             }
         }
+        if let tools = s.tools, !tools.isNull, tools.arrayValue == nil {
+            throw .invalidRequest("'tools' must be a list of tools.", param: "tools")
+        }
+        if let choice = s.toolChoice, !choice.isNull {
+            guard let mode = choice.stringValue, mode == "auto" || mode == "none" else {
+                throw .invalidRequest(
+                    "'tool_choice' 'required' or a named function is not supported yet: this node does not"
+                        + " constrain tool calls; use 'auto' or 'none'.", param: "tool_choice")
+            }
+        }
         if let tier = s.serviceTier, !["auto", "default", "flex", "scale", "priority"].contains(tier) {
             throw .invalidRequest(
                 "'service_tier' must be auto, default, flex, scale or priority.", param: "service_tier")

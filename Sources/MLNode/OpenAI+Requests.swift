@@ -56,6 +56,10 @@ extension OpenAI {
         var logitBias: [String: Double]?
         /// `{"type": "text" | "json_object" | "json_schema", …}` (``OutputGrammar``).
         var responseFormat: JSONValue?
+        /// Function calling is not served yet: `tools` is accepted (the model does not see it) with
+        /// `tool_choice` `auto` or `none`; `required` or a named function is refused, not downgraded.
+        var tools: JSONValue?
+        var toolChoice: JSONValue?
 
         enum CodingKeys: String, CodingKey {
             case model, stream, seed, stop, temperature, n, user, metadata, store
@@ -65,6 +69,8 @@ extension OpenAI {
             case repetitionPenalty = "repetition_penalty"
             case logitBias = "logit_bias"
             case responseFormat = "response_format"
+            case tools
+            case toolChoice = "tool_choice"
             case streamOptions = "stream_options"
             case maxTokens = "max_tokens"
             case maxCompletionTokens = "max_completion_tokens"

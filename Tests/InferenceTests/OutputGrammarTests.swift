@@ -174,6 +174,13 @@ struct OutputGrammarTests {
                     prompt: prompt, completion: generation.tokens, top: 5,
                     replay: SamplerReplay(parameters: parameters))
                 let draws = scored.compactMap(\.draw)
+                // One line per run, so a long run (GONKA_STRUCTURED_RUNS=200) reports as it goes.
+                let parsed = (try? JSONValue(parsing: generation.text)).map {
+                    JSONSchemaCheck.problems($0, schema: schema).isEmpty
+                }
+                print(
+                    "structured run \(i): \(generation.tokens.count) tokens, finish \(generation.finishReason),"
+                        + " valid \(parsed ?? false), impossible \(draws.filter(\.outsideSupport).count)")
                 outcomes.append(
                     Outcome(
                         text: generation.text, reason: generation.finishReason,

@@ -119,6 +119,13 @@ struct BadInputTests {
             "parallel_tool_calls of wrong type", chat, #"{"messages":\#(user),"parallel_tool_calls":1}"#,
             param: "parallel_tool_calls"),
         Case(
+            "tool_choice required", chat, #"{"messages":\#(user),"tools":[],"tool_choice":"required"}"#,
+            param: "tool_choice"),
+        Case(
+            "tool_choice a named function", chat,
+            #"{"messages":\#(user),"tool_choice":{"type":"function","function":{"name":"f"}}}"#, param: "tool_choice"),
+        Case("tools not a list", chat, #"{"messages":\#(user),"tools":{"a":1}}"#, param: "tools"),
+        Case(
             "response_format of unknown type", chat, #"{"messages":\#(user),"response_format":{"type":"xml"}}"#,
             param: "response_format.type"),
         Case(
