@@ -227,7 +227,7 @@ extension APINode {
         let payload = InferencePayload(
             inferenceID: assignment.signed.inferenceID, executor: address.description, model: assignment.model,
             request: executed, promptTokens: capture.promptTokens, completionTokens: capture.completionTokens,
-            finishReason: capture.finishReason, tokens: capture.tokens)
+            choices: capture.payloadChoices)
         do {
             try payloads.save(payload)
         } catch {

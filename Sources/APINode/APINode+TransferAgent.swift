@@ -67,8 +67,11 @@ extension APINode {
         let price = try await price(of: summary.model)
         let promptTokens = try await countPromptTokens(summary)
         trace.mark(.taCounted)
-        let maxTokens = summary.maxTokens ?? configuration.defaultMaxTokens
-        guard
+        // `n` choices may each use max_tokens: the Start's budget (and the escrow) is their sum,
+        // the Finish's completion_tokens the sum used (PROTOCOL §6.1).
+        let (maxTokens, overflow) = (summary.maxTokens ?? configuration.defaultMaxTokens)
+            .multipliedReportingOverflow(by: summary.choices)
+        guard !overflow,
             let escrow = InferencePricing.escrow(
                 promptTokens: UInt64(promptTokens), maxTokens: UInt64(maxTokens), price: price)?.ngonka
         else { throw .invalidRequest("'max_tokens' is too large.", param: "max_tokens") }
@@ -105,16 +108,16 @@ extension APINode {
     }
 
     /// Prompt tokens with the model's tokenizer: the in-process backend's chat template when there
-    /// is one, else an ML node's `/v1/tokenize` (chat: the contents plus 4 per message for the
-    /// template's markers, an upper bound for the templates we serve).
+    /// is one, else an ML node's `/v1/tokenize` of the text (chat: rendered by our template, markers
+    /// included).
     func countPromptTokens(_ summary: RequestSummary) async throws(APIError) -> Int {
         if let ids = summary.promptTokenIDs { return ids.count }
         if let local = registry.localBackend, local.info.id == summary.model {
             if let prompt = summary.prompt { return local.tokenize(prompt).count }
-            return local.chatPrompt(summary.messages.map { ChatMessage(role: $0.role, content: $0.content) }).count
+            return local.chatPrompt(summary.messages).count
         }
-        let text = summary.prompt ?? summary.messages.map(\.content).joined(separator: "\n")
-        let overhead = summary.messages.count * 4
+        let text = summary.prompt ?? ChatTemplate.render(summary.messages)
+        let overhead = 0
         guard let node = registry.any(model: summary.model) else {
             // No ML node of our own for it: a byte count bounds the token count from above.
             return text.utf8.count + overhead

@@ -5,6 +5,7 @@ import GonkaClient
 import GonkaCore
 import HTTPTypes
 import Hummingbird
+import Inference
 import Logging
 import MLNode
 import NIOCore
@@ -147,7 +148,10 @@ struct RequestSummary: Sendable {
     var model: String
     var stream: Bool
     var maxTokens: Int?
-    var messages: [(role: String, content: String)]
+    /// `n`: 1…8 choices.
+    var choices = 1
+    /// Read by ``ChatMessages/parse(_:)``, as the ML node reads them.
+    var messages: [ChatMessage]
     var prompt: String?
     var promptTokenIDs: [Int]?
     /// The parsed body (an object), so the executor's rewrite does not parse it a second time.
@@ -169,18 +173,20 @@ struct RequestSummary: Sendable {
             }
             maxTokens = value
         }
+        if let n = object["n"], !n.isNull {
+            guard let value = n.intValue, (1...SamplingParameters.maxChoices).contains(value) else {
+                throw .invalidRequest(
+                    "'n' must be an integer between 1 and \(SamplingParameters.maxChoices).", param: "n")
+            }
+            choices = value
+        }
         messages = []
         switch kind {
         case .chat:
-            guard let list = object["messages"]?.arrayValue, !list.isEmpty else {
-                throw .invalidRequest("'messages' must be a non-empty array.", param: "messages")
-            }
-            for (i, item) in list.enumerated() {
-                guard let role = item["role"]?.stringValue, let content = item["content"]?.stringValue else {
-                    throw .invalidRequest(
-                        "messages[\(i)] must have a string 'role' and 'content'.", param: "messages[\(i)]")
-                }
-                messages.append((role, content))
+            do {
+                messages = try ChatMessages.parse(object["messages"])
+            } catch {
+                throw .invalidRequest(error.message, param: error.param)
             }
         case .completion:
             let list = object["prompt"]?.arrayValue

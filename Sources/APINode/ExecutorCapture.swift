@@ -10,19 +10,31 @@ struct ExecutorCapture: Sendable {
     let clientTopLogprobs: Int
     let clientUsage: Bool
 
-    private(set) var tokens: [InferencePayload.Token] = []
-    private(set) var text = ""
-    private(set) var finishReason = ""
+    /// One choice of the answer (`n` > 1 answers have several, by `index`).
+    struct Choice: Sendable {
+        var tokens: [InferencePayload.Token] = []
+        var text = ""
+        var finishReason = ""
+        /// Client-facing logprob entries, kept for a non-streamed answer.
+        var chatLogprobs: [JSONValue] = []
+        var completionLogprobs: (tokens: [JSONValue], logprobs: [JSONValue], top: [JSONValue], offsets: [JSONValue]) =
+            ([], [], [], [])
+    }
+
+    private(set) var choices: [Choice] = []
+    /// Text of every choice so far (only its being non-empty is read: the first-token mark).
+    var text: String { choices.map(\.text).joined() }
+    /// The payload's choices, in index order.
+    var payloadChoices: [InferencePayload.Choice] {
+        (choices.isEmpty ? [Choice()] : choices).map {
+            InferencePayload.Choice(finishReason: $0.finishReason, tokens: $0.tokens)
+        }
+    }
     private(set) var promptTokens: UInt64 = 0
     private(set) var completionTokens: UInt64 = 0
     private(set) var id = ""
     private(set) var created = 0
     private(set) var model = ""
-    /// Client-facing logprob entries, kept for a non-streamed answer.
-    private var chatLogprobs: [JSONValue] = []
-    private var completionLogprobs:
-        (tokens: [JSONValue], logprobs: [JSONValue], top: [JSONValue], offsets: [JSONValue]) =
-            ([], [], [], [])
     /// An error event the ML node sent in the stream.
     private(set) var streamError: JSONValue?
 
@@ -91,14 +103,18 @@ struct ExecutorCapture: Sendable {
         }
         var outChoices: [JSONValue] = []
         for var choice in choices {
-            if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+            let index = choice["index"]?.intValue ?? 0
+            // The ML node numbers choices 0..<n (n ≤ 8); anything else is not an answer to record.
+            guard (0..<8).contains(index) else { continue }
+            while self.choices.count <= index { self.choices.append(Choice()) }
+            if let reason = choice["finish_reason"]?.stringValue { self.choices[index].finishReason = reason }
             switch kind {
             case .chat:
-                if let content = choice["delta"]?["content"]?.stringValue { text += content }
-                choice["logprobs"] = takeChat(choice["logprobs"]) ?? .null
+                if let content = choice["delta"]?["content"]?.stringValue { self.choices[index].text += content }
+                choice["logprobs"] = takeChat(choice["logprobs"], index: index) ?? .null
             case .completion:
-                if let piece = choice["text"]?.stringValue { text += piece }
-                choice["logprobs"] = takeCompletion(choice["logprobs"]) ?? .null
+                if let piece = choice["text"]?.stringValue { self.choices[index].text += piece }
+                choice["logprobs"] = takeCompletion(choice["logprobs"], index: index) ?? .null
             }
             outChoices.append(choice)
         }
@@ -106,13 +122,13 @@ struct ExecutorCapture: Sendable {
         return out
     }
 
-    private mutating func takeChat(_ logprobs: JSONValue?) -> JSONValue? {
+    private mutating func takeChat(_ logprobs: JSONValue?, index: Int) -> JSONValue? {
         guard let content = logprobs?["content"]?.arrayValue else { return nil }
         var client: [JSONValue] = []
         for entry in content where entry.objectValue != nil {
             let top = (entry["top_logprobs"]?.arrayValue ?? []).filter { $0.objectValue != nil }
             if let id = Self.tokenID(entry["token"]) {
-                tokens.append(
+                choices[index].tokens.append(
                     InferencePayload.Token(
                         token: id, logprob: Self.float(entry["logprob"]),
                         top: top.compactMap { alt in
@@ -131,11 +147,11 @@ struct ExecutorCapture: Sendable {
                 })
             client.append(shown)
         }
-        chatLogprobs.append(contentsOf: client)
+        choices[index].chatLogprobs.append(contentsOf: client)
         return clientLogprobs ? ["content": .array(client)] : nil
     }
 
-    private mutating func takeCompletion(_ logprobs: JSONValue?) -> JSONValue? {
+    private mutating func takeCompletion(_ logprobs: JSONValue?, index: Int) -> JSONValue? {
         guard let logprobs, let ids = logprobs["tokens"]?.arrayValue else { return nil }
         let values = logprobs["token_logprobs"]?.arrayValue ?? []
         let tops = (logprobs["top_logprobs"]?.arrayValue ?? []).map { $0.objectValue ?? [] }
@@ -144,7 +160,7 @@ struct ExecutorCapture: Sendable {
             let top = (i < tops.count ? tops[i] : []).compactMap { key, value in
                 Self.tokenID(key).map { InferencePayload.Alternative(token: $0, logprob: Self.float(value)) }
             }.sorted { $0.logprob != $1.logprob ? $0.logprob > $1.logprob : $0.token < $1.token }
-            tokens.append(
+            choices[index].tokens.append(
                 InferencePayload.Token(token: id, logprob: Self.float(i < values.count ? values[i] : nil), top: top))
         }
         // Legacy completions carry no token bytes; the client sees `token_id:N` entries.
@@ -153,10 +169,10 @@ struct ExecutorCapture: Sendable {
             .object(Array(top.sorted { Self.float($0.1) > Self.float($1.1) }.prefix(clientTopLogprobs)))
         }
         shown["top_logprobs"] = .array(shownTops)
-        completionLogprobs.tokens.append(contentsOf: ids)
-        completionLogprobs.logprobs.append(contentsOf: values)
-        completionLogprobs.top.append(contentsOf: shownTops)
-        completionLogprobs.offsets.append(contentsOf: logprobs["text_offset"]?.arrayValue ?? [])
+        choices[index].completionLogprobs.tokens.append(contentsOf: ids)
+        choices[index].completionLogprobs.logprobs.append(contentsOf: values)
+        choices[index].completionLogprobs.top.append(contentsOf: shownTops)
+        choices[index].completionLogprobs.offsets.append(contentsOf: logprobs["text_offset"]?.arrayValue ?? [])
         return clientLogprobs ? shown : nil
     }
 
@@ -171,26 +187,37 @@ struct ExecutorCapture: Sendable {
             "prompt_tokens": JSONValue(promptTokens), "completion_tokens": JSONValue(completionTokens),
             "total_tokens": JSONValue(promptTokens + completionTokens),
         ]
-        var choice: JSONValue = ["index": 0, "finish_reason": .string(finishReason.isEmpty ? "stop" : finishReason)]
+        let all = choices.isEmpty ? [Choice()] : choices
         switch kind {
         case .chat:
-            choice["message"] = ["role": "assistant", "content": .string(text)]
-            choice["logprobs"] = clientLogprobs ? ["content": .array(chatLogprobs)] : .null
+            let list: [JSONValue] = all.enumerated().map { index, c in
+                [
+                    "index": JSONValue(index), "message": ["role": "assistant", "content": .string(c.text)],
+                    "logprobs": clientLogprobs ? ["content": .array(c.chatLogprobs)] : .null,
+                    "finish_reason": .string(c.finishReason.isEmpty ? "stop" : c.finishReason),
+                ]
+            }
             return [
                 "id": .string(id), "object": "chat.completion", "created": JSONValue(created),
-                "model": .string(model), "choices": [choice], "usage": usage,
+                "model": .string(model), "choices": .array(list), "usage": usage,
             ]
         case .completion:
-            choice["text"] = .string(text)
-            choice["logprobs"] =
-                clientLogprobs
-                ? [
-                    "tokens": .array(completionLogprobs.tokens), "token_logprobs": .array(completionLogprobs.logprobs),
-                    "top_logprobs": .array(completionLogprobs.top), "text_offset": .array(completionLogprobs.offsets),
-                ] : .null
+            let list: [JSONValue] = all.enumerated().map { index, c in
+                [
+                    "index": JSONValue(index), "text": .string(c.text),
+                    "logprobs": clientLogprobs
+                        ? [
+                            "tokens": .array(c.completionLogprobs.tokens),
+                            "token_logprobs": .array(c.completionLogprobs.logprobs),
+                            "top_logprobs": .array(c.completionLogprobs.top),
+                            "text_offset": .array(c.completionLogprobs.offsets),
+                        ] : .null,
+                    "finish_reason": .string(c.finishReason.isEmpty ? "stop" : c.finishReason),
+                ]
+            }
             return [
                 "id": .string(id), "object": "text_completion", "created": JSONValue(created),
-                "model": .string(model), "choices": [choice], "usage": usage,
+                "model": .string(model), "choices": .array(list), "usage": usage,
             ]
         }
     }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GonkaCore
 import Inference
 import MLNode
 import NIOCore
@@ -265,12 +266,16 @@ extension MLScoring {
             var topP: Double
             var minP: Double
             var seed: Int64
+            /// Omitted for choice 0.
+            var choice: Int?
+            var responseFormat: JSONValue?
 
             enum CodingKeys: String, CodingKey {
-                case temperature, seed
+                case temperature, seed, choice
                 case topK = "top_k"
                 case topP = "top_p"
                 case minP = "min_p"
+                case responseFormat = "response_format"
             }
         }
 
@@ -298,7 +303,8 @@ extension MLScoring {
             sampling = request.sampling.map {
                 Sampling(
                     temperature: Double($0.temperature), topK: $0.topK, topP: Double($0.topP), minP: Double($0.minP),
-                    seed: Int64(bitPattern: $0.seed))
+                    seed: Int64(bitPattern: $0.seed), choice: $0.choice == 0 ? nil : $0.choice,
+                    responseFormat: $0.grammar?.source)
             }
             samplerMargin = request.sampling == nil ? nil : request.samplerMargin
         }

@@ -8,6 +8,10 @@ import GonkaCore
 /// `"gonka-payload-v1" ‖ 0x00 ‖ str inference_id ‖ str executor ‖ str model ‖ bytes request ‖
 /// u64 prompt_tokens ‖ u64 completion_tokens ‖ str finish_reason ‖ u32 n ‖
 /// n × (u32 token ‖ u32 float32-bits(logprob) ‖ u8 k ‖ k × (u32 token ‖ u32 float32-bits(logprob)))`.
+///
+/// A request with `n` > 1 choices is encoded as `"gonka-payload-v2" ‖ 0x00` and the same fields up
+/// to `completion_tokens` (the sum over the choices), then `u32 c` and c × (`str finish_reason ‖
+/// u32 n ‖ n × token` as above), the choices in index order. One choice is always v1, byte for byte.
 public struct InferencePayload: Sendable, Hashable {
     public struct Alternative: Sendable, Hashable {
         public var token: UInt32
@@ -36,12 +40,37 @@ public struct InferencePayload: Sendable, Hashable {
     public var request: [UInt8]
     public var promptTokens: UInt64
     public var completionTokens: UInt64
-    public var finishReason: String
-    public var tokens: [Token]
+    /// One of the request's `n` choices: why it ended and its positions.
+    public struct Choice: Sendable, Hashable {
+        public var finishReason: String
+        public var tokens: [Token]
+
+        public init(finishReason: String, tokens: [Token]) {
+            self.finishReason = finishReason
+            self.tokens = tokens
+        }
+    }
+
+    /// The choices in index order (one for `n` = 1).
+    public var choices: [Choice]
+    /// The first choice's finish reason.
+    public var finishReason: String { choices.first?.finishReason ?? "" }
+    /// Every choice's positions, in choice order (what `completion_tokens` counts).
+    public var tokens: [Token] { choices.flatMap(\.tokens) }
 
     public init(
         inferenceID: String, executor: String, model: String, request: [UInt8], promptTokens: UInt64,
         completionTokens: UInt64, finishReason: String, tokens: [Token]
+    ) {
+        self.init(
+            inferenceID: inferenceID, executor: executor, model: model, request: request, promptTokens: promptTokens,
+            completionTokens: completionTokens, choices: [Choice(finishReason: finishReason, tokens: tokens)])
+    }
+
+    /// A payload of several choices (`n` > 1; one choice is the v1 payload).
+    public init(
+        inferenceID: String, executor: String, model: String, request: [UInt8], promptTokens: UInt64,
+        completionTokens: UInt64, choices: [Choice]
     ) {
         self.inferenceID = inferenceID
         self.executor = executor
@@ -49,15 +78,15 @@ public struct InferencePayload: Sendable, Hashable {
         self.request = request
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
-        self.finishReason = finishReason
-        self.tokens = tokens
+        self.choices = choices.isEmpty ? [Choice(finishReason: "", tokens: [])] : choices
     }
 
     static let magic = Array("gonka-payload-v1".utf8) + [0]
+    static let magicChoices = Array("gonka-payload-v2".utf8) + [0]
 
     /// The canonical bytes.
     public var encoded: [UInt8] {
-        var out = Self.magic
+        var out = choices.count == 1 ? Self.magic : Self.magicChoices
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out.append(contentsOf: $0) } }
         func bytes(_ b: [UInt8]) {
@@ -71,17 +100,21 @@ public struct InferencePayload: Sendable, Hashable {
         bytes(request)
         u64(promptTokens)
         u64(completionTokens)
-        str(finishReason)
-        u32(UInt32(tokens.count))
-        for token in tokens {
-            u32(token.token)
-            u32(token.logprob.bitPattern)
-            out.append(UInt8(min(token.top.count, 255)))
-            for alt in token.top.prefix(255) {
-                u32(alt.token)
-                u32(alt.logprob.bitPattern)
+        func choice(_ c: Choice) {
+            str(c.finishReason)
+            u32(UInt32(c.tokens.count))
+            for token in c.tokens {
+                u32(token.token)
+                u32(token.logprob.bitPattern)
+                out.append(UInt8(min(token.top.count, 255)))
+                for alt in token.top.prefix(255) {
+                    u32(alt.token)
+                    u32(alt.logprob.bitPattern)
+                }
             }
         }
+        if choices.count != 1 { u32(UInt32(choices.count)) }
+        for c in choices { choice(c) }
         return out
     }
 
@@ -91,25 +124,37 @@ public struct InferencePayload: Sendable, Hashable {
     /// Decodes canonical bytes; nil when they are not a well-formed payload.
     public init?(decoding data: [UInt8]) {
         var reader = Reader(data: data)
-        guard reader.take(Self.magic.count) == Self.magic,
+        guard let head = reader.take(Self.magic.count), head == Self.magic || head == Self.magicChoices,
             let id = reader.string(), let executor = reader.string(), let model = reader.string(),
-            let request = reader.bytes(), let prompt = reader.u64(), let completion = reader.u64(),
-            let finish = reader.string(), let n = reader.u32(), Int(n) <= data.count
+            let request = reader.bytes(), let prompt = reader.u64(), let completion = reader.u64()
         else { return nil }
-        var tokens: [Token] = []
-        for _ in 0..<n {
-            guard let token = reader.u32(), let bits = reader.u32(), let k = reader.take(1)?.first else { return nil }
-            var top: [Alternative] = []
-            for _ in 0..<k {
-                guard let alt = reader.u32(), let altBits = reader.u32() else { return nil }
-                top.append(Alternative(token: alt, logprob: Float(bitPattern: altBits)))
+        var count: UInt32 = 1
+        if head == Self.magicChoices {
+            // v2 is for several choices only: one choice has exactly one encoding, v1.
+            guard let c = reader.u32(), c >= 2, c <= 8 else { return nil }
+            count = c
+        }
+        var choices: [Choice] = []
+        for _ in 0..<count {
+            guard let finish = reader.string(), let n = reader.u32(), Int(n) <= data.count else { return nil }
+            var tokens: [Token] = []
+            for _ in 0..<n {
+                guard let token = reader.u32(), let bits = reader.u32(), let k = reader.take(1)?.first else {
+                    return nil
+                }
+                var top: [Alternative] = []
+                for _ in 0..<k {
+                    guard let alt = reader.u32(), let altBits = reader.u32() else { return nil }
+                    top.append(Alternative(token: alt, logprob: Float(bitPattern: altBits)))
+                }
+                tokens.append(Token(token: token, logprob: Float(bitPattern: bits), top: top))
             }
-            tokens.append(Token(token: token, logprob: Float(bitPattern: bits), top: top))
+            choices.append(Choice(finishReason: finish, tokens: tokens))
         }
         guard reader.atEnd else { return nil }
         self.init(
             inferenceID: id, executor: executor, model: model, request: request, promptTokens: prompt,
-            completionTokens: completion, finishReason: finish, tokens: tokens)
+            completionTokens: completion, choices: choices)
     }
 
     private struct Reader {

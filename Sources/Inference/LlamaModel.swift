@@ -1,3 +1,4 @@
+import Synchronization
 import Tensor
 
 /// The hyper-parameters of a Llama-architecture GGUF model.
@@ -61,6 +62,18 @@ public final class LlamaModel: Sendable {
 
     public let config: LlamaConfig
     public let tokenizer: Tokenizer
+    /// Built on first use (structured output only): the vocabulary arranged for grammar masks.
+    private let grammarCache = Mutex<GrammarVocabulary?>(nil)
+
+    /// The vocabulary arranged for ``OutputGrammar`` masks, built once.
+    public var grammarVocabulary: GrammarVocabulary {
+        grammarCache.withLock { cache in
+            if let built = cache { return built }
+            let built = GrammarVocabulary(tokenizer)
+            cache = built
+            return built
+        }
+    }
     public let file: GGUFFile
     let embeddingTable: WeightMatrix
     let output: WeightMatrix

@@ -29,6 +29,12 @@ public struct ScoredToken: Sendable, Equatable {
     }
 }
 
+/// What a multi-choice generation reports as it runs: each choice's tokens, then that choice's end.
+public enum GenerationEvent: Sendable, Equatable {
+    case token(choice: Int, GeneratedToken)
+    case finished(choice: Int, Generation)
+}
+
 /// A finished generation.
 public struct Generation: Sendable, Equatable {
     public let promptTokens: Int
@@ -45,26 +51,76 @@ extension LlamaSession {
     public func generate(
         prompt: [Int], parameters: SamplingParameters, onToken: (GeneratedToken) -> Bool = { _ in true }
     ) throws -> Generation {
+        try generate(prompt: prompt, parameters: parameters, choices: 1) { event in
+            if case .token(_, let token) = event { return onToken(token) }
+            return true
+        }[0]
+    }
+
+    /// Generates `choices` answers to `prompt` sharing one prefill: the prompt is evaluated once,
+    /// and each choice i continues from its last logits (the cache truncated back to the prompt)
+    /// with `parameters.choice = i`, so its own seeded stream. `onToken` sees (choice, token) as they
+    /// are produced, then each choice's end; returning false from a token stops this choice and
+    /// the ones after it.
+    public func generate(
+        prompt: [Int], parameters: SamplingParameters, choices: Int,
+        onEvent: (GenerationEvent) -> Bool = { _ in true }
+    ) throws -> [Generation] {
         try parameters.validate()
+        guard (1...SamplingParameters.maxChoices).contains(choices) else {
+            throw InferenceError.invalidParameter("n", "must be in 1…\(SamplingParameters.maxChoices)")
+        }
         guard !prompt.isEmpty else { throw InferenceError.emptyInput("prompt") }
         try validate(prompt)
         guard prompt.count + parameters.maxTokens <= capacity else {
             throw InferenceError.contextOverflow(need: prompt.count + parameters.maxTokens, limit: capacity)
         }
         reset()
+        let promptLogits = try evaluate(prompt)
+        var generations: [Generation] = []
+        for choice in 0..<choices {
+            truncate(to: prompt.count)
+            var p = parameters
+            p.choice = choice
+            let generation = try continueGeneration(prompt: prompt, logits: promptLogits, parameters: p) {
+                onEvent(.token(choice: choice, $0))
+            }
+            generations.append(generation)
+            _ = onEvent(.finished(choice: choice, generation))
+            if generation.finishReason == .cancelled { break }
+        }
+        return generations
+    }
+
+    /// One choice from the prompt's last `logits` (the cache holds the prompt).
+    private func continueGeneration(
+        prompt: [Int], logits promptLogits: [Float], parameters: SamplingParameters,
+        onToken: (GeneratedToken) -> Bool
+    ) throws -> Generation {
         let tokenizer = model.tokenizer
         var sampler = Sampler(parameters)
-        var logits = try evaluate(prompt)
+        let grammar = parameters.grammar
+        let vocabulary = grammar == nil ? nil : model.grammarVocabulary
+        var grammarState = grammar?.start
+        var logits = promptLogits
         var ids: [Int] = []
         var logprobs: [TokenLogprob] = []
         var bytes: [UInt8] = []
         var emitted = 0  // bytes of `bytes` already returned as text
         var reason = FinishReason.length
         generation: for _ in 0..<parameters.maxTokens {
-            let (id, entry) = logits.withUnsafeBufferPointer { buffer -> (Int, TokenLogprob) in
-                let id = sampler.sample(buffer)
-                return (id, Logprobs.entry(buffer, token: id, top: parameters.topLogprobs))
+            let id: Int
+            if let grammar, let vocabulary, let state = grammarState {
+                // The constraint is part of the draw: refused tokens get −∞ before the sampler sees
+                // the logits; the reported logprobs stay the model's own (below).
+                var masked = logits
+                masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
+                id = masked.withUnsafeBufferPointer { sampler.sample($0) }
+                grammarState = vocabulary.advance(state, by: id, grammar: grammar)
+            } else {
+                id = logits.withUnsafeBufferPointer { sampler.sample($0) }
             }
+            let entry = logits.withUnsafeBufferPointer { Logprobs.entry($0, token: id, top: parameters.topLogprobs) }
             if id == tokenizer.endOfTurn || id == tokenizer.endOfText {
                 reason = .stop
                 break
@@ -123,6 +179,7 @@ extension LlamaSession {
         var entries: [ScoredToken] = []
         entries.reserveCapacity(completion.count)
         var replay = replay
+        if replay?.parameters.grammar != nil { replay?.attach(model.grammarVocabulary) }
         try evaluate(Array(all.dropLast()), logitsFrom: prompt.count - 1) { i, row in
             let draw = replay?.replay(row, emitted: completion[i])
             entries.append(ScoredToken(logprob: Logprobs.entry(row, token: completion[i], top: top), draw: draw))

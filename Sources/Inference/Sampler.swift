@@ -18,10 +18,18 @@ public struct SamplingParameters: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Alternatives to report with each token's logprob (0…20).
     public var topLogprobs: Int = 0
+    /// Which of a request's `n` choices this is (0-based): picks the choice's own stream
+    /// (``Sampler/stream(seed:choice:)``).
+    public var choice: Int = 0
+    /// The structured-output constraint: tokens it refuses are masked before every draw.
+    public var grammar: OutputGrammar?
+
+    /// Most choices one request may ask for (`n`).
+    public static let maxChoices = 8
 
     public init(
         temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, maxTokens: Int = 256,
-        stop: [String] = [], seed: UInt64 = 0, topLogprobs: Int = 0
+        stop: [String] = [], seed: UInt64 = 0, topLogprobs: Int = 0, choice: Int = 0, grammar: OutputGrammar? = nil
     ) {
         self.temperature = temperature
         self.topK = topK
@@ -31,6 +39,8 @@ public struct SamplingParameters: Sendable, Equatable {
         self.stop = stop
         self.seed = seed
         self.topLogprobs = topLogprobs
+        self.choice = choice
+        self.grammar = grammar
     }
 
     /// Throws ``InferenceError`` for values out of range.
@@ -52,6 +62,9 @@ public struct SamplingParameters: Sendable, Equatable {
         guard stop.count <= 16, stop.allSatisfy({ !$0.isEmpty }) else {
             throw InferenceError.invalidParameter("stop", "at most 16 non-empty strings")
         }
+        guard (0..<Self.maxChoices).contains(choice) else {
+            throw InferenceError.invalidParameter("choice", "must be in 0…\(Self.maxChoices - 1)")
+        }
     }
 }
 
@@ -67,12 +80,16 @@ public struct Sampler: Sendable {
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
-        stream = Self.stream(seed: parameters.seed)
+        stream = Self.stream(seed: parameters.seed, choice: parameters.choice)
     }
 
-    /// The stream of a request's `seed`: one `nextUniformFloat()` per output position, greedy too.
-    public static func stream(seed: UInt64) -> PhiloxStream {
-        PhiloxStream(seedString: "gonka/inference/sampler/\(seed)")
+    /// The stream of a request's `seed` for choice `choice` (of `n`): one `nextUniformFloat()` per
+    /// output position, greedy too. Choice 0 (every `n = 1` request) keys it with
+    /// `gonka/inference/sampler/{seed}`, choice i > 0 with `gonka/inference/sampler/{seed}/choice/{i}`.
+    public static func stream(seed: UInt64, choice: Int = 0) -> PhiloxStream {
+        choice == 0
+            ? PhiloxStream(seedString: "gonka/inference/sampler/\(seed)")
+            : PhiloxStream(seedString: "gonka/inference/sampler/\(seed)/choice/\(choice)")
     }
 
     /// The next token for `logits` (the raw model output for one position).

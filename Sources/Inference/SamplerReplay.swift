@@ -47,6 +47,11 @@ public struct SamplerReplay: Sendable {
     public let parameters: SamplingParameters
     public let margin: Double
     private var stream: PhiloxStream
+    /// The vocabulary a constrained request's mask is computed over (``attach(_:)``).
+    private var vocabulary: GrammarVocabulary?
+    /// Where the executor's tokens have led the grammar; nil once a token broke it (the rest is
+    /// judged unconstrained: the breaking token already counts as impossible).
+    private var grammarState: OutputGrammar.State?
 
     /// A replay of the request's `parameters` (its seed picks the stream). Throws
     /// ``InferenceError`` for sampling values out of range or a margin outside 0…1.
@@ -57,14 +62,36 @@ public struct SamplerReplay: Sendable {
         }
         self.parameters = parameters
         self.margin = margin
-        stream = Sampler.stream(seed: parameters.seed)
+        stream = Sampler.stream(seed: parameters.seed, choice: parameters.choice)
+        grammarState = parameters.grammar?.start
+    }
+
+    /// Gives a constrained replay the model's vocabulary (the session that scores does it).
+    public mutating func attach(_ vocabulary: GrammarVocabulary) {
+        if parameters.grammar != nil && self.vocabulary == nil { self.vocabulary = vocabulary }
     }
 
     /// The next position: draws its uniform (greedy requests too, as the sampler does) and judges
-    /// `emitted`, the executor's token, against the validator's `logits` for that position.
+    /// `emitted`, the executor's token, against the validator's `logits` for that position. A
+    /// constrained request is judged on the logits masked by the grammar in the state the
+    /// executor's earlier tokens led to, as the sampler drew them; a token the grammar refuses is
+    /// outside the support.
     public mutating func replay(_ logits: UnsafeBufferPointer<Float>, emitted: Int) -> Draw {
         let u = stream.nextUniformFloat()
-        return Self.judge(logits, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
+        guard let grammar = parameters.grammar, let vocabulary, let state = grammarState else {
+            return Self.judge(logits, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
+        }
+        var masked = Array(logits)
+        masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
+        var draw = masked.withUnsafeBufferPointer {
+            Self.judge($0, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
+        }
+        grammarState = vocabulary.advance(state, by: emitted, grammar: grammar)
+        if grammarState == nil {
+            draw.ambiguous = false
+            draw.outsideSupport = true
+        }
+        return draw
     }
 
     /// The verdict for one position given its uniform `u`: a pure function.

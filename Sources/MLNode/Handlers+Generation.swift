@@ -1,31 +1,17 @@
 import Foundation
+import GonkaCore
 import Hummingbird
 import Inference
 import Logging
 import NIOCore
 
 extension Handlers {
-    static var roles: Set<String> { ["system", "user", "assistant", "developer"] }
-
     /// `POST /v1/chat/completions`.
     func chat(_ body: [UInt8]) async throws -> Response {
         let sampling = try decode(OpenAI.Sampling.self, from: body)
         let request = try decode(OpenAI.ChatRequest.self, from: body)
         try checkModel(sampling.model)
-        guard !request.messages.isEmpty else {
-            throw MLNodeError.invalidRequest("'messages' must not be empty.", param: "messages")
-        }
-        var messages: [ChatMessage] = []
-        for (i, message) in request.messages.enumerated() {
-            guard Self.roles.contains(message.role) else {
-                throw MLNodeError.invalidRequest(
-                    "Unknown role '\(message.role)' in messages[\(i)]; expected system, user, assistant or developer.",
-                    param: "messages[\(i)].role")
-            }
-            // SmolLM's template has no developer role; OpenAI treats it as the system prompt.
-            messages.append(
-                ChatMessage(role: message.role == "developer" ? "system" : message.role, content: message.content))
-        }
+        let messages = try Self.messages(request.messages)
         let prompt = backend.chatPrompt(messages)
         let wantLogprobs = request.logprobs ?? false
         let parameters = try parameters(
@@ -41,39 +27,48 @@ extension Handlers {
             return OpenAI.ChatLogprobs(content: entries.map { Self.chatEntry($0, backend: backend, asIDs: asIDs) })
         }
 
+        let choices = try Self.choices(sampling)
         if sampling.stream ?? false {
             let usage = sampling.streamOptions?.includeUsage ?? false
             @Sendable func chunk(_ choice: OpenAI.ChatChunkChoice?, usage: OpenAI.Usage? = nil) -> OpenAI.ChatChunk {
                 OpenAI.ChatChunk(
                     id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
             }
-            let start = chunk(
-                OpenAI.ChatChunkChoice(
-                    index: 0, delta: OpenAI.Delta(role: "assistant", content: ""), logprobs: nil, finishReason: nil))
-            let piece: @Sendable (String, [TokenLogprob]) -> OpenAI.ChatChunk = { text, entries in
+            let start: @Sendable (Int) -> OpenAI.ChatChunk = { index in
                 chunk(
                     OpenAI.ChatChunkChoice(
-                        index: 0, delta: OpenAI.Delta(content: text), logprobs: logprobs(entries), finishReason: nil))
+                        index: index, delta: OpenAI.Delta(role: "assistant", content: ""), logprobs: nil,
+                        finishReason: nil))
             }
-            let finish: @Sendable (String) -> OpenAI.ChatChunk = { reason in
-                chunk(OpenAI.ChatChunkChoice(index: 0, delta: OpenAI.Delta(), logprobs: nil, finishReason: reason))
+            let piece: @Sendable (Int, String, [TokenLogprob]) -> OpenAI.ChatChunk = { index, text, entries in
+                chunk(
+                    OpenAI.ChatChunkChoice(
+                        index: index, delta: OpenAI.Delta(content: text), logprobs: logprobs(entries),
+                        finishReason: nil))
+            }
+            let finish: @Sendable (Int, String) -> OpenAI.ChatChunk = { index, reason in
+                chunk(OpenAI.ChatChunkChoice(index: index, delta: OpenAI.Delta(), logprobs: nil, finishReason: reason))
             }
             let withUsage: @Sendable (OpenAI.Usage) -> OpenAI.ChatChunk = { counts in chunk(nil, usage: counts) }
             let usageChunk = usage ? withUsage : nil
             return stream(
-                admission: admission, prompt: prompt, parameters: parameters, start: start, piece: piece,
-                finish: finish, usage: usageChunk)
+                admission: admission, prompt: prompt, parameters: parameters, choices: choices, start: start,
+                piece: piece, finish: finish, usage: usageChunk)
         }
-        let generation = try await admission.generate(prompt: prompt, parameters: parameters) { _ in true }
+        let generations = try await admission.generate(prompt: prompt, parameters: parameters, choices: choices) {
+            _ in true
+        }
         return Self.json(
             OpenAI.ChatCompletion(
                 id: id, created: created, model: model,
-                choices: [
-                    .init(
-                        index: 0, message: .init(content: generation.text), logprobs: logprobs(generation.logprobs),
+                choices: generations.enumerated().map { index, generation in
+                    OpenAI.ChatChoice(
+                        index: index, message: .init(content: generation.text),
+                        logprobs: logprobs(generation.logprobs),
                         finishReason: Self.finishReason(generation.finishReason))
-                ],
-                usage: .init(promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)))
+                },
+                usage: .init(
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
     }
 
     /// `POST /v1/completions`.
@@ -124,38 +119,52 @@ extension Handlers {
             return result
         }
 
+        let choices = try Self.choices(sampling)
         if sampling.stream ?? false {
             let usage = sampling.streamOptions?.includeUsage ?? false
-            let offset = OffsetCounter()
+            let offsets = (0..<choices).map { _ in OffsetCounter() }
             @Sendable func chunk(_ choice: OpenAI.CompletionChoice?, usage: OpenAI.Usage? = nil) -> OpenAI.Completion {
                 OpenAI.Completion(
                     id: id, created: created, model: model, choices: choice.map { [$0] } ?? [], usage: usage)
             }
-            let piece: @Sendable (String, [TokenLogprob]) -> OpenAI.Completion = { text, entries in
-                let start = offset.advance(by: entries.reduce(0) { $0 + backend.tokenBytes($1.token).count })
+            let piece: @Sendable (Int, String, [TokenLogprob]) -> OpenAI.Completion = { index, text, entries in
+                let start = offsets[index].advance(
+                    by: entries.reduce(0) { $0 + backend.tokenBytes($1.token).count })
                 return chunk(
                     OpenAI.CompletionChoice(
-                        index: 0, text: text, logprobs: logprobs(entries, offset: start), finishReason: nil))
+                        index: index, text: text, logprobs: logprobs(entries, offset: start), finishReason: nil))
             }
-            let finish: @Sendable (String) -> OpenAI.Completion = { reason in
-                chunk(OpenAI.CompletionChoice(index: 0, text: "", logprobs: nil, finishReason: reason))
+            let finish: @Sendable (Int, String) -> OpenAI.Completion = { index, reason in
+                chunk(OpenAI.CompletionChoice(index: index, text: "", logprobs: nil, finishReason: reason))
             }
             let withUsage: @Sendable (OpenAI.Usage) -> OpenAI.Completion = { counts in chunk(nil, usage: counts) }
             let usageChunk = usage ? withUsage : nil
             return stream(
-                admission: admission, prompt: prompt, parameters: parameters, start: nil, piece: piece,
-                finish: finish, usage: usageChunk)
+                admission: admission, prompt: prompt, parameters: parameters, choices: choices, start: nil,
+                piece: piece, finish: finish, usage: usageChunk)
         }
-        let generation = try await admission.generate(prompt: prompt, parameters: parameters) { _ in true }
+        let generations = try await admission.generate(prompt: prompt, parameters: parameters, choices: choices) {
+            _ in true
+        }
         return Self.json(
             OpenAI.Completion(
                 id: id, created: created, model: model,
-                choices: [
-                    .init(
-                        index: 0, text: generation.text, logprobs: logprobs(generation.logprobs, offset: 0),
+                choices: generations.enumerated().map { index, generation in
+                    OpenAI.CompletionChoice(
+                        index: index, text: generation.text, logprobs: logprobs(generation.logprobs, offset: 0),
                         finishReason: Self.finishReason(generation.finishReason))
-                ],
-                usage: .init(promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)))
+                },
+                usage: .init(
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
+    }
+
+    /// A request's `messages` read by ``ChatMessages/parse(_:)`` (400 naming the field).
+    static func messages(_ value: JSONValue?) throws(MLNodeError) -> [ChatMessage] {
+        do {
+            return try ChatMessages.parse(value)
+        } catch {
+            throw .invalidRequest(error.message, param: error.param)
+        }
     }
 
     // MARK: parameters
@@ -165,10 +174,40 @@ extension Handlers {
         _ s: OpenAI.Sampling, promptCount: Int, topLogprobs: Int, promptParam: String
     ) throws(MLNodeError) -> SamplingParameters {
         let context = backend.info.contextLength
-        if let n = s.n, n != 1 { throw .invalidRequest("Only n=1 is supported.", param: "n") }
         let filters = try Self.filters(temperature: s.temperature, topP: s.topP, topK: s.topK, minP: s.minP)
         guard (0...Logprobs.maxTop).contains(topLogprobs) else {
             throw .invalidRequest("'top_logprobs' must be in 0…\(Logprobs.maxTop).", param: "top_logprobs")
+        }
+        for (value, name) in [(s.presencePenalty, "presence_penalty"), (s.frequencyPenalty, "frequency_penalty")] {
+            if let value, !(value.isFinite && (-2...2).contains(value)) {
+                throw .invalidRequest("'\(name)' must be between -2 and 2.", param: name)
+            }
+        }
+        if let value = s.repetitionPenalty, !(value.isFinite && value > 0 && value <= 2) {
+            throw .invalidRequest("'repetition_penalty' must be in (0, 2].", param: "repetition_penalty")
+        }
+        for (key, value) in s.logitBias ?? [:] {
+            guard let id = Int(key), (0..<backend.info.vocabularySize).contains(id) else {
+                throw .invalidRequest(
+                    "'logit_bias' keys must be token ids of this model; '\(key)' is not.", param: "logit_bias")
+            }
+            guard value.isFinite, (-100...100).contains(value) else {
+                throw .invalidRequest("'logit_bias' values must be between -100 and 100.", param: "logit_bias")
+            }
+        }
+        if let tools = s.tools, !tools.isNull, tools.arrayValue == nil {
+            throw .invalidRequest("'tools' must be a list of tools.", param: "tools")
+        }
+        if let choice = s.toolChoice, !choice.isNull {
+            guard let mode = choice.stringValue, mode == "auto" || mode == "none" else {
+                throw .invalidRequest(
+                    "'tool_choice' 'required' or a named function is not supported yet: this node does not"
+                        + " constrain tool calls; use 'auto' or 'none'.", param: "tool_choice")
+            }
+        }
+        if let tier = s.serviceTier, !["auto", "default", "flex", "scale", "priority"].contains(tier) {
+            throw .invalidRequest(
+                "'service_tier' must be auto, default, flex, scale or priority.", param: "service_tier")
         }
         let stop = s.stop?.values ?? []
         guard stop.count <= 16, stop.allSatisfy({ !$0.isEmpty }) else {
@@ -195,7 +234,26 @@ extension Handlers {
             temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
             maxTokens: maxTokens, stop: stop,
             seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
-            topLogprobs: topLogprobs)
+            topLogprobs: topLogprobs, grammar: try Self.grammar(s.responseFormat))
+    }
+
+    /// `n`: how many choices (1…8), each from its own stream (``Sampler/stream(seed:choice:)``).
+    static func choices(_ s: OpenAI.Sampling) throws(MLNodeError) -> Int {
+        let n = s.n ?? 1
+        guard (1...SamplingParameters.maxChoices).contains(n) else {
+            throw .invalidRequest("'n' must be between 1 and \(SamplingParameters.maxChoices).", param: "n")
+        }
+        return n
+    }
+
+    /// The constraint of `response_format` (nil: none), refused with a 400 naming the field.
+    static func grammar(_ format: JSONValue?) throws(MLNodeError) -> OutputGrammar? {
+        guard let format, !format.isNull else { return nil }
+        do {
+            return try OutputGrammar.compile(responseFormat: format)
+        } catch {
+            throw .invalidRequest(error.message, param: error.param)
+        }
     }
 
     /// The sampling filters of a request (chat, completions, or `/v1/score`'s `sampling`, whose

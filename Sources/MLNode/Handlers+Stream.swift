@@ -5,36 +5,57 @@ import Logging
 import NIOCore
 
 extension Handlers {
-    /// A server-sent-events response: `start`, one chunk per generated token, the finish chunk, the
-    /// usage chunk when asked for, then `data: [DONE]`. Generation runs in a child task on the
+    /// A server-sent-events response: per choice (one after the other) `start`, one chunk per
+    /// generated token and the finish chunk; then the usage chunk when asked for (completion tokens
+    /// summed over the choices) and `data: [DONE]`. Generation runs in a child task on the
     /// admission's slot; when a write fails (the client went away) the child is cancelled and the
     /// slot is free after the current token.
     func stream<Chunk: Encodable & Sendable>(
-        admission: any MLAdmission, prompt: [Int], parameters: SamplingParameters, start: Chunk?,
-        piece: @escaping @Sendable (String, [TokenLogprob]) -> Chunk,
-        finish: @escaping @Sendable (String) -> Chunk,
+        admission: any MLAdmission, prompt: [Int], parameters: SamplingParameters, choices: Int,
+        start: (@Sendable (Int) -> Chunk)?,
+        piece: @escaping @Sendable (Int, String, [TokenLogprob]) -> Chunk,
+        finish: @escaping @Sendable (Int, String) -> Chunk,
         usage: (@Sendable (OpenAI.Usage) -> Chunk)?
     ) -> Response {
         let logger = self.logger
         let body = ResponseBody { writer in
-            let (events, continuation) = AsyncStream.makeStream(of: GeneratedToken.self)
-            try await withThrowingTaskGroup(of: Generation.self) { group in
+            let (events, continuation) = AsyncStream.makeStream(of: GenerationEvent.self)
+            try await withThrowingTaskGroup(of: [Generation].self) { group in
                 group.addTask {
                     defer { continuation.finish() }
-                    return try await admission.generate(prompt: prompt, parameters: parameters) { token in
-                        if case .terminated = continuation.yield(token) { return false }
+                    return try await admission.generate(prompt: prompt, parameters: parameters, choices: choices) {
+                        if case .terminated = continuation.yield($0) { return false }
                         return true
                     }
                 }
-                if let start { try await writer.write(Self.event(start)) }
+                var started = -1
                 var holdback = StopHoldback(stops: parameters.stop)
-                for await token in events {
-                    try await writer.write(Self.event(piece(holdback.push(token.text), [token.logprob])))
+                var completionTokens = 0
+                for await event in events {
+                    switch event {
+                    case .token(let choice, let token):
+                        if choice != started {
+                            started = choice
+                            holdback = StopHoldback(stops: parameters.stop)
+                            if let start { try await writer.write(Self.event(start(choice))) }
+                        }
+                        try await writer.write(
+                            Self.event(piece(choice, holdback.push(token.text), [token.logprob])))
+                    case .finished(let choice, let generation):
+                        if choice != started {
+                            started = choice
+                            holdback = StopHoldback(stops: parameters.stop)
+                            if let start { try await writer.write(Self.event(start(choice))) }
+                        }
+                        let rest = holdback.finish(generation.text)
+                        if !rest.isEmpty { try await writer.write(Self.event(piece(choice, rest, []))) }
+                        try await writer.write(
+                            Self.event(finish(choice, Self.finishReason(generation.finishReason))))
+                        completionTokens += generation.tokens.count
+                    }
                 }
-                let generation: Generation
                 do {
-                    guard let finished = try await group.next() else { return }
-                    generation = finished
+                    guard try await group.next() != nil else { return }
                 } catch {
                     logger.error("streamed generation failed", metadata: ["error": "\(error)"])
                     let failure: MLNodeError =
@@ -43,12 +64,8 @@ extension Handlers {
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     return
                 }
-                let rest = holdback.finish(generation.text)
-                if !rest.isEmpty { try await writer.write(Self.event(piece(rest, []))) }
-                try await writer.write(Self.event(finish(Self.finishReason(generation.finishReason))))
                 if let usage {
-                    let counts = OpenAI.Usage(
-                        promptTokens: generation.promptTokens, completionTokens: generation.tokens.count)
+                    let counts = OpenAI.Usage(promptTokens: prompt.count, completionTokens: completionTokens)
                     try await writer.write(Self.event(usage(counts)))
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))

@@ -51,13 +51,29 @@ extension MLBackend {
 /// One admitted request: runs one generation or scoring job when a slot is free. Task cancellation
 /// while queued leaves the queue; during generation it stops after the current token.
 public protocol MLAdmission: Sendable {
-    /// Generates from `prompt`; `onToken` sees each token as it is produced and returns false to stop.
+    /// Generates `choices` answers to `prompt` (one prefill shared where the engine can);
+    /// `onEvent` sees each token and each choice's end as they happen, and returns false to stop.
     func generate(
-        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
-    ) async throws -> Generation
+        prompt: [Int], parameters: SamplingParameters, choices: Int,
+        onEvent: @escaping @Sendable (GenerationEvent) -> Bool
+    ) async throws -> [Generation]
 
     /// Teacher-forced logprobs of `completion` after `prompt`, with `top` alternatives per position,
     /// all positions in one batched pass; with `replay`, each position also carries the replayed
     /// draw of the request's sampler (PROTOCOL §7.2 test 3).
     func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken]
+}
+
+extension MLAdmission {
+    /// Generates one answer from `prompt`; `onToken` sees each token as it is produced and returns
+    /// false to stop.
+    public func generate(
+        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
+    ) async throws -> Generation {
+        let generations = try await generate(prompt: prompt, parameters: parameters, choices: 1) { event in
+            if case .token(_, let token) = event { return onToken(token) }
+            return true
+        }
+        return generations[0]
+    }
 }

@@ -26,10 +26,12 @@ public final class MLNodeMetrics: Sendable {
     /// `admission` with every generation it runs measured.
     func metered(_ admission: any MLAdmission) -> any MLAdmission { MeteredAdmission(inner: admission, metrics: self) }
 
-    func finished(_ generation: Generation, reason: String, started: ContinuousClock.Instant) {
+    func finished(_ generations: [Generation], reason: String, started: ContinuousClock.Instant) {
         registry.observe("gonka_mlnode_e2e_request_latency_seconds", [], .now - started)
-        registry.increment("gonka_mlnode_prompt_tokens_total", [], by: generation.promptTokens)
-        registry.increment("gonka_mlnode_generation_tokens_total", [], by: generation.tokens.count)
+        // The prompt was evaluated once for every choice.
+        registry.increment("gonka_mlnode_prompt_tokens_total", [], by: generations.first?.promptTokens ?? 0)
+        registry.increment(
+            "gonka_mlnode_generation_tokens_total", [], by: generations.reduce(0) { $0 + $1.tokens.count })
         registry.increment("gonka_mlnode_request_success_total", [("finished_reason", reason)])
     }
 }
@@ -56,32 +58,39 @@ struct MeteredAdmission: MLAdmission {
     }
 
     func generate(
-        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
-    ) async throws -> Generation {
+        prompt: [Int], parameters: SamplingParameters, choices: Int,
+        onEvent: @escaping @Sendable (GenerationEvent) -> Bool
+    ) async throws -> [Generation] {
         let started = ContinuousClock.now
         let clock = TokenClock()
         let registry = metrics.registry
         do {
-            let generation = try await inner.generate(prompt: prompt, parameters: parameters) { token in
-                let now = ContinuousClock.now
-                let previous = clock.last.withLock { last in
-                    defer { last = now }
-                    return last
+            let generations = try await inner.generate(prompt: prompt, parameters: parameters, choices: choices) {
+                event in
+                if case .token = event {
+                    let now = ContinuousClock.now
+                    let previous = clock.last.withLock { last in
+                        defer { last = now }
+                        return last
+                    }
+                    if let previous {
+                        registry.observe("gonka_mlnode_inter_token_latency_seconds", [], now - previous)
+                    } else {
+                        registry.observe("gonka_mlnode_time_to_first_token_seconds", [], now - started)
+                    }
                 }
-                if let previous {
-                    registry.observe("gonka_mlnode_inter_token_latency_seconds", [], now - previous)
-                } else {
-                    registry.observe("gonka_mlnode_time_to_first_token_seconds", [], now - started)
-                }
-                return onToken(token)
+                return onEvent(event)
             }
-            let reason: String =
-                switch generation.finishReason {
-                case .stop, .cancelled: "stop"
-                case .length: "length"
-                }
-            metrics.finished(generation, reason: reason, started: started)
-            return generation
+            // One request, one outcome: its first choice's finish reason, every choice's tokens.
+            if let first = generations.first {
+                let reason: String =
+                    switch first.finishReason {
+                    case .stop, .cancelled: "stop"
+                    case .length: "length"
+                    }
+                metrics.finished(generations, reason: reason, started: started)
+            }
+            return generations
         } catch {
             registry.increment("gonka_mlnode_request_failure_total")
             throw error

@@ -1,4 +1,5 @@
 import Foundation
+import GonkaCore
 import Hummingbird
 import Inference
 import Logging
@@ -258,11 +259,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
         let ids: [Int]
         switch (request.prompt, request.messages) {
         case (let prompt?, nil): ids = backend.tokenize(prompt)
-        case (nil, let messages?):
-            guard !messages.isEmpty else {
-                throw MLNodeError.invalidRequest("'messages' must not be empty.", param: "messages")
-            }
-            ids = backend.chatPrompt(messages.map { ChatMessage(role: $0.role, content: $0.content) })
+        case (nil, let messages?): ids = backend.chatPrompt(try Self.messages(messages))
         default:
             throw MLNodeError.invalidRequest("Send exactly one of 'prompt' and 'messages'.", param: "prompt")
         }
@@ -338,9 +335,22 @@ struct Handlers<Backend: MLBackend>: Sendable {
         guard margin.isFinite, (0...1).contains(margin) else {
             throw .invalidRequest("'sampler_margin' must be in [0, 1].", param: "sampler_margin")
         }
+        let choice = sampling.choice ?? 0
+        guard (0..<SamplingParameters.maxChoices).contains(choice) else {
+            throw .invalidRequest(
+                "'sampling.choice' must be in 0…\(SamplingParameters.maxChoices - 1).", param: "sampling.choice")
+        }
+        var grammar: OutputGrammar?
+        if let format = sampling.responseFormat, !format.isNull {
+            do {
+                grammar = try OutputGrammar.compile(responseFormat: format)
+            } catch {
+                throw .invalidRequest(error.message, param: "sampling." + error.param)
+            }
+        }
         let parameters = SamplingParameters(
             temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
-            seed: UInt64(bitPattern: seed))
+            seed: UInt64(bitPattern: seed), choice: choice, grammar: grammar)
         do {
             return try SamplerReplay(parameters: parameters, margin: margin)
         } catch let error as InferenceError {

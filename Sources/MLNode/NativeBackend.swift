@@ -121,13 +121,14 @@ private final class NativeAdmission: MLAdmission {
     deinit { backend.scheduler.leave() }
 
     func generate(
-        prompt: [Int], parameters: SamplingParameters, onToken: @escaping @Sendable (GeneratedToken) -> Bool
-    ) async throws -> Generation {
+        prompt: [Int], parameters: SamplingParameters, choices: Int,
+        onEvent: @escaping @Sendable (GenerationEvent) -> Bool
+    ) async throws -> [Generation] {
         let stop = StopFlag()
         return try await withTaskCancellationHandler {
             try await backend.withSlot(priority: priority) { session in
-                try session.generate(prompt: prompt, parameters: parameters) { token in
-                    !stop.isSet && onToken(token) && !stop.isSet
+                try session.generate(prompt: prompt, parameters: parameters, choices: choices) { event in
+                    !stop.isSet && onEvent(event) && !stop.isSet
                 }
             }
         } onCancel: {

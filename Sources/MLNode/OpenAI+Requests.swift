@@ -1,3 +1,5 @@
+import GonkaCore
+
 /// The OpenAI (and vLLM) request and response shapes the ML node speaks. Field names are the wire's
 /// snake_case; unknown request fields are ignored, as OpenAI-compatible servers do.
 public enum OpenAI {}
@@ -26,11 +28,6 @@ extension OpenAI {
         enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
 
-    struct Message: Decodable, Sendable {
-        var role: String
-        var content: String
-    }
-
     /// The sampling fields chat and completions share.
     struct Sampling: Decodable, Sendable {
         var model: String?
@@ -47,9 +44,33 @@ extension OpenAI {
         var n: Int?
         /// vLLM's extension: logprob tokens as `token_id:ID` instead of text (what the executor records).
         var returnTokensAsTokenIDs: Bool?
+        // Fields SDKs send that this node accepts (type- and range-checked) without changing the
+        // output: docs/API.md "Request fields".
+        var user: String?
+        var metadata: [String: String]?
+        var store: Bool?
+        var serviceTier: String?
+        var presencePenalty: Double?
+        var frequencyPenalty: Double?
+        var repetitionPenalty: Double?
+        var logitBias: [String: Double]?
+        /// `{"type": "text" | "json_object" | "json_schema", …}` (``OutputGrammar``).
+        var responseFormat: JSONValue?
+        /// Function calling is not served yet: `tools` is accepted (the model does not see it) with
+        /// `tool_choice` `auto` or `none`; `required` or a named function is refused, not downgraded.
+        var tools: JSONValue?
+        var toolChoice: JSONValue?
 
         enum CodingKeys: String, CodingKey {
-            case model, stream, seed, stop, temperature, n
+            case model, stream, seed, stop, temperature, n, user, metadata, store
+            case serviceTier = "service_tier"
+            case presencePenalty = "presence_penalty"
+            case frequencyPenalty = "frequency_penalty"
+            case repetitionPenalty = "repetition_penalty"
+            case logitBias = "logit_bias"
+            case responseFormat = "response_format"
+            case tools
+            case toolChoice = "tool_choice"
             case streamOptions = "stream_options"
             case maxTokens = "max_tokens"
             case maxCompletionTokens = "max_completion_tokens"
@@ -62,13 +83,16 @@ extension OpenAI {
 
     /// `POST /v1/chat/completions`.
     struct ChatRequest: Decodable, Sendable {
-        var messages: [Message]
+        /// Read by ``ChatMessages/parse(_:)``, the one reading of messages.
+        var messages: JSONValue
         var logprobs: Bool?
         var topLogprobs: Int?
+        var parallelToolCalls: Bool?
 
         enum CodingKeys: String, CodingKey {
             case messages, logprobs
             case topLogprobs = "top_logprobs"
+            case parallelToolCalls = "parallel_tool_calls"
         }
     }
 
@@ -137,12 +161,17 @@ extension OpenAI {
         var topP: Double?
         var minP: Double?
         var seed: Int64?
+        /// Which of the request's `n` choices is scored (0-based; default 0).
+        var choice: Int?
+        /// The request's `response_format`: the replay masks with the same grammar.
+        var responseFormat: JSONValue?
 
         enum CodingKeys: String, CodingKey {
-            case temperature, seed
+            case temperature, seed, choice
             case topK = "top_k"
             case topP = "top_p"
             case minP = "min_p"
+            case responseFormat = "response_format"
         }
     }
 
@@ -152,7 +181,8 @@ extension OpenAI {
     struct TokenizeRequest: Decodable, Sendable {
         var model: String?
         var prompt: String?
-        var messages: [Message]?
+        /// Read by ``ChatMessages/parse(_:)``, as a chat completion reads them.
+        var messages: JSONValue?
     }
 
     /// `POST /v1/detokenize`.

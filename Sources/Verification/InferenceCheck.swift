@@ -41,10 +41,12 @@ public struct InferenceCheck: Sendable {
         var reasons: [Reason] = distribution.failed ? [.distribution] : []
         switch thresholds.sampler {
         case .native:
-            let sampler = Self.sampler(executor: positions, validator: input.validator)
+            let sampler = Self.sampler(
+                executor: positions, validator: input.validator, constrained: input.sampling.constrained)
             verdict.samplerMisses = sampler.misses
             verdict.impossibleTokens = sampler.impossible
             if sampler.failed(positions: positions.count) { reasons.append(.sampler) }
+        case .opaque where input.sampling.constrained: break
         case .opaque:
             let likelihood = Self.likelihood(
                 executor: positions, validator: input.validator, sampling: input.sampling, thresholds: thresholds)
@@ -135,12 +137,20 @@ extension InferenceCheck {
         public var topP: Double
         /// 0 = off.
         public var minP: Double
+        /// The output was constrained by a grammar (structured output): the sampler's replay masks
+        /// with it, so its support is exact and a token the constraint forced may be improbable
+        /// under the bare model (the −20 rule is not applied); an opaque engine's likelihood test,
+        /// which cannot see the mask, is not run.
+        public var constrained: Bool
 
-        public init(temperature: Double = 1, topK: Int = 0, topP: Double = 1, minP: Double = 0) {
+        public init(
+            temperature: Double = 1, topK: Int = 0, topP: Double = 1, minP: Double = 0, constrained: Bool = false
+        ) {
             self.temperature = temperature
             self.topK = topK
             self.topP = topP
             self.minP = minP
+            self.constrained = constrained
         }
 
         /// Temperature 0.

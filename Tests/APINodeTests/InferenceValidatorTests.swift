@@ -112,4 +112,81 @@ struct InferenceValidatorTests {
             try await broken.check(bytes: bytes, finished: finished, model: registered)
         }
     }
+
+    static let jsonFormat =
+        #"{"type":"json_schema","json_schema":{"name":"river","strict":true,"schema":{"type":"object","additionalProperties":false,"required":["name","length_km","countries"],"properties":{"name":{"type":"string","maxLength":20},"length_km":{"type":"integer"},"countries":{"type":"array","maxItems":3,"items":{"enum":["France","Spain","Italy","Germany"]}}}}}}"#
+
+    /// A payload of `n` choices of a constrained chat request, generated on `backend` (the grammar
+    /// honoured when `honour`, else the free answers recorded under the constrained request).
+    static func constrainedPayload(
+        _ backend: NativeBackend, executor: Address, choices: Int, honour: Bool
+    ) async throws -> InferencePayload {
+        let request =
+            #"{"model":"\#(Model.id)","messages":[{"role":"user","content":[{"type":"text","text":"Describe a river"},{"type":"text","text":"as JSON."}]}],"max_tokens":150,"temperature":1,"seed":91,"n":\#(choices),"logprobs":true,"top_logprobs":5,"response_format":\#(jsonFormat)}"#
+        let prompt = backend.chatPrompt([ChatMessage(role: "user", content: "Describe a river\nas JSON.")])
+        let grammar = try OutputGrammar.compile(responseFormat: try JSONValue(parsing: jsonFormat))
+        let parameters = SamplingParameters(
+            temperature: 1, maxTokens: 150, seed: 91, topLogprobs: 5, grammar: honour ? grammar : nil)
+        let generations = try await backend.admit().generate(prompt: prompt, parameters: parameters, choices: choices) {
+            _ in true
+        }
+        return InferencePayload(
+            inferenceID: String(repeating: "9", count: 64), executor: executor.description, model: Model.id,
+            request: Array(request.utf8), promptTokens: UInt64(prompt.count),
+            completionTokens: UInt64(generations.reduce(0) { $0 + $1.tokens.count }),
+            choices: generations.map { generation in
+                InferencePayload.Choice(
+                    finishReason: generation.finishReason == .length ? "length" : "stop",
+                    tokens: generation.logprobs.map { entry in
+                        .init(
+                            token: UInt32(entry.token), logprob: entry.logprob,
+                            top: entry.top.map { .init(token: UInt32($0.token), logprob: $0.logprob) })
+                    })
+            })
+    }
+
+    /// Issue 20: a constrained request with n = 2 validates as honest (each choice replayed with its
+    /// stream and the grammar); an executor that ignores the constraint, or answers choice 1 with
+    /// choice 0's stream, is caught by the sampler test.
+    @Test(.timeLimit(.minutes(5))) func constrainedChoicesReplayWithTheGrammar() async throws {
+        let model = try Model.loaded.get()
+        let backend = NativeBackend(model: model, id: Model.id, parallel: 1, queue: 4, threads: 1, contextLength: 256)
+        let (node, dir) = try ScoreClientTests.isolatedNode()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        node.registry.setLocalBackend(backend)
+        node.registry.add(url: "http://127.0.0.1:\(try freePort())", model: Model.id, embedded: true)
+        let executor = SigningKey().publicKey.address
+        let registered = InferenceValidator.Model(id: Model.id, validationThresholdPpm: 50_000, sampler: .native)
+        let validator = InferenceValidator(params: .defaults, scoring: NodeScoring(node: node))
+        func check(_ payload: InferencePayload) async throws -> InferenceCheck.Verdict {
+            try await validator.check(
+                bytes: payload.encoded,
+                finished: .init(
+                    inferenceID: payload.inferenceID, executor: executor, responseCommitment: payload.commitment,
+                    completionTokens: payload.completionTokens), model: registered)
+        }
+
+        let honest = try await Self.constrainedPayload(backend, executor: executor, choices: 2, honour: true)
+        #expect(honest.encoded.starts(with: Array("gonka-payload-v2".utf8)))
+        #expect(InferencePayload(decoding: honest.encoded) == honest)
+        for choice in honest.choices {
+            #expect(choice.finishReason == "stop")
+            let text = try backend.detokenize(choice.tokens.map { Int($0.token) })
+            #expect((try? JSONValue(parsing: text)) != nil, "\(text)")
+        }
+        let passed = try await check(honest)
+        #expect(passed.passed, "\(passed)")
+        #expect(passed.samplerMisses == 0 && passed.impossibleTokens == 0)
+
+        let ignored = try await Self.constrainedPayload(backend, executor: executor, choices: 2, honour: false)
+        let caught = try await check(ignored)
+        #expect(!caught.passed && caught.reason == .sampler, "\(caught)")
+        #expect(caught.impossibleTokens > 0)
+
+        var swapped = honest
+        swapped.choices[1] = honest.choices[0]
+        swapped.completionTokens = UInt64(swapped.tokens.count)
+        let copied = try await check(swapped)
+        #expect(!copied.passed && copied.reason == .sampler, "choice 1 with choice 0's stream: \(copied)")
+    }
 }

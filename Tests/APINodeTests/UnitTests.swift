@@ -43,7 +43,7 @@ struct UnitTests {
         #expect(InferencePayload(decoding: bytes + [0]) == nil)
         #expect(InferencePayload(decoding: Array("garbage".utf8)) == nil)
         var changed = payload
-        changed.tokens[1].logprob = -1.5000001
+        changed.choices[0].tokens[1].logprob = -1.5000001
         #expect(changed.commitment != payload.commitment)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import GonkaCore
 import HTTPTypes
 import Hummingbird
+import Inference
 import NIOCore
 import Synchronization
 import Testing

@@ -76,7 +76,74 @@ struct BadInputTests {
             "top_logprobs negative", chat, #"{"messages":\#(user),"logprobs":true,"top_logprobs":-1}"#,
             param: "top_logprobs"),
         Case("completions logprobs above 20", "/v1/completions", #"{"prompt":"hi","logprobs":50}"#, param: "logprobs"),
-        Case("n above 1", chat, #"{"messages":\#(user),"n":2}"#, param: "n"),
+        Case("n above 8", chat, #"{"messages":\#(user),"n":9}"#, param: "n"),
+        Case("n zero", chat, #"{"messages":\#(user),"n":0}"#, param: "n"),
+        Case(
+            "image content part", chat,
+            #"{"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"http://x/y.png"}}]}]}"#,
+            param: "messages[0].content[1].type"),
+        Case(
+            "audio content part", chat,
+            #"{"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
+            param: "messages[0].content[0].type"),
+        Case(
+            "text part without text", chat, #"{"messages":[{"role":"user","content":[{"type":"text"}]}]}"#,
+            param: "messages[0].content[0].text"),
+        Case(
+            "tool result for an unknown call id", chat,
+            #"{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_2","content":"42"}]}"#,
+            param: "messages[2].tool_call_id"),
+        Case(
+            "tool calls on a user message", chat,
+            #"{"messages":[{"role":"user","content":"hi","tool_calls":[]}]}"#, param: "messages[0].tool_calls"),
+        Case(
+            "name not a string", chat, #"{"messages":[{"role":"user","content":"hi","name":7}]}"#,
+            param: "messages[0].name"),
+        Case(
+            "presence_penalty out of range", chat, #"{"messages":\#(user),"presence_penalty":3}"#,
+            param: "presence_penalty"),
+        Case(
+            "frequency_penalty of wrong type", chat, #"{"messages":\#(user),"frequency_penalty":"x"}"#,
+            param: "frequency_penalty"),
+        Case(
+            "logit_bias key not a token", chat, #"{"messages":\#(user),"logit_bias":{"abc":1}}"#,
+            param: "logit_bias"),
+        Case(
+            "logit_bias value out of range", chat, #"{"messages":\#(user),"logit_bias":{"5":200}}"#,
+            param: "logit_bias"),
+        Case("user of wrong type", chat, #"{"messages":\#(user),"user":5}"#, param: "user"),
+        Case("metadata of wrong type", chat, #"{"messages":\#(user),"metadata":"x"}"#, param: "metadata"),
+        Case("store of wrong type", chat, #"{"messages":\#(user),"store":"yes"}"#, param: "store"),
+        Case("unknown service_tier", chat, #"{"messages":\#(user),"service_tier":"gold"}"#, param: "service_tier"),
+        Case(
+            "parallel_tool_calls of wrong type", chat, #"{"messages":\#(user),"parallel_tool_calls":1}"#,
+            param: "parallel_tool_calls"),
+        Case(
+            "tool_choice required", chat, #"{"messages":\#(user),"tools":[],"tool_choice":"required"}"#,
+            param: "tool_choice"),
+        Case(
+            "tool_choice a named function", chat,
+            #"{"messages":\#(user),"tool_choice":{"type":"function","function":{"name":"f"}}}"#, param: "tool_choice"),
+        Case("tools not a list", chat, #"{"messages":\#(user),"tools":{"a":1}}"#, param: "tools"),
+        Case(
+            "response_format of unknown type", chat, #"{"messages":\#(user),"response_format":{"type":"xml"}}"#,
+            param: "response_format.type"),
+        Case(
+            "response_format without a schema", chat,
+            #"{"messages":\#(user),"response_format":{"type":"json_schema","json_schema":{"name":"x"}}}"#,
+            param: "response_format.json_schema.schema"),
+        Case(
+            "response_format schema recursive beyond depth 16", chat,
+            ##"{"messages":\##(user),"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"$ref":"#"}}}}"##,
+            param: "response_format.json_schema.schema"),
+        Case(
+            "response_format schema over 256 nodes", chat,
+            #"{"messages":\#(user),"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{\#((0..<300).map { "\"p\($0)\":{\"type\":\"integer\"}" }.joined(separator: ","))}}}}}"#,
+            param: "response_format.json_schema.schema"),
+        Case(
+            "response_format schema with a bad type", chat,
+            #"{"messages":\#(user),"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"strin"}}}}"#,
+            param: "response_format.json_schema.schema.type"),
         Case("stop of wrong type", chat, #"{"messages":\#(user),"stop":7}"#, param: "stop"),
         Case("empty stop string", chat, #"{"messages":\#(user),"stop":[""]}"#, param: "stop"),
         Case("seed not an integer", chat, #"{"messages":\#(user),"seed":"abc"}"#, param: "seed"),

@@ -103,6 +103,76 @@ class ProxyTest(unittest.TestCase):
             self.assertIsNone(chunk.usage)
             self.assertTrue(chunk.choices)
 
+    def test_content_parts_developer_role_and_sdk_fields(self):
+        # What LangChain and most SDK helpers send (issue 20): content as parts, a developer turn,
+        # names, SDK fields this network ignores, and a field nobody knows (ignored, as vLLM does).
+        response = self.client.chat.completions.create(
+            model=self.model, max_tokens=6, temperature=0, user="u-1", metadata={"run": "1"}, store=False,
+            presence_penalty=0.0, frequency_penalty=0.0, service_tier="auto",
+            messages=[
+                {"role": "developer", "content": "Answer in one word."},
+                {"role": "user", "name": "ana", "content": [
+                    {"type": "text", "text": "What is the capital"}, {"type": "text", "text": "of France?"}]},
+            ],
+            extra_body={"some_future_field": {"x": 1}})
+        self.assertTrue(response.choices[0].message.content)
+
+    def test_image_part_is_a_bad_request_naming_vision(self):
+        with self.assertRaises(openai.BadRequestError) as caught:
+            self.client.chat.completions.create(
+                model=self.model, max_tokens=2,
+                messages=[{"role": "user", "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}])
+        self.assertIn("no vision", str(caught.exception))
+
+    def test_n_choices_through_the_network(self):
+        response = self.client.chat.completions.create(
+            model=self.model, messages=QUESTION, max_tokens=6, temperature=1, seed=11, n=2)
+        self.assertEqual([c.index for c in response.choices], [0, 1])
+        self.assertTrue(all(c.message.content is not None for c in response.choices))
+        self.assertGreater(response.usage.completion_tokens, 0)
+        stream = self.client.chat.completions.create(
+            model=self.model, messages=QUESTION, max_tokens=6, temperature=1, seed=11, n=2, stream=True,
+            stream_options={"include_usage": True})
+        texts = ["", ""]
+        usage = None
+        for chunk in stream:
+            for choice in chunk.choices:
+                texts[choice.index] += choice.delta.content or ""
+            if chunk.usage:
+                usage = chunk.usage
+        self.assertEqual(texts, [c.message.content for c in response.choices])
+        self.assertEqual(usage.completion_tokens, response.usage.completion_tokens)
+
+    def test_n_above_eight_is_a_bad_request(self):
+        with self.assertRaises(openai.BadRequestError):
+            self.client.chat.completions.create(model=self.model, messages=QUESTION, max_tokens=2, n=9)
+
+    def test_json_mode_and_schema(self):
+        import json
+        # A free-form object can run into max_tokens (then it is cut, as with vLLM); this seed's
+        # answer ends within the limit (the same request is MLNodeTests' AgentRequestTests, which
+        # checks finish_reason "stop"; seeded sampling is the same on every node).
+        response = self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "The weather, as JSON."}],
+            max_tokens=120, temperature=1, seed=3, response_format={"type": "json_object"})
+        self.assertEqual(response.choices[0].finish_reason, "stop")
+        self.assertIsInstance(json.loads(response.choices[0].message.content), dict)
+        schema = {"type": "object", "additionalProperties": False, "required": ["city", "big"],
+                  "properties": {"city": {"type": "string", "maxLength": 16}, "big": {"type": "boolean"}}}
+        response = self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "Describe Paris as JSON."}],
+            max_tokens=120, temperature=1, seed=5,
+            response_format={"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": schema}})
+        value = json.loads(response.choices[0].message.content)
+        self.assertEqual(sorted(value), ["big", "city"])
+        self.assertIsInstance(value["big"], bool)
+        with self.assertRaises(openai.BadRequestError):
+            self.client.chat.completions.create(
+                model=self.model, messages=QUESTION, max_tokens=2,
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#"}}})
+
     def test_unknown_model_is_an_openai_error(self):
         with self.assertRaises(openai.NotFoundError):
             self.client.chat.completions.create(model="no-such-model", messages=QUESTION, max_tokens=2)

@@ -91,10 +91,16 @@ public struct InferenceValidator: Sendable {
         if !input.completion.isEmpty {
             do {
                 let prompt = try await scoring.promptTokens(model: model.id, prompt: input.prompt)
-                scores = try await scoring.score(
-                    model: model.id, prompt: prompt, completion: input.completion, top: Self.top,
-                    sampling: model.sampler == .native ? input.sampling : nil,
-                    samplerMargin: thresholds.samplerMargin)
+                // Each choice is its own teacher-forced pass with its own stream (choice i of the
+                // seed); the positions line up with the payload's, choice after choice.
+                for (index, completion) in input.choices.enumerated() where !completion.isEmpty {
+                    var sampling = input.sampling
+                    sampling.choice = index
+                    scores += try await scoring.score(
+                        model: model.id, prompt: prompt, completion: completion, top: Self.top,
+                        sampling: model.sampler == .native ? sampling : nil,
+                        samplerMargin: thresholds.samplerMargin)
+                }
             } catch {
                 throw .local("scoring failed: \(error)")
             }

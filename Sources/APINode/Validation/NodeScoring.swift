@@ -17,8 +17,7 @@ struct NodeScoring: ValidationScoring {
         if case .tokens(let ids) = prompt { return ids }
         if let local = node.registry.localBackend, local.info.id == model {
             switch prompt {
-            case .chat(let turns):
-                return local.chatPrompt(turns.map { ChatMessage(role: $0.role, content: $0.content) })
+            case .chat(let messages): return local.chatPrompt(messages)
             case .text(let text): return local.tokenize(text)
             case .tokens(let ids): return ids
             }
@@ -26,12 +25,7 @@ struct NodeScoring: ValidationScoring {
         guard let entry = node.registry.any(model: model) else { throw MLScoreError.noNode(model: model) }
         var body: [(String, JSONValue)] = [("model", .string(model))]
         switch prompt {
-        case .chat(let turns):
-            body.append(
-                (
-                    "messages",
-                    .array(turns.map { .object([("role", .string($0.role)), ("content", .string($0.content))]) })
-                ))
+        case .chat(let messages): body.append(("messages", .array(messages.map(\.json))))
         case .text(let text): body.append(("prompt", .string(text)))
         case .tokens(let ids): return ids
         }
@@ -55,10 +49,14 @@ struct NodeScoring: ValidationScoring {
         model: String, prompt: [Int], completion: [Int], top: Int, sampling: ValidationInput.Sampling?,
         samplerMargin: Double
     ) async throws -> [InferenceCheck.ValidatorPosition] {
-        let parameters = sampling.map { s in
-            SamplingParameters(
+        var parameters: SamplingParameters?
+        if let s = sampling {
+            // ValidationInput compiled the format already; a failure here is this node's own.
+            let grammar = try s.responseFormat.flatMap { try OutputGrammar.compile(responseFormat: $0) }
+            parameters = SamplingParameters(
                 temperature: Float(s.temperature), topK: s.topK, topP: Float(s.topP), minP: Float(s.minP),
-                maxTokens: max(1, completion.count), seed: s.seed, topLogprobs: top)
+                maxTokens: max(1, completion.count), seed: s.seed, topLogprobs: top, choice: s.choice,
+                grammar: grammar)
         }
         return try await node.score(
             MLScoreRequest(

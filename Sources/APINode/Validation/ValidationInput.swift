@@ -1,4 +1,5 @@
 import GonkaCore
+import Inference
 import Verification
 
 /// What a validator reads from a fetched payload (PROTOCOL §6.3) to re-score it: the prompt as the
@@ -8,22 +9,13 @@ import Verification
 public struct ValidationInput: Sendable, Hashable {
     /// The prompt of the request as executed.
     public enum Prompt: Sendable, Hashable {
-        /// Chat messages (role, content), rendered by the ML node's chat template.
-        case chat([ChatTurn])
+        /// Chat messages (as ``ChatMessages/parse(_:)`` reads them), rendered by the ML node's chat
+        /// template.
+        case chat([ChatMessage])
         /// A legacy completion's prompt text.
         case text(String)
         /// A legacy completion's prompt ids.
         case tokens([Int])
-    }
-
-    public struct ChatTurn: Sendable, Hashable {
-        public var role: String
-        public var content: String
-
-        public init(role: String, content: String) {
-            self.role = role
-            self.content = content
-        }
     }
 
     /// The request's sampling as the executor's ML node applied it (OpenAI defaults: temperature 1,
@@ -34,18 +26,29 @@ public struct ValidationInput: Sendable, Hashable {
         public var topP: Double
         public var minP: Double
         public var seed: UInt64
+        /// The choice (of the request's `n`) a replay is for; the validator sets it per choice.
+        public var choice: Int
+        /// The request's `response_format` when it constrains the output (json_object, json_schema):
+        /// the replay masks with the same grammar.
+        public var responseFormat: JSONValue?
 
-        public init(temperature: Double = 1, topK: Int = 0, topP: Double = 1, minP: Double = 0, seed: UInt64 = 0) {
+        public init(
+            temperature: Double = 1, topK: Int = 0, topP: Double = 1, minP: Double = 0, seed: UInt64 = 0,
+            choice: Int = 0, responseFormat: JSONValue? = nil
+        ) {
             self.temperature = temperature
             self.topK = topK
             self.topP = topP
             self.minP = minP
             self.seed = seed
+            self.choice = choice
+            self.responseFormat = responseFormat
         }
 
         /// As ``InferenceCheck`` reads it.
         public var check: InferenceCheck.Sampling {
-            InferenceCheck.Sampling(temperature: temperature, topK: topK, topP: topP, minP: minP)
+            InferenceCheck.Sampling(
+                temperature: temperature, topK: topK, topP: topP, minP: minP, constrained: responseFormat != nil)
         }
     }
 
@@ -53,8 +56,11 @@ public struct ValidationInput: Sendable, Hashable {
     public var prompt: Prompt
     public var sampling: Sampling
 
-    /// The output token ids, in order.
+    /// The output token ids, in order (every choice, one after the other).
     public var completion: [Int] { payload.tokens.map { Int($0.token) } }
+
+    /// The output token ids of each choice (one list for `n` = 1).
+    public var choices: [[Int]] { payload.choices.map { $0.tokens.map { Int($0.token) } } }
 
     /// The executor's positions as the check reads them.
     public var positions: [InferenceCheck.ExecutorPosition] {
@@ -84,16 +90,12 @@ public struct ValidationInput: Sendable, Hashable {
     }
 
     static func prompt(of object: JSONValue) throws(ValidationInputError) -> Prompt {
-        if let messages = object["messages"]?.arrayValue {
-            var turns: [ChatTurn] = []
-            for item in messages {
-                guard let role = item["role"]?.stringValue, let content = item["content"]?.stringValue else {
-                    throw .undecodable("a message without string role and content")
-                }
-                turns.append(ChatTurn(role: role, content: content))
+        if let messages = object["messages"] {
+            do {
+                return .chat(try ChatMessages.parse(messages))
+            } catch {
+                throw .undecodable("the messages do not read: \(error.message)")
             }
-            guard !turns.isEmpty else { throw .undecodable("no messages") }
-            return .chat(turns)
         }
         if let text = object["prompt"]?.stringValue { return .text(text) }
         if let list = object["prompt"]?.arrayValue {
@@ -119,6 +121,13 @@ public struct ValidationInput: Sendable, Hashable {
         guard sampling.temperature.isFinite, sampling.temperature >= 0, sampling.topP.isFinite, sampling.topP > 0,
             sampling.topP <= 1, sampling.minP.isFinite, (0...1).contains(sampling.minP)
         else { throw .undecodable("the executed request's sampling is out of range") }
+        if let format = object["response_format"], !format.isNull {
+            do {
+                if try OutputGrammar.compile(responseFormat: format) != nil { sampling.responseFormat = format }
+            } catch {
+                throw .undecodable("the executed request's response_format does not compile: \(error.message)")
+            }
+        }
         return sampling
     }
 }
