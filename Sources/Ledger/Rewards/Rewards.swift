@@ -242,7 +242,9 @@ enum Rewards {
             record.unsettledCost -= distribution.earnedTotal
             return true
         }
-        totals.referenceWeight = distribution.referenceWeight
+        // Genesis powers are consensus weights, not PoC weights: on another scale, they would hold
+        // W_ref far from the first sprints' weights for many epochs. The reference starts at epoch 1.
+        totals.referenceWeight = epoch == 0 ? 0 : distribution.referenceWeight
         totals.rewardIssued &+= distribution.rewardTotal
         totals.trainingCredited &+= distribution.trainingTotal
         totals.pending &+= distribution.rewardTotal &+ distribution.workTotal
