@@ -32,14 +32,7 @@ struct GovSigner: ParsableArguments {
         } catch let error as ChainClientError {
             throw CLIError(error.description)
         }
-        if node.json {
-            printJSON(result)
-        } else {
-            print("hash:   \(result.hash)")
-            if let height = result.height { print("height: \(height)") }
-            print("code:   \(result.code)\(result.log.isEmpty ? "" : " (\(result.log))")")
-        }
-        if result.code != 0 { throw ExitCode(2) }
+        try printBroadcast(result, json: node.json)
     }
 }
 

@@ -119,39 +119,25 @@ extension Tx {
         func validate() throws { try KeyStore.validate(name: key) }
 
         func run() async throws {
-            let signer: SigningKey
-            do {
-                signer = try KeyStore(home: home.url).load(key)
-            } catch {
-                throw CLIError("key \"\(key)\" in \(home.url.path): \(error)")
-            }
-            var msg = Wire.MsgClaimRewards()
-            msg.participant = signer.publicKey.address.description
-            msg.epoch = epoch
+            let epoch = epoch
+            var seed = Data()
             if epoch > 0 {
                 let file = NodePaths(home: home.url).seeds.appendingPathComponent(String(epoch))
                 guard let text = try? String(contentsOf: file, encoding: .utf8) else {
                     throw CLIError("no seed for epoch \(epoch) at \(file.path)")
                 }
-                guard let seed = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), seed.count == 32
+                guard let bytes = Hex.decode(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
                 else { throw CLIError("\(file.path) is not 64 hex digits") }
-                msg.seed = Data(seed)
+                seed = Data(bytes)
             }
-            let client = try node.client()
-            let result: BroadcastResult
-            do {
-                result = try await client.signAndBroadcast([Wire.Msg(msg)], key: signer, mode: mode).result
-            } catch let error as ChainClientError {
-                throw CLIError(error.description)
-            }
-            if node.json {
-                printJSON(result)
-            } else {
-                print("hash:   \(result.hash)")
-                if let height = result.height { print("height: \(height)") }
-                print("code:   \(result.code)\(result.log.isEmpty ? "" : " (\(result.log))")")
-            }
-            if result.code != 0 { throw ExitCode(2) }
+            try await broadcastAndPrint(
+                { participant in
+                    var msg = Wire.MsgClaimRewards()
+                    msg.participant = participant.description
+                    msg.epoch = epoch
+                    msg.seed = seed
+                    return [Wire.Msg(msg)]
+                }, keyName: key, home: home, node: node, mode: mode)
         }
     }
 }

@@ -35,6 +35,18 @@ func rpc<T>(_ body: () async throws(ChainClientError) -> T) async throws -> T {
     }
 }
 
+/// Prints a broadcast's outcome (or its JSON with `--json`); exit code 2 when the chain refused it.
+func printBroadcast(_ result: BroadcastResult, json: Bool) throws {
+    if json {
+        printJSON(result)
+    } else {
+        print("hash:   \(result.hash)")
+        if let height = result.height { print("height: \(height)") }
+        print("code:   \(result.code)\(result.log.isEmpty ? "" : " (\(result.log))")")
+    }
+    if result.code != 0 { throw ExitCode(2) }
+}
+
 func parseAddressArgument(_ text: String, name: String) throws -> Address {
     do {
         return try Address(text)
@@ -100,14 +112,7 @@ struct Tx: AsyncParsableCommand {
                 } catch let error as ChainClientError {
                     throw CLIError(error.description)
                 }
-                if node.json {
-                    printJSON(result)
-                } else {
-                    print("hash:   \(result.hash)")
-                    if let height = result.height { print("height: \(height)") }
-                    print("code:   \(result.code)\(result.log.isEmpty ? "" : " (\(result.log))")")
-                }
-                if result.code != 0 { throw ExitCode(2) }
+                try printBroadcast(result, json: node.json)
             }
         }
     }

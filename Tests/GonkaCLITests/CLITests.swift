@@ -104,6 +104,8 @@ import Testing
         ["bench", "--help"], ["bench", "inference", "--help"], ["bench", "validation", "--help"],
         ["tx", "collateral", "deposit", "--help"], ["tx", "collateral", "withdraw", "--help"],
         ["tx", "unjail", "--help"], ["query", "collateral", "--help"], ["query", "slashes", "--help"],
+        ["tx", "claim", "--help"], ["query", "supply", "--help"], ["query", "settlement", "--help"],
+        ["query", "rewards", "--help"], ["bench", "settlement", "--help"],
     ])
     func everyCommandExplainsItself(arguments: [String]) async throws {
         let run = try await gonka(arguments)
@@ -124,6 +126,33 @@ import Testing
         let run = try await gonka(arguments)
         #expect(run.status != 0)
         #expect(run.output.contains(message), "\(run.output)")
+    }
+
+    /// Rewards commands refuse bad arguments before they reach a node (PROTOCOL §8).
+    @Test(arguments: [
+        (["query", "rewards", "nope"], "is not a gonka1"),
+        (["query", "settlement", "last"], "last"),
+        (["tx", "claim"], "--epoch"),
+        (["tx", "claim", "--epoch", "x"], "x"),
+        (["tx", "claim", "--epoch", "1", "--key", "../key"], "key"),
+        (["bench", "settlement", "--participants", "0"], "--participants must be positive"),
+    ])
+    func rewardsCommandsRejectBadArguments(arguments: [String], message: String) async throws {
+        let run = try await gonka(arguments)
+        #expect(run.status != 0)
+        #expect(run.output.contains(message), "\(run.output)")
+    }
+
+    /// A claim by hand needs the epoch's seed in the home; without it, a clear error, nothing sent.
+    @Test func claimWithoutASeedSaysWhere() async throws {
+        let home = try temporaryHome()
+        defer { try? FileManager.default.removeItem(at: home) }
+        _ = try await gonka(["keys", "add", "validator", "--home", home.path])
+        let run = try await gonka([
+            "tx", "claim", "--epoch", "3", "--home", home.path, "--node", "http://127.0.0.1:9",
+        ])
+        #expect(run.status != 0)
+        #expect(run.output.contains("no seed for epoch 3"), "\(run.output)")
     }
 
     @Test func benchInferenceRejectsBadArgumentsAndModels() async throws {
