@@ -32,20 +32,21 @@ struct SettlementBench: ParsableCommand {
             ? try AuthenticatedStore(inMemory: "settlement")
             : try AuthenticatedStore(path: directory.appendingPathComponent("state.sqlite").path)
         let clock = ContinuousClock()
-        let origin = clock.now
-        let seconds = { () -> Double in
-            let elapsed = clock.now - origin
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         }
-        let result = try SettlementBenchmark.run(
-            participants: participants, inferences: inferences, store: store, clock: seconds,
-            progress: { line in
-                FileHandle.standardError.write(Data((line + "\n").utf8))
-            })
+        let setupStart = clock.now
+        var prepared = try SettlementBenchmark.prepare(
+            participants: participants, inferences: inferences, store: store,
+            progress: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+        let setup = seconds(clock.now - setupStart)
+        let settleStart = clock.now
+        let settlements = try SettlementBenchmark.settle(&prepared)
+        let settle = seconds(clock.now - settleStart)
         print(
-            "settlement: \(result.participants) participants, \(result.inferences) inferences in the epoch, "
-                + "\(result.settlements) settlements recorded")
-        print(String(format: "  epoch state written in %.1f s (not part of the settlement)", result.setupSeconds))
-        print(String(format: "  settlement block (end-block + commit): %.3f s", result.settleSeconds))
+            "settlement: \(participants) participants, \(inferences) inferences in the epoch, "
+                + "\(settlements) settlements recorded")
+        print(String(format: "  epoch state written in %.1f s (not part of the settlement)", setup))
+        print(String(format: "  settlement block (end-block + commit): %.3f s", settle))
     }
 }

@@ -7,23 +7,22 @@ import GonkaWire
 /// index (``Rewards/inferenceSettled(_:state:)``), every tenth passed by two validators
 /// (``Rewards/validationPassed(_:by:params:state:)``); the sampling snapshot holds every
 /// participant's weight. Then one end-block that settles the epoch is timed, commit included:
-/// it walks participants, so its time must not grow with the inference count.
+/// it walks participants, so its time must not grow with the inference count. The caller times
+/// ``prepare(participants:inferences:store:progress:)`` and ``settle(_:)`` (the ledger reads no clock).
 public enum SettlementBenchmark {
-    public struct Result: Sendable {
+    /// An epoch written and committed, ready to settle.
+    public struct Prepared {
+        let store: any StateStore
+        let state: StateContext
+        var version: UInt64
         public let participants: Int
         public let inferences: Int
-        /// Writing the epoch's state (not part of the settlement).
-        public let setupSeconds: Double
-        /// The settling end-block: ``Rewards/endBlock(context:params:state:)`` plus flush and commit.
-        public let settleSeconds: Double
-        public let settlements: Int
     }
 
-    /// Runs on `store` (empty); `clock` measures seconds (the ledger reads no clock itself).
-    public static func run(
-        participants: Int, inferences: Int, store: any StateStore, clock: () -> Double,
-        progress: (String) -> Void = { _ in }
-    ) throws(LedgerError) -> Result {
+    /// Writes epoch 1 with `participants` and `inferences` into `store` (empty) and commits it.
+    public static func prepare(
+        participants: Int, inferences: Int, store: any StateStore, progress: (String) -> Void = { _ in }
+    ) throws(LedgerError) -> Prepared {
         let params = ChainParams.devnet
         let state = StateContext(store: store)
         let addresses = (0..<participants).map { i -> Address in
@@ -35,17 +34,17 @@ public enum SettlementBenchmark {
             bytes[19] = UInt8(truncatingIfNeeded: i)
             return Address(bytes: bytes)!
         }
-        let start = clock()
         try state.transaction { () throws(LedgerError) in
             try writeEpoch(addresses, in: state)
         }
-        var version: UInt64 = 1
+        var prepared = Prepared(
+            store: store, state: state, version: 1, participants: participants, inferences: inferences)
         for n in 0..<inferences {
             try state.transaction { () throws(LedgerError) in
                 try writeInference(n, addresses, params: params, in: state)
             }
             if (n + 1) % 50_000 == 0 {
-                try flush(state, store: store, version: &version)
+                try flush(&prepared)
                 progress("wrote \(n + 1) of \(inferences) inferences")
             }
         }
@@ -54,25 +53,25 @@ public enum SettlementBenchmark {
             let owed = try RewardsStore.liabilities(in: state)
             try Bank.mint(Amount(ngonka: owed.unsettledCost), to: Inference.moduleAddress, in: state)
         }
-        try flush(state, store: store, version: &version)
-        let setup = clock() - start
+        try flush(&prepared)
+        return prepared
+    }
 
-        let before = clock()
-        let context = BlockContext(chainID: "bench", height: version, time: 0, proposer: nil)
+    /// The timed part: the end-block that settles the epoch, flushed and committed. Returns how
+    /// many settlements it recorded; checks the §8.3 invariants afterwards.
+    public static func settle(_ prepared: inout Prepared) throws(LedgerError) -> Int {
+        let state = prepared.state
+        let context = BlockContext(chainID: "bench", height: prepared.version, time: 0, proposer: nil)
         _ = try state.transaction { () throws(LedgerError) in
-            try Rewards.endBlock(context: context, params: params, state: state)
+            try Rewards.endBlock(context: context, params: .devnet, state: state)
         }
-        try flush(state, store: store, version: &version)
-        let settle = clock() - before
-        guard let record = try RewardsStore.epochSettlement(1, in: StateContext(store: store)) else {
+        try flush(&prepared)
+        let committed = StateContext(store: prepared.store)
+        guard let record = try RewardsStore.epochSettlement(1, in: committed) else {
             throw .invariantViolated("the benchmark epoch did not settle")
         }
-        if let violation = try Rewards.checkInvariants(in: StateContext(store: store)) {
-            throw .invariantViolated(violation)
-        }
-        return Result(
-            participants: participants, inferences: inferences, setupSeconds: setup, settleSeconds: settle,
-            settlements: Int(record.participants))
+        if let violation = try Rewards.checkInvariants(in: committed) { throw .invariantViolated(violation) }
+        return Int(record.participants)
     }
 
     /// Epoch 1's snapshot and pool, and epoch 3 as the current epoch (epoch 1's window closed).
@@ -122,14 +121,14 @@ public enum SettlementBenchmark {
         }
     }
 
-    private static func flush(_ state: StateContext, store: any StateStore, version: inout UInt64) throws(LedgerError) {
-        try state.flush()
+    private static func flush(_ prepared: inout Prepared) throws(LedgerError) {
+        try prepared.state.flush()
         do {
-            _ = try store.commit(version: version)
+            _ = try prepared.store.commit(version: prepared.version)
         } catch {
             throw .storage(error)
         }
-        version += 1
-        state.reset()
+        prepared.version += 1
+        prepared.state.reset()
     }
 }
