@@ -17,7 +17,7 @@ struct RewardClaimer: Service {
     let seeds: ValidationSeeds
     let logger: Logger
     var interval: Duration = .seconds(3)
-    /// Blocks of patience before a claim still pending is sent again.
+    /// How long a claim may stay pending before it is sent again.
     var resendAfter: Duration = .seconds(30)
 
     func run() async throws {
