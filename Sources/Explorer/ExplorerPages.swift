@@ -85,8 +85,8 @@ struct ParticipantsPage: Sendable {
     var participants: [ParticipantRow]
 }
 
-/// One participant's line. Collateral, jail and settlement are issue 16's (the module adds its
-/// query and fills these); until then they show "—".
+/// One participant's line; collateral, jail and the last settlement come from modules Collateral,
+/// Slashing and Rewards ("—" when the node cannot say).
 struct ParticipantRow: Sendable {
     var address: String
     var url: String

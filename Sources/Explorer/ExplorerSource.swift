@@ -123,8 +123,9 @@ struct ExplorerSource: Sendable {
         }
         let standing = try? await client.validationEpoch()
         let byAddress = Self.standings(standing)
-        let rows = list.sorted { ($0.weight, $1.address) > ($1.weight, $0.address) }.map {
-            Self.row($0, standing: byAddress[$0.address])
+        var rows: [ParticipantRow] = []
+        for p in list.sorted(by: { ($0.weight, $1.address) > ($1.weight, $0.address) }) {
+            rows.append(Self.row(p, standing: byAddress[p.address], money: await money(of: p.address)))
         }
         return ParticipantsPage(
             frame: frame, epoch: list.compactMap(\.epoch).max().map(String.init) ?? ExplorerFormat.missing,
@@ -135,7 +136,29 @@ struct ExplorerSource: Sendable {
         Dictionary((info?.participants ?? []).map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    static func row(_ p: ParticipantInfo, standing: ValidationStandingInfo?) -> ParticipantRow {
+    /// A participant's collateral record and settlements (PROTOCOL §8, §9); nil parts when the
+    /// node cannot say (an older node, or a query that failed: the page still renders).
+    struct Money {
+        var collateral: CollateralInfo?
+        var settlements: [SettlementInfo] = []
+    }
+
+    func money(of text: String) async -> Money {
+        guard let address = try? Address(text) else { return Money() }
+        return Money(
+            collateral: try? await client.collateral(address),
+            settlements: (try? await client.rewards(address)) ?? [])
+    }
+
+    /// "12.5 GNK claimed (epoch 3)": the newest settlement, its amount and what became of it.
+    static func settlementText(_ s: SettlementInfo?) -> String {
+        guard let s else { return ExplorerFormat.missing }
+        let amount = Amount(ngonka: s.reward &+ s.work).gnkString
+        let fate = s.reason.isEmpty ? s.status : "\(s.status): \(s.reason)"
+        return "\(amount) \(fate) (epoch \(s.epoch))"
+    }
+
+    static func row(_ p: ParticipantInfo, standing: ValidationStandingInfo?, money: Money = Money()) -> ParticipantRow {
         ParticipantRow(
             address: p.address, url: p.url, weight: ExplorerFormat.grouped(p.weight),
             votingPower: ExplorerFormat.grouped(p.validatorPower),
@@ -144,8 +167,10 @@ struct ExplorerSource: Sendable {
             served: standing.map { ExplorerFormat.grouped($0.served) } ?? ExplorerFormat.missing,
             missed: standing.map { ExplorerFormat.grouped($0.missed) } ?? ExplorerFormat.missing,
             invalidated: standing.map { ExplorerFormat.grouped($0.invalidated) } ?? ExplorerFormat.missing,
-            // Collateral, jail and settlement (issue 16) have no query yet.
-            collateral: ExplorerFormat.missing, jailed: ExplorerFormat.missing, lastSettlement: ExplorerFormat.missing)
+            collateral: money.collateral.map { ExplorerFormat.amount($0.deposit) } ?? ExplorerFormat.missing,
+            jailed: money.collateral.map { $0.tombstoned ? "tombstoned" : $0.jailed ? "jailed" : "no" }
+                ?? ExplorerFormat.missing,
+            lastSettlement: settlementText(money.settlements.first))
     }
 
     func participant(_ text: String) async throws(ExplorerError) -> ParticipantPage {
@@ -163,6 +188,8 @@ struct ExplorerSource: Sendable {
             throw .notFound("Unknown participant", "No participant \(address) is registered on this chain.")
         }
         let standing = Self.standings(try? await client.validationEpoch())[info.address]
+        let money = await money(of: info.address)
+        let settled = Dictionary(money.settlements.map { ($0.epoch, $0) }, uniquingKeysWith: { a, _ in a })
         let misses = try? await client.misses(address)
         let current = try await ask("The epoch") { () async throws(ChainClientError) in try await client.epoch() }
         var history: [EpochHistoryRow] = []
@@ -182,12 +209,11 @@ struct ExplorerSource: Sendable {
                         ?? ExplorerFormat.missing,
                     invalidRate: epochStanding.map { ExplorerFormat.percent($0.invalidated, of: $0.served) }
                         ?? ExplorerFormat.missing,
-                    // Rewards per epoch (issue 10's settlement) have no query yet.
-                    reward: ExplorerFormat.missing))
+                    reward: Self.settlementText(settled[n])))
         }
         return ParticipantPage(
             frame: PageFrame(title: "Participant", chainID: frame.chainID, height: frame.height, tab: "Participants"),
-            row: Self.row(info, standing: standing), registeredHeight: String(info.registeredHeight),
+            row: Self.row(info, standing: standing, money: money), registeredHeight: String(info.registeredHeight),
             consensusKey: info.consensusPubkey,
             missesReported: misses.map { String($0.reported) } ?? ExplorerFormat.missing,
             missesExpired: misses.map { String($0.expired) } ?? ExplorerFormat.missing,
