@@ -17,16 +17,16 @@ struct RewardReader {
         do { return try body() } catch { throw .internal("state read failed: \(error)") }
     }
 
-    func supplyBreakdown() throws(QueryError) -> (SupplyBreakdown, minted: Amount, burned: Amount) {
+    /// The module accounts and running totals (the caller reads minted and burned with a proof).
+    func supplyBreakdown() throws(QueryError) -> SupplyBreakdown {
         let view = view
         let supply = try run { () throws(LedgerError) in try RewardQueries.supply(in: view) }
         let t = supply.totals
-        let breakdown = SupplyBreakdown(
+        return SupplyBreakdown(
             modules: supply.modules.mapValues(\.ngonka), rewardIssued: t.rewardIssued, pending: t.pending,
             claimed: t.claimed, settlementsBurned: t.burned, trainingCredited: t.trainingCredited,
             trainingSpent: t.trainingSpent, openEscrow: supply.liabilities.openEscrow,
             unsettledCost: supply.liabilities.unsettledCost, nextEpoch: t.nextEpoch, referenceWeight: t.referenceWeight)
-        return (breakdown, supply.minted, supply.burned)
     }
 
     /// Epoch `requested`'s settlement (default: the last settled epoch).

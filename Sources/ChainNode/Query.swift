@@ -311,7 +311,7 @@ enum QueryEngine {
                 throw .internal("\(error)")
             }
             let circulating = Amount(ngonka: minted.ngonka >= burned.ngonka ? minted.ngonka - burned.ngonka : 0)
-            let breakdown = try RewardReader(state: state, version: version).supplyBreakdown().0
+            let breakdown = try RewardReader(state: state, version: version).supplyBreakdown()
             let supply = SupplyRecord(minted: minted, burned: burned, circulating: circulating, rewards: breakdown)
             return QueryResult(height: version, key: LedgerStateKey.minted, value: try value(supply), proof: proof)
         case .epoch(let index):
