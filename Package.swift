@@ -333,7 +333,7 @@ let package = Package(
             name: "ChainNodeTests",
             dependencies: [
                 "ChainNode", "Consensus", "Ledger", "Storage", "GonkaCore", "GonkaWire", "GonkaTestKit",
-                "GonkaTestTraits", "P2P",
+                "GonkaTestTraits", "P2P", "ServerLifecycle",
                 "GonkaClient", "ChainRPCTypes", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),

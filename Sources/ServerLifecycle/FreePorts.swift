@@ -13,8 +13,11 @@ import Synchronization
 /// and no outgoing connection can take one between now and the server's bind. A port the kernel
 /// picked (bind to 0 and release) could be handed to the next outgoing connection: in a test
 /// process making thousands of them, one did, and a test network failed to start with "Address
-/// already in use". Another program could still take one; its server then fails to bind and says
-/// so.
+/// already in use". Processes that allocate at the same time (several `gonka devnet up` and a test
+/// process, in CI) could draw the same port before either binds it: each port handed out is also
+/// claimed by a file in a shared directory for ``claimLifetime``, created exclusively, so no two
+/// processes hand out the same port within that window. Another program could still take one;
+/// its server then fails to bind and says so.
 public enum FreePorts {
     /// Why no port was found.
     public struct Failure: Error, CustomStringConvertible, Sendable {
@@ -31,7 +34,7 @@ public enum FreePorts {
         for _ in 0..<200 {
             let port = Int.random(in: low..<ephemeralStart, using: &generator)
             guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
-            if isFree(port) { return port }
+            if isFree(port) && claim(port) { return port }
         }
         throw Failure(description: "no free loopback port in \(low)..<\(ephemeralStart) after 200 tries")
     }
@@ -45,6 +48,37 @@ public enum FreePorts {
 
     /// Ports ``next()`` returned (or found taken), never handed out again by this process.
     private static let handedOut = Mutex<Set<Int>>([])
+
+    /// How long a port stays claimed by the process that drew it: time enough to write its
+    /// configuration, start its server and bind.
+    public static let claimLifetime: TimeInterval = 300
+
+    /// Claims `port` for this process by creating its file exclusively; a claim older than
+    /// ``claimLifetime`` is stale and taken over. Where the directory cannot be written, claims
+    /// are skipped (the bind check alone still holds).
+    public static func claim(_ port: Int) -> Bool {
+        let directory = NSTemporaryDirectory() + "/gonka-ports-\(getuid())"
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else { return true }
+        let path = "\(directory)/\(port)"
+        for _ in 0..<2 {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+            if fd >= 0 {
+                close(fd)
+                return true
+            }
+            guard errno == EEXIST else { return true }
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            let age = Date().timeIntervalSince1970 - TimeInterval(info.st_mtim.tv_sec)
+            guard age > claimLifetime else { return false }
+            // Stale: move it aside under a name of our own (atomic, so of two processes taking
+            // it over only one succeeds), then claim afresh.
+            let aside = "\(path).stale.\(getpid())"
+            guard rename(path, aside) == 0 else { return false }
+            unlink(aside)
+        }
+        return false
+    }
 
     /// The first port of the kernel's ephemeral range (32768 when it cannot be read).
     public static func ephemeralRangeStart() -> Int {

@@ -1,4 +1,6 @@
+import Foundation
 import GonkaTestKit
+import ServerLifecycle
 import Testing
 
 #if canImport(Glibc)
@@ -25,5 +27,18 @@ struct LoopbackSocketTests {
         let ports = try (0..<50).map { _ in try LoopbackSocket.freePort() }
         #expect(kernelPicked.isDisjoint(with: ports))
         #expect(!LoopbackSocket.isFree(sockets[0].port))
+    }
+
+    @Test func aPortHandedOutIsClaimedAcrossProcessesUntilTheClaimIsStale() throws {
+        // Another process sees only the claim file: `claim` is what it would call.
+        let port = try FreePorts.next()
+        #expect(!FreePorts.claim(port), "a port handed out here could be handed out by another process")
+
+        // A claim older than its lifetime (a process that drew the port and died) is taken over.
+        let path = NSTemporaryDirectory() + "/gonka-ports-\(getuid())/\(port)"
+        let old = Date().addingTimeInterval(-FreePorts.claimLifetime - 60)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        #expect(FreePorts.claim(port))
+        #expect(!FreePorts.claim(port))
     }
 }

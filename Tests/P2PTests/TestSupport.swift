@@ -114,9 +114,11 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(what)" }
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
+/// Polls `condition` every 10 ms until it holds or `timeout` passes. The default is long: on 2
+/// cores shared with a dozen node processes starting at once, a loopback handshake has taken
+/// over 10 s (CI, 2026-12-06); a condition that holds returns at once, so only a failure waits.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(10), _ condition: () throws -> Bool
+    _ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while try !condition() {
