@@ -54,6 +54,12 @@ extension ValidationBenchmark {
         public var inferences: Int
         public var detected: Int
         public var detectionRate: Double
+        /// Inferences whose tokens differ from the honest model's output for the same request
+        /// (seed included), and how many of those were caught: a cheat that happens to produce
+        /// exactly the honest answer delivered what was paid for, and no check can tell it apart.
+        public var altered: Int
+        public var alteredDetected: Int
+        public var alteredDetectionRate: Double
         /// Greedy requests among them and how many of those were caught.
         public var greedy: Int
         public var greedyDetected: Int
@@ -170,7 +176,7 @@ extension ValidationBenchmark {
             )
             for c in cheats {
                 out.append(
-                    "\(c.cheat.rawValue): detected \(c.detected)/\(c.inferences) (\(String(format: "%.1f%%", 100 * c.detectionRate))), greedy \(c.greedyDetected)/\(c.greedy); first failing test \(c.byReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); distribution failed \(c.distributionFailed), sampler failed \(c.samplerFailed)"
+                    "\(c.cheat.rawValue): detected \(c.detected)/\(c.inferences) (\(String(format: "%.1f%%", 100 * c.detectionRate))), of altered outputs \(c.alteredDetected)/\(c.altered) (\(String(format: "%.1f%%", 100 * c.alteredDetectionRate))), greedy \(c.greedyDetected)/\(c.greedy); first failing test \(c.byReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")); distribution failed \(c.distributionFailed), sampler failed \(c.samplerFailed)"
                 )
                 out.append("  distance_ppm: \(c.distancePpm.text); sampler misses: \(c.samplerMisses.text)")
                 out.append(
@@ -254,6 +260,9 @@ extension ValidationBenchmark.CheatReport {
         let failed = samples.map { !$0.verdict.passed }
         detected = failed.count(where: { $0 })
         detectionRate = Double(detected) / Double(max(samples.count, 1))
+        altered = samples.count(where: \.altered)
+        alteredDetected = samples.count { $0.altered && !$0.verdict.passed }
+        alteredDetectionRate = Double(alteredDetected) / Double(max(altered, 1))
         greedy = samples.count(where: \.greedy)
         greedyDetected = samples.count { $0.greedy && !$0.verdict.passed }
         byReason = Dictionary(grouping: samples.filter { !$0.verdict.passed }) { $0.verdict.reason?.rawValue ?? "?" }
@@ -262,7 +271,8 @@ extension ValidationBenchmark.CheatReport {
         // The sampler test's own rule, whatever failed first.
         samplerFailed = samples.count {
             let n = Int($0.input.completionTokens)
-            return $0.verdict.samplerMisses > max(1, (3 * n + 99) / 100) || $0.verdict.impossibleTokens > 0
+            return $0.verdict.samplerMisses > Int(MissTolerance.replay(positions: UInt64(n)))
+                || $0.verdict.impossibleTokens > 0
         }
         distancePpm = .init(samples.map { Double($0.verdict.distancePpm) })
         samplerMisses = .init(samples.map { Double($0.verdict.samplerMisses) })

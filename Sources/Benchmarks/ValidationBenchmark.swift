@@ -119,6 +119,8 @@ public struct ValidationBenchmark: Sendable {
         var verdict: InferenceCheck.Verdict
         var greedy: Bool
         var ambiguous: Int
+        /// A cheat's output differs from the honest one for the same request (false for honest pairs).
+        var altered = false
     }
 }
 
@@ -212,7 +214,10 @@ extension ValidationBenchmark {
                 reported = try executor.generate(prompt: prompt, parameters: parameters).logprobs
             }
             guard !reported.isEmpty else { return nil }
-            return try validate(prompt: prompt, reported: reported, request: request, check: check)
+            var sample = try validate(prompt: prompt, reported: reported, request: request, check: check)
+            let honest = try executor.generate(prompt: prompt, parameters: request.parameters).tokens
+            sample.altered = reported.map(\.token) != honest
+            return sample
         }
 
         /// `generation`'s tokens with max(2, ⌈N/10⌉) of them (all of a 1-token output) replaced by

@@ -183,10 +183,12 @@ extension Kernels {
         switch type {
         case .q4_1:
             let (mask, shift) = nibbleMaskAndShift16(count: count)
-            var offAX: Float = 0
-            var offBX: Float = 0
-            var offAY: Float = 0
-            var offBY: Float = 0
+            // Offsets added as `dot2` adds them (whole SIMD4s; lane 1 is the offset), so no lane
+            // extraction per block.
+            var offAX = SIMD4<Float>()
+            var offBX = SIMD4<Float>()
+            var offAY = SIMD4<Float>()
+            var offBY = SIMD4<Float>()
             for b in 0..<(count / 32) {
                 let pa = rowA + b * 20
                 let pb = rowB + b * 20
@@ -205,8 +207,8 @@ extension Kernels {
                     floats(multiplyAddPairs(loA, x0) &+ multiplyAddPairs(hiA, x1)), SIMD8(repeating: kax[0]))
                 accBX = accBX.addingProduct(
                     floats(multiplyAddPairs(loB, x0) &+ multiplyAddPairs(hiB, x1)), SIMD8(repeating: kbx[0]))
-                offAX += kax[1]
-                offBX += kbx[1]
+                offAX += kax
+                offBX += kbx
                 let y0 = yv.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
                 let y1 = yv.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
                 let fy = y.blockFactors(b)
@@ -216,12 +218,12 @@ extension Kernels {
                     floats(multiplyAddPairs(loA, y0) &+ multiplyAddPairs(hiA, y1)), SIMD8(repeating: kay[0]))
                 accBY = accBY.addingProduct(
                     floats(multiplyAddPairs(loB, y0) &+ multiplyAddPairs(hiB, y1)), SIMD8(repeating: kby[0]))
-                offAY += kay[1]
-                offBY += kby[1]
+                offAY += kay
+                offBY += kby
             }
             return (
-                horizontalSum(accAX) + offAX, horizontalSum(accBX) + offBX, horizontalSum(accAY) + offAY,
-                horizontalSum(accBY) + offBY
+                horizontalSum(accAX) + offAX[1], horizontalSum(accBX) + offBX[1], horizontalSum(accAY) + offAY[1],
+                horizontalSum(accBY) + offBY[1]
             )
         default:
             for b in 0..<(count / 32) {

@@ -1,3 +1,5 @@
+import GonkaCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -64,7 +66,7 @@ extension InferenceCheck {
         let n = executor.count
         var failed = measure.mismatches > n * 2 / 100 || measure.impossible > 0
         if sampling.temperature <= 0 {
-            failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(positions: n)
+            failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(tolerated: Int(MissTolerance.argmax(positions: UInt64(n))))
         } else {
             let z = variance > 0 ? (observed - expected) / variance.squareRoot() : 0
             measure.z = z

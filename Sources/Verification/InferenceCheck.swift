@@ -45,7 +45,9 @@ public struct InferenceCheck: Sendable {
                 executor: positions, validator: input.validator, constrained: input.sampling.constrained)
             verdict.samplerMisses = sampler.misses
             verdict.impossibleTokens = sampler.impossible
-            if sampler.failed(positions: positions.count) { reasons.append(.sampler) }
+            if sampler.failed(tolerated: Int(MissTolerance.replay(positions: UInt64(positions.count)))) {
+                reasons.append(.sampler)
+            }
         case .opaque where input.sampling.constrained: break
         case .opaque:
             let likelihood = Self.likelihood(

@@ -102,9 +102,4 @@ enum Validation {
     static func isInvalid(_ address: Address, epoch: UInt64, in state: StateContext) throws(LedgerError) -> Bool {
         try ValidationStore.stats(epoch, address, in: state).invalid
     }
-
-    /// The sampler-miss allowance of §7.2 test 3 for `n` positions: max(1, ⌈3n/100⌉).
-    static func allowedMisses(positions n: UInt64) -> UInt64 {
-        max(1, (n.multipliedReportingOverflow(by: 3).partialValue + 99) / 100)
-    }
 }
