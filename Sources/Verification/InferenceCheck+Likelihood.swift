@@ -66,7 +66,8 @@ extension InferenceCheck {
         let n = executor.count
         var failed = measure.mismatches > n * 2 / 100 || measure.impossible > 0
         if sampling.temperature <= 0 {
-            failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(tolerated: Int(MissTolerance.argmax(positions: UInt64(n))))
+            let tolerated = Int(MissTolerance.argmax(positions: UInt64(n)))
+            failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(tolerated: tolerated)
         } else {
             let z = variance > 0 ? (observed - expected) / variance.squareRoot() : 0
             measure.z = z
