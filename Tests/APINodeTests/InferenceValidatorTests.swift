@@ -246,6 +246,11 @@ struct InferenceValidatorTests {
             bytes: try await Self.toolCallPayload(backend, executor: executor, honour: true).encoded,
             inferenceID: String(repeating: "8", count: 64), executor: executor)
         #expect(input.sampling.responseFormat?["type"]?.stringValue == ToolCallFormat.type)
+        // The prompt replayed is the one the model saw: the tools block in the system message.
+        let object = try JSONValue(parsing: Self.toolRequest)
+        let shown = try #require(try ChatTools.parse(object)).prompt(try ChatMessages.parse(object["messages"]))
+        #expect(input.prompt == .chat(shown))
+        #expect(shown.first?.content.contains("<tools>") == true)
 
         let honest = try await Self.toolCallPayload(backend, executor: executor, honour: true)
         let text = try backend.detokenize(honest.choices[0].tokens.map { Int($0.token) })

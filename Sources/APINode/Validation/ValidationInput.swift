@@ -92,7 +92,9 @@ public struct ValidationInput: Sendable, Hashable {
     static func prompt(of object: JSONValue) throws(ValidationInputError) -> Prompt {
         if let messages = object["messages"] {
             do {
-                return .chat(try ChatMessages.parse(messages))
+                // The tools the model was shown are part of the prompt (``ChatTools/prompt(_:)``).
+                let parsed = try ChatMessages.parse(messages)
+                return .chat(try ChatTools.parse(object)?.prompt(parsed) ?? parsed)
             } catch {
                 throw .undecodable("the messages do not read: \(error.message)")
             }
