@@ -7,13 +7,13 @@ MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-test: ## check docs/DESIGN.md's module graph, build everything (tests included), run the whole Swift suite, then the python openai test
+test: ## check docs/DESIGN.md's module graph, build everything (tests included), run the whole Swift suite, then the python SDK tests (openai, anthropic, litellm, langchain-openai)
 	SWIFT=$(SWIFT) scripts/module-graph --check
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) scripts/swift-test
 	$(MAKE) test-python
 
-test-python: model ## the `openai` package (PyPI, into .venv-test) against a debug `gonka mlnode start`
+test-python: model ## the `openai`, `anthropic`, `litellm`, `langchain-openai` packages (PyPI, into .venv-test) against a debug ML node and a test devnet's proxy
 	$(SWIFT) build --product gonka
 	GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"
 

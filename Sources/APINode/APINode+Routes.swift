@@ -26,6 +26,7 @@ extension APINode {
                 await self.executor(request, kind: kind)
             }
         }
+        router.post("/v1/messages") { request, _ in await self.anthropicMessages(request) }
         router.get("/health") { _, _ in Self.json(["status": "ok"]) }
         router.get("/v1/node") { _, _ in
             Self.json([
@@ -150,6 +151,33 @@ extension APINode {
         } catch {
             throw .invalidRequest("The request body could not be read.")
         }
+    }
+
+    /// `POST /v1/messages` (Anthropic's Messages API): the body translated to a chat request
+    /// (``Anthropic/chatRequest(_:)``), which the TA serves as any chat request, and the answer
+    /// translated back. The developer signs what the TA receives, so this route is for gateway mode:
+    /// `Authorization: Bearer` or Anthropic's `x-api-key` header with an API key.
+    func anthropicMessages(_ request: Request) async -> Response {
+        let body: [UInt8]
+        do {
+            body = try await readBody(request)
+        } catch {
+            return Anthropic.error(error.message, status: error.status)
+        }
+        let chat: [UInt8]
+        do {
+            chat = try Anthropic.chatRequest(body)
+        } catch {
+            return Anthropic.error(error.message, status: 400)
+        }
+        var head = request.head
+        if head.headerFields[.authorization] == nil, let key = head.headerFields[HTTPField.Name("x-api-key")!] {
+            head.headerFields[.authorization] = "Bearer " + key
+        }
+        head.path = "/v1/chat/completions"
+        let answer = await transferAgent(
+            Request(head: head, body: RequestBody(buffer: ByteBuffer(bytes: chat))), kind: .chat)
+        return await Anthropic.response(answer)
     }
 
     func transferAgent(_ request: Request, kind: RequestKind) async -> Response {

@@ -150,7 +150,8 @@ struct RequestSummary: Sendable {
     var maxTokens: Int?
     /// `n`: 1…8 choices.
     var choices = 1
-    /// Read by ``ChatMessages/parse(_:)``, as the ML node reads them.
+    /// Read by ``ChatMessages/parse(_:)``, as the ML node reads them, with the tools the model is
+    /// shown (``ChatTools/prompt(_:)``).
     var messages: [ChatMessage]
     var prompt: String?
     var promptTokenIDs: [Int]?
@@ -184,7 +185,9 @@ struct RequestSummary: Sendable {
         switch kind {
         case .chat:
             do {
-                messages = try ChatMessages.parse(object["messages"])
+                let tools = try ChatTools.parse(object)
+                let parsed = try ChatMessages.parse(object["messages"])
+                messages = tools?.prompt(parsed) ?? parsed
             } catch {
                 throw .invalidRequest(error.message, param: error.param)
             }

@@ -14,6 +14,8 @@ struct ExecutorCapture: Sendable {
     struct Choice: Sendable {
         var tokens: [InferencePayload.Token] = []
         var text = ""
+        /// Tool calls streamed as `delta.tool_calls` (the ML node sends each call whole).
+        var toolCalls: [JSONValue] = []
         var finishReason = ""
         /// Client-facing logprob entries, kept for a non-streamed answer.
         var chatLogprobs: [JSONValue] = []
@@ -111,6 +113,10 @@ struct ExecutorCapture: Sendable {
             switch kind {
             case .chat:
                 if let content = choice["delta"]?["content"]?.stringValue { self.choices[index].text += content }
+                for call in choice["delta"]?["tool_calls"]?.arrayValue ?? [] where call["id"] != nil {
+                    self.choices[index].toolCalls.append(
+                        ["id": call["id"] ?? "", "type": "function", "function": call["function"] ?? [:]])
+                }
                 choice["logprobs"] = takeChat(choice["logprobs"], index: index) ?? .null
             case .completion:
                 if let piece = choice["text"]?.stringValue { self.choices[index].text += piece }
@@ -191,8 +197,15 @@ struct ExecutorCapture: Sendable {
         switch kind {
         case .chat:
             let list: [JSONValue] = all.enumerated().map { index, c in
-                [
-                    "index": JSONValue(index), "message": ["role": "assistant", "content": .string(c.text)],
+                var message: JSONValue = ["role": "assistant", "content": .string(c.text)]
+                if !c.toolCalls.isEmpty {
+                    // OpenAI's shape: the text before the calls, or null.
+                    let text = c.text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
+                    message["content"] = text.isEmpty ? .null : .string(c.text)
+                    message["tool_calls"] = .array(c.toolCalls)
+                }
+                return [
+                    "index": JSONValue(index), "message": message,
                     "logprobs": clientLogprobs ? ["content": .array(c.chatLogprobs)] : .null,
                     "finish_reason": .string(c.finishReason.isEmpty ? "stop" : c.finishReason),
                 ]

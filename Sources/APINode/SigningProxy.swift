@@ -4,6 +4,7 @@ import GonkaCore
 import HTTPTypes
 import Hummingbird
 import Logging
+import MLNode
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -57,6 +58,12 @@ public final class SigningProxy: Sendable {
                     "gonka_proxy_requests_total", [("route", path), ("status", String(response.status.code))])
                 return response
             }
+        }
+        router.post("/v1/messages") { request, _ in
+            let response = await self.anthropicMessages(request)
+            self.metrics.increment(
+                "gonka_proxy_requests_total", [("route", "/v1/messages"), ("status", String(response.status.code))])
+            return response
         }
         router.get("/metrics") { _, _ in
             Response(
@@ -113,6 +120,28 @@ public final class SigningProxy: Sendable {
         } catch {
             return APINode.error(.bodyTooLarge(limit: maxBodyBytes))
         }
+        return await forward(body: body, path: path)
+    }
+
+    /// `POST /v1/messages` (Anthropic's Messages API): translated to a chat request
+    /// (``Anthropic/chatRequest(_:)``), signed and forwarded as one, the answer translated back.
+    func anthropicMessages(_ request: Request) async -> Response {
+        let body: [UInt8]
+        do {
+            body = Array(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
+        } catch {
+            return Anthropic.error("The request body exceeds \(maxBodyBytes) bytes.", status: 413)
+        }
+        let chat: [UInt8]
+        do {
+            chat = try Anthropic.chatRequest(body)
+        } catch {
+            return Anthropic.error(error.message, status: 400)
+        }
+        return await Anthropic.response(await forward(body: chat, path: "/v1/chat/completions"))
+    }
+
+    func forward(body: [UInt8], path: String) async -> Response {
         var lastError = APIError.upstream("No API node is configured.")
         for node in candidates() {
             let target: NodeInfo

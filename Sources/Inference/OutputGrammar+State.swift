@@ -63,10 +63,23 @@ extension OutputGrammar {
 
         private mutating func replaceTop(_ frame: Frame) { frames[frames.count - 1] = frame }
 
+        /// The literal texts of `node` (a tagged node's prefixes).
         func texts(_ node: Int32, _ grammar: OutputGrammar) -> [[UInt8]] {
             if node == Self.anyNode { return Self.anyLiterals }
-            if case .literals(let texts) = grammar.nodes[Int(node)].kind { return texts }
-            return []
+            switch grammar.nodes[Int(node)].kind {
+            case .literals(let texts): return texts
+            case .tagged(let prefixes, _, _): return prefixes
+            default: return []
+            }
+        }
+
+        /// A tagged node's prefix `index` is complete: its body follows, then the suffix.
+        private mutating func enterTagged(_ node: Int32, prefix index: Int32, _ grammar: OutputGrammar) -> Bool {
+            guard case .tagged(_, let bodies, let suffix) = grammar.nodes[Int(node)].kind else { return false }
+            replaceTop(.value(node: Int32(suffix)))
+            frames.append(.value(node: Int32(bodies[Int(index)])))
+            whitespace = 0
+            return true
         }
 
         func keys(_ node: Int32, _ grammar: OutputGrammar) -> [Property] {
@@ -99,7 +112,11 @@ extension OutputGrammar {
                 guard let top = frames.last else { return false }
                 switch top {
                 case .value(let node):
-                    if Self.isWhitespace(b) { return space() }
+                    if Self.isWhitespace(b) {
+                        // A tool call starts at its tag: no whitespace before it.
+                        if node != Self.anyNode, case .tagged = grammar.nodes[Int(node)].kind { return false }
+                        return space()
+                    }
                     frames.removeLast()
                     guard start(node, b, grammar) else { return false }
                     whitespace = 0
@@ -210,7 +227,12 @@ extension OutputGrammar {
                     }
                     replaceTop(.literal(node: node, alive: next, matched: matched + 1))
                     // Finished when a text is complete and none is longer (else a following byte decides).
-                    if next.allSatisfy({ all[Int($0)].count == Int(matched) + 1 }) { pop() }
+                    if next.allSatisfy({ all[Int($0)].count == Int(matched) + 1 }) {
+                        if node != Self.anyNode, case .tagged = grammar.nodes[Int(node)].kind {
+                            return enterTagged(node, prefix: next[0], grammar)
+                        }
+                        pop()
+                    }
                     return true
                 case .key(let node, let alive, let matched):
                     let properties = keys(node, grammar)
@@ -260,6 +282,13 @@ extension OutputGrammar {
                 guard !alive.isEmpty else { return false }
                 frames.append(.literal(node: node, alive: alive, matched: 1))
                 if alive.allSatisfy({ texts[Int($0)].count == 1 }) { pop() }
+            case .tagged(let prefixes, _, _):
+                let alive = prefixes.indices.filter { prefixes[$0].first == b }.map { Int32($0) }
+                guard !alive.isEmpty else { return false }
+                frames.append(.literal(node: node, alive: alive, matched: 1))
+                if alive.count == 1 && prefixes[Int(alive[0])].count == 1 {
+                    return enterTagged(node, prefix: alive[0], grammar)
+                }
             case .union(let members):
                 for member in members
                 where OutputGrammar.firstBytes(of: grammar.nodes[member].kind, nodes: grammar.nodes).contains(b) {

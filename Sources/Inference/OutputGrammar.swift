@@ -43,6 +43,10 @@ public final class OutputGrammar: Sendable, Hashable, CustomStringConvertible {
         case literals([[UInt8]])
         /// Members told apart by their first byte.
         case union([Int])
+        /// One of several fixed texts, then the value of the matching body node, then the `suffix`
+        /// node (a tool call: `<tool_call>\n{"name": "f", "arguments": ` ARGS `}\n</tool_call>`). No
+        /// text is a prefix of another, so the text that completes picks the body.
+        case tagged(prefixes: [[UInt8]], bodies: [Int], suffix: Int)
     }
 
     struct Property: Sendable {
@@ -89,11 +93,48 @@ public final class OutputGrammar: Sendable, Hashable, CustomStringConvertible {
             var compiler = Compiler(document: schema, param: "response_format.json_schema.schema")
             let root = try compiler.node(schema, depth: 1, path: "response_format.json_schema.schema")
             return OutputGrammar(source: responseFormat, nodes: compiler.nodes, root: root)
+        case ToolCallFormat.type:
+            return try toolCall(responseFormat)
         default:
             throw OutputGrammarError(
                 "'response_format.type' must be text, json_object or json_schema; got '\(type)'.",
                 param: "response_format.type")
         }
+    }
+
+    /// The grammar of a forced tool call (``ToolCallFormat``): one Hermes-style call of one of the
+    /// listed functions, its arguments constrained to that function's `parameters`.
+    static func toolCall(_ format: JSONValue) throws(OutputGrammarError) -> OutputGrammar {
+        guard let tools = format["tools"]?.arrayValue, !tools.isEmpty else {
+            throw OutputGrammarError("A tool-call constraint needs a non-empty 'tools' list.", param: "tools")
+        }
+        var compiler = Compiler(document: .null, param: "tools")
+        var prefixes: [[UInt8]] = []
+        var bodies: [Int] = []
+        for (i, tool) in tools.enumerated() {
+            let param = "tools[\(i)].function.parameters"
+            guard let name = tool["name"]?.stringValue, !name.isEmpty else {
+                throw OutputGrammarError("tools[\(i)] needs a 'name'.", param: "tools[\(i)].function.name")
+            }
+            let prefix = Array(ToolCallFormat.prefix(name: name).utf8)
+            guard !prefixes.contains(prefix) else {
+                throw OutputGrammarError("Function '\(name)' is listed twice.", param: "tools[\(i)].function.name")
+            }
+            prefixes.append(prefix)
+            let schema = tool["parameters"]
+            if let schema, !schema.isNull {
+                guard schema.objectValue != nil else {
+                    throw OutputGrammarError("'\(param)' must be a JSON schema object.", param: param)
+                }
+                compiler.document = schema
+                bodies.append(try compiler.node(schema, depth: 1, path: param))
+            } else {
+                bodies.append(try compiler.add(.freeObject))
+            }
+        }
+        let suffix = try compiler.add(.literals([Array(ToolCallFormat.suffix.utf8)]))
+        let root = try compiler.add(.tagged(prefixes: prefixes, bodies: bodies, suffix: suffix))
+        return OutputGrammar(source: format, nodes: compiler.nodes, root: root)
     }
 
     /// The grammar of a tool call's `arguments` (a function's `parameters` schema; an absent
@@ -115,7 +156,8 @@ public final class OutputGrammar: Sendable, Hashable, CustomStringConvertible {
 
     /// Schema → nodes, with the limits.
     struct Compiler {
-        let document: JSONValue
+        /// The schema `$ref`s resolve in (a tool call compiles one document per function).
+        var document: JSONValue
         let param: String
         var nodes: [Node] = []
 
@@ -302,6 +344,7 @@ public final class OutputGrammar: Sendable, Hashable, CustomStringConvertible {
         case .string: return [UInt8(ascii: "\"")]
         case .number: return digits
         case .literals(let texts): return Set(texts.compactMap(\.first))
+        case .tagged(let prefixes, _, _): return Set(prefixes.compactMap(\.first))
         case .union(let ids):
             return ids.reduce(into: Set<UInt8>()) { $0.formUnion(firstBytes(of: nodes[$1].kind, nodes: nodes)) }
         }

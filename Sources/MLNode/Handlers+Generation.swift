@@ -11,11 +11,20 @@ extension Handlers {
         let sampling = try decode(OpenAI.Sampling.self, from: body)
         let request = try decode(OpenAI.ChatRequest.self, from: body)
         try checkModel(sampling.model)
+        let tools = try Self.tools(body)
         let messages = try Self.messages(request.messages)
-        let prompt = backend.chatPrompt(messages)
+        let prompt = backend.chatPrompt(tools?.prompt(messages) ?? messages)
         let wantLogprobs = request.logprobs ?? false
-        let parameters = try parameters(
+        var parameters = try parameters(
             sampling, promptCount: prompt.count, topLogprobs: request.topLogprobs ?? 0, promptParam: "messages")
+        if let constraint = tools?.constraint {
+            do {
+                parameters.grammar = try OutputGrammar.compile(responseFormat: constraint)
+            } catch {
+                throw MLNodeError.invalidRequest(error.message, param: error.param)
+            }
+        }
+        let reader = tools.flatMap { $0.active ? $0 : nil }
         let admission = metrics.metered(try backend.admit())
         let id = "chatcmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = Self.now
@@ -51,9 +60,33 @@ extension Handlers {
             }
             let withUsage: @Sendable (OpenAI.Usage) -> OpenAI.ChatChunk = { counts in chunk(nil, usage: counts) }
             let usageChunk = usage ? withUsage : nil
+            var calls: StreamedToolCalls<OpenAI.ChatChunk>?
+            if let reader {
+                calls = StreamedToolCalls(tools: reader) { index, text, parsed, reason in
+                    var out: [OpenAI.ChatChunk] = []
+                    if !text.isEmpty {
+                        out.append(
+                            chunk(
+                                OpenAI.ChatChunkChoice(
+                                    index: index, delta: OpenAI.Delta(content: text), logprobs: nil,
+                                    finishReason: nil)))
+                    }
+                    for (k, call) in parsed.enumerated() {
+                        let delta = OpenAI.ToolCallDelta(
+                            index: k, id: Self.toolCallID(), function: .init(name: call.name, arguments: call.arguments)
+                        )
+                        out.append(
+                            chunk(
+                                OpenAI.ChatChunkChoice(
+                                    index: index, delta: OpenAI.Delta(toolCalls: [delta]), logprobs: nil,
+                                    finishReason: nil)))
+                    }
+                    return out + [finish(index, parsed.isEmpty ? reason : "tool_calls")]
+                }
+            }
             return stream(
                 admission: admission, prompt: prompt, parameters: parameters, choices: choices, start: start,
-                piece: piece, finish: finish, usage: usageChunk)
+                piece: piece, finish: finish, usage: usageChunk, toolCalls: calls)
         }
         let generations = try await admission.generate(prompt: prompt, parameters: parameters, choices: choices) {
             _ in true
@@ -62,10 +95,20 @@ extension Handlers {
             OpenAI.ChatCompletion(
                 id: id, created: created, model: model,
                 choices: generations.enumerated().map { index, generation in
-                    OpenAI.ChatChoice(
-                        index: index, message: .init(content: generation.text),
-                        logprobs: logprobs(generation.logprobs),
-                        finishReason: Self.finishReason(generation.finishReason))
+                    var message = OpenAI.AssistantMessage(content: generation.text)
+                    var finishReason = Self.finishReason(generation.finishReason)
+                    if let found = reader?.calls(in: generation.text), !found.calls.isEmpty {
+                        message = OpenAI.AssistantMessage(
+                            content: found.content.isEmpty ? nil : found.content,
+                            toolCalls: found.calls.map {
+                                OpenAI.ToolCall(
+                                    id: Self.toolCallID(), function: .init(name: $0.name, arguments: $0.arguments))
+                            })
+                        finishReason = "tool_calls"
+                    }
+                    return OpenAI.ChatChoice(
+                        index: index, message: message, logprobs: logprobs(generation.logprobs),
+                        finishReason: finishReason)
                 },
                 usage: .init(
                     promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
@@ -158,6 +201,21 @@ extension Handlers {
                     promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
     }
 
+    /// A chat body's tools read by ``ChatTools/parse(_:)`` (400 naming the field).
+    static func tools(_ body: [UInt8]) throws(MLNodeError) -> ChatTools? {
+        guard let object = try? JSONValue(parsing: body) else { return nil }
+        do {
+            return try ChatTools.parse(object)
+        } catch {
+            throw .invalidRequest(error.message, param: error.param)
+        }
+    }
+
+    /// A tool call id (`call_` and 24 random hex digits): unique per request.
+    static func toolCallID() -> String {
+        "call_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(24)
+    }
+
     /// A request's `messages` read by ``ChatMessages/parse(_:)`` (400 naming the field).
     static func messages(_ value: JSONValue?) throws(MLNodeError) -> [ChatMessage] {
         do {
@@ -193,16 +251,6 @@ extension Handlers {
             }
             guard value.isFinite, (-100...100).contains(value) else {
                 throw .invalidRequest("'logit_bias' values must be between -100 and 100.", param: "logit_bias")
-            }
-        }
-        if let tools = s.tools, !tools.isNull, tools.arrayValue == nil {
-            throw .invalidRequest("'tools' must be a list of tools.", param: "tools")
-        }
-        if let choice = s.toolChoice, !choice.isNull {
-            guard let mode = choice.stringValue, mode == "auto" || mode == "none" else {
-                throw .invalidRequest(
-                    "'tool_choice' 'required' or a named function is not supported yet: this node does not"
-                        + " constrain tool calls; use 'auto' or 'none'.", param: "tool_choice")
             }
         }
         if let tier = s.serviceTier, !["auto", "default", "flex", "scale", "priority"].contains(tier) {
@@ -249,6 +297,11 @@ extension Handlers {
     /// The constraint of `response_format` (nil: none), refused with a 400 naming the field.
     static func grammar(_ format: JSONValue?) throws(MLNodeError) -> OutputGrammar? {
         guard let format, !format.isNull else { return nil }
+        guard format["type"]?.stringValue != ToolCallFormat.type else {
+            throw .invalidRequest(
+                "'response_format.type' must be text, json_object or json_schema; a tool call is asked for with"
+                    + " 'tools' and 'tool_choice'.", param: "response_format.type")
+        }
         do {
             return try OutputGrammar.compile(responseFormat: format)
         } catch {

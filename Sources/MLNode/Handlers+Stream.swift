@@ -15,7 +15,7 @@ extension Handlers {
         start: (@Sendable (Int) -> Chunk)?,
         piece: @escaping @Sendable (Int, String, [TokenLogprob]) -> Chunk,
         finish: @escaping @Sendable (Int, String) -> Chunk,
-        usage: (@Sendable (OpenAI.Usage) -> Chunk)?
+        usage: (@Sendable (OpenAI.Usage) -> Chunk)?, toolCalls: StreamedToolCalls<Chunk>? = nil
     ) -> Response {
         let logger = self.logger
         let body = ResponseBody { writer in
@@ -30,6 +30,7 @@ extension Handlers {
                 }
                 var started = -1
                 var holdback = StopHoldback(stops: parameters.stop)
+                var filter = ToolTextFilter()
                 var completionTokens = 0
                 for await event in events {
                     switch event {
@@ -37,20 +38,33 @@ extension Handlers {
                         if choice != started {
                             started = choice
                             holdback = StopHoldback(stops: parameters.stop)
+                            filter = ToolTextFilter()
                             if let start { try await writer.write(Self.event(start(choice))) }
                         }
-                        try await writer.write(
-                            Self.event(piece(choice, holdback.push(token.text), [token.logprob])))
+                        var text = holdback.push(token.text)
+                        // Text withheld as a possible tool call still sends its chunk (content ""):
+                        // the executor records every token from the chunks' logprobs.
+                        if toolCalls != nil { text = filter.push(text) }
+                        try await writer.write(Self.event(piece(choice, text, [token.logprob])))
                     case .finished(let choice, let generation):
                         if choice != started {
                             started = choice
                             holdback = StopHoldback(stops: parameters.stop)
+                            filter = ToolTextFilter()
                             if let start { try await writer.write(Self.event(start(choice))) }
                         }
-                        let rest = holdback.finish(generation.text)
+                        var rest = holdback.finish(generation.text)
+                        if toolCalls != nil { rest = filter.push(rest) }
                         if !rest.isEmpty { try await writer.write(Self.event(piece(choice, rest, []))) }
-                        try await writer.write(
-                            Self.event(finish(choice, Self.finishReason(generation.finishReason))))
+                        let reason = Self.finishReason(generation.finishReason)
+                        if let toolCalls {
+                            let calls = toolCalls.tools.calls(in: generation.text).calls
+                            for chunk in toolCalls.end(choice, calls.isEmpty ? filter.withheld : "", calls, reason) {
+                                try await writer.write(Self.event(chunk))
+                            }
+                        } else {
+                            try await writer.write(Self.event(finish(choice, reason)))
+                        }
                         completionTokens += generation.tokens.count
                     }
                 }
@@ -125,4 +139,41 @@ struct StopHoldback {
         pending = []
         return String(decoding: rest, as: UTF8.self)
     }
+}
+
+/// How a chat stream with tools ends each choice: `end(choice, withheld text, calls, finish
+/// reason)` gives the chunks after the streamed text (the withheld text when the answer held no
+/// call after all, the tool-call deltas, the finish chunk).
+struct StreamedToolCalls<Chunk: Sendable>: Sendable {
+    let tools: ChatTools
+    let end: @Sendable (Int, String, [ParsedToolCall], String) -> [Chunk]
+}
+
+/// Streams an answer's text up to a `<tool_call>` and withholds the rest (the call is sent as
+/// tool-call deltas when the choice ends), holding back a tail that may be the tag's start.
+struct ToolTextFilter {
+    static let marker = Array(ToolCallFormat.open.utf8)
+    private var pending: [UInt8] = []
+    private var cut = false
+
+    /// Adds text; returns what can be streamed now.
+    mutating func push(_ text: String) -> String {
+        pending.append(contentsOf: text.utf8)
+        guard !cut else { return "" }
+        let marker = Self.marker
+        if let at = pending.indices.first(where: { pending[$0...].starts(with: marker) }) {
+            cut = true
+            let out = Array(pending[..<at])
+            pending.removeFirst(at)
+            return String(decoding: out, as: UTF8.self)
+        }
+        var hold = min(marker.count - 1, pending.count)
+        while hold > 0 && !pending.suffix(hold).elementsEqual(marker.prefix(hold)) { hold -= 1 }
+        let out = Array(pending.dropLast(hold))
+        pending.removeFirst(out.count)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The text not streamed (from the tag on, or a held-back tail).
+    var withheld: String { String(decoding: pending, as: UTF8.self) }
 }

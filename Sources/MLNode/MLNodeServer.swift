@@ -55,6 +55,20 @@ public enum MLNodeServer {
                 return try await handlers.chat($0)
             }
         }
+        router.post("/v1/messages") { request, _ in
+            // Anthropic's Messages API: translated to the chat request, the answer translated back.
+            let answer = await handlers.respond(request) {
+                try handlers.refuseWhileMining()
+                let chat: [UInt8]
+                do {
+                    chat = try Anthropic.chatRequest($0)
+                } catch let error as Anthropic.RequestError {
+                    throw MLNodeError.invalidRequest(error.message, param: error.param)
+                }
+                return try await handlers.chat(chat)
+            }
+            return await Anthropic.response(answer)
+        }
         router.post("/v1/completions") { request, _ in
             await handlers.respond(request) {
                 try handlers.refuseWhileMining()

@@ -56,10 +56,6 @@ extension OpenAI {
         var logitBias: [String: Double]?
         /// `{"type": "text" | "json_object" | "json_schema", …}` (``OutputGrammar``).
         var responseFormat: JSONValue?
-        /// Function calling is not served yet: `tools` is accepted (the model does not see it) with
-        /// `tool_choice` `auto` or `none`; `required` or a named function is refused, not downgraded.
-        var tools: JSONValue?
-        var toolChoice: JSONValue?
 
         enum CodingKeys: String, CodingKey {
             case model, stream, seed, stop, temperature, n, user, metadata, store
@@ -69,8 +65,6 @@ extension OpenAI {
             case repetitionPenalty = "repetition_penalty"
             case logitBias = "logit_bias"
             case responseFormat = "response_format"
-            case tools
-            case toolChoice = "tool_choice"
             case streamOptions = "stream_options"
             case maxTokens = "max_tokens"
             case maxCompletionTokens = "max_completion_tokens"
@@ -81,18 +75,17 @@ extension OpenAI {
         }
     }
 
-    /// `POST /v1/chat/completions`.
+    /// `POST /v1/chat/completions` (`tools`, `tool_choice` and `parallel_tool_calls` are read by
+    /// ``ChatTools/parse(_:)``).
     struct ChatRequest: Decodable, Sendable {
         /// Read by ``ChatMessages/parse(_:)``, the one reading of messages.
         var messages: JSONValue
         var logprobs: Bool?
         var topLogprobs: Int?
-        var parallelToolCalls: Bool?
 
         enum CodingKeys: String, CodingKey {
             case messages, logprobs
             case topLogprobs = "top_logprobs"
-            case parallelToolCalls = "parallel_tool_calls"
         }
     }
 

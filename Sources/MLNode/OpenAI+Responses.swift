@@ -43,9 +43,45 @@ extension OpenAI {
         let content: [TokenLogprob]
     }
 
+    /// An answer: its text (null when it is only tool calls), and its tool calls when any.
     struct AssistantMessage: Encodable, Sendable {
         var role = "assistant"
-        let content: String
+        let content: String?
+        var toolCalls: [ToolCall]?
+
+        enum CodingKeys: String, CodingKey {
+            case role, content
+            case toolCalls = "tool_calls"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(role, forKey: .role)
+            try c.encode(content, forKey: .content)
+            try c.encodeIfPresent(toolCalls, forKey: .toolCalls)
+        }
+    }
+
+    struct FunctionCall: Encodable, Sendable {
+        let name: String
+        /// JSON text, as OpenAI sends it.
+        let arguments: String
+    }
+
+    /// `{"id", "type": "function", "function": {"name", "arguments"}}`.
+    struct ToolCall: Encodable, Sendable {
+        let id: String
+        var type = "function"
+        let function: FunctionCall
+    }
+
+    /// A streamed tool call: the whole call in one delta (index, id, name and arguments), which
+    /// OpenAI's clients accumulate like any split of it.
+    struct ToolCallDelta: Encodable, Sendable {
+        let index: Int
+        let id: String
+        var type = "function"
+        let function: FunctionCall
     }
 
     struct ChatChoice: Encodable, Sendable {
@@ -80,6 +116,12 @@ extension OpenAI {
     struct Delta: Encodable, Sendable {
         var role: String?
         var content: String?
+        var toolCalls: [ToolCallDelta]?
+
+        enum CodingKeys: String, CodingKey {
+            case role, content
+            case toolCalls = "tool_calls"
+        }
     }
 
     struct ChatChunkChoice: Encodable, Sendable {

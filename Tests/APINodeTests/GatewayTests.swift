@@ -35,6 +35,17 @@ import Testing
             let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
             #expect(mode == 0o600)
 
+            // Anthropic's Messages API in gateway mode, with Anthropic's `x-api-key` header: served as
+            // the translated chat request, answered as a message; a bad one is Anthropic's error.
+            let messages = net.apiURLs[0] + "/v1/messages"
+            let message = try await post(messages, body: Self.messageBody, headers: [("x-api-key", secret)])
+            #expect(message.status == 200 && message.json["type"] as? String == "message", "\(message.text)")
+            #expect(message.headers["x-gonka-inference-id"]?.count == 64)
+            let noKey = try await post(messages, body: Self.messageBody, headers: [("x-api-key", "gk-nope")])
+            #expect(
+                noKey.status == 401
+                    && (noKey.json["error"] as? [String: Any])?["type"] as? String == "authentication_error")
+
             // A limit below one request's escrow: 402.
             let small = try await post(
                 admin + "/admin/apikeys", body: Array(#"{"account":"validator","limit":1}"#.utf8), headers: [])
@@ -62,11 +73,19 @@ import Testing
                     base + "/v1/chat/completions", body: chatBody("Proxy?", maxTokens: 2), headers: [])
                 #expect(plain.status == 200, "\(plain.text)")
                 #expect(plain.headers["x-gonka-inference-id"]?.count == 64)
+                let message = try await post(base + "/v1/messages", body: Self.messageBody, headers: [])
+                #expect(message.status == 200 && message.json["type"] as? String == "message", "\(message.text)")
+                let bad = try await post(
+                    base + "/v1/messages", body: Array(#"{"model":"x","messages":[]}"#.utf8), headers: [])
+                #expect(bad.status == 400 && bad.json["type"] as? String == "error", "\(bad.text)")
                 let models = try await get(base + "/v1/models")
                 #expect((models.json["data"] as? [Any])?.isEmpty == false)
             }
         }
     }
+
+    static let messageBody = Array(
+        #"{"model":"\#(Model.id)","max_tokens":2,"messages":[{"role":"user","content":"Hi"}]}"#.utf8)
 
     func withProxy(_ proxy: SigningProxy, _ body: (String) async throws -> Void) async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

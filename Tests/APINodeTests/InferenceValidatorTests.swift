@@ -189,4 +189,78 @@ struct InferenceValidatorTests {
         let copied = try await check(swapped)
         #expect(!copied.passed && copied.reason == .sampler, "choice 1 with choice 0's stream: \(copied)")
     }
+
+    static let toolRequest =
+        #"{"model":"\#(Model.id)","messages":[{"role":"user","content":"What is the weather in Oslo?"}],"max_tokens":60,"temperature":1,"seed":23,"logprobs":true,"top_logprobs":5,"tools":[{"type":"function","function":{"name":"weather","parameters":{"type":"object","required":["city"],"properties":{"city":{"type":"string","maxLength":16}}}}},{"type":"function","function":{"name":"time"}}],"tool_choice":"required"}"#
+
+    /// An executor's payload for a request forcing a tool call; `honour` false: the sampler runs
+    /// without the call's constraint (the prompt still shows the tools).
+    static func toolCallPayload(
+        _ backend: NativeBackend, executor: Address, honour: Bool
+    ) async throws -> InferencePayload {
+        let object = try JSONValue(parsing: toolRequest)
+        let tools = try #require(try ChatTools.parse(object))
+        let prompt = backend.chatPrompt(tools.prompt(try ChatMessages.parse(object["messages"])))
+        let grammar = try OutputGrammar.compile(responseFormat: try #require(tools.constraint))
+        let parameters = SamplingParameters(
+            temperature: 1, maxTokens: 60, seed: 23, topLogprobs: 5, grammar: honour ? grammar : nil)
+        let generations = try await backend.admit().generate(prompt: prompt, parameters: parameters, choices: 1) {
+            _ in true
+        }
+        return InferencePayload(
+            inferenceID: String(repeating: "8", count: 64), executor: executor.description, model: Model.id,
+            request: Array(toolRequest.utf8), promptTokens: UInt64(prompt.count),
+            completionTokens: UInt64(generations.reduce(0) { $0 + $1.tokens.count }),
+            choices: generations.map { generation in
+                InferencePayload.Choice(
+                    finishReason: generation.finishReason == .length ? "length" : "stop",
+                    tokens: generation.logprobs.map { entry in
+                        .init(
+                            token: UInt32(entry.token), logprob: entry.logprob,
+                            top: entry.top.map { .init(token: UInt32($0.token), logprob: $0.logprob) })
+                    })
+            })
+    }
+
+    /// Issue 20 part 4: a forced tool call (tool_choice required) is replayed with the call's
+    /// constraint, read from the payload's request: the honest call passes; an executor that lets
+    /// the model answer freely is caught by the sampler test.
+    @Test(.timeLimit(.minutes(5))) func forcedToolCallsReplayWithTheConstraint() async throws {
+        let model = try Model.loaded.get()
+        let backend = NativeBackend(model: model, id: Model.id, parallel: 1, queue: 4, threads: 1, contextLength: 512)
+        let (node, dir) = try ScoreClientTests.isolatedNode()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        node.registry.setLocalBackend(backend)
+        node.registry.add(url: "http://127.0.0.1:\(try freePort())", model: Model.id, embedded: true)
+        let executor = SigningKey().publicKey.address
+        let registered = InferenceValidator.Model(id: Model.id, validationThresholdPpm: 50_000, sampler: .native)
+        let validator = InferenceValidator(params: .defaults, scoring: NodeScoring(node: node))
+        func check(_ payload: InferencePayload) async throws -> InferenceCheck.Verdict {
+            try await validator.check(
+                bytes: payload.encoded,
+                finished: .init(
+                    inferenceID: payload.inferenceID, executor: executor, responseCommitment: payload.commitment,
+                    completionTokens: payload.completionTokens), model: registered)
+        }
+        let input = try ValidationInput(
+            bytes: try await Self.toolCallPayload(backend, executor: executor, honour: true).encoded,
+            inferenceID: String(repeating: "8", count: 64), executor: executor)
+        #expect(input.sampling.responseFormat?["type"]?.stringValue == ToolCallFormat.type)
+        // The prompt replayed is the one the model saw: the tools block in the system message.
+        let object = try JSONValue(parsing: Self.toolRequest)
+        let shown = try #require(try ChatTools.parse(object)).prompt(try ChatMessages.parse(object["messages"]))
+        #expect(input.prompt == .chat(shown))
+        #expect(shown.first?.content.contains("<tools>") == true)
+
+        let honest = try await Self.toolCallPayload(backend, executor: executor, honour: true)
+        let text = try backend.detokenize(honest.choices[0].tokens.map { Int($0.token) })
+        #expect(text.hasPrefix("<tool_call>\n{\"name\": "), "\(text)")
+        let passed = try await check(honest)
+        #expect(passed.passed, "\(passed)")
+        #expect(passed.samplerMisses == 0 && passed.impossibleTokens == 0)
+
+        let ignored = try await Self.toolCallPayload(backend, executor: executor, honour: false)
+        let caught = try await check(ignored)
+        #expect(!caught.passed && caught.reason == .sampler, "\(caught)")
+    }
 }

@@ -122,4 +122,111 @@ struct AgentRequestTests {
             }
         }
     }
+
+    static let weatherSchema = """
+        {"type": "object", "additionalProperties": false, "required": ["city", "unit"],
+         "properties": {"city": {"type": "string", "maxLength": 16}, "unit": {"enum": ["celsius", "fahrenheit"]}}}
+        """
+    static let tools = """
+        [{"type": "function", "function": {"name": "weather", "description": "Current weather of a city",
+          "parameters": \(weatherSchema)}},
+         {"type": "function", "function": {"name": "time", "description": "The time in a city",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 16}},
+                         "required": ["city"]}}}]
+        """
+
+    /// The tool calls of a chat answer: (id, name, arguments).
+    static func calls(_ message: [String: Any]?) -> [(String, String, String)] {
+        (message?["tool_calls"] as? [[String: Any]] ?? []).map { call in
+            let function = call["function"] as? [String: Any]
+            return (
+                call["id"] as? String ?? "", function?["name"] as? String ?? "", function?["arguments"] as? String ?? ""
+            )
+        }
+    }
+
+    /// tool_choice naming a function and `required` force a call (temperature 1): the answer is
+    /// `tool_calls` in OpenAI's shape with arguments valid for the function's schema, `content`
+    /// null and finish_reason `tool_calls`; streamed, the same call arrives as a tool-call delta;
+    /// the call and its result sent back are answered.
+    @Test func forcedToolCalls() async throws {
+        try await TestServer.with { server in
+            let choices = [#"{"type": "function", "function": {"name": "weather"}}"#, #""required""#]
+            for (i, choice) in choices.enumerated() {
+                let body = """
+                    {"model": "test-model", "messages": [{"role": "user", "content": "Weather in Paris?"}],
+                     "temperature": 1, "seed": \(7 + i), "max_tokens": 60, "n": 2, "tools": \(Self.tools),
+                     "tool_choice": \(choice)}
+                    """
+                let answer = try await server.post("/v1/chat/completions", raw: Array(body.utf8))
+                #expect(answer.status == 200, "\(answer.text)")
+                let choices = try #require(answer.json["choices"] as? [[String: Any]])
+                var ids: Set<String> = []
+                for choice in choices {
+                    let message = choice["message"] as? [String: Any]
+                    #expect(choice["finish_reason"] as? String == "tool_calls", "\(answer.text)")
+                    #expect(message?["content"] is NSNull, "\(answer.text)")
+                    let calls = Self.calls(message)
+                    #expect(calls.count == 1, "\(answer.text)")
+                    for (id, name, arguments) in calls {
+                        #expect(id.hasPrefix("call_"))
+                        ids.insert(id)
+                        #expect(i == 1 ? ["weather", "time"].contains(name) : name == "weather")
+                        let value = try JSONValue(parsing: arguments)
+                        if name == "weather" {
+                            #expect(
+                                JSONSchemaCheck.problems(value, schema: try JSONValue(parsing: Self.weatherSchema))
+                                    == [])
+                        }
+                    }
+                }
+                #expect(ids.count == choices.count, "ids unique per request")
+
+                // Streamed: the same call (same seed) as one tool-call delta per call, then the finish.
+                let streamBody = Array(body.replacingOccurrences(of: "\"n\": 2", with: "\"stream\": true").utf8)
+                let stream = try await server.post("/v1/chat/completions", raw: streamBody)
+                var streamed: [(String, String, String)] = []
+                var content = ""
+                var finish: String?
+                for chunk in stream.chunks {
+                    for choice in chunk["choices"] as? [[String: Any]] ?? [] {
+                        let delta = choice["delta"] as? [String: Any]
+                        content += delta?["content"] as? String ?? ""
+                        streamed += Self.calls(delta)
+                        if let reason = choice["finish_reason"] as? String { finish = reason }
+                    }
+                }
+                let first = Self.calls(choices[0]["message"] as? [String: Any])
+                #expect(content == "" && finish == "tool_calls", "\(content.debugDescription) \(stream.text)")
+                #expect(streamed.map { [$0.1, $0.2] } == first.map { [$0.1, $0.2] }, "\(stream.text)")
+            }
+
+            // The round trip: the call and its result in the history, answered in text.
+            let call = try #require(
+                Self.calls(
+                    (try await server.post(
+                        "/v1/chat/completions",
+                        raw: Array(
+                            """
+                            {"model": "test-model", "messages": [{"role": "user", "content": "Weather in Paris?"}],
+                             "temperature": 0, "max_tokens": 60, "tools": \(Self.tools), "tool_choice": "required"}
+                            """.utf8)
+                    ).json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+                ).first)
+            let history = """
+                [{"role": "user", "content": "Weather in Paris?"},
+                 {"role": "assistant", "content": null, "tool_calls": [{"id": "\(call.0)", "type": "function",
+                   "function": {"name": "\(call.1)", "arguments": \(JSONText.quoted(call.2))}}]},
+                 {"role": "tool", "tool_call_id": "\(call.0)", "content": "18 C and sunny"}]
+                """
+            let final = try await server.post(
+                "/v1/chat/completions",
+                raw: Array(
+                    #"{"model": "test-model", "messages": \#(history), "max_tokens": 12, "temperature": 0, "tools": \#(Self.tools), "tool_choice": "none"}"#
+                        .utf8))
+            #expect(final.status == 200, "\(final.text)")
+            let text = ((final.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"]
+            #expect((text as? String)?.isEmpty == false, "\(final.text)")
+        }
+    }
 }

@@ -35,6 +35,9 @@ struct BadInputTests {
 
     static let chat = "/v1/chat/completions"
     static let user = #"[{"role":"user","content":"hi"}]"#
+    static let tool =
+        #"{"type":"function","function":{"name":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}"#
+    static let tools = "[\(tool)]"
 
     static let cases: [Case] = [
         Case("malformed JSON", chat, #"{"messages": [ "#, param: nil),
@@ -123,8 +126,34 @@ struct BadInputTests {
             param: "tool_choice"),
         Case(
             "tool_choice a named function", chat,
-            #"{"messages":\#(user),"tool_choice":{"type":"function","function":{"name":"f"}}}"#, param: "tool_choice"),
+            #"{"messages":\#(user),"tool_choice":{"type":"function","function":{"name":"f"}}}"#,
+            param: "tool_choice.function.name"),
         Case("tools not a list", chat, #"{"messages":\#(user),"tools":{"a":1}}"#, param: "tools"),
+        Case(
+            "tool_choice unknown mode", chat, #"{"messages":\#(user),"tools":\#(tools),"tool_choice":"always"}"#,
+            param: "tool_choice"),
+        Case(
+            "response_format conflicting with tools", chat,
+            #"{"messages":\#(user),"tools":\#(tools),"tool_choice":"required","response_format":{"type":"json_object"}}"#,
+            param: "response_format"),
+        Case(
+            "tool schema invalid", chat,
+            #"{"messages":\#(user),"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"strin"}}}]}"#,
+            param: "tools[0].function.parameters.type"),
+        Case(
+            "tool name invalid", chat,
+            #"{"messages":\#(user),"tools":[{"type":"function","function":{"name":"get weather"}}]}"#,
+            param: "tools[0].function.name"),
+        Case(
+            "tool defined twice", chat, #"{"messages":\#(user),"tools":[\#(tool),\#(tool)]}"#,
+            param: "tools[1].function.name"),
+        Case(
+            "tool without a function", chat, #"{"messages":\#(user),"tools":[{"type":"function"}]}"#,
+            param: "tools[0].function"),
+        Case(
+            "response_format tool_call from a client", chat,
+            #"{"messages":\#(user),"response_format":{"type":"tool_call","tools":[{"name":"f"}]}}"#,
+            param: "response_format.type"),
         Case(
             "response_format of unknown type", chat, #"{"messages":\#(user),"response_format":{"type":"xml"}}"#,
             param: "response_format.type"),

@@ -2,69 +2,29 @@
 validators serving the embedded model, then the signing proxy it starts and prints.
 
 A request goes client → `gonka proxy` (signs with the funded developer key) → one node's Transfer
-Agent → the other node's executor → its in-process ML node, and back, streamed or not.
+Agent → the other node's executor → its in-process ML node, and back, streamed or not. The devnet
+is shared with test_sdk_compat.py (shared_devnet.py).
 Run with `make test-python`, or:
-    GONKA_BIN=.build/debug/gonka python3 -m unittest Tests/python/test_openai_proxy.py -v
+    GONKA_BIN=.build/debug/gonka python3 -m unittest discover -s Tests/python -p test_openai_proxy.py -v
 """
 
-import os
-import re
-import shutil
-import subprocess
-import tempfile
 import unittest
 
 import openai
 
+import shared_devnet
+
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def model_path():
-    explicit = os.environ.get("GONKA_MODEL")
-    if explicit:
-        return explicit
-    return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 class ProxyTest(unittest.TestCase):
-    directory = None
-    binary = None
     client = None
     model = None
 
     @classmethod
     def setUpClass(cls):
-        cls.binary = os.environ.get("GONKA_BIN")
-        if not cls.binary or not os.access(cls.binary, os.X_OK):
-            raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
-        if not os.path.exists(model_path()):
-            raise unittest.SkipTest("no model at " + model_path())
-        cls.directory = tempfile.mkdtemp(prefix="gonka-proxy-test-")
-        devnet = os.path.join(cls.directory, "devnet")
-        try:
-            out = subprocess.run(
-                [cls.binary, "devnet", "up", "--dir", devnet, "--participants", "2", "--model", model_path()],
-                capture_output=True, text=True, timeout=240)
-        except subprocess.TimeoutExpired as error:
-            cls.tearDownClass()
-            raise AssertionError("devnet up timed out: %s" % error)
-        if out.returncode != 0:
-            cls.tearDownClass()
-            raise AssertionError("devnet up failed:\n" + out.stdout + out.stderr)
-        match = re.search(r"^\s+(http://127\.0\.0\.1:\d+/v1)\s*$", out.stdout, re.MULTILINE)
-        if not match:
-            cls.tearDownClass()
-            raise AssertionError("no proxy URL in:\n" + out.stdout)
-        cls.client = openai.OpenAI(base_url=match.group(1), api_key="unused", max_retries=0, timeout=120)
+        cls.client = openai.OpenAI(base_url=shared_devnet.proxy(), api_key="unused", max_retries=0, timeout=120)
         cls.model = cls.client.models.list().data[0].id
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.directory:
-            devnet = os.path.join(cls.directory, "devnet")
-            if os.path.exists(os.path.join(devnet, "devnet.json")):
-                subprocess.run([cls.binary, "devnet", "down", "--dir", devnet], capture_output=True, timeout=60)
-            shutil.rmtree(cls.directory, ignore_errors=True)
 
     def test_chat_with_logprobs(self):
         response = self.client.chat.completions.create(
@@ -172,6 +132,80 @@ class ProxyTest(unittest.TestCase):
             self.client.chat.completions.create(
                 model=self.model, messages=QUESTION, max_tokens=2,
                 response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#"}}})
+
+    WEATHER = [{"type": "function", "function": {
+        "name": "weather", "description": "The current weather of a city",
+        "parameters": {"type": "object", "additionalProperties": False, "required": ["city"],
+                       "properties": {"city": {"type": "string", "maxLength": 16}}}}}]
+
+    def test_tool_call_round_trip(self):
+        # Issue 20 part 4: a forced call (tool_choice naming the function) comes back as tool_calls,
+        # streamed and not; the call and its result sent back are answered.
+        import json
+        for stream in (False, True):
+            kwargs = dict(model=self.model, messages=[{"role": "user", "content": "Weather in Paris?"}],
+                          max_tokens=60, temperature=0, tools=self.WEATHER,
+                          tool_choice={"type": "function", "function": {"name": "weather"}})
+            if stream:
+                calls = {}
+                finish = None
+                for chunk in self.client.chat.completions.create(stream=True, **kwargs):
+                    for choice in chunk.choices:
+                        for delta in choice.delta.tool_calls or []:
+                            call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                            call["id"] += delta.id or ""
+                            call["name"] += delta.function.name or ""
+                            call["arguments"] += delta.function.arguments or ""
+                        finish = choice.finish_reason or finish
+                self.assertEqual(finish, "tool_calls")
+                self.assertEqual(len(calls), 1)
+                call = calls[0]
+            else:
+                response = self.client.chat.completions.create(**kwargs)
+                choice = response.choices[0]
+                self.assertEqual(choice.finish_reason, "tool_calls")
+                self.assertIsNone(choice.message.content)
+                self.assertEqual(len(choice.message.tool_calls), 1)
+                tool_call = choice.message.tool_calls[0]
+                call = {"id": tool_call.id, "name": tool_call.function.name,
+                        "arguments": tool_call.function.arguments}
+            self.assertEqual(call["name"], "weather")
+            self.assertTrue(call["id"].startswith("call_"))
+            self.assertIsInstance(json.loads(call["arguments"])["city"], str)
+            history = [
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": None, "tool_calls": [{
+                    "id": call["id"], "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]}}]},
+                {"role": "tool", "tool_call_id": call["id"], "content": "18 C and sunny"},
+            ]
+            answer = self.client.chat.completions.create(
+                model=self.model, messages=history, tools=self.WEATHER, max_tokens=12, temperature=0, stream=stream)
+            if stream:
+                text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+            else:
+                text = answer.choices[0].message.content
+            self.assertTrue(text)
+
+    def test_tool_bad_requests_name_the_field(self):
+        cases = [
+            (dict(tools=self.WEATHER, tool_choice="required", response_format={"type": "json_object"}),
+             "response_format"),
+            (dict(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "strin"}}}]),
+             "tools[0].function.parameters.type"),
+            (dict(tools=self.WEATHER, tool_choice={"type": "function", "function": {"name": "rain"}}),
+             "tool_choice.function.name"),
+        ]
+        for extra, param in cases:
+            with self.assertRaises(openai.BadRequestError) as caught:
+                self.client.chat.completions.create(model=self.model, messages=QUESTION, max_tokens=2, **extra)
+            self.assertEqual(caught.exception.param, param, str(caught.exception))
+        with self.assertRaises(openai.BadRequestError) as caught:
+            self.client.chat.completions.create(
+                model=self.model, max_tokens=2, messages=[
+                    {"role": "user", "content": "hi"},
+                    {"role": "tool", "tool_call_id": "call_nobody", "content": "42"}])
+        self.assertEqual(caught.exception.param, "messages[1].tool_call_id")
 
     def test_unknown_model_is_an_openai_error(self):
         with self.assertRaises(openai.NotFoundError):

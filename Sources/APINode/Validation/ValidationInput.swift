@@ -28,8 +28,8 @@ public struct ValidationInput: Sendable, Hashable {
         public var seed: UInt64
         /// The choice (of the request's `n`) a replay is for; the validator sets it per choice.
         public var choice: Int
-        /// The request's `response_format` when it constrains the output (json_object, json_schema):
-        /// the replay masks with the same grammar.
+        /// The request's `response_format` when it constrains the output (json_object, json_schema),
+        /// or the ``ToolCallFormat`` of a forced tool call: the replay masks with the same grammar.
         public var responseFormat: JSONValue?
 
         public init(
@@ -92,7 +92,9 @@ public struct ValidationInput: Sendable, Hashable {
     static func prompt(of object: JSONValue) throws(ValidationInputError) -> Prompt {
         if let messages = object["messages"] {
             do {
-                return .chat(try ChatMessages.parse(messages))
+                // The tools the model was shown are part of the prompt (``ChatTools/prompt(_:)``).
+                let parsed = try ChatMessages.parse(messages)
+                return .chat(try ChatTools.parse(object)?.prompt(parsed) ?? parsed)
             } catch {
                 throw .undecodable("the messages do not read: \(error.message)")
             }
@@ -126,6 +128,14 @@ public struct ValidationInput: Sendable, Hashable {
                 if try OutputGrammar.compile(responseFormat: format) != nil { sampling.responseFormat = format }
             } catch {
                 throw .undecodable("the executed request's response_format does not compile: \(error.message)")
+            }
+        }
+        if object["messages"] != nil {
+            // A forced tool call (tool_choice required or named) is the sampler's constraint too.
+            do {
+                if let constraint = try ChatTools.parse(object)?.constraint { sampling.responseFormat = constraint }
+            } catch {
+                throw .undecodable("the executed request's tools do not read: \(error.message)")
             }
         }
         return sampling
