@@ -68,7 +68,8 @@ extension Handlers {
                         finishReason: Self.finishReason(generation.finishReason))
                 },
                 usage: .init(
-                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count },
+                    cachedTokens: generations.first?.cachedTokens ?? 0)))
     }
 
     /// `POST /v1/completions`.
@@ -155,7 +156,8 @@ extension Handlers {
                         finishReason: Self.finishReason(generation.finishReason))
                 },
                 usage: .init(
-                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count },
+                    cachedTokens: generations.first?.cachedTokens ?? 0)))
     }
 
     /// A request's `messages` read by ``ChatMessages/parse(_:)`` (400 naming the field).

@@ -31,6 +31,7 @@ extension Handlers {
                 var started = -1
                 var holdback = StopHoldback(stops: parameters.stop)
                 var completionTokens = 0
+                var cachedTokens = 0
                 for await event in events {
                     switch event {
                     case .token(let choice, let token):
@@ -52,6 +53,7 @@ extension Handlers {
                         try await writer.write(
                             Self.event(finish(choice, Self.finishReason(generation.finishReason))))
                         completionTokens += generation.tokens.count
+                        cachedTokens = generation.cachedTokens
                     }
                 }
                 do {
@@ -65,7 +67,8 @@ extension Handlers {
                     return
                 }
                 if let usage {
-                    let counts = OpenAI.Usage(promptTokens: prompt.count, completionTokens: completionTokens)
+                    let counts = OpenAI.Usage(
+                        promptTokens: prompt.count, completionTokens: completionTokens, cachedTokens: cachedTokens)
                     try await writer.write(Self.event(usage(counts)))
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
