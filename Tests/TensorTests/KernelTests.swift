@@ -111,6 +111,42 @@ struct KernelTests {
         }
     }
 
+    /// Batch invariance (issue 19 part 3, PROTOCOL §7.2): each token's products are bit-identical
+    /// whether it is multiplied alone on one thread or inside batches of other shapes on others.
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .f32, .q4_0])
+    func matMulIsBitIdenticalWhateverTheBatchAndThreads(_ type: GGMLType) {
+        let rows = 200
+        let cols = 128
+        let tokens = 11
+        let bytes = randomMatrixBytes(type, rows: rows, cols: cols, seed: 17)
+        var random = TestRandom(state: 23)
+        let x = (0..<(tokens * cols)).map { _ in random.float() }
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)!
+            /// `y` for the tokens `range` multiplied as one batch on `threads` threads.
+            func product(_ range: Range<Int>, threads: Int) -> [Float] {
+                var y = [Float](repeating: 0, count: range.count * rows)
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        Kernels.matMul(
+                            pool: ThreadPool(threads: threads),
+                            targets: [.init(weight: w, y: yp.baseAddress!, ldy: rows)],
+                            x: xp.baseAddress! + range.lowerBound * cols, ldx: cols, tokens: range.count)
+                    }
+                }
+                return y
+            }
+            let alone = (0..<tokens).flatMap { product($0..<($0 + 1), threads: 1) }
+            func differing(_ other: [Float]) -> Int { zip(alone, other).count { $0.bitPattern != $1.bitPattern } }
+            for threads in [1, 2, 3] {
+                let batched = product(0..<tokens, threads: threads)
+                let chunked = product(0..<4, threads: threads) + product(4..<tokens, threads: threads)
+                #expect(differing(batched) == 0, "\(type), one batch of \(tokens), \(threads) threads")
+                #expect(differing(chunked) == 0, "\(type), chunks of 4 and 7, \(threads) threads")
+            }
+        }
+    }
+
     @Test func int16ActivationsRoundWithinHalfAStep() {
         var random = TestRandom(state: 21)
         // Block 0 mixes a large element with tiny ones, block 1 is all zero, block 2 is ordinary.
