@@ -40,8 +40,8 @@ struct BatchRunnerTests {
             #expect(cacheA.count == a.count && cacheB.count == b.count)
             return max(Self.distance(aloneA, rows[0]!), Self.distance(aloneB, rows[1]!))
         }
-        // Bit-identical once `Kernels.matMul` computes each row of a batch as a one-row call does.
-        #expect(worst <= 1e-3, "largest logit distance \(worst)")
+        // Bit-identical: `Kernels.matMul` computes each row of a batch as a one-row call does.
+        #expect(worst == 0, "largest logit distance \(worst)")
     }
 
     /// A bad entry is refused before anything runs: no cache advances.
@@ -82,7 +82,7 @@ struct BatchRunnerTests {
             #expect(reused == system.count / 16 * 16 && reused > 0)
             #expect(restored.count == reused)
             let rest = try restored.evaluate(Array(second.dropFirst(reused)))
-            #expect(Self.distance(full, rest) <= 1e-3)
+            #expect(Self.distance(full, rest) == 0)
 
             // A prompt that differs in its first block reuses nothing; the prompt's last position is
             // never restored (its logits are needed).

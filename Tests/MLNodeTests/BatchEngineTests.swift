@@ -58,27 +58,6 @@ struct BatchEngineTests {
         return worst
     }
 
-    /// Whether a row computed in a step with another sequence gets the bits it gets alone: true
-    /// once `Kernels.matMul` computes each row of a multi-row call as a one-row call does (issue 19
-    /// part 3). Until then the one-row path (16-bit activations) and the multi-row path (float
-    /// panels) round differently, and a greedy near-tie can go the other way.
-    static func batchInvariant(_ model: LlamaModel) throws -> Bool {
-        let runner = LlamaBatchRunner(model: model)
-        let a = KVCache(config: model.config, capacity: 4)
-        let b = KVCache(config: model.config, capacity: 4)
-        var alone: [Float] = []
-        var together: [Float] = []
-        try runner.run([.init(cache: a, ids: [1])]) { _, _, logits in alone = Array(logits) }
-        a.reset()
-        try runner.run([.init(cache: a, ids: [1]), .init(cache: b, ids: [2])]) { entry, _, logits in
-            if entry == 0 { together = Array(logits) }
-        }
-        return alone == together
-    }
-
-    static let notInvariantYet = Comment(
-        "Kernels.matMul rounds a row of a multi-row call differently from a one-row call (issue 19 part 3)")
-
     @Test func batchedRequestsMatchEachAlone() async throws {
         let model = try Fixture.loaded.get()
         let jobs = Self.jobs(model)
@@ -106,19 +85,53 @@ struct BatchEngineTests {
             return results
         }
         #expect(batched.map(\.count) == jobs.map(\.choices))
-        let invariant = try Self.batchInvariant(model)
-        // Bit-identical: ids, text, finish reasons and every logprob.
-        withKnownIssue(Self.notInvariantYet, isIntermittent: true) {
-            for (index, (a, b)) in zip(alone, batched).enumerated() {
-                let same = a == b
-                #expect(
-                    same,
-                    "job \(index): largest logprob distance \(Self.distance(a, b)), ids \(a == b ? "same" : "\(a.map(\.tokens)) vs \(b.map(\.tokens))")"
-                )
-            }
-        } when: {
-            !invariant
+        // Bit-identical: ids, text, finish reasons and every logprob (`Kernels.matMul` computes each
+        // row of a multi-row call as a one-row call does, and a chunked prefill as a whole one).
+        for (index, (a, b)) in zip(alone, batched).enumerated() {
+            let same = a == b
+            #expect(same, "job \(index): largest logprob distance \(Self.distance(a, b))")
         }
+    }
+
+    /// Issue 19's invariance check: a request's logprobs are the same bits alone on 1 thread, in a
+    /// batch of 8 with seeded random neighbours on 2 threads, and re-scored by prefill (`/v1/score`).
+    @Test func logprobsDoNotDependOnTheBatchThreadsOrPrefill() async throws {
+        let model = try Fixture.loaded.get()
+        let prompt = model.tokenizer.encode("At night the moon")
+        let parameters = SamplingParameters(temperature: 0.7, maxTokens: 16, seed: 3, topLogprobs: 2)
+        let alone = try await BackgroundCompute.run {
+            try LlamaSession(model: model, capacity: 256, threads: 1).generate(prompt: prompt, parameters: parameters)
+        }
+        try #require(alone.tokens.count >= 8)
+        let backend = NativeBackend(model: model, id: "m", parallel: 8, queue: 0, threads: 2, contextLength: 256)
+        var rng = SplitMix64(seed: 19)
+        let neighbours: [([Int], SamplingParameters)] = (0..<7).map { _ in
+            let words = (0..<Int(rng.next() % 40 + 1)).map { _ in
+                ["sun", "river", "stone", "light", "song"][Int(rng.next() % 5)]
+            }
+            let p = SamplingParameters(temperature: 1, maxTokens: Int(rng.next() % 20 + 1), seed: rng.next())
+            return (model.tokenizer.encode(words.joined(separator: " ")), p)
+        }
+        let batched = try await withThrowingTaskGroup(of: Generation?.self) { group in
+            let mine = try backend.admit(priority: .live)
+            group.addTask { try await mine.generate(prompt: prompt, parameters: parameters) { _ in true } }
+            for (ids, p) in neighbours {
+                let admission = try backend.admit(priority: .live)
+                group.addTask {
+                    _ = try await admission.generate(prompt: ids, parameters: p) { _ in true }
+                    return nil
+                }
+            }
+            var result: Generation?
+            for try await generation in group where generation != nil { result = generation }
+            return result
+        }
+        #expect(batched == alone, "largest logprob distance \(Self.distance([alone], batched.map { [$0] } ?? []))")
+        let rescored = try await BackgroundCompute.run {
+            try LlamaSession(model: model, capacity: 256, threads: 2).score(
+                prompt: prompt, completion: alone.tokens, top: 2)
+        }
+        #expect(rescored == alone.logprobs)
     }
 
     /// A request whose client stops mid-batch leaves at the next step; the others finish unchanged
@@ -145,15 +158,9 @@ struct BatchEngineTests {
         let (s, k, n) = try await (stopped, kept, next)
         #expect(s[0].finishReason == .cancelled && s[0].tokens.count == 1)
         #expect(!k[0].tokens.isEmpty && n[0].tokens.count == 3)
-        let invariant = try Self.batchInvariant(model)
-        withKnownIssue(Self.notInvariantYet, isIntermittent: true) {
-            let same = k == [alone]
-            #expect(same, "largest logprob distance \(Self.distance(k, [alone]))")
-            let prefix = n[0].tokens == Array(alone.tokens.prefix(3))
-            #expect(prefix)
-        } when: {
-            !invariant
-        }
+        let same = k == [alone]
+        #expect(same, "largest logprob distance \(Self.distance(k, [alone]))")
+        #expect(n[0].tokens == Array(alone.tokens.prefix(3)))
     }
 
     /// A cancelled task frees its slot at the next step: the queued request runs at once.
