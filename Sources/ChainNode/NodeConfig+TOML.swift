@@ -28,6 +28,14 @@ enum ConfigTOML {
             return i
         }
 
+        /// An integer in `range`, refused by name with the range otherwise.
+        func integer(_ key: String, in range: ClosedRange<Int64>) throws(NodeError) -> Int64 {
+            guard case .integer(let i) = self, range.contains(i) else {
+                throw .config("\(key) must be an integer in \(range.lowerBound)…\(range.upperBound)")
+            }
+            return i
+        }
+
         func bool(_ key: String) throws(NodeError) -> Bool {
             guard case .bool(let b) = self else { throw .config("\(key) must be true or false") }
             return b

@@ -53,6 +53,9 @@ public struct NodeConfig: Sendable, Hashable {
     /// `[poc] max_nonces_per_second`: caps the PoC search's rate (0: no cap), for hosts that give
     /// PoC only part of the machine. The sprint's weight follows the nonces actually tried.
     public var pocMaxNoncesPerSecond = 0
+    /// `[ml]`: the embedded ML node's engine (``apiML`` `"embedded"`); the defaults suit a devnet of
+    /// several nodes on a 2-core machine.
+    public var ml = MLEngineSettings()
 
     public init(
         moniker: String, chainID: String, accountKey: String = "validator", consensusKey: String = "consensus",
@@ -148,6 +151,13 @@ public struct NodeConfig: Sendable, Hashable {
             case "poc.enabled": config.pocEnabled = try value.bool(key)
             case "poc.threads": config.pocThreads = Int(try value.integer(key, min: 1))
             case "poc.max_nonces_per_second": config.pocMaxNoncesPerSecond = Int(try value.integer(key, min: 0))
+            case "ml.threads": config.ml.threads = Int(try value.integer(key, in: MLEngineSettings.threadsRange))
+            case "ml.parallel": config.ml.parallel = Int(try value.integer(key, in: MLEngineSettings.parallelRange))
+            case "ml.queue": config.ml.queue = Int(try value.integer(key, in: MLEngineSettings.queueRange))
+            case "ml.kv_cache_mb":
+                config.ml.kvCacheMB = Int(try value.integer(key, in: MLEngineSettings.kvCacheMBRange))
+            case "ml.prefix_cache_mb":
+                config.ml.prefixCacheMB = Int(try value.integer(key, in: MLEngineSettings.prefixCacheMBRange))
             default: throw .config("unknown key \(key)")
             }
         }
@@ -242,6 +252,19 @@ public struct NodeConfig: Sendable, Hashable {
             threads = \(pocThreads)
             # Cap on the search's nonces per second (0: none); the weight follows the work done.
             max_nonces_per_second = \(pocMaxNoncesPerSecond)
+
+            [ml]
+            # The embedded ML node (api.ml = "embedded"): compute threads of its engine,
+            threads = \(ml.threads)
+            # requests decoded together in one batched pass (more wait in the queue),
+            parallel = \(ml.parallel)
+            # requests that may wait for a place (more get 429),
+            queue = \(ml.queue)
+            # and the KV-cache memory of the running requests together, in MiB (a request reserves
+            # its prompt plus max_tokens positions; one that cannot fit waits, one larger than all gets 400).
+            kv_cache_mb = \(ml.kvCacheMB)
+            # KV blocks of prompt prefixes kept for reuse across requests, in MiB (0: off).
+            prefix_cache_mb = \(ml.prefixCacheMB)
 
             """
     }

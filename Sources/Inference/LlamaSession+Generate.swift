@@ -43,6 +43,8 @@ public struct Generation: Sendable, Equatable {
     public let logprobs: [TokenLogprob]
     public let text: String
     public let finishReason: FinishReason
+    /// Prompt positions restored from a prefix cache instead of computed (0 without one).
+    public var cachedTokens = 0
 }
 
 extension LlamaSession {
@@ -66,15 +68,7 @@ extension LlamaSession {
         prompt: [Int], parameters: SamplingParameters, choices: Int,
         onEvent: (GenerationEvent) -> Bool = { _ in true }
     ) throws -> [Generation] {
-        try parameters.validate()
-        guard (1...SamplingParameters.maxChoices).contains(choices) else {
-            throw InferenceError.invalidParameter("n", "must be in 1…\(SamplingParameters.maxChoices)")
-        }
-        guard !prompt.isEmpty else { throw InferenceError.emptyInput("prompt") }
-        try validate(prompt)
-        guard prompt.count + parameters.maxTokens <= capacity else {
-            throw InferenceError.contextOverflow(need: prompt.count + parameters.maxTokens, limit: capacity)
-        }
+        try Self.check(prompt: prompt, parameters: parameters, choices: choices, model: model, capacity: capacity)
         reset()
         let promptLogits = try evaluate(prompt)
         var generations: [Generation] = []
@@ -92,68 +86,44 @@ extension LlamaSession {
         return generations
     }
 
+    /// Refuses a generation request that cannot run in a cache of `capacity` positions: bad
+    /// parameters, `choices` outside 1…``SamplingParameters/maxChoices``, an empty prompt, an id
+    /// outside the vocabulary, or a prompt plus `max_tokens` beyond `capacity`.
+    public static func check(
+        prompt: [Int], parameters: SamplingParameters, choices: Int, model: LlamaModel, capacity: Int
+    ) throws {
+        try parameters.validate()
+        guard (1...SamplingParameters.maxChoices).contains(choices) else {
+            throw InferenceError.invalidParameter("n", "must be in 1…\(SamplingParameters.maxChoices)")
+        }
+        guard !prompt.isEmpty else { throw InferenceError.emptyInput("prompt") }
+        let size = model.config.vocabularySize
+        for (position, id) in prompt.enumerated() where id < 0 || id >= size {
+            throw InferenceError.tokenOutOfVocabulary(id: id, position: position, vocabularySize: size)
+        }
+        guard prompt.count + parameters.maxTokens <= capacity else {
+            throw InferenceError.contextOverflow(need: prompt.count + parameters.maxTokens, limit: capacity)
+        }
+    }
+
     /// One choice from the prompt's last `logits` (the cache holds the prompt).
     private func continueGeneration(
         prompt: [Int], logits promptLogits: [Float], parameters: SamplingParameters,
         onToken: (GeneratedToken) -> Bool
     ) throws -> Generation {
-        let tokenizer = model.tokenizer
-        var sampler = Sampler(parameters)
-        let grammar = parameters.grammar
-        let vocabulary = grammar == nil ? nil : model.grammarVocabulary
-        var grammarState = grammar?.start
-        var logits = promptLogits
-        var ids: [Int] = []
-        var logprobs: [TokenLogprob] = []
-        var bytes: [UInt8] = []
-        var emitted = 0  // bytes of `bytes` already returned as text
-        var reason = FinishReason.length
-        generation: for _ in 0..<parameters.maxTokens {
-            let id: Int
-            if let grammar, let vocabulary, let state = grammarState {
-                // The constraint is part of the draw: refused tokens get −∞ before the sampler sees
-                // the logits; the reported logprobs stay the model's own (below).
-                var masked = logits
-                masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
-                id = masked.withUnsafeBufferPointer { sampler.sample($0) }
-                grammarState = vocabulary.advance(state, by: id, grammar: grammar)
-            } else {
-                id = logits.withUnsafeBufferPointer { sampler.sample($0) }
+        var decoder = ChoiceDecoder(model: model, promptTokens: prompt.count, parameters: parameters)
+        var step = promptLogits.withUnsafeBufferPointer { decoder.accept($0) }
+        while true {
+            switch step {
+            case .end(let reason):
+                return decoder.generation(reason)
+            case .token(let token, let done):
+                if !onToken(token) { return decoder.generation(.cancelled) }
+                if let done { return decoder.generation(done) }
+                let logits = try evaluate([token.id])
+                step = logits.withUnsafeBufferPointer { decoder.accept($0) }
             }
-            let entry = logits.withUnsafeBufferPointer { Logprobs.entry($0, token: id, top: parameters.topLogprobs) }
-            if id == tokenizer.endOfTurn || id == tokenizer.endOfText {
-                reason = .stop
-                break
-            }
-            ids.append(id)
-            logprobs.append(entry)
-            bytes.append(contentsOf: tokenizer.bytes(of: id))
-            var text = String(decoding: bytes, as: UTF8.self)
-            var stopped = false
-            for stop in parameters.stop {
-                if let range = text.firstRange(of: stop) {
-                    text = String(text[..<range.lowerBound])
-                    stopped = true
-                }
-            }
-            if stopped {
-                bytes = Array(text.utf8)
-                reason = .stop
-            }
-            let complete = Self.completeUTF8Prefix(bytes)
-            let piece = complete > emitted ? String(decoding: bytes[emitted..<complete], as: UTF8.self) : ""
-            emitted = max(emitted, complete)
-            if !onToken(GeneratedToken(id: id, logprob: entry, text: piece)) {
-                reason = .cancelled
-                break generation
-            }
-            if stopped { break }
-            if ids.count == parameters.maxTokens { break }
-            logits = try evaluate([id])
         }
-        return Generation(
-            promptTokens: prompt.count, tokens: ids, logprobs: logprobs, text: String(decoding: bytes, as: UTF8.self),
-            finishReason: reason)
     }
 
     /// Teacher-forced scoring: runs `prompt + completion` in one batch and returns, for each

@@ -111,7 +111,8 @@ extension Handlers {
                         finishReason: finishReason)
                 },
                 usage: .init(
-                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count },
+                    cachedTokens: generations.first?.cachedTokens ?? 0)))
     }
 
     /// `POST /v1/completions`.
@@ -198,7 +199,8 @@ extension Handlers {
                         finishReason: Self.finishReason(generation.finishReason))
                 },
                 usage: .init(
-                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count })))
+                    promptTokens: prompt.count, completionTokens: generations.reduce(0) { $0 + $1.tokens.count },
+                    cachedTokens: generations.first?.cachedTokens ?? 0)))
     }
 
     /// A chat body's tools read by ``ChatTools/parse(_:)`` (400 naming the field).

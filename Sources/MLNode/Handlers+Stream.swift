@@ -32,6 +32,7 @@ extension Handlers {
                 var holdback = StopHoldback(stops: parameters.stop)
                 var filter = ToolTextFilter()
                 var completionTokens = 0
+                var cachedTokens = 0
                 for await event in events {
                     switch event {
                     case .token(let choice, let token):
@@ -66,6 +67,7 @@ extension Handlers {
                             try await writer.write(Self.event(finish(choice, reason)))
                         }
                         completionTokens += generation.tokens.count
+                        cachedTokens = generation.cachedTokens
                     }
                 }
                 do {
@@ -79,7 +81,8 @@ extension Handlers {
                     return
                 }
                 if let usage {
-                    let counts = OpenAI.Usage(promptTokens: prompt.count, completionTokens: completionTokens)
+                    let counts = OpenAI.Usage(
+                        promptTokens: prompt.count, completionTokens: completionTokens, cachedTokens: cachedTokens)
                     try await writer.write(Self.event(usage(counts)))
                 }
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))

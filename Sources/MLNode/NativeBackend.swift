@@ -3,41 +3,58 @@ import Inference
 import Synchronization
 import Tensor
 
-/// The in-process backend: one shared ``LlamaModel`` (mmapped once) and `parallel` slots, each its
-/// own ``LlamaSession`` (KV cache, thread pool) driven from its own serial dispatch queue, so the
-/// CPU-bound forward passes never run on NIO event loops or the Swift cooperative pool.
+/// The in-process backend: one shared ``LlamaModel`` (mmapped once), a ``BatchEngine`` that decodes
+/// every running request in one batched pass per step on its own dispatch queue (so the CPU-bound
+/// forward passes never run on NIO event loops or the Swift cooperative pool), and `parallel` slots
+/// (each a KV cache) handed out by the ``SlotScheduler``.
 public final class NativeBackend: MLBackend {
     public let model: LlamaModel
     public let info: MLModelInfo
     let scheduler: SlotScheduler
-    private let slots: [Slot]
+    let engine: BatchEngine
     /// Validation scores run here, never on a slot (``ValidationLane``).
     let validationLane: ValidationLane
 
     /// - Parameters:
     ///   - id: the model id clients use.
-    ///   - parallel: requests computed at once (one session each).
+    ///   - parallel: requests computed at once (each with its own KV cache, decoded in one batch).
     ///   - queue: requests that may wait for a slot; more are refused with 429.
-    ///   - threads: compute threads per slot.
+    ///   - threads: compute threads of the engine.
     ///   - contextLength: positions per request (default: the model's, at most 4096).
+    ///   - kvCacheBytes: KV-cache memory of the `parallel` slots together; each slot's context is cut
+    ///     to its share (``contextLength(model:parallel:contextLength:kvCacheBytes:)``).
+    ///   - stepTokens: positions per batched step (decode rows plus prompt chunks).
+    ///   - prefixCacheBytes: memory of the prompt-prefix cache shared by all requests (0: none).
     public init(
-        model: LlamaModel, id: String, parallel: Int = 1, queue: Int = 16, threads: Int = 1, contextLength: Int? = nil
+        model: LlamaModel, id: String, parallel: Int = 1, queue: Int = 16, threads: Int = 1, contextLength: Int? = nil,
+        kvCacheBytes: Int? = nil, stepTokens: Int = 128, prefixCacheBytes: Int = 0
     ) {
         self.model = model
         let parallel = max(1, parallel)
-        slots = (0..<parallel).map { index in
-            Slot(
-                session: LlamaSession(model: model, capacity: contextLength, threads: threads),
-                queue: DispatchQueue(label: "gonka.mlnode.slot.\(index)", qos: .userInitiated))
-        }
-        info = MLModelInfo(
-            id: id, contextLength: slots[0].session.capacity, vocabularySize: model.config.vocabularySize)
+        let capacity = Self.contextLength(
+            model: model, parallel: parallel, contextLength: contextLength, kvCacheBytes: kvCacheBytes)
+        engine = BatchEngine(
+            model: model, slots: parallel, capacity: capacity, threads: threads,
+            planner: StepPlanner(stepTokens: stepTokens), prefixCacheBytes: prefixCacheBytes)
+        info = MLModelInfo(id: id, contextLength: capacity, vocabularySize: model.config.vocabularySize)
         scheduler = SlotScheduler(slots: parallel, queueLimit: max(0, queue))
-        validationLane = ValidationLane(model: model, capacity: slots[0].session.capacity)
+        validationLane = ValidationLane(model: model, capacity: capacity)
     }
 
     deinit { validationLane.close() }
 
+    /// Positions per request: `contextLength` (default: the model's context, at most 4096), cut to
+    /// the slot's share of `kvCacheBytes` (``KVCache/bytesPerPosition(_:)`` each), at least 1.
+    public static func contextLength(
+        model: LlamaModel, parallel: Int, contextLength: Int? = nil, kvCacheBytes: Int? = nil
+    ) -> Int {
+        let c = model.config
+        var positions = min(contextLength ?? min(c.contextLength, 4096), c.contextLength)
+        if let kvCacheBytes {
+            positions = min(positions, kvCacheBytes / max(1, parallel) / KVCache.bytesPerPosition(c))
+        }
+        return max(1, positions)
+    }
     /// Requests in the node now (running or waiting for a slot).
     public var admittedRequests: Int { scheduler.admitted }
 
@@ -72,37 +89,10 @@ public final class NativeBackend: MLBackend {
         }
         return NativeAdmission(backend: self, priority: priority)
     }
-
-    /// Runs `body` on a free slot's queue (waiting for one first, behind live waiters if
-    /// `priority` is validation) and returns its result.
-    func withSlot<T: Sendable>(
-        priority: MLPriority = .live, _ body: @escaping @Sendable (LlamaSession) throws -> T
-    ) async throws -> T {
-        let index = try await scheduler.acquire(priority: priority)
-        defer { scheduler.release(index) }
-        let slot = slots[index]
-        return try await withCheckedThrowingContinuation { continuation in
-            slot.queue.async { continuation.resume(with: Result { try body(slot.session) }) }
-        }
-    }
-}
-
-/// A session and the queue that alone touches it.
-///
-/// `@unchecked Sendable`: `session` is used only from `queue`, and only by the holder of the slot
-/// (``SlotScheduler`` hands each index to one request at a time).
-private final class Slot: @unchecked Sendable {
-    let session: LlamaSession
-    let queue: DispatchQueue
-
-    init(session: LlamaSession, queue: DispatchQueue) {
-        self.session = session
-        self.queue = queue
-    }
 }
 
 /// A set-once flag read between tokens.
-private final class StopFlag: Sendable {
+final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
     var isSet: Bool { value.load(ordering: .relaxed) }
     func set() { value.store(true, ordering: .relaxed) }
@@ -124,27 +114,25 @@ private final class NativeAdmission: MLAdmission {
         prompt: [Int], parameters: SamplingParameters, choices: Int,
         onEvent: @escaping @Sendable (GenerationEvent) -> Bool
     ) async throws -> [Generation] {
+        // Refused before taking a slot: a request that can never run does not wait for one.
+        try LlamaSession.check(
+            prompt: prompt, parameters: parameters, choices: choices, model: backend.model,
+            capacity: backend.engine.capacity)
+        let slot = try await backend.scheduler.acquire(priority: priority)
+        defer { backend.scheduler.release(slot) }
         let stop = StopFlag()
         return try await withTaskCancellationHandler {
-            try await backend.withSlot(priority: priority) { session in
-                try session.generate(prompt: prompt, parameters: parameters, choices: choices) { event in
-                    !stop.isSet && onEvent(event) && !stop.isSet
-                }
-            }
+            try await backend.engine.generate(
+                slot: slot, prompt: prompt, parameters: parameters, choices: choices, stop: stop, onEvent: onEvent)
         } onCancel: {
             stop.set()
         }
     }
 
     func score(prompt: [Int], completion: [Int], top: Int, replay: SamplerReplay?) async throws -> [ScoredToken] {
-        // Validation scores run on the low-priority lane and never hold a slot a live request
-        // could need; a live caller's score (none today) would take a slot like generation.
-        guard priority == .validation else {
-            return try await backend.withSlot(priority: priority) { session in
-                try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
-            }
-        }
-        return try await backend.validationLane.run { session in
+        // Scores run on the low-priority lane (one position-parallel pass each) and never hold a
+        // slot a live request could need.
+        try await backend.validationLane.run { session in
             try session.score(prompt: prompt, completion: completion, top: top, replay: replay)
         }
     }

@@ -2,12 +2,24 @@ extension OpenAI {
     struct Usage: Encodable, Sendable {
         let promptTokens: Int
         let completionTokens: Int
+        /// Prompt tokens served from the prefix cache; `prompt_tokens_details` is sent only when
+        /// some were (OpenAI's field, omitted rather than zero so the usage object stays flat).
+        var cachedTokens = 0
         var totalTokens: Int { promptTokens + completionTokens }
 
         enum CodingKeys: String, CodingKey {
             case promptTokens = "prompt_tokens"
             case completionTokens = "completion_tokens"
             case totalTokens = "total_tokens"
+            case promptTokensDetails = "prompt_tokens_details"
+        }
+
+        private struct Details: Encodable {
+            let cachedTokens: Int
+
+            enum CodingKeys: String, CodingKey {
+                case cachedTokens = "cached_tokens"
+            }
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -15,6 +27,7 @@ extension OpenAI {
             try c.encode(promptTokens, forKey: .promptTokens)
             try c.encode(completionTokens, forKey: .completionTokens)
             try c.encode(totalTokens, forKey: .totalTokens)
+            if cachedTokens > 0 { try c.encode(Details(cachedTokens: cachedTokens), forKey: .promptTokensDetails) }
         }
     }
 

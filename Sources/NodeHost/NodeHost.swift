@@ -47,7 +47,7 @@ public enum NodeHost {
             }
             let llama = try LlamaModel(file: try GGUFFile(path: path))
             // `[api] model_id`: any GGUF may be served under any id (the chain knows only the id).
-            embedded = NativeBackend(model: llama, id: config.servedModelID, parallel: 1, queue: 16, threads: 1)
+            embedded = try embeddedBackend(model: llama, id: config.servedModelID, settings: config.ml)
         }
         let services = APINodeServices(node: apiNode)
         return (
@@ -56,6 +56,32 @@ public enum NodeHost {
                 RemoteMLNodeDiscovery(registry: apiNode.registry, urls: config.apiMLNodes, logger: apiLogger)
             ]
         )
+    }
+}
+
+extension NodeHost {
+    /// Positions per request below which `[ml] kv_cache_mb` is refused: a chat prompt and a short answer.
+    public static let minimumContext = 256
+
+    /// The embedded ML node of `[ml]`: `parallel` slots decoded in one batch on `threads` threads, a
+    /// wait queue of `queue`, and `kv_cache_mb` split among the slots. Refuses a budget that leaves a
+    /// slot fewer than ``minimumContext`` positions.
+    public static func embeddedBackend(
+        model: LlamaModel, id: String, settings: MLEngineSettings
+    ) throws -> NativeBackend {
+        let context = NativeBackend.contextLength(
+            model: model, parallel: settings.parallel, kvCacheBytes: settings.kvCacheBytes)
+        guard context >= minimumContext else {
+            let perPosition = KVCache.bytesPerPosition(model.config)
+            let need = (minimumContext * perPosition * settings.parallel + (1 << 20) - 1) >> 20
+            throw NodeHostError(
+                "ml.kv_cache_mb = \(settings.kvCacheMB) leaves each of the \(settings.parallel) parallel requests "
+                    + "\(context) positions (\(perPosition) bytes each); at least \(minimumContext) are needed: "
+                    + "raise ml.kv_cache_mb to \(need) or lower ml.parallel")
+        }
+        return NativeBackend(
+            model: model, id: id, parallel: settings.parallel, queue: settings.queue, threads: settings.threads,
+            kvCacheBytes: settings.kvCacheBytes, prefixCacheBytes: settings.prefixCacheBytes)
     }
 }
 

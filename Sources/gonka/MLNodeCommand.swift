@@ -31,11 +31,16 @@ extension MLNodeCommand {
         @Option(help: "The GGUF model (default: $GONKA_MODEL, else the `make model` cache).") var model: String?
         @Option(help: "TCP port (0: any free port; the URL line says which).") var port = 8080
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
-        @Option(help: "Compute threads per slot (default: the cores divided among the slots, at most 4).")
+        @Option(help: "Compute threads of the batched engine (default: the cores, at most 4).")
         var threads: Int?
-        @Option(help: "Requests computed at once (each has its own KV cache).") var parallel = 1
+        @Option(help: "Requests computed at once, decoded together in one batched pass (each has its own KV cache).")
+        var parallel = 1
         @Option(help: "Requests that may wait for a slot; more are refused with 429.") var queue = 16
         @Option(help: "Positions per request (default: the model's context, at most 4096).") var context: Int?
+        @Option(help: "KV-cache memory of all slots together in MiB; each slot's context is cut to its share.")
+        var kvCacheMb: Int?
+        @Option(help: "Memory in MiB of the KV blocks of prompt prefixes kept for reuse across requests (0: off).")
+        var prefixCacheMb = 64
         @Option(help: "The model id clients send (default: the file name without .gguf).") var servedModelName: String?
         @Option(help: "Threads of the PoC engine for /poc/* (default: all cores).") var pocThreads: Int?
 
@@ -45,6 +50,12 @@ extension MLNodeCommand {
             guard (0...10_000).contains(queue) else { throw ValidationError("--queue must be in 0…10000") }
             if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1…256") }
             if let context, context < 16 { throw ValidationError("--context must be at least 16") }
+            if let kvCacheMb, !(1...(1 << 20)).contains(kvCacheMb) {
+                throw ValidationError("--kv-cache-mb must be in 1…1048576")
+            }
+            guard (0...(1 << 20)).contains(prefixCacheMb) else {
+                throw ValidationError("--prefix-cache-mb must be in 0…1048576")
+            }
             if let servedModelName, servedModelName.isEmpty { throw ValidationError("--served-model-name is empty") }
             if let pocThreads, !(1...256).contains(pocThreads) {
                 throw ValidationError("--poc-threads must be in 1…256")
@@ -70,9 +81,19 @@ extension MLNodeCommand {
             let llama = try LlamaModel(file: file)
             let id = servedModelName ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
             let cores = ProcessInfo.processInfo.activeProcessorCount
-            let threadCount = threads ?? max(1, min(4, cores / parallel))
+            // One batched engine computes every slot, so it gets the cores, not a share of them.
+            let threadCount = threads ?? max(1, min(4, cores))
+            let kvCacheBytes = kvCacheMb.map { $0 << 20 }
+            let positions = NativeBackend.contextLength(
+                model: llama, parallel: parallel, contextLength: context, kvCacheBytes: kvCacheBytes)
+            guard positions >= 16 else {
+                throw CLIError(
+                    "--kv-cache-mb \(kvCacheMb ?? 0) leaves each of \(parallel) slots \(positions) positions (16 needed)"
+                )
+            }
             let backend = NativeBackend(
-                model: llama, id: id, parallel: parallel, queue: queue, threads: threadCount, contextLength: context)
+                model: llama, id: id, parallel: parallel, queue: queue, threads: threadCount, contextLength: context,
+                kvCacheBytes: kvCacheBytes, prefixCacheBytes: prefixCacheMb << 20)
             let c = llama.config
             let parameters = file.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) }
             var types: [String: Int] = [:]
@@ -84,7 +105,7 @@ extension MLNodeCommand {
                 """
                 loaded \(name) in \(String(format: "%.2f", (ContinuousClock.now - start).seconds)) s
                   id \(id), arch \(arch), \(c.layers) layers, \(String(format: "%.1f", Double(parameters) / 1e6))M parameters, \(quant), context \(backend.info.contextLength) (model \(c.contextLength)), vocab \(c.vocabularySize)
-                  \(parallel) slot(s) × \(threadCount) thread(s), queue \(queue)
+                  \(parallel) slot(s) batched on \(threadCount) thread(s), queue \(queue)
                 """)
 
             var logger = Logger(label: "gonka.mlnode")

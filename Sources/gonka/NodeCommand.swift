@@ -23,7 +23,7 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the chain node of a home: P2P, consensus, mempool, block sync and the chain RPC.",
             discussion: """
-                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully, as does the exit of the process GONKA_OWNER_PID names (test harnesses set it). Restarting with the same home resumes from disk.
+                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully, as does the exit of the process GONKA_OWNER_PID names (test harnesses set it). Restarting with the same home resumes from disk. With [api] enabled and ml = "embedded", the in-process ML node serves [api] model with the engine of [ml]: threads (compute threads), parallel (requests decoded together in one batched pass), queue (requests that may wait; more get 429) and kv_cache_mb (KV-cache memory of the parallel slots together; it caps each request's prompt plus max_tokens); see docs/API.md.
                 """
         )
 

@@ -14,8 +14,23 @@ import Testing
         config.apiModel = "/models/q3.gguf"
         config.apiModelID = "SmolLM2-135M-Instruct.Q4_1"
         config.apiValidate = false
+        config.ml.threads = 3
+        config.ml.parallel = 8
+        config.ml.queue = 0
+        config.ml.kvCacheMB = 2048
+        config.ml.prefixCacheMB = 0
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
+    }
+
+    /// `[ml]` is optional; the defaults (one thread, 4 batched requests) suit a 2-core devnet.
+    @Test func theMLSectionDefaultsWhenAbsent() throws {
+        let config = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"")
+        #expect(config.ml == MLEngineSettings())
+        #expect(config.ml.threads == 1 && config.ml.parallel == 4 && config.ml.queue == 16)
+        #expect(config.ml.kvCacheBytes == 512 << 20 && config.ml.prefixCacheBytes == 64 << 20)
+        let set = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"\n[ml]\nparallel = 2\nkv_cache_mb = 64")
+        #expect(set.ml.parallel == 2 && set.ml.kvCacheMB == 64 && set.ml.threads == 1)
     }
 
     /// `[api] model_id` names the served id; without it the id is the file name without `.gguf`.
@@ -102,6 +117,16 @@ import Testing
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = \"two words\"", "api.model_id must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = 3", "api.model_id must be a string"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nvalidate = \"no\"", "api.validate must be"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nthreads = 0", "ml.threads must be an integer in 1…256"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nparallel = 65", "ml.parallel must be an integer in 1…64"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nqueue = -1", "ml.queue must be an integer in 0…10000"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nkv_cache_mb = 0", "ml.kv_cache_mb must be an integer in 1…1048576"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nkv_cache_mb = \"1G\"", "ml.kv_cache_mb must be an integer"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nslots = 2", "unknown key ml.slots"),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[ml]\nprefix_cache_mb = -1",
+            "ml.prefix_cache_mb must be an integer in 0…"
+        ),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),
     ])

@@ -10,7 +10,9 @@ struct MLNodeCLITests {
     /// The embedded model (``TestModelFile``).
     static func modelPath() throws -> String { try TestModelFile.path() }
 
-    @Test(arguments: [["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"]])
+    @Test(arguments: [
+        ["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"], ["bench", "serve", "--help"],
+    ])
     func helpExplains(arguments: [String]) async throws {
         let run = try await CLITests().gonka(arguments)
         #expect(run.status == 0)
@@ -22,6 +24,13 @@ struct MLNodeCLITests {
         (["mlnode", "start", "--parallel", "0"], "--parallel"),
         (["mlnode", "start", "--queue", "-1"], "queue"),
         (["mlnode", "start", "--threads", "0"], "--threads"),
+        (["mlnode", "start", "--kv-cache-mb", "0"], "--kv-cache-mb must be in 1…1048576"),
+        (["mlnode", "start", "--prefix-cache-mb", "-1"], "--prefix-cache-mb"),
+        (["mlnode", "start", "--kv-cache-mb", "1", "--parallel", "8"], "leaves each of 8 slots"),
+        (["bench", "serve", "--concurrency", "1,x"], "--concurrency must be a comma-separated list"),
+        (["bench", "serve", "--concurrency", "0"], "--concurrency must be a comma-separated list"),
+        (["bench", "serve", "--compare", "llama.cpp"], "--compare takes NAME=URL"),
+        (["bench", "serve", "--max-tokens", "0"], "--max-tokens must be in 1…4096"),
         (["mlnode", "start", "--model", "/nonexistent/model.gguf"], "does not exist"),
         (["chat", "--url", "not a url"], "--url"),
         (["chat", "--url", "http://127.0.0.1:9", "--temperature", "3"], "--temperature"),

@@ -53,12 +53,13 @@ struct TestServer: Sendable {
     let backend: NativeBackend
 
     static func with<T: Sendable>(
-        parallel: Int = 1, queue: Int = 4, context: Int = 512, configuration: MLNodeConfiguration = .init(),
-        _ body: @Sendable (TestServer) async throws -> T
+        parallel: Int = 1, queue: Int = 4, context: Int = 512, prefixCacheBytes: Int = 0,
+        configuration: MLNodeConfiguration = .init(), _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         let model = try Fixture.loaded.get()
         let backend = NativeBackend(
-            model: model, id: "test-model", parallel: parallel, queue: queue, threads: 1, contextLength: context)
+            model: model, id: "test-model", parallel: parallel, queue: queue, threads: 1, contextLength: context,
+            prefixCacheBytes: prefixCacheBytes)
         var logger = Logger(label: "mlnode-test")
         logger.logLevel = .warning
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)

@@ -1,0 +1,81 @@
+/// One choice's decoding, one logits row at a time: the seeded draw (under the output grammar if
+/// any), the end-of-turn and stop-string checks, `max_tokens`, and the text as complete UTF-8.
+///
+/// The caller owns the forward passes: it feeds the logits after the prompt, then after each token
+/// this returns. ``LlamaSession`` drives it for one sequence, the batch engine for many at once, so
+/// a choice decodes the same either way.
+public struct ChoiceDecoder {
+    /// What one logits row led to.
+    public enum Step: Equatable {
+        /// A token for the client; `done` is set when the choice ends with it (stop string,
+        /// `max_tokens`), else the caller evaluates `token.id` and feeds the next logits.
+        case token(GeneratedToken, done: FinishReason?)
+        /// The choice ended without a new token (end of turn).
+        case end(FinishReason)
+    }
+
+    private let tokenizer: Tokenizer
+    private let parameters: SamplingParameters
+    private let promptTokens: Int
+    private var sampler: Sampler
+    private let vocabulary: GrammarVocabulary?
+    private var grammarState: OutputGrammar.State?
+    public private(set) var ids: [Int] = []
+    private var logprobs: [TokenLogprob] = []
+    private var bytes: [UInt8] = []
+    /// Bytes of `bytes` already returned as text.
+    private var emitted = 0
+
+    /// A decoder for one choice of a `promptTokens`-token prompt (`parameters.choice` seeds its stream).
+    public init(model: LlamaModel, promptTokens: Int, parameters: SamplingParameters) {
+        tokenizer = model.tokenizer
+        self.parameters = parameters
+        self.promptTokens = promptTokens
+        sampler = Sampler(parameters)
+        vocabulary = parameters.grammar == nil ? nil : model.grammarVocabulary
+        grammarState = parameters.grammar?.start
+    }
+
+    /// Draws the next token from `logits` (the model's, for the position after the last token).
+    public mutating func accept(_ logits: UnsafeBufferPointer<Float>) -> Step {
+        guard ids.count < parameters.maxTokens else { return .end(.length) }
+        let id: Int
+        if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
+            // The constraint is part of the draw: refused tokens get −∞ before the sampler sees
+            // the logits; the reported logprobs stay the model's own (below).
+            var masked = Array(logits)
+            masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
+            id = masked.withUnsafeBufferPointer { sampler.sample($0) }
+            grammarState = vocabulary.advance(state, by: id, grammar: grammar)
+        } else {
+            id = sampler.sample(logits)
+        }
+        let entry = Logprobs.entry(logits, token: id, top: parameters.topLogprobs)
+        if id == tokenizer.endOfTurn || id == tokenizer.endOfText { return .end(.stop) }
+        ids.append(id)
+        logprobs.append(entry)
+        bytes.append(contentsOf: tokenizer.bytes(of: id))
+        var text = String(decoding: bytes, as: UTF8.self)
+        var stopped = false
+        for stop in parameters.stop {
+            if let range = text.firstRange(of: stop) {
+                text = String(text[..<range.lowerBound])
+                stopped = true
+            }
+        }
+        if stopped { bytes = Array(text.utf8) }
+        let complete = LlamaSession.completeUTF8Prefix(bytes)
+        let piece = complete > emitted ? String(decoding: bytes[emitted..<complete], as: UTF8.self) : ""
+        emitted = max(emitted, complete)
+        let token = GeneratedToken(id: id, logprob: entry, text: piece)
+        if stopped { return .token(token, done: .stop) }
+        return .token(token, done: ids.count == parameters.maxTokens ? .length : nil)
+    }
+
+    /// The choice as it stands, ended for `reason`.
+    public func generation(_ reason: FinishReason) -> Generation {
+        Generation(
+            promptTokens: promptTokens, tokens: ids, logprobs: logprobs, text: String(decoding: bytes, as: UTF8.self),
+            finishReason: reason)
+    }
+}
