@@ -16,6 +16,9 @@ struct BlockSync: Sendable {
     }
 
     private(set) var peerHeights: [PeerID: UInt64] = [:]
+    /// The lowest height each peer still stores, when above 1 (it prunes, `[storage] keep_blocks`):
+    /// lower heights are never asked of it.
+    private(set) var peerBases: [PeerID: UInt64] = [:]
     private var requested: [UInt64: (peer: PeerID, at: ContinuousClock.Instant)] = [:]
     private var received: [UInt64: Received] = [:]
     private var requestRotation = 0
@@ -25,14 +28,16 @@ struct BlockSync: Sendable {
         (peerHeights.values.max() ?? 0) > tip + 1
     }
 
-    /// A peer's announced height.
-    mutating func peer(_ peer: PeerID, isAt height: UInt64) {
+    /// A peer's announced height and the lowest it serves (`base`, 0 or 1 for an archive node).
+    mutating func peer(_ peer: PeerID, isAt height: UInt64, base: UInt64 = 1) {
         peerHeights[peer] = height
+        peerBases[peer] = base > 1 ? base : nil
     }
 
     /// Forgets a disconnected peer and what was asked of it.
     mutating func disconnected(_ peer: PeerID) {
         peerHeights[peer] = nil
+        peerBases[peer] = nil
         for (h, r) in requested where r.peer == peer { requested[h] = nil }
     }
 
@@ -63,11 +68,17 @@ struct BlockSync: Sendable {
         received = received.filter { $0.key > tip }
     }
 
-    /// A peer answered that it lacks `height`: its request is cleared, and if it had announced that
-    /// height, its announcement is lowered (believe the answer, so it is not asked again and does
-    /// not keep this node "catching up"). Whether the announced heights changed.
-    mutating func noBlock(height: UInt64, from peer: PeerID) -> Bool {
+    /// A peer answered that it lacks `height`: its request is cleared. Below its `base` the block
+    /// was pruned there: its base is raised, so it is not asked again for older blocks (its height
+    /// stands). Otherwise, if it had announced that height, its announcement is lowered (believe the
+    /// answer, so it is not asked again and does not keep this node "catching up"). Whether the
+    /// announced heights changed.
+    mutating func noBlock(height: UInt64, base: UInt64 = 0, from peer: PeerID) -> Bool {
         if requested[height]?.peer == peer { requested[height] = nil }
+        if base > height {
+            peerBases[peer] = max(peerBases[peer] ?? 0, base)
+            return false
+        }
         guard let announced = peerHeights[peer], height > 0, height <= announced else { return false }
         peerHeights[peer] = height - 1
         return true
@@ -84,7 +95,9 @@ struct BlockSync: Sendable {
         let last = min(best, tip + UInt64(window))
         var out: [(height: UInt64, peer: PeerID)] = []
         for h in (tip + 1)...last where requested[h] == nil && received[h] == nil {
-            let candidates = peerHeights.filter { $0.value >= h }.keys.sorted { $0.description < $1.description }
+            let candidates = peerHeights.filter { $0.value >= h && (peerBases[$0.key] ?? 0) <= h }.keys.sorted {
+                $0.description < $1.description
+            }
             guard !candidates.isEmpty else { continue }
             requestRotation += 1
             out.append((h, candidates[requestRotation % candidates.count]))
@@ -99,12 +112,13 @@ struct BlockSync: Sendable {
 
     // MARK: Messages
 
-    /// This node's announcement: the heights it serves.
-    static func statusPayload(height: UInt64) -> [UInt8] {
+    /// This node's announcement: the heights it serves, `base` through `height` (`base` above 1
+    /// once old blocks were pruned).
+    static func statusPayload(height: UInt64, base: UInt64 = 1) -> [UInt8] {
         (try? Wire.BlockSyncEnvelope.with {
             $0.status = Wire.SyncStatus.with {
                 $0.height = height
-                $0.base = height > 0 ? 1 : 0
+                $0.base = height > 0 ? max(base, 1) : 0
             }
         }.serializedBytes()) ?? []
     }
@@ -115,7 +129,9 @@ struct BlockSync: Sendable {
     }
 
     /// The answer to a request for `height`: the stored block and its commit, or "no block".
-    static func responsePayload(height: UInt64, stored: (block: [UInt8], commit: [UInt8])?) -> [UInt8]? {
+    static func responsePayload(
+        height: UInt64, stored: (block: [UInt8], commit: [UInt8])?, base: UInt64 = 1
+    ) -> [UInt8]? {
         if let stored, let commit = try? Wire.Commit(serializedBytes: stored.commit) {
             let response = Wire.BlockSyncEnvelope.with {
                 $0.blockResponse = Wire.BlockResponse.with {
@@ -126,7 +142,12 @@ struct BlockSync: Sendable {
             }
             if let payload = try? response.serializedBytes() as [UInt8] { return payload }
         }
-        let none = Wire.BlockSyncEnvelope.with { $0.noBlock = Wire.NoBlock.with { $0.height = height } }
+        let none = Wire.BlockSyncEnvelope.with {
+            $0.noBlock = Wire.NoBlock.with {
+                $0.height = height
+                $0.base = base
+            }
+        }
         return try? none.serializedBytes()
     }
 }

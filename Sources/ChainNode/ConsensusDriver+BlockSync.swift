@@ -11,10 +11,16 @@ import SwiftProtobuf
 /// them (progress in ``BlockSync``), and a fetched block is applied once its commit verifies
 /// against the set that signed it.
 extension ConsensusDriver {
-    func broadcastStatus() { host.broadcast(BlockSync.statusPayload(height: app.tip.height), on: .blockSync) }
-    func sendStatus(to peer: PeerID) {
-        host.send(BlockSync.statusPayload(height: app.tip.height), on: .blockSync, to: peer)
+    func broadcastStatus() {
+        host.broadcast(BlockSync.statusPayload(height: app.tip.height, base: storedBase), on: .blockSync)
     }
+    func sendStatus(to peer: PeerID) {
+        host.send(BlockSync.statusPayload(height: app.tip.height, base: storedBase), on: .blockSync, to: peer)
+    }
+
+    /// The lowest height this node's block store still holds (1 unless `[storage] keep_blocks`
+    /// pruned older ones).
+    var storedBase: UInt64 { max((try? blocks.oldestHeight()) ?? 1, 1) }
 
     func receiveSync(_ payload: [UInt8], from peer: PeerID) {
         guard let envelope = try? Wire.BlockSyncEnvelope(serializedBytes: payload) else {
@@ -22,7 +28,7 @@ extension ConsensusDriver {
         }
         switch envelope.sum {
         case .status(let s):
-            sync.peer(peer, isAt: s.height)
+            sync.peer(peer, isAt: s.height, base: s.base)
             maybeSync()
             publishStatus()
         case .blockRequest(let r):
@@ -41,7 +47,12 @@ extension ConsensusDriver {
             sync.hold(BlockSync.Received(peer: peer, block: Array(r.block), commit: commit), height: r.height)
             applyReceived()
         case .noBlock(let n):
-            if sync.noBlock(height: n.height, from: peer) { publishStatus() }
+            if n.base > n.height {
+                logger.debug(
+                    "peer pruned the block asked of it",
+                    metadata: ["peer": "\(peer)", "height": "\(n.height)", "oldest_kept": "\(n.base)"])
+            }
+            if sync.noBlock(height: n.height, base: n.base, from: peer) { publishStatus() }
         case nil:
             punish(peer, "empty block-sync message")
         }
@@ -49,7 +60,7 @@ extension ConsensusDriver {
 
     private func serve(height: UInt64, to peer: PeerID) {
         let stored = (try? blocks.block(at: height)).map { (block: $0.block, commit: $0.commit) }
-        if let payload = BlockSync.responsePayload(height: height, stored: stored) {
+        if let payload = BlockSync.responsePayload(height: height, stored: stored, base: storedBase) {
             host.send(payload, on: .blockSync, to: peer)
         }
     }

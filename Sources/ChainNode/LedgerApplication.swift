@@ -24,16 +24,19 @@ public final class LedgerApplication {
         public var maxBlockBytes: Int
         /// State versions kept for queries and proofs (`[state] keep_recent`); 0 keeps all.
         public var keepRecent: UInt64
+        /// Blocks kept in the block store (`[storage] keep_blocks`); 0 keeps all.
+        public var keepBlocks: UInt64
         /// Pruning runs every this many blocks.
         public var pruneInterval: UInt64
 
         public init(
             maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
-            pruneInterval: UInt64 = 100
+            keepBlocks: UInt64 = 0, pruneInterval: UInt64 = 100
         ) {
             self.maxBlockTxs = maxBlockTxs
             self.maxBlockBytes = maxBlockBytes
             self.keepRecent = keepRecent
+            self.keepBlocks = keepBlocks
             self.pruneInterval = max(pruneInterval, 1)
         }
     }
@@ -441,6 +444,10 @@ public final class LedgerApplication {
         if limits.keepRecent > 0, height % limits.pruneInterval == 0, height > limits.keepRecent {
             // Old versions only serve queries; a failed prune leaves them and is retried later.
             try? state.prune(keepingRecent: limits.keepRecent + 1)
+        }
+        if limits.keepBlocks > 0, height % limits.pruneInterval == 0, height > limits.keepBlocks {
+            // Blocks only serve RPC readers and peers catching up; a failed prune is retried later.
+            _ = try? blocks.prune(keepingRecent: max(limits.keepBlocks, NodeConfig.minimumKeepBlocks))
         }
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
         pruneEvidence(committed: block.evidence)

@@ -118,6 +118,7 @@ public final class Node: Sendable {
         driverConfig.mempoolMaxTxs = config.mempoolMaxTxs
         driverConfig.mempoolMaxBytes = config.mempoolMaxBytes
         driverConfig.limits.keepRecent = config.keepRecent
+        driverConfig.limits.keepBlocks = config.keepBlocks
         driverConfig.blockInterval = config.blockInterval
         tune?(&driverConfig)
         var driverLogger = logger

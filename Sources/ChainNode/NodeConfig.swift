@@ -40,6 +40,13 @@ public struct NodeConfig: Sendable, Hashable {
     public var apiValidate: Bool = true
     /// State versions kept for queries and proofs.
     public var keepRecent: UInt64
+    /// `[storage] keep_blocks`: blocks kept in the block store, the latest ones; 0 keeps all (an
+    /// archive node, the default). Older blocks are deleted with their tx results; asked for one,
+    /// the node answers "pruned" over RPC and block sync. At least ``minimumKeepBlocks`` otherwise.
+    public var keepBlocks: UInt64 = 0
+    /// The fewest blocks a pruning node keeps: its tip and the block before it (a restart replays
+    /// from the state's height, at most one below the block store's).
+    public static let minimumKeepBlocks: UInt64 = 2
     /// `devnet`, `mainnet` or `fast` (tests).
     public var timeouts: String
     public var mempoolMaxTxs: Int
@@ -144,6 +151,13 @@ public struct NodeConfig: Sendable, Hashable {
             case "api.payload_retention_s": config.apiPayloadRetentionSeconds = Int(try value.integer(key, min: 1))
             case "api.validate": config.apiValidate = try value.bool(key)
             case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
+            case "storage.keep_blocks":
+                let keep = UInt64(try value.integer(key, min: 0))
+                guard keep == 0 || keep >= Self.minimumKeepBlocks else {
+                    throw .config(
+                        "\(key) must be 0 (keep every block) or at least \(Self.minimumKeepBlocks), not \(keep)")
+                }
+                config.keepBlocks = keep
             case "consensus.timeouts": config.timeouts = try value.string(key)
             case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
             case "mempool.max_bytes": config.mempoolMaxBytes = Int(try value.integer(key, min: 1))
@@ -232,6 +246,11 @@ public struct NodeConfig: Sendable, Hashable {
             [state]
             # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).
             keep_recent = \(keepRecent)
+
+            [storage]
+            # Blocks kept in the block store (the latest); 0 keeps every block (archive node). A pruned
+            # block is answered "pruned" over RPC and block sync (PROTOCOL §3.1).
+            keep_blocks = \(keepBlocks)
 
             [consensus]
             # "devnet" or "mainnet" timeouts (PROTOCOL §3.1).

@@ -29,6 +29,16 @@ struct RewardReader {
             unsettledCost: supply.liabilities.unsettledCost, nextEpoch: t.nextEpoch, referenceWeight: t.referenceWeight)
     }
 
+    /// Why an inference's records may be missing: the records of inferences of epochs before the
+    /// first whose claim window is still open are pruned (PROTOCOL §3.3); nil before any was.
+    func prunedInferencesNote() throws(QueryError) -> String? {
+        let view = view
+        let kept = try run { () throws(LedgerError) in try RewardQueries.supply(in: view).totals.nextUnclosedEpoch }
+        guard kept > 0 else { return nil }
+        return "pruned: inference and validation records of epochs before \(kept) are deleted once the epoch's claim "
+            + "window closes (PROTOCOL §3.3); the epoch's settlement and aggregates are kept"
+    }
+
     /// Epoch `requested`'s settlement (default: the last settled epoch).
     func epoch(_ requested: UInt64?) throws(QueryError) -> EpochSettlementInfo {
         let view = view

@@ -219,8 +219,8 @@ public struct QueryError: Error, Sendable, Hashable, CustomStringConvertible {
 /// out.
 extension QueryResult {
     /// The answer for the state key `key` (sent as hex).
-    init(height: UInt64, key: [UInt8], value: JSONValue, proof: JSONValue) {
-        self.init(height: height, key: Hex.encode(key), value: value, proof: proof)
+    init(height: UInt64, key: [UInt8], value: JSONValue, proof: JSONValue, pruned: String? = nil) {
+        self.init(height: height, key: Hex.encode(key), value: value, proof: proof, pruned: pruned)
     }
 }
 
@@ -328,11 +328,16 @@ enum QueryEngine {
                 }
                 info = try value(InferenceAnswers.record(record))
             }
-            return QueryResult(height: version, key: key, value: info, proof: proof)
+            let pruned = raw == nil ? try RewardReader(state: state, version: version).prunedInferencesNote() : nil
+            return QueryResult(height: version, key: key, value: info, proof: proof, pruned: pruned)
         case .validation(let id):
             let info = try ValidationReader(state: state, version: version).inference(id)
+            let pruned =
+                info.validations.isEmpty && info.voting == nil
+                ? try RewardReader(state: state, version: version).prunedInferencesNote() : nil
             return QueryResult(
-                height: version, key: LedgerStateKey.validationRecords(id), value: try value(info), proof: .null)
+                height: version, key: LedgerStateKey.validationRecords(id), value: try value(info), proof: .null,
+                pruned: pruned)
         case .validations(let epoch, let validator):
             let list = try ValidationReader(state: state, version: version).validations(
                 epoch: epoch, validator: validator)

@@ -211,6 +211,13 @@ public enum ChainRPC {
     static func block(_ text: String, _ deps: RPCDependencies) throws -> Response {
         guard let height = UInt64(text) else { return error(400, "invalid_height", "\"\(text)\" is not a height") }
         guard let stored = try deps.blocks.block(at: height) else {
+            let oldest = try deps.blocks.oldestHeight()
+            if height > 0, oldest > height {
+                return error(
+                    404, "pruned",
+                    "block \(height) was pruned: this node keeps the latest blocks only ([storage] keep_blocks); "
+                        + "the oldest it holds is \(oldest)")
+            }
             return error(404, "not_found", "no block at height \(height)")
         }
         guard let block = try? Wire.Block(serializedBytes: stored.block) else {

@@ -9,12 +9,16 @@ public struct QueryResult: Codable, Hashable, Sendable {
     public var key: String
     public var value: JSONValue
     public var proof: JSONValue
+    /// Set when `value` is null because the record may have been pruned by rule (PROTOCOL §3.3): a
+    /// sentence naming what is pruned and from which epoch records are kept. Absent otherwise.
+    public var pruned: String?
 
-    public init(height: UInt64, key: String, value: JSONValue, proof: JSONValue) {
+    public init(height: UInt64, key: String, value: JSONValue, proof: JSONValue, pruned: String? = nil) {
         self.height = height
         self.key = key
         self.value = value
         self.proof = proof
+        self.pruned = pruned
     }
 
     public init(from decoder: any Decoder) throws {
@@ -23,6 +27,7 @@ public struct QueryResult: Codable, Hashable, Sendable {
         key = try c.decodeIfPresent(String.self, forKey: .key) ?? ""
         value = try c.decodeIfPresent(JSONValue.self, forKey: .value) ?? .null
         proof = try c.decodeIfPresent(JSONValue.self, forKey: .proof) ?? .null
+        pruned = try c.decodeIfPresent(String.self, forKey: .pruned)
     }
 
     /// The record decoded as `T`, or `nil` when the state holds none.

@@ -13,6 +13,16 @@ extension ChainClient {
             try await query("inference/\(hex)", height: height), InferenceRecordInfo.self, "inference")
     }
 
+    /// Why the chain has no record of inference `id`, when it may have been pruned by rule
+    /// (PROTOCOL §3.3): the node's sentence, or `nil` when nothing was pruned yet.
+    public func inferencePrunedNote(_ id: String, height: UInt64? = nil) async throws(ChainClientError) -> String? {
+        let hex = id.lowercased()
+        guard hex.count == 64, Hex.decode(hex) != nil else {
+            throw .invalidArgument("inference id \"\(id)\" must be 64 hex digits")
+        }
+        return try await query("inference/\(hex)", height: height).pruned
+    }
+
     /// The executor pool of `model`: epoch seed and weighted candidates (404 for a model not registered).
     public func executors(model: String, height: UInt64? = nil) async throws(ChainClientError) -> ExecutorsInfo {
         var allowed = CharacterSet.urlQueryAllowed

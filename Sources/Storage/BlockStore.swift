@@ -164,6 +164,29 @@ public final class BlockStore: Sendable {
         try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT max(height) FROM blocks") ?? 0) }
     }
 
+    /// The lowest stored height: 1 on an archive node, higher once old blocks were pruned
+    /// (``prune(keepingRecent:)``); 0 when empty.
+    public func oldestHeight() throws -> UInt64 {
+        try read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT min(height) FROM blocks") ?? 0) }
+    }
+
+    /// Deletes every block more than `count` below the latest (`[storage] keep_blocks`), with the
+    /// results of its transactions, so the store keeps the latest `count` blocks. Returns how many
+    /// blocks were deleted. `count` must be at least 1: the latest block is the node's tip.
+    @discardableResult
+    public func prune(keepingRecent count: UInt64) throws -> Int {
+        guard count >= 1 else { throw StorageError.invalidArgument("prune(keepingRecent:) needs at least 1 block") }
+        return try write { db in
+            let latest = UInt64(try Int64.fetchOne(db, sql: "SELECT max(height) FROM blocks") ?? 0)
+            guard latest > count else { return 0 }
+            let below = Int64(clamping: latest - count + 1)
+            try db.execute(sql: "DELETE FROM blocks WHERE height < ?", arguments: [below])
+            let deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM txs WHERE height < ?", arguments: [below])
+            return deleted
+        }
+    }
+
     /// Saves block `height` with its commit in one transaction. Heights are saved in order: the
     /// next height after the latest, or the latest again (the same hash) to replace its commit.
     public func save(_ block: StoredBlock) throws {

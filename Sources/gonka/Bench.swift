@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
             TxPipelineBench.self, StoreBench.self, ConsensusBench.self, InferenceBench.self, ChainBench.self,
             PocBench.self, APIBench.self,
             InferenceLedgerBench.self, ChainInferenceBench.self, ValidationBench.self, CheatModelBench.self,
-            SettlementBench.self, ServeBench.self,
+            SettlementBench.self, ServeBench.self, SoakBench.self,
         ]
     )
 }

@@ -20,7 +20,11 @@ extension Query {
         func run() async throws {
             let client = try node.client()
             let found = try await rpc { () async throws(ChainClientError) in try await client.inference(id) }
-            guard let record = found else { throw CLIError("no inference \(id.lowercased()) on chain") }
+            guard let record = found else {
+                let note = try await rpc { () async throws(ChainClientError) in try await client.inferencePrunedNote(id)
+                }
+                throw CLIError("no inference \(id.lowercased()) on chain" + (note.map { " (\($0))" } ?? ""))
+            }
             let validation = try await rpc { () async throws(ChainClientError) in try await client.validations(of: id) }
             if node.json { return printJSON(Combined(inference: record, validation: validation)) }
             print("inference:  \(record.inferenceID)")

@@ -54,9 +54,11 @@ final class TestNetwork {
 
     /// Writes node `i`'s config with `peers` as (index, port) of running nodes.
     func writeConfig(
-        _ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil, pocMaxNoncesPerSecond: Int = 0
+        _ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil, pocMaxNoncesPerSecond: Int = 0,
+        keepBlocks: UInt64 = 0
     ) throws {
         var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
+        config.keepBlocks = keepBlocks
         config.p2pListen = "127.0.0.1:0"
         config.rpcListen = "127.0.0.1:0"
         config.timeouts = "fast"
@@ -85,13 +87,16 @@ final class RunningNode: Sendable {
     let task: Task<Void, any Error>
     let p2pPort: Int
 
-    init(home: URL, name: String, pocWorker: (any PocWorker)? = nil) async throws {
+    /// `pruneInterval`: how often the node prunes state versions and blocks (every 100 blocks
+    /// unless a test needs it sooner).
+    init(home: URL, name: String, pocWorker: (any PocWorker)? = nil, pruneInterval: UInt64 = 100) async throws {
         let node = try Node(
             home: home, logger: TestNetwork.logger(name),
             tune: { config in
                 config.gossipInterval = .milliseconds(500)
                 config.stuckBeforeSync = .milliseconds(800)
                 config.syncRequestTimeout = .seconds(2)
+                config.limits.pruneInterval = pruneInterval
             }, pocWorker: pocWorker)
         self.node = node
         task = Task { try await node.run() }

@@ -169,13 +169,16 @@ public nonisolated struct Gonka_V1_BlockResponse: Sendable {
   fileprivate var _commit: Gonka_V1_Commit? = nil
 }
 
-/// The sender does not have the requested height.
+/// The sender does not have the requested height. `base` is the lowest height it still stores: a
+/// request below it was pruned (`[storage] keep_blocks`), one above its tip is not there yet.
 public nonisolated struct Gonka_V1_NoBlock: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var height: UInt64 = 0
+
+  public var base: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -500,7 +503,7 @@ nonisolated extension Gonka_V1_BlockResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Gonka_V1_NoBlock: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NoBlock"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}height\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}height\0\u{1}base\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -509,6 +512,7 @@ nonisolated extension Gonka_V1_NoBlock: SwiftProtobuf.Message, SwiftProtobuf._Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.height) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.base) }()
       default: break
       }
     }
@@ -518,11 +522,15 @@ nonisolated extension Gonka_V1_NoBlock: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.height != 0 {
       try visitor.visitSingularUInt64Field(value: self.height, fieldNumber: 1)
     }
+    if self.base != 0 {
+      try visitor.visitSingularUInt64Field(value: self.base, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gonka_V1_NoBlock, rhs: Gonka_V1_NoBlock) -> Bool {
     if lhs.height != rhs.height {return false}
+    if lhs.base != rhs.base {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -322,6 +322,12 @@ enum Inference {
         rec.timestamp = msg.timestamp
         rec.startHeight = context.height
         rec.epoch = try currentEpoch(in: state)
+        // Indexed under the epoch its claim window prunes it with (PROTOCOL §3.3); a Finish that
+        // came first was indexed under its own epoch, which may have ended since.
+        if let existing, existing.epoch != rec.epoch {
+            state.delete(StateKey.inferenceByEpoch(existing.epoch, msg.inferenceID))
+        }
+        Pruning.index(msg.inferenceID, epoch: rec.epoch, in: state)
         events.append(
             .inferenceStarted(
                 inferenceID: msg.inferenceID, requester: requester, executor: executor, model: msg.model, escrow: escrow
@@ -413,7 +419,9 @@ enum Inference {
         rec.price = try currentPrice(msg.model, params: params, in: state)
         rec.finishHeight = context.height
         rec.expiryHeight = context.height + params.inferenceExpiryBlocks
+        rec.epoch = try currentEpoch(in: state)
         state.set(StateKey.inferenceExpiry(height: rec.expiryHeight, id: msg.inferenceID), [])
+        Pruning.index(msg.inferenceID, epoch: rec.epoch, in: state)
         try state.setRecord(rec, at: StateKey.inferenceRecord(msg.inferenceID))
         return [.inferenceFinishReceived(inferenceID: msg.inferenceID, executor: executor)]
     }

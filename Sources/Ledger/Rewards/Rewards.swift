@@ -194,6 +194,8 @@ enum Rewards {
             let until = try RewardsStore.epochSettlement(epoch, in: state)?.claimUntilEpoch ?? 0
             guard until < current else { break }
             events += try closeClaims(epoch: epoch, totals: &totals, height: context.height, state: state)
+            // The claim audit was the last rule to read the epoch's inference records (§3.3).
+            _ = try Pruning.pruneEpoch(epoch, context: context, params: params, state: state)
             totals.nextUnclosedEpoch += 1
             changed = true
         }

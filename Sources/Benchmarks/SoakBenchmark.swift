@@ -1,0 +1,427 @@
+import APINode
+import AsyncHTTPClient
+import ChainNode
+import Devnet
+import Foundation
+import GonkaCore
+import Ledger
+import NIOCore
+import NIOHTTP1
+import Storage
+
+/// `gonka bench soak`: a devnet of real node processes (the `Devnet` module `gonka devnet up`
+/// uses, each node with its API node serving the model) under steady client traffic, streamed and
+/// not, sampled every `interval`: per node RSS, threads, open file descriptors and the sizes of
+/// the data directory's parts (state, consensus WAL, blocks, payloads). The report gives each
+/// metric's slope over the second half of the run, where a bounded node is flat (issue 23).
+public struct SoakBenchmark: Sendable {
+    public var participants: Int
+    public var duration: Duration
+    /// Requests per second, spread over the nodes' Transfer Agents in turn.
+    public var rate: Double
+    public var interval: Duration
+    public var maxTokens: Int
+    /// 30-block epochs instead of 120, so the windows of pruning pass within a short run.
+    public var shortEpochs: Bool
+    /// `[storage] keep_blocks` of every node (0: keep all).
+    public var keepBlocks: UInt64
+    /// `[state] keep_recent` of every node (nil: the default, 1,000 versions).
+    public var keepRecent: UInt64? = nil
+    /// The gonka binary the nodes run; the GGUF they serve (nil: $GONKA_MODEL or the `make model` cache).
+    public var binary: String
+    public var model: String?
+    public var keep: Bool
+
+    public init(
+        participants: Int, duration: Duration, rate: Double, interval: Duration, maxTokens: Int, shortEpochs: Bool,
+        keepBlocks: UInt64, binary: String, model: String?, keep: Bool
+    ) {
+        self.participants = participants
+        self.duration = duration
+        self.rate = rate
+        self.interval = interval
+        self.maxTokens = maxTokens
+        self.shortEpochs = shortEpochs
+        self.keepBlocks = keepBlocks
+        self.binary = binary
+        self.model = model
+        self.keep = keep
+    }
+
+    /// Starts the devnet, sends traffic and samples until `duration` has passed; the devnet is
+    /// stopped and deleted (unless `keep`) whatever happens. Progress lines go to `output`.
+    public func run(output: @Sendable (String) -> Void) async throws -> SoakReport {
+        let path =
+            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser
+            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw BenchmarkError("no model at \(path) (make model)")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-soak-\(UUID().uuidString)")
+        let manifest = try await DevnetRunner.prepare(
+            dir: dir, participants: participants, testHooks: false, reset: false, binary: binary, model: path,
+            epochs: shortEpochs ? .short : .devnet)
+        if keepBlocks > 0 || keepRecent != nil {
+            for node in manifest.nodes {
+                let url = URL(fileURLWithPath: node.home).appendingPathComponent("config.toml")
+                var config = try NodeConfig(toml: String(contentsOf: url, encoding: .utf8))
+                config.keepBlocks = keepBlocks
+                if let keepRecent { config.keepRecent = keepRecent }
+                try config.toml.write(to: url, atomically: true, encoding: .utf8)
+            }
+        }
+        var report: SoakReport?
+        try await DevnetRunner.withStarted(manifest, dir: dir, keep: keep, progress: output) { started in
+            report = try await soak(started, output: output)
+        }
+        guard let report else { throw BenchmarkError("the soak produced no report") }
+        return report
+    }
+
+    private func soak(_ manifest: DevnetManifest, output: @Sendable (String) -> Void) async throws -> SoakReport {
+        let developer = try KeyStore(home: URL(fileURLWithPath: manifest.faucet.home, isDirectory: true))
+            .load(DevnetLayout.developerKey)
+        output("waiting for the API nodes to serve…")
+        try await waitForAPIs(manifest)
+        let traffic = SoakTraffic(manifest: manifest, developer: developer, maxTokens: maxTokens)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = start + duration
+        var samples: [SoakReport.Sample] = []
+        func sample() {
+            let elapsed = (clock.now - start).soakSeconds
+            let nodes = manifest.nodes.map { SoakProbe.node($0) }
+            samples.append(SoakReport.Sample(seconds: elapsed, nodes: nodes))
+            let line = nodes.enumerated().map { i, n in
+                "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds) disk \(n.diskBytes >> 20) MiB"
+            }.joined(separator: " | ")
+            output(String(format: "t=%5.0fs ", elapsed) + line)
+        }
+        sample()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await traffic.run(rate: rate, until: end) }
+            var next = start + interval
+            while next <= end {
+                try await Task.sleep(until: next, clock: clock)
+                sample()
+                next = next + interval
+            }
+            try await group.waitForAll()
+        }
+        let counts = await traffic.counts
+        return SoakReport(
+            participants: manifest.nodes.count, rate: rate, seconds: duration.soakSeconds, sent: counts.sent,
+            succeeded: counts.succeeded, failed: counts.failed, skipped: counts.skipped,
+            firstFailure: counts.firstFailure, samples: samples)
+    }
+
+    private func waitForAPIs(_ manifest: DevnetManifest) async throws {
+        let deadline = ContinuousClock.now + .seconds(180)
+        for node in manifest.nodes {
+            while true {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(node.apiPort)/v1/models")
+                request.method = .GET
+                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)),
+                    response.status == .ok,
+                    let body = try? await response.body.collect(upTo: 1 << 20),
+                    String(buffer: body).contains("\"id\"")
+                {
+                    break
+                }
+                guard ContinuousClock.now < deadline else {
+                    throw BenchmarkError("\(node.moniker)'s API node did not serve a model in 180 s")
+                }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+}
+
+/// The client traffic of a soak: signed chat requests at a steady rate, alternately streamed and
+/// not, each to the next node's Transfer Agent. At most `maxInFlight` at once; a request due while
+/// that many are open is skipped (counted), so a slow network shows as skips, not as a backlog.
+actor SoakTraffic {
+    struct Counts: Sendable {
+        var sent = 0
+        var succeeded = 0
+        var failed = 0
+        var skipped = 0
+        var firstFailure: String?
+    }
+
+    let manifest: DevnetManifest
+    let developer: SigningKey
+    let maxTokens: Int
+    let maxInFlight = 16
+    private(set) var counts = Counts()
+    private var inFlight = 0
+
+    init(manifest: DevnetManifest, developer: SigningKey, maxTokens: Int) {
+        self.manifest = manifest
+        self.developer = developer
+        self.maxTokens = maxTokens
+    }
+
+    func run(rate: Double, until end: ContinuousClock.Instant) async throws {
+        let clock = ContinuousClock()
+        let step = Duration.nanoseconds(Int64(1e9 / max(rate, 0.001)))
+        var due = clock.now
+        var n = 0
+        await withTaskGroup(of: Void.self) { group in
+            while due < end {
+                try? await Task.sleep(until: due, clock: clock)
+                if inFlight >= maxInFlight {
+                    counts.skipped += 1
+                } else {
+                    inFlight += 1
+                    counts.sent += 1
+                    let request = self.request(n)
+                    group.addTask { [self] in
+                        let outcome = await Self.send(request)
+                        await self.finished(outcome)
+                    }
+                }
+                n += 1
+                due = due + step
+            }
+            await group.waitForAll()
+        }
+    }
+
+    private func finished(_ outcome: String?) {
+        inFlight -= 1
+        if let outcome {
+            counts.failed += 1
+            if counts.firstFailure == nil { counts.firstFailure = outcome }
+        } else {
+            counts.succeeded += 1
+        }
+    }
+
+    private func request(_ n: Int) -> HTTPClientRequest {
+        let node = manifest.nodes[n % manifest.nodes.count]
+        let stream = n % 2 == 0
+        let body = Array(
+            #"{"model":"\#(Genesis.Model.devnetDefault.id)","messages":[{"role":"user","content":"Soak request \#(n): name a colour."}],"max_tokens":\#(maxTokens),"stream":\#(stream)}"#
+                .utf8)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(node.apiPort)/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let headers = SignedRequest.headers(
+            body: body, key: developer, transferAgent: node.accountAddress, chainID: manifest.chainID,
+            timestamp: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        return request
+    }
+
+    /// nil on success (200 and the whole body read), else why not.
+    private static func send(_ request: HTTPClientRequest) async -> String? {
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            let body = try await response.body.collect(upTo: 8 << 20)
+            guard response.status == .ok else {
+                return "HTTP \(response.status.code): \(String(buffer: body).prefix(200))"
+            }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}
+
+/// Reads one node process's resources from `/proc` and its home's data directory.
+enum SoakProbe {
+    static func node(_ node: DevnetManifest.Node) -> SoakReport.NodeSample {
+        let data = URL(fileURLWithPath: node.home).appendingPathComponent("data")
+        var sample = SoakReport.NodeSample()
+        if let pid = node.pid {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            sample.rssBytes = field(status, "VmRSS:") * 1024
+            sample.threads = Int(field(status, "Threads:"))
+            sample.fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        }
+        sample.stateBytes = files(data, ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm"])
+        sample.stateWALBytes = files(data, ["state.sqlite-wal"])
+        sample.blocksBytes = files(data, ["blocks.sqlite", "blocks.sqlite-wal", "blocks.sqlite-shm"])
+        sample.walBytes = tree(data.appendingPathComponent("wal"))
+        sample.payloadBytes = tree(data.appendingPathComponent("payloads"))
+        sample.diskBytes = tree(data)
+        return sample
+    }
+
+    /// The number after `name` in a `/proc/PID/status` text (kB for memory lines).
+    static func field(_ status: String, _ name: String) -> UInt64 {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
+        // "VmRSS:\t  213000 kB": tabs and spaces before the number.
+        return UInt64(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "") ?? 0
+    }
+
+    static func files(_ dir: URL, _ names: [String]) -> UInt64 {
+        names.reduce(0) { $0 + size(dir.appendingPathComponent($1).path) }
+    }
+
+    static func size(_ path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    static func tree(_ dir: URL) -> UInt64 {
+        guard let walker = FileManager.default.enumerator(atPath: dir.path) else { return 0 }
+        var total: UInt64 = 0
+        while let name = walker.nextObject() as? String { total += size(dir.appendingPathComponent(name).path) }
+        return total
+    }
+}
+
+/// What a soak measured, and the slopes of the second half.
+public struct SoakReport: Codable, Sendable {
+    public struct NodeSample: Codable, Sendable, Equatable {
+        public var rssBytes: UInt64 = 0
+        public var threads = 0
+        public var fds = 0
+        /// The state database with its SQLite WAL; ``stateWALBytes`` is the WAL alone.
+        public var stateBytes: UInt64 = 0
+        public var stateWALBytes: UInt64 = 0
+        public var walBytes: UInt64 = 0
+        public var blocksBytes: UInt64 = 0
+        public var payloadBytes: UInt64 = 0
+        /// The whole data directory.
+        public var diskBytes: UInt64 = 0
+
+        public init() {}
+    }
+
+    public struct Sample: Codable, Sendable, Equatable {
+        public var seconds: Double
+        public var nodes: [NodeSample]
+
+        public init(seconds: Double, nodes: [NodeSample]) {
+            self.seconds = seconds
+            self.nodes = nodes
+        }
+    }
+
+    public var participants: Int
+    public var rate: Double
+    public var seconds: Double
+    public var sent: Int
+    public var succeeded: Int
+    public var failed: Int
+    public var skipped: Int
+    public var firstFailure: String?
+    public var samples: [Sample]
+
+    public init(
+        participants: Int, rate: Double, seconds: Double, sent: Int, succeeded: Int, failed: Int, skipped: Int,
+        firstFailure: String?, samples: [Sample]
+    ) {
+        self.participants = participants
+        self.rate = rate
+        self.seconds = seconds
+        self.sent = sent
+        self.succeeded = succeeded
+        self.failed = failed
+        self.skipped = skipped
+        self.firstFailure = firstFailure
+        self.samples = samples
+    }
+
+    /// The metrics a slope is given for, by name, each read from a node sample.
+    public static let metrics: [(name: String, unit: String, read: @Sendable (NodeSample) -> Double)] = [
+        ("rss", "MiB", { Double($0.rssBytes) / 1_048_576 }),
+        ("disk", "MiB", { Double($0.diskBytes) / 1_048_576 }),
+        ("state", "MiB", { Double($0.stateBytes) / 1_048_576 }),
+        ("state-wal", "MiB", { Double($0.stateWALBytes) / 1_048_576 }),
+        ("wal", "MiB", { Double($0.walBytes) / 1_048_576 }),
+        ("blocks", "MiB", { Double($0.blocksBytes) / 1_048_576 }),
+        ("payloads", "MiB", { Double($0.payloadBytes) / 1_048_576 }),
+        ("fds", "", { Double($0.fds) }),
+        ("threads", "", { Double($0.threads) }),
+    ]
+
+    /// The samples of the second half of the run (at least two when there are two).
+    var secondHalf: [Sample] {
+        let half = samples.filter { $0.seconds >= seconds / 2 }
+        return half.count >= 2 ? half : Array(samples.suffix(2))
+    }
+
+    /// The least-squares slope per minute of `metric` on node `node` over the second half.
+    public func slopePerMinute(_ metric: String, node: Int) -> Double {
+        guard let read = Self.metrics.first(where: { $0.name == metric })?.read else { return 0 }
+        let points = secondHalf.compactMap { s in
+            s.nodes.indices.contains(node) ? (s.seconds / 60, read(s.nodes[node])) : nil
+        }
+        guard points.count >= 2 else { return 0 }
+        let n = Double(points.count)
+        let mx = points.map(\.0).reduce(0, +) / n
+        let my = points.map(\.1).reduce(0, +) / n
+        let sxx = points.map { ($0.0 - mx) * ($0.0 - mx) }.reduce(0, +)
+        guard sxx > 0 else { return 0 }
+        return points.map { ($0.0 - mx) * ($0.1 - my) }.reduce(0, +) / sxx
+    }
+
+    /// `metric` on `node` at the sample nearest `seconds`.
+    public func value(_ metric: String, node: Int, at seconds: Double) -> Double {
+        guard let read = Self.metrics.first(where: { $0.name == metric })?.read,
+            let sample = samples.min(by: { abs($0.seconds - seconds) < abs($1.seconds - seconds) }),
+            sample.nodes.indices.contains(node)
+        else { return 0 }
+        return read(sample.nodes[node])
+    }
+
+    /// The clear leaks: a node whose RSS grows faster than `rssMiBPerMinute` or whose open file
+    /// descriptors grow faster than `fdsPerMinute` over the second half, and any failed request.
+    public func leaks(rssMiBPerMinute: Double, fdsPerMinute: Double) -> [String] {
+        var out: [String] = []
+        if failed > 0 { out.append("\(failed) of \(sent) requests failed (first: \(firstFailure ?? "?"))") }
+        for node in 0..<participants {
+            let rss = slopePerMinute("rss", node: node)
+            if rss > rssMiBPerMinute {
+                out.append(String(format: "node %d: RSS grows %.1f MiB/min (limit %.1f)", node, rss, rssMiBPerMinute))
+            }
+            let fds = slopePerMinute("fds", node: node)
+            if fds > fdsPerMinute {
+                out.append(String(format: "node %d: open fds grow %.1f/min (limit %.1f)", node, fds, fdsPerMinute))
+            }
+        }
+        return out
+    }
+
+    /// The human report: totals, each node's values at the start, middle and end, and the slopes of
+    /// the second half.
+    public var lines: [String] {
+        var out = [
+            String(
+                format:
+                    "%d nodes, %.1f requests/s asked for %.1f min: %d sent (%.2f/s), %d ok, %d failed, %d skipped "
+                    + "(due while 16 were open)",
+                participants, rate, seconds / 60, sent, Double(sent) / max(seconds, 1), succeeded, failed, skipped)
+        ]
+        if let firstFailure { out.append("first failure: \(firstFailure)") }
+        let marks = [0, seconds / 2, seconds]
+        for node in 0..<participants {
+            out.append("node \(node):")
+            for metric in Self.metrics {
+                let values = marks.map { String(format: "%9.1f", value(metric.name, node: node, at: $0)) }
+                let slope = slopePerMinute(metric.name, node: node)
+                let mean = secondHalf.compactMap { $0.nodes.indices.contains(node) ? metric.read($0.nodes[node]) : nil }
+                let average = mean.isEmpty ? 0 : mean.reduce(0, +) / Double(mean.count)
+                let percent = average > 0 ? slope / average * 100 : 0
+                out.append(
+                    "  \(metric.name.padding(toLength: 9, withPad: " ", startingAt: 0)) start/mid/end "
+                        + values.joined(separator: " ") + " \(metric.unit)"
+                        + String(format: "   second-half slope %+.2f %@/min (%+.2f%%/min)", slope, metric.unit, percent)
+                )
+            }
+        }
+        return out
+    }
+}
+
+extension Duration {
+    var soakSeconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) / 1e18
+    }
+}

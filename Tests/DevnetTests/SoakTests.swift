@@ -1,0 +1,63 @@
+import Benchmarks
+import Foundation
+import GonkaTestKit
+import Testing
+
+/// `gonka bench soak` (issue 23): its leak verdict on synthetic samples (a leak it must see, a flat
+/// run it must pass), then a short soak of real processes under traffic that must show none.
+@Suite(.serialized, .hangGuard) struct SoakTests {
+    /// `minutes` of samples every 10 s on two nodes; node 1's RSS and fds grow by `rssPerMinute`
+    /// MiB and `fdsPerMinute` a minute.
+    static func report(minutes: Double, rssPerMinute: Double, fdsPerMinute: Double) -> SoakReport {
+        let samples = stride(from: 0.0, through: minutes * 60, by: 10).map { seconds in
+            let minute = seconds / 60
+            var flat = SoakReport.NodeSample()
+            flat.rssBytes = 200 << 20
+            flat.fds = 60
+            flat.diskBytes = 40 << 20
+            var growing = flat
+            growing.rssBytes = UInt64((200 + rssPerMinute * minute) * 1_048_576)
+            growing.fds = 60 + Int(fdsPerMinute * minute)
+            return SoakReport.Sample(seconds: seconds, nodes: [flat, growing])
+        }
+        return SoakReport(
+            participants: 2, rate: 1, seconds: minutes * 60, sent: 10, succeeded: 10, failed: 0, skipped: 0,
+            firstFailure: nil, samples: samples)
+    }
+
+    @Test func theVerdictSeesALeakAndPassesAFlatRun() {
+        let flat = Self.report(minutes: 4, rssPerMinute: 0, fdsPerMinute: 0)
+        #expect(flat.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10).isEmpty)
+        #expect(abs(flat.slopePerMinute("rss", node: 1)) < 1e-9)
+        let leaking = Self.report(minutes: 4, rssPerMinute: 30, fdsPerMinute: 12)
+        #expect(abs(leaking.slopePerMinute("rss", node: 1) - 30) < 0.5)
+        let found = leaking.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10)
+        #expect(found.count == 2, "\(found)")
+        #expect(found.allSatisfy { $0.hasPrefix("node 1") })
+        var failing = flat
+        failing.failed = 1
+        failing.firstFailure = "HTTP 502"
+        #expect(failing.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10).count == 1)
+        #expect(leaking.lines.contains { $0.contains("second-half slope") })
+    }
+
+    @Test(
+        .timeLimit(.minutes(6)), .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"),
+        .enabled(if: (try? TestModelFile.path()) != nil, "needs the model (make model)"))
+    func aShortSoakShowsNoClearLeak() async throws {
+        let model = try TestModelFile.path()
+        let run = try await DevnetHarness.run(
+            [
+                "bench", "soak", "--participants", "2", "--minutes", "2", "--rate", "1", "--interval", "10",
+                "--max-tokens", "8", "--keep-blocks", "50", "--model", model, "--json",
+            ], timeout: .seconds(330))
+        #expect(run.status == 0, "\(run.stderr.suffix(2_000))")
+        let json = try #require(run.stdout.split(separator: "\n").last { $0.hasPrefix("{") })
+        let report = try JSONDecoder().decode(SoakReport.self, from: Data(json.utf8))
+        #expect(report.samples.count >= 10)
+        #expect(report.succeeded >= 60, "\(report.lines.joined(separator: "\n"))")
+        // A clear leak: RSS climbing 40 MiB a minute, or 10 more open files a minute, once warm.
+        let leaks = report.leaks(rssMiBPerMinute: 40, fdsPerMinute: 10)
+        #expect(leaks.isEmpty, "\(leaks)\n\(report.lines.joined(separator: "\n"))")
+    }
+}
