@@ -4,6 +4,7 @@ import ChainNode
 import Devnet
 import Foundation
 import GonkaCore
+import Inference
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -38,10 +39,7 @@ public struct APIBenchmark: Sendable {
     /// each with its API node serving `model`, nil: $GONKA_MODEL or the `make model` cache), waits for
     /// blocks and the ML nodes, then ``measure(manifest:apis:developer:output:)``.
     public func run(model: String?, participants: Int, output: (String) -> Void) async throws {
-        let path =
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = ModelCache.resolve(model)
         guard FileManager.default.fileExists(atPath: path) else {
             throw BenchmarkError("no model at \(path) (make model)")
         }

@@ -31,10 +31,7 @@ public struct InferenceBenchmark: Sendable {
 
     /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
     public func run(output: (String) -> Void) throws {
-        let path =
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"]
-            ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = ModelCache.resolve(model)
         let loadStart = ContinuousClock.now
         let llama = try LlamaModel(path: path)
         let c = llama.config

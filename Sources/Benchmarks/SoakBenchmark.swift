@@ -4,6 +4,7 @@ import ChainNode
 import Devnet
 import Foundation
 import GonkaCore
+import Inference
 import Ledger
 import NIOCore
 import NIOHTTP1
@@ -51,10 +52,7 @@ public struct SoakBenchmark: Sendable {
     /// Starts the devnet, sends traffic and samples until `duration` has passed; the devnet is
     /// stopped and deleted (unless `keep`) whatever happens. Progress lines go to `output`.
     public func run(output: @Sendable (String) -> Void) async throws -> SoakReport {
-        let path =
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = ModelCache.resolve(model)
         guard FileManager.default.fileExists(atPath: path) else {
             throw BenchmarkError("no model at \(path) (make model)")
         }

@@ -65,10 +65,7 @@ struct ServeBench: AsyncParsableCommand {
             }
             return
         }
-        let path =
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = ModelCache.resolve(model)
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("model file \(path) does not exist (run `make model`, or pass --model)")
         }

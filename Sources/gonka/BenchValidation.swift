@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import Inference
 import Ledger
 
 /// `gonka bench validation` (PROTOCOL §7.5).
@@ -72,10 +73,7 @@ struct ValidationBench: ParsableCommand {
     }
 
     func run() throws {
-        let path =
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"]
-            ?? FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = ModelCache.resolve(model)
         let benchmark = ValidationBenchmark(modelPath: path, settings: try settings)
         let report = try benchmark.run { line in
             if json {

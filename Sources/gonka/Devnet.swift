@@ -2,6 +2,7 @@ import ArgumentParser
 import Devnet
 import Foundation
 import GonkaCore
+import Inference
 
 /// `gonka devnet …`: a local network of validator processes on loopback ports.
 struct Devnet: AsyncParsableCommand {
@@ -60,10 +61,7 @@ struct Devnet: AsyncParsableCommand {
         /// The model the nodes serve, or nil when there is none (chain only).
         var modelPath: String? {
             if chainOnly { return nil }
-            let path =
-                model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? FileManager.default.homeDirectoryForCurrentUser
-                .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+            let path = ModelCache.resolve(model)
             guard FileManager.default.fileExists(atPath: path) else { return nil }
             return URL(fileURLWithPath: path).standardizedFileURL.path
         }

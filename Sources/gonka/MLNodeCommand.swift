@@ -63,9 +63,7 @@ extension MLNodeCommand {
         }
 
         var modelPath: String {
-            model ?? ProcessInfo.processInfo.environment["GONKA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? FileManager.default.homeDirectoryForCurrentUser
-                .appendingPathComponent(".cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+            ModelCache.resolve(model)
         }
 
         func run() async throws {
