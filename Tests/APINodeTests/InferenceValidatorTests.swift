@@ -130,9 +130,18 @@ struct InferenceValidatorTests {
         let generations = try await backend.admit().generate(prompt: prompt, parameters: parameters, choices: choices) {
             _ in true
         }
-        return InferencePayload(
-            inferenceID: String(repeating: "9", count: 64), executor: executor.description, model: Model.id,
-            request: Array(request.utf8), promptTokens: UInt64(prompt.count),
+        return Self.payload(
+            id: String(repeating: "9", count: 64), executor: executor, request: request, promptTokens: prompt.count,
+            generations: generations)
+    }
+
+    /// The payload an executor records for `generations` of `request`.
+    static func payload(
+        id: String, executor: Address, request: String, promptTokens: Int, generations: [Generation]
+    ) -> InferencePayload {
+        InferencePayload(
+            inferenceID: id, executor: executor.description, model: Model.id,
+            request: Array(request.utf8), promptTokens: UInt64(promptTokens),
             completionTokens: UInt64(generations.reduce(0) { $0 + $1.tokens.count }),
             choices: generations.map { generation in
                 InferencePayload.Choice(
@@ -207,19 +216,9 @@ struct InferenceValidatorTests {
         let generations = try await backend.admit().generate(prompt: prompt, parameters: parameters, choices: 1) {
             _ in true
         }
-        return InferencePayload(
-            inferenceID: String(repeating: "8", count: 64), executor: executor.description, model: Model.id,
-            request: Array(toolRequest.utf8), promptTokens: UInt64(prompt.count),
-            completionTokens: UInt64(generations.reduce(0) { $0 + $1.tokens.count }),
-            choices: generations.map { generation in
-                InferencePayload.Choice(
-                    finishReason: generation.finishReason == .length ? "length" : "stop",
-                    tokens: generation.logprobs.map { entry in
-                        .init(
-                            token: UInt32(entry.token), logprob: entry.logprob,
-                            top: entry.top.map { .init(token: UInt32($0.token), logprob: $0.logprob) })
-                    })
-            })
+        return Self.payload(
+            id: String(repeating: "8", count: 64), executor: executor, request: toolRequest,
+            promptTokens: prompt.count, generations: generations)
     }
 
     /// Issue 20 part 4: a forced tool call (tool_choice required) is replayed with the call's
