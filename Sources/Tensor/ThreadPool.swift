@@ -125,10 +125,6 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Looks at the job counter a helper makes before it yields, and yields before it sleeps.
-    static let spinLooks = 50_000
-    static let yieldLooks = 64
-
     private func workerLoop(index: Int) {
         var seen = 0  // the generation at construction: a job published before this thread started still runs
         while true {
@@ -136,11 +132,7 @@ public final class ThreadPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                // About 50,000 looks (tens of µs: the gap between a token's jobs), then a few
-                // yields, then sleep. A pure spin of 200,000 looks burned whole time slices when
-                // many pools share 2 cores (the test suite runs dozens of sessions at once).
-                if spins < Self.spinLooks + Self.yieldLooks {
-                    if spins > Self.spinLooks { sched_yield() }
+                if spins < 200_000 {
                     current = generation.load(ordering: .acquiring)
                     continue
                 }
