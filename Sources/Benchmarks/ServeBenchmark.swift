@@ -148,21 +148,20 @@ public struct ServeBenchmark: Sendable {
         let response = try await HTTPClient.shared.execute(
             HTTPClientRequest(url: url + "/v1/models"), timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-            let data = object["data"] as? [[String: Any]], let id = data.first?["id"] as? String
+        guard let list = try? JSONDecoder().decode(Wire.ModelList.self, from: Data(body.readableBytesView)),
+            let id = list.data.first?.id
         else { throw BenchmarkError("\(url)/v1/models lists no model") }
         return id
     }
 
     static func stream(target: Target, prompt: String, maxTokens: Int) async throws -> StreamSample {
-        let body: [String: Any] = [
-            "model": target.model, "prompt": prompt, "max_tokens": maxTokens, "temperature": 0, "stream": true,
-            "stream_options": ["include_usage": true],
-        ]
+        let body = Wire.CompletionRequest(
+            model: target.model, prompt: prompt, max_tokens: maxTokens, temperature: 0, stream: true,
+            stream_options: .init(include_usage: true))
         var request = HTTPClientRequest(url: target.url + "/v1/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         let clock = ContinuousClock()
         let start = clock.now
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
@@ -180,22 +179,42 @@ public struct ServeBenchmark: Sendable {
                 let line = pending[..<newline]
                 pending = String(pending[pending.index(after: newline)...])
                 guard line.hasPrefix("data: "), line != "data: [DONE]",
-                    let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+                    let chunk = try? JSONDecoder().decode(Wire.CompletionChunk.self, from: Data(line.dropFirst(6).utf8))
                 else { continue }
-                if let usage = object["usage"] as? [String: Any], let n = usage["completion_tokens"] as? Int {
-                    usageTokens = n
-                }
-                if let choices = object["choices"] as? [[String: Any]], let text = choices.first?["text"] as? String,
-                    !text.isEmpty
-                {
-                    times.append(now)
-                }
+                if let n = chunk.usage?.completion_tokens { usageTokens = n }
+                if let text = chunk.choices?.first?.text, !text.isEmpty { times.append(now) }
             }
         }
         // A stream that ended at once (end of turn first) has no time to first token.
         let ttft = times.first.map { ($0 - start).seconds }
         let gaps = zip(times.dropFirst(), times).map { ($0 - $1).seconds }
         return StreamSample(ttft: ttft, gaps: gaps, tokens: usageTokens ?? times.count)
+    }
+}
+
+/// The OpenAI-compatible shapes the load generator sends and reads: only the fields it needs, so
+/// any server of that API (ours, llama.cpp's) decodes; unknown fields are ignored.
+private enum Wire {
+    struct ModelList: Decodable {
+        struct Entry: Decodable { let id: String }
+        let data: [Entry]
+    }
+
+    struct CompletionRequest: Encodable {
+        struct StreamOptions: Encodable { let include_usage: Bool }
+        let model: String
+        let prompt: String
+        let max_tokens: Int
+        let temperature: Double
+        let stream: Bool
+        let stream_options: StreamOptions
+    }
+
+    struct CompletionChunk: Decodable {
+        struct Choice: Decodable { let text: String? }
+        struct Usage: Decodable { let completion_tokens: Int? }
+        let choices: [Choice]?
+        let usage: Usage?
     }
 }
 
