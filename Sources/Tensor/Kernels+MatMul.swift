@@ -34,11 +34,13 @@ extension Kernels {
     /// `ldx` floats), split across `pool`'s workers by rows: dot products over the quantised blocks
     /// (Q4_1 and Q8_0 against 16-bit activations, `Kernels+Int16.swift`), float ones for other types.
     ///
-    /// Batch-invariant: every output `y[t][r]` is computed by the same instructions in the same
-    /// order whatever `tokens`, the thread count or the other rows of the batch (work units are
-    /// fixed 64-row ranges, row pairs fixed within them, each token's activations rounded on their
-    /// own). So a position decoded alone, in a batch with other requests' tokens, or re-scored by a
-    /// validator's prefill gets bit-identical logits — PROTOCOL §7.2's distance between two honest
+    /// Batch-invariant: every output `y[t][r]` is computed by the same arithmetic in the same order
+    /// whatever `tokens`, the thread count or the other rows of the batch (work units are fixed
+    /// 64-row ranges, row pairs fixed within them, each token's activations rounded on their own;
+    /// batches pass four tokens, then two, then one over a row pair: `Kernels+Panel.swift`,
+    /// `dot2x2`, `dot2`, all with decode's products and sums). So a position decoded alone, in a
+    /// batch with other requests' tokens, or re-scored by a validator's prefill gets bit-identical
+    /// logits — PROTOCOL §7.2's distance between two honest
     /// hosts on this engine is zero. A float-panel product (dequantise a panel, multiply 4 tokens at
     /// a time) rounds differently from the one-token path and was measured at up to 163 ppm of
     /// honest distance (docs/VALIDATION.md).
@@ -69,13 +71,23 @@ extension Kernels {
         // One token streams the weights from memory (prefetch ahead); several reuse each unit's
         // rows from cache, token after token.
         let prefetchAhead = tokens == 1 ? prefetchRows : 0
+        let usePanels = useInt16 && tokens >= panelTokens
         pool.parallelFor(units.count) { range in
+            let scratch = usePanels ? PanelScratch(blocks: cols / 32) : nil
+            defer { scratch?.deallocate() }
             for u in range {
                 let unit = units[u]
                 let target = targets[unit.target]
                 let rows = unit.start..<unit.end
                 var t = 0
                 if useInt16 && hasInt16Path(target.weight.type) {
+                    if let scratch {
+                        scratch.load(target.weight, rows: rows)
+                        while t + panelTokens <= tokens {
+                            panelProduct(target, rows: rows, integer, first: t, cols: cols, scratch: scratch)
+                            t += panelTokens
+                        }
+                    }
                     while t + 2 <= tokens {
                         rowsProduct2(
                             target, rows: rows, integer[t], integer[t + 1], cols: cols, yOffsets: (t, t + 1))
