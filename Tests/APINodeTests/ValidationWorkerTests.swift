@@ -7,6 +7,7 @@ import Inference
 import NIOCore
 import Synchronization
 import Testing
+import Verification
 
 @testable import APINode
 
@@ -56,6 +57,39 @@ struct ValidationWorkerTests {
             bytes: Self.payload(request: #"{"model":"m","prompt":[1,2,3]}"#).encoded, inferenceID: Self.id,
             executor: Self.executor)
         #expect(ids.prompt == .tokens([1, 2, 3]))
+        // logit_bias and the penalties travel to the replay, and count as shaping the draws.
+        let penalised = try ValidationInput(
+            bytes: Self.payload(
+                request:
+                    #"{"prompt":"x","logit_bias":{"7":-100,"3":2.5},"presence_penalty":0.5,"frequency_penalty":-1,"repetition_penalty":1.25}"#
+            ).encoded, inferenceID: Self.id, executor: Self.executor)
+        #expect(
+            penalised.sampling.adjustments
+                == (try LogitAdjustments(
+                    logitBias: [3: 2.5, 7: -100], presencePenalty: 0.5, frequencyPenalty: -1, repetitionPenalty: 1.25,
+                    vocabularySize: 8)))
+        #expect(penalised.sampling.check.constrained)
+        #expect(!plain.sampling.check.constrained)
+    }
+
+    /// Drawn votes (they have a deadline) are taken before sampled checks, each kind oldest first,
+    /// across the queue's compaction of taken checks.
+    @Test func votesGoBeforeChecks() {
+        var pending = ValidationWorker.Pending()
+        for i in 0..<3000 { pending.push(.init(inferenceID: "c\(i)", vote: false)) }
+        pending.push(.init(inferenceID: "v1", vote: true))
+        #expect(pending.count == 3001)
+        #expect(pending.pop()?.inferenceID == "v1")
+        #expect(pending.pop()?.inferenceID == "c0")
+        var order: [String] = []
+        for i in 1..<2500 {
+            if i == 1500 { pending.push(.init(inferenceID: "v2", vote: true)) }
+            order.append(pending.pop()?.inferenceID ?? "none")
+        }
+        #expect(order[1498] == "c1499" && order[1499] == "v2" && order[1500] == "c1500")
+        while let job = pending.pop() { order.append(job.inferenceID) }
+        #expect(order.filter { $0.hasPrefix("c") } == (1..<3000).map { "c\($0)" })
+        #expect(pending.count == 0 && pending.pop() == nil)
     }
 
     /// Each class of bad payload is the executor's fault: a typed error, never a crash.
@@ -71,7 +105,9 @@ struct ValidationWorkerTests {
         for request in [
             "not json", #"["an array"]"#, #"{"model":"m"}"#, #"{"messages":[]}"#, #"{"messages":[{"role":1}]}"#,
             #"{"prompt":"x","temperature":-1}"#, #"{"prompt":"x","top_p":0}"#, #"{"prompt":"x","min_p":2}"#,
-            #"{"prompt":[-1]}"#,
+            #"{"prompt":[-1]}"#, #"{"prompt":"x","presence_penalty":3}"#, #"{"prompt":"x","repetition_penalty":0}"#,
+            #"{"prompt":"x","logit_bias":{"a":1}}"#, #"{"prompt":"x","logit_bias":{"1":101}}"#,
+            #"{"prompt":"x","logit_bias":[1]}"#, #"{"prompt":"x","frequency_penalty":"high"}"#,
         ] {
             cases.append(("request \(request)", Self.payload(request: request).encoded, Self.id, Self.executor))
         }
