@@ -1,6 +1,7 @@
 """One test devnet for every python test module that talks to the network through `gonka proxy`
 (test_openai_proxy.py, test_sdk_compat.py): started by the first module that asks (`proxy()`),
-brought down when the test process exits, so a run of the suite pays for one `gonka devnet up`.
+brought down by the last of them (`down()`, test_sdk_compat.py) or when the test process exits, so
+a run of the suite pays for one `gonka devnet up`.
 """
 
 import atexit
@@ -19,6 +20,11 @@ def model_path():
     if explicit:
         return explicit
     return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def down():
+    """Stops the shared devnet now (a later `proxy()` starts a new one)."""
+    _down()
 
 
 def _down():

@@ -166,6 +166,23 @@ class RewardsDevnetTest(unittest.TestCase):
                 i += 1
                 stop.wait(1.5)
 
+        # Each epoch's inference records as they stood when it settled: the chain prunes them when
+        # the epoch's claim window closes (§8.4, one epoch later), and the training-fund check
+        # below recomputes the settlement from them.
+        at_settlement = {}
+
+        def note_settlements():
+            next_epoch = self.rpc_value("supply")[0]["rewards"]["next_epoch"]
+            for e in range(next_epoch):
+                if e in at_settlement:
+                    continue
+                records = {}
+                for inference_id in list(sent):
+                    record, _ = self.rpc_value("inference/" + inference_id)
+                    if record and record["epoch"] == e:
+                        records[inference_id] = record
+                at_settlement[e] = records
+
         worker = threading.Thread(target=traffic, daemon=True)
         worker.start()
         try:
@@ -175,9 +192,9 @@ class RewardsDevnetTest(unittest.TestCase):
             os.kill(self.manifest["nodes"][3]["pid"], signal.SIGKILL)
             checked = [self.check_inference_account(list(sent))]
             # Epoch 1 settles when epoch 3 begins (153), epoch 2 when epoch 4 begins (193).
-            self.wait_for("epoch 1 settled", lambda: self.settled(1), 400)
+            self.wait_for("epoch 1 settled", lambda: note_settlements() or self.settled(1), 400)
             checked.append(self.check_inference_account(list(sent)))
-            self.wait_for("epoch 2 settled", lambda: self.settled(2), 300)
+            self.wait_for("epoch 2 settled", lambda: note_settlements() or self.settled(2), 300)
         finally:
             stop.set()
             worker.join(timeout=180)
@@ -185,6 +202,7 @@ class RewardsDevnetTest(unittest.TestCase):
         running = self.accounts[:3]
 
         def claims_done():
+            note_settlements()
             for e in (0, 1, 2):
                 for s in self.settled(e)["settlements"]:
                     if s["address"] in running and s["status"] == "pending":
@@ -197,6 +215,7 @@ class RewardsDevnetTest(unittest.TestCase):
         epochs = [self.settled(e) for e in (0, 1, 2)]
         supply, _ = self.rpc_value("supply")
         r = supply["rewards"]
+        note_settlements()
         # Issuance: exact, out of the pool, nothing minted after genesis.
         for e, info in enumerate(epochs):
             self.assertEqual(info["issuance"], issuance(e), "R(%d)" % e)
@@ -224,11 +243,11 @@ class RewardsDevnetTest(unittest.TestCase):
             self.assertEqual(s["status"], "claimed", address)
         # Training fund: 20% of the settled costs, floored per executor and epoch, from our records.
         earned = {}
-        for inference_id in sent:
-            record, _ = self.rpc_value("inference/" + inference_id)
-            if record and record["status"] in ("FINISHED", "VALIDATED") and record["epoch"] < r["next_epoch"]:
-                key = (record["epoch"], record["executor"])
-                earned[key] = earned.get(key, 0) + ngonka(record["cost"])
+        for e in range(r["next_epoch"]):
+            for record in at_settlement[e].values():
+                if record["status"] in ("FINISHED", "VALIDATED"):
+                    key = (record["epoch"], record["executor"])
+                    earned[key] = earned.get(key, 0) + ngonka(record["cost"])
         training = sum(cost // 5 for cost in earned.values())
         self.assertGreater(training, 0)
         self.assertEqual(r["modules"]["training_fund"], training)

@@ -36,6 +36,12 @@ def setUpModule():
     MODEL = openai.OpenAI(base_url=PROXY, api_key="unused", max_retries=0).models.list().data[0].id
 
 
+def tearDownModule():
+    # The last module (alphabetically) on the shared devnet: its nodes would otherwise keep ~40% of
+    # the CPU until the process exits, beside the devnets of the modules after this one.
+    shared_devnet.down()
+
+
 class AnthropicSDK(unittest.TestCase):
     """The `anthropic` client against the proxy's `POST /v1/messages`."""
 
