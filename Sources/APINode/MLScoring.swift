@@ -173,7 +173,7 @@ public enum MLScoring {
         let status: Int
         let body: [UInt8]
         do {
-            post.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(WireRequest(request))))
+            post.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(ScoreWire.Request(request))))
             let response = try await http.execute(post, timeout: timeout)
             status = Int(response.status.code)
             body = Array(try await response.body.collect(upTo: maxResponseBytes).readableBytesView)
@@ -190,15 +190,15 @@ public enum MLScoring {
             throw .refused(node: node, status: status, message: message ?? "no error message")
         default: throw .upstream(node: node, status: status)
         }
-        let answer: WireResponse
+        let answer: ScoreWire.Response
         do {
-            answer = try JSONDecoder().decode(WireResponse.self, from: Data(body))
+            answer = try JSONDecoder().decode(ScoreWire.Response.self, from: Data(body))
         } catch {
             throw .malformed(node: node, reason: "not a score response (\(error))")
         }
         let positions = answer.positions.map { p in
             Scored(
-                token: p.token, logprob: p.logprob, top: p.topLogprobs.map { ($0.token, $0.logprob) },
+                token: p.token, logprob: Double(p.logprob), top: p.topLogprobs.map { ($0.token, Double($0.logprob)) },
                 verdict: p.drawn.flatMap { drawn in
                     p.ambiguous.flatMap { ambiguous in
                         p.outsideSupport.map { (drawn, ambiguous, $0) }
@@ -257,83 +257,30 @@ public enum MLScoring {
     }
 }
 
-extension MLScoring {
-    /// The `/v1/score` body (PROTOCOL §11).
-    struct WireRequest: Encodable {
-        struct Sampling: Encodable {
-            var temperature: Double
-            var topK: Int
-            var topP: Double
-            var minP: Double
-            var seed: Int64
-            /// Omitted for choice 0.
-            var choice: Int?
-            var responseFormat: JSONValue?
-
-            enum CodingKeys: String, CodingKey {
-                case temperature, seed, choice
-                case topK = "top_k"
-                case topP = "top_p"
-                case minP = "min_p"
-                case responseFormat = "response_format"
-            }
-        }
-
-        var model: String
-        var promptTokens: [Int]
-        var completionTokens: [Int]
-        var topLogprobs: Int
-        var sampling: Sampling?
-        var samplerMargin: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case model, sampling
-            case promptTokens = "prompt_tokens"
-            case completionTokens = "completion_tokens"
-            case topLogprobs = "top_logprobs"
-            case samplerMargin = "sampler_margin"
-        }
-
-        init(_ request: MLScoreRequest) {
-            model = request.model
-            promptTokens = request.promptTokens
-            completionTokens = request.completionTokens
-            topLogprobs = request.topLogprobs
-            // Float → Double is exact, and the node's Double → Float gives back the same value.
-            sampling = request.sampling.map {
-                Sampling(
+extension ScoreWire.Request {
+    /// The body of `request` (Float → Double is exact, and the node's Double → Float gives back
+    /// the same value).
+    init(_ request: MLScoreRequest) {
+        self.init(
+            model: request.model, promptTokens: request.promptTokens, completionTokens: request.completionTokens,
+            topLogprobs: request.topLogprobs,
+            sampling: request.sampling.map {
+                let a = $0.adjustments
+                return ScoreWire.Sampling(
                     temperature: Double($0.temperature), topK: $0.topK, topP: Double($0.topP), minP: Double($0.minP),
                     seed: Int64(bitPattern: $0.seed), choice: $0.choice == 0 ? nil : $0.choice,
-                    responseFormat: $0.grammar?.source)
-            }
-            samplerMargin = request.sampling == nil ? nil : request.samplerMargin
-        }
+                    responseFormat: $0.grammar?.source,
+                    logitBias: a.bias.isEmpty
+                        ? nil : Dictionary(uniqueKeysWithValues: a.bias.map { (String($0.token), Double($0.value)) }),
+                    presencePenalty: a.presencePenalty == 0 ? nil : Double(a.presencePenalty),
+                    frequencyPenalty: a.frequencyPenalty == 0 ? nil : Double(a.frequencyPenalty),
+                    repetitionPenalty: a.repetitionPenalty == 1 ? nil : Double(a.repetitionPenalty))
+            },
+            samplerMargin: request.sampling == nil ? nil : request.samplerMargin)
     }
+}
 
-    struct WireAlternative: Decodable {
-        var token: Int
-        var logprob: Double
-    }
-
-    struct WirePosition: Decodable {
-        var token: Int
-        var logprob: Double
-        var topLogprobs: [WireAlternative]
-        var drawn: Int?
-        var ambiguous: Bool?
-        var outsideSupport: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case token, logprob, drawn, ambiguous
-            case topLogprobs = "top_logprobs"
-            case outsideSupport = "outside_support"
-        }
-    }
-
-    struct WireResponse: Decodable {
-        var positions: [WirePosition]
-    }
-
+extension MLScoring {
     struct WireError: Decodable {
         struct Body: Decodable { var message: String }
         var error: Body

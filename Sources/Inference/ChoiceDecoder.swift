@@ -20,17 +20,20 @@ public struct ChoiceDecoder {
     private var sampler: Sampler
     private let vocabulary: GrammarVocabulary?
     private var grammarState: OutputGrammar.State?
+    /// What the penalties look at (nil when the request has no adjustments).
+    private var history: LogitAdjustments.History?
     public private(set) var ids: [Int] = []
     private var logprobs: [TokenLogprob] = []
     private var bytes: [UInt8] = []
     /// Bytes of `bytes` already returned as text.
     private var emitted = 0
 
-    /// A decoder for one choice of a `promptTokens`-token prompt (`parameters.choice` seeds its stream).
-    public init(model: LlamaModel, promptTokens: Int, parameters: SamplingParameters) {
+    /// A decoder for one choice of `prompt` (`parameters.choice` seeds its stream).
+    public init(model: LlamaModel, prompt: [Int], parameters: SamplingParameters) {
         tokenizer = model.tokenizer
         self.parameters = parameters
-        self.promptTokens = promptTokens
+        promptTokens = prompt.count
+        history = parameters.adjustments.isEmpty ? nil : LogitAdjustments.History(prompt: prompt)
         sampler = Sampler(parameters)
         vocabulary = parameters.grammar == nil ? nil : model.grammarVocabulary
         grammarState = parameters.grammar?.start
@@ -40,15 +43,24 @@ public struct ChoiceDecoder {
     public mutating func accept(_ logits: UnsafeBufferPointer<Float>) -> Step {
         guard ids.count < parameters.maxTokens else { return .end(.length) }
         let id: Int
-        if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
-            // The constraint is part of the draw: refused tokens get −∞ before the sampler sees
-            // the logits; the reported logprobs stay the model's own (below).
-            var masked = Array(logits)
-            masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
-            id = masked.withUnsafeBufferPointer { sampler.sample($0) }
-            grammarState = vocabulary.advance(state, by: id, grammar: grammar)
-        } else {
+        if history == nil && parameters.grammar == nil {
             id = sampler.sample(logits)
+        } else {
+            // Adjustments and the constraint are part of the draw: the bias and penalties change
+            // the logits, then refused tokens get −∞, before the sampler sees them; the reported
+            // logprobs stay the model's own (below).
+            var shaped = Array(logits)
+            shaped.withUnsafeMutableBufferPointer { row in
+                if let history { parameters.adjustments.apply(to: row, history: history) }
+                if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
+                    vocabulary.mask(row, grammar: grammar, state: state)
+                }
+            }
+            id = shaped.withUnsafeBufferPointer { sampler.sample($0) }
+            if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
+                grammarState = vocabulary.advance(state, by: id, grammar: grammar)
+            }
+            history?.record(id)
         }
         let entry = Logprobs.entry(logits, token: id, top: parameters.topLogprobs)
         if id == tokenizer.endOfTurn || id == tokenizer.endOfText { return .end(.stop) }

@@ -20,6 +20,12 @@ public struct InferenceError: Error, Hashable, CustomStringConvertible {
         Self(code: .invalidParameter(name: name, reason: reason))
     }
 
+    /// The request field at fault, for an invalid parameter.
+    public var parameter: String? {
+        if case .invalidParameter(let name, _) = code { return name }
+        return nil
+    }
+
     /// A label without values (safe as a metric label).
     public var shortDescription: String {
         switch code {

@@ -111,7 +111,7 @@ extension LlamaSession {
         prompt: [Int], logits promptLogits: [Float], parameters: SamplingParameters,
         onToken: (GeneratedToken) -> Bool
     ) throws -> Generation {
-        var decoder = ChoiceDecoder(model: model, promptTokens: prompt.count, parameters: parameters)
+        var decoder = ChoiceDecoder(model: model, prompt: prompt, parameters: parameters)
         var step = promptLogits.withUnsafeBufferPointer { decoder.accept($0) }
         while true {
             switch step {
@@ -150,6 +150,7 @@ extension LlamaSession {
         entries.reserveCapacity(completion.count)
         var replay = replay
         if replay?.parameters.grammar != nil { replay?.attach(model.grammarVocabulary) }
+        replay?.begin(prompt: prompt)
         try evaluate(Array(all.dropLast()), logitsFrom: prompt.count - 1) { i, row in
             let draw = replay?.replay(row, emitted: completion[i])
             entries.append(ScoredToken(logprob: Logprobs.entry(row, token: completion[i], top: top), draw: draw))

@@ -23,13 +23,16 @@ public struct SamplingParameters: Sendable, Equatable {
     public var choice: Int = 0
     /// The structured-output constraint: tokens it refuses are masked before every draw.
     public var grammar: OutputGrammar?
+    /// `logit_bias` and the penalties, applied to the logits before the mask and the draw.
+    public var adjustments: LogitAdjustments = .none
 
     /// Most choices one request may ask for (`n`).
     public static let maxChoices = 8
 
     public init(
         temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0, maxTokens: Int = 256,
-        stop: [String] = [], seed: UInt64 = 0, topLogprobs: Int = 0, choice: Int = 0, grammar: OutputGrammar? = nil
+        stop: [String] = [], seed: UInt64 = 0, topLogprobs: Int = 0, choice: Int = 0, grammar: OutputGrammar? = nil,
+        adjustments: LogitAdjustments = .none
     ) {
         self.temperature = temperature
         self.topK = topK
@@ -41,6 +44,7 @@ public struct SamplingParameters: Sendable, Equatable {
         self.topLogprobs = topLogprobs
         self.choice = choice
         self.grammar = grammar
+        self.adjustments = adjustments
     }
 
     /// Throws ``InferenceError`` for values out of range.
@@ -92,7 +96,8 @@ public struct Sampler: Sendable {
             : PhiloxStream(seedString: "gonka/inference/sampler/\(seed)/choice/\(choice)")
     }
 
-    /// The next token for `logits` (the raw model output for one position).
+    /// The next token for `logits` (the model's output for one position, adjusted and masked as
+    /// the request asks: ``ChoiceDecoder`` does that).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
         let u = stream.nextUniformFloat()
         return Self.draw(logits, parameters: parameters, uniform: u)

@@ -52,6 +52,9 @@ public struct SamplerReplay: Sendable {
     /// Where the executor's tokens have led the grammar; nil once a token broke it (the rest is
     /// judged unconstrained: the breaking token already counts as impossible).
     private var grammarState: OutputGrammar.State?
+    /// What the penalties look at: the prompt (``begin(prompt:)``) and the executor's tokens so far;
+    /// nil when the request has no adjustments.
+    private var history: LogitAdjustments.History?
 
     /// A replay of the request's `parameters` (its seed picks the stream). Throws
     /// ``InferenceError`` for sampling values out of range or a margin outside 0…1.
@@ -64,6 +67,13 @@ public struct SamplerReplay: Sendable {
         self.margin = margin
         stream = Sampler.stream(seed: parameters.seed, choice: parameters.choice)
         grammarState = parameters.grammar?.start
+        history = parameters.adjustments.isEmpty ? nil : LogitAdjustments.History(prompt: [])
+    }
+
+    /// Gives the replay the request's prompt, which the repetition penalty counts (the session
+    /// that scores does it, before the first position).
+    public mutating func begin(prompt: [Int]) {
+        if history != nil { history = LogitAdjustments.History(prompt: prompt) }
     }
 
     /// Gives a constrained replay the model's vocabulary (the session that scores does it).
@@ -78,14 +88,22 @@ public struct SamplerReplay: Sendable {
     /// outside the support.
     public mutating func replay(_ logits: UnsafeBufferPointer<Float>, emitted: Int) -> Draw {
         let u = stream.nextUniformFloat()
-        guard let grammar = parameters.grammar, let vocabulary, let state = grammarState else {
+        defer { history?.record(emitted) }
+        if history == nil && grammarState == nil {
             return Self.judge(logits, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
         }
-        var masked = Array(logits)
-        masked.withUnsafeMutableBufferPointer { vocabulary.mask($0, grammar: grammar, state: state) }
-        var draw = masked.withUnsafeBufferPointer {
+        // The executor's sampler saw the logits adjusted (bias, penalties over its own earlier
+        // tokens) and then masked by the grammar in the state its earlier tokens led to.
+        var shaped = Array(logits)
+        let state = grammarState
+        shaped.withUnsafeMutableBufferPointer { row in
+            if let history { parameters.adjustments.apply(to: row, history: history) }
+            if let grammar = parameters.grammar, let vocabulary, let state { vocabulary.mask(row, grammar: grammar, state: state) }
+        }
+        var draw = shaped.withUnsafeBufferPointer {
             Self.judge($0, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
         }
+        guard let grammar = parameters.grammar, let vocabulary, let state else { return draw }
         grammarState = vocabulary.advance(state, by: emitted, grammar: grammar)
         if grammarState == nil {
             draw.ambiguous = false

@@ -226,7 +226,7 @@ private final class EngineRequest: @unchecked Sendable {
     private func makeDecoder() -> ChoiceDecoder {
         var p = parameters
         p.choice = choice
-        return ChoiceDecoder(model: model, promptTokens: prompt.count, parameters: p)
+        return ChoiceDecoder(model: model, prompt: prompt, parameters: p)
     }
 
     private func advance(_ step: ChoiceDecoder.Step) {

@@ -238,23 +238,9 @@ extension Handlers {
         guard (0...Logprobs.maxTop).contains(topLogprobs) else {
             throw .invalidRequest("'top_logprobs' must be in 0…\(Logprobs.maxTop).", param: "top_logprobs")
         }
-        for (value, name) in [(s.presencePenalty, "presence_penalty"), (s.frequencyPenalty, "frequency_penalty")] {
-            if let value, !(value.isFinite && (-2...2).contains(value)) {
-                throw .invalidRequest("'\(name)' must be between -2 and 2.", param: name)
-            }
-        }
-        if let value = s.repetitionPenalty, !(value.isFinite && value > 0 && value <= 2) {
-            throw .invalidRequest("'repetition_penalty' must be in (0, 2].", param: "repetition_penalty")
-        }
-        for (key, value) in s.logitBias ?? [:] {
-            guard let id = Int(key), (0..<backend.info.vocabularySize).contains(id) else {
-                throw .invalidRequest(
-                    "'logit_bias' keys must be token ids of this model; '\(key)' is not.", param: "logit_bias")
-            }
-            guard value.isFinite, (-100...100).contains(value) else {
-                throw .invalidRequest("'logit_bias' values must be between -100 and 100.", param: "logit_bias")
-            }
-        }
+        let adjustments = try Self.adjustments(
+            logitBias: s.logitBias, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty,
+            repetitionPenalty: s.repetitionPenalty, vocabularySize: backend.info.vocabularySize)
         if let tier = s.serviceTier, !["auto", "default", "flex", "scale", "priority"].contains(tier) {
             throw .invalidRequest(
                 "'service_tier' must be auto, default, flex, scale or priority.", param: "service_tier")
@@ -284,7 +270,35 @@ extension Handlers {
             temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
             maxTokens: maxTokens, stop: stop,
             seed: s.seed.map { UInt64(bitPattern: $0) } ?? UInt64.random(in: 0...UInt64.max),
-            topLogprobs: topLogprobs, grammar: try Self.grammar(s.responseFormat))
+            topLogprobs: topLogprobs, grammar: try Self.grammar(s.responseFormat), adjustments: adjustments)
+    }
+
+    /// `logit_bias` and the penalties as the sampler applies them (``LogitAdjustments``), each
+    /// range-checked (400 naming the field, after `prefix`).
+    static func adjustments(
+        logitBias: [String: Double]?, presencePenalty: Double?, frequencyPenalty: Double?,
+        repetitionPenalty: Double?, vocabularySize: Int, prefix: String = ""
+    ) throws(MLNodeError) -> LogitAdjustments {
+        var bias: [Int: Double]?
+        if let logitBias {
+            var ids: [Int: Double] = [:]
+            for (key, value) in logitBias {
+                guard let id = Int(key) else {
+                    throw .invalidRequest(
+                        "'\(prefix)logit_bias' keys must be token ids of this model; '\(key)' is not.",
+                        param: prefix + "logit_bias")
+                }
+                ids[id] = value
+            }
+            bias = ids
+        }
+        do {
+            return try LogitAdjustments(
+                logitBias: bias, presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
+                repetitionPenalty: repetitionPenalty, vocabularySize: vocabularySize)
+        } catch {
+            throw .from(error, param: error.parameter.map { prefix + $0 })
+        }
     }
 
     /// `n`: how many choices (1…8), each from its own stream (``Sampler/stream(seed:choice:)``).

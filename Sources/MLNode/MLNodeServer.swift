@@ -295,7 +295,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
     /// with the sampler replayed when the request names its `sampling` (PROTOCOL §11, §7.2 test 3).
     /// Runs at validation priority: live generation waiting for a slot goes first.
     func score(_ body: [UInt8]) async throws -> Response {
-        let request = try decode(OpenAI.ScoreRequest.self, from: body)
+        let request = try decode(ScoreWire.Request.self, from: body)
         try checkModel(request.model)
         let top = request.topLogprobs ?? 0
         guard (0...Logprobs.maxTop).contains(top) else {
@@ -314,15 +314,15 @@ struct Handlers<Backend: MLBackend>: Sendable {
             throw MLNodeError.contextLengthExceeded(
                 need: total, limit: backend.info.contextLength, param: "completion_tokens")
         }
-        let replay = try Self.replay(request)
+        let replay = try Self.replay(request, vocabularySize: backend.info.vocabularySize)
         let admission = try backend.admit(priority: .validation)
         let entries = try await admission.score(
             prompt: request.promptTokens, completion: request.completionTokens, top: top, replay: replay)
         return Self.json(
-            OpenAI.ScoreResponse(
+            ScoreWire.Response(
                 positions: entries.map { entry in
                     let forced = entry.logprob
-                    return OpenAI.ScorePosition(
+                    return ScoreWire.Position(
                         token: forced.token, logprob: Self.finite(forced.logprob),
                         topLogprobs: forced.top.map { .init(token: $0.token, logprob: Self.finite($0.logprob)) },
                         drawn: entry.draw?.drawn, ambiguous: entry.draw?.ambiguous,
@@ -332,7 +332,7 @@ struct Handlers<Backend: MLBackend>: Sendable {
 
     /// The sampler replay a score request asks for: none without `sampling`; its fields follow the
     /// generation routes' defaults and ranges, the seed is required, `sampler_margin` is in [0, 1].
-    static func replay(_ request: OpenAI.ScoreRequest) throws(MLNodeError) -> SamplerReplay? {
+    static func replay(_ request: ScoreWire.Request, vocabularySize: Int) throws(MLNodeError) -> SamplerReplay? {
         guard let sampling = request.sampling else {
             if request.samplerMargin != nil {
                 throw .invalidRequest("'sampler_margin' needs 'sampling'.", param: "sampler_margin")
@@ -362,9 +362,13 @@ struct Handlers<Backend: MLBackend>: Sendable {
                 throw .invalidRequest(error.message, param: "sampling." + error.param)
             }
         }
+        let adjustments = try adjustments(
+            logitBias: sampling.logitBias, presencePenalty: sampling.presencePenalty,
+            frequencyPenalty: sampling.frequencyPenalty, repetitionPenalty: sampling.repetitionPenalty,
+            vocabularySize: vocabularySize, prefix: "sampling.")
         let parameters = SamplingParameters(
             temperature: filters.temperature, topK: filters.topK, topP: filters.topP, minP: filters.minP,
-            seed: UInt64(bitPattern: seed), choice: choice, grammar: grammar)
+            seed: UInt64(bitPattern: seed), choice: choice, grammar: grammar, adjustments: adjustments)
         do {
             return try SamplerReplay(parameters: parameters, margin: margin)
         } catch let error as InferenceError {

@@ -126,49 +126,6 @@ extension OpenAI {
         var echo: Bool?
     }
 
-    /// `POST /v1/score` (PROTOCOL.md §11).
-    struct ScoreRequest: Decodable, Sendable {
-        var model: String?
-        var promptTokens: [Int]
-        var completionTokens: [Int]
-        var topLogprobs: Int?
-        /// The inference request's sampling and seed: asks for the sampler's replay per position.
-        var sampling: ScoreSampling?
-        /// `sampler_margin` (probability mass; default 1e-3), only with `sampling`.
-        var samplerMargin: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case model, sampling
-            case promptTokens = "prompt_tokens"
-            case completionTokens = "completion_tokens"
-            case topLogprobs = "top_logprobs"
-            case samplerMargin = "sampler_margin"
-        }
-    }
-
-    /// `sampling` of a score request: the generation request's fields, defaults and ranges; the
-    /// seed is required (a replay without it means nothing).
-    struct ScoreSampling: Decodable, Sendable {
-        var temperature: Double?
-        var topK: Int?
-        var topP: Double?
-        var minP: Double?
-        var seed: Int64?
-        /// Which of the request's `n` choices is scored (0-based; default 0).
-        var choice: Int?
-        /// The request's `response_format`: the replay masks with the same grammar.
-        var responseFormat: JSONValue?
-
-        enum CodingKeys: String, CodingKey {
-            case temperature, seed, choice
-            case topK = "top_k"
-            case topP = "top_p"
-            case minP = "min_p"
-            case responseFormat = "response_format"
-        }
-    }
-
-    /// `POST /v1/tokenize`.
     /// `POST /v1/tokenize`: a text prompt, or (vLLM's chat form) messages rendered by the model's
     /// chat template with the generation prompt, exactly as a chat completion runs them.
     struct TokenizeRequest: Decodable, Sendable {

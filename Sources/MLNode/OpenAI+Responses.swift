@@ -233,32 +233,6 @@ extension OpenAI {
         let data: [ModelEntry]
     }
 
-    struct ScoreAlternative: Encodable, Sendable {
-        let token: Int
-        let logprob: Float
-    }
-
-    /// One completion position of `/v1/score`; `drawn`, `ambiguous` and `outside_support` (the
-    /// replayed sampler, PROTOCOL §7.2 test 3) are present only when the request had `sampling`.
-    struct ScorePosition: Encodable, Sendable {
-        let token: Int
-        let logprob: Float
-        let topLogprobs: [ScoreAlternative]
-        var drawn: Int?
-        var ambiguous: Bool?
-        var outsideSupport: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case token, logprob, drawn, ambiguous
-            case topLogprobs = "top_logprobs"
-            case outsideSupport = "outside_support"
-        }
-    }
-
-    struct ScoreResponse: Encodable, Sendable {
-        let positions: [ScorePosition]
-    }
-
     struct TokenizeResponse: Encodable, Sendable {
         let tokens: [Int]
         let count: Int

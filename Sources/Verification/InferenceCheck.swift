@@ -139,10 +139,11 @@ extension InferenceCheck {
         public var topP: Double
         /// 0 = off.
         public var minP: Double
-        /// The output was constrained by a grammar (structured output): the sampler's replay masks
-        /// with it, so its support is exact and a token the constraint forced may be improbable
-        /// under the bare model (the −20 rule is not applied); an opaque engine's likelihood test,
-        /// which cannot see the mask, is not run.
+        /// The draws were shaped beyond the bare model's distribution: by a grammar (structured
+        /// output) or by `logit_bias` and penalties. The sampler's replay applies the same shaping,
+        /// so its support is exact and a token the shaping favoured may be improbable under the
+        /// bare model (the −20 rule is not applied); an opaque engine's likelihood test, which
+        /// cannot see the shaping, is not run.
         public var constrained: Bool
 
         public init(

@@ -46,7 +46,15 @@ struct ScoreClientTests {
         }
     }
 
-    static let sampling = SamplingParameters(temperature: 1.2, topK: 40, topP: 0.95, minP: 0.02, seed: 31)
+    /// With penalties, so the remote path must carry them to the node's replay (a dropped field
+    /// turns the replayed draws into misses).
+    static let sampling: SamplingParameters = {
+        var p = SamplingParameters(temperature: 1.2, topK: 40, topP: 0.95, minP: 0.02, seed: 31)
+        p.adjustments.presencePenalty = 1.5
+        p.adjustments.frequencyPenalty = 1
+        p.adjustments.repetitionPenalty = 1.4
+        return p
+    }()
 
     /// A real completion: generated on `backend` with ``sampling``.
     static func completion(_ backend: NativeBackend) async throws -> (prompt: [Int], completion: [Int]) {

@@ -212,4 +212,47 @@ struct SamplerReplayModelTests {
             #expect(cheat.misses == 0)  // greedy ignores the seed
         }
     }
+
+    /// `logit_bias` and the penalties on the real model: a token biased by −100 never appears and
+    /// the greedy answer changes; a penalised sampled answer replays exactly (the replay adjusts
+    /// the validator's logits as the executor's sampler did); an executor that ignored the
+    /// penalties is caught by the replay of what was asked.
+    @Test(.timeLimit(.minutes(5)))
+    func penaltiesAndBiasReplayAndIgnoringThemIsCaught() async throws {
+        let model = try #require(TestModel.model, "\(TestModel.problem)")
+        let prompt = model.tokenizer.encode(
+            ChatTemplate.render([ChatMessage(role: "user", content: "Write a short poem about the sea.")]))
+        let vocabulary = model.config.vocabularySize
+        let outcome = try await BackgroundCompute.run {
+            let session = LlamaSession(model: model, capacity: 256, threads: 2)
+            let greedy = SamplingParameters(temperature: 0, maxTokens: 12, seed: 1)
+            let plain = try session.generate(prompt: prompt, parameters: greedy)
+            var banned = greedy
+            banned.adjustments = try LogitAdjustments(logitBias: [plain.tokens[0]: -100], vocabularySize: vocabulary)
+            let avoided = try session.generate(prompt: prompt, parameters: banned)
+            var asked = SamplingParameters(temperature: 1, topP: 0.95, maxTokens: 48, seed: 21)
+            asked.adjustments = try LogitAdjustments(
+                presencePenalty: 1.2, frequencyPenalty: 0.8, repetitionPenalty: 1.3, vocabularySize: vocabulary)
+            let penalised = try session.generate(prompt: prompt, parameters: asked)
+            let honest = try session.score(
+                prompt: prompt, completion: penalised.tokens, top: 5, replay: SamplerReplay(parameters: asked))
+            var ignored = asked
+            ignored.adjustments = .none
+            let cheat = try session.generate(prompt: prompt, parameters: ignored)
+            let judged = try session.score(
+                prompt: prompt, completion: cheat.tokens, top: 5, replay: SamplerReplay(parameters: asked))
+            return (plain.tokens, avoided.tokens, penalised.tokens, honest, cheat.tokens, judged)
+        }
+        let (plain, avoided, penalised, honest, cheat, judged) = outcome
+        #expect(!avoided.contains(plain[0]), "the −100 token was generated")
+        #expect(avoided != plain)
+        try #require(penalised.count >= 16 && cheat.count >= 16)
+        let right = Self.count(honest, penalised)
+        let wrong = Self.count(judged, cheat)
+        print("penalties: honest misses \(right.misses) impossible \(right.impossible); ignored misses \(wrong.misses)")
+        #expect(right.misses == 0)
+        #expect(right.impossible == 0)
+        #expect(cheat != penalised)
+        #expect(wrong.misses > max(1, (3 * cheat.count + 99) / 100))
+    }
 }

@@ -77,6 +77,17 @@ class ProxyTest(unittest.TestCase):
             extra_body={"some_future_field": {"x": 1}})
         self.assertTrue(response.choices[0].message.content)
 
+    def test_penalties_change_a_greedy_answer(self):
+        # presence/frequency penalties are applied by the executor's sampler (and replayed by the
+        # validators), so a greedy answer that repeats itself changes under them.
+        ask = dict(model=self.model, max_tokens=24, temperature=0,
+                   messages=[{"role": "user", "content": "Write the word cat ten times."}])
+        plain = self.client.chat.completions.create(**ask).choices[0].message.content
+        penalised = self.client.chat.completions.create(
+            frequency_penalty=2.0, presence_penalty=1.0, **ask).choices[0].message.content
+        self.assertTrue(plain and penalised)
+        self.assertNotEqual(plain, penalised)
+
     def test_image_part_is_a_bad_request_naming_vision(self):
         with self.assertRaises(openai.BadRequestError) as caught:
             self.client.chat.completions.create(

@@ -56,7 +56,7 @@ struct NodeScoring: ValidationScoring {
             parameters = SamplingParameters(
                 temperature: Float(s.temperature), topK: s.topK, topP: Float(s.topP), minP: Float(s.minP),
                 maxTokens: max(1, completion.count), seed: s.seed, topLogprobs: top, choice: s.choice,
-                grammar: grammar)
+                grammar: grammar, adjustments: s.adjustments)
         }
         return try await node.score(
             MLScoreRequest(

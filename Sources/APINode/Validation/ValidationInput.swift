@@ -31,10 +31,12 @@ public struct ValidationInput: Sendable, Hashable {
         /// The request's `response_format` when it constrains the output (json_object, json_schema),
         /// or the ``ToolCallFormat`` of a forced tool call: the replay masks with the same grammar.
         public var responseFormat: JSONValue?
+        /// The request's `logit_bias` and penalties: the replay adjusts the logits as the sampler did.
+        public var adjustments: LogitAdjustments
 
         public init(
             temperature: Double = 1, topK: Int = 0, topP: Double = 1, minP: Double = 0, seed: UInt64 = 0,
-            choice: Int = 0, responseFormat: JSONValue? = nil
+            choice: Int = 0, responseFormat: JSONValue? = nil, adjustments: LogitAdjustments = .none
         ) {
             self.temperature = temperature
             self.topK = topK
@@ -43,12 +45,15 @@ public struct ValidationInput: Sendable, Hashable {
             self.seed = seed
             self.choice = choice
             self.responseFormat = responseFormat
+            self.adjustments = adjustments
         }
 
-        /// As ``InferenceCheck`` reads it.
+        /// As ``InferenceCheck`` reads it: a grammar or adjusted logits shaped the draws beyond the
+        /// bare model's distribution.
         public var check: InferenceCheck.Sampling {
             InferenceCheck.Sampling(
-                temperature: temperature, topK: topK, topP: topP, minP: minP, constrained: responseFormat != nil)
+                temperature: temperature, topK: topK, topP: topP, minP: minP,
+                constrained: responseFormat != nil || !adjustments.isEmpty)
         }
     }
 
@@ -123,6 +128,11 @@ public struct ValidationInput: Sendable, Hashable {
         guard sampling.temperature.isFinite, sampling.temperature >= 0, sampling.topP.isFinite, sampling.topP > 0,
             sampling.topP <= 1, sampling.minP.isFinite, (0...1).contains(sampling.minP)
         else { throw .undecodable("the executed request's sampling is out of range") }
+        do {
+            sampling.adjustments = try adjustments(of: object)
+        } catch {
+            throw .undecodable("the executed request's \(error.parameter ?? "logit adjustments") are out of range")
+        }
         if let format = object["response_format"], !format.isNull {
             do {
                 if try OutputGrammar.compile(responseFormat: format) != nil { sampling.responseFormat = format }
@@ -139,6 +149,36 @@ public struct ValidationInput: Sendable, Hashable {
             }
         }
         return sampling
+    }
+}
+
+extension ValidationInput {
+    /// The executed request's `logit_bias` and penalties (``LogitAdjustments``; the ML node that
+    /// scores checks the ids against its vocabulary).
+    static func adjustments(of object: JSONValue) throws(InferenceError) -> LogitAdjustments {
+        func number(_ key: String) throws(InferenceError) -> Double? {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let number = value.doubleValue else {
+                throw .invalidParameter(key, "must be a number")
+            }
+            return number
+        }
+        var bias: [Int: Double]?
+        if let value = object["logit_bias"], !value.isNull {
+            guard let fields = value.objectValue else { throw .invalidParameter("logit_bias", "must be an object") }
+            var ids: [Int: Double] = [:]
+            for (key, entry) in fields {
+                guard let id = Int(key), let number = entry.doubleValue else {
+                    throw .invalidParameter("logit_bias", "maps token ids to numbers")
+                }
+                ids[id] = number
+            }
+            bias = ids
+        }
+        return try LogitAdjustments(
+            logitBias: bias, presencePenalty: try number("presence_penalty"),
+            frequencyPenalty: try number("frequency_penalty"), repetitionPenalty: try number("repetition_penalty"),
+            vocabularySize: Int.max)
     }
 }
 
