@@ -181,6 +181,21 @@ struct RequestSummary: Sendable {
             }
             choices = value
         }
+        // What the executor's ML node would refuse with a 400 is refused here, before any escrow:
+        // a `response_format` that does not compile, penalties or `logit_bias` out of range (token
+        // ids against the vocabulary are the ML node's to check).
+        if let format = object["response_format"], !format.isNull {
+            do {
+                _ = try OutputGrammar.compile(responseFormat: format)
+            } catch {
+                throw .invalidRequest(error.message, param: error.param)
+            }
+        }
+        do {
+            _ = try LogitAdjustments(request: object)
+        } catch {
+            throw .invalidRequest(error.description, param: error.parameter)
+        }
         messages = []
         switch kind {
         case .chat:

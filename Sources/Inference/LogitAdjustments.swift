@@ -1,3 +1,5 @@
+import GonkaCore
+
 /// What a request asks to change in the model's logits before each draw: OpenAI's `logit_bias`,
 /// `presence_penalty` and `frequency_penalty`, and vLLM's `repetition_penalty`. Part of the native
 /// sampler (PROTOCOL §7.2 test 3, docs/VALIDATION.md "The native sampler"): the executor's draw and
@@ -70,6 +72,34 @@ public struct LogitAdjustments: Sendable, Hashable {
             }
             if value != 0 { bias.append(TokenBias(token: token, value: Float(value))) }
         }
+    }
+
+    /// The adjustments of a request body's `logit_bias`, `presence_penalty`, `frequency_penalty`
+    /// and `repetition_penalty` (absent or null: off), as ``init(logitBias:presencePenalty:frequencyPenalty:repetitionPenalty:vocabularySize:)``
+    /// checks them; a field of the wrong type is refused too. Read by the Transfer Agent (to refuse
+    /// before any escrow) and the validator (from the executed request).
+    public init(request object: JSONValue, vocabularySize: Int = .max) throws(InferenceError) {
+        func number(_ key: String) throws(InferenceError) -> Double? {
+            guard let value = object[key], !value.isNull else { return nil }
+            guard let number = value.doubleValue else { throw .invalidParameter(key, "must be a number") }
+            return number
+        }
+        var bias: [Int: Double]?
+        if let value = object["logit_bias"], !value.isNull {
+            guard let fields = value.objectValue else { throw .invalidParameter("logit_bias", "must be an object") }
+            var ids: [Int: Double] = [:]
+            for (key, entry) in fields {
+                guard let id = Int(key), let number = entry.doubleValue else {
+                    throw .invalidParameter("logit_bias", "maps token ids to numbers")
+                }
+                ids[id] = number
+            }
+            bias = ids
+        }
+        try self.init(
+            logitBias: bias, presencePenalty: try number("presence_penalty"),
+            frequencyPenalty: try number("frequency_penalty"), repetitionPenalty: try number("repetition_penalty"),
+            vocabularySize: vocabularySize)
     }
 
     /// OpenAI's limit on `logit_bias` entries.

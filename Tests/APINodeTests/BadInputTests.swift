@@ -101,6 +101,19 @@ import Testing
             let huge = chatBody(String(repeating: "a", count: 1 << 20 + 10))
             headers = Self.signed(huge, key: developer, ta: ta)
             Self.expect(try await post(url, body: huge, headers: headers), status: 413, code: "body_too_large", "size")
+            // Refused before any escrow, naming the field: a schema that does not compile, a
+            // penalty out of range, a logit_bias that is not an object of numbers.
+            for (extra, param) in [
+                (#","response_format":{"type":"json_schema","json_schema":{"schema":{"type":"strin"}}}"#, "response_format.json_schema.schema.type"),
+                (#","presence_penalty":3"#, "presence_penalty"),
+                (#","logit_bias":{"7":"high"}"#, "logit_bias"),
+            ] {
+                let bad = chatBody("hello", extra: extra)
+                headers = Self.signed(bad, key: developer, ta: ta)
+                let result = try await post(url, body: bad, headers: headers)
+                Self.expect(result, status: 400, code: "invalid_request", param)
+                #expect((result.json["error"] as? [String: Any])?["param"] as? String == param, "\(result.text)")
+            }
             // Not JSON.
             let junk = Array("not json".utf8)
             headers = Self.signed(junk, key: developer, ta: ta)

@@ -129,9 +129,10 @@ public struct ValidationInput: Sendable, Hashable {
             sampling.topP <= 1, sampling.minP.isFinite, (0...1).contains(sampling.minP)
         else { throw .undecodable("the executed request's sampling is out of range") }
         do {
-            sampling.adjustments = try adjustments(of: object)
+            // The ML node that scores checks the `logit_bias` ids against its vocabulary.
+            sampling.adjustments = try LogitAdjustments(request: object)
         } catch {
-            throw .undecodable("the executed request's \(error.parameter ?? "logit adjustments") are out of range")
+            throw .undecodable("the executed request's \(error.parameter ?? "logit adjustments") is out of range")
         }
         if let format = object["response_format"], !format.isNull {
             do {
@@ -149,36 +150,6 @@ public struct ValidationInput: Sendable, Hashable {
             }
         }
         return sampling
-    }
-}
-
-extension ValidationInput {
-    /// The executed request's `logit_bias` and penalties (``LogitAdjustments``; the ML node that
-    /// scores checks the ids against its vocabulary).
-    static func adjustments(of object: JSONValue) throws(InferenceError) -> LogitAdjustments {
-        func number(_ key: String) throws(InferenceError) -> Double? {
-            guard let value = object[key], !value.isNull else { return nil }
-            guard let number = value.doubleValue else {
-                throw .invalidParameter(key, "must be a number")
-            }
-            return number
-        }
-        var bias: [Int: Double]?
-        if let value = object["logit_bias"], !value.isNull {
-            guard let fields = value.objectValue else { throw .invalidParameter("logit_bias", "must be an object") }
-            var ids: [Int: Double] = [:]
-            for (key, entry) in fields {
-                guard let id = Int(key), let number = entry.doubleValue else {
-                    throw .invalidParameter("logit_bias", "maps token ids to numbers")
-                }
-                ids[id] = number
-            }
-            bias = ids
-        }
-        return try LogitAdjustments(
-            logitBias: bias, presencePenalty: try number("presence_penalty"),
-            frequencyPenalty: try number("frequency_penalty"), repetitionPenalty: try number("repetition_penalty"),
-            vocabularySize: Int.max)
     }
 }
 
