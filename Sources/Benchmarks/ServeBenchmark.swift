@@ -75,12 +75,29 @@ public struct ServeBenchmark: Sendable {
     /// Measures every target at every concurrency (targets interleaved per level); `output` gets the
     /// table as it is made.
     public func run(targets: [Target], output: @Sendable (String) -> Void) async throws -> [Level] {
+        // One connection per request (`Connection: close`, for every target alike): llama.cpp's
+        // server closes a connection after a streamed answer although it announces keep-alive, and
+        // a request sent on it failed (`remoteConnectionClosed`, "I/O on closed channel"). A
+        // loopback connect costs well under a millisecond beside the tens of a first token.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let levels = try await run(targets: targets, http: http, output: output)
+            try await http.shutdown()
+            return levels
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    func run(targets: [Target], http: HTTPClient, output: @Sendable (String) -> Void) async throws -> [Level] {
         var resolved: [Target] = []
         for target in targets {
             let named =
                 target.model.isEmpty
-                ? Target(name: target.name, url: target.url, model: try await Self.modelID(target.url)) : target
-            _ = try await Self.stream(target: named, prompt: prompt(0), maxTokens: 4)  // warm-up
+                ? Target(name: target.name, url: target.url, model: try await Self.modelID(target.url, http: http))
+                : target
+            _ = try await Self.stream(target: named, prompt: prompt(0), maxTokens: 4, http: http)  // warm-up
             resolved.append(named)
         }
         let targets = resolved
@@ -90,7 +107,7 @@ public struct ServeBenchmark: Sendable {
         var levels: [Level] = []
         for c in concurrency {
             for target in targets {
-                let level = try await measure(target: target, concurrency: c)
+                let level = try await measure(target: target, concurrency: c, http: http)
                 levels.append(level)
                 output(Self.row(level))
             }
@@ -109,7 +126,7 @@ public struct ServeBenchmark: Sendable {
         return sorted[max(0, min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.up)) - 1))]
     }
 
-    func measure(target: Target, concurrency c: Int) async throws -> Level {
+    func measure(target: Target, concurrency c: Int, http: HTTPClient) async throws -> Level {
         let total = c * requestsPerStream
         let next = RequestCounter()
         let clock = ContinuousClock()
@@ -121,7 +138,9 @@ public struct ServeBenchmark: Sendable {
                     while true {
                         let index = next.take()
                         guard index < total else { return mine }
-                        mine.append(try await Self.stream(target: target, prompt: prompt(index), maxTokens: maxTokens))
+                        mine.append(
+                            try await Self.stream(
+                                target: target, prompt: prompt(index), maxTokens: maxTokens, http: http))
                     }
                 }
             }
@@ -144,8 +163,8 @@ public struct ServeBenchmark: Sendable {
     }
 
     /// The first model id `GET /v1/models` lists.
-    static func modelID(_ url: String) async throws -> String {
-        let response = try await HTTPClient.shared.execute(
+    static func modelID(_ url: String, http: HTTPClient) async throws -> String {
+        let response = try await http.execute(
             HTTPClientRequest(url: url + "/v1/models"), timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard let list = try? JSONDecoder().decode(Wire.ModelList.self, from: Data(body.readableBytesView)),
@@ -154,17 +173,18 @@ public struct ServeBenchmark: Sendable {
         return id
     }
 
-    static func stream(target: Target, prompt: String, maxTokens: Int) async throws -> StreamSample {
+    static func stream(target: Target, prompt: String, maxTokens: Int, http: HTTPClient) async throws -> StreamSample {
         let body = Wire.CompletionRequest(
             model: target.model, prompt: prompt, max_tokens: maxTokens, temperature: 0, stream: true,
             stream_options: .init(include_usage: true))
         var request = HTTPClientRequest(url: target.url + "/v1/completions")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Connection", value: "close")
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         let clock = ContinuousClock()
         let start = clock.now
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(600))
+        let response = try await http.execute(request, timeout: .seconds(600))
         guard response.status == .ok else {
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
             throw BenchmarkError("\(target.name) answered \(response.status.code): \(text.prefix(300))")

@@ -98,7 +98,9 @@ public struct SamplerReplay: Sendable {
         let state = grammarState
         shaped.withUnsafeMutableBufferPointer { row in
             if let history { parameters.adjustments.apply(to: row, history: history) }
-            if let grammar = parameters.grammar, let vocabulary, let state { vocabulary.mask(row, grammar: grammar, state: state) }
+            if let grammar = parameters.grammar, let vocabulary, let state {
+                vocabulary.mask(row, grammar: grammar, state: state)
+            }
         }
         var draw = shaped.withUnsafeBufferPointer {
             Self.judge($0, parameters: parameters, uniform: u, emitted: emitted, margin: margin)

@@ -104,7 +104,10 @@ import Testing
             // Refused before any escrow, naming the field: a schema that does not compile, a
             // penalty out of range, a logit_bias that is not an object of numbers.
             for (extra, param) in [
-                (#","response_format":{"type":"json_schema","json_schema":{"schema":{"type":"strin"}}}"#, "response_format.json_schema.schema.type"),
+                (
+                    #","response_format":{"type":"json_schema","json_schema":{"schema":{"type":"strin"}}}"#,
+                    "response_format.json_schema.schema.type"
+                ),
                 (#","presence_penalty":3"#, "presence_penalty"),
                 (#","logit_bias":{"7":"high"}"#, "logit_bias"),
             ] {

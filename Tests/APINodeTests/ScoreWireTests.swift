@@ -11,7 +11,8 @@ import Testing
 /// honest executor's draws look like misses).
 struct ScoreWireTests {
     @Test func theSamplingCrossesTheWireUnchanged() throws {
-        var sampling = SamplingParameters(temperature: 0.7, topK: 12, topP: 0.9, minP: 0.05, seed: UInt64.max - 3, choice: 2)
+        var sampling = SamplingParameters(
+            temperature: 0.7, topK: 12, topP: 0.9, minP: 0.05, seed: UInt64.max - 3, choice: 2)
         sampling.adjustments = try LogitAdjustments(
             logitBias: [3: 2.5, 400: -100], presencePenalty: 0.6, frequencyPenalty: -0.3, repetitionPenalty: 1.4,
             vocabularySize: 1000)
