@@ -89,10 +89,14 @@ public struct LogitAdjustments: Sendable, Hashable {
             guard let fields = value.objectValue else { throw .invalidParameter("logit_bias", "must be an object") }
             var ids: [Int: Double] = [:]
             for (key, entry) in fields {
-                guard let id = Int(key), let number = entry.doubleValue else {
-                    throw .invalidParameter("logit_bias", "maps token ids to numbers")
+                guard let id = Self.tokenID(key), let number = entry.doubleValue else {
+                    throw .invalidParameter("logit_bias", "maps token ids (in decimal) to numbers")
                 }
-                ids[id] = number
+                // Two keys for one token would leave which bias applies to the order a reader
+                // visits them in: the executor's and the validator's could differ.
+                guard ids.updateValue(number, forKey: id) == nil else {
+                    throw .invalidParameter("logit_bias", "names token \(id) twice")
+                }
             }
             bias = ids
         }
@@ -100,6 +104,13 @@ public struct LogitAdjustments: Sendable, Hashable {
             logitBias: bias, presencePenalty: try number("presence_penalty"),
             frequencyPenalty: try number("frequency_penalty"), repetitionPenalty: try number("repetition_penalty"),
             vocabularySize: vocabularySize)
+    }
+
+    /// A `logit_bias` key as a token id: decimal digits, no sign or leading zero, so each id has
+    /// one spelling (`"5"`, never `"05"` or `"+5"`).
+    public static func tokenID(_ key: String) -> Int? {
+        guard let id = Int(key), String(id) == key else { return nil }
+        return id
     }
 
     /// OpenAI's limit on `logit_bias` entries.

@@ -283,9 +283,9 @@ extension Handlers {
         if let logitBias {
             var ids: [Int: Double] = [:]
             for (key, value) in logitBias {
-                guard let id = Int(key) else {
+                guard let id = LogitAdjustments.tokenID(key) else {
                     throw .invalidRequest(
-                        "'\(prefix)logit_bias' keys must be token ids of this model; '\(key)' is not.",
+                        "'\(prefix)logit_bias' keys must be token ids of this model, in decimal; '\(key)' is not.",
                         param: prefix + "logit_bias")
                 }
                 ids[id] = value

@@ -54,6 +54,23 @@ struct LogitAdjustmentsTests {
         #expect(field { try LogitAdjustments(logitBias: [8: -100], presencePenalty: -2, vocabularySize: 9) } == nil)
     }
 
+    /// A request body's fields: one spelling per token id and no token twice (which of two biases
+    /// applied would depend on the reader's visiting order), wrong types refused.
+    @Test func requestFieldsAreReadStrictly() throws {
+        let read = try LogitAdjustments(
+            request: ["logit_bias": ["3": 2.5, "40": -100], "presence_penalty": 0.5, "repetition_penalty": .null])
+        #expect(read == (try LogitAdjustments(logitBias: [3: 2.5, 40: -100], presencePenalty: 0.5, vocabularySize: 41)))
+        #expect(try LogitAdjustments(request: ["model": "m"]).isEmpty)
+        let refused: [JSONValue] = [
+            ["logit_bias": ["05": 1]], ["logit_bias": ["+5": 1]], ["logit_bias": ["5": 1, "05": 2]],
+            .object([("logit_bias", .object([("5", 1), ("5", 2)]))]), ["logit_bias": ["5": "x"]],
+            ["logit_bias": [5]], ["frequency_penalty": "high"], ["presence_penalty": 2.5],
+        ]
+        for body in refused {
+            #expect(throws: InferenceError.self, "\(body)") { try LogitAdjustments(request: body) }
+        }
+    }
+
     /// The replay of an adjusted request draws what the adjusted sampler drew, position after
     /// position, from the raw logits; a replay that leaves the adjustments out misses.
     @Test(arguments: [
