@@ -59,7 +59,8 @@ struct LogitAdjustmentsTests {
     @Test func requestFieldsAreReadStrictly() throws {
         let read = try LogitAdjustments(
             request: ["logit_bias": ["3": 2.5, "40": -100], "presence_penalty": 0.5, "repetition_penalty": .null])
-        #expect(read == (try LogitAdjustments(logitBias: [3: 2.5, 40: -100], presencePenalty: 0.5, vocabularySize: 41)))
+        #expect(
+            read == (try LogitAdjustments(logitBias: [3: 2.5, 40: -100], presencePenalty: 0.5, vocabularySize: 41)))
         #expect(try LogitAdjustments(request: ["model": "m"]).isEmpty)
         let refused: [JSONValue] = [
             ["logit_bias": ["05": 1]], ["logit_bias": ["+5": 1]], ["logit_bias": ["5": 1, "05": 2]],
