@@ -46,16 +46,10 @@ public struct ChoiceDecoder {
         if history == nil && parameters.grammar == nil {
             id = sampler.sample(logits)
         } else {
-            // Adjustments and the constraint are part of the draw: the bias and penalties change
-            // the logits, then refused tokens get −∞, before the sampler sees them; the reported
-            // logprobs stay the model's own (below).
-            var shaped = Array(logits)
-            shaped.withUnsafeMutableBufferPointer { row in
-                if let history { parameters.adjustments.apply(to: row, history: history) }
-                if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
-                    vocabulary.mask(row, grammar: grammar, state: state)
-                }
-            }
+            // Adjustments and the constraint are part of the draw; the reported logprobs stay the
+            // model's own (below).
+            let shaped = Sampler.shaped(
+                logits, parameters: parameters, history: history, vocabulary: vocabulary, state: grammarState)
             id = shaped.withUnsafeBufferPointer { sampler.sample($0) }
             if let grammar = parameters.grammar, let vocabulary, let state = grammarState {
                 grammarState = vocabulary.advance(state, by: id, grammar: grammar)

@@ -231,3 +231,23 @@ public struct Sampler: Sendable {
         return candidates
     }
 }
+
+extension Sampler {
+    /// The logits a draw sees: the model's, adjusted by `logit_bias` and the penalties over
+    /// `history`, then masked by the grammar in `state` (when a vocabulary and a state are given).
+    /// The one order the executor's draw (``ChoiceDecoder``) and the validator's replay
+    /// (``SamplerReplay``) share; the reported logprobs stay the model's own.
+    public static func shaped(
+        _ logits: UnsafeBufferPointer<Float>, parameters: SamplingParameters, history: LogitAdjustments.History?,
+        vocabulary: GrammarVocabulary?, state: OutputGrammar.State?
+    ) -> [Float] {
+        var shaped = Array(logits)
+        shaped.withUnsafeMutableBufferPointer { row in
+            if let history { parameters.adjustments.apply(to: row, history: history) }
+            if let grammar = parameters.grammar, let vocabulary, let state {
+                vocabulary.mask(row, grammar: grammar, state: state)
+            }
+        }
+        return shaped
+    }
+}

@@ -94,14 +94,9 @@ public struct SamplerReplay: Sendable {
         }
         // The executor's sampler saw the logits adjusted (bias, penalties over its own earlier
         // tokens) and then masked by the grammar in the state its earlier tokens led to.
-        var shaped = Array(logits)
         let state = grammarState
-        shaped.withUnsafeMutableBufferPointer { row in
-            if let history { parameters.adjustments.apply(to: row, history: history) }
-            if let grammar = parameters.grammar, let vocabulary, let state {
-                vocabulary.mask(row, grammar: grammar, state: state)
-            }
-        }
+        let shaped = Sampler.shaped(
+            logits, parameters: parameters, history: history, vocabulary: vocabulary, state: state)
         var draw = shaped.withUnsafeBufferPointer {
             Self.judge($0, parameters: parameters, uniform: u, emitted: emitted, margin: margin)
         }
