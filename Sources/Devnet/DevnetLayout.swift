@@ -43,7 +43,7 @@ public enum DevnetLayout {
         }
         let fm = FileManager.default
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        let ports = try DevnetPorts.allocate(participants * 3)
+        let ports = try DevnetPorts.allocate(participants * 4)
         var nodes: [DevnetManifest.Node] = []
         var validators: [Genesis.Validator] = []
         var accounts: [Genesis.Account] = []
@@ -57,9 +57,11 @@ public enum DevnetLayout {
             let consensusKey = try PublicKey(bytes: Hex.decode(consensus.publicKey) ?? [])
             let node = DevnetManifest.Node(
                 index: index, moniker: "node\(index)", home: home.path, pid: nil,
-                p2pPort: ports[index * 3], rpcPort: ports[index * 3 + 1], apiPort: ports[index * 3 + 2],
+                p2pPort: ports[index * 4], rpcPort: ports[index * 4 + 1], apiPort: ports[index * 4 + 2],
                 nodeID: p2p.publicKey, accountAddress: account.address,
-                validatorAddress: Hex.encode(consensusKey.address.bytes))
+                validatorAddress: Hex.encode(consensusKey.address.bytes),
+                // The admin routes (ML nodes, API keys) on loopback, where the nodes run an API node.
+                adminPort: model == nil ? nil : ports[index * 4 + 3])
             nodes.append(node)
             validators.append(
                 .init(
@@ -106,6 +108,7 @@ public enum DevnetLayout {
                 // The id genesis registers, whatever file serves it.
                 config.apiModelID = Genesis.Model.devnetDefault.id
                 config.apiValidate = validate
+                if let admin = node.adminPort { config.apiAdminListen = "127.0.0.1:\(admin)" }
             }
             try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         }

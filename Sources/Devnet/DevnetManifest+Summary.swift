@@ -12,7 +12,8 @@ extension DevnetManifest {
         for node in manifest.nodes {
             lines.append(
                 "  \(node.moniker)  pid \(node.pid ?? 0)  rpc \(node.rpcURL)  p2p 127.0.0.1:\(node.p2pPort)  "
-                    + "api 127.0.0.1:\(node.apiPort)  log \(node.logPath)")
+                    + "api 127.0.0.1:\(node.apiPort)  "
+                    + (node.adminPort.map { "admin 127.0.0.1:\($0)  " } ?? "") + "log \(node.logPath)")
         }
         let rpc = manifest.nodes.first?.rpcURL ?? ""
         lines.append("faucet key \"\(manifest.faucet.key)\" (\(manifest.faucet.address)) in \(manifest.faucet.home)")

@@ -51,6 +51,9 @@ public struct DevnetManifest: Codable, Sendable {
         public var p2pPort: Int
         public var rpcPort: Int
         public var apiPort: Int
+        /// The API node's admin listener (`[api] admin_listen`, loopback: `/admin/mlnodes`,
+        /// `/admin/apikeys`); nil for a node without an API node or from an older manifest.
+        public var adminPort: Int?
         /// Hex of the p2p public key (the node id in `persistent_peers`).
         public var nodeID: String
         public var accountAddress: Address
@@ -64,7 +67,7 @@ public struct DevnetManifest: Codable, Sendable {
         /// Memberwise: each value as `devnet.json` holds it.
         public init(
             index: Int, moniker: String, home: String, pid: Int32?, p2pPort: Int, rpcPort: Int, apiPort: Int,
-            nodeID: String, accountAddress: Address, validatorAddress: String
+            nodeID: String, accountAddress: Address, validatorAddress: String, adminPort: Int? = nil
         ) {
             self.index = index
             self.moniker = moniker
@@ -73,6 +76,7 @@ public struct DevnetManifest: Codable, Sendable {
             self.p2pPort = p2pPort
             self.rpcPort = rpcPort
             self.apiPort = apiPort
+            self.adminPort = adminPort
             self.nodeID = nodeID
             self.accountAddress = accountAddress
             self.validatorAddress = validatorAddress
@@ -83,6 +87,7 @@ public struct DevnetManifest: Codable, Sendable {
             case p2pPort = "p2p_port"
             case rpcPort = "rpc_port"
             case apiPort = "api_port"
+            case adminPort = "admin_port"
             case nodeID = "node_id"
             case accountAddress = "account_address"
             case validatorAddress = "validator_address"
@@ -97,6 +102,7 @@ public struct DevnetManifest: Codable, Sendable {
             try c.encode(p2pPort, forKey: .p2pPort)
             try c.encode(rpcPort, forKey: .rpcPort)
             try c.encode(apiPort, forKey: .apiPort)
+            try c.encodeIfPresent(adminPort, forKey: .adminPort)
             try c.encode(nodeID, forKey: .nodeID)
             try c.encode(accountAddress, forKey: .accountAddress)
             try c.encode(validatorAddress, forKey: .validatorAddress)
@@ -104,10 +110,12 @@ public struct DevnetManifest: Codable, Sendable {
             var extra = encoder.container(keyedBy: ExtraKeys.self)
             try extra.encode(rpcURL, forKey: .rpcURL)
             try extra.encode(logPath, forKey: .log)
+            try extra.encodeIfPresent(adminPort.map { "http://127.0.0.1:\($0)" }, forKey: .adminURL)
         }
 
         enum ExtraKeys: String, CodingKey {
             case rpcURL = "rpc_url"
+            case adminURL = "admin_url"
             case log
         }
     }

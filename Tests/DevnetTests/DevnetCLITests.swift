@@ -184,7 +184,12 @@ import Testing
             let file = node.index == 1 ? Self.existingFile : model
             #expect(Self.value(after: "[api]", key: "model", in: config) == "\"\(file)\"", "node\(node.index)")
             #expect(Self.value(after: "[api]", key: "model_id", in: config) == "\"\(Genesis.Model.devnetDefault.id)\"")
+            // The admin routes on their own loopback port, named in the manifest.
+            let admin = try #require(node.adminPort, "node\(node.index) has no admin port")
+            #expect(Self.value(after: "[api]", key: "admin_listen", in: config) == "\"127.0.0.1:\(admin)\"")
         }
+        let ports = manifest.nodes.flatMap { [$0.p2pPort, $0.rpcPort, $0.apiPort, $0.adminPort ?? 0] }
+        #expect(Set(ports).count == 12)
         let again = try await H.run([
             "devnet", "up", "--dir", dir.path, "--no-start", "--model", model, "--node-model", "0=\(Self.existingFile)",
         ])

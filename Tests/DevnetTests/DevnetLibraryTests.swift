@@ -26,6 +26,7 @@ import Testing
         #expect(read.nodes.map(\.accountAddress) == written.nodes.map(\.accountAddress))
         #expect(read.nodes.map(\.validatorAddress) == written.nodes.map(\.validatorAddress))
         #expect(!read.serves, "no model: no API nodes")
+        #expect(read.nodes.allSatisfy { $0.adminPort == nil }, "no API node: no admin listener")
         // The file also carries, for people and scripts, each node's RPC URL and log.
         let text = try String(contentsOf: DevnetManifest.url(in: dir), encoding: .utf8)
         #expect(text.contains("\"rpc_url\" : \"\(written.nodes[0].rpcURL)\""))

@@ -306,6 +306,37 @@ import Testing
         #expect(try chain.ledger.supplyInvariantViolation() == nil)
     }
 
+    /// A model retired by governance (§10) after an inference started: the verdict on that inference
+    /// is still held to the model's threshold, and a lawful pass still counts.
+    @Test func aRetiredModelsInferencesKeepTheirValidationThreshold() throws {
+        let gnk = Amount.ngonkaPerGNK
+        var params = ChainParams.devnet
+        params.governance = GovernanceLedgerTests.governance
+        let chain = try Self.makeChain(params: params)
+        let served = try Self.served(chain)
+        let v = Self.others(chain, excluding: served.executor)[0]
+        let va = v.publicKey.address
+        // Participant 3 proposes to retire the model (it pays the deposit), 3 and 2 vote yes.
+        let funding = try [2, 3].map { i in
+            try chain.sign(
+                chain.body(
+                    [.send(from: chain.address(i), to: chain.validators[i].publicKey.address, amount: 500 * gnk)],
+                    signer: chain.accounts[i]),
+                by: chain.accounts[i])
+        }
+        #expect(try Self.block(chain, funding).txResults.allSatisfy(\.isSuccess))
+        var retire = Wire.ProposalContent()
+        retire.retireModel.modelID = Self.model
+        let (_, end) = try GovernanceLedgerTests.propose(chain, retire, votes: [(3, .yes), (2, .yes)])
+        _ = try GovernanceLedgerTests.advance(chain, to: end)
+        #expect(try chain.ledger.models().isEmpty)
+        let above = try Self.send(chain, Self.validation(served.id, by: va, passed: true, distance: 50_001), by: v)
+        #expect(above.error?.shortDescription == "contradictory_verdict")
+        let atThreshold = Self.validation(served.id, by: va, passed: true, distance: 50_000)
+        #expect(try Self.send(chain, atThreshold, by: v).error == nil)
+        #expect(try chain.ledger.inference(served.id)?.status == .validated)
+    }
+
     @Test func onlyADrawnRevalidatorMayVoteAndOnlyOnce() throws {
         var params = ChainParams.devnet
         params.validation.revalidators = 1

@@ -22,6 +22,15 @@ def model_path():
     return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def manifest():
+    """The shared devnet's `devnet.json` (nodes with their homes, RPC and admin ports), and the gonka
+    binary; starts the devnet first when no module has."""
+    import json
+    proxy()
+    with open(os.path.join(_state["directory"], "devnet", "devnet.json")) as f:
+        return json.load(f), _state["binary"]
+
+
 def down():
     """Stops the shared devnet now (a later `proxy()` starts a new one)."""
     _down()

@@ -78,7 +78,7 @@ enum GovernanceContent {
             guard try Inference.modelInfo(retire.modelID, in: state) != nil else {
                 throw .unknownModel(retire.modelID)
             }
-            Inference.retireModel(retire.modelID, in: state)
+            try Inference.retireModel(retire.modelID, in: state)
         case .softwareUpgrade(let upgrade):
             try checkUpgrade(upgrade, height: context.height)
             var plan = Wire.UpgradePlan()

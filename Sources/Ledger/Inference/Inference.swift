@@ -43,6 +43,7 @@ enum Inference {
     /// Starts may name it from the next transaction on.
     static func registerModel(_ info: Wire.ModelInfo, startPrice: UInt64, in state: StateContext) throws(LedgerError) {
         try state.setRecord(info, at: StateKey.model(info.id))
+        state.delete(StateKey.retiredModel(info.id))
         var price = Wire.ModelPrice()
         price.model = info.id
         price.priceMicro = startPrice * microPerNgonka
@@ -50,8 +51,13 @@ enum Inference {
     }
 
     /// Removes a model and its price (a passed `RetireModel`, §10): new Starts naming it are
-    /// refused as `unknown_model`; inferences already started finish at the price they escrowed.
-    static func retireModel(_ id: String, in state: StateContext) {
+    /// refused as `unknown_model`; inferences already started finish at the price they escrowed
+    /// and are still validated under the entry's threshold and sampler kind, kept aside for them
+    /// (``validationModelInfo(_:in:)``) until the id is registered again.
+    static func retireModel(_ id: String, in state: StateContext) throws(LedgerError) {
+        if let info = try modelInfo(id, in: state) {
+            try state.setRecord(info, at: StateKey.retiredModel(id))
+        }
         state.delete(StateKey.model(id))
         state.delete(StateKey.modelPrice(id))
     }
@@ -159,6 +165,13 @@ enum Inference {
 
     static func modelInfo(_ id: String, in state: StateContext) throws(LedgerError) -> Wire.ModelInfo? {
         try state.record(Wire.ModelInfo.self, at: StateKey.model(id), what: "model \(id)")
+    }
+
+    /// The registry entry a validation verdict on an inference of `id` is held to (§7.2): the
+    /// registered one, else the one kept when the model was retired.
+    static func validationModelInfo(_ id: String, in state: StateContext) throws(LedgerError) -> Wire.ModelInfo? {
+        if let info = try modelInfo(id, in: state) { return info }
+        return try state.record(Wire.ModelInfo.self, at: StateKey.retiredModel(id), what: "retired model \(id)")
     }
 
     static func models(in state: StateContext) throws(LedgerError) -> [Wire.ModelInfo] {

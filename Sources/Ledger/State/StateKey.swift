@@ -16,6 +16,8 @@ enum StateKey {
     static let inferenceExpiryPrefix = Array("inference/expiry/".utf8)
     static let modelPrefix = Array("inference/model/".utf8)
     static let modelPricePrefix = Array("inference/price/".utf8)
+    /// A retired model's registry entry, kept for the validation of inferences started before.
+    static let retiredModelPrefix = Array("inference/retired_model/".utf8)
     static let executorSet = Array("inference/executor_set".utf8)
     static let missesPrefix = Array("inference/misses/".utf8)
     static let lastBlockTime = Array("inference/block_time".utf8)
@@ -36,6 +38,7 @@ enum StateKey {
     static func inferenceExpiries(height: UInt64) -> [UInt8] { inferenceExpiryPrefix + BigEndian.encode(height) }
     static func model(_ id: String) -> [UInt8] { modelPrefix + Array(id.utf8) }
     static func modelPrice(_ id: String) -> [UInt8] { modelPricePrefix + Array(id.utf8) }
+    static func retiredModel(_ id: String) -> [UInt8] { retiredModelPrefix + Array(id.utf8) }
     static func misses(_ address: Address) -> [UInt8] { missesPrefix + address.bytes }
     static func dutyCount(_ address: Address) -> [UInt8] { dutyCountPrefix + address.bytes }
 }

@@ -97,7 +97,7 @@ extension Validation {
         guard msg.reason.isEmpty else {
             throw .contradictoryVerdict("a passed validation gives reason \"\(msg.reason)\"")
         }
-        let info = try Inference.modelInfo(model, in: state)
+        let info = try Inference.validationModelInfo(model, in: state)
         let threshold = info?.validationThresholdPpm ?? 0
         if threshold > 0, msg.distancePpm > threshold {
             throw .contradictoryVerdict(
