@@ -23,6 +23,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case upstream = "upstream_failed"
         case upstreamTimeout = "upstream_timeout"
         case chainUnavailable = "chain_unavailable"
+        case noTokenizer = "no_tokenizer"
         case spendingLimit = "spending_limit_reached"
         case internalError = "internal_error"
     }
@@ -68,6 +69,15 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func upstream(_ message: String) -> Self { Self(.upstream, message) }
     public static func upstreamTimeout(_ message: String) -> Self { Self(.upstreamTimeout, message) }
     public static func chainUnavailable(_ message: String) -> Self { Self(.chainUnavailable, message) }
+    /// The Transfer Agent cannot count the prompt with `model`'s tokenizer (no ML node of its own
+    /// for the model answers `/v1/tokenize`): it refuses rather than bill an estimate.
+    public static func noTokenizer(_ model: String, reason: String) -> Self {
+        Self(
+            .noTokenizer,
+            "This node cannot count the prompt's tokens for '\(model)' (\(reason)); requests are billed by the "
+                + "model's own tokenizer, never estimated. Retry, or send the request to another node.",
+            param: "model")
+    }
     public static func spendingLimit(_ message: String) -> Self { Self(.spendingLimit, message) }
     public static func internalError(_ message: String) -> Self { Self(.internalError, message) }
 
@@ -84,7 +94,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case .bodyTooLarge: 413
         case .overloaded: 429
         case .upstream, .noExecutor: 502
-        case .chainUnavailable: 503
+        case .chainUnavailable, .noTokenizer: 503
         case .upstreamTimeout: 504
         case .internalError: 500
         }

@@ -107,9 +107,12 @@ extension APINode {
         return configuration.fallbackPrice
     }
 
-    /// Prompt tokens with the model's tokenizer: the in-process backend's chat template when there
-    /// is one, else an ML node's `/v1/tokenize` of the text (chat: rendered by our template, markers
-    /// included).
+    /// Prompt tokens with the model's tokenizer (PROTOCOL §6.2): the in-process backend's chat
+    /// template when there is one, else `/v1/tokenize` of the text (chat: rendered by our template,
+    /// markers included) on this node's ML nodes for the model, each in turn until one answers (a
+    /// remote ML node in front of vLLM or llama.cpp's server counts with the model's own tokenizer
+    /// too). With none answering the request is refused (``APIError/noTokenizer(_:reason:)``): a
+    /// byte count would bill the requester several times over.
     func countPromptTokens(_ summary: RequestSummary) async throws(APIError) -> Int {
         if let ids = summary.promptTokenIDs { return ids.count }
         if let local = registry.localBackend, local.info.id == summary.model {
@@ -117,26 +120,31 @@ extension APINode {
             return local.chatPrompt(summary.messages).count
         }
         let text = summary.prompt ?? ChatTemplate.render(summary.messages)
-        let overhead = 0
-        guard let node = registry.any(model: summary.model) else {
-            // No ML node of our own for it: a byte count bounds the token count from above.
-            return text.utf8.count + overhead
-        }
-        var request = HTTPClientRequest(url: node.url + "/v1/tokenize")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        let payload = (try? JSONSerialization.data(withJSONObject: ["model": summary.model, "prompt": text])) ?? Data()
-        request.body = .bytes(ByteBuffer(bytes: payload))
-        do {
-            let response = try await http.execute(request, timeout: .seconds(10))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            if response.status == .ok,
-                let count = (try? JSONValue(parsing: body.readableBytesView))?["count"]?.intValue
-            {
-                return count + overhead
+        let nodes = registry.list().filter { $0.enabled && $0.model == summary.model }
+        guard !nodes.isEmpty else { throw .noTokenizer(summary.model, reason: "no ML node of this node serves it") }
+        let payload = JSONValue.object([("model", .string(summary.model)), ("prompt", .string(text))])
+            .bytes(sortedKeys: true)
+        var failures: [String] = []
+        for node in nodes {
+            var request = HTTPClientRequest(url: node.url + "/v1/tokenize")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: payload))
+            do {
+                let response = try await http.execute(request, timeout: .seconds(10))
+                let body = try await response.body.collect(upTo: 16 << 20)
+                let answer = try? JSONValue(parsing: body.readableBytesView)
+                if response.status == .ok, let count = answer?["count"]?.intValue, count >= 0 {
+                    return count
+                }
+                failures.append("\(node.id) answered \(response.status.code)")
+            } catch {
+                failures.append("\(node.id): \(error)")
             }
-        } catch {}
-        return text.utf8.count + overhead
+        }
+        logger.warning(
+            "no ML node counted a prompt", metadata: ["model": "\(summary.model)", "failures": "\(failures)"])
+        throw .noTokenizer(summary.model, reason: "its ML nodes did not answer /v1/tokenize")
     }
 
     /// Steps 3–5: draw, forward, fail over; on the first accepted attempt the Start goes to the

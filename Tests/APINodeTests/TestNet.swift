@@ -57,9 +57,11 @@ final class TestNet: Sendable {
     }
 
     /// Starts the network and waits until it makes blocks and every API node serves.
+    /// `remoteML`: each API node gets its ML node as a remote one (an `MLNodeServer` on its own
+    /// loopback port, added to the registry as `[api] ml_nodes` would) instead of in process.
     static func start(
         participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11,
-        validate: Bool = false
+        validate: Bool = false, remoteML: Bool = false
     ) async throws -> TestNet {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
         let chain = try TestChain(accounts: 3, seed: seed)
@@ -143,10 +145,17 @@ final class TestNet: Sendable {
             let backend = NativeBackend(
                 model: model, id: Model.id, parallel: 1, queue: 8, threads: 1, contextLength: 512)
             let apiServices = APINodeServices(node: apiNode)
+            var nodeServices = apiServices.services(embedded: remoteML ? nil : backend)
+            if remoteML {
+                let registry = apiNode.registry
+                nodeServices.append(
+                    MLNodeServer.application(backend: backend, port: 0, logger: logger("ml\(i)")) { port in
+                        _ = registry.add(url: "http://127.0.0.1:\(port)", model: Model.id)
+                    })
+            }
             let group = ServiceGroup(
                 configuration: .init(
-                    services: apiServices.services(embedded: backend).map { .init(service: $0) },
-                    logger: logger("group\(i)")))
+                    services: nodeServices.map { .init(service: $0) }, logger: logger("group\(i)")))
             let apiTask = Task { try await group.run() }
             chainNodes.append(node)
             apiNodes.append(apiNode)
@@ -209,11 +218,12 @@ final class TestNet: Sendable {
     /// Runs `body` with a started network, stopping it on every path.
     static func with<T: Sendable>(
         participants: Int = 3, firstByteTimeout: Duration = .seconds(20), validate: Bool = false,
-        _ body: @Sendable (TestNet) async throws -> T
+        remoteML: Bool = false, _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
         await turn.wait()
         defer { turn.signal() }
-        let net = try await start(participants: participants, firstByteTimeout: firstByteTimeout, validate: validate)
+        let net = try await start(
+            participants: participants, firstByteTimeout: firstByteTimeout, validate: validate, remoteML: remoteML)
         do {
             let value = try await body(net)
             await net.stop()
