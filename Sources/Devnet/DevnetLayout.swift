@@ -27,12 +27,15 @@ public enum DevnetLayout {
     /// `model`: the GGUF file each node's API node serves in-process (none: no API nodes), under
     /// the devnet's registered model id (``Genesis/Model/devnetDefault``); `nodeModels[K]`: another
     /// file node K serves under that id instead (a cheat model for the validation tests);
+    /// (a URL: node K's API node has no in-process model and uses the ML node there);
     /// `validate: false` turns the API nodes' validation workers off (to measure their cost);
-    /// `epochs` is the schedule (``EpochParams/quick`` for tests that need several epochs).
+    /// `epochs` is the schedule (``EpochParams/quick`` for tests that need several epochs);
+    /// `registeredModel` is genesis's one registry entry (its sampler kind and threshold).
     public static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
         extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil,
-        nodeModels: [Int: String] = [:], validate: Bool = true, epochs: EpochParams = .devnet
+        nodeModels: [Int: String] = [:], validate: Bool = true, epochs: EpochParams = .devnet,
+        registeredModel: Genesis.Model = .devnetDefault
     ) throws -> DevnetManifest {
         if !nodeModels.isEmpty {
             guard model != nil else {
@@ -88,7 +91,7 @@ public enum DevnetLayout {
             moduleAccounts: [
                 .init(name: "mining_pool", balance: miningPoolBalance),
                 .init(name: "community_pool", balance: communityPoolBalance),
-            ], validators: validators, models: [.devnetDefault])
+            ], validators: validators, models: [registeredModel])
         try genesis.validate()
         let genesisJSON = try genesis.encodedJSON()
         for node in nodes {
@@ -105,8 +108,14 @@ public enum DevnetLayout {
                 config.apiEnabled = true
                 config.apiML = "embedded"
                 config.apiModel = nodeModels[node.index] ?? model
-                // The id genesis registers, whatever file serves it.
-                config.apiModelID = Genesis.Model.devnetDefault.id
+                if let url = nodeModels[node.index], DevnetNodeModel.isURL(url) {
+                    // No model in process: the API node serves through that ML node.
+                    config.apiML = ""
+                    config.apiModel = model
+                    config.apiMLNodes = [url]
+                }
+                // The id genesis registers, whatever file or engine serves it.
+                config.apiModelID = registeredModel.id
                 config.apiValidate = validate
                 if let admin = node.adminPort { config.apiAdminListen = "127.0.0.1:\(admin)" }
             }

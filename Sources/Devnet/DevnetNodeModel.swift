@@ -1,14 +1,22 @@
 import Foundation
 
-/// `--node-model K=PATH` of `gonka devnet up`: node K (0-based, as the devnet names `nodeK`) serves
-/// the GGUF file PATH under the devnet's registered model id instead of the default model. The
-/// chain knows only the id, so any weights can stand behind it: the validation tests serve a
-/// cheat model (`CheatModel` in Benchmarks) this way.
+/// `--node-model K=PATH|URL` of `gonka devnet up`: node K (0-based, as the devnet names `nodeK`)
+/// serves the GGUF file PATH in process, or has no in-process model and uses the ML node at URL
+/// (`[api] ml = ""`, `ml_nodes = [URL]`: e.g. `gonka mlnode start --backend openai` in front of
+/// llama.cpp's server), under the devnet's registered model id instead of the default model. The
+/// chain knows only the id, so any weights or engine can stand behind it: the validation tests
+/// serve a cheat model this way, the cross-engine tests another engine.
 public struct DevnetNodeModel: Sendable, Hashable {
     /// The node's index.
     public var node: Int
-    /// The GGUF file it serves.
+    /// The GGUF file it serves, or the `http(s)://` URL of its ML node.
     public var path: String
+
+    /// Whether ``path`` is an ML node's URL rather than a file.
+    public var isURL: Bool { Self.isURL(path) }
+
+    /// Whether a `--node-model` value names an ML node (`http://…`, `https://…`) rather than a file.
+    public static func isURL(_ value: String) -> Bool { value.hasPrefix("http://") || value.hasPrefix("https://") }
 
     /// Memberwise.
     public init(node: Int, path: String) {
@@ -28,10 +36,20 @@ public struct DevnetNodeModel: Sendable, Hashable {
         }
         guard !path.isEmpty else { throw DevnetError("--node-model \"\(text)\" names no file after =") }
         self.node = node
-        self.path = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL.path
+        if Self.isURL(path) {
+            guard let url = URL(string: path), let host = url.host, !host.isEmpty else {
+                throw DevnetError("--node-model \"\(text)\": \(path) is not an http(s)://host:port URL")
+            }
+            var trimmed = path
+            while trimmed.hasSuffix("/") { trimmed.removeLast() }
+            self.path = trimmed
+        } else {
+            self.path = URL(fileURLWithPath: (path as NSString).expandingTildeInPath).standardizedFileURL.path
+        }
     }
 
-    /// Refuses an index outside `0..<participants`, an index given twice, and a file that is not there.
+    /// Refuses an index outside `0..<participants`, an index given twice, and a file that is not
+    /// there (a URL is not checked here: the API node waits for its ML node to answer).
     public static func check(_ models: [DevnetNodeModel], participants: Int) throws(DevnetError) {
         var seen: Set<Int> = []
         for model in models {
@@ -42,6 +60,7 @@ public struct DevnetNodeModel: Sendable, Hashable {
             guard seen.insert(model.node).inserted else {
                 throw DevnetError("--node-model names node \(model.node) twice")
             }
+            if model.isURL { continue }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory), !isDirectory.boolValue
             else { throw DevnetError("--node-model \(model.node)=\(model.path): no such file") }

@@ -1,6 +1,7 @@
 import Foundation
 import GonkaClient
 import GonkaCore
+import Ledger
 
 /// The steps of the devnet commands, shared with `gonka bench chain`.
 public enum DevnetRunner {
@@ -10,7 +11,7 @@ public enum DevnetRunner {
     public static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
         extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:], validate: Bool = true,
-        epochs: EpochParams = .devnet
+        epochs: EpochParams = .devnet, registeredModel: Genesis.Model = .devnetDefault
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -22,10 +23,10 @@ public enum DevnetRunner {
                         + "stop it first: gonka devnet down --dir \(dir.path)")
             }
             if !reset {
-                guard nodeModels.isEmpty, validate, epochs == .devnet else {
+                guard nodeModels.isEmpty, validate, epochs == .devnet, registeredModel == .devnetDefault else {
                     throw DevnetError(
-                        "\(dir.path) holds a devnet already: --node-model, --no-validation and --short-epochs apply to a new one "
-                            + "(add --reset)")
+                        "\(dir.path) holds a devnet already: --node-model, --no-validation, --short-epochs, --sampler and "
+                            + "--validation-threshold-ppm apply to a new one (add --reset)")
                 }
                 var resumed = existing
                 resumed.binary = binary
@@ -40,7 +41,7 @@ public enum DevnetRunner {
         }
         return try DevnetLayout.create(
             dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
-            model: model, nodeModels: nodeModels, validate: validate, epochs: epochs)
+            model: model, nodeModels: nodeModels, validate: validate, epochs: epochs, registeredModel: registeredModel)
     }
 
     /// Starts every node and records the pids.

@@ -3,6 +3,7 @@ import Devnet
 import Foundation
 import GonkaCore
 import Inference
+import Ledger
 
 /// `gonka devnet …`: a local network of validator processes on loopback ports.
 struct Devnet: AsyncParsableCommand {
@@ -43,11 +44,23 @@ struct Devnet: AsyncParsableCommand {
         @Option(
             name: .customLong("node-model"),
             help: ArgumentHelp(
-                "Node K (0-based) serves the GGUF file PATH instead of --model, under the same registered model id (repeatable).",
+                "Node K (0-based) serves the GGUF file PATH instead of --model, or through the ML node at URL, under the same registered model id (repeatable).",
                 discussion:
-                    "The chain knows only the model id, so any weights can stand behind it: the validation tests serve a cheat model this way. Only for a new devnet.",
-                valueName: "K=PATH"))
+                    "The chain knows only the model id, so any weights or engine can stand behind it: the validation tests serve a cheat model this way, and a URL (http://host:port of `gonka mlnode start --backend openai …` in front of vLLM or llama.cpp's server) gives node K no in-process model. Only for a new devnet.",
+                valueName: "K=PATH|URL"))
         var nodeModel: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "The registered model's sampler kind: native (validators replay the engine's sampler, §7.2 test 3) or opaque (the likelihood test, test 4; for other engines).",
+                discussion: "Only for a new devnet."))
+        var sampler = "native"
+        @Option(
+            help: ArgumentHelp(
+                "The registered model's validation_threshold in ppm (default: the devnet model's measured 1000).",
+                discussion:
+                    "Calibrate a cross-engine devnet with `gonka bench validation --pair`, docs/VALIDATION.md. Only for a new devnet."
+            ))
+        var validationThresholdPpm: UInt64?
         @Option(help: "Port of the developer's signing proxy (0: any free one).") var proxyPort = 0
         @Flag(help: "Run the chain only: no API nodes, no model, no proxy (the fault tests).") var chainOnly = false
         @Flag(help: "API nodes do not validate each other's inferences (only to measure validation's cost).")
@@ -75,11 +88,25 @@ struct Devnet: AsyncParsableCommand {
             if !nodeModel.isEmpty, chainOnly {
                 throw ValidationError("--node-model needs API nodes (not --chain-only)")
             }
+            guard ["native", "opaque"].contains(sampler) else {
+                throw ValidationError("--sampler must be native or opaque, not \"\(sampler)\"")
+            }
+            if let validationThresholdPpm, !(1...1_000_000).contains(validationThresholdPpm) {
+                throw ValidationError("--validation-threshold-ppm must be in 1…1000000")
+            }
             do {
                 _ = try nodeModels()
             } catch {
                 throw ValidationError(error.description)
             }
+        }
+
+        /// Genesis's registry entry: the devnet model with `--sampler` and `--validation-threshold-ppm`.
+        var registeredModel: Genesis.Model {
+            var entry = Genesis.Model.devnetDefault
+            entry.sampler = sampler
+            if let validationThresholdPpm { entry.validationThresholdPpm = validationThresholdPpm }
+            return entry
         }
 
         /// `--node-model` as node index → file, checked (index in range and given once, file present).
@@ -98,7 +125,7 @@ struct Devnet: AsyncParsableCommand {
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
                 binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels(),
-                validate: !noValidation, epochs: shortEpochs ? .quick : .devnet)
+                validate: !noValidation, epochs: shortEpochs ? .quick : .devnet, registeredModel: registeredModel)
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return

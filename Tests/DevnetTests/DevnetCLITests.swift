@@ -127,6 +127,9 @@ import Testing
             "twice"
         ),
         (["devnet", "up", "--node-model", "0=/nonexistent/model.gguf"], "no such file"),
+        (["devnet", "up", "--node-model", "0=http://"], "not an http(s)://host:port URL"),
+        (["devnet", "up", "--sampler", "greedy"], "--sampler must be native or opaque"),
+        (["devnet", "up", "--validation-threshold-ppm", "0"], "--validation-threshold-ppm must be in"),
         (["devnet", "up", "--node-model", "0=\(Self.existingFile)", "--chain-only"], "not --chain-only"),
     ])
     func badInputIsAClearError(arguments: [String], mentions: String) async throws {
@@ -190,6 +193,28 @@ import Testing
         }
         let ports = manifest.nodes.flatMap { [$0.p2pPort, $0.rpcPort, $0.apiPort, $0.adminPort ?? 0] }
         #expect(Set(ports).count == 12)
+        // A URL: that node has no model in process and serves through the ML node there; the
+        // registered entry takes --sampler and --validation-threshold-ppm.
+        let remoteDir = try H.temporaryDirectory("nodemodel-url")
+        defer { try? FileManager.default.removeItem(at: remoteDir) }
+        let remote = try await H.run([
+            "devnet", "up", "--dir", remoteDir.path, "--participants", "2", "--no-start", "--model", model,
+            "--node-model", "1=http://127.0.0.1:9/", "--sampler", "opaque", "--validation-threshold-ppm", "25000",
+        ])
+        #expect(remote.status == 0, "\(remote.output)")
+        let remoteNodes = try H.loadManifest(remoteDir).nodes
+        for node in remoteNodes {
+            let config = try String(contentsOfFile: node.home + "/config.toml", encoding: .utf8)
+            let remoteOne = node.index == 1
+            #expect(Self.value(after: "[api]", key: "ml", in: config) == (remoteOne ? "\"\"" : "\"embedded\""))
+            #expect(
+                Self.value(after: "[api]", key: "ml_nodes", in: config)
+                    == (remoteOne ? "[\"http://127.0.0.1:9\"]" : "[]"))
+        }
+        let genesis = try Genesis.decode(
+            json: Data(contentsOf: URL(fileURLWithPath: remoteNodes[0].home + "/genesis.json")))
+        #expect(genesis.models.map(\.sampler) == ["opaque"])
+        #expect(genesis.models.map(\.validationThresholdPpm) == [25_000])
         let again = try await H.run([
             "devnet", "up", "--dir", dir.path, "--no-start", "--model", model, "--node-model", "0=\(Self.existingFile)",
         ])
