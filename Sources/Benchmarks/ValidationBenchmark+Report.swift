@@ -46,6 +46,10 @@ extension ValidationBenchmark {
         public var impossibleTokens: Int
         public var failures: Int
         public var failureReasons: [String: Int]
+        /// Test 4's z over the sampled pairs (opaque runs; nil in native ones).
+        public var likelihoodZ: Spread?
+        /// Its lowest value (the margin is −`likelihood_margin`).
+        public var likelihoodZMin: Double?
     }
 
     /// One cheat class at one `validation_threshold`.
@@ -118,6 +122,8 @@ extension ValidationBenchmark {
         public var cost: CostReport?
         public var executorThreads: Int
         public var validatorThreads: Int
+        /// The sampler kind the check ran with (`native` or `opaque`).
+        public var sampler: String
 
         init(
             settings: Settings, honest samples: [Sample], emptyOutputs: Int, cheats: [CheatClass: [Sample]],
@@ -127,13 +133,15 @@ extension ValidationBenchmark {
             thresholdPpm = settings.thresholdPpm
             executorThreads = settings.executorThreads
             validatorThreads = settings.validatorThreads
+            sampler = settings.sampler.rawValue
             self.cost = cost
             // Proposal: a margin of 2× over the honest maximum.
             let honestMax = UInt64(honest.distancePpm.max)
             let proposedPpm = Swift.max(1_000, (2 * honestMax + 999) / 1_000 * 1_000)
             let proposedCheck = InferenceCheck(
                 thresholds: .init(
-                    params: settings.params, validationThreshold: Double(proposedPpm) / 1e6, sampler: .native))
+                    params: settings.params, validationThreshold: Double(proposedPpm) / 1e6,
+                    sampler: settings.sampler))
             var failuresAtProposed = 0
             for sample in samples where !(try proposedCheck.evaluate(sample.input).passed) { failuresAtProposed += 1 }
             let n = Double(Swift.max(samples.count, 1))
@@ -164,13 +172,18 @@ extension ValidationBenchmark {
             if let model { out.append("model \(model)") }
             let h = honest
             out.append(
-                "honest: \(h.pairs) pairs (\(h.greedy) greedy, \(h.shortPairs) of 1–4 tokens, \(h.outputTokens) tokens; \(h.emptyOutputs) empty outputs skipped), executor \(executorThreads) thread(s) one token at a time, validator \(validatorThreads) thread(s) one batch"
+                "sampler \(sampler) (§7.2 test \(sampler == "opaque" ? "4, likelihood" : "3, replay")); honest: \(h.pairs) pairs (\(h.greedy) greedy, \(h.shortPairs) of 1–4 tokens, \(h.outputTokens) tokens; \(h.emptyOutputs) empty outputs skipped), executor \(executorThreads) thread(s) one token at a time, validator \(validatorThreads) thread(s) one batch"
             )
             out.append(
                 "  distance_ppm: \(h.distancePpm.text); positions above ceiling: max \(h.positionsAboveCeilingMax)")
             out.append(
                 "  sampler misses: \(h.samplerMisses.text); pairs with a miss \(String(format: "%.4f", h.pairsWithMisses)); ambiguous positions \(h.ambiguousPositions); impossible tokens \(h.impossibleTokens)"
             )
+            if let z = h.likelihoodZ, let low = h.likelihoodZMin {
+                out.append(
+                    "  likelihood z (test 4, sampled pairs): p50 \(String(format: "%.2f", z.p50)), mean \(String(format: "%.2f", z.mean)), min \(String(format: "%.2f", low))"
+                )
+            }
             out.append(
                 "  failures at validation_threshold \(thresholdPpm) ppm: \(h.failures) \(h.failureReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
             )
@@ -247,6 +260,9 @@ extension ValidationBenchmark.HonestReport {
         let failed = samples.filter { !$0.verdict.passed }
         failures = failed.count
         failureReasons = Dictionary(grouping: failed) { $0.verdict.reason?.rawValue ?? "?" }.mapValues(\.count)
+        let zs = samples.compactMap(\.verdict.likelihoodZ)
+        likelihoodZ = zs.isEmpty ? nil : .init(zs)
+        likelihoodZMin = zs.min()
     }
 }
 

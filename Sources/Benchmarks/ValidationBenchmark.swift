@@ -39,6 +39,9 @@ public struct ValidationBenchmark: Sendable {
         public var seed: UInt64 = 1
         public var classes = CheatClass.allCases
         public var params = ValidationParams.defaults
+        /// The registry's sampler kind the check runs with: `native` replays the sampler (§7.2
+        /// test 3), `opaque` runs the likelihood test (test 4) as for another engine's executor.
+        public var sampler = InferenceCheck.SamplerKind.native
 
         public init() {}
     }
@@ -74,7 +77,8 @@ public struct ValidationBenchmark: Sendable {
         let engine = try Engine(real: real, file: file, settings: settings)
         let check = InferenceCheck(
             thresholds: .init(
-                params: settings.params, validationThreshold: Double(settings.thresholdPpm) / 1e6, sampler: .native))
+                params: settings.params, validationThreshold: Double(settings.thresholdPpm) / 1e6,
+                sampler: settings.sampler))
         let clock = ContinuousClock()
         let start = clock.now
         func elapsed() -> String { String(format: "%.0f s", (clock.now - start).seconds) }
@@ -245,7 +249,7 @@ extension ValidationBenchmark {
         ) throws -> Sample {
             let input = try ValidationBenchmark.input(
                 prompt: prompt, reported: reported, request: request, validator: validator,
-                margin: Double(settings.params.samplerMarginPpm) / 1e6)
+                margin: Double(settings.params.samplerMarginPpm) / 1e6, replay: settings.sampler == .native)
             let verdict = try check.evaluate(input.input)
             return Sample(input: input.input, verdict: verdict, greedy: request.isGreedy, ambiguous: input.ambiguous)
         }
@@ -273,7 +277,7 @@ extension ValidationBenchmark {
                 guard generation.tokens.count >= 64 else { continue }
                 let input = try ValidationBenchmark.input(
                     prompt: prompt, reported: generation.logprobs, request: request, validator: validator,
-                    margin: Double(settings.params.samplerMarginPpm) / 1e6)
+                    margin: Double(settings.params.samplerMarginPpm) / 1e6, replay: settings.sampler == .native)
                 _ = try check.evaluate(input.input)
                 let t2 = CPUTime.now()
                 _ = try validator.score(prompt: prompt, completion: generation.tokens, top: 5)
@@ -294,16 +298,16 @@ extension ValidationBenchmark {
     }
 
     /// The check's input for `reported` (the executor's positions, in payload order) of `request`,
-    /// scored by `validator` with the replay of the request's sampling; and the number of
-    /// positions the replay called ambiguous.
+    /// scored by `validator` with the replay of the request's sampling (none with `replay: false`,
+    /// an opaque engine's check); and the number of positions the replay called ambiguous.
     static func input(
         prompt: [Int], reported: [TokenLogprob], request: ValidationRequests.Request, validator: LlamaSession,
-        margin: Double
+        margin: Double, replay: Bool = true
     ) throws -> (input: InferenceCheck.Input, ambiguous: Int) {
         let completion = reported.map(\.token)
         let scored = try validator.score(
             prompt: prompt, completion: completion, top: 5,
-            replay: SamplerReplay(parameters: request.parameters, margin: margin))
+            replay: replay ? SamplerReplay(parameters: request.parameters, margin: margin) : nil)
         let payload = InferencePayload(
             inferenceID: "bench", executor: "bench", model: "bench", request: Array("\(request)".utf8),
             promptTokens: UInt64(prompt.count), completionTokens: UInt64(completion.count), finishReason: "stop",

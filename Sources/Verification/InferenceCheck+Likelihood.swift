@@ -24,9 +24,13 @@ extension InferenceCheck {
     ///   exceptions allowed (test 2's ceiling rule, applied to the emitted token);
     /// * **impossible** — a forced logprob ≤ −20 or a token outside ``SamplingDistribution``'s
     ///   support fails, as in test 3;
-    /// * **sampled requests** — `z = (Σ log qᵢ(tᵢ) − Σ E[log qᵢ]) / √(Σ Var[log qᵢ])` over the possible
-    ///   positions (the mean log-likelihood's deviation in standard errors; z = 0 when the variance
-    ///   is 0); fails if `z < −likelihood_margin`;
+    /// * **sampled requests** — `z = (Σ log qᵢ(oᵢ) − Σ E[log qᵢ]) / √(Σ Var[log qᵢ])` over the possible
+    ///   positions, where oᵢ is the emitted token's outcome in ``SamplingDistribution`` (a listed
+    ///   token, or the lumped tail) and each term is its most lenient value over the tail's range
+    ///   (the mean log-likelihood's deviation in standard errors; z = 0 when the variance is 0);
+    ///   fails if `z < −likelihood_margin`; and, since the lumped tail hides which tail token was drawn,
+    ///   the count of tail outcomes must not exceed its largest honest expectation by more than
+    ///   `likelihood_margin` standard deviations (the reported z is the worse of the two);
     /// * **greedy requests** (temperature 0: there is no spread to test) — test 3's rule with the
     ///   validator's argmax: a miss is an emitted token that is not the argmax of the validator's
     ///   top-k and whose probability is more than `sampler_margin` below the argmax's; fails if
@@ -35,9 +39,11 @@ extension InferenceCheck {
         executor: [ExecutorPosition], validator: [ValidatorPosition], sampling: Sampling, thresholds: Thresholds
     ) -> LikelihoodMeasure {
         var measure = LikelihoodMeasure(mismatches: 0, misses: 0, impossible: 0, z: nil, failed: false)
-        var observed = 0.0
-        var expected = 0.0
+        var deviation = 0.0
         var variance = 0.0
+        var tailCount = 0.0
+        var tailExpected = 0.0
+        var tailVariance = 0.0
         for (e, v) in zip(executor, validator) {
             let gap = abs(e.logprob - v.forcedLogprob) / (abs(e.logprob) + abs(v.forcedLogprob) + 1e-6) / 2
             if gap > thresholds.positionCeiling { measure.mismatches += 1 }
@@ -55,13 +61,18 @@ extension InferenceCheck {
             }
             let q = SamplingDistribution(
                 top: v.top, forced: forced, sampling: sampling, margin: thresholds.samplerMargin)
-            guard let logq = q.logProbability(of: e.token) else {
+            guard let position = q.measure(of: e.token) else {
                 measure.impossible += 1
                 continue
             }
-            observed += logq
-            expected += q.expectedLogLikelihood
-            variance += q.variance
+            deviation += position.deviation
+            variance += position.variance
+            // The tail count's most lenient expectation and its largest variance over the range.
+            let tail = q.tailProbability
+            tailExpected += tail.upperBound
+            let nearHalf = min(max(0.5, tail.lowerBound), tail.upperBound)
+            tailVariance += nearHalf * (1 - nearHalf)
+            if q.isTail(e.token) { tailCount += 1 }
         }
         let n = executor.count
         var failed = measure.mismatches > n * 2 / 100 || measure.impossible > 0
@@ -69,9 +80,11 @@ extension InferenceCheck {
             let tolerated = Int(MissTolerance.argmax(positions: UInt64(n)))
             failed = failed || SamplerMeasure(misses: measure.misses, impossible: 0).failed(tolerated: tolerated)
         } else {
-            let z = variance > 0 ? (observed - expected) / variance.squareRoot() : 0
-            measure.z = z
-            failed = failed || z < -thresholds.likelihoodMargin
+            let z = variance > 0 ? deviation / variance.squareRoot() : 0
+            // Too many tail outcomes count against the likelihood the same way (reported as −z).
+            let tailZ = tailVariance > 0 ? (tailCount - tailExpected) / tailVariance.squareRoot() : 0
+            measure.z = min(z, -tailZ)
+            failed = failed || z < -thresholds.likelihoodMargin || tailZ > thresholds.likelihoodMargin
         }
         measure.failed = failed
         return measure

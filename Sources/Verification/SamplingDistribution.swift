@@ -4,85 +4,179 @@
     import Darwin
 #endif
 
-/// The distribution the requested sampling draws from at one position, rebuilt from the validator's
-/// top-k (PROTOCOL §7.2 test 4: "its expectation under the requested sampling").
+/// The distribution the requested sampling draws from at one position, as far as the validator's
+/// top-k determines it (PROTOCOL §7.2 test 4: "its expectation under the requested sampling").
 ///
-/// **Tail:** the support is the validator's top-k plus the forced (emitted) token with its forced
-/// logprob when it is not listed; the rest of the vocabulary is treated as carrying no mass. The
-/// expectation is therefore that of the truncated distribution: slightly less spread than the real
-/// one, which with the usual k ≥ 5 and sampling filters is a small effect, and which the emitted
-/// token's own entry keeps from ever giving it probability 0.
+/// **Outcomes.** Each token of the validator's top-k is an outcome of its own; every other token is
+/// lumped into one **tail** outcome. The emitted token is either one of the listed tokens or "the
+/// tail", and which it is follows exactly the categorical distribution over these outcomes when the
+/// executor samples honestly, so the log-likelihood test on them is calibrated. (Renormalising the
+/// top-k alone, as this type first did, treats the tail as carrying no mass: at temperature 1 a
+/// small model puts a third of its mass beyond the top 5, every tail draw then looked improbable,
+/// and honest hosts failed. Measured on a devnet: 3 of 6 honest sampled inferences.)
 ///
-/// Construction, mirroring the native sampler's order (min-p, top-k, top-p), with
-/// `margin` = `sampler_margin` widening each filter so a boundary token is not cut on noise:
-/// 1. entries sorted by raw logprob descending (token id ascending on ties); tempered weights
-///    `wⱼ = exp((ℓⱼ − ℓ₀)/T)` (so w₀ = 1);
-/// 2. min-p: keep `wⱼ ≥ min_p − margin`;
-/// 3. top-k (k > 0): keep rank < k, and any later entry whose normalised probability is within
-///    `margin` of the k-th's;
-/// 4. top-p (< 1): keep an entry while the normalised mass before it is `< top_p + margin`;
-/// 5. q = the kept weights normalised.
-/// Temperature 0 is the point mass on the first entry.
+/// **The tail's weight** is known exactly at temperature 1 without filters: the raw mass the
+/// top-k leaves, `M = 1 − Σ pⱼ`. At another temperature T it depends on how the tail's mass is
+/// spread, so it is bounded: every tail token has p ≤ p_k (the last listed), and Σ pᵢ^(1/T) over
+/// a mass M lies between its values for M spread evenly over the rest of the vocabulary (at most
+/// ``vocabularyBound`` tokens) and M concentrated in tokens of p_k. A filter that may cut into the
+/// tail (top-k beyond the list, top-p or min-p reaching it) makes its lower bound 0, one that
+/// certainly removes it makes it 0 outright. The emitted token's own weight, when it is in the
+/// tail, is a lower bound of what the sampler kept.
+///
+/// **Filters** (engines differ: ours and vLLM temper before top-p and min-p, llama.cpp after) are
+/// read leniently, each on its own over all listed tokens, widened by `margin` (`sampler_margin`),
+/// tempered or raw: a token is dropped only if every reading drops it. An engine therefore never
+/// keeps a token this support lacks, which is what makes "outside the support" a proof.
+///
+/// ``measure(of:)`` takes, over the tail's range, the most lenient deviation and the largest
+/// variance, so an honest sequence's z can only be over-estimated: the test keeps its false-failure
+/// bound whatever the true tail. Lumping hides *which* tail token was drawn, and the tail as one
+/// outcome is often likely, so a decoder that favours the tail is seen by a second statistic, the
+/// count of tail outcomes against its largest honest expectation (``tailProbability``).
 public struct SamplingDistribution: Sendable, Hashable {
-    /// The support with natural-log probabilities, most likely first.
-    public let support: [InferenceCheck.TokenLogprob]
+    /// A listed token that survives the filters, with its tempered weight relative to the most
+    /// likely listed token (weight 1).
+    public struct Entry: Sendable, Hashable {
+        public var token: UInt32
+        public var weight: Double
+    }
 
+    /// Kept listed tokens, most likely first.
+    public let listed: [Entry]
+    /// The tail's tempered weight, on the scale of ``listed`` (0…0 when the filters remove it).
+    public let tail: ClosedRange<Double>
+    /// The greedy form: temperature 0 is a point mass on the most likely listed token.
+    public let greedy: Bool
+
+    /// At most this many tokens share the tail (the spread bound at temperatures above 1).
+    public static let vocabularyBound = 1 << 18
+    /// Tail weights tried between the bounds.
+    static let gridSteps = 16
+
+    /// - Parameters:
+    ///   - top: the validator's top-k with raw (untempered) natural-log probabilities.
+    ///   - forced: the emitted token with the validator's raw logprob of it.
     public init(
         top: [InferenceCheck.TokenLogprob], forced: InferenceCheck.TokenLogprob, sampling: InferenceCheck.Sampling,
         margin: Double
     ) {
-        var entries = top
-        if !entries.contains(where: { $0.token == forced.token }) { entries.append(forced) }
-        entries = InferenceCheck.sortedByLikelihood(entries.filter { $0.logprob.isFinite })
+        let entries = InferenceCheck.sortedByLikelihood(top.filter { $0.logprob.isFinite })
         guard let best = entries.first else {
-            support = []
+            listed = []
+            tail = 0...0
+            greedy = sampling.temperature <= 0
             return
         }
         guard sampling.temperature > 0 else {
-            support = [.init(token: best.token, logprob: 0)]
+            listed = [Entry(token: best.token, weight: 1)]
+            tail = 0...0
+            greedy = true
             return
         }
-        var kept = entries.map { (token: $0.token, weight: exp(($0.logprob - best.logprob) / sampling.temperature)) }
-        if sampling.minP > 0 { kept.removeAll { $0.weight < sampling.minP - margin } }
-        if sampling.topK > 0, kept.count > sampling.topK {
-            let total = kept.reduce(0.0) { $0 + $1.weight }
-            let kth = kept[sampling.topK - 1].weight / total
-            kept = kept.enumerated().filter { $0.offset < sampling.topK || $0.element.weight / total >= kth - margin }
-                .map(\.element)
+        greedy = false
+        let a = 1 / sampling.temperature
+        let raw = entries.map { exp($0.logprob - best.logprob) }  // p_j / p_0
+        let tempered = raw.map { pow($0, a) }
+        let p0 = exp(best.logprob)
+        let mass = max(0, 1 - entries.reduce(0.0) { $0 + exp($1.logprob) })
+        // The tail's tempered weight on the scale of w_0 = 1 (see the type's comment).
+        var low = 0.0
+        var high = 0.0
+        if mass > 0 {
+            let pk = raw[raw.count - 1] * p0
+            let spread = Double(max(1, Self.vocabularyBound - entries.count))
+            let even = spread * pow(mass / spread / p0, a)
+            let concentrated = mass / pk * pow(pk / p0, a)
+            (low, high) = (min(even, concentrated), max(even, concentrated))
+            if !top.contains(where: { $0.token == forced.token }), forced.logprob.isFinite {
+                let own = pow(exp(forced.logprob - best.logprob), a)
+                low = min(max(low, own), high)
+            }
+        }
+        let totalHigh = tempered.reduce(0, +) + high
+        var keep = Array(repeating: true, count: entries.count)
+        var tailCut = false
+        var tailPartial = false
+        if sampling.minP > 0 {
+            let floor = sampling.minP - margin
+            for j in entries.indices where tempered[j] < floor && raw[j] < floor { keep[j] = false }
+            // Tail tokens are at most as likely as the last listed one.
+            if tempered[tempered.count - 1] < floor && raw[raw.count - 1] < floor {
+                tailCut = true
+            } else {
+                tailPartial = true
+            }
+        }
+        if sampling.topK > 0 {
+            let k = sampling.topK
+            if k < entries.count {
+                let kth = raw[k - 1]
+                for j in k..<entries.count where kth - raw[j] > margin { keep[j] = false }
+            }
+            if k <= entries.count { tailCut = true } else { tailPartial = true }
         }
         if sampling.topP < 1 {
-            let total = kept.reduce(0.0) { $0 + $1.weight }
-            var before = 0.0
-            var count = 0
-            for entry in kept {
-                guard before / total < sampling.topP + margin else { break }
-                before += entry.weight
-                count += 1
+            let limit = sampling.topP + margin
+            var beforeTempered = 0.0
+            var beforeRaw = 0.0
+            for j in entries.indices {
+                if beforeTempered / totalHigh >= limit && beforeRaw >= limit { keep[j] = false }
+                beforeTempered += tempered[j]
+                beforeRaw += exp(entries[j].logprob)
             }
-            kept.removeLast(kept.count - count)
+            if beforeTempered / totalHigh >= limit && beforeRaw >= limit { tailCut = true } else { tailPartial = true }
         }
-        let total = kept.reduce(0.0) { $0 + $1.weight }
-        guard total > 0 else {
-            support = []  // min-p above 1 filtered everything: no token is possible
-            return
+        listed = entries.indices.filter { keep[$0] }.map { Entry(token: entries[$0].token, weight: tempered[$0]) }
+        if tailCut || high == 0 {
+            tail = 0...0
+        } else {
+            tail = (tailPartial ? 0 : low)...high
         }
-        support = kept.map { .init(token: $0.token, logprob: log($0.weight / total)) }
     }
 
-    /// log q(token), `nil` outside the support.
-    public func logProbability(of token: UInt32) -> Double? {
-        support.first { $0.token == token }?.logprob
+    /// The probability of the tail outcome, over the tail's range.
+    public var tailProbability: ClosedRange<Double> {
+        guard !greedy else { return 0...0 }
+        let listedTotal = listed.reduce(0.0) { $0 + $1.weight }
+        func q(_ w: Double) -> Double { w > 0 ? w / (listedTotal + w) : 0 }
+        return q(tail.lowerBound)...q(tail.upperBound)
     }
 
-    /// E[log q] = Σ q log q (minus the entropy).
-    public var expectedLogLikelihood: Double {
-        support.reduce(0.0) { $0 + exp($1.logprob) * $1.logprob }
-    }
+    /// Whether `token` is the tail outcome (not a kept listed token).
+    public func isTail(_ token: UInt32) -> Bool { !listed.contains { $0.token == token } }
 
-    /// Var[log q] = Σ q (log q)² − E².
-    public var variance: Double {
-        let mean = expectedLogLikelihood
-        let second = support.reduce(0.0) { $0 + exp($1.logprob) * $1.logprob * $1.logprob }
-        return max(0, second - mean * mean)
+    /// How the emitted `token` deviates from the expectation: `log q(outcome) − E[log q]` and
+    /// `Var[log q]`, the most lenient deviation and the largest variance over the tail's range; nil
+    /// when no reading of the filters allows it (outside the support).
+    public func measure(of token: UInt32) -> (deviation: Double, variance: Double)? {
+        if greedy { return listed.first?.token == token ? (0, 0) : nil }
+        let index = listed.firstIndex { $0.token == token }
+        if index == nil, tail.upperBound == 0 { return nil }
+        let listedTotal = listed.reduce(0.0) { $0 + $1.weight }
+        var best: (deviation: Double, variance: Double)?
+        let steps = tail.lowerBound == tail.upperBound ? 0 : Self.gridSteps
+        for step in 0...steps {
+            let w = tail.lowerBound + (tail.upperBound - tail.lowerBound) * Double(step) / Double(max(1, steps))
+            if index == nil, w <= 0 { continue }
+            let total = listedTotal + w
+            var mean = 0.0
+            var second = 0.0
+            for entry in listed where entry.weight > 0 {
+                let q = entry.weight / total
+                mean += q * log(q)
+                second += q * log(q) * log(q)
+            }
+            if w > 0 {
+                let q = w / total
+                mean += q * log(q)
+                second += q * log(q) * log(q)
+            }
+            let own = index.map { listed[$0].weight / total } ?? w / total
+            let deviation = log(own) - mean
+            let variance = max(0, second - mean * mean)
+            best = (max(best?.deviation ?? -.infinity, deviation), max(best?.variance ?? 0, variance))
+        }
+        return best
     }
 }

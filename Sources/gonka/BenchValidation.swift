@@ -3,6 +3,7 @@ import Benchmarks
 import Foundation
 import Inference
 import Ledger
+import Verification
 
 /// `gonka bench validation` (PROTOCOL §7.5).
 struct ValidationBench: ParsableCommand {
@@ -26,6 +27,11 @@ struct ValidationBench: ParsableCommand {
     @Option(help: "Comma-separated cheat classes (q3, minus4layers, cheap-decode, edited, wrong-seed).")
     var classes = ValidationBenchmark.CheatClass.allCases.map(\.rawValue).joined(separator: ",")
     @Option(help: "Seed of the request mix.") var seed: UInt64 = 1
+    @Option(
+        help: ArgumentHelp(
+            "The registry's sampler kind to check with: native (replay, §7.2 test 3) or opaque (likelihood, test 4).",
+            discussion: "opaque is how another engine's inferences are checked (docs/HOSTING.md)."))
+    var sampler = "native"
     @Flag(help: "A quick run: 100 honest pairs, 20 per cheat class, 5 cost inferences.") var quick = false
     @Flag(help: "Print the report as JSON (progress goes to stderr).") var json = false
 
@@ -53,6 +59,9 @@ struct ValidationBench: ParsableCommand {
             throw ValidationError("--executor-threads and --validator-threads must be 1–256")
         }
         guard (1...1_000_000).contains(thresholdPpm) else { throw ValidationError("--threshold-ppm must be 1–1000000") }
+        guard InferenceCheck.SamplerKind(rawValue: sampler) != nil else {
+            throw ValidationError("--sampler must be native or opaque, not \"\(sampler)\"")
+        }
         _ = try cheatClasses
     }
 
@@ -68,6 +77,7 @@ struct ValidationBench: ParsableCommand {
             s.thresholdPpm = thresholdPpm
             s.seed = seed
             s.classes = try cheatClasses
+            s.sampler = InferenceCheck.SamplerKind(rawValue: sampler) ?? .native
             return s
         }
     }

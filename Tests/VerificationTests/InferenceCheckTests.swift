@@ -269,6 +269,59 @@ func check(_ sampler: InferenceCheck.SamplerKind, threshold: Double = 0.05) -> I
         }
     }
 
+    /// A distribution like a small model's at temperature 1: the top-5 hold 0.6, the other 0.4 is
+    /// spread over 400 tokens of 0.001 (ids 100…499). Honest draws land in the tail 40% of the time.
+    static let heavyTail: [TL] = [
+        TL(token: 10, logprob: log(0.30)), TL(token: 11, logprob: log(0.15)), TL(token: 12, logprob: log(0.08)),
+        TL(token: 13, logprob: log(0.04)), TL(token: 14, logprob: log(0.03)),
+    ]
+
+    func heavyTailCase(_ n: Int, seed: UInt64, pick: (Double) -> UInt32) -> Case {
+        var c = Case(positions: 0)
+        var state = seed
+        for _ in 0..<n {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let token = pick(Double(state >> 11) / Double(1 << 53))
+            let logprob = Self.heavyTail.first { $0.token == token }?.logprob ?? log(0.001)
+            c.append(
+                token: token, executorTop: Self.heavyTail, validatorTop: Self.heavyTail, reported: logprob,
+                forced: logprob)
+        }
+        return c
+    }
+
+    /// Inverse CDF of the full heavy-tailed distribution.
+    static func heavyTailPick(_ u: Double) -> UInt32 {
+        var running = 0.0
+        for t in heavyTail {
+            running += exp(t.logprob)
+            if u < running { return t.token }
+        }
+        return 100 + UInt32(min(399, Int((u - 0.6) / 0.001)))
+    }
+
+    @Test func honestDrawsFromAHeavyTailPass() throws {
+        // With the tail treated as massless (this check's first form) every seed here failed, z from
+        // −46 to −34 (recomputed independently in Python); with the tail as one outcome of known
+        // mass z stays near 0.
+        var zs: [Double] = []
+        for seed: UInt64 in 1...40 {
+            let verdict = try check(.opaque).evaluate(heavyTailCase(200, seed: seed, pick: Self.heavyTailPick).input())
+            #expect(verdict.passed, "seed \(seed): z = \(verdict.likelihoodZ ?? .nan)")
+            zs.append(verdict.likelihoodZ ?? .nan)
+        }
+        let mean = zs.reduce(0, +) / Double(zs.count)
+        #expect(abs(mean) < 0.6, "honest z should centre on 0, mean \(mean)")
+    }
+
+    @Test func aDecoderThatFavoursTheTailFails() throws {
+        // A cheap model whose tokens fall in the real model's tail 70% of the time.
+        let verdict = try check(.opaque).evaluate(
+            heavyTailCase(200, seed: 3, pick: { $0 < 0.7 ? 100 + UInt32($0 * 500) : 10 }).input())
+        #expect(verdict.reason == .likelihood)
+        #expect((verdict.likelihoodZ ?? 0) < -4)
+    }
+
     @Test func unlikelyTokensEveryTimeFail() throws {
         // A cheap decoder whose tokens are consistently the validator's less likely ones.
         let verdict = try check(.opaque).evaluate(sampled(200, seed: 7, pick: { $0 < 0.5 ? 12 : 13 }).input())
@@ -324,47 +377,56 @@ func check(_ sampler: InferenceCheck.SamplerKind, threshold: Double = 0.05) -> I
 
 @Suite struct SamplingDistributionTests {
     let top = Case.distribution
-    func probabilities(_ q: SamplingDistribution) -> [UInt32: Double] {
-        Dictionary(uniqueKeysWithValues: q.support.map { ($0.token, exp($0.logprob)) })
-    }
 
-    @Test func temperatureOneRenormalisesTheTopK() {
+    /// E[log q] over explicit outcome probabilities (independent of the type under test).
+    func entropyTerm(_ q: [Double]) -> Double { q.reduce(0) { $0 + $1 * log($1) } }
+
+    @Test func temperatureOneLumpsTheTailWithItsExactMass() throws {
         let q = SamplingDistribution(top: top, forced: top[0], sampling: .init(), margin: 1e-3)
-        let p = probabilities(q)
-        #expect(p.count == 5)
-        #expect(abs(p[10]! - 0.60 / 0.98) < 1e-12)
-        #expect(abs(p.values.reduce(0, +) - 1) < 1e-12)
+        #expect(q.listed.map(\.token) == [10, 11, 12, 13, 14])
+        // The top-5 hold 0.98: the tail weighs 0.02 / 0.6 on the scale of the best token, exactly.
+        #expect(abs(q.tail.lowerBound - 0.02 / 0.6) < 1e-12 && abs(q.tail.upperBound - 0.02 / 0.6) < 1e-12)
+        let outcomes = [0.60, 0.20, 0.10, 0.05, 0.03, 0.02]
+        let mean = entropyTerm(outcomes)
+        let second = outcomes.reduce(0) { $0 + $1 * log($1) * log($1) }
+        let best = try #require(q.measure(of: 10))
+        #expect(abs(best.deviation - (log(0.6) - mean)) < 1e-9)
+        #expect(abs(best.variance - (second - mean * mean)) < 1e-9)
+        // A token beyond the top-5 is the tail outcome (probability 0.02), whatever its own logprob.
+        let far = SamplingDistribution(
+            top: top, forced: TL(token: 77, logprob: log(0.001)), sampling: .init(), margin: 1e-3)
+        #expect(abs((far.measure(of: 77)?.deviation ?? 0) - (log(0.02) - mean)) < 1e-9)
     }
 
     @Test func filters() {
         let k2 = SamplingDistribution(top: top, forced: top[0], sampling: .init(topK: 2), margin: 1e-3)
-        #expect(Set(k2.support.map(\.token)) == [10, 11])
-        // top-p 0.7: 0.612 before token 11 is < 0.7, 0.816 before token 12 is not.
+        #expect(k2.listed.map(\.token) == [10, 11] && k2.tail == 0...0)
+        #expect(k2.measure(of: 12) == nil && k2.measure(of: 77) == nil)
+        // top-p 0.7: 0.6 before token 11 is < 0.7, 0.8 before token 12 is not (tempered and raw alike).
         let p7 = SamplingDistribution(top: top, forced: top[0], sampling: .init(topP: 0.7), margin: 1e-3)
-        #expect(Set(p7.support.map(\.token)) == [10, 11])
-        // min-p 0.1 relative to the best (0.6): keeps ≥ 0.06, i.e. 10, 11, 12.
+        #expect(p7.listed.map(\.token) == [10, 11] && p7.tail == 0...0)
+        // min-p 0.1 relative to the best (0.6): keeps ≥ 0.06, i.e. 10, 11, 12; tail tokens are ≤ 0.03.
         let m = SamplingDistribution(top: top, forced: top[0], sampling: .init(minP: 0.1), margin: 1e-3)
-        #expect(Set(m.support.map(\.token)) == [10, 11, 12])
+        #expect(m.listed.map(\.token) == [10, 11, 12] && m.tail == 0...0)
+        // top-k beyond the list may keep part of the tail: its lower bound is 0.
+        let k9 = SamplingDistribution(top: top, forced: top[0], sampling: .init(topK: 9), margin: 1e-3)
+        #expect(k9.tail.lowerBound == 0 && abs(k9.tail.upperBound - 0.02 / 0.6) < 1e-12)
         let greedy = SamplingDistribution(top: top, forced: top[3], sampling: .greedy, margin: 1e-3)
-        #expect(greedy.support.map(\.token) == [10] && greedy.variance == 0)
+        #expect(greedy.measure(of: 10).map { $0.deviation == 0 && $0.variance == 0 } == true)
+        #expect(greedy.measure(of: 13) == nil)
     }
 
-    @Test func forcedTokenBeyondTheTopKJoinsTheSupport() {
-        let q = SamplingDistribution(top: top, forced: TL(token: 77, logprob: log(0.01)), sampling: .init(), margin: 0)
-        #expect(q.logProbability(of: 77) != nil)
-        #expect(q.support.count == 6)
-    }
-
-    @Test func expectationAndVarianceOfTwoPoints() {
-        let two = [TL(token: 1, logprob: log(0.75)), TL(token: 2, logprob: log(0.25))]
-        let q = SamplingDistribution(top: two, forced: two[0], sampling: .init(), margin: 0)
-        let e = 0.75 * log(0.75) + 0.25 * log(0.25)
-        let v = 0.75 * log(0.75) * log(0.75) + 0.25 * log(0.25) * log(0.25) - e * e
-        #expect(abs(q.expectedLogLikelihood - e) < 1e-12)
-        #expect(abs(q.variance - v) < 1e-12)
-        // Temperature 2 flattens: weights √0.75 : √0.25.
-        let hot = SamplingDistribution(top: two, forced: two[0], sampling: .init(temperature: 2), margin: 0)
-        let a = 0.75.squareRoot() / (0.75.squareRoot() + 0.5)
-        #expect(abs(exp(hot.logProbability(of: 1)!) - a) < 1e-12)
+    @Test func otherTemperaturesBoundTheTailAroundItsTrueWeight() {
+        // Temperature 2 (a = 1/2): 0.02 of tail mass. Spread evenly the tempered weight is large,
+        // concentrated in tokens of p_k = 0.03 it is small; both cases lie inside the range.
+        let hot = SamplingDistribution(top: top, forced: top[0], sampling: .init(temperature: 2), margin: 0)
+        let concentrated = (0.02 / 0.03) * (0.03 / 0.6).squareRoot()
+        let spreadOver1000 = 1000 * (0.02 / 1000 / 0.6).squareRoot()
+        #expect(hot.tail.contains(concentrated) && hot.tail.contains(spreadOver1000))
+        let cold = SamplingDistribution(top: top, forced: top[0], sampling: .init(temperature: 0.5), margin: 0)
+        #expect(abs(cold.tail.upperBound - (0.02 / 0.03) * pow(0.03 / 0.6, 2)) < 1e-12)
+        #expect(cold.tail.lowerBound < 1e-6)
+        // Listed weights are tempered: √(0.2/0.6) at T = 2.
+        #expect(abs(hot.listed[1].weight - (0.2 / 0.6).squareRoot()) < 1e-12)
     }
 }
