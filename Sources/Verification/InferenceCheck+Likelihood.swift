@@ -61,10 +61,12 @@ extension InferenceCheck {
             }
             let q = SamplingDistribution(
                 top: v.top, forced: forced, sampling: sampling, margin: thresholds.samplerMargin)
-            guard let position = q.measure(of: e.token) else {
+            guard let position = q.measure(of: e.token), position.deviation > -.infinity else {
                 measure.impossible += 1
                 continue
             }
+            // A position the numbers cannot judge (NaN from a malformed score) counts for nothing.
+            guard position.deviation.isFinite, position.variance.isFinite else { continue }
             deviation += position.deviation
             variance += position.variance
             // The tail count's most lenient expectation and its largest variance over the range.

@@ -51,6 +51,8 @@ public struct SamplingDistribution: Sendable, Hashable {
 
     /// At most this many tokens share the tail (the spread bound at temperatures above 1).
     public static let vocabularyBound = 1 << 18
+    /// Below this a listed logprob counts as "no mass" (e^−100).
+    static let negligibleLogprob = -100.0
     /// Tail weights tried between the bounds.
     static let gridSteps = 16
 
@@ -78,19 +80,24 @@ public struct SamplingDistribution: Sendable, Hashable {
         let a = 1 / sampling.temperature
         let raw = entries.map { exp($0.logprob - best.logprob) }  // p_j / p_0
         let tempered = raw.map { pow($0, a) }
-        let p0 = exp(best.logprob)
         let mass = max(0, 1 - entries.reduce(0.0) { $0 + exp($1.logprob) })
         // The tail's tempered weight on the scale of w_0 = 1 (see the type's comment).
+        // In logs: a listed logprob may be JSON's stand-in for −∞ (−9999), whose probability
+        // underflows to 0 and would make the bounds 0 × ∞.
         var low = 0.0
         var high = 0.0
         if mass > 0 {
-            let pk = raw[raw.count - 1] * p0
-            let spread = Double(max(1, Self.vocabularyBound - entries.count))
-            let even = spread * pow(mass / spread / p0, a)
-            let concentrated = mass / pk * pow(pk / p0, a)
+            let logMass = log(mass)
+            let logP0 = best.logprob
+            // The least likely listed token that carries mass at all bounds the tail tokens (an
+            // entry at −9999 is a stand-in for −∞, not a bound on anything).
+            let logPk = entries.last { $0.logprob > Self.negligibleLogprob }?.logprob ?? logP0
+            let logSpread = log(Double(max(1, Self.vocabularyBound - entries.count)))
+            let even = Self.weight(logSpread + a * (logMass - logSpread - logP0))
+            let concentrated = Self.weight(logMass + (a - 1) * logPk - a * logP0)
             (low, high) = (min(even, concentrated), max(even, concentrated))
             if !top.contains(where: { $0.token == forced.token }), forced.logprob.isFinite {
-                let own = pow(exp(forced.logprob - best.logprob), a)
+                let own = Self.weight(a * (forced.logprob - logP0))
                 low = min(max(low, own), high)
             }
         }
@@ -128,19 +135,31 @@ public struct SamplingDistribution: Sendable, Hashable {
             if beforeTempered / totalHigh >= limit && beforeRaw >= limit { tailCut = true } else { tailPartial = true }
         }
         listed = entries.indices.filter { keep[$0] }.map { Entry(token: entries[$0].token, weight: tempered[$0]) }
-        if tailCut || high == 0 {
+        if tailCut || !(high > 0) {
             tail = 0...0
         } else {
-            tail = (tailPartial ? 0 : low)...high
+            tail = (tailPartial || !(low <= high) ? 0 : low)...high
         }
+    }
+
+    /// `exp(logWeight)`, kept finite: a tail weight beyond 10¹² (the tail is then all but certain)
+    /// changes nothing the tests read, and ∞ would turn probabilities into NaN.
+    static func weight(_ logWeight: Double) -> Double {
+        guard !logWeight.isNaN else { return 0 }
+        return min(exp(logWeight), 1e12)
     }
 
     /// The probability of the tail outcome, over the tail's range.
     public var tailProbability: ClosedRange<Double> {
         guard !greedy else { return 0...0 }
         let listedTotal = listed.reduce(0.0) { $0 + $1.weight }
-        func q(_ w: Double) -> Double { w > 0 ? w / (listedTotal + w) : 0 }
-        return q(tail.lowerBound)...q(tail.upperBound)
+        func q(_ w: Double) -> Double {
+            let value = w > 0 ? w / (listedTotal + w) : 0
+            return value.isNaN ? 0 : value
+        }
+        // Rounding may put q(low) an ulp above q(high) when the bounds nearly meet.
+        let (a, b) = (q(tail.lowerBound), q(tail.upperBound))
+        return min(a, b)...max(a, b)
     }
 
     /// Whether `token` is the tail outcome (not a kept listed token).

@@ -416,6 +416,63 @@ func check(_ sampler: InferenceCheck.SamplerKind, threshold: Double = 0.05) -> I
         #expect(greedy.measure(of: 13) == nil)
     }
 
+    /// JSON's stand-in for −∞ (−9999) in a top list once crashed a devnet node (a range with NaN
+    /// bounds): every temperature and filter gives a valid range and a finite or absent measure.
+    @Test(arguments: [0.3, 1.0, 1.7]) func aTopListWithImpossibleEntriesIsHandled(temperature: Double) throws {
+        let top = [TL(token: 1, logprob: log(0.5)), TL(token: 2, logprob: log(0.2)), TL(token: 3, logprob: -9999)]
+        for sampling in [
+            InferenceCheck.Sampling(temperature: temperature), .init(temperature: temperature, topP: 0.9),
+            .init(temperature: temperature, minP: 0.05), .init(temperature: temperature, topK: 8),
+        ] {
+            let q = SamplingDistribution(
+                top: top, forced: TL(token: 9, logprob: -9999), sampling: sampling, margin: 1e-3)
+            #expect(q.tail.lowerBound <= q.tail.upperBound && q.tail.upperBound.isFinite)
+            for token: UInt32 in [1, 2, 3, 9] {
+                if let m = q.measure(of: token) {
+                    #expect(!m.deviation.isNaN && m.variance.isFinite, "token \(token) at \(sampling)")
+                }
+            }
+        }
+        var c = Case(positions: 0)
+        c.sampling = .init(temperature: temperature)
+        for _ in 0..<5 { c.append(token: 1, executorTop: top, validatorTop: top) }
+        #expect(try check(.opaque).evaluate(c.input()).passed)
+    }
+
+    /// Seeded random top lists, temperatures and filters (a devnet node once trapped on a range whose
+    /// bounds rounding had put an ulp out of order): every construction and query stays valid.
+    @Test func randomTopListsNeverTrap() {
+        var state: UInt64 = 12_345
+        func next() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        // Temperature 1 without filters (one case in three) is where the tail's two bounds meet.
+        for round in 0..<6_000 {
+            let k = 1 + Int(next() * 20)
+            var left = 1.0
+            var top: [TL] = []
+            for j in 0..<k {
+                let p = left * next() * (next() < 0.05 ? 1e-30 : 1)
+                left -= p
+                top.append(TL(token: UInt32(j), logprob: next() < 0.02 ? -9999 : log(max(p, 1e-300))))
+            }
+            let sampling =
+                round % 3 == 0
+                ? InferenceCheck.Sampling()
+                : InferenceCheck.Sampling(
+                    temperature: [0, 0.05, 0.7, 1, 1.3, 2][Int(next() * 6)], topK: next() < 0.3 ? Int(next() * 30) : 0,
+                    topP: next() < 0.3 ? next() : 1, minP: next() < 0.3 ? next() * 0.3 : 0)
+            let emitted = UInt32(next() * 25)
+            let q = SamplingDistribution(
+                top: top, forced: TL(token: emitted, logprob: log(max(next() * 0.1, 1e-300))), sampling: sampling,
+                margin: 1e-3)
+            let tail = q.tailProbability
+            #expect(tail.lowerBound >= 0 && tail.upperBound <= 1)
+            if let m = q.measure(of: emitted) { #expect(!m.deviation.isNaN && !m.variance.isNaN) }
+        }
+    }
+
     @Test func otherTemperaturesBoundTheTailAroundItsTrueWeight() {
         // Temperature 2 (a = 1/2): 0.02 of tail mass. Spread evenly the tempered weight is large,
         // concentrated in tokens of p_k = 0.03 it is small; both cases lie inside the range.
