@@ -133,20 +133,22 @@ struct RemoteUpstreamFaultTests {
 
     /// llama-server sends no chunk for a token that ends inside a UTF-8 character (the first half
     /// of 🙂); the next chunk's text holds its bytes, and a forced score its logprobs.
-    @Test func aSkippedSplitTokenIsRecovered() async throws {
+    @Test(arguments: [false, true]) func aSkippedSplitTokenIsRecovered(replaced: Bool) async throws {
         let tokenizer = try Self.tokenizer()
         let probe = RemoteBackend(
             upstream: "http://127.0.0.1:1", flavour: .llamacpp, modelID: "m", tokenizer: tokenizer, contextLength: 512
         ).probeToken
         let split = tokenizer.encode("🙂", parseSpecial: true)
         try #require(split.count == 2 && ChoiceText.endsInsideCharacter(tokenizer.bytes(of: split[0])))
+        // Replaced: the skipped bytes and the next token ("The") arrive as U+FFFD + "The".
+        let next = replaced ? 504 : split[1]
         let router = Router(context: BasicRequestContext.self)
         router.get("/v1/models") { _, _ in #"{"data":[{"id":"m"}]}"# }
         router.post("/completion") { request, _ in
             let body = try await request.body.collect(upTo: 1 << 20)
             if String(buffer: body).contains(#""stream":true"#) {
                 let chunk =
-                    #"data: {"content":"🙂","tokens":[\#(split[1])],"stop":false,"tokens_predicted":2,"completion_probabilities":[{"id":\#(split[1]),"logprob":-0.5,"top_logprobs":[{"id":\#(split[1]),"logprob":-0.5},{"id":9,"logprob":-2}]}]}"#
+                    #"data: {"content":"\#(replaced ? "\u{FFFD}The" : "🙂")","tokens":[\#(next)],"stop":false,"tokens_predicted":2,"completion_probabilities":[{"id":\#(next),"logprob":-0.5,"top_logprobs":[{"id":\#(next),"logprob":-0.5},{"id":9,"logprob":-2}]}]}"#
                 return Response(
                     status: .ok, headers: [.contentType: "text/event-stream"],
                     body: .init(byteBuffer: ByteBuffer(string: chunk + "\n\n" + Self.end)))
@@ -168,6 +170,12 @@ struct RemoteUpstreamFaultTests {
                         "return_tokens_as_token_ids": true,
                     ])
             }
+        }
+        if replaced {
+            // The bytes are lost to U+FFFD: refused, never guessed.
+            #expect(answer.status == 502, "\(answer.text)")
+            #expect((answer.error["message"] as? String)?.contains("U+FFFD") == true, "\(answer.text)")
+            return
         }
         #expect(answer.status == 200, "\(answer.text)")
         let choice = try #require((answer.json["choices"] as? [[String: Any]])?.first)

@@ -141,6 +141,16 @@ struct VLLMContractTests {
         }
     }
 
+    /// llama-server's `validate_utf8`, ported: a lead byte its bytes cannot complete is withheld,
+    /// continuation bytes alone or a complete character are not.
+    @Test(arguments: [
+        ([0xF0, 0x9F], true), ([0xE2], true), ([0xE2, 0x41], true), ([0x41, 0xC3], true), ([0x99, 0x82], false),
+        (Array("é".utf8), false), (Array("🙂".utf8), false), (Array("ab".utf8), false), ([], false),
+    ] as [([UInt8], Bool)])
+    func llamaCppWithholdsCutCharacters(bytes: [UInt8], withheld: Bool) {
+        #expect(LlamaCppWire.withheld(bytes) == withheld)
+    }
+
     @Test func llamaCppForcingRequest() throws {
         let body = try Self.json(LlamaCppWire.forced(context: [5, 6], forced: 9, top: 3))
         #expect(body["prompt"] as? [Int] == [5, 6])

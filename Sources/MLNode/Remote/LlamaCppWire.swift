@@ -144,6 +144,20 @@ enum LlamaCppWire {
         return chunk
     }
 
+    /// Whether llama-server holds back (sends no chunk and no logprobs for) a token whose text makes
+    /// the generated text `bytes`: a port of its `validate_utf8` (`tools/server/server-common.cpp`),
+    /// which calls the text cut off when one of its last four bytes starts a multi-byte character
+    /// that the bytes after it cannot complete.
+    static func withheld(_ bytes: [UInt8]) -> Bool {
+        for i in 1...min(4, max(1, bytes.count)) where i <= bytes.count {
+            let c = bytes[bytes.count - i]
+            if c & 0xE0 == 0xC0, i < 2 { return true }
+            if c & 0xF0 == 0xE0, i < 3 { return true }
+            if c & 0xF8 == 0xF0, i < 4 { return true }
+        }
+        return false
+    }
+
     static func position(_ p: Probability) -> UpstreamPosition {
         UpstreamPosition(
             token: p.id, logprob: p.logprob, top: p.topLogprobs.map { .init(token: $0.id, logprob: $0.logprob) })

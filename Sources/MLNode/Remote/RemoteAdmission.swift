@@ -181,13 +181,14 @@ final class RemoteAdmission: MLAdmission {
         return positions
     }
 
-    /// The logprobs at the position after `context` with `token` forced. A token that ends inside a
-    /// UTF-8 character is one llama-server would not report, so there a whole-character token is
-    /// forced instead and `token`'s logprob read from the full list of alternatives.
+    /// The logprobs at the position after `context` with `token` forced. A token llama-server would
+    /// withhold (its text ends inside a UTF-8 character: ``LlamaCppWire/withheld(_:)``) gets no
+    /// logprobs, so there a whole-character token is forced instead and `token`'s logprob read from
+    /// the full list of alternatives.
     private func forcedLlamaCpp(context: [Int], token: Int, top: Int, at i: Int) async throws(MLNodeError)
         -> UpstreamPosition
     {
-        let split = ChoiceText.endsInsideCharacter(tokenizer.bytes(of: token))
+        let split = LlamaCppWire.withheld(tokenizer.bytes(of: token))
         let forced = split ? backend.probeToken : token
         let body = try await backend.upstream.post(
             "/completion", json: LlamaCppWire.forced(context: context, forced: forced, top: split ? vocabularySize : top))
@@ -219,7 +220,16 @@ final class RemoteAdmission: MLAdmission {
         guard text.count >= own.count, Array(text.suffix(own.count)) == own else {
             throw .badGateway("llama-server's chunk text does not end with its token's bytes.")
         }
-        let cuts = backend.segmentations(of: text.dropLast(own.count)[...], into: count)
+        let skipped = Array(text.dropLast(own.count))
+        // JSON cannot carry bytes that are not UTF-8: llama-server sends U+FFFD for them, and
+        // then the bytes (so the tokens) are lost.
+        let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
+        guard !skipped.indices.dropLast(2).contains(where: { Array(skipped[$0..<$0 + 3]) == replacement }) else {
+            throw .badGateway(
+                "llama-server skipped \(count) token(s) that are not valid UTF-8 (its text shows U+FFFD); the node "
+                    + "cannot tell which it generated.")
+        }
+        let cuts = backend.segmentations(of: skipped[...], into: count)
         guard cuts.count == 1, let ids = cuts.first else {
             throw .badGateway(
                 "llama-server skipped \(count) token(s) whose bytes cut into \(cuts.count == 0 ? "no" : "several") "
