@@ -260,7 +260,9 @@ struct Handlers<Backend: MLBackend>: Sendable {
         switch await backend.health() {
         case .ready: Self.json(OpenAI.Health(model: backend.info.id))
         case .unavailable(let reason):
-            Self.json(OpenAI.Health(status: "unavailable", model: backend.info.id, reason: reason), status: .serviceUnavailable)
+            Self.json(
+                OpenAI.Health(status: "unavailable", model: backend.info.id, reason: reason),
+                status: .serviceUnavailable)
         }
     }
 

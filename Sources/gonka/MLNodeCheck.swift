@@ -23,14 +23,16 @@ extension MLNodeCommand {
                 """)
 
         @Argument(help: "The ML node's base URL, e.g. http://127.0.0.1:8080.") var url: String
-        @Option(help: "The registered model's GGUF, the reference (default: $GONKA_MODEL, else the `make model` cache).")
+        @Option(
+            help: "The registered model's GGUF, the reference (default: $GONKA_MODEL, else the `make model` cache).")
         var model: String?
         @Option(help: "Completions to run (the first greedy).") var requests = 4
         @Option(help: "Tokens per completion.") var maxTokens = 32
         @Option(help: "The model's validation_threshold in ppm (default: the devnet genesis model's).")
         var thresholdPpm = Genesis.Model.devnetDefault.validationThresholdPpm
         @Option(
-            help: "sampler_margin in ppm of probability mass: near-ties within it are not argmax misses (default: genesis)."
+            help:
+                "sampler_margin in ppm of probability mass: near-ties within it are not argmax misses (default: genesis)."
         )
         var samplerMarginPpm = ValidationParams().samplerMarginPpm
         @Option(help: "Seed of the first sampled completion (each next one adds 1).") var seed = 1
@@ -51,7 +53,9 @@ extension MLNodeCommand {
                 throw ValidationError("--threshold-ppm must be in 1…1000000")
             }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1…256") }
-            guard samplerMarginPpm <= 1_000_000 else { throw ValidationError("--sampler-margin-ppm must be in 0…1000000") }
+            guard samplerMarginPpm <= 1_000_000 else {
+                throw ValidationError("--sampler-margin-ppm must be in 0…1000000")
+            }
             guard temperature.isFinite, temperature > 0, temperature <= 2 else {
                 throw ValidationError("--temperature must be in (0, 2]")
             }
@@ -88,7 +92,8 @@ extension MLNodeCommand {
 
             let sample = "Tokens are what requesters pay for: 12 apples, naïve café. <|im_end|>"
             let counted = try await node.postJSON(
-                "/v1/tokenize", JSONValue.object([("model", .string(id)), ("prompt", .string(sample))]), as: TokenizeAnswer.self)
+                "/v1/tokenize", JSONValue.object([("model", .string(id)), ("prompt", .string(sample))]),
+                as: TokenizeAnswer.self)
             let local = tokenizer.encode(sample, parseSpecial: true)
             report(
                 "tokenizer", counted.tokens == local,

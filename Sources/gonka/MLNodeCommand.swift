@@ -22,7 +22,8 @@ extension MLNodeCommand {
     /// `gonka mlnode start`
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve a GGUF model, or front an upstream engine, over HTTP (OpenAI chat/completions, /v1/score, /v1/tokenize).",
+            abstract:
+                "Serve a GGUF model, or front an upstream engine, over HTTP (OpenAI chat/completions, /v1/score, /v1/tokenize).",
             discussion: """
                 Serves until SIGINT or SIGTERM, then finishes in-flight responses and exits. Requests beyond --parallel wait in a queue of --queue places; beyond that they get 429. Streamed responses end with a usage chunk when the request sets stream_options.include_usage (as OpenAI does).
 
@@ -126,7 +127,8 @@ extension MLNodeCommand {
             let remote: RemoteBackend
             do {
                 remote = try await RemoteBackend.connect(
-                    upstream: upstream, flavour: flavour.flatMap(RemoteFlavour.init(rawValue:)), modelID: modelID ?? "", tokenizer: vocabulary,
+                    upstream: upstream, flavour: flavour.flatMap(RemoteFlavour.init(rawValue:)), modelID: modelID ?? "",
+                    tokenizer: vocabulary,
                     contextLength: context, parallel: parallel, queue: queue, timeout: .seconds(upstreamTimeout))
             } catch {
                 throw CLIError("cannot use \(upstream): \(error.message)")

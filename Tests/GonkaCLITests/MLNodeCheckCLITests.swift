@@ -27,7 +27,9 @@ struct MLNodeCheckCLITests {
 
     /// Cross-engine thresholds (llama.cpp vs this engine differ by more than the devnet genesis
     /// allows; the measured numbers are in docs/HOSTING.md).
-    static let crossEngine = ["--greedy", "--requests", "3", "--threshold-ppm", "20000", "--sampler-margin-ppm", "100000"]
+    static let crossEngine = [
+        "--greedy", "--requests", "3", "--threshold-ppm", "20000", "--sampler-margin-ppm", "100000",
+    ]
 
     /// A child process whose output is read until `pattern`'s first group shows up.
     static func start(_ executable: URL, _ arguments: [String], until pattern: String) throws -> (Process, String) {
@@ -109,23 +111,26 @@ struct MLNodeCheckCLITests {
         #expect(!run.stdout.contains("FAIL  completion 1 (greedy, 32 tokens) self"), "\(run.output)")
     }
 
-    @Test(arguments: [
-        (["mlnode", "start", "--backend", "openai", "--model-id", "m"], "--upstream http://HOST:PORT"),
-        (["mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9"], "--model-id"),
-        (["mlnode", "start", "--backend", "openai", "--upstream", "ftp://x", "--model-id", "m"], "--upstream"),
-        (["mlnode", "start", "--upstream", "http://127.0.0.1:9"], "--upstream needs --backend openai"),
-        (
-            ["mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9", "--model-id", "m",
-             "--flavour", "tgi"], "--flavour must be llamacpp or vllm"
-        ),
-        (
-            ["mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9", "--model-id", "m"],
-            "cannot use http://127.0.0.1:9"
-        ),
-        (["mlnode", "check", "not-a-url"], "URL must be http://HOST:PORT"),
-        (["mlnode", "check", "http://127.0.0.1:9", "--requests", "0"], "--requests"),
-        (["mlnode", "check", "http://127.0.0.1:9", "--model", "/nonexistent.gguf"], "does not exist"),
-    ] as [([String], String)])
+    @Test(
+        arguments: [
+            (["mlnode", "start", "--backend", "openai", "--model-id", "m"], "--upstream http://HOST:PORT"),
+            (["mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9"], "--model-id"),
+            (["mlnode", "start", "--backend", "openai", "--upstream", "ftp://x", "--model-id", "m"], "--upstream"),
+            (["mlnode", "start", "--upstream", "http://127.0.0.1:9"], "--upstream needs --backend openai"),
+            (
+                [
+                    "mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9", "--model-id", "m",
+                    "--flavour", "tgi",
+                ], "--flavour must be llamacpp or vllm"
+            ),
+            (
+                ["mlnode", "start", "--backend", "openai", "--upstream", "http://127.0.0.1:9", "--model-id", "m"],
+                "cannot use http://127.0.0.1:9"
+            ),
+            (["mlnode", "check", "not-a-url"], "URL must be http://HOST:PORT"),
+            (["mlnode", "check", "http://127.0.0.1:9", "--requests", "0"], "--requests"),
+            (["mlnode", "check", "http://127.0.0.1:9", "--model", "/nonexistent.gguf"], "does not exist"),
+        ] as [([String], String)])
     func badFlagsFailClearly(arguments: [String], expected: String) async throws {
         let run = try await CLITests().gonka(arguments)
         #expect(run.status != 0)

@@ -1,8 +1,9 @@
 import Foundation
 import GonkaTestKit
 import Inference
-@testable import MLNode
 import Testing
+
+@testable import MLNode
 
 /// The ML node fronting a real llama.cpp server (`scripts/llama-server`) on the real model:
 /// generation, scoring, token counts and health through `--backend openai`.
@@ -90,7 +91,9 @@ struct RemoteBackendTests {
                     Self.ids(($0["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])
                 }
                 #expect(streamedIDs == ids)
-                let streamedText = pieces.chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first?["text"] as? String }
+                let streamedText = pieces.chunks.compactMap {
+                    ($0["choices"] as? [[String: Any]])?.first?["text"] as? String
+                }
                 #expect(streamedText.joined() == text)
             }
         }
@@ -128,7 +131,8 @@ struct RemoteBackendTests {
                 #expect(scored.allSatisfy { $0.logprob.top.count == 5 })
                 runs.append(
                     Run(
-                        prompt: ids, tokens: generation.tokens, generated: generation.logprobs.map { Double($0.logprob) },
+                        prompt: ids, tokens: generation.tokens,
+                        generated: generation.logprobs.map { Double($0.logprob) },
                         forced: scored.map { Double($0.logprob.logprob) }))
             }
             return (runs, seconds)
@@ -205,7 +209,8 @@ struct RemoteBackendTests {
             try await LiveServer.node(other) { node in
                 let health = try await node.get("/health")
                 #expect(health.status == 503)
-                #expect((health.json["reason"] as? String)?.contains("not the registered model") == true, "\(health.text)")
+                #expect(
+                    (health.json["reason"] as? String)?.contains("not the registered model") == true, "\(health.text)")
             }
             try await LiveServer.node(backend) { node in
                 #expect(try await node.get("/health").status == 200)

@@ -2,9 +2,10 @@ import Foundation
 import GonkaTestKit
 import Hummingbird
 import Inference
-@testable import MLNode
 import NIOCore
 import Testing
+
+@testable import MLNode
 
 /// An upstream that misbehaves (a Hummingbird stand-in for llama-server): down, slow, malformed,
 /// short of logprobs, skipping tokens, serving another model. Every case is a clear 502/504 (or a
@@ -106,7 +107,8 @@ struct RemoteUpstreamFaultTests {
         (token(504, predicted: 1, top: 1) + end, "1 alternatives where 2 were asked for"),
         (token(504, predicted: 2) + end, "does not end with its token's bytes"),
         (
-            token(504, predicted: 1) + #"data: {"tokens":[],"stop":true,"stop_type":"eos","tokens_predicted":3}"# + "\n\n",
+            token(504, predicted: 1) + #"data: {"tokens":[],"stop":true,"stop_type":"eos","tokens_predicted":3}"#
+                + "\n\n",
             "says it generated 3 token(s) but reported 1"
         ),
         (token(99999, predicted: 1) + end, "outside the vocabulary"),
@@ -157,7 +159,8 @@ struct RemoteUpstreamFaultTests {
             let answer =
                 #"{"tokens":[\#(probe)],"stop":true,"completion_probabilities":[{"id":\#(probe),"logprob":-3,"top_logprobs":[{"id":\#(split[0]),"logprob":-1.5},{"id":\#(probe),"logprob":-3},{"id":7,"logprob":-4}]}]}"#
             return Response(
-                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
         let answer = try await LiveServer.with(router: router) { upstream in
             let backend = RemoteBackend(
@@ -192,7 +195,9 @@ struct RemoteUpstreamFaultTests {
         try await LiveServer.with(router: router) { upstream in
             let backend = RemoteBackend(
                 upstream: upstream, flavour: .llamacpp, modelID: "m", tokenizer: tokenizer, contextLength: 512)
-            #expect(await backend.health() == .unavailable("upstream serves [\"cheaper-model\"], not the registered model 'm'"))
+            #expect(
+                await backend.health()
+                    == .unavailable("upstream serves [\"cheaper-model\"], not the registered model 'm'"))
         }
         let wrongVocabulary = Self.standIn(models: #"{"data":[{"id":"m","meta":{"n_vocab":32000}}]}"#) { Self.end }
         try await LiveServer.with(router: wrongVocabulary) { upstream in
@@ -208,7 +213,8 @@ struct RemoteUpstreamFaultTests {
 
     /// A score answer that does not force the token, or has a malformed body, is a 502.
     @Test func aBadScoreAnswerIs502() async throws {
-        let unforced = #"{"tokens":[7],"stop":true,"completion_probabilities":[{"id":7,"logprob":-1,"top_logprobs":[{"id":7,"logprob":-1}]}]}"#
+        let unforced =
+            #"{"tokens":[7],"stop":true,"completion_probabilities":[{"id":7,"logprob":-1,"top_logprobs":[{"id":7,"logprob":-1}]}]}"#
         for (body, expected) in [(unforced, "did not sample the forced token"), ("[1,2", "not the JSON expected")] {
             let router = Self.standIn { body }
             let tokenizer = try Self.tokenizer()

@@ -1,7 +1,8 @@
 import Foundation
 import Inference
-@testable import MLNode
 import Testing
+
+@testable import MLNode
 
 /// vLLM's shapes, from recorded examples of its documentation (`vllm.entrypoints.openai.protocol`
 /// `CompletionRequest`/`CompletionResponse`/`CompletionStreamResponse`, `vllm.logprobs.Logprob`):
@@ -89,7 +90,10 @@ struct VLLMContractTests {
     @Test(arguments: [
         (chunk.replacingOccurrences(of: #""tokens":["token_id:7042"]"#, with: #""tokens":["Paris"]"#), "token_id:ID"),
         (chunk.replacingOccurrences(of: #""token_logprobs":[-0.0123]"#, with: #""token_logprobs":[]"#), "0 logprobs"),
-        (chunk.replacingOccurrences(of: #""token_logprobs":[-0.0123]"#, with: #""token_logprobs":[null]"#), "no logprob"),
+        (
+            chunk.replacingOccurrences(of: #""token_logprobs":[-0.0123]"#, with: #""token_logprobs":[null]"#),
+            "no logprob"
+        ),
         (chunk.replacingOccurrences(of: #""token_id:2":-4.5"#, with: #""two":-4.5"#), "not token_id:ID"),
     ])
     func malformedChunksAreRefused(text: String, expected: String) throws {
@@ -143,10 +147,11 @@ struct VLLMContractTests {
 
     /// llama-server's `validate_utf8`, ported: a lead byte its bytes cannot complete is withheld,
     /// continuation bytes alone or a complete character are not.
-    @Test(arguments: [
-        ([0xF0, 0x9F], true), ([0xE2], true), ([0xE2, 0x41], true), ([0x41, 0xC3], true), ([0x99, 0x82], false),
-        (Array("é".utf8), false), (Array("🙂".utf8), false), (Array("ab".utf8), false), ([], false),
-    ] as [([UInt8], Bool)])
+    @Test(
+        arguments: [
+            ([0xF0, 0x9F], true), ([0xE2], true), ([0xE2, 0x41], true), ([0x41, 0xC3], true), ([0x99, 0x82], false),
+            (Array("é".utf8), false), (Array("🙂".utf8), false), (Array("ab".utf8), false), ([], false),
+        ] as [([UInt8], Bool)])
     func llamaCppWithholdsCutCharacters(bytes: [UInt8], withheld: Bool) {
         #expect(LlamaCppWire.withheld(bytes) == withheld)
     }

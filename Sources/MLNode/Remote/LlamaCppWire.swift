@@ -105,7 +105,8 @@ enum LlamaCppWire {
         return CompletionRequest(
             prompt: prompt, nPredict: p.maxTokens, nProbs: max(1, top), stream: true, temperature: p.temperature,
             topK: p.topK, topP: p.topP, minP: p.minP, seed: seed,
-            logitBias: a.bias.isEmpty ? nil : Dictionary(uniqueKeysWithValues: a.bias.map { ("\($0.token)", $0.value) }),
+            logitBias: a.bias.isEmpty
+                ? nil : Dictionary(uniqueKeysWithValues: a.bias.map { ("\($0.token)", $0.value) }),
             presencePenalty: a.presencePenalty, frequencyPenalty: a.frequencyPenalty,
             repeatPenalty: a.repetitionPenalty, repeatLastN: prompt.count + p.maxTokens)
     }

@@ -67,7 +67,8 @@ final class RemoteAdmission: MLAdmission {
             ids.append(position.token)
             logprobs.append(entry)
             let (piece, stopped) = text.append(position.token)
-            guard onEvent(.token(choice: choice, GeneratedToken(id: position.token, logprob: entry, text: piece))) else {
+            guard onEvent(.token(choice: choice, GeneratedToken(id: position.token, logprob: entry, text: piece)))
+            else {
                 finish = .cancelled
                 return false
             }
@@ -89,7 +90,8 @@ final class RemoteAdmission: MLAdmission {
                 chunk = try LlamaCppWire.chunk(
                     Upstream.decode(LlamaCppWire.Answer.self, from: payload, what: "stream chunk"))
             case .vllm:
-                chunk = try VLLMWire.chunk(Upstream.decode(VLLMWire.Completion.self, from: payload, what: "stream chunk"))
+                chunk = try VLLMWire.chunk(
+                    Upstream.decode(VLLMWire.Completion.self, from: payload, what: "stream chunk"))
             }
             let reported = chunk.generatedSoFar ?? (received + chunk.positions.count)
             let skipped = reported - received - chunk.positions.count
@@ -170,13 +172,16 @@ final class RemoteAdmission: MLAdmission {
 
     /// llama-server has no prompt logprobs: one request per position, its token forced, the prompt
     /// cached so each request evaluates one new token.
-    private func scoreLlamaCpp(prompt: [Int], completion: [Int], top: Int) async throws(MLNodeError)
+    private func scoreLlamaCpp(
+        prompt: [Int], completion: [Int], top: Int
+    ) async throws(MLNodeError)
         -> [UpstreamPosition]
     {
         var positions: [UpstreamPosition] = []
         for (i, token) in completion.enumerated() {
             try Task.checkCancellation(orThrow: MLNodeError.unavailable("The request was cancelled."))
-            positions.append(try await forcedLlamaCpp(context: prompt + completion[..<i], token: token, top: top, at: i))
+            positions.append(
+                try await forcedLlamaCpp(context: prompt + completion[..<i], token: token, top: top, at: i))
         }
         return positions
     }
@@ -185,13 +190,16 @@ final class RemoteAdmission: MLAdmission {
     /// withhold (its text ends inside a UTF-8 character: ``LlamaCppWire/withheld(_:)``) gets no
     /// logprobs, so there a whole-character token is forced instead and `token`'s logprob read from
     /// the full list of alternatives.
-    private func forcedLlamaCpp(context: [Int], token: Int, top: Int, at i: Int) async throws(MLNodeError)
+    private func forcedLlamaCpp(
+        context: [Int], token: Int, top: Int, at i: Int
+    ) async throws(MLNodeError)
         -> UpstreamPosition
     {
         let split = LlamaCppWire.withheld(tokenizer.bytes(of: token))
         let forced = split ? backend.probeToken : token
         let body = try await backend.upstream.post(
-            "/completion", json: LlamaCppWire.forced(context: context, forced: forced, top: split ? vocabularySize : top))
+            "/completion",
+            json: LlamaCppWire.forced(context: context, forced: forced, top: split ? vocabularySize : top))
         try RemoteAnswers.checkNotError(body)
         let chunk = try LlamaCppWire.chunk(Upstream.decode(LlamaCppWire.Answer.self, from: body, what: "score answer"))
         guard let answer = chunk.positions.first, chunk.positions.count == 1, answer.token == forced else {

@@ -100,7 +100,9 @@ public final class RemoteBackend: MLBackend {
         var context: Int?
         switch flavour {
         case .llamacpp:
-            guard props.status == 200 else { throw Upstream.refusal(path: "/props", status: props.status, body: props.body) }
+            guard props.status == 200 else {
+                throw Upstream.refusal(path: "/props", status: props.status, body: props.body)
+            }
             context = try Upstream.decode(LlamaCppWire.Props.self, from: props.body, what: "/props")
                 .defaultGenerationSettings?.nCtx
         case .vllm:

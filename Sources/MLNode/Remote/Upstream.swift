@@ -86,13 +86,26 @@ struct Upstream: Sendable {
     private func send(
         _ request: HTTPClientRequest, path: String, timeout: Duration
     ) async throws(MLNodeError) -> (status: Int, body: [UInt8]) {
-        do {
-            let response = try await Self.client.execute(request, timeout: TimeAmount(timeout))
-            let body = try await response.body.collect(upTo: Self.maxBodyBytes)
-            return (Int(response.status.code), Array(buffer: body))
-        } catch {
-            throw Self.failure(error, path: path)
+        // One retry when a pooled keep-alive connection turns out closed by the upstream (llama-server
+        // drops idle ones): these requests change nothing upstream, so sending again is safe.
+        for attempt in 0..<2 {
+            do {
+                let response = try await Self.client.execute(request, timeout: TimeAmount(timeout))
+                let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+                return (Int(response.status.code), Array(buffer: body))
+            } catch {
+                if attempt == 0, Self.isStaleConnection(error) { continue }
+                throw Self.failure(error, path: path)
+            }
         }
+        throw .internalError("unreachable")
+    }
+
+    /// The upstream closed a reused connection under the request.
+    static func isStaleConnection(_ error: any Error) -> Bool {
+        if let error = error as? ChannelError, error == .ioOnClosedChannel { return true }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed { return true }
+        return false
     }
 
     /// The node's error for a failed exchange: ours passes through; a deadline → 504; anything

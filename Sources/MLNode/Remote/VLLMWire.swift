@@ -114,7 +114,8 @@ enum VLLMWire {
             topK: p.topK == 0 ? -1 : p.topK, topP: p.topP, minP: p.minP,
             seed: Int64(bitPattern: p.seed &+ UInt64(choice)), logprobs: max(1, top), stream: true,
             streamOptions: .init(), returnTokensAsTokenIDs: true,
-            logitBias: a.bias.isEmpty ? nil : Dictionary(uniqueKeysWithValues: a.bias.map { ("\($0.token)", $0.value) }),
+            logitBias: a.bias.isEmpty
+                ? nil : Dictionary(uniqueKeysWithValues: a.bias.map { ("\($0.token)", $0.value) }),
             presencePenalty: a.presencePenalty, frequencyPenalty: a.frequencyPenalty,
             repetitionPenalty: a.repetitionPenalty)
     }
@@ -194,7 +195,9 @@ enum VLLMWire {
             var top: [UpstreamPosition.Alternative] = []
             var own: Double?
             for (key, value) in entry {
-                guard let id = Int(key) else { throw .badGateway("vLLM sent the prompt_logprobs key '\(key.prefix(40))'.") }
+                guard let id = Int(key) else {
+                    throw .badGateway("vLLM sent the prompt_logprobs key '\(key.prefix(40))'.")
+                }
                 if id == token { own = value.logprob }
                 top.append(.init(token: id, logprob: value.logprob))
             }
