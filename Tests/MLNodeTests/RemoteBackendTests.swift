@@ -99,6 +99,34 @@ struct RemoteBackendTests {
         }
     }
 
+    /// Stop strings are the node's: the upstream generates on, the node cuts the text before the
+    /// stop string at the token that completes it, as the native engine does.
+    @Test func stopStringsEndTheChoice() async throws {
+        try await LlamaServer.with { base, _ in
+            let backend = try await Self.backend(base)
+            try await LiveServer.node(backend) { node in
+                var request: [String: any Sendable] = [
+                    "model": LlamaServer.modelID, "prompt": "The capital of France is", "max_tokens": 16,
+                    "temperature": 0, "logprobs": 1, "return_tokens_as_token_ids": true,
+                ]
+                let full = try await node.post("/v1/completions", json: request)
+                let text = try #require((full.json["choices"] as? [[String: Any]])?.first?["text"] as? String)
+                let words = text.split(separator: " ")
+                try #require(words.count >= 3, "\(text)")
+                let stop = " " + words[2]
+                request["stop"] = [stop]
+                let cut = try await node.post("/v1/completions", json: request)
+                let choice = try #require((cut.json["choices"] as? [[String: Any]])?.first)
+                let expected = String(text[..<text.range(of: stop)!.lowerBound])
+                #expect(choice["text"] as? String == expected, "\(text) / stop \(stop)")
+                #expect(choice["finish_reason"] as? String == "stop")
+                let ids = Self.ids(choice["logprobs"] as? [String: Any])
+                // The token that completed the stop string counts; its text is not shown.
+                #expect(try backend.detokenize(ids).hasPrefix(expected + stop.prefix(1)))
+            }
+        }
+    }
+
     /// Teacher-forced scores through llama-server equal the logprobs it reported while generating
     /// (greedy and sampled), and agree with our engine's scores of the same tokens on the same GGUF
     /// (measured numbers printed).

@@ -189,6 +189,60 @@ struct RemoteUpstreamFaultTests {
         #expect((logprobs["top_logprobs"] as? [[String: Double]])?.first?.count == 2)
     }
 
+    /// A vLLM-shaped stand-in (no `/props`): the flavour and context are detected, a streamed
+    /// generation with `token_id:ID` logprobs and the usage count comes through the node, and a
+    /// `prompt_logprobs` answer becomes `/v1/score`'s positions.
+    @Test func aVLLMStandInServesAndScores() async throws {
+        let tokenizer = try Self.tokenizer()
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/health") { _, _ in "" }
+        router.get("/v1/models") { _, _ in
+            #"{"object":"list","data":[{"id":"m","object":"model","max_model_len":777}]}"#
+        }
+        router.post("/v1/completions") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            if String(buffer: body).contains(#""prompt_logprobs""#) {
+                let answer =
+                    #"{"choices":[{"index":0,"text":"!","finish_reason":"length","prompt_logprobs":[null,{"2":{"logprob":-1.0,"rank":1}},{"504":{"logprob":-0.25,"rank":1},"9":{"logprob":-2.5,"rank":2}}]}]}"#
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: answer)))
+            }
+            let chunk =
+                #"data: {"choices":[{"index":0,"text":"The","logprobs":{"tokens":["token_id:504"],"token_logprobs":[-0.25],"top_logprobs":[{"token_id:504":-0.25,"token_id:9":-2.5}]},"finish_reason":"length"}]}"#
+            let usage = #"data: {"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: .init(byteBuffer: ByteBuffer(string: chunk + "\n\n" + usage + "\n\ndata: [DONE]\n\n")))
+        }
+        try await LiveServer.with(router: router) { upstream in
+            let backend = try await RemoteBackend.connect(
+                upstream: upstream, flavour: nil, modelID: "m", tokenizer: tokenizer)
+            #expect(backend.flavour == .vllm)
+            #expect(backend.info.contextLength == 777)
+            #expect(await backend.health() == .ready)
+            try await LiveServer.node(backend) { node in
+                let answer = try await node.post(
+                    "/v1/completions",
+                    json: [
+                        "model": "m", "prompt": [1, 2], "max_tokens": 1, "logprobs": 2,
+                        "return_tokens_as_token_ids": true,
+                    ])
+                #expect(answer.status == 200, "\(answer.text)")
+                let choice = try #require((answer.json["choices"] as? [[String: Any]])?.first)
+                #expect(choice["text"] as? String == "The")
+                #expect((choice["logprobs"] as? [String: Any])?["tokens"] as? [String] == ["token_id:504"])
+                let score = try await node.post(
+                    "/v1/score", json: ["prompt_tokens": [1, 2], "completion_tokens": [504], "top_logprobs": 2])
+                #expect(score.status == 200, "\(score.text)")
+                let position = try #require((score.json["positions"] as? [[String: Any]])?.first)
+                #expect(position["token"] as? Int == 504)
+                #expect(position["logprob"] as? Double == -0.25)
+                #expect((position["top_logprobs"] as? [[String: Any]])?.compactMap { $0["token"] as? Int } == [504, 9])
+            }
+        }
+    }
+
     @Test func anotherModelIsUnhealthy() async throws {
         let router = Self.standIn(models: #"{"data":[{"id":"cheaper-model"}]}"#) { Self.end }
         let tokenizer = try Self.tokenizer()
