@@ -99,6 +99,32 @@ struct RemoteBackendTests {
         }
     }
 
+    /// `n` > 1: one upstream request per choice (seed + choice), each choice's ids and text its own.
+    @Test func severalChoices() async throws {
+        try await LlamaServer.with { base, _ in
+            let backend = try await Self.backend(base)
+            try await LiveServer.node(backend) { node in
+                let answer = try await node.post(
+                    "/v1/completions",
+                    json: [
+                        "model": LlamaServer.modelID, "prompt": "Name a colour:", "max_tokens": 8, "n": 3,
+                        "temperature": 1, "seed": 5, "logprobs": 1, "return_tokens_as_token_ids": true,
+                    ])
+                #expect(answer.status == 200, "\(answer.text)")
+                let choices = try #require(answer.json["choices"] as? [[String: Any]])
+                #expect(choices.map { $0["index"] as? Int } == [0, 1, 2])
+                var total = 0
+                for choice in choices {
+                    let ids = Self.ids(choice["logprobs"] as? [String: Any])
+                    total += ids.count
+                    #expect(try backend.detokenize(ids) == choice["text"] as? String)
+                }
+                #expect((answer.json["usage"] as? [String: Int])?["completion_tokens"] == total)
+                #expect(Set(choices.compactMap { $0["text"] as? String }).count > 1, "three identical samples")
+            }
+        }
+    }
+
     /// Stop strings are the node's: the upstream generates on, the node cuts the text before the
     /// stop string at the token that completes it, as the native engine does.
     @Test func stopStringsEndTheChoice() async throws {
