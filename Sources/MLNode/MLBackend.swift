@@ -15,6 +15,13 @@ public struct MLModelInfo: Sendable, Equatable {
     }
 }
 
+/// Whether a backend can serve now (`GET /health`).
+public enum MLHealth: Sendable, Equatable {
+    case ready
+    /// Not serving, and why (the health route answers 503 with it).
+    case unavailable(String)
+}
+
 /// The engine behind the ML node's HTTP routes. The native backend runs ``Inference`` in process;
 /// ``RemoteBackend`` fronts llama.cpp's server or vLLM behind the same routes.
 ///

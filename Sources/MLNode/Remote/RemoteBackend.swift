@@ -2,13 +2,6 @@ import Foundation
 import GonkaCore
 import Inference
 
-/// Whether a backend can serve now (`GET /health`).
-public enum MLHealth: Sendable, Equatable {
-    case ready
-    /// Not serving, and why (the health route answers 503 with it).
-    case unavailable(String)
-}
-
 /// An ``MLBackend`` over an upstream engine: llama.cpp's `llama-server` or vLLM
 /// (``RemoteFlavour``). Text ↔ ids, token bytes and the chat prompt are the model's own, from its
 /// GGUF tokenizer (no weights loaded), so token counts and bills are the model's tokens; generation
