@@ -273,7 +273,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Inference", "ChainNode", "MLNode",
                 "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "ServerLifecycle", "NodeHost", "Devnet",
-                "Benchmarks", "Explorer",
+                "Benchmarks", "Explorer", "Verification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -24,9 +24,7 @@ public struct ChoiceDecoder {
     private var history: LogitAdjustments.History?
     public private(set) var ids: [Int] = []
     private var logprobs: [TokenLogprob] = []
-    private var bytes: [UInt8] = []
-    /// Bytes of `bytes` already returned as text.
-    private var emitted = 0
+    private var text: ChoiceText
 
     /// A decoder for one choice of `prompt` (`parameters.choice` seeds its stream).
     public init(model: LlamaModel, prompt: [Int], parameters: SamplingParameters) {
@@ -37,6 +35,7 @@ public struct ChoiceDecoder {
         sampler = Sampler(parameters)
         vocabulary = parameters.grammar == nil ? nil : model.grammarVocabulary
         grammarState = parameters.grammar?.start
+        text = ChoiceText(tokenizer: model.tokenizer, stop: parameters.stop)
     }
 
     /// Draws the next token from `logits` (the model's, for the position after the last token).
@@ -57,22 +56,10 @@ public struct ChoiceDecoder {
             history?.record(id)
         }
         let entry = Logprobs.entry(logits, token: id, top: parameters.topLogprobs)
-        if id == tokenizer.endOfTurn || id == tokenizer.endOfText { return .end(.stop) }
+        if tokenizer.endsChoice(id) { return .end(.stop) }
         ids.append(id)
         logprobs.append(entry)
-        bytes.append(contentsOf: tokenizer.bytes(of: id))
-        var text = String(decoding: bytes, as: UTF8.self)
-        var stopped = false
-        for stop in parameters.stop {
-            if let range = text.firstRange(of: stop) {
-                text = String(text[..<range.lowerBound])
-                stopped = true
-            }
-        }
-        if stopped { bytes = Array(text.utf8) }
-        let complete = LlamaSession.completeUTF8Prefix(bytes)
-        let piece = complete > emitted ? String(decoding: bytes[emitted..<complete], as: UTF8.self) : ""
-        emitted = max(emitted, complete)
+        let (piece, stopped) = text.append(id)
         let token = GeneratedToken(id: id, logprob: entry, text: piece)
         if stopped { return .token(token, done: .stop) }
         return .token(token, done: ids.count == parameters.maxTokens ? .length : nil)
@@ -81,7 +68,7 @@ public struct ChoiceDecoder {
     /// The choice as it stands, ended for `reason`.
     public func generation(_ reason: FinishReason) -> Generation {
         Generation(
-            promptTokens: promptTokens, tokens: ids, logprobs: logprobs, text: String(decoding: bytes, as: UTF8.self),
+            promptTokens: promptTokens, tokens: ids, logprobs: logprobs, text: text.text,
             finishReason: reason)
     }
 }

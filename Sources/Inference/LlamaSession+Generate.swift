@@ -15,6 +15,12 @@ public struct GeneratedToken: Sendable, Equatable {
     public let logprob: TokenLogprob
     /// The text this token adds (complete UTF-8 only; bytes of a split character wait for the next token).
     public let text: String
+
+    public init(id: Int, logprob: TokenLogprob, text: String) {
+        self.id = id
+        self.logprob = logprob
+        self.text = text
+    }
 }
 
 /// One teacher-forced completion position: the forced token's logprob with its alternatives, and
@@ -45,6 +51,18 @@ public struct Generation: Sendable, Equatable {
     public let finishReason: FinishReason
     /// Prompt positions restored from a prefix cache instead of computed (0 without one).
     public var cachedTokens = 0
+
+    public init(
+        promptTokens: Int, tokens: [Int], logprobs: [TokenLogprob], text: String, finishReason: FinishReason,
+        cachedTokens: Int = 0
+    ) {
+        self.promptTokens = promptTokens
+        self.tokens = tokens
+        self.logprobs = logprobs
+        self.text = text
+        self.finishReason = finishReason
+        self.cachedTokens = cachedTokens
+    }
 }
 
 extension LlamaSession {

@@ -15,6 +15,12 @@ public struct TokenLogprob: Sendable, Equatable {
     /// Up to the requested number of `(token, logprob)`, most likely first (lowest id on ties).
     public let top: [(token: Int, logprob: Float)]
 
+    public init(token: Int, logprob: Float, top: [(token: Int, logprob: Float)]) {
+        self.token = token
+        self.logprob = logprob
+        self.top = top
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.token == b.token && a.logprob == b.logprob && a.top.count == b.top.count
             && zip(a.top, b.top).allSatisfy { $0.token == $1.token && $0.logprob == $1.logprob }

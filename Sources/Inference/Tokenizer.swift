@@ -11,6 +11,9 @@ public struct Tokenizer: Sendable {
     /// The end-of-turn token (`tokenizer.ggml.eos_token_id`, `<|im_end|>` for SmolLM2).
     public let endOfTurn: Int
 
+    /// Whether `id` ends a choice (the end of turn or of text): it is not part of the output.
+    public func endsChoice(_ id: Int) -> Bool { id == endOfTurn || id == endOfText }
+
     private let vocabulary: [String: Int]
     /// Merge rank and result by `left << 32 | right`.
     private let merges: [UInt64: (rank: Int32, merged: Int32)]

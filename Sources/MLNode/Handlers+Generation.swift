@@ -24,6 +24,7 @@ extension Handlers {
                 throw MLNodeError.invalidRequest(error.message, param: error.param)
             }
         }
+        try backend.checkSupported(parameters)
         let reader = tools.flatMap { $0.active ? $0 : nil }
         let admission = metrics.metered(try backend.admit())
         let id = "chatcmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
@@ -137,6 +138,7 @@ extension Handlers {
             throw MLNodeError.invalidRequest("'logprobs' must be in 0…\(Logprobs.maxTop).", param: "logprobs")
         }
         let parameters = try parameters(sampling, promptCount: prompt.count, topLogprobs: top, promptParam: "prompt")
+        try backend.checkSupported(parameters)
         let admission = metrics.metered(try backend.admit())
         let id = "cmpl-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = Self.now

@@ -75,7 +75,8 @@ extension Handlers {
                 } catch {
                     logger.error("streamed generation failed", metadata: ["error": "\(error)"])
                     let failure: MLNodeError =
-                        (error as? InferenceError).map { .from($0) } ?? .internalError("generation failed: \(error)")
+                        (error as? MLNodeError) ?? (error as? InferenceError).map { .from($0) }
+                        ?? .internalError("generation failed: \(error)")
                     try await writer.write(Self.event(OpenAI.ErrorBody(failure)))
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     return

@@ -15,8 +15,15 @@ public struct MLModelInfo: Sendable, Equatable {
     }
 }
 
-/// The engine behind the ML node's HTTP routes. The native backend runs ``Inference`` in process; a
-/// remote backend (an OpenAI-compatible server such as vLLM) can stand behind the same routes.
+/// Whether a backend can serve now (`GET /health`).
+public enum MLHealth: Sendable, Equatable {
+    case ready
+    /// Not serving, and why (the health route answers 503 with it).
+    case unavailable(String)
+}
+
+/// The engine behind the ML node's HTTP routes. The native backend runs ``Inference`` in process;
+/// ``RemoteBackend`` fronts llama.cpp's server or vLLM behind the same routes.
 ///
 /// Text ↔ ids is cheap and runs on the caller's task; generation and scoring need a slot and go
 /// through an ``MLAdmission``, so capacity is decided (and refused with 429) before any response
@@ -38,6 +45,14 @@ public protocol MLBackend: Sendable {
 
     /// How busy the backend is, for `/metrics`; nil where it cannot tell.
     var load: MLLoad? { get }
+
+    /// Refuses (400) sampling the backend cannot honour, before anything is admitted: a remote
+    /// engine cannot apply the node's output grammar.
+    func checkSupported(_ parameters: SamplingParameters) throws(MLNodeError)
+
+    /// Whether the backend can serve now (`GET /health`: 503 with the reason when not). A remote
+    /// backend probes its upstream.
+    func health() async -> MLHealth
 }
 
 extension MLBackend {
@@ -46,6 +61,12 @@ extension MLBackend {
 
     /// How busy the backend is, for `/metrics`; nil where it cannot tell.
     public var load: MLLoad? { nil }
+
+    /// Everything is supported.
+    public func checkSupported(_ parameters: SamplingParameters) throws(MLNodeError) {}
+
+    /// An in-process backend is ready once it exists.
+    public func health() async -> MLHealth { .ready }
 }
 
 /// One admitted request: runs one generation or scoring job when a slot is free. Task cancellation

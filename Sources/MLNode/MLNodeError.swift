@@ -13,6 +13,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case internalError
         case conflict
         case unavailable
+        case badGateway
+        case gatewayTimeout
     }
 
     private let code: Code
@@ -60,6 +62,15 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
     public static func unavailable(_ message: String) -> Self {
         Self(code: .unavailable, message: message, param: nil)
     }
+    /// The upstream engine behind a remote backend failed or answered something unusable: down,
+    /// malformed JSON, the wrong model, token counts or logprobs that do not add up (502).
+    public static func badGateway(_ message: String) -> Self {
+        Self(code: .badGateway, message: message, param: nil)
+    }
+    /// The upstream engine did not answer in time (504).
+    public static func gatewayTimeout(_ message: String) -> Self {
+        Self(code: .gatewayTimeout, message: message, param: nil)
+    }
     /// A failure that is not the client's fault (500).
     public static func internalError(_ message: String) -> Self {
         Self(code: .internalError, message: message, param: nil)
@@ -80,6 +91,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .internalError: 500
         case .conflict: 409
         case .unavailable: 503
+        case .badGateway: 502
+        case .gatewayTimeout: 504
         }
     }
 
@@ -89,7 +102,7 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .invalidRequest, .contextLengthExceeded, .modelNotFound, .bodyTooLarge, .notFound:
             "invalid_request_error"
         case .overloaded: "rate_limit_error"
-        case .internalError, .unavailable: "server_error"
+        case .internalError, .unavailable, .badGateway, .gatewayTimeout: "server_error"
         case .conflict: "invalid_request_error"
         }
     }
@@ -106,6 +119,8 @@ public struct MLNodeError: Error, Hashable, CustomStringConvertible {
         case .internalError: "internal_error"
         case .conflict: "conflict"
         case .unavailable: "service_unavailable"
+        case .badGateway: "upstream_error"
+        case .gatewayTimeout: "upstream_timeout"
         }
     }
 

@@ -42,7 +42,7 @@ public enum MLNodeServer {
             poc: poc ?? PocController(threads: configuration.pocThreads), metrics: metrics, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware())
-        router.get("/health") { _, _ in handlers.health() }
+        router.get("/health") { _, _ in await handlers.health() }
         router.get("/v1/models") { _, _ in handlers.models() }
         router.get("/metrics") { _, _ in
             Response(
@@ -254,8 +254,16 @@ struct Handlers<Backend: MLBackend>: Sendable {
 
     // MARK: simple routes
 
-    func health() -> Response {
-        Self.json(OpenAI.Health(model: backend.info.id))
+    /// 200 `{"status": "ok", "model"}` when the backend can serve, else 503 with the reason (a
+    /// remote backend's upstream is down, slow or serves another model).
+    func health() async -> Response {
+        switch await backend.health() {
+        case .ready: Self.json(OpenAI.Health(model: backend.info.id))
+        case .unavailable(let reason):
+            Self.json(
+                OpenAI.Health(status: "unavailable", model: backend.info.id, reason: reason),
+                status: .serviceUnavailable)
+        }
     }
 
     func models() -> Response {

@@ -276,5 +276,7 @@ extension OpenAI {
     struct Health: Encodable, Sendable {
         var status = "ok"
         let model: String
+        /// Why the node cannot serve (with status `unavailable`).
+        var reason: String?
     }
 }

@@ -13,8 +13,8 @@ import UnixSignals
 struct MLNodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlnode",
-        abstract: "Run an ML node: the OpenAI-compatible inference server over a local model.",
-        subcommands: [Start.self]
+        abstract: "Run an ML node: the OpenAI-compatible inference server over a local model or an upstream engine.",
+        subcommands: [Start.self, Check.self]
     )
 }
 
@@ -22,9 +22,12 @@ extension MLNodeCommand {
     /// `gonka mlnode start`
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load a GGUF model and serve it over HTTP (OpenAI chat/completions, /v1/score, /v1/tokenize).",
+            abstract:
+                "Serve a GGUF model, or front an upstream engine, over HTTP (OpenAI chat/completions, /v1/score, /v1/tokenize).",
             discussion: """
                 Serves until SIGINT or SIGTERM, then finishes in-flight responses and exits. Requests beyond --parallel wait in a queue of --queue places; beyond that they get 429. Streamed responses end with a usage chunk when the request sets stream_options.include_usage (as OpenAI does).
+
+                --backend native (the default) runs the model in process. --backend openai fronts an engine at --upstream: llama.cpp's llama-server (start it with --alias MODEL_ID) or vLLM (--served-model-name MODEL_ID --max-logprobs 20 --return-tokens-as-token-ids); --flavour is detected when not given. Token counts, the chat prompt and detokenizing come from the model's GGUF tokenizer (--tokenizer, default --model): only the weights live upstream. /health answers 503 while the upstream is down or serves another model; /v1/score needs no replay (validators of such a node run the likelihood test: register the model with sampler opaque). See docs/HOSTING.md.
                 """
         )
 
@@ -43,6 +46,24 @@ extension MLNodeCommand {
         var prefixCacheMb = 64
         @Option(help: "The model id clients send (default: the file name without .gguf).") var servedModelName: String?
         @Option(help: "Threads of the PoC engine for /poc/* (default: all cores).") var pocThreads: Int?
+        @Option(help: "native: run the GGUF model in process; openai: front the engine at --upstream.")
+        var backend: Backend = .native
+        @Option(help: "The upstream engine's base URL, e.g. http://127.0.0.1:8081 (--backend openai).")
+        var upstream: String?
+        @Option(help: "The registered model id the upstream serves and clients send (--backend openai).")
+        var modelID: String?
+        @Option(help: "The upstream engine: llamacpp or vllm (default: detected; llama-server answers /props).")
+        var flavour: String?
+        @Option(help: "The GGUF file whose tokenizer counts tokens (default: --model; no weights are loaded).")
+        var tokenizer: String?
+        @Option(help: "Seconds one upstream request (a whole stream) may take before it is answered with 504.")
+        var upstreamTimeout = 300
+
+        /// Where the model runs.
+        enum Backend: String, ExpressibleByArgument, CaseIterable {
+            case native
+            case openai
+        }
 
         func validate() throws {
             guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
@@ -60,6 +81,27 @@ extension MLNodeCommand {
             if let pocThreads, !(1...256).contains(pocThreads) {
                 throw ValidationError("--poc-threads must be in 1…256")
             }
+            switch backend {
+            case .native:
+                for (name, value) in [("--upstream", upstream), ("--model-id", modelID), ("--tokenizer", tokenizer)]
+                where value != nil {
+                    throw ValidationError("\(name) needs --backend openai")
+                }
+                if flavour != nil { throw ValidationError("--flavour needs --backend openai") }
+            case .openai:
+                guard let upstream, let url = URL(string: upstream), ["http", "https"].contains(url.scheme ?? ""),
+                    url.host != nil
+                else { throw ValidationError("--backend openai needs --upstream http://HOST:PORT") }
+                guard let modelID, !modelID.isEmpty else {
+                    throw ValidationError("--backend openai needs --model-id (the registered model id)")
+                }
+                if let flavour, RemoteFlavour(rawValue: flavour) == nil {
+                    throw ValidationError("--flavour must be llamacpp or vllm")
+                }
+                guard (1...3600).contains(upstreamTimeout) else {
+                    throw ValidationError("--upstream-timeout must be in 1…3600 seconds")
+                }
+            }
         }
 
         var modelPath: String {
@@ -67,6 +109,43 @@ extension MLNodeCommand {
         }
 
         func run() async throws {
+            switch backend {
+            case .native: try await serve(try loadNative())
+            case .openai: try await serve(try await connectRemote())
+            }
+        }
+
+        /// The remote backend over `--upstream`, its tokenizer from the GGUF file.
+        func connectRemote() async throws -> RemoteBackend {
+            let path = ModelCache.resolve(tokenizer ?? model)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIError("tokenizer file \(path) does not exist (run `make model`, or pass --tokenizer)")
+            }
+            let vocabulary = try Tokenizer(gguf: try GGUFFile(path: path))
+            let upstream = self.upstream ?? ""
+            say("connecting to \(upstream)…")
+            let remote: RemoteBackend
+            do {
+                remote = try await RemoteBackend.connect(
+                    upstream: upstream, flavour: flavour.flatMap(RemoteFlavour.init(rawValue:)), modelID: modelID ?? "",
+                    tokenizer: vocabulary,
+                    contextLength: context, parallel: parallel, queue: queue, timeout: .seconds(upstreamTimeout))
+            } catch {
+                throw CLIError("cannot use \(upstream): \(error.message)")
+            }
+            if case .unavailable(let reason) = await remote.health() {
+                say("warning: the upstream is not healthy yet: \(reason)")
+            }
+            say(
+                """
+                fronting \(remote.flavour.rawValue) at \(remote.upstreamURL)
+                  id \(remote.info.id), context \(remote.info.contextLength), vocab \(remote.info.vocabularySize) (tokenizer \(path))
+                  \(parallel) request(s) at once, queue \(queue)
+                """)
+            return remote
+        }
+
+        func loadNative() throws -> NativeBackend {
             let path = modelPath
             guard FileManager.default.fileExists(atPath: path) else {
                 throw CLIError("model file \(path) does not exist (run `make model`, or pass --model)")
@@ -105,7 +184,11 @@ extension MLNodeCommand {
                   id \(id), arch \(arch), \(c.layers) layers, \(String(format: "%.1f", Double(parameters) / 1e6))M parameters, \(quant), context \(backend.info.contextLength) (model \(c.contextLength)), vocab \(c.vocabularySize)
                   \(parallel) slot(s) batched on \(threadCount) thread(s), queue \(queue)
                 """)
+            return backend
+        }
 
+        /// Serves `backend` until SIGINT or SIGTERM.
+        func serve(_ backend: some MLBackend) async throws {
             var logger = Logger(label: "gonka.mlnode")
             logger.logLevel = .info
             let host = self.host

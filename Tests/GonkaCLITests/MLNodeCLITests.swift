@@ -11,7 +11,8 @@ struct MLNodeCLITests {
     static func modelPath() throws -> String { try TestModelFile.path() }
 
     @Test(arguments: [
-        ["mlnode", "--help"], ["mlnode", "start", "--help"], ["chat", "--help"], ["bench", "serve", "--help"],
+        ["mlnode", "--help"], ["mlnode", "start", "--help"], ["mlnode", "check", "--help"], ["chat", "--help"],
+        ["bench", "serve", "--help"],
     ])
     func helpExplains(arguments: [String]) async throws {
         let run = try await CLITests().gonka(arguments)
