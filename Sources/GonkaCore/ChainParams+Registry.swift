@@ -202,6 +202,7 @@ extension ChainParams {
             int(
                 "validation.likelihood_margin_ppm", \.validation.likelihoodMarginPpm, 0...100 * million, .nextEpoch,
                 "millionths of a standard error"),
+            int("validation.opaque_margin_ppm", \.validation.opaqueMarginPpm, 0...(million - 1), .nextEpoch, "ppm"),
             int("validation.revalidators", \.validation.revalidators, 1...100, .nextBlock, "revalidators per failure"),
             int(
                 "validation.invalidation_vote_blocks", \.validation.invalidationVoteBlocks, 1...100_000, .nextBlock,

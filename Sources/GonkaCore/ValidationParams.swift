@@ -28,6 +28,11 @@ public struct ValidationParams: Codable, Hashable, Sendable {
     public var positionCeilingPpm: UInt64
     public var samplerMarginPpm: UInt64
     public var likelihoodMarginPpm: UInt64
+    /// §7.2 test 4 only (a model served by an opaque engine, another engine than the validator's):
+    /// probability mass within which its greedy argmax and its sampling filters' boundaries are
+    /// not judged (0.10), ppm. Two engines' logprobs of one model differ by up to ~0.3 (llama.cpp's
+    /// 8-bit activations against this engine's, `gonka bench validation --pair`), so near-ties flip.
+    public var opaqueMarginPpm: UInt64
     /// §7.3: revalidators drawn for a failed inference (5) and the blocks they have to vote (20).
     public var revalidators: UInt64
     public var invalidationVoteBlocks: UInt64
@@ -39,7 +44,7 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         maxCleanMissRatePpm: UInt64 = 10_000, honestFailRatePpb: UInt64 = 10_000_000,
         cheaterFailRatePpb: UInt64 = 300_000_000, falseConvictionRatePpb: UInt64 = 1_000,
         positionCeilingPpm: UInt64 = 300_000, samplerMarginPpm: UInt64 = 1_000, likelihoodMarginPpm: UInt64 = 4_000_000,
-        revalidators: UInt64 = 5, invalidationVoteBlocks: UInt64 = 20
+        opaqueMarginPpm: UInt64 = 100_000, revalidators: UInt64 = 5, invalidationVoteBlocks: UInt64 = 20
     ) {
         self.trafficFullCutoff = trafficFullCutoff
         self.trafficHalfwayCutoff = trafficHalfwayCutoff
@@ -55,6 +60,7 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         self.positionCeilingPpm = positionCeilingPpm
         self.samplerMarginPpm = samplerMarginPpm
         self.likelihoodMarginPpm = likelihoodMarginPpm
+        self.opaqueMarginPpm = opaqueMarginPpm
         self.revalidators = revalidators
         self.invalidationVoteBlocks = invalidationVoteBlocks
     }
@@ -77,6 +83,7 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         case positionCeilingPpm = "position_ceiling_ppm"
         case samplerMarginPpm = "sampler_margin_ppm"
         case likelihoodMarginPpm = "likelihood_margin_ppm"
+        case opaqueMarginPpm = "opaque_margin_ppm"
         case revalidators
         case invalidationVoteBlocks = "invalidation_vote_blocks"
     }
@@ -101,6 +108,7 @@ public struct ValidationParams: Codable, Hashable, Sendable {
         positionCeilingPpm = try value(.positionCeilingPpm, d.positionCeilingPpm)
         samplerMarginPpm = try value(.samplerMarginPpm, d.samplerMarginPpm)
         likelihoodMarginPpm = try value(.likelihoodMarginPpm, d.likelihoodMarginPpm)
+        opaqueMarginPpm = try value(.opaqueMarginPpm, d.opaqueMarginPpm)
         revalidators = try value(.revalidators, d.revalidators)
         invalidationVoteBlocks = try value(.invalidationVoteBlocks, d.invalidationVoteBlocks)
     }
@@ -128,6 +136,7 @@ public struct ValidationParams: Codable, Hashable, Sendable {
             return "position_ceiling_ppm must be in 1…1,000,000"
         }
         if samplerMarginPpm >= million { return "sampler_margin_ppm must be below 1,000,000" }
+        if opaqueMarginPpm >= million { return "opaque_margin_ppm must be below 1,000,000" }
         if revalidators == 0 { return "revalidators must be at least 1" }
         if invalidationVoteBlocks == 0 { return "invalidation_vote_blocks must be at least 1" }
         return nil

@@ -71,7 +71,7 @@ extension InferenceCheck {
     }
 
     /// Most likely first; lower token id first on equal logprobs.
-    static func sortedByLikelihood(_ list: [TokenLogprob]) -> [TokenLogprob] {
+    public static func sortedByLikelihood(_ list: [TokenLogprob]) -> [TokenLogprob] {
         list.sorted { $0.logprob > $1.logprob || ($0.logprob == $1.logprob && $0.token < $1.token) }
     }
 }

@@ -33,12 +33,13 @@ extension InferenceCheck {
     ///   `likelihood_margin` standard deviations (the reported z is the worse of the two);
     /// * **greedy requests** (temperature 0: there is no spread to test) — test 3's rule with the
     ///   validator's argmax: a miss is an emitted token that is not the argmax of the validator's
-    ///   top-k and whose probability is more than `sampler_margin` below the argmax's; fails if
+    ///   top-k and whose probability is more than `opaque_margin` below the argmax's; fails if
     ///   misses > max(1, ⌈0.03·N⌉).
     static func likelihood(
         executor: [ExecutorPosition], validator: [ValidatorPosition], sampling: Sampling, thresholds: Thresholds
     ) -> LikelihoodMeasure {
         var measure = LikelihoodMeasure(mismatches: 0, misses: 0, impossible: 0, z: nil, failed: false)
+        let margin = max(thresholds.samplerMargin, thresholds.opaqueMargin)
         var deviation = 0.0
         var variance = 0.0
         var tailCount = 0.0
@@ -54,13 +55,13 @@ extension InferenceCheck {
             let forced = TokenLogprob(token: v.forcedToken, logprob: v.forcedLogprob)
             if sampling.temperature <= 0 {
                 let best = sortedByLikelihood(v.top + [forced])[0]
-                if best.token != e.token && exp(best.logprob) - exp(v.forcedLogprob) > thresholds.samplerMargin {
+                if best.token != e.token && exp(best.logprob) - exp(v.forcedLogprob) > margin {
                     measure.misses += 1
                 }
                 continue
             }
             let q = SamplingDistribution(
-                top: v.top, forced: forced, sampling: sampling, margin: thresholds.samplerMargin)
+                top: v.top, forced: forced, sampling: sampling, margin: margin)
             guard let position = q.measure(of: e.token), position.deviation > -.infinity else {
                 measure.impossible += 1
                 continue

@@ -172,21 +172,24 @@ extension InferenceCheck {
         public var validationThreshold: Double
         /// Per-position distance ceiling (0.30).
         public var positionCeiling: Double
-        /// Probability mass within which a boundary is ambiguous (1e-3); also the margin of the
-        /// opaque likelihood test's support filters and of its greedy argmax rule.
+        /// Probability mass within which a boundary is ambiguous (1e-3).
         public var samplerMargin: Double
         /// Standard errors (4).
         public var likelihoodMargin: Double
+        /// The opaque likelihood test's margin for its greedy argmax rule and its support filters
+        /// (0.10): another engine's logprobs of the model differ by cross-engine noise, not 1e-3.
+        public var opaqueMargin: Double
         public var sampler: SamplerKind
 
         public init(
             validationThreshold: Double, positionCeiling: Double = 0.30, samplerMargin: Double = 1e-3,
-            likelihoodMargin: Double = 4, sampler: SamplerKind
+            likelihoodMargin: Double = 4, opaqueMargin: Double = 0.1, sampler: SamplerKind
         ) {
             self.validationThreshold = validationThreshold
             self.positionCeiling = positionCeiling
             self.samplerMargin = samplerMargin
             self.likelihoodMargin = likelihoodMargin
+            self.opaqueMargin = opaqueMargin
             self.sampler = sampler
         }
 
@@ -195,7 +198,8 @@ extension InferenceCheck {
             self.init(
                 validationThreshold: validationThreshold, positionCeiling: Double(params.positionCeilingPpm) / 1e6,
                 samplerMargin: Double(params.samplerMarginPpm) / 1e6,
-                likelihoodMargin: Double(params.likelihoodMarginPpm) / 1e6, sampler: sampler)
+                likelihoodMargin: Double(params.likelihoodMarginPpm) / 1e6,
+                opaqueMargin: Double(params.opaqueMarginPpm) / 1e6, sampler: sampler)
         }
     }
 

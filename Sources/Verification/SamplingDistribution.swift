@@ -121,7 +121,11 @@ public struct SamplingDistribution: Sendable, Hashable {
                 let kth = raw[k - 1]
                 for j in k..<entries.count where kth - raw[j] > margin { keep[j] = false }
             }
-            if k <= entries.count { tailCut = true } else { tailPartial = true }
+            // A tail token within `margin` of the k-th may be the other engine's k-th.
+            let forcedNearKth =
+                !top.contains { $0.token == forced.token } && forced.logprob.isFinite
+                && raw[min(k, entries.count) - 1] - exp(forced.logprob - best.logprob) <= margin
+            if k <= entries.count && !forcedNearKth { tailCut = true } else { tailPartial = true }
         }
         if sampling.topP < 1 {
             let limit = sampling.topP + margin

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import GonkaCore
 import Inference
 import Ledger
 import Verification
 
 /// `gonka bench validation` (PROTOCOL §7.5).
-struct ValidationBench: ParsableCommand {
+struct ValidationBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validation",
         abstract:
@@ -32,6 +33,19 @@ struct ValidationBench: ParsableCommand {
             "The registry's sampler kind to check with: native (replay, §7.2 test 3) or opaque (likelihood, test 4).",
             discussion: "opaque is how another engine's inferences are checked (docs/HOSTING.md)."))
     var sampler = "native"
+    @Option(
+        help: ArgumentHelp(
+            "Measure this engine against another one instead: native,ENGINE (ENGINE: llamacpp, vllm or remote), reached at --upstream.",
+            discussion:
+                "Both directions, checked as for a model registered sampler opaque (docs/VALIDATION.md, docs/HOSTING.md); --honest pairs, --cheats inferences of --cheat-upstream."
+        ))
+    var pair: String?
+    @Option(
+        help: "With --pair: the other engine's ML node (`gonka mlnode start --backend openai …`), http://HOST:PORT.")
+    var upstream: String?
+    @Option(help: "With --pair: the same engine serving a cheat (e.g. a coarser-quantised copy) to measure detection.")
+    var cheatUpstream: String?
+    @Option(help: "With --pair: opaque_margin in ppm (default: genesis's).") var opaqueMarginPpm: UInt64?
     @Flag(help: "A quick run: 100 honest pairs, 20 per cheat class, 5 cost inferences.") var quick = false
     @Flag(help: "Print the report as JSON (progress goes to stderr).") var json = false
 
@@ -63,6 +77,19 @@ struct ValidationBench: ParsableCommand {
             throw ValidationError("--sampler must be native or opaque, not \"\(sampler)\"")
         }
         _ = try cheatClasses
+        if let pair {
+            let engines = pair.split(separator: ",").map(String.init)
+            guard engines.count == 2, engines[0] == "native", ["llamacpp", "vllm", "remote"].contains(engines[1]) else {
+                throw ValidationError(
+                    "--pair must be native,llamacpp (or native,vllm / native,remote), not \"\(pair)\"")
+            }
+            guard let upstream, let url = URL(string: upstream), url.host != nil,
+                ["http", "https"].contains(url.scheme ?? "")
+            else { throw ValidationError("--pair needs --upstream http://HOST:PORT (the other engine's ML node)") }
+        }
+        if let opaqueMarginPpm, opaqueMarginPpm >= 1_000_000 {
+            throw ValidationError("--opaque-margin-ppm must be below 1000000")
+        }
     }
 
     var settings: ValidationBenchmark.Settings {
@@ -82,8 +109,20 @@ struct ValidationBench: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let path = ModelCache.resolve(model)
+        if pair != nil, let upstream {
+            var params = ValidationParams.defaults
+            if let opaqueMarginPpm { params.opaqueMarginPpm = opaqueMarginPpm }
+            let trim = { (u: String) in u.hasSuffix("/") ? String(u.dropLast()) : u }
+            let run = ValidationPairRun(
+                modelPath: path, upstream: trim(upstream), cheatUpstream: cheatUpstream.map(trim),
+                pairs: quick ? 20 : honest, cheats: quick ? 10 : cheats, maxTokens: maxTokens,
+                thresholdPpm: thresholdPpm,
+                params: params, seed: seed, threads: validatorThreads)
+            for line in try await run.run(progress: { Self.emit($0) }) { Self.emit(line) }
+            return
+        }
         let benchmark = ValidationBenchmark(modelPath: path, settings: try settings)
         let report = try benchmark.run { line in
             if json {

@@ -170,6 +170,11 @@ import Testing
             (["--classes", "q3,bogus"], "bogus"), (["--max-tokens", "0"], "--max-tokens"),
             (["--executor-threads", "0"], "--executor-threads"), (["--threshold-ppm", "0"], "--threshold-ppm"),
             (["--cheats", "-1"], "--cheats"), (["--honest", "x"], "--honest"),
+            (["--sampler", "greedy"], "--sampler must be native or opaque"),
+            (["--pair", "llamacpp"], "--pair must be native,llamacpp"),
+            (["--pair", "native,llamacpp"], "--pair needs --upstream"),
+            (["--pair", "native,llamacpp", "--upstream", "ftp://x"], "--pair needs --upstream"),
+            (["--opaque-margin-ppm", "1000000"], "--opaque-margin-ppm must be below"),
         ] {
             let run = try await gonka(["bench", "validation"] + bad)
             #expect(run.status != 0, "\(bad)")

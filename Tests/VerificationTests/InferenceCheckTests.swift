@@ -366,6 +366,20 @@ func check(_ sampler: InferenceCheck.SamplerKind, threshold: Double = 0.05) -> I
         #expect(verdict.passed && verdict.samplerMisses == 0)
     }
 
+    /// Another engine's argmax may differ where two tokens are within cross-engine noise
+    /// (`opaque_margin`, 0.10): a gap of 0.04 is not a miss; with a same-engine margin it would be.
+    @Test func opaqueGreedyNearTiesAreNotMisses() throws {
+        let close = [TL(token: 1, logprob: log(0.45)), TL(token: 2, logprob: log(0.41))]
+        var c = Case(positions: 0)
+        c.sampling = .greedy
+        for _ in 0..<3 { c.append(token: 2, executorTop: close, validatorTop: close) }
+        let lenient = try check(.opaque).evaluate(c.input())
+        #expect(lenient.passed && lenient.samplerMisses == 0)
+        let strict = InferenceCheck(
+            thresholds: .init(validationThreshold: 0.05, opaqueMargin: 0.01, sampler: .opaque))
+        #expect(try strict.evaluate(c.input()).samplerMisses == 3)
+    }
+
     @Test func tokenOutsideTopPIsImpossible() throws {
         var c = Case(positions: 3)
         c.sampling = .init(temperature: 1, topP: 0.7)
