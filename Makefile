@@ -70,7 +70,8 @@ devnet: release ## fetch the model, start $(PARTICIPANTS) validator processes (c
 devnet-down: ## stop the local network (data stays in $(DEVNET_DIR); rm -rf it to start over)
 	.build/release/gonka devnet down --dir $(DEVNET_DIR)
 
-e2e: model ## the long multi-process tests: faults (crash, halt, partition cycles with txs flowing) and validation convicting cheating hosts (python `openai` client through the proxy)
+e2e: model ## the long multi-process tests: faults (crash, halt, partition cycles with txs flowing), validation convicting cheating hosts, a host on llama.cpp's server (python `openai` client through the proxy)
+	scripts/llama-server
 	$(SWIFT) build --build-tests
 	GONKA_E2E=1 $(SWIFT) test --skip-build --disable-xctest --filter DevnetTests
 	GONKA_E2E=1 GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"

@@ -1,0 +1,195 @@
+"""A host on another engine (issue 21): a 3-node devnet of real processes whose node 2 has no model in
+process and serves through `gonka mlnode start --backend openai` in front of llama.cpp's server
+(`llama-server`, built by scripts/llama-server) on the same GGUF; the model is registered `sampler:
+opaque` with the pair's measured threshold (15,000 ppm, docs/HOSTING.md). Traffic from the official
+`openai` client through the proxy:
+
+* honest: requests executed by node 2 succeed, its inferences are validated by the native nodes and
+  it validates theirs, and no validation fails;
+* the same node with a coarser-quantised copy (`gonka bench cheat-model q3`) behind llama.cpp is
+  INVALID within the epoch, and no honest node has an invalidation.
+
+Needs llama-server (scripts/llama-server builds it, ~10 minutes, into ~/.cache/gonka); skipped
+without it. Runs in `make e2e` (GONKA_E2E=1), not in `make test`.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import openai
+
+MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
+THRESHOLD_PPM = "15000"
+
+
+def model_path():
+    explicit = os.environ.get("GONKA_MODEL")
+    if explicit:
+        return explicit
+    return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def llama_server():
+    explicit = os.environ.get("GONKA_LLAMA_SERVER")
+    if explicit:
+        return explicit
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(cache, "gonka", "llama-server-0.3.36", "llama-server")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url, process, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("%s exited" % url)
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("%s never became healthy" % url)
+
+
+@unittest.skipUnless(os.environ.get("GONKA_E2E") == "1", "the cross-engine devnet runs in `make e2e`")
+class CrossEngineDevnetTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = os.environ.get("GONKA_BIN")
+        if not cls.binary or not os.access(cls.binary, os.X_OK):
+            raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
+        if not os.path.exists(model_path()):
+            raise unittest.SkipTest("no model at " + model_path())
+        if not os.access(llama_server(), os.X_OK):
+            raise unittest.SkipTest("no llama-server at %s (scripts/llama-server builds it)" % llama_server())
+        cls.directory = tempfile.mkdtemp(prefix="gonka-cross-engine-")
+        cls.processes = []
+        q3 = subprocess.run(
+            [cls.binary, "bench", "cheat-model", "q3", "--model", model_path(), "--out",
+             os.path.join(cls.directory, "cheats")],
+            capture_output=True, text=True, timeout=300, check=True).stdout.strip()
+        cls.honest_url = cls.front(model_path(), "honest")
+        cls.cheat_url = cls.front(q3, "q3")
+
+    @classmethod
+    def front(cls, gguf, name):
+        """llama-server over `gguf` and a remote ML node in front of it; returns the ML node's URL."""
+        server_port, node_port = free_port(), free_port()
+        log = open(os.path.join(cls.directory, name + "-llama.log"), "w")
+        server = subprocess.Popen(
+            [llama_server(), "-m", gguf, "-a", MODEL_ID, "-t", "1", "--parallel", "1", "-c", "4096",
+             "--host", "127.0.0.1", "--port", str(server_port)], stdout=log, stderr=subprocess.STDOUT)
+        cls.processes.append((server, log))
+        wait_healthy("http://127.0.0.1:%d" % server_port, server)
+        log = open(os.path.join(cls.directory, name + "-mlnode.log"), "w")
+        node = subprocess.Popen(
+            [cls.binary, "mlnode", "start", "--backend", "openai", "--upstream",
+             "http://127.0.0.1:%d" % server_port, "--model-id", MODEL_ID, "--tokenizer", model_path(),
+             "--port", str(node_port)], stdout=log, stderr=subprocess.STDOUT)
+        cls.processes.append((node, log))
+        url = "http://127.0.0.1:%d" % node_port
+        wait_healthy(url, node)
+        return url
+
+    @classmethod
+    def tearDownClass(cls):
+        for process, log in reversed(getattr(cls, "processes", [])):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+        shutil.rmtree(getattr(cls, "directory", ""), ignore_errors=True)
+
+    def devnet(self, name, node2_url):
+        """A 3-node devnet, node 2 through `node2_url`; returns (devnet dir, manifest, client)."""
+        directory = os.path.join(self.directory, name)
+        out = subprocess.run(
+            [self.binary, "devnet", "up", "--dir", directory, "--participants", "3", "--model", model_path(),
+             "--sampler", "opaque", "--validation-threshold-ppm", THRESHOLD_PPM, "--node-model", "2=" + node2_url],
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.addCleanup(
+            subprocess.run, [self.binary, "devnet", "down", "--dir", directory], capture_output=True, timeout=60)
+        with open(os.path.join(directory, "devnet.json")) as f:
+            manifest = json.load(f)
+        client = openai.OpenAI(
+            base_url="http://127.0.0.1:%d/v1" % manifest["proxy"]["port"], api_key="unused", max_retries=0,
+            timeout=180)
+        return directory, manifest, client
+
+    def rpc(self, manifest, path):
+        with urllib.request.urlopen(manifest["nodes"][0]["rpc_url"] + "/query/" + path, timeout=30) as r:
+            return json.load(r)["value"]
+
+    def traffic(self, client, n):
+        """`n` requests (greedy and sampled, some top-p); returns the executors' addresses."""
+        executors = []
+        for i in range(n):
+            sampled = i % 3 != 0
+            raw = client.chat.completions.with_raw_response.create(
+                model=MODEL_ID, messages=[{"role": "user", "content": "Write a short line about item %d." % i}],
+                max_tokens=8 + (i * 7) % 40, temperature=[1.0, 0.7, 1.3][i % 3] if sampled else 0,
+                top_p=0.9 if i % 5 == 1 else None, seed=i if sampled else None)
+            self.assertTrue(raw.parse().choices)
+            executors.append(raw.headers.get("x-gonka-executor"))
+        return executors
+
+    def failed_validations(self, manifest):
+        """`gonka query validations --epoch 0` lines of failed checks (for the assertion messages)."""
+        out = subprocess.run(
+            [self.binary, "query", "validations", "--epoch", "0", "--node", manifest["nodes"][0]["rpc_url"]],
+            capture_output=True, text=True, timeout=60)
+        return "\n".join(line for line in out.stdout.splitlines() if "FAILED" in line)
+
+    def participants(self, manifest):
+        return {p["address"]: p for p in self.rpc(manifest, "validation_epoch/0")["participants"]}
+
+    def test_an_honest_llamacpp_host_passes_and_a_coarser_copy_behind_it_is_convicted(self):
+        _, manifest, client = self.devnet("honest", self.honest_url)
+        node2 = manifest["nodes"][2]["account_address"]
+        executors = self.traffic(client, 45)
+        self.assertGreater(executors.count(node2), 0, "node 2 (llama.cpp) never executed")
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            standing = self.participants(manifest)
+            if standing[node2]["checked"] >= 3:
+                break
+            time.sleep(2)
+        standing = self.participants(manifest)
+        self.assertGreaterEqual(standing[node2]["checked"], 3, standing)
+        failed = self.failed_validations(manifest)
+        for address, p in standing.items():
+            self.assertEqual(p["invalidated"], 0, "%s: %s; failed validations:\n%s" % (address, p, failed))
+            self.assertNotEqual(p["status"], "INVALID", address)
+
+        _, manifest, client = self.devnet("q3", self.cheat_url)
+        node2 = manifest["nodes"][2]["account_address"]
+        deadline = time.time() + 600
+        while time.time() < deadline and self.participants(manifest)[node2]["status"] != "INVALID":
+            self.traffic(client, 15)
+        standing = self.participants(manifest)
+        self.assertEqual(standing[node2]["status"], "INVALID", standing)
+        for address, p in standing.items():
+            if address != node2:
+                self.assertEqual(p["invalidated"], 0, "honest %s: %s" % (address, p))
+
+
+if __name__ == "__main__":
+    unittest.main()
