@@ -2,21 +2,6 @@ import Foundation
 import GonkaTestKit
 import Testing
 
-/// llama.cpp's server as `scripts/llama-server` caches it (or `$GONKA_LLAMA_SERVER`).
-enum LlamaServerBinary {
-    static let path: String? = {
-        let environment = ProcessInfo.processInfo.environment
-        let cache =
-            environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        let path =
-            environment["GONKA_LLAMA_SERVER"]
-            ?? cache.appendingPathComponent("gonka/llama-server-0.3.36/llama-server").path
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }()
-
-}
-
 /// `gonka mlnode start --backend openai` in front of a real llama-server, and `gonka mlnode check`
 /// against it: a pass over the registered weights, a fail over a coarser-quantised copy of them.
 @Suite(

@@ -80,16 +80,7 @@ struct TestServerClient: Sendable {
 /// llama.cpp's server (`scripts/llama-server` builds it into the cache) on a free port.
 enum LlamaServer {
     /// `$GONKA_LLAMA_SERVER`, else the cache `scripts/llama-server` fills.
-    static let binary: String? = {
-        let environment = ProcessInfo.processInfo.environment
-        let cache =
-            environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        let path =
-            environment["GONKA_LLAMA_SERVER"]
-            ?? cache.appendingPathComponent("gonka/llama-server-0.3.36/llama-server").path
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-    }()
+    static var binary: String? { LlamaServerBinary.path }
 
     /// Whether the llama.cpp tests can run (the binary and the model are there).
     static var available: Bool { binary != nil && (try? TestModelFile.path()) != nil }

@@ -23,6 +23,9 @@ struct Upstream: Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(2)
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        // Close idle connections before an upstream does (llama-server drops idle keep-alives), so a
+        // request rarely meets a connection closed under it.
+        configuration.connectionPool.idleTimeout = .seconds(1)
         configuration.decompression = .disabled
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
@@ -53,21 +56,29 @@ struct Upstream: Sendable {
         _ path: String, json body: some Encodable, onEvent: ([UInt8]) async throws(MLNodeError) -> Bool
     ) async throws(MLNodeError) {
         let request = try request(path, json: body)
-        do {
-            let response = try await Self.client.execute(request, timeout: TimeAmount(timeout))
-            guard response.status == .ok else {
-                let body = try await response.body.collect(upTo: 1 << 20)
-                throw Self.refusal(path: path, status: Int(response.status.code), body: Array(buffer: body))
-            }
-            var lines = SSELines()
-            for try await buffer in response.body {
-                for payload in lines.push(buffer.readableBytesView) {
-                    if payload == Array("[DONE]".utf8) { return }
-                    guard try await onEvent(payload) else { return }
+        // As in `send`: one retry when a pooled connection turns out closed, but only before the
+        // first event (the upstream never saw the request, so nothing was generated twice).
+        var delivered = false
+        for attempt in 0..<2 {
+            do {
+                let response = try await Self.client.execute(request, timeout: TimeAmount(timeout))
+                guard response.status == .ok else {
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    throw Self.refusal(path: path, status: Int(response.status.code), body: Array(buffer: body))
                 }
+                var lines = SSELines()
+                for try await buffer in response.body {
+                    for payload in lines.push(buffer.readableBytesView) {
+                        if payload == Array("[DONE]".utf8) { return }
+                        delivered = true
+                        guard try await onEvent(payload) else { return }
+                    }
+                }
+                return
+            } catch {
+                if attempt == 0, !delivered, Self.isStaleConnection(error) { continue }
+                throw Self.failure(error, path: path)
             }
-        } catch {
-            throw Self.failure(error, path: path)
         }
     }
 
