@@ -138,8 +138,9 @@ class CrossEngineDevnetTest(unittest.TestCase):
         with urllib.request.urlopen(manifest["nodes"][0]["rpc_url"] + "/query/" + path, timeout=30) as r:
             return json.load(r)["value"]
 
-    def traffic(self, client, n):
-        """`n` requests (greedy and sampled, some top-p); returns the executors' addresses."""
+    def traffic(self, client, n, ids=None):
+        """`n` requests (greedy and sampled, some top-p); returns the executors' addresses (and adds
+        the inference ids to `ids`)."""
         executors = []
         for i in range(n):
             sampled = i % 3 != 0
@@ -147,8 +148,12 @@ class CrossEngineDevnetTest(unittest.TestCase):
                 model=MODEL_ID, messages=[{"role": "user", "content": "Write a short line about item %d." % i}],
                 max_tokens=8 + (i * 7) % 40, temperature=[1.0, 0.7, 1.3][i % 3] if sampled else 0,
                 top_p=0.9 if i % 5 == 1 else None, seed=i if sampled else None)
-            self.assertTrue(raw.parse().choices)
+            response = raw.parse()
+            self.assertTrue(response.choices, "HTTP %s without choices: %s" % (raw.http_response.status_code,
+                                                                            raw.http_response.text[:500]))
             executors.append(raw.headers.get("x-gonka-executor"))
+            if ids is not None:
+                ids.append(raw.headers.get("x-gonka-inference-id"))
         return executors
 
     def failed_validations(self, manifest):
@@ -164,7 +169,8 @@ class CrossEngineDevnetTest(unittest.TestCase):
     def test_an_honest_llamacpp_host_passes_and_a_coarser_copy_behind_it_is_convicted(self):
         _, manifest, client = self.devnet("honest", self.honest_url)
         node2 = manifest["nodes"][2]["account_address"]
-        executors = self.traffic(client, 45)
+        ids = []
+        executors = self.traffic(client, 45, ids)
         self.assertGreater(executors.count(node2), 0, "node 2 (llama.cpp) never executed")
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -174,7 +180,9 @@ class CrossEngineDevnetTest(unittest.TestCase):
             time.sleep(2)
         standing = self.participants(manifest)
         self.assertGreaterEqual(standing[node2]["checked"], 3, standing)
-        failed = self.failed_validations(manifest)
+        failed = self.failed_validations(manifest) + "\ninvalidated inferences:\n" + "\n".join(
+            json.dumps(self.rpc(manifest, "inference/" + i)) for i in ids
+            if (self.rpc(manifest, "inference/" + i) or {}).get("status") == "INVALIDATED")
         for address, p in standing.items():
             self.assertEqual(p["invalidated"], 0, "%s: %s; failed validations:\n%s" % (address, p, failed))
             self.assertNotEqual(p["status"], "INVALID", address)
