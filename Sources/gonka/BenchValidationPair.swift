@@ -118,7 +118,8 @@ struct ValidationPairRun {
                 remoteToNative.upstreamErrors.append("\(error)")
             }
             if !executed.isEmpty {
-                let scores = try Self.nativeScore(session, prompt: prompt, completion: executed.map { Int($0.token) })
+                let scores = try MLNodeCommand.Check.nativeScores(
+                    session, prompt: prompt, completion: executed.map { Int($0.token) })
                 let verdict = try check.evaluate(
                     MLNodeCommand.Check.input(executor: executed, scores: scores, sampling: sampling))
                 remoteToNative.add(verdict, executor: executed, validator: scores, greedy: request.isGreedy)
@@ -134,7 +135,7 @@ struct ValidationPairRun {
                         top: entry.top.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
                 }
                 do {
-                    let scores = try await Self.remoteScore(
+                    let scores = try await MLNodeCommand.Check.remoteScores(
                         node, id: id, prompt: prompt, completion: generation.tokens)
                     let verdict = try check.evaluate(
                         MLNodeCommand.Check.input(executor: positions, scores: scores, sampling: sampling))
@@ -172,7 +173,8 @@ struct ValidationPairRun {
                     continue
                 }
                 guard !executed.isEmpty else { continue }
-                let scores = try Self.nativeScore(session, prompt: prompt, completion: executed.map { Int($0.token) })
+                let scores = try MLNodeCommand.Check.nativeScores(
+                    session, prompt: prompt, completion: executed.map { Int($0.token) })
                 let verdict = try check.evaluate(
                     MLNodeCommand.Check.input(
                         executor: executed, scores: scores, sampling: Self.sampling(request.parameters)))
@@ -205,30 +207,5 @@ struct ValidationPairRun {
             ("return_tokens_as_token_ids", .bool(true)),
         ])
         return try await node.postJSON("/v1/completions", body, as: MLNodeCommand.CompletionAnswer.self).positions()
-    }
-
-    static func remoteScore(
-        _ node: MLNodeCommand.NodeClient, id: String, prompt: [Int], completion: [Int]
-    ) async throws -> [InferenceCheck.ValidatorPosition] {
-        let scored = try await node.postJSON(
-            "/v1/score",
-            ScoreWire.Request(
-                model: id, promptTokens: prompt, completionTokens: completion, topLogprobs: 5, sampling: nil,
-                samplerMargin: nil), as: ScoreWire.Response.self)
-        return scored.positions.map {
-            InferenceCheck.ValidatorPosition(
-                forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
-                top: $0.topLogprobs.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
-        }
-    }
-
-    static func nativeScore(
-        _ session: LlamaSession, prompt: [Int], completion: [Int]
-    ) throws -> [InferenceCheck.ValidatorPosition] {
-        try session.score(prompt: prompt, completion: completion, top: 5).map {
-            InferenceCheck.ValidatorPosition(
-                forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
-                top: $0.top.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
-        }
     }
 }

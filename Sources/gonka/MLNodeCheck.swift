@@ -143,21 +143,8 @@ extension MLNodeCommand {
                 return
             }
             let completion = executor.map { Int($0.token) }
-            let scored = try await node.postJSON(
-                "/v1/score",
-                ScoreWire.Request(
-                    model: id, promptTokens: prompt, completionTokens: completion, topLogprobs: 5, sampling: nil,
-                    samplerMargin: nil), as: ScoreWire.Response.self)
-            let own = scored.positions.map {
-                InferenceCheck.ValidatorPosition(
-                    forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
-                    top: $0.topLogprobs.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
-            }
-            let validator = try session.score(prompt: prompt, completion: completion, top: 5).map {
-                InferenceCheck.ValidatorPosition(
-                    forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
-                    top: $0.top.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
-            }
+            let own = try await Self.remoteScores(node, id: id, prompt: prompt, completion: completion)
+            let validator = try Self.nativeScores(session, prompt: prompt, completion: completion)
             for (label, scores) in [("self", own), ("reference", validator)] {
                 let verdict: InferenceCheck.Verdict
                 do {
@@ -174,6 +161,33 @@ extension MLNodeCommand {
                         + (verdict.likelihoodZ.map { String(format: ", z %.2f", $0) } ?? "")
                         + ", argmax misses \(verdict.samplerMisses), impossible \(verdict.impossibleTokens)"
                         + (verdict.reason.map { " → \($0.rawValue)" } ?? ""))
+            }
+        }
+
+        /// The node's `/v1/score` of `completion` (top 5, no replay) as the check reads a validator's scores.
+        static func remoteScores(
+            _ node: NodeClient, id: String, prompt: [Int], completion: [Int]
+        ) async throws -> [InferenceCheck.ValidatorPosition] {
+            let scored = try await node.postJSON(
+                "/v1/score",
+                ScoreWire.Request(
+                    model: id, promptTokens: prompt, completionTokens: completion, topLogprobs: 5, sampling: nil,
+                    samplerMargin: nil), as: ScoreWire.Response.self)
+            return scored.positions.map {
+                InferenceCheck.ValidatorPosition(
+                    forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
+                    top: $0.topLogprobs.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
+            }
+        }
+
+        /// This engine's teacher-forced score of `completion` (top 5), as a native validator's ML node gives it.
+        static func nativeScores(
+            _ session: LlamaSession, prompt: [Int], completion: [Int]
+        ) throws -> [InferenceCheck.ValidatorPosition] {
+            try session.score(prompt: prompt, completion: completion, top: 5).map {
+                InferenceCheck.ValidatorPosition(
+                    forcedToken: UInt32($0.token), forcedLogprob: Double($0.logprob),
+                    top: $0.top.map { .init(token: UInt32($0.token), logprob: Double($0.logprob)) })
             }
         }
 
