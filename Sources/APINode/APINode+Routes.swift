@@ -206,6 +206,9 @@ extension APINode {
                 _ = try keys.charge(secret: String(auth.dropFirst(7)), escrow: admitted.escrow)
             }
             let relay = try await forward(admitted, trace: &trace)
+            if !admitted.summary.stream, relay.status == 200 {
+                return await completeAnswer(relay, admitted: admitted, trace: trace)
+            }
             let headTrace = trace
             let traces = self.traces
             let metrics = self.metrics
@@ -253,6 +256,49 @@ extension APINode {
             return Self.error(error)
         } catch {
             return Self.error(.internalError("\(error)"))
+        }
+    }
+
+    /// A non-streamed answer is read whole before the client gets a head: the executor sent its
+    /// 200 before generating (so that the first-byte timeout does not cover generation), and an
+    /// ML node failing mid-answer can then only end the body with an error object. The client gets
+    /// that as a 502, never a 200 without `choices` (``RelayedAnswer``).
+    func completeAnswer(_ relay: Relay, admitted: Admitted, trace headTrace: PathTrace) async -> Response {
+        var trace = headTrace
+        defer {
+            trace.mark(.taEnd)
+            traces.append(trace, inferenceID: admitted.inferenceID)
+            metrics.observe(trace)
+        }
+        let headers: HTTPFields = [
+            .contentType: "application/json", .cacheControl: "no-cache",
+            HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
+            HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
+            HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
+            PathTrace.serverTimingHeader: trace.serverTiming(after: relay.serverTiming),
+        ]
+        let bytes: [UInt8]?
+        do {
+            bytes = Array(try await relay.body.collect(upTo: RelayedAnswer.maxBytes).readableBytesView)
+        } catch {
+            bytes = nil
+        }
+        trace.mark(.taFirstByte)
+        trace.mark(.taFirstToken)
+        switch RelayedAnswer.check(bytes) {
+        case .complete:
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes ?? [])))
+        case .failed(let why):
+            metrics.increment("gonka_api_failed_total")
+            logger.warning(
+                "executor failed mid-answer",
+                metadata: [
+                    "inference.id": "\(admitted.inferenceID)", "executor": "\(relay.executor)",
+                    "attempt": "\(relay.attempt)", "reason": "\(why)",
+                ])
+            let error = APIError.upstream("The executor \(relay.executor) failed mid-answer: \(why)")
+            return Response(
+                status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
         }
     }
 

@@ -4,9 +4,13 @@ import Foundation
 import GonkaClient
 import GonkaCore
 import GonkaTestKit
+import Inference
 import Ledger
+import MLNode
 import NIOCore
 import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 @testable import APINode
@@ -299,6 +303,53 @@ extension EndToEndTests {
             #expect(elapsed < .seconds(10), "the stream ended \(elapsed) after the executor died")
             #expect(text.contains("upstream_failed"), "no error event: \(text.suffix(300))")
             #expect(text.hasSuffix("data: [DONE]\n\n"))
+        }
+    }
+    /// A non-streamed request whose ML node dies mid-generation: the executor has sent its 200
+    /// head long before and can only end the body with an error object; the TA reads the answer
+    /// whole and gives the client a 502 with the reason, never a 200 without `choices`.
+    @Test(.timeLimit(.minutes(5))) func mlNodeDyingMidAnswerIsA502ForANonStreamedRequest() async throws {
+        try await TestNet.with(participants: 2) { net in
+            let backend = NativeBackend(
+                model: try Model.loaded.get(), id: Model.id, parallel: 1, queue: 8, threads: 1, contextLength: 512)
+            let port = Mutex<Int?>(nil)
+            let mlNode = Task {
+                try await MLNodeServer.application(
+                    backend: backend, port: 0, gracePeriod: .milliseconds(100), logger: TestNet.logger("dying-ml")
+                ) { bound in port.withLock { $0 = bound } }.run()
+            }
+            defer { mlNode.cancel() }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while port.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let url = "http://127.0.0.1:\(try #require(port.withLock { $0 }, "the ML node never listened"))"
+            // Every executor's only ML node is the one that will die.
+            var dying: [(MLNodeRegistry, String)] = []
+            for api in net.apiNodes {
+                for entry in api.registry.list() { _ = api.registry.setEnabled(entry.id, false) }
+                dying.append((api.registry, api.registry.add(url: url, model: Model.id).id))
+            }
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Write a long story about the sea.", maxTokens: 400)
+            let answer = Task {
+                try await post(
+                    net.apiURLs[0] + "/v1/chat/completions", body: body,
+                    headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
+            }
+            // Killed once an executor is generating on it.
+            while !dying.contains(where: { registry, id in registry.list().contains { $0.id == id && $0.inFlight > 0 } }),
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            mlNode.cancel()
+            let result = try await answer.value
+            #expect(result.status == 502, "\(result.status): \(result.text.prefix(300))")
+            #expect(result.errorCode == "upstream_failed", "\(result.text.prefix(300))")
+            #expect(result.text.contains("mid-answer"), "\(result.text.prefix(300))")
+            #expect(result.headers["x-gonka-inference-id"] != nil, "the client can still look the inference up")
         }
     }
 }

@@ -19,6 +19,22 @@ struct UnitTests {
         #expect(cache.count <= 4)
     }
 
+    /// What the TA accepts as a whole non-streamed answer; each refusal says why.
+    @Test func relayedAnswerNeedsAChoice() {
+        func check(_ text: String?) -> RelayedAnswer { RelayedAnswer.check(text.map { Array($0.utf8) }) }
+        #expect(check(#"{"id":"x","choices":[{"index":0,"message":{"content":"hi"}}]}"#) == .complete)
+        #expect(check(#"{"error":{"message":"The ML node stopped before the end."}}"#)
+            == .failed("The ML node stopped before the end."))
+        #expect(check(#"{"error":{"code":"x"}}"#) == .failed("the executor answered an error"))
+        #expect(check(#"{"id":"x","choices":[]}"#) == .failed("the answer has no choices"))
+        #expect(check(#"{"id":"x"}"#) == .failed("the answer has no choices"))
+        #expect(check(#"{"choices":[{"#) == .failed("the answer is not a JSON object (13 bytes)"))
+        #expect(check("data: {}\n\n") == .failed("the answer is not a JSON object (10 bytes)"))
+        #expect(check("[1]") == .failed("the answer is not a JSON object (3 bytes)"))
+        guard case .failed(let why) = check(nil) else { Issue.record("a cut-off body passed"); return }
+        #expect(why.contains("cut off"))
+    }
+
     @Test func freshnessWindowIsSixtyBehindThirtyAhead() throws {
         let window = RequestWindow(ChainParams())
         let now: Int64 = 1_000_000_000_000_000
