@@ -281,6 +281,9 @@ public final class ValidationWorker: Service, Sendable {
             metadata: [
                 "id": "\(id.prefix(16))", "reason": "\(verdict.reason?.rawValue ?? "-")",
                 "distance_ppm": "\(verdict.distancePpm)", "sampler_misses": "\(verdict.samplerMisses)",
+                "above_ceiling": "\(verdict.positionsAboveCeiling)", "impossible": "\(verdict.impossibleTokens)",
+                "logprob_mismatches": "\(verdict.logprobMismatches)",
+                "likelihood_z": "\(verdict.likelihoodZ.map { String(format: "%.2f", $0) } ?? "-")",
             ])
     }
 
