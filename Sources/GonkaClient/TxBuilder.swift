@@ -74,14 +74,55 @@ public enum TxBuilderError: Error, Equatable, CustomStringConvertible {
 extension ChainClient {
     /// Builds, signs and broadcasts `messages` from `key`: the chain id from `/status`, the
     /// sequence from the signer's account, the fee price from the params.
+    ///
+    /// The sequence counts the account's txs in the node's mempool: another sender of the same
+    /// account (a node's own duty txs: its API node signs validations, Starts and Finishes with the
+    /// account key) may have txs there. One that arrives between the read and the broadcast gets
+    /// the tx refused `bad_sequence`; it is then signed again with the sequence the node expects
+    /// (a refused tx is not in the mempool, so a resend cannot apply twice).
     public func signAndBroadcast(
         _ messages: [Wire.Msg], key: SigningKey, mode: BroadcastMode = .commit, memo: String = ""
     ) async throws -> (tx: TxBuilder.SignedTx, result: BroadcastResult) {
         let status = try await status()
         let params = try await params()
-        let account = try await account(key.publicKey.address)
         let builder = TxBuilder(chainID: status.chainID, key: key, minGasPrice: params.minGasPrice)
-        let tx = try builder.build(messages, sequence: account.sequence, memo: memo)
-        return (tx, try await broadcast(tx.bytes, mode: mode))
+        var sequence = try await nextSequence(of: key.publicKey.address)
+        var attempt = 0
+        while true {
+            let tx = try builder.build(messages, sequence: sequence, memo: memo)
+            let refusal: ChainClientError
+            do {
+                return (tx, try await broadcast(tx.bytes, mode: mode))
+            } catch {
+                refusal = error
+            }
+            guard refusal.serverCode == "bad_sequence", attempt < Self.sequenceRetries else { throw refusal }
+            attempt += 1
+            if let expected = Self.expectedSequence(in: refusal.serverMessage ?? ""), expected != sequence {
+                sequence = expected
+            } else {
+                // The mempool moved on between the two reads: read the account again shortly.
+                try await Task.sleep(for: .milliseconds(500))
+                sequence = try await nextSequence(of: key.publicKey.address)
+            }
+        }
+    }
+
+    /// The sequence `address`'s next tx must carry at this node: the committed one plus its txs
+    /// waiting in the node's mempool (`next_sequence`), or the committed one from a node that does
+    /// not say.
+    public func nextSequence(of address: Address) async throws(ChainClientError) -> UInt64 {
+        let account = try await account(address)
+        return account.nextSequence ?? account.sequence
+    }
+
+    /// How often ``signAndBroadcast(_:key:mode:memo:)`` re-signs after `bad_sequence`.
+    static let sequenceRetries = 4
+
+    /// The sequence in the ledger's `bad_sequence` message ("account sequence mismatch: expected
+    /// N, got M"), or nil.
+    static func expectedSequence(in message: String) -> UInt64? {
+        guard let range = message.range(of: "expected ") else { return nil }
+        return UInt64(message[range.upperBound...].prefix { $0.isNumber })
     }
 }
