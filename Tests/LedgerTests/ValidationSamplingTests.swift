@@ -137,6 +137,30 @@ import Testing
         #expect(a != other)
     }
 
+    /// The claim audit's batch (each model's total summed once) decides exactly as the worker's
+    /// one-inference call does, across models and executors.
+    @Test func theBatchDecidesAsTheOneInferenceCallDoes() throws {
+        let snap = snapshot(traffic: 5_000, reputation: 50)
+        // Distinct ids (the helper's ids depend on the model and the index only).
+        let all =
+            inferences(400, executor: keys[1]) + inferences(800, executor: keys[2]).suffix(400)
+            + inferences(200, executor: keys[2], model: "other") + inferences(1_100, executor: keys[0]).suffix(100)
+        let seed = Hash.sha256("batch")
+        for validator in keys.prefix(3) {
+            let batch = try ValidationObligations.obligations(
+                validator: validator, seed: seed, inferences: all, snapshot: snap, params: params)
+            let single = try all.filter { inference in
+                let p = try ValidationObligations.probability(
+                    validator: validator, inference: inference, snapshot: snap, params: params)
+                return p.numerator > 0
+                    && ValidationSampling.isObliged(seed: seed, inferenceID: inference.id, probability: p)
+            }.map(\.id).sorted()
+            #expect(Set(all.map(\.id)).count == all.count)
+            #expect(batch.count == single.count && batch == single, "\(batch.count) vs \(single.count)")
+            #expect(!batch.isEmpty)
+        }
+    }
+
     @Test func obligedFractionMatchesP() throws {
         // Reputation 50 at traffic 5,000: target = 0.05 + 0.95 × 0.5 = 0.525; own weight 100 of the 200
         // that is not the executor's (keys[2] weighs 200 of 400): p = 0.2625. 20,000 ids: σ ≈ 0.0031,

@@ -42,15 +42,29 @@ public enum ValidationObligations {
     public static func probability(
         validator: Address, inference: FinishedInference, snapshot: Snapshot, params: ValidationParams
     ) throws(ValidationSamplingError) -> ValidationSampling.Probability {
-        guard inference.executor != validator, let weights = snapshot.modelWeights[inference.model],
-            let own = weights[validator], own > 0
-        else { return .zero }
-        // Sum in UInt128 and saturate: weights are UInt64 and a sum above UInt64.max is no real epoch.
-        let total = weights.values.reduce(UInt128(0)) { $0 + UInt128($1) }
+        guard let weights = snapshot.modelWeights[inference.model] else { return .zero }
+        return try probability(
+            validator: validator, inference: inference, weights: weights, modelTotal: totalWeight(weights),
+            snapshot: snapshot, params: params)
+    }
+
+    /// ``probability(validator:inference:snapshot:params:)`` with the model's weights and their
+    /// total already looked up (the claim audit sums each model once, not once per inference).
+    static func probability(
+        validator: Address, inference: FinishedInference, weights: [Address: UInt64], modelTotal: UInt64,
+        snapshot: Snapshot, params: ValidationParams
+    ) throws(ValidationSamplingError) -> ValidationSampling.Probability {
+        guard inference.executor != validator, let own = weights[validator], own > 0 else { return .zero }
         return try ValidationSampling.probability(
             traffic: snapshot.traffic, reputation: snapshot.reputations[inference.executor] ?? 0, ownWeight: own,
-            modelTotalWeight: UInt64(min(total, UInt128(UInt64.max))), executorWeight: weights[inference.executor] ?? 0,
-            params: params)
+            modelTotalWeight: modelTotal, executorWeight: weights[inference.executor] ?? 0, params: params)
+    }
+
+    /// A model's total weight, summed in UInt128 and saturated: weights are UInt64 and a sum above
+    /// UInt64.max is no real epoch.
+    static func totalWeight(_ weights: [Address: UInt64]) -> UInt64 {
+        let total = weights.values.reduce(UInt128(0)) { $0 + UInt128($1) }
+        return UInt64(min(total, UInt128(UInt64.max)))
     }
 
     /// The ids `seed` obliged `validator` to validate among `inferences`, sorted (byte order of the
@@ -59,8 +73,19 @@ public enum ValidationObligations {
         validator: Address, seed: Hash, inferences: [FinishedInference], snapshot: Snapshot, params: ValidationParams
     ) throws(ValidationSamplingError) -> [String] {
         var ids = Set<String>()
+        var totals: [String: UInt64] = [:]
         for inference in inferences where !ids.contains(inference.id) {
-            let p = try probability(validator: validator, inference: inference, snapshot: snapshot, params: params)
+            guard let weights = snapshot.modelWeights[inference.model] else { continue }
+            let total: UInt64
+            if let known = totals[inference.model] {
+                total = known
+            } else {
+                total = totalWeight(weights)
+                totals[inference.model] = total
+            }
+            let p = try probability(
+                validator: validator, inference: inference, weights: weights, modelTotal: total, snapshot: snapshot,
+                params: params)
             if p.numerator > 0, ValidationSampling.isObliged(seed: seed, inferenceID: inference.id, probability: p) {
                 ids.insert(inference.id)
             }
