@@ -22,8 +22,8 @@ extension InferenceCheck {
     ///   forced logprob "within the distribution tolerance", read as: the one-token form of dᵢ,
     ///   `|ℓₑ − ℓᵥ| / (|ℓₑ| + |ℓᵥ| + 1e-6) / 2`, is at most `position_ceiling`, with ⌊0.02·N⌋
     ///   exceptions allowed (test 2's ceiling rule, applied to the emitted token);
-    /// * **impossible** — a forced logprob ≤ −20 or a token outside ``SamplingDistribution``'s
-    ///   support fails, as in test 3;
+    /// * **impossible** — a token of negligible probability (``isNegligible(_:top:temperature:)``)
+    ///   or outside ``SamplingDistribution``'s support fails, as in test 3;
     /// * **sampled requests** — `z = (Σ log qᵢ(oᵢ) − Σ E[log qᵢ]) / √(Σ Var[log qᵢ])` over the possible
     ///   positions, where oᵢ is the emitted token's outcome in ``SamplingDistribution`` (a listed
     ///   token, or the lumped tail) and each term is its most lenient value over the tail's range
@@ -48,7 +48,7 @@ extension InferenceCheck {
         for (e, v) in zip(executor, validator) {
             let gap = abs(e.logprob - v.forcedLogprob) / (abs(e.logprob) + abs(v.forcedLogprob) + 1e-6) / 2
             if gap > thresholds.positionCeiling { measure.mismatches += 1 }
-            if v.forcedLogprob <= impossibleLogprob {
+            if isNegligible(v.forcedLogprob, top: v.top, temperature: sampling.temperature) {
                 measure.impossible += 1
                 continue
             }

@@ -42,7 +42,8 @@ public struct InferenceCheck: Sendable {
         switch thresholds.sampler {
         case .native:
             let sampler = Self.sampler(
-                executor: positions, validator: input.validator, constrained: input.sampling.constrained)
+                executor: positions, validator: input.validator, temperature: input.sampling.temperature,
+                constrained: input.sampling.constrained)
             verdict.samplerMisses = sampler.misses
             verdict.impossibleTokens = sampler.impossible
             if sampler.failed(tolerated: Int(MissTolerance.replay(positions: UInt64(positions.count)))) {
@@ -142,7 +143,7 @@ extension InferenceCheck {
         /// The draws were shaped beyond the bare model's distribution: by a grammar (structured
         /// output) or by `logit_bias` and penalties. The sampler's replay applies the same shaping,
         /// so its support is exact and a token the shaping favoured may be improbable under the
-        /// bare model (the −20 rule is not applied); an opaque engine's likelihood test, which
+        /// bare model (the negligible-probability rule is not applied); an opaque engine's likelihood test, which
         /// cannot see the shaping, is not run.
         public var constrained: Bool
 
@@ -257,7 +258,8 @@ extension InferenceCheck {
         public var positionsAboveCeiling: Int
         /// Sampler misses (native), or argmax misses of a greedy opaque request.
         public var samplerMisses: Int
-        /// Tokens outside the validator's sampling support, or with logprob ≤ −20.
+        /// Tokens outside the validator's sampling support, or of negligible probability under the
+        /// requested sampling (``isNegligible(_:top:temperature:)``).
         public var impossibleTokens: Int
         /// Opaque models: emitted tokens whose reported logprob is farther than `position_ceiling`
         /// (one-token distance) from the validator's.

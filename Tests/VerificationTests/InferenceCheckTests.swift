@@ -215,9 +215,32 @@ func check(_ sampler: InferenceCheck.SamplerKind, threshold: Double = 0.05) -> I
         #expect(a.reason == .sampler && a.impossibleTokens == 1 && a.samplerMisses == 0)
         var unlikely = Case(positions: 1)
         unlikely.append(
-            token: 99, executorTop: Case.distribution, validatorTop: Case.distribution, reported: -21, forced: -21)
+            token: 99, executorTop: Case.distribution, validatorTop: Case.distribution, reported: -26, forced: -26)
         let b = try check(.native, threshold: 0.5).evaluate(unlikely.input())
         #expect(b.reason == .sampler && b.impossibleTokens == 1)
+    }
+
+    /// Negligible means negligible under the requested temperature: (ℓ − ℓ_max)/T ≤ −25, so a
+    /// flattened T = 1.3 may draw a token at ℓ = −21 (seen from an honest host on a devnet), and a
+    /// sharpened T = 0.5 cannot draw one at ℓ = −14.
+    @Test func negligibleProbabilityIsReadAtTheRequestedTemperature() throws {
+        let best = log(0.60)
+        for (temperature, forced, impossible) in [
+            (1.3, -21.0, false), (1.3, best - 32.0, false), (1.3, best - 33.0, true), (1.0, -21.0, false),
+            (1.0, best - 25.5, true), (0.5, -14.0, true), (0.5, -12.0, false),
+        ] {
+            for sampler in [InferenceCheck.SamplerKind.native, .opaque] {
+                var c = Case(positions: 1)
+                c.sampling = .init(temperature: temperature)
+                c.append(
+                    token: 99, executorTop: Case.distribution, validatorTop: Case.distribution, reported: forced,
+                    forced: forced)
+                let verdict = try check(sampler, threshold: 0.5).evaluate(c.input())
+                #expect(
+                    (verdict.impossibleTokens == 1) == impossible,
+                    "\(sampler) T \(temperature) ℓ \(forced): \(verdict.impossibleTokens) impossible")
+            }
+        }
     }
 
     @Test func greedyUsesTheArgmax() throws {
