@@ -74,6 +74,22 @@ struct ValidationWorkerTests {
 
     /// Drawn votes (they have a deadline) are taken before sampled checks, each kind oldest first,
     /// across the queue's compaction of taken checks.
+    /// The check queue is bounded: past the limit the oldest check goes (counted), votes never.
+    @Test func checksAreBoundedOldestFirstAndVotesAreNot() {
+        var pending = ValidationWorker.Pending(checkLimit: 1000)
+        var pushedOut: [String] = []
+        for i in 0..<2500 {
+            if let out = pending.push(.init(inferenceID: "c\(i)", vote: false)) { pushedOut.append(out.inferenceID) }
+            if i % 500 == 0 { #expect(pending.push(.init(inferenceID: "v\(i)", vote: true)) == nil) }
+        }
+        #expect(pushedOut == (0..<1500).map { "c\($0)" })
+        #expect(pending.dropped == 1500)
+        #expect(pending.count == 1000 + 5)
+        var order: [String] = []
+        while let job = pending.pop() { order.append(job.inferenceID) }
+        #expect(order == ["v0", "v500", "v1000", "v1500", "v2000"] + (1500..<2500).map { "c\($0)" })
+    }
+
     @Test func votesGoBeforeChecks() {
         var pending = ValidationWorker.Pending()
         for i in 0..<3000 { pending.push(.init(inferenceID: "c\(i)", vote: false)) }

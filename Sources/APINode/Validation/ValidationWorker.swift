@@ -47,16 +47,49 @@ public final class ValidationWorker: Service, Sendable {
     private let state = Mutex(WorkerState())
 
     /// The jobs waiting: votes first (oldest first), then checks (oldest first).
+    ///
+    /// Checks are bounded (``checkLimit``): every finished inference of the others is queued until
+    /// its obligation is decided, so a node that cannot keep up with the network's traffic would
+    /// otherwise grow without end. Past the bound the oldest check is dropped (it is the nearest to
+    /// its validation window's end); an obligation dropped is missed, which the claim audit counts
+    /// (§8.4), so ``dropped`` is a metric and a log line. Votes are few (one per failed check the
+    /// node is drawn for) and never dropped.
     struct Pending {
         private var votes: [Job] = []
         private var checks: [Job] = []
         /// Index of the oldest check not yet taken (taken ones are dropped in batches).
         private var head = 0
+        let checkLimit: Int
+        /// Checks dropped for the bound so far.
+        private(set) var dropped = 0
+
+        init(checkLimit: Int = 200_000) {
+            self.checkLimit = max(1, checkLimit)
+        }
 
         var count: Int { votes.count + checks.count - head }
 
-        mutating func push(_ job: Job) {
-            if job.vote { votes.append(job) } else { checks.append(job) }
+        /// Queues `job`; returns the check it pushed out, if any.
+        @discardableResult
+        mutating func push(_ job: Job) -> Job? {
+            if job.vote {
+                votes.append(job)
+                return nil
+            }
+            checks.append(job)
+            guard checks.count - head > checkLimit else { return nil }
+            let oldest = checks[head]
+            head += 1
+            dropped += 1
+            compact()
+            return oldest
+        }
+
+        private mutating func compact() {
+            if head >= 1024 && head * 2 >= checks.count {
+                checks.removeFirst(head)
+                head = 0
+            }
         }
 
         mutating func pop() -> Job? {
@@ -64,10 +97,7 @@ public final class ValidationWorker: Service, Sendable {
             guard head < checks.count else { return nil }
             let job = checks[head]
             head += 1
-            if head >= 1024 && head * 2 >= checks.count {
-                checks.removeFirst(head)
-                head = 0
-            }
+            compact()
             return job
         }
     }
@@ -151,17 +181,29 @@ public final class ValidationWorker: Service, Sendable {
     }
 
     private func enqueue(_ job: Job) {
-        let fresh = state.withLock { s -> Bool in
+        let (fresh, pushedOut) = state.withLock { s -> (Bool, Job?) in
             // Forget old ids now and then; a job seen again is checked against the chain anyway.
             if s.seen.count > 200_000 {
                 s.seen.removeAll(keepingCapacity: true)
                 s.sent.removeAll(keepingCapacity: true)
             }
-            guard s.seen.insert(job).inserted else { return false }
-            s.pending.push(job)
-            return true
+            guard s.seen.insert(job).inserted else { return (false, nil) }
+            return (true, s.pending.push(job))
         }
         guard fresh else { return }
+        if let pushedOut {
+            metrics.increment("gonka_validation_dropped_total")
+            let dropped = state.withLock { $0.pending.dropped }
+            // One line per thousand: a node this far behind would otherwise log every request.
+            if dropped % 1000 == 1 {
+                logger.warning(
+                    "validation: behind the network's traffic; dropping the oldest queued checks (their obligations count as missed at the claim)",
+                    metadata: [
+                        "dropped": "\(dropped)", "oldest": "\(pushedOut.inferenceID.prefix(16))",
+                        "queue": "\(state.withLock { $0.pending.count })",
+                    ])
+            }
+        }
         input.yield()
         metrics.set("gonka_validation_queue", state.withLock { $0.pending.count })
     }
