@@ -24,6 +24,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case upstreamTimeout = "upstream_timeout"
         case chainUnavailable = "chain_unavailable"
         case noTokenizer = "no_tokenizer"
+        case noMLNode = "no_ml_node"
         case spendingLimit = "spending_limit_reached"
         case internalError = "internal_error"
     }
@@ -65,6 +66,11 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(.bodyTooLarge, "The request body is larger than \(limit) bytes.")
     }
     public static func overloaded(_ message: String) -> Self { Self(.overloaded, message) }
+    /// An executor drawn for a model it has no enabled ML node for now (all removed, disabled or
+    /// never added): not a capacity problem, so not a 429.
+    public static func noMLNode(_ model: String) -> Self {
+        Self(.noMLNode, "No ML node of this executor serves '\(model)' now.")
+    }
     public static func noExecutor(_ message: String) -> Self { Self(.noExecutor, message) }
     public static func upstream(_ message: String) -> Self { Self(.upstream, message) }
     public static func upstreamTimeout(_ message: String) -> Self { Self(.upstreamTimeout, message) }
@@ -94,7 +100,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case .bodyTooLarge: 413
         case .overloaded: 429
         case .upstream, .noExecutor: 502
-        case .chainUnavailable, .noTokenizer: 503
+        case .chainUnavailable, .noTokenizer, .noMLNode: 503
         case .upstreamTimeout: 504
         case .internalError: 500
         }

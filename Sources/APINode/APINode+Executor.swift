@@ -105,7 +105,7 @@ extension APINode {
             original, kind: assignment.kind, seed: Int64.random(in: 0...(1 << 53)))
         let executed = rewritten.bytes(sortedKeys: true)
         guard let node = registry.acquire(model: assignment.model) else {
-            throw .overloaded("No ML node of this executor serves '\(assignment.model)' now.")
+            throw .noMLNode(assignment.model)
         }
         var request = HTTPClientRequest(url: node.url + "/v1/" + assignment.kind.rawValue)
         request.method = .POST

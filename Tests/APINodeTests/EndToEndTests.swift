@@ -350,6 +350,16 @@ extension EndToEndTests {
             #expect(result.errorCode == "upstream_failed", "\(result.text.prefix(300))")
             #expect(result.text.contains("mid-answer"), "\(result.text.prefix(300))")
             #expect(result.headers["x-gonka-inference-id"] != nil, "the client can still look the inference up")
+
+            // No ML node at all for the model: each drawn executor says so (503 no_ml_node, not a
+            // 429 "overloaded"), the TA fails over through all of them, and the client is told why.
+            for (registry, id) in dying { _ = registry.remove(id) }
+            let again = chatBody("Another story.", maxTokens: 4)
+            let none = try await post(
+                net.apiURLs[0] + "/v1/chat/completions", body: again,
+                headers: BadInputTests.signed(again, key: net.wallet[0], ta: ta))
+            #expect(none.status == 502, "\(none.status): \(none.text.prefix(300))")
+            #expect(none.text.contains("503 no_ml_node"), "\(none.text.prefix(300))")
         }
     }
 }
