@@ -74,13 +74,22 @@ extension APINode {
         }
         let summary = try RequestSummary(body: body, kind: kind)
         let set = try await chain.executors(model: summary.model)
-        let drawn: Address?
-        do {
-            drawn = try ExecutorDraw.executor(
-                inferenceID: signed.inferenceID, epochSeed: set.epochSeed, attempt: attempt,
-                transferAgent: signed.transferAgent, candidates: set.candidates)
-        } catch {
-            throw .internalError("The executor draw failed: \(error)")
+        func draw(_ set: ChainView.ExecutorSet) throws(APIError) -> Address? {
+            do {
+                return try ExecutorDraw.executor(
+                    inferenceID: signed.inferenceID, epochSeed: set.epochSeed, attempt: attempt,
+                    transferAgent: signed.transferAgent, candidates: set.candidates)
+            } catch {
+                throw .internalError("The executor draw failed: \(error)")
+            }
+        }
+        var drawn = try draw(set)
+        if drawn != address {
+            // The executor pool changes at an epoch's start and when an executor leaves it; this
+            // node's view may be a block behind the TA's. Read it again before refusing.
+            metrics.increment("gonka_api_executor_set_rereads_total", [("role", "executor")])
+            let current = try await chain.executors(model: summary.model, refresh: true)
+            if current != set { drawn = try draw(current) }
         }
         guard drawn == address else {
             throw .notTheDraw(

@@ -150,9 +150,13 @@ extension APINode {
     /// Steps 3–5: draw, forward, fail over; on the first accepted attempt the Start goes to the
     /// chain and the body is relayed.
     func forward(_ admitted: Admitted, trace: inout PathTrace) async throws(APIError) -> Relay {
-        let set = try await chain.executors(model: admitted.summary.model)
+        var set = try await chain.executors(model: admitted.summary.model)
         var lastError = APIError.noExecutor("No participant serves the model '\(admitted.summary.model)'.")
-        for attempt in 0..<configuration.maxAttempts {
+        var reread = false
+        var attempt: UInt32 = 0
+        while attempt < configuration.maxAttempts {
+            var next = attempt + 1
+            defer { attempt = next }
             let drawn: Address?
             do {
                 drawn = try ExecutorDraw.executor(
@@ -189,7 +193,26 @@ extension APINode {
                 switch error {
                 case .clientError(let relay):
                     return relay
-                case .failed(let reason):
+                case .notTheDraw(let reason) where !reread:
+                    // The pool changed (an epoch began, an executor left it) and this node's view
+                    // is a block behind the executor's: read it again and draw this attempt anew.
+                    // The ledger checks the Start's draw against the pool where it lands, so a
+                    // draw from the old pool could not be recorded anyway. Once per request.
+                    reread = true
+                    metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
+                    let current = try await chain.executors(model: admitted.summary.model, refresh: true)
+                    logger.info(
+                        "executor set re-read after not_the_draw",
+                        metadata: [
+                            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)",
+                            "executor": "\(executor)", "changed": "\(current != set)",
+                        ])
+                    lastError = reason
+                    if current != set {
+                        set = current
+                        next = attempt  // the same attempt number, drawn from the current pool
+                    }
+                case .notTheDraw(let reason), .failed(let reason):
                     logger.info(
                         "executor attempt failed",
                         metadata: [
@@ -211,6 +234,8 @@ extension APINode {
     enum ForwardFailure: Error {
         /// The executor refused, timed out or failed: try the next attempt.
         case failed(APIError)
+        /// The executor says it is not this attempt's draw: the two views of the pool differ.
+        case notTheDraw(APIError)
         /// The executor judged the request itself bad (400, 404, 413): the client's answer.
         case clientError(Relay)
     }
@@ -255,7 +280,9 @@ extension APINode {
         if [400, 404, 413].contains(status) { throw ForwardFailure.clientError(relay) }
         let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
         let code = APIError.decodeCode(body) ?? "http_\(status)"
-        throw ForwardFailure.failed(.upstream("\(executor) answered \(status) \(code)."))
+        let failure = APIError.upstream("\(executor) answered \(status) \(code).")
+        if status == 403 && code == "not_the_draw" { throw ForwardFailure.notTheDraw(failure) }
+        throw ForwardFailure.failed(failure)
     }
 
     func startMessage(

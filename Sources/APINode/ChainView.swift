@@ -12,7 +12,8 @@ public final class ChainView: Sendable {
     /// The price the API node's own pricing answer uses when the chain serves no `/query/models`
     /// (before the Inference module lands).
     let fallbackPrice: UInt64
-    private let cache = Mutex(Cache())
+    /// Internal (not private) so that a test can stage a view one pool behind the chain's.
+    let cache = Mutex(Cache())
     private let ttl: Duration
 
     struct Cache {
