@@ -362,6 +362,40 @@ extension EndToEndTests {
             #expect(none.text.contains("503 no_ml_node"), "\(none.text.prefix(300))")
         }
     }
+    /// A signed request whose first three draws from `set` satisfy `wanted` (tried over 64 prompts).
+    static func request(
+        _ tag: String, net: TestNet, set: ChainView.ExecutorSet, _ wanted: ([Address?]) -> Bool
+    ) throws -> (body: [UInt8], headers: [(String, String)], draws: [Address?])? {
+        let ta = net.accountKeys[0].publicKey.address
+        for i in 0..<64 {
+            let body = chatBody("\(tag) \(i).", maxTokens: 4)
+            let headers = BadInputTests.signed(body, key: net.wallet[0], ta: ta)
+            let signed = try SignedRequest(body: body) { name in
+                headers.first { $0.0.lowercased() == name.lowercased() }?.1
+            }
+            let draws = try (0..<UInt32(3)).map { attempt in
+                try ExecutorDraw.executor(
+                    inferenceID: signed.inferenceID, epochSeed: set.epochSeed, attempt: attempt, transferAgent: ta,
+                    candidates: set.candidates)
+            }
+            if wanted(draws) { return (body, headers, draws) }
+        }
+        return nil
+    }
+
+    /// Stages `view`'s executor pool as `only` alone, as a view one pool change behind would be.
+    /// The node's follower refreshes the view at every block, so a test checks that the stale view
+    /// was used (the re-read counter moved) and tries again when a block came first.
+    static func stage(_ view: ChainView, only: Address, seed: Hash) {
+        view.cache.withLock {
+            $0.executors[Model.id] = (
+                ContinuousClock.now,
+                ChainView.ExecutorSet(
+                    epochSeed: seed, candidates: [.init(address: only, weight: 1)], fromParticipants: false)
+            )
+        }
+    }
+
     /// The TA's view of the executor pool one change behind (an epoch began, an executor left):
     /// its draw names an executor that is not the draw, which answers 403 `not_the_draw`; the TA
     /// reads the pool again and draws the same attempt from it instead of failing over through
@@ -371,81 +405,46 @@ extension EndToEndTests {
         try await TestNet.with(participants: 3) { net in
             let ta = net.accountKeys[0].publicKey.address
             let view = net.apiNodes[0].chain
+            let sample = "gonka_api_executor_set_rereads_total{role=\"ta\"}"
             var exercised = 0
             for round in 0..<5 where exercised == 0 {
                 let real = try await view.executors(model: Model.id, refresh: true)
-                // A request and a participant (not the TA) that none of attempts 0–2 draws.
-                var staged: (body: [UInt8], headers: [(String, String)], stale: Address)?
-                for i in 0..<64 where staged == nil {
-                    let body = chatBody("Pool \(round)-\(i).", maxTokens: 4)
-                    let headers = BadInputTests.signed(body, key: net.wallet[0], ta: ta)
-                    let signed = try SignedRequest(body: body) { name in
-                        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-                    }
-                    let draws = try (0..<UInt32(3)).map { attempt in
-                        try ExecutorDraw.executor(
-                            inferenceID: signed.inferenceID, epochSeed: real.epochSeed, attempt: attempt,
-                            transferAgent: ta, candidates: real.candidates)
-                    }
-                    if let other = real.candidates.map(\.address).first(where: { $0 != ta && !draws.contains($0) }) {
-                        staged = (body, headers, other)
-                    }
+                let participants = real.candidates.map(\.address)
+                var stale: Address?
+                let found = try Self.request("Pool \(round)", net: net, set: real) { draws in
+                    stale = participants.first { $0 != ta && !draws.contains($0) }
+                    return stale != nil
                 }
-                let (body, headers, stale) = try #require(staged, "no request avoids a participant in 64 tries")
-                let before = net.apiNodes[0].metrics.value("gonka_api_executor_set_rereads_total{role=\"ta\"}")
-                view.cache.withLock {
-                    $0.executors[Model.id] = (
-                        ContinuousClock.now,
-                        ChainView.ExecutorSet(
-                            epochSeed: real.epochSeed, candidates: [.init(address: stale, weight: 1)],
-                            fromParticipants: false)
-                    )
-                }
+                let (body, headers, _) = try #require(found, "no request avoids a participant in 64 tries")
+                let avoided = try #require(stale)
+                let before = net.apiNodes[0].metrics.value(sample)
+                Self.stage(view, only: avoided, seed: real.epochSeed)
                 let answer = try await post(net.apiURLs[0] + "/v1/chat/completions", body: body, headers: headers)
                 #expect(answer.status == 200, "\(answer.status): \(answer.text.prefix(300))")
-                #expect(answer.headers["x-gonka-executor"] != stale.description)
-                // The node's follower refreshes the view at every block; a block between staging
-                // and the request leaves nothing to re-read, and the round is tried again.
-                if net.apiNodes[0].metrics.value("gonka_api_executor_set_rereads_total{role=\"ta\"}") > before { exercised += 1 }
+                #expect(answer.headers["x-gonka-executor"] != avoided.description)
+                if net.apiNodes[0].metrics.value(sample) > before { exercised += 1 }
             }
             #expect(exercised > 0, "the stale view was never used in 5 rounds")
         }
     }
+
     /// The executor's view one change behind the TA's: the draw names it, its own stale view names
     /// another; it reads the pool again before refusing, and serves attempt 0.
     @Test(.timeLimit(.minutes(5))) func anExecutorOnePoolBehindReadsItAgain() async throws {
         try await TestNet.with(participants: 3) { net in
             let ta = net.accountKeys[0].publicKey.address
+            let sample = "gonka_api_executor_set_rereads_total{role=\"executor\"}"
             var exercised = 0
             for round in 0..<5 where exercised == 0 {
                 let real = try await net.apiNodes[0].chain.executors(model: Model.id, refresh: true)
-                var staged: (body: [UInt8], headers: [(String, String)], executor: Int)?
-                for i in 0..<64 where staged == nil {
-                    let body = chatBody("Executor pool \(round)-\(i).", maxTokens: 4)
-                    let headers = BadInputTests.signed(body, key: net.wallet[0], ta: ta)
-                    let signed = try SignedRequest(body: body) { name in
-                        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-                    }
-                    let first = try ExecutorDraw.executor(
-                        inferenceID: signed.inferenceID, epochSeed: real.epochSeed, attempt: 0, transferAgent: ta,
-                        candidates: real.candidates)
-                    if let first, first != ta, let index = net.apiNodes.firstIndex(where: { $0.address == first }) {
-                        staged = (body, headers, index)
-                    }
+                let found = try Self.request("Executor pool \(round)", net: net, set: real) { draws in
+                    draws[0] != nil && draws[0] != ta
                 }
-                let (body, headers, index) = try #require(staged, "no request draws another node first in 64 tries")
-                let executor = net.apiNodes[index]
-                let sample = "gonka_api_executor_set_rereads_total{role=\"executor\"}"
+                let (body, headers, draws) = try #require(found, "no request draws another node first in 64 tries")
+                let executor = try #require(net.apiNodes.first { $0.address == draws[0] })
                 let before = executor.metrics.value(sample)
                 // Its stale view: only the TA serves, so its own draw names the TA.
-                executor.chain.cache.withLock {
-                    $0.executors[Model.id] = (
-                        ContinuousClock.now,
-                        ChainView.ExecutorSet(
-                            epochSeed: real.epochSeed, candidates: [.init(address: ta, weight: 1)],
-                            fromParticipants: false)
-                    )
-                }
+                Self.stage(executor.chain, only: ta, seed: real.epochSeed)
                 let answer = try await post(net.apiURLs[0] + "/v1/chat/completions", body: body, headers: headers)
                 #expect(answer.status == 200, "\(answer.status): \(answer.text.prefix(300))")
                 if executor.metrics.value(sample) > before {

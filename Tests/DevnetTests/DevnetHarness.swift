@@ -300,6 +300,39 @@ struct DevnetHarness: Sendable {
         return common
     }
 
+    /// Funds validator `index`'s account from the faucet (200 GNK) and deposits 100 GNK of
+    /// collateral from it with `gonka tx collateral deposit`; returns the account.
+    func depositCollateral(of index: Int) async throws -> Address {
+        let node = manifest.nodes[index]
+        _ = try await faucetSend(to: node.accountAddress.description, amount: "200gnk")
+        let deposit = try await Self.run([
+            "tx", "collateral", "deposit", "validator", "100gnk", "--home", node.home, "--node", node.rpcURL,
+        ])
+        #expect(deposit.status == 0, "\(deposit.output)")
+        #expect(try await client(0).collateral(node.accountAddress).deposit == Amount(gnk: 100)!)
+        return node.accountAddress
+    }
+
+    /// Waits until every node of `nodes` shows `account`'s collateral `what` (`holds`), then checks
+    /// that each recorded exactly one slash for `reason`, of `burned`, leaving `left` deposited.
+    func expectSlashedOnEveryNode(
+        _ account: Address, nodes: [Int], what: String, timeout: Duration, reason: String, burned: Amount,
+        left: Amount, _ holds: @escaping (CollateralInfo) -> Bool
+    ) async throws {
+        try await waitUntil("\(account) \(what) on nodes \(nodes)", timeout: timeout) {
+            for node in nodes {
+                guard let info = try? await self.client(node).collateral(account), holds(info) else { return false }
+            }
+            return true
+        }
+        for node in nodes {
+            let slashes = try await client(node).slashes(of: account)
+            #expect(slashes.map(\.reason) == [reason], "node \(node)")
+            #expect(slashes.first?.burnedDeposit == burned, "node \(node)")
+            #expect(try await client(node).collateral(account).deposit == left, "node \(node)")
+        }
+    }
+
     /// The heights in `range` whose commit lists validator `index` among the signers.
     func signedHeights(by index: Int, in range: ClosedRange<UInt64>, via node: Int) async throws -> [UInt64] {
         let address = manifest.nodes[index].validatorAddress.lowercased()

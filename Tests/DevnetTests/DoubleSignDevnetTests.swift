@@ -15,14 +15,7 @@ struct DoubleSignDevnetTests {
             let all = Array(0..<4)
             try await net.waitForHeight(3, nodes: all)
             let victim = net.manifest.nodes[3]
-            let account = victim.accountAddress
-            // Fund validator 3's account and deposit 100 GNK of collateral with the CLI.
-            _ = try await net.faucetSend(to: account.description, amount: "200gnk")
-            let deposit = try await DevnetHarness.run([
-                "tx", "collateral", "deposit", "validator", "100gnk", "--home", victim.home, "--node", victim.rpcURL,
-            ])
-            #expect(deposit.status == 0, "\(deposit.output)")
-            #expect(try await net.client(0).collateral(account).deposit == Amount(gnk: 100)!)
+            let account = try await net.depositCollateral(of: 3)
 
             // The twin: node 3's home with a fresh P2P key, no data, every port chosen by the OS.
             let twin = net.dir.appendingPathComponent("twin", isDirectory: true)
@@ -55,18 +48,10 @@ struct DoubleSignDevnetTests {
             }
 
             // Every node commits the evidence: slashed 5% and tombstoned, once.
-            try await net.waitUntil("validator 3 tombstoned on every node", timeout: .seconds(180)) {
-                for node in all {
-                    guard (try? await net.client(node).collateral(account).tombstoned) == true else { return false }
-                }
-                return true
-            }
-            for node in all {
-                let slashes = try await net.client(node).slashes(of: account)
-                #expect(slashes.map(\.reason) == ["double_sign"], "node \(node)")
-                #expect(slashes.first?.burnedDeposit == Amount(gnk: 5)!, "node \(node): 5% of 100 GNK")
-                #expect(try await net.client(node).collateral(account).deposit == Amount(gnk: 95)!)
-            }
+            try await net.expectSlashedOnEveryNode(
+                account, nodes: all, what: "tombstoned", timeout: .seconds(180), reason: "double_sign",
+                burned: Amount(gnk: 5)!, left: Amount(gnk: 95)!
+            ) { $0.tombstoned }
             let query = try await DevnetHarness.run(["query", "slashes", "--node", net.manifest.nodes[0].rpcURL])
             #expect(query.status == 0 && query.stdout.contains("double_sign"), "\(query.output)")
             // The chain goes on without it.

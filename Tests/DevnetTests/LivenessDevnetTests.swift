@@ -15,28 +15,16 @@ struct LivenessDevnetTests {
             let others = [0, 1, 2]
             try await net.waitForHeight(3, nodes: [0, 1, 2, 3])
             let victim = net.manifest.nodes[3]
-            let account = victim.accountAddress
-            _ = try await net.faucetSend(to: account.description, amount: "200gnk")
-            let deposit = try await DevnetHarness.run([
-                "tx", "collateral", "deposit", "validator", "100gnk", "--home", victim.home, "--node", victim.rpcURL,
-            ])
-            #expect(deposit.status == 0, "\(deposit.output)")
+            let account = try await net.depositCollateral(of: 3)
 
             // Down: the other three go on; after the window is full it has signed < 50% of it.
             try await net.killNode(3)
             let killedAt = await net.maxHeight(others)
-            try await net.waitUntil("validator 3 jailed on every live node", timeout: .seconds(300)) {
-                for node in others {
-                    guard (try? await net.client(node).collateral(account).jailed) == true else { return false }
-                }
-                return true
-            }
-            for node in others {
-                let slashes = try await net.client(node).slashes(of: account)
-                #expect(slashes.map(\.reason) == ["liveness"], "node \(node)")
-                #expect(slashes.first?.burnedDeposit == Amount(gnk: 1)!, "node \(node): 1% of 100 GNK")
-                #expect(try await net.client(node).collateral(account).deposit == Amount(gnk: 99)!)
-            }
+            // 1% of 100 GNK.
+            try await net.expectSlashedOnEveryNode(
+                account, nodes: others, what: "jailed", timeout: .seconds(300), reason: "liveness",
+                burned: Amount(gnk: 1)!, left: Amount(gnk: 99)!
+            ) { $0.jailed }
             let info = try await net.client(0).collateral(account)
             // Jailed in block H, out of the set from H + 2 (§9, as the set changes).
             let jailedAt = try #require(try await net.client(0).slashes(of: account).first).height

@@ -138,14 +138,14 @@ class CrossEngineDevnetTest(unittest.TestCase):
         with urllib.request.urlopen(manifest["nodes"][0]["rpc_url"] + "/query/" + path, timeout=30) as r:
             return json.load(r)["value"]
 
-    def traffic(self, client, n, ids=None, failures=None):
+    def traffic(self, client, n, ids=None, failures=None, offset=0):
         """`n` requests (greedy and sampled, some top-p); returns the executors' addresses (and adds
         the inference ids to `ids`). With `failures` (a list), a 502 is recorded there instead of
         failing the test: the q3 copy's llama-server withholds tokens that end inside a UTF-8
         character, and an executor whose ML node fails mid-answer is a 502 (never a 200 without
         `choices`)."""
         executors = []
-        for i in range(n):
+        for i in range(offset, offset + n):
             sampled = i % 3 != 0
             try:
                 raw = client.chat.completions.with_raw_response.create(
@@ -184,6 +184,26 @@ class CrossEngineDevnetTest(unittest.TestCase):
                 lines.append(str(error))
         return "\n".join(lines)
 
+    def cross_engine_validations(self, manifest, node2):
+        """(count, failed lines) of the validations between engines: node 2's inferences checked by
+        the native nodes and theirs checked by node 2, over every epoch so far."""
+        current = self.rpc(manifest, "epoch")
+        last = int(current.get("epoch", current.get("index", 0))) if isinstance(current, dict) else 0
+        executors, count, failed = {}, 0, []
+        for epoch in range(0, last + 1):
+            out = subprocess.run(
+                [self.binary, "query", "validations", "--epoch", str(epoch), "--json", "--node",
+                 manifest["nodes"][0]["rpc_url"]], capture_output=True, text=True, timeout=60)
+            for v in json.loads(out.stdout or "[]"):
+                iid = v.get("inference_id") or v.get("inferenceID")
+                if iid not in executors:
+                    executors[iid] = (self.rpc(manifest, "inference/" + iid) or {}).get("executor")
+                if v.get("validator") == node2 or executors[iid] == node2:
+                    count += 1
+                    if not v.get("passed", False):
+                        failed.append(json.dumps(v))
+        return count, failed
+
     def participants(self, manifest):
         return {p["address"]: p for p in self.rpc(manifest, "validation_epoch/0")["participants"]}
 
@@ -191,7 +211,11 @@ class CrossEngineDevnetTest(unittest.TestCase):
         _, manifest, client = self.devnet("honest", self.honest_url)
         node2 = manifest["nodes"][2]["account_address"]
         ids = []
-        executors = self.traffic(client, 45, ids)
+        # The long form: GONKA_CROSS_ENGINE_REQUESTS=630 gave > 200 validations between the engines.
+        requests = int(os.environ.get("GONKA_CROSS_ENGINE_REQUESTS", "45"))
+        executors = []
+        for offset in range(0, requests, 45):
+            executors += self.traffic(client, min(45, requests - offset), ids, offset=offset)
         self.assertGreater(executors.count(node2), 0, "node 2 (llama.cpp) never executed")
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -207,6 +231,11 @@ class CrossEngineDevnetTest(unittest.TestCase):
         for address, p in standing.items():
             self.assertEqual(p["invalidated"], 0, "%s: %s; failed validations:\n%s" % (address, p, failed))
             self.assertNotEqual(p["status"], "INVALID", address)
+        count, cross_failed = self.cross_engine_validations(manifest, node2)
+        print("\n[cross-engine] %d requests, %d by node 2, %d validations between the engines, %d failed"
+              % (len(executors), executors.count(node2), count, len(cross_failed)), flush=True)
+        self.assertGreater(count, 0)
+        self.assertEqual(cross_failed, [], failed)
 
         _, manifest, client = self.devnet("q3", self.cheat_url)
         node2 = manifest["nodes"][2]["account_address"]
