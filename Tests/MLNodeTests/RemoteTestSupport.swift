@@ -61,10 +61,14 @@ struct TestServerClient: Sendable {
     }
 
     func post(_ path: String, json: [String: any Sendable]) async throws -> HTTPResult {
+        try await post(path, raw: Array(try JSONSerialization.data(withJSONObject: json)))
+    }
+
+    func post(_ path: String, raw: [UInt8]) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: base + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: Array(try JSONSerialization.data(withJSONObject: json))))
+        request.body = .bytes(ByteBuffer(bytes: raw))
         return try await send(request)
     }
 

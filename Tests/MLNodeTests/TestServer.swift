@@ -87,27 +87,16 @@ struct TestServer: Sendable {
         }
     }
 
-    func get(_ path: String) async throws -> HTTPResult {
-        try await send(HTTPClientRequest(url: base + path))
-    }
+    /// Requests go through ``TestServerClient`` (the remote-backend tests' client of a live server).
+    var client: TestServerClient { TestServerClient(base: base) }
+
+    func get(_ path: String) async throws -> HTTPResult { try await client.get(path) }
 
     func post(_ path: String, json: [String: any Sendable]) async throws -> HTTPResult {
-        try await post(path, raw: Array(try JSONSerialization.data(withJSONObject: json)))
+        try await client.post(path, json: json)
     }
 
-    func post(_ path: String, raw: [UInt8]) async throws -> HTTPResult {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: raw))
-        return try await send(request)
-    }
+    func post(_ path: String, raw: [UInt8]) async throws -> HTTPResult { try await client.post(path, raw: raw) }
 
-    func send(_ request: HTTPClientRequest) async throws -> HTTPResult {
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
-        let body = try await response.body.collect(upTo: 64 << 20)
-        return HTTPResult(
-            status: Int(response.status.code), body: Array(body.readableBytesView),
-            contentType: response.headers.first(name: "Content-Type") ?? "")
-    }
+    func send(_ request: HTTPClientRequest) async throws -> HTTPResult { try await client.send(request) }
 }

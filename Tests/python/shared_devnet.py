@@ -22,6 +22,17 @@ def model_path():
     return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def binary_or_skip():
+    """The gonka binary ($GONKA_BIN); skips the calling test (unittest.SkipTest) when it or the
+    model file is missing."""
+    binary = os.environ.get("GONKA_BIN")
+    if not binary or not os.access(binary, os.X_OK):
+        raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
+    if not os.path.exists(model_path()):
+        raise unittest.SkipTest("no model at " + model_path())
+    return binary
+
+
 def manifest():
     """The shared devnet's `devnet.json` (nodes with their homes, RPC and admin ports), and the gonka
     binary; starts the devnet first when no module has."""
@@ -53,11 +64,7 @@ def proxy():
         return _state["url"]
     if "failure" in _state:
         raise AssertionError(_state["failure"])
-    binary = os.environ.get("GONKA_BIN")
-    if not binary or not os.access(binary, os.X_OK):
-        raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
-    if not os.path.exists(model_path()):
-        raise unittest.SkipTest("no model at " + model_path())
+    binary = binary_or_skip()
     _state["binary"] = binary
     _state["directory"] = tempfile.mkdtemp(prefix="gonka-proxy-test-")
     atexit.register(_down)

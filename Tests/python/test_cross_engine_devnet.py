@@ -25,15 +25,10 @@ import urllib.request
 
 import openai
 
+from shared_devnet import binary_or_skip, model_path
+
 MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
 THRESHOLD_PPM = "15000"
-
-
-def model_path():
-    explicit = os.environ.get("GONKA_MODEL")
-    if explicit:
-        return explicit
-    return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def llama_server():
@@ -70,11 +65,7 @@ def wait_healthy(url, process, seconds=120):
 class CrossEngineDevnetTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.binary = os.environ.get("GONKA_BIN")
-        if not cls.binary or not os.access(cls.binary, os.X_OK):
-            raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
-        if not os.path.exists(model_path()):
-            raise unittest.SkipTest("no model at " + model_path())
+        cls.binary = binary_or_skip()
         if not os.access(llama_server(), os.X_OK):
             raise unittest.SkipTest("no llama-server at %s (scripts/llama-server builds it)" % llama_server())
         cls.directory = tempfile.mkdtemp(prefix="gonka-cross-engine-")

@@ -36,16 +36,11 @@ from decimal import Decimal, getcontext, ROUND_FLOOR
 
 import openai
 
+from shared_devnet import binary_or_skip, model_path
+
 GNK = 10**9
 R0 = 323_000 * GNK
 PROMPTS = ["Name a colour.", "Count to three.", "Say hello.", "Name a fruit.", "Name a planet."]
-
-
-def model_path():
-    explicit = os.environ.get("GONKA_MODEL")
-    if explicit:
-        return explicit
-    return os.path.expanduser("~/.cache/gonka/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def issuance(epoch):
@@ -67,11 +62,7 @@ class RewardsDevnetTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.binary = os.environ.get("GONKA_BIN")
-        if not cls.binary or not os.access(cls.binary, os.X_OK):
-            raise unittest.SkipTest("GONKA_BIN does not name the built gonka binary")
-        if not os.path.exists(model_path()):
-            raise unittest.SkipTest("no model at " + model_path())
+        cls.binary = binary_or_skip()
         cls.directory = tempfile.mkdtemp(prefix="gonka-rewards-test-")
         cls.devnet = os.path.join(cls.directory, "devnet")
         out = subprocess.run(
