@@ -215,13 +215,7 @@ extension APINode {
             let logger = self.logger
             return Response(
                 status: .init(code: relay.status),
-                headers: [
-                    .contentType: relay.contentType, .cacheControl: "no-cache",
-                    HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
-                    HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
-                    HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
-                    PathTrace.serverTimingHeader: trace.serverTiming(after: relay.serverTiming),
-                ],
+                headers: Self.relayHeaders(relay, admitted: admitted, trace: trace, contentType: relay.contentType),
                 body: ResponseBody { writer in
                     var trace = headTrace
                     var scan = FirstTokenScan()
@@ -259,6 +253,19 @@ extension APINode {
         }
     }
 
+    /// The head of a relayed answer: the inference id, executor and attempt, the path's timings.
+    static func relayHeaders(
+        _ relay: Relay, admitted: Admitted, trace: PathTrace, contentType: String
+    ) -> HTTPFields {
+        [
+            .contentType: contentType, .cacheControl: "no-cache",
+            HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
+            HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
+            HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
+            PathTrace.serverTimingHeader: trace.serverTiming(after: relay.serverTiming),
+        ]
+    }
+
     /// A non-streamed answer is read whole before the client gets a head: the executor sent its
     /// 200 before generating (so that the first-byte timeout does not cover generation), and an
     /// ML node failing mid-answer can then only end the body with an error object. The client gets
@@ -270,13 +277,7 @@ extension APINode {
             traces.append(trace, inferenceID: admitted.inferenceID)
             metrics.observe(trace)
         }
-        let headers: HTTPFields = [
-            .contentType: "application/json", .cacheControl: "no-cache",
-            HTTPField.Name(GonkaHeader.inferenceID)!: admitted.inferenceID,
-            HTTPField.Name(GonkaHeader.executor)!: relay.executor.description,
-            HTTPField.Name(GonkaHeader.attempt)!: "\(relay.attempt)",
-            PathTrace.serverTimingHeader: trace.serverTiming(after: relay.serverTiming),
-        ]
+        let headers = Self.relayHeaders(relay, admitted: admitted, trace: trace, contentType: "application/json")
         let bytes: [UInt8]?
         do {
             bytes = Array(try await relay.body.collect(upTo: RelayedAnswer.maxBytes).readableBytesView)
