@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference explorer-shots
+.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference explorer-shots observe
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ devnet: release ## fetch the model, start $(PARTICIPANTS) validator processes (c
 	@echo ""
 	@echo 'The gonka binary is .build/release/gonka (add it to PATH: export PATH="$(CURDIR)/.build/release:$$PATH").'
 	@echo "Stop the network with: make devnet-down"
+
+observe: ## Prometheus (Debian's package, apt-get installed if missing) on 127.0.0.1:9090 scraping the running devnet in $(DEVNET_DIR), in the foreground (not part of `make test`; docs/OBSERVE.md)
+	scripts/observe --dir $(DEVNET_DIR) $(if $(PROMETHEUS_PORT),--port $(PROMETHEUS_PORT)) $(foreach u,$(ML_NODES),--ml-node $(u))
 
 devnet-down: ## stop the local network (data stays in $(DEVNET_DIR); rm -rf it to start over)
 	.build/release/gonka devnet down --dir $(DEVNET_DIR)
