@@ -28,6 +28,7 @@ build: ## debug build of everything
 	$(SWIFT) build
 
 release: ## optimised build of the gonka binary (.build/release/gonka)
+	@echo "optimised build of gonka: this takes minutes (tens of minutes on 2 cores); swift build shows its steps"
 	$(SWIFT) build -c release --product gonka
 
 model: ## fetch the embedded model (SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)

@@ -33,15 +33,19 @@ public struct ChainBenchmark: Sendable {
         self.keep = keep
     }
 
-    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
-    public func run(output: (String) -> Void) async throws {
+    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured;
+    /// `progress` gets what the devnet start waits for (each node's steps go to `output`).
+    public func run(progress: (String) -> Void = { _ in }, output: (String) -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-bench-chain-\(getpid())")
         let keys = (0..<accounts).map { _ in SigningKey() }
         let manifest = try await DevnetRunner.prepare(
             dir: dir, participants: participants, testHooks: false, reset: true,
             binary: binary ?? DevnetProcess.currentExecutable, extraAccounts: keys.map(\.publicKey.address))
         output("devnet in \(dir.path): starting \(participants) validators")
-        try await DevnetRunner.withStarted(manifest, dir: dir, keep: keep, progress: output) {
+        try await DevnetRunner.withStarted(
+            manifest, dir: dir, keep: keep, progress: output,
+            starting: { if case .step = $0 { output($0.description) } else { progress($0.description) } }
+        ) {
             try await measure($0, keys: keys, output: output)
         }
     }

@@ -29,8 +29,9 @@ public struct InferenceBenchmark: Sendable {
         self.runs = runs
     }
 
-    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
-    public func run(output: (String) -> Void) throws {
+    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured;
+    /// `progress` gets which test and run is measuring now.
+    public func run(progress: (String) -> Void = { _ in }, output: (String) -> Void) throws {
         let path = ModelCache.resolve(model)
         let loadStart = ContinuousClock.now
         let llama = try LlamaModel(path: path)
@@ -49,7 +50,8 @@ public struct InferenceBenchmark: Sendable {
             _ = try session.evaluate(Array(prompt.prefix(8)))  // warm-up: page in the weights
             var prefill: [Double] = []
             var decode: [Double] = []
-            for _ in 0..<runs {
+            for run in 0..<runs {
+                progress("\(threadCount) thread(s): pp\(promptTokens) and tg\(genTokens), run \(run + 1)/\(runs)…")
                 session.reset()
                 let start = ContinuousClock.now
                 _ = try session.evaluate(prompt)
@@ -67,6 +69,7 @@ public struct InferenceBenchmark: Sendable {
                 ("+k", SamplingParameters(temperature: 0.8, topK: 40)),
             ] {
                 for run in 0..<runs {
+                    progress("\(threadCount) thread(s): tg\(genTokens)\(label), run \(run + 1)/\(runs)…")
                     session.reset()
                     var sampler = Sampler(
                         SamplingParameters(

@@ -26,18 +26,19 @@ extension DevnetManifest {
 extension DevnetRunner {
     /// Waits until every API node serves a model, then starts `gonka proxy` for the funded
     /// developer key and waits until it answers.
-    /// `progress` gets a line before the wait.
+    /// `progress` gets a `serving` step per node and, between, what the wait is at.
     public static func startProxy(
-        _ manifest: DevnetManifest, dir: URL, port: Int, progress: (String) -> Void
+        _ manifest: DevnetManifest, dir: URL, port: Int, progress: (Progress) -> Void
     ) async throws -> DevnetManifest {
         var manifest = manifest
-        progress("waiting for every API node to serve the model…")
         let deadline = ContinuousClock.now + .seconds(120)
         var model: String?
-        for url in manifest.apiURLs {
+        for (node, url) in zip(manifest.nodes, manifest.apiURLs) {
+            progress(.waiting("waiting for \(node.moniker)'s API node to serve the model…"))
             while true {
                 if let id = await firstModel(url) {
                     model = id
+                    progress(.step(node: node.moniker, .serving, detail: "\(id) at \(url)"))
                     break
                 }
                 guard ContinuousClock.now < deadline else {
@@ -58,6 +59,7 @@ extension DevnetRunner {
         manifest.proxy = .init(pid: pid, port: chosen, key: DevnetLayout.developerKey, address: developer.address)
         try manifest.save(to: dir)
         let base = "http://127.0.0.1:\(chosen)"
+        progress(.waiting("waiting for the signing proxy at \(base)…"))
         for _ in 0..<100 {
             if await firstModel(base) == model { return manifest }
             guard DevnetProcess.isRunning(pid, home: manifest.faucet.home, role: "proxy") else {

@@ -44,31 +44,34 @@ public enum DevnetRunner {
             model: model, nodeModels: nodeModels, validate: validate, epochs: epochs, registeredModel: registeredModel)
     }
 
-    /// Starts every node and records the pids.
-    public static func start(_ manifest: DevnetManifest, dir: URL) throws -> DevnetManifest {
+    /// Starts every node and records the pids; `progress` gets a `started` step per node.
+    public static func start(
+        _ manifest: DevnetManifest, dir: URL, progress: (Progress) -> Void = { _ in }
+    ) throws -> DevnetManifest {
         var manifest = manifest
         for index in manifest.nodes.indices {
             let node = manifest.nodes[index]
-            manifest.nodes[index].pid = try DevnetProcess.start(
-                binary: manifest.binary, home: node.home, logPath: node.logPath)
+            let pid = try DevnetProcess.start(binary: manifest.binary, home: node.home, logPath: node.logPath)
+            manifest.nodes[index].pid = pid
             // Saved after each start, so a failure part-way still leaves `down` able to stop them.
             try manifest.save(to: dir)
+            progress(.step(node: node.moniker, .started, detail: "pid \(pid), rpc \(node.rpcURL)"))
         }
         return manifest
     }
 
     /// For the `bench chain*` commands: starts the prepared devnet, waits for block 2, runs
     /// `measure`, then stops every node and deletes `dir` (unless `keep`), whatever `measure` did.
-    /// `progress` gets the line saying where a kept devnet is.
+    /// `progress` gets the line saying where a kept devnet is; `starting` the nodes' steps while they start.
     public static func withStarted(
         _ prepared: DevnetManifest, dir: URL, keep: Bool, progress: (String) -> Void,
-        _ measure: (DevnetManifest) async throws -> Void
+        starting: (Progress) -> Void = { _ in }, _ measure: (DevnetManifest) async throws -> Void
     ) async throws {
         var manifest = prepared
         var failure: (any Error)?
         do {
-            manifest = try start(manifest, dir: dir)
-            try await waitForHeight(2, manifest: manifest, timeout: .seconds(90))
+            manifest = try start(manifest, dir: dir, progress: starting)
+            try await waitForHeight(2, manifest: manifest, timeout: .seconds(90), progress: starting)
             try await measure(manifest)
         } catch {
             failure = error
@@ -83,11 +86,17 @@ public enum DevnetRunner {
     }
 
     /// Waits until every node reports `height` or more; a node that dies or a deadline that passes
-    /// is an error naming the node and showing the end of its log.
-    public static func waitForHeight(_ height: UInt64, manifest: DevnetManifest, timeout: Duration) async throws {
+    /// is an error naming the node and showing the end of its log. `progress` gets a `synced` step
+    /// as each node gets there and, between, what the wait is at.
+    public static func waitForHeight(
+        _ height: UInt64, manifest: DevnetManifest, timeout: Duration, progress: (Progress) -> Void = { _ in }
+    ) async throws {
         let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        let start = clock.now
+        let deadline = start + timeout
         var last: [Int: String] = [:]
+        var heights: [Int: UInt64] = [:]
+        var synced: Set<Int> = []
         while true {
             var done = true
             for node in manifest.nodes {
@@ -98,13 +107,27 @@ public enum DevnetRunner {
                 do {
                     let status = try await ChainClient(baseURL: node.rpcURL, timeout: .seconds(2)).status()
                     last[node.index] = "height \(status.height), \(status.peers.count) peers"
-                    if status.height < height { done = false }
+                    heights[node.index] = status.height
+                    if status.height < height {
+                        done = false
+                    } else if synced.insert(node.index).inserted {
+                        progress(
+                            .step(
+                                node: node.moniker, .synced,
+                                detail: "height \(status.height), \(status.peers.count) peers"))
+                    }
                 } catch {
                     last[node.index] = "\(error)"
                     done = false
                 }
             }
             if done { return }
+            let waited = Int((clock.now - start).components.seconds)
+            let each = manifest.nodes.map { "\($0.moniker) \(heights[$0.index].map(String.init) ?? "-")" }
+            progress(
+                .waiting(
+                    "waiting for block \(height): \(synced.count)/\(manifest.nodes.count) synced, "
+                        + "heights \(each.joined(separator: ", ")) (\(waited) s)"))
             if clock.now >= deadline {
                 let lines = manifest.nodes.map { "  \($0.moniker): \(last[$0.index] ?? "?") (log \($0.logPath))" }
                 throw DevnetError(

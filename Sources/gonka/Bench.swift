@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
+import ServerLifecycle
 import Storage
 
 /// `gonka bench …`: measured speeds, never asserted in tests.
@@ -92,7 +93,9 @@ struct InferenceBench: ParsableCommand {
     func run() throws {
         let benchmark = InferenceBenchmark(
             model: model, promptTokens: promptTokens, genTokens: genTokens, threadCounts: threadCounts, runs: runs)
-        try benchmark.run { print($0) }
+        let line = ProgressLine()
+        defer { line.finish() }
+        try benchmark.run(progress: line.update, output: line.log)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import ServerLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -32,6 +33,8 @@ struct ChainBench: AsyncParsableCommand {
         let benchmark = ChainBenchmark(
             participants: participants, txs: txs, accounts: accounts, binary: binary, drainTimeout: drainTimeout,
             keep: keep)
-        try await benchmark.run { print($0) }
+        let line = ProgressLine()
+        defer { line.finish() }
+        try await benchmark.run(progress: line.update, output: line.log)
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import GonkaCore
 import Inference
 import Ledger
+import ServerLifecycle
 
 /// `gonka devnet …`: a local network of validator processes on loopback ports.
 struct Devnet: AsyncParsableCommand {
@@ -130,14 +131,29 @@ struct Devnet: AsyncParsableCommand {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return
             }
-            let started = try DevnetRunner.start(manifest, dir: dir)
-            print("started \(started.nodes.count) validators; waiting for block 2 on every node…")
-            try await DevnetRunner.waitForHeight(2, manifest: started, timeout: .seconds(waitTimeout))
-            var running = started
-            if running.serves {
-                running = try await DevnetRunner.startProxy(running, dir: dir, port: proxyPort) { print($0) }
+            // Each node's steps (started, synced, serving) stay; the wait between them is one line
+            // rewritten in place on a terminal, a plain line every few seconds otherwise.
+            let line = ProgressLine()
+            let report = { (progress: DevnetRunner.Progress) in
+                switch progress {
+                case .step: line.log(progress.description)
+                case .waiting(let text): line.update(text)
+                }
             }
-            print(running.summary(dir: dir))
+            do {
+                let started = try DevnetRunner.start(manifest, dir: dir, progress: report)
+                try await DevnetRunner.waitForHeight(
+                    2, manifest: started, timeout: .seconds(waitTimeout), progress: report)
+                var running = started
+                if running.serves {
+                    running = try await DevnetRunner.startProxy(running, dir: dir, port: proxyPort, progress: report)
+                }
+                line.finish()
+                print(running.summary(dir: dir))
+            } catch {
+                line.finish()
+                throw error
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GonkaClient
 import GonkaCore
+import ServerLifecycle
 
 extension Query {
     struct EpochCommand: AsyncParsableCommand {
@@ -9,9 +10,25 @@ extension Query {
             commandName: "epoch", abstract: "The epoch, its stage and the blocks to the next stage.")
         @OptionGroup var node: NodeOptions
         @Option(help: "Read at this height (default: latest).") var height: UInt64?
+        @Flag(
+            help: ArgumentHelp(
+                "Follow the chain until Ctrl-C: the epoch, its stage, the PoC sprint's progress and a countdown to the next stage, at every block.",
+                discussion:
+                    "On a terminal one line is rewritten in place (stage changes stay as lines of their own); otherwise a line per block."
+            ))
+        var watch = false
+        @Option(help: "With --watch: stop after this many blocks.") var count: Int?
+
+        func validate() throws {
+            if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+            if count != nil, !watch { throw ValidationError("--count goes with --watch") }
+            if watch, height != nil { throw ValidationError("--watch follows the latest height; drop --height") }
+            if watch, node.json { throw ValidationError("--watch prints text; drop --json") }
+        }
 
         func run() async throws {
             let client = try node.client()
+            if watch { return try await Self.watch(client, count: count) }
             let info = try await rpc { () async throws(ChainClientError) in try await client.epoch(height: height) }
             if node.json { return printJSON(info) }
             print("height:      \(info.height)")
@@ -22,6 +39,64 @@ extension Query {
             print("active:      epoch \(info.activeEpoch)\(info.epochSeed.isEmpty ? "" : ", seed \(info.epochSeed)")")
             let total = info.validators.reduce(0) { $0 + $1.power }
             print("validators:  \(info.validators.count), total power \(total)")
+        }
+
+        /// `--watch`: a progress line updated at each new block of the node's event stream.
+        static func watch(_ client: ChainClient, count: Int?) async throws {
+            let params = try await rpc { () async throws(ChainClientError) in try await client.params() }.epochs
+            // A line per block when not on a terminal: the chain's pace is the rate limit.
+            let line = ProgressLine(policy: .init(terminalInterval: .milliseconds(100), plainInterval: .zero))
+            var updates = 0
+            var stage: String?
+            var previousTime: Int64?
+            var blockSeconds: Double?
+            do {
+                for try await event in client.events() {
+                    guard case .newBlock(let block) = event else { continue }
+                    if let previousTime, block.timeMs > previousTime {
+                        // A moving average of the block interval, for the countdown.
+                        let interval = Double(block.timeMs - previousTime) / 1000
+                        blockSeconds = blockSeconds.map { 0.8 * $0 + 0.2 * interval } ?? interval
+                    }
+                    previousTime = block.timeMs
+                    let info = try await rpc { () async throws(ChainClientError) in
+                        try await client.epoch(height: block.height)
+                    }
+                    if let stage, stage != info.stage {
+                        line.log("height \(info.height): epoch \(info.epoch) stage \(stage) → \(info.stage)")
+                    }
+                    stage = info.stage
+                    line.update(watchLine(info, params: params, blockSeconds: blockSeconds))
+                    updates += 1
+                    if let count, updates >= count { break }
+                }
+            } catch {
+                line.finish()
+                throw CLIError("\(error)")
+            }
+            line.finish()
+        }
+
+        /// One update: height, epoch, stage, the sprint's progress (or the blocks to the next
+        /// sprint) and the countdown to the next stage.
+        static func watchLine(_ info: EpochInfo, params: EpochParams, blockSeconds: Double?) -> String {
+            var parts = ["height \(info.height)", "epoch \(info.epoch) (\(info.epochStatus))", "stage \(info.stage)"]
+            if let p = info.pocStartHeight, info.height >= p, info.height - p <= params.switchOffset {
+                let done = info.height - p
+                let width = 20
+                let filled = params.switchOffset == 0 ? width : Int(done * UInt64(width) / params.switchOffset)
+                let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+                parts.append("sprint P=\(p) \(bar) \(done)/\(params.switchOffset)")
+            } else if params.epochLength > 0 {
+                let next = (info.height / params.epochLength + 1) * params.epochLength
+                parts.append("next sprint at \(next) in \(next - info.height) blocks")
+            }
+            var countdown = "→ \(info.nextStage) at \(info.nextStageHeight) in \(info.blocksToNextStage) blocks"
+            if let blockSeconds {
+                countdown += " (~\(Int((Double(info.blocksToNextStage) * blockSeconds).rounded())) s)"
+            }
+            parts.append(countdown)
+            return parts.joined(separator: "  ")
         }
     }
 
