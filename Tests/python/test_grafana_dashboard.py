@@ -96,6 +96,13 @@ class LiveDashboardTest(unittest.TestCase):
         proxy = shared_devnet.proxy()
         manifest, _ = shared_devnet.manifest()
         node = manifest["nodes"][0]
+        # One request through the network, so the request families exist (a counter appears once it counts).
+        request = urllib.request.Request(
+            proxy + "/chat/completions", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"model": self.model(proxy), "max_tokens": 4,
+                             "messages": [{"role": "user", "content": "Hello!"}]}).encode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            self.assertEqual(response.status, 200)
         used = dashboard_names()
         sources = {
             "chain node": "http://127.0.0.1:%d/metrics" % node["rpc_port"],
@@ -107,6 +114,11 @@ class LiveDashboardTest(unittest.TestCase):
             self.assertTrue(families, where)
             missing = sorted(f for f in families if f not in used and f + "_total" not in used)
             self.assertEqual(missing, [], "%s exports families no panel shows" % where)
+
+    @staticmethod
+    def model(proxy):
+        with urllib.request.urlopen(proxy + "/models", timeout=30) as response:
+            return json.load(response)["data"][0]["id"]
 
     def test_observe_scrapes_every_process(self):
         import shared_devnet
