@@ -62,6 +62,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
         // Metrics: the swift-metrics API with the swift-prometheus backend (one registry per node).
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        // Traces: the swift-distributed-tracing API, exported over OTLP/HTTP by swift-otel when
+        // `[telemetry] otlp_endpoint` is set (its gRPC exporter is left out: it would bring gRPC).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
@@ -96,6 +100,10 @@ let package = Package(
             dependencies: [
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -192,6 +200,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "GonkaClient", "MLNode", "Inference", "Ledger", "ServerLifecycle",
                 "Verification", "Explorer", "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -230,7 +239,7 @@ let package = Package(
         .target(
             name: "NodeHost",
             dependencies: [
-                "ChainNode", "APINode", "MLNode", "Inference", "GonkaClient", "Storage",
+                "ChainNode", "APINode", "MLNode", "Inference", "GonkaClient", "GonkaCore", "Storage", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -380,7 +389,7 @@ let package = Package(
             name: "APINodeTests",
             dependencies: [
                 "APINode", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
-                "Ledger", "MLNode",
+                "Ledger", "MLNode", "Telemetry",
                 "Inference", "Storage", "Verification",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import Tracing
 
 /// The executor role (PROTOCOL §6.3).
 extension APINode {
@@ -120,6 +121,8 @@ extension APINode {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: executed))
+        // An ML node that traces joins the request's trace.
+        if let spans = trace.spans { spans.inject(spans.root.context, into: &request.headers) }
         trace.mark(.execRewritten)
         let response: HTTPClientResponse
         do {
@@ -147,19 +150,12 @@ extension APINode {
         let metrics = self.metrics
         let registry = self.registry
         let streamTrace = trace
-        let traces = self.traces
-        let logger = self.logger
         let body = ResponseBody { writer in
             defer { registry.release(node.id) }
             var trace = streamTrace
-            var handedOff = false
-            defer {
-                if !handedOff {
-                    traces.append(trace, inferenceID: id)
-                    metrics.observe(trace)
-                    logger.debug("executed", metadata: ["inference.id": "\(id)", "timing": "\(trace.serverTiming())"])
-                }
-            }
+            // Ends here unless handed to the finish queue, which ends it after the payload.
+            var outcome: RequestOutcome? = .failed("ml_node_failed")
+            defer { if let outcome { self.ended(trace, inferenceID: id, outcome: outcome) } }
             var capture = initial
             var splitter = SSESplitter()
             var done = false
@@ -175,13 +171,19 @@ extension APINode {
                     let firstText = !hadText && !capture.text.isEmpty
                     if firstText { trace.mark(.execMLFirstToken) }
                     if clientStreams {
-                        try await writer.write(Self.event(chunk))
+                        do {
+                            try await writer.write(Self.event(chunk))
+                        } catch {
+                            outcome = .failed("client_gone")
+                            throw error
+                        }
                         if firstText { trace.mark(.execFirstRelayed) }
                     }
                 }
             }
             trace.mark(.execMLEnd)
             guard done, capture.streamError == nil else {
+                outcome = .failed("ml_node_stopped")
                 metrics.increment("gonka_api_executor_failed_total")
                 if clientStreams {
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
@@ -192,6 +194,7 @@ extension APINode {
                 try await writer.finish(nil)
                 return
             }
+            outcome = .failed("client_gone")
             if clientStreams {
                 try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             } else {
@@ -201,7 +204,7 @@ extension APINode {
             trace.mark(.execEnd)
             metrics.increment("gonka_api_executed_total")
             let job = FinishQueue.Job(assignment: assignment, capture: capture, executed: executedBytes, trace: trace)
-            handedOff = true
+            outcome = nil
             if !finishQueue.enqueue(job) { await self.finish(job) }
         }
         logger.debug("executing", metadata: ["inference.id": "\(id)", "ml.node": "\(node.id)"])
@@ -227,11 +230,7 @@ extension APINode {
         defer {
             var trace = job.trace
             trace.mark(.execStored)
-            traces.append(trace, inferenceID: assignment.signed.inferenceID)
-            metrics.observe(trace)
-            logger.debug(
-                "executed",
-                metadata: ["inference.id": "\(assignment.signed.inferenceID)", "timing": "\(trace.serverTiming())"])
+            ended(trace, inferenceID: assignment.signed.inferenceID, outcome: .completed)
         }
         let payload = InferencePayload(
             inferenceID: assignment.signed.inferenceID, executor: address.description, model: assignment.model,

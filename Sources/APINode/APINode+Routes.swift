@@ -11,6 +11,7 @@ import NIOCore
 import NIOFoundationCompat
 import ServerLifecycle
 import ServiceLifecycle
+import Telemetry
 
 extension APINode {
     /// The public routes (PROTOCOL §11, API node public).
@@ -74,7 +75,7 @@ extension APINode {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: self.metrics.text)))
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition(txBacklog: self.txs.backlog()))))
         }
         explorer.addRoutes(to: router)
         return router
@@ -182,9 +183,11 @@ extension APINode {
 
     func transferAgent(_ request: Request, kind: RequestKind) async -> Response {
         metrics.increment("gonka_api_requests_total")
+        var trace = startTrace(.taReceived, operation: "POST " + request.uri.path, headers: request.headers)
+        var admittedID: String?
         do {
             let body = try await readBody(request)
-            var trace = PathTrace(.taReceived)
+            trace.mark(.taReceived, replacing: true)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             var apiKey: APIKeyStore.Entry?
@@ -205,38 +208,39 @@ extension APINode {
             if apiKey != nil, let keys = apiKeys, let auth = request.headers[.authorization] {
                 _ = try keys.charge(secret: String(auth.dropFirst(7)), escrow: admitted.escrow)
             }
+            admittedID = admitted.inferenceID
             let relay = try await forward(admitted, trace: &trace)
             if !admitted.summary.stream, relay.status == 200 {
                 return await completeAnswer(relay, admitted: admitted, trace: trace)
             }
             let headTrace = trace
-            let traces = self.traces
-            let metrics = self.metrics
-            let logger = self.logger
             return Response(
                 status: .init(code: relay.status),
                 headers: Self.relayHeaders(relay, admitted: admitted, trace: trace, contentType: relay.contentType),
                 body: ResponseBody { writer in
                     var trace = headTrace
                     var scan = FirstTokenScan()
+                    var outcome =
+                        relay.status == 200 ? RequestOutcome.completed : RequestOutcome(relayedStatus: relay.status)
                     defer {
                         trace.mark(.taEnd)
-                        traces.append(trace, inferenceID: admitted.inferenceID)
-                        metrics.observe(trace)
-                        logger.debug(
-                            "relayed",
-                            metadata: [
-                                "inference.id": "\(admitted.inferenceID)", "timing": "\(trace.serverTiming())",
-                            ])
+                        self.ended(trace, inferenceID: admitted.inferenceID, outcome: outcome)
                     }
                     do {
                         for try await buffer in relay.body {
-                            try await writer.write(buffer)
+                            do {
+                                try await writer.write(buffer)
+                            } catch {
+                                outcome = .failed("client_gone")
+                                throw error
+                            }
                             trace.mark(.taFirstByte)
                             if scan.push(buffer.readableBytesView) { trace.mark(.taFirstToken) }
                         }
                     } catch {
+                        if outcome == .failed("client_gone") { throw error }
                         // The executor went away mid-answer: tell the client now rather than hang.
+                        outcome = .failed("mid_answer")
                         let failure = APIError.upstream("The executor stopped mid-answer.")
                         var out = ByteBuffer(string: "data: ")
                         out.writeBytes(failure.body)
@@ -247,9 +251,12 @@ extension APINode {
                 })
         } catch let error as APIError {
             metrics.increment("gonka_api_refused_total", [("code", error.shortDescription)])
+            ended(trace, inferenceID: admittedID, outcome: RequestOutcome(error))
             return Self.error(error)
         } catch {
-            return Self.error(.internalError("\(error)"))
+            let failure = APIError.internalError("\(error)")
+            ended(trace, inferenceID: admittedID, outcome: RequestOutcome(failure))
+            return Self.error(failure)
         }
     }
 
@@ -272,10 +279,10 @@ extension APINode {
     /// that as a 502, never a 200 without `choices` (``RelayedAnswer``).
     func completeAnswer(_ relay: Relay, admitted: Admitted, trace headTrace: PathTrace) async -> Response {
         var trace = headTrace
+        var outcome = RequestOutcome.completed
         defer {
             trace.mark(.taEnd)
-            traces.append(trace, inferenceID: admitted.inferenceID)
-            metrics.observe(trace)
+            ended(trace, inferenceID: admitted.inferenceID, outcome: outcome)
         }
         let headers = Self.relayHeaders(relay, admitted: admitted, trace: trace, contentType: "application/json")
         let bytes: [UInt8]?
@@ -290,6 +297,7 @@ extension APINode {
         case .complete:
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes ?? [])))
         case .failed(let why):
+            outcome = .failed("mid_answer")
             metrics.increment("gonka_api_failed_total")
             logger.warning(
                 "executor failed mid-answer",
@@ -299,19 +307,24 @@ extension APINode {
                 ])
             let error = APIError.upstream("The executor \(relay.executor) failed mid-answer: \(why)")
             return Response(
-                status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
+                status: .init(code: error.status), headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
         }
     }
 
     func executor(_ request: Request, kind: RequestKind) async -> Response {
+        var trace = startTrace(.execReceived, operation: "POST " + request.uri.path, headers: request.headers)
+        var inferenceID: String?
         do {
             let body = try await readBody(request)
-            var trace = PathTrace(.execReceived)
+            trace.mark(.execReceived, replacing: true)
             let assignment = try await verifyAssignment(kind: kind, body: body) { request.headers[HTTPField.Name($0)!] }
+            inferenceID = assignment.signed.inferenceID
             trace.mark(.execVerified)
             return try await execute(assignment, trace: trace)
         } catch {
             metrics.increment("gonka_api_executor_refused_total", [("code", error.shortDescription)])
+            ended(trace, inferenceID: inferenceID, outcome: RequestOutcome(error))
             return Self.error(error)
         }
     }
@@ -416,6 +429,9 @@ public final class APINodeServices: Sendable {
         let logger = apiLogger
         var out: [any Service] = []
         let configuration = node.configuration
+        // First, so it stops last (a ServiceGroup stops in reverse order): the spans of answers
+        // finished during shutdown are still sent.
+        if let exporter = configuration.tracing.service { out.append(exporter) }
         let publicApp = Application(
             router: node.publicRouter(),
             configuration: .init(

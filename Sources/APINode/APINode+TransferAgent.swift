@@ -8,6 +8,8 @@ import Logging
 import MLNode
 import NIOCore
 import NIOHTTP1
+import Telemetry
+import Tracing
 
 /// The Transfer Agent role (PROTOCOL §6.2).
 extension APINode {
@@ -180,9 +182,24 @@ extension APINode {
                         attempt: attempt)))
             do {
                 trace.mark(.taDrawn)
-                let relay = try await attemptForward(
-                    admitted, executor: executor, url: url, attempt: attempt, taSignature: taSignature)
+                // A live span per attempt: its context goes to the executor as `traceparent`.
+                let attemptSpan = trace.spans?.child("ta forward attempt", kind: .client)
+                attemptSpan?.attributes["gonka.executor"] = executor.description
+                attemptSpan?.attributes["gonka.attempt"] = Int(attempt)
+                let relay: Relay
+                do {
+                    relay = try await attemptForward(
+                        admitted, executor: executor, url: url, attempt: attempt, taSignature: taSignature,
+                        traceContext: attemptSpan.map(\.context))
+                    attemptSpan?.end()
+                } catch {
+                    attemptSpan?.setStatus(SpanStatus(code: .error, message: "\(error)"))
+                    attemptSpan?.end()
+                    throw error
+                }
                 trace.mark(.taHead)
+                trace.spans?.root.attributes["gonka.executor"] = executor.description
+                trace.spans?.root.attributes["gonka.attempt"] = Int(attempt)
                 metrics.increment("gonka_api_forwarded_total")
                 let start = startMessage(admitted, executor: executor, attempt: attempt, taSignature: taSignature)
                 // The Start goes out (through the node's duty-tx queue) while the answer streams;
@@ -242,7 +259,8 @@ extension APINode {
 
     /// One attempt: POST to the executor; the head must come within the first-byte timeout.
     func attemptForward(
-        _ admitted: Admitted, executor: Address, url: String, attempt: UInt32, taSignature: Data
+        _ admitted: Admitted, executor: Address, url: String, attempt: UInt32, taSignature: Data,
+        traceContext: InstrumentationContext? = nil
     ) async throws -> Relay {
         var request = HTTPClientRequest(url: url + "/v1/executor/" + admitted.kind.rawValue)
         request.method = .POST
@@ -258,6 +276,9 @@ extension APINode {
         request.headers.add(name: GonkaHeader.taPublicKey, value: configuration.key.publicKey.hex)
         request.headers.add(name: GonkaHeader.taSignature, value: taSignature.base64EncodedString())
         request.body = .bytes(ByteBuffer(bytes: admitted.body))
+        if let traceContext {
+            configuration.tracing.tracer.inject(traceContext, into: &request.headers, using: HTTPHeadersInjector())
+        }
         let timeout = configuration.executorFirstByteTimeout
         let response: HTTPClientResponse
         do {

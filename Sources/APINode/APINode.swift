@@ -88,6 +88,14 @@ public final class APIMetrics: Sendable {
     /// Prometheus exposition text.
     public var text: String { registry.exposition }
 
+    /// The exposition after setting the gauges read at scrape time: the duty-tx queue's depth and
+    /// the age of its oldest tx (a chain node that stopped taking txs shows as a growing age).
+    func exposition(txBacklog: (depth: Int, oldest: Duration)) -> String {
+        registry.set("gonka_api_tx_queue_depth", [], txBacklog.depth)
+        registry.set("gonka_api_tx_queue_oldest_age_seconds", [], txBacklog.oldest.milliseconds / 1000)
+        return registry.exposition
+    }
+
     /// The latency histograms of one finished request, from its phase marks: time to first token
     /// (first generated text relayed) and end to end (body read to last byte), per role.
     func observe(_ trace: PathTrace) {

@@ -1,5 +1,6 @@
 import Foundation
 import GonkaCore
+import Telemetry
 
 /// How an API node runs (`[api]` in config.toml, or set by tests).
 public struct APINodeConfiguration: Sendable {
@@ -40,6 +41,8 @@ public struct APINodeConfiguration: Sendable {
     /// How long the listeners keep serving answers already under way once told to stop (shutdown
     /// or cancellation); past it they are cut (`GracefulService`).
     public var shutdownGracePeriod: Duration = .seconds(10)
+    /// Where the request path's spans go (`[telemetry] otlp_endpoint`): off by default.
+    public var tracing: TraceExport = .off
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, chainID: String, key: SigningKey, payloadDirectory: URL,

@@ -60,15 +60,26 @@ public struct PathTrace: Sendable {
     public static let serverTimingHeader = HTTPField.Name("Server-Timing")!
 
     public private(set) var marks: [(mark: Mark, at: ContinuousClock.Instant)] = []
+    /// The request's OpenTelemetry spans when this node exports traces (``RequestSpans``): made
+    /// from these marks when the request ends.
+    var spans: RequestSpans?
+
+    /// `ta` or `executor`: which side of the path the marks are from.
+    public var role: String { marks.first.map { $0.mark < .execReceived ? "ta" : "executor" } ?? "ta" }
 
     public init(_ first: Mark, at instant: ContinuousClock.Instant = .now) {
         marks.reserveCapacity(10)
         marks.append((first, instant))
     }
 
-    /// Records `mark` now. A mark taken twice keeps its first instant.
-    public mutating func mark(_ mark: Mark, at instant: ContinuousClock.Instant = .now) {
-        guard !marks.contains(where: { $0.mark == mark }) else { return }
+    /// Records `mark` now. A mark taken twice keeps its first instant, unless `replacing`: then
+    /// it moves to `instant` (a trace starts when its request arrives, and its first phase is
+    /// timed from when the body was read).
+    public mutating func mark(_ mark: Mark, at instant: ContinuousClock.Instant = .now, replacing: Bool = false) {
+        if let index = marks.firstIndex(where: { $0.mark == mark }) {
+            if replacing { marks[index].at = instant }
+            return
+        }
         marks.append((mark, instant))
     }
 

@@ -44,6 +44,8 @@ public actor TxSender {
         var what: String
         /// Pays the minimum fee (the free per-block bound was used up).
         var paid = false
+        /// When it was queued (the queue's age in `/metrics`).
+        var queued = ContinuousClock.now
     }
     private struct Queue {
         var jobs: [Job] = []
@@ -83,6 +85,15 @@ public actor TxSender {
             await sendQueued()
         }
         if !Task.isCancelled { await sendQueued() }
+    }
+
+    /// Txs waiting to be sent, and how long the oldest of them has waited (zero when none):
+    /// `gonka_api_tx_queue_depth` and `gonka_api_tx_queue_oldest_age_seconds`.
+    public nonisolated func backlog(now: ContinuousClock.Instant = .now) -> (depth: Int, oldest: Duration) {
+        queue.withLock { q in
+            guard q.head < q.jobs.count else { return (0, .zero) }
+            return (q.jobs.count - q.head, now - q.jobs[q.head].queued)
+        }
     }
 
     /// No more jobs: ``drain()`` sends what is queued and returns.

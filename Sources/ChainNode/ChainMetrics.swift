@@ -4,18 +4,28 @@ import Telemetry
 /// the status snapshot at each scrape (`gonka_height`, `gonka_round`, `gonka_peers`,
 /// `gonka_mempool_size`, `gonka_block_time_seconds`, `gonka_catching_up`) and what each commit
 /// adds (`gonka_txs_committed_total`, `gonka_txs_failed_total`, the
-/// `gonka_consensus_block_interval_seconds` histogram, `gonka_consensus_commit_round`, and
+/// `gonka_consensus_block_interval_seconds` histogram, the `gonka_consensus_block_processing_seconds`
+/// histogram (CometBFT's `block_processing_time`: executing the block, storing it and re-checking
+/// the mempool), `gonka_consensus_commit_round`, and
 /// CometBFT's view of absent signers: `gonka_consensus_missing_validators`,
 /// `gonka_consensus_missing_validators_power` and `gonka_consensus_validator_missed_blocks_total{validator}`,
 /// a label bounded by the validator set).
 public final class ChainMetrics: Sendable {
-    public let registry = MetricsRegistry()
+    public let registry = MetricsRegistry(buckets: ["gonka_consensus_block_processing_seconds": processingBuckets])
+
+    /// Block processing takes milliseconds on a devnet and up to seconds on a busy chain.
+    static let processingBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .milliseconds(2500), .seconds(5),
+    ]
 
     public init() {}
 
-    /// One committed block: its txs, the failed ones among them, its round and the time since the
-    /// previous commit (nil for the first this process saw).
-    func committed(txs: Int, failed: Int, round: Int, interval: Duration?) {
+    /// One committed block: its txs, the failed ones among them, its round, the time since the
+    /// previous commit (nil for the first this process saw) and the time it took to process.
+    func committed(txs: Int, failed: Int, round: Int, interval: Duration?, processing: Duration) {
+        registry.observe("gonka_consensus_block_processing_seconds", [], processing)
         registry.increment("gonka_txs_committed_total", [], by: txs)
         registry.increment("gonka_txs_failed_total", [], by: failed)
         registry.set("gonka_consensus_commit_round", [], round)

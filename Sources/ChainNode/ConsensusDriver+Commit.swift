@@ -28,6 +28,7 @@ extension ConsensusDriver {
     ) {
         // The set that signed this height, read before the block may switch it (an epoch switch).
         let signingSet = app.validatorSet(forHeight: height)
+        let processingStarted = ContinuousClock.now
         let applied: LedgerApplication.Applied
         do {
             applied = try app.execute(
@@ -37,6 +38,7 @@ extension ConsensusDriver {
             return halt("\(error)")
         }
         let dropped = mempool.update(committed: applied.results.map(\.hash)) { tx in app.checkTx(tx).isSuccess }
+        let processing = ContinuousClock.now - processingStarted
         let interval = pacing.committed(at: .now)
         let (out, failed) = Self.commitEvents(of: applied, height: height, blockID: blockID)
         events.publish(out)
@@ -55,7 +57,8 @@ extension ConsensusDriver {
                     interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
             }
         }
-        status.metrics.committed(txs: applied.txs.count, failed: failed, round: round, interval: interval)
+        status.metrics.committed(
+            txs: applied.txs.count, failed: failed, round: round, interval: interval, processing: processing)
         let signed = Set(commit.precommits.filter { $0.vote.blockID == blockID }.map(\.vote.validator))
         status.metrics.signers(
             signingSet.validators.map {

@@ -1,4 +1,5 @@
 import Consensus
+import Telemetry
 
 /// A node's `config.toml` (the shared RPC/config contract, `docs/RPC.md`): parsed by
 /// ``init(toml:)`` and rendered by ``toml``. Unknown keys are rejected so a typo does not silently
@@ -60,6 +61,11 @@ public struct NodeConfig: Sendable, Hashable {
     /// `[poc] max_nonces_per_second`: caps the PoC search's rate (0: no cap), for hosts that give
     /// PoC only part of the machine. The sprint's weight follows the nonces actually tried.
     public var pocMaxNoncesPerSecond = 0
+    /// `[telemetry] otlp_endpoint`: the OpenTelemetry collector the API node sends the request
+    /// path's spans to over OTLP/HTTP (`http://host:4318`; spans go to `/v1/traces`); `""`: none.
+    public var otlpEndpoint: String = ""
+    /// `[telemetry] otlp_protocol`: `"http/protobuf"` (the collector default) or `"http/json"`.
+    public var otlpProtocol: String = "http/protobuf"
     /// `[ml]`: the embedded ML node's engine (``apiML`` `"embedded"`); the defaults suit a devnet of
     /// several nodes on a 2-core machine.
     public var ml = MLEngineSettings()
@@ -165,6 +171,8 @@ public struct NodeConfig: Sendable, Hashable {
             case "poc.enabled": config.pocEnabled = try value.bool(key)
             case "poc.threads": config.pocThreads = Int(try value.integer(key, min: 1))
             case "poc.max_nonces_per_second": config.pocMaxNoncesPerSecond = Int(try value.integer(key, min: 0))
+            case "telemetry.otlp_endpoint": config.otlpEndpoint = try value.string(key)
+            case "telemetry.otlp_protocol": config.otlpProtocol = try value.string(key)
             case "ml.threads": config.ml.threads = Int(try value.integer(key, in: MLEngineSettings.threadsRange))
             case "ml.parallel": config.ml.parallel = Int(try value.integer(key, in: MLEngineSettings.parallelRange))
             case "ml.queue": config.ml.queue = Int(try value.integer(key, in: MLEngineSettings.queueRange))
@@ -195,6 +203,13 @@ public struct NodeConfig: Sendable, Hashable {
             throw .config("api.model_id must be at most 256 characters without spaces, got \"\(config.apiModelID)\"")
         }
         if config.apiEnabled { _ = try HostPort(parsing: config.apiListen) }
+        if !config.otlpEndpoint.isEmpty, let problem = TraceExport.problem(withEndpoint: config.otlpEndpoint) {
+            throw .config("telemetry.otlp_endpoint \(problem)")
+        }
+        guard TraceExport.WireFormat(rawValue: config.otlpProtocol) != nil else {
+            throw .config(
+                "telemetry.otlp_protocol must be \"http/protobuf\" or \"http/json\", got \"\(config.otlpProtocol)\"")
+        }
         if !config.apiAdminListen.isEmpty {
             let admin = try HostPort(parsing: config.apiAdminListen)
             guard ["127.0.0.1", "localhost", "::1"].contains(admin.host) else {
@@ -271,6 +286,13 @@ public struct NodeConfig: Sendable, Hashable {
             threads = \(pocThreads)
             # Cap on the search's nonces per second (0: none); the weight follows the work done.
             max_nonces_per_second = \(pocMaxNoncesPerSecond)
+
+            [telemetry]
+            # OpenTelemetry collector for the API node's request spans (OTLP/HTTP, e.g.
+            # "http://127.0.0.1:4318"; spans go to /v1/traces); "" sends none.
+            otlp_endpoint = \(quote(otlpEndpoint))
+            # "http/protobuf" or "http/json".
+            otlp_protocol = \(quote(otlpProtocol))
 
             [ml]
             # The embedded ML node (api.ml = "embedded"): compute threads of its engine,

@@ -17,6 +17,10 @@ final class BatchEngine: Sendable {
     let model: LlamaModel
     private let core: Core
     private let inbox = Mutex(Inbox())
+    /// KV-cache positions the running requests hold, after the last step (0 when idle).
+    private let usedPositions = Atomic<Int>(0)
+    /// Positions of all slots together.
+    let totalPositions: Int
     private let queue = DispatchQueue(label: "gonka.mlnode.engine", qos: .userInitiated)
 
     private struct Inbox {
@@ -30,6 +34,7 @@ final class BatchEngine: Sendable {
     init(model: LlamaModel, slots: Int, capacity: Int, threads: Int, planner: StepPlanner, prefixCacheBytes: Int = 0) {
         self.model = model
         self.capacity = capacity
+        totalPositions = max(1, slots * capacity)
         core = Core(
             runner: LlamaBatchRunner(model: model, threads: threads),
             caches: (0..<slots).map { _ in KVCache(config: model.config, capacity: capacity) }, planner: planner,
@@ -71,12 +76,16 @@ final class BatchEngine: Sendable {
                 defer { s.pending = [] }
                 return s.pending
             }
-            guard let incoming else { return }
+            guard let incoming else { return usedPositions.store(0, ordering: .relaxed) }
             for request in incoming { core.join(request) }
             active += incoming
             core.step(&active)
+            usedPositions.store(core.positions(of: active), ordering: .relaxed)
         }
     }
+
+    /// The share of the KV cache the running requests hold (vLLM's `kv_cache_usage_perc`, 0…1).
+    var kvCacheUsage: Double { Double(usedPositions.load(ordering: .relaxed)) / Double(totalPositions) }
 }
 
 /// The loop's state. `@unchecked Sendable`: touched only by ``BatchEngine``'s loop, which runs on
@@ -93,6 +102,9 @@ private final class Core: @unchecked Sendable {
         self.planner = planner
         self.prefixes = prefixes
     }
+
+    /// KV-cache positions `active` hold.
+    func positions(of active: [EngineRequest]) -> Int { active.reduce(0) { $0 + caches[$1.slot].count } }
 
     /// A request taking its slot: the slot's cache starts with the longest cached prefix of its prompt.
     func join(_ request: EngineRequest) {

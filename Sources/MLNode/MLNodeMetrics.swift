@@ -3,9 +3,9 @@ import Synchronization
 import Telemetry
 
 /// The ML node's metrics under vLLM's names with a `gonka_mlnode_` prefix (issue 18):
-/// `requests_running`/`requests_waiting` (read from the backend at each scrape), time to first
-/// token, inter-token latency and end-to-end latency histograms, prompt and generation token
-/// counters, and `request_success_total{finished_reason}` / `request_failure_total`: exactly one of
+/// `requests_running`/`requests_waiting` and `kv_cache_usage_perc` (read from the backend at each
+/// scrape), time to first token, inter-token latency and end-to-end latency histograms, prompt and
+/// generation token counters, and `request_success_total{finished_reason}` / `request_failure_total`: exactly one of
 /// them per generation request.
 public final class MLNodeMetrics: Sendable {
     public let registry = MetricsRegistry(buckets: [
@@ -19,6 +19,7 @@ public final class MLNodeMetrics: Sendable {
         if let load {
             registry.set("gonka_mlnode_requests_running", [], load.running)
             registry.set("gonka_mlnode_requests_waiting", [], load.waiting)
+            if let usage = load.kvCacheUsage { registry.set("gonka_mlnode_kv_cache_usage_perc", [], usage) }
         }
         return registry.exposition
     }
@@ -36,14 +37,17 @@ public final class MLNodeMetrics: Sendable {
     }
 }
 
-/// How busy a backend is now: requests holding a slot and requests queued for one.
+/// How busy a backend is now: requests holding a slot and requests queued for one, and the share
+/// of its KV cache in use (nil where the backend does not say: a remote engine).
 public struct MLLoad: Sendable, Equatable {
     public var running: Int
     public var waiting: Int
+    public var kvCacheUsage: Double?
 
-    public init(running: Int, waiting: Int) {
+    public init(running: Int, waiting: Int, kvCacheUsage: Double? = nil) {
         self.running = running
         self.waiting = waiting
+        self.kvCacheUsage = kvCacheUsage
     }
 }
 

@@ -61,7 +61,8 @@ public final class NativeBackend: MLBackend {
     /// Requests holding a slot and requests waiting for one.
     public var load: MLLoad? {
         let waiting = scheduler.waiting
-        return MLLoad(running: max(0, scheduler.admitted - waiting), waiting: waiting)
+        return MLLoad(
+            running: max(0, scheduler.admitted - waiting), waiting: waiting, kvCacheUsage: engine.kvCacheUsage)
     }
 
     public func tokenize(_ text: String) -> [Int] { model.tokenizer.encode(text, parseSpecial: true) }

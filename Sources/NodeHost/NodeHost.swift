@@ -2,11 +2,13 @@ import APINode
 import ChainNode
 import Foundation
 import GonkaClient
+import GonkaCore
 import Inference
 import Logging
 import MLNode
 import ServiceLifecycle
 import Storage
+import Telemetry
 
 /// What a host runs beside its chain node when its config asks for it: the API node with its ML
 /// backends. `gonka node start` runs it; `gonka bench api` runs a few in one process.
@@ -37,6 +39,14 @@ public enum NodeHost {
         }
         var apiLogger = logger
         apiLogger[metadataKey: "component"] = "api"
+        if !config.otlpEndpoint.isEmpty {
+            api.tracing = try TraceExport.otlp(
+                .init(
+                    endpoint: config.otlpEndpoint,
+                    format: TraceExport.WireFormat(rawValue: config.otlpProtocol) ?? .protobuf),
+                serviceName: "gonka-api", instance: key.publicKey.address.description, logger: apiLogger)
+            apiLogger.info("exporting request spans", metadata: ["otlp.endpoint": "\(config.otlpEndpoint)"])
+        }
         let client = try ChainClient(baseURL: "http://\(rpcHost):\(rpc.port)")
         let apiNode = try APINode(configuration: api, chainClient: client, logger: apiLogger)
         var embedded: (any MLBackend)?

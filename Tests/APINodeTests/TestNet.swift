@@ -14,6 +14,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import Storage
 import Synchronization
+import Telemetry
 import Testing
 
 #if canImport(Glibc)
@@ -61,7 +62,7 @@ final class TestNet: Sendable {
     /// loopback port, added to the registry as `[api] ml_nodes` would) instead of in process.
     static func start(
         participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11,
-        validate: Bool = false, remoteML: Bool = false
+        validate: Bool = false, remoteML: Bool = false, otlpEndpoint: String? = nil
     ) async throws -> TestNet {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
         let chain = try TestChain(accounts: 3, seed: seed)
@@ -128,6 +129,12 @@ final class TestNet: Sendable {
             // answers a second after it closes its listeners.
             api.shutdownGracePeriod = .seconds(1)
             if validate { api.validationSeedsDirectory = home.appendingPathComponent("data/seeds") }
+            if let otlpEndpoint {
+                // OTLP/JSON, so a test's collector can read the spans; sent within 200 ms.
+                api.tracing = try TraceExport.otlp(
+                    .init(endpoint: otlpEndpoint, format: .json, exportDelay: .milliseconds(200)),
+                    serviceName: "gonka-api", instance: "node\(i)", logger: logger("otel\(i)"))
+            }
             // The RPC port is known only once the node runs: the client is built on a fixed URL
             // resolved below, so start the node first.
             let nodeTask = Task {
@@ -218,12 +225,13 @@ final class TestNet: Sendable {
     /// Runs `body` with a started network, stopping it on every path.
     static func with<T: Sendable>(
         participants: Int = 3, firstByteTimeout: Duration = .seconds(20), validate: Bool = false,
-        remoteML: Bool = false, _ body: @Sendable (TestNet) async throws -> T
+        remoteML: Bool = false, otlpEndpoint: String? = nil, _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
         await turn.wait()
         defer { turn.signal() }
         let net = try await start(
-            participants: participants, firstByteTimeout: firstByteTimeout, validate: validate, remoteML: remoteML)
+            participants: participants, firstByteTimeout: firstByteTimeout, validate: validate, remoteML: remoteML,
+            otlpEndpoint: otlpEndpoint)
         do {
             let value = try await body(net)
             await net.stop()

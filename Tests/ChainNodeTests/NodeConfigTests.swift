@@ -19,6 +19,8 @@ import Testing
         config.ml.queue = 0
         config.ml.kvCacheMB = 2048
         config.ml.prefixCacheMB = 0
+        config.otlpEndpoint = "http://127.0.0.1:4318"
+        config.otlpProtocol = "http/json"
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
     }
@@ -126,6 +128,15 @@ import Testing
         (
             "moniker = \"a\"\nchain_id = \"c\"\n[ml]\nprefix_cache_mb = -1",
             "ml.prefix_cache_mb must be an integer in 0…"
+        ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[telemetry]\notlp_endpoint = \"127.0.0.1:4318\"",
+            "telemetry.otlp_endpoint must be an http:// or https:// URL"
+        ),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[telemetry]\notlp_protocol = \"grpc\"", "telemetry.otlp_protocol must be"),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[telemetry]\notlp_endpoint = 4318",
+            "telemetry.otlp_endpoint must be a string"
         ),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),

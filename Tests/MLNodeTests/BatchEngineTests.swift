@@ -1,5 +1,6 @@
 import GonkaTestKit
 import Inference
+import Synchronization
 import Testing
 
 @testable import MLNode
@@ -207,7 +208,36 @@ struct BatchEngineTests {
                 prompt: Array(repeating: 1, count: 91), parameters: SamplingParameters(maxTokens: 10), choices: 1
             ) { _ in true }
         }
-        #expect(backend.load == MLLoad(running: 1, waiting: 0))
+        #expect(backend.load == MLLoad(running: 1, waiting: 0, kvCacheUsage: 0))
+    }
+
+    /// `kv_cache_usage_perc`: the positions the running request holds over all slots' positions,
+    /// read between its tokens; 0 once it is done.
+    @Test func kvCacheUsageFollowsTheRunningRequests() async throws {
+        let model = try Fixture.loaded.get()
+        let prompt = model.tokenizer.encode("Once upon a time")
+        let backend = NativeBackend(model: model, id: "m", parallel: 2, queue: 0, threads: 1, contextLength: 100)
+        let seen = Mutex<[Double]>([])
+        let admission = try backend.admit(priority: .live)
+        let answer = try await admission.generate(
+            prompt: prompt, parameters: SamplingParameters(temperature: 0, maxTokens: 6), choices: 1
+        ) { event in
+            guard case .token = event else { return true }
+            let usage = backend.load?.kvCacheUsage ?? -1
+            seen.withLock { $0.append(usage) }
+            return true
+        }
+        #expect(answer[0].tokens.count == 6)
+        // Token k (k ≥ 2) comes in the step after the one that left prompt + k - 2 positions
+        // held; token 1 in the first step, before any was counted.
+        let expected = (2...6).map { Double(prompt.count + $0 - 2) / 200 }
+        #expect(Array(seen.withLock { $0 }.dropFirst()) == expected)
+        // The loop sets 0 when it runs out of work, just after answering the last request.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while backend.load?.kvCacheUsage != 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(backend.load?.kvCacheUsage == 0)
     }
 
     /// A second request with the same long system prompt restores its blocks from the prefix cache,

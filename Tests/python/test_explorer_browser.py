@@ -297,6 +297,7 @@ class ExplorerBrowserTest(unittest.TestCase):
             "gonka_catching_up": "gauge", "gonka_txs_committed": "counter", "gonka_txs_failed": "counter",
             "gonka_consensus_block_interval_seconds": "histogram", "gonka_consensus_missing_validators": "gauge",
             "gonka_consensus_missing_validators_power": "gauge",
+            "gonka_consensus_block_processing_seconds": "histogram",
         }, "chain node")
         self.assertGreater(chain["gonka_height"].samples[0].value, 0)
         apis = [metrics_check.families("http://127.0.0.1:%d/metrics" % n["api_port"]) for n in nodes]
@@ -308,7 +309,17 @@ class ExplorerBrowserTest(unittest.TestCase):
             "gonka_api_http_requests": "counter", "gonka_api_requests": "counter",
             "gonka_api_time_to_first_token_seconds": "histogram",
             "gonka_api_e2e_request_latency_seconds": "histogram",
+            "gonka_api_request_outcome": "counter", "gonka_api_tx_queue_depth": "gauge",
+            "gonka_api_tx_queue_oldest_age_seconds": "gauge",
         }, "API nodes")
+        # Every request the devnet served ended once per role; the ones above completed.
+        completed = set()
+        for found in apis:
+            family = found.get("gonka_api_request_outcome")
+            for sample in family.samples if family else []:
+                if sample.labels["outcome"] == "completed" and sample.value > 0:
+                    completed.add(sample.labels["role"])
+        self.assertEqual(completed, {"ta", "executor"})
         roles = set()
         for found in apis:
             if "gonka_api_e2e_request_latency_seconds" in found:

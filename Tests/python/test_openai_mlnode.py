@@ -148,6 +148,7 @@ class OpenAIClientTest(unittest.TestCase):
         found = metrics_check.families(self.url + "/metrics")
         metrics_check.check(self, found, {
             "gonka_mlnode_requests_running": "gauge", "gonka_mlnode_requests_waiting": "gauge",
+            "gonka_mlnode_kv_cache_usage_perc": "gauge",
             "gonka_mlnode_time_to_first_token_seconds": "histogram",
             "gonka_mlnode_inter_token_latency_seconds": "histogram",
             "gonka_mlnode_e2e_request_latency_seconds": "histogram",
@@ -157,6 +158,9 @@ class OpenAIClientTest(unittest.TestCase):
         reasons = {s.labels.get("finished_reason") for s in found["gonka_mlnode_request_success"].samples}
         self.assertTrue(reasons & {"stop", "length"}, reasons)
         self.assertGreater(sum(s.value for s in found["gonka_mlnode_generation_tokens"].samples), 0)
+        # A share of the cache, idle between requests.
+        usage = found["gonka_mlnode_kv_cache_usage_perc"].samples[0].value
+        self.assertTrue(0 <= usage <= 1, usage)
 
 
 if __name__ == "__main__":
