@@ -46,6 +46,7 @@ public struct ChainBenchmark: Sendable {
             manifest, dir: dir, keep: keep, progress: output,
             starting: { if case .step = $0 { output($0.description) } else { progress($0.description) } }
         ) {
+            progress("")
             try await measure($0, keys: keys, output: output)
         }
     }

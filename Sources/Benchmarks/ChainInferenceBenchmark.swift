@@ -47,8 +47,9 @@ public struct ChainInferenceBenchmark: Sendable {
         self.keep = keep
     }
 
-    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured.
-    public func run(output: (String) -> Void) async throws {
+    /// Measures and reports: every line of the report goes to `output`, in order, as it is measured;
+    /// `progress` gets what the devnet start waits for (each node's steps go to `output`).
+    public func run(progress: (String) -> Void = { _ in }, output: (String) -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
             "gonka-bench-chain-inference-\(getpid())")
         let developers = (0..<requesters).map { _ in SigningKey() }
@@ -64,7 +65,11 @@ public struct ChainInferenceBenchmark: Sendable {
             try config.toml.write(to: url, atomically: true, encoding: .utf8)
         }
         output("devnet in \(dir.path): starting \(participants) validators")
-        try await DevnetRunner.withStarted(manifest, dir: dir, keep: keep, progress: output) {
+        try await DevnetRunner.withStarted(
+            manifest, dir: dir, keep: keep, progress: output,
+            starting: { if case .step = $0 { output($0.description) } else { progress($0.description) } }
+        ) {
+            progress("")
             try await measure($0, developers: developers, output: output)
         }
     }

@@ -83,6 +83,7 @@ public struct InferenceBenchmark: Sendable {
                         Double(genTokens) / (ContinuousClock.now - start).seconds)
                 }
             }
+            progress("")
             for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)]
                 + sampled.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) })
             {

@@ -58,7 +58,13 @@ public final class ProgressLine: Sendable {
         }
 
         /// The bytes to write for a new progress text at `now` (time since any fixed origin), or nil.
+        /// An empty text clears the progress line at once (the work it described is over).
         public mutating func update(_ text: String, now: Duration) -> String? {
+            if text.isEmpty {
+                latest = nil
+                defer { shown = nil }
+                return mode == .terminal && shown != nil ? "\r\u{1B}[K" : nil
+            }
             latest = text
             let interval = mode == .terminal ? policy.terminalInterval : policy.plainInterval
             if let lastWrite, now - lastWrite < interval { return nil }
@@ -124,7 +130,8 @@ public final class ProgressLine: Sendable {
     /// Whether this line rewrites itself in place.
     public var mode: Mode { state.withLock { $0.mode } }
 
-    /// Shows `text` as the current progress (rate-limited; see the type's description).
+    /// Shows `text` as the current progress (rate-limited; see the type's description); an empty
+    /// `text` clears it.
     public func update(_ text: String) {
         let now = ContinuousClock.now - started
         if let bytes = state.withLock({ $0.update(text, now: now) }) { emit(bytes) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmarks
+import ServerLifecycle
 
 /// `gonka bench chain-inference`: inferences per second the chain records (Start + Finish
 /// committed) on a real local devnet.
@@ -33,6 +34,8 @@ struct ChainInferenceBench: AsyncParsableCommand {
         let benchmark = ChainInferenceBenchmark(
             participants: participants, inferences: inferences, requesters: requesters, maxTokens: maxTokens,
             batch: batch, binary: binary, drainTimeout: drainTimeout, keep: keep)
-        try await benchmark.run { print($0) }
+        let line = ProgressLine()
+        defer { line.finish() }
+        try await benchmark.run(progress: line.update, output: line.log)
     }
 }

@@ -23,6 +23,8 @@ import Testing
         // The held-back last update comes out before the closing line; no control characters anywhere.
         #expect(state.finish("done") == "block 14\ndone\n")
         #expect(state.update("again", now: .seconds(15)) == "again\n")
+        #expect(state.update("held back", now: .seconds(16)) == nil)
+        #expect(state.update("", now: .seconds(16)) == nil)  // cleared: nothing held back any more
         #expect(state.finish() == "")
     }
 
@@ -36,6 +38,11 @@ import Testing
         #expect(state.log("node0 synced") == "\r\u{1B}[Knode0 synced\n" + "block 2\u{1B}[K")
         #expect(state.finish("all synced") == "\r\u{1B}[Kall synced\n")
         #expect(state.finish() == "")
+        // An empty text clears the line now, and a log line after it redraws nothing.
+        #expect(state.update("run 2/2", now: .seconds(1)) == "\rrun 2/2\u{1B}[K")
+        #expect(state.update("", now: .seconds(1)) == "\r\u{1B}[K")
+        #expect(state.update("", now: .seconds(1)) == nil)
+        #expect(state.log("result") == "result\n")
     }
 
     @Test func aTerminalLineFitsTheWidth() {
