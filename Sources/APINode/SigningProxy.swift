@@ -120,7 +120,15 @@ public final class SigningProxy: Sendable {
         } catch {
             return APINode.error(.bodyTooLarge(limit: maxBodyBytes))
         }
-        return await forward(body: body, path: path)
+        return await forward(body: body, path: path, traceHeaders: Self.traceHeaders(request.headers))
+    }
+
+    /// The W3C trace context a client sent (`traceparent`, `tracestate`): passed on to the API
+    /// node, so a developer's trace continues through the TA and the executor.
+    static func traceHeaders(_ headers: HTTPFields) -> [(String, String)] {
+        ["traceparent", "tracestate"].compactMap { name in
+            HTTPField.Name(name).flatMap { headers[$0] }.map { (name, $0) }
+        }
     }
 
     /// `POST /v1/messages` (Anthropic's Messages API): translated to a chat request
@@ -138,10 +146,11 @@ public final class SigningProxy: Sendable {
         } catch {
             return Anthropic.error(error.message, status: 400)
         }
-        return await Anthropic.response(await forward(body: chat, path: "/v1/chat/completions"))
+        return await Anthropic.response(
+            await forward(body: chat, path: "/v1/chat/completions", traceHeaders: Self.traceHeaders(request.headers)))
     }
 
-    func forward(body: [UInt8], path: String) async -> Response {
+    func forward(body: [UInt8], path: String, traceHeaders: [(String, String)] = []) async -> Response {
         var lastError = APIError.upstream("No API node is configured.")
         for node in candidates() {
             let target: NodeInfo
@@ -161,6 +170,7 @@ public final class SigningProxy: Sendable {
             {
                 forwarded.headers.add(name: name, value: value)
             }
+            for (name, value) in traceHeaders { forwarded.headers.add(name: name, value: value) }
             forwarded.body = .bytes(ByteBuffer(bytes: body))
             let response: HTTPClientResponse
             let sent = ContinuousClock.now
@@ -177,7 +187,7 @@ public final class SigningProxy: Sendable {
                 .contentType: response.headers.first(name: "Content-Type") ?? "application/json",
                 .cacheControl: "no-cache",
             ]
-            for name in [GonkaHeader.inferenceID, GonkaHeader.executor, GonkaHeader.attempt] {
+            for name in [GonkaHeader.inferenceID, GonkaHeader.executor, GonkaHeader.attempt, "Server-Timing"] {
                 if let value = response.headers.first(name: name) { headers[HTTPField.Name(name)!] = value }
             }
             let upstream = response.body

@@ -110,6 +110,21 @@ import Testing
                 #expect(
                     abs(span.milliseconds - milliseconds) < 0.002, "\(name): \(span.milliseconds) vs \(milliseconds)")
             }
+
+            // Through the signing proxy: the developer's trace context goes on to the TA, and the
+            // phase timings come back.
+            let proxy = SigningProxy(key: net.wallet[1], nodes: [net.apiURLs[0]], logger: TestNet.logger("proxy"))
+            let proxyTrace = "0af7651916cd43dd8448eb211c80319c"
+            try await GatewayTests().withProxy(proxy) { base in
+                let viaProxy = try await post(
+                    base + "/v1/chat/completions", body: chatBody("Proxy?", maxTokens: 2),
+                    headers: [("traceparent", "00-\(proxyTrace)-b7ad6b7169203331-01")])
+                #expect(viaProxy.status == 200, "\(viaProxy.text)")
+                #expect(viaProxy.headers["server-timing"]?.contains("ta-forward") == true)
+            }
+            _ = try await collector.waitFor(seconds: 30) { spans in
+                spans.contains { $0.traceID == proxyTrace && $0.attributes["gonka.role"] == "ta" }
+            }
         }
     }
 
