@@ -89,15 +89,17 @@ extension Query {
                 parts.append("sprint P=\(p) \(bar) \(done)/\(params.switchOffset)")
             } else if params.epochLength > 0 {
                 let next = (info.height / params.epochLength + 1) * params.epochLength
-                parts.append("next sprint at \(next) in \(next - info.height) blocks")
+                parts.append("next sprint at \(next) in \(blocks(next - info.height))")
             }
-            var countdown = "→ \(info.nextStage) at \(info.nextStageHeight) in \(info.blocksToNextStage) blocks"
+            var countdown = "→ \(info.nextStage) at \(info.nextStageHeight) in \(blocks(info.blocksToNextStage))"
             if let blockSeconds {
                 countdown += " (~\(Int((Double(info.blocksToNextStage) * blockSeconds).rounded())) s)"
             }
             parts.append(countdown)
             return parts.joined(separator: "  ")
         }
+
+        private static func blocks(_ n: UInt64) -> String { n == 1 ? "1 block" : "\(n) blocks" }
     }
 
     struct ParticipantsCommand: AsyncParsableCommand {

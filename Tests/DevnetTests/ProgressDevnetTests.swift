@@ -45,7 +45,7 @@ struct ProgressDevnetTests {
         let heights = updates.compactMap { $0.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } }
         #expect(heights.count == 3 && heights == heights.sorted() && Set(heights).count == 3, "\(watch.stdout)")
         for update in updates {
-            #expect(update.contains(" epoch ") && update.contains(" stage ") && update.contains(" blocks"), "\(update)")
+            #expect(update.contains(" epoch ") && update.contains(" stage ") && update.contains(" block"), "\(update)")
             // Either inside a sprint (its progress) or counting down to the next one.
             #expect(update.contains("sprint"), "\(update)")
         }
