@@ -23,6 +23,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DASHBOARD = os.path.join(ROOT, "docs", "grafana", "gonka.json")
 
+
 def expressions():
     with open(DASHBOARD) as f:
         dashboard = json.load(f)
