@@ -8,6 +8,7 @@ import MLNode
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOPosix
 import ServerLifecycle
 import ServiceLifecycle
 import Synchronization
@@ -165,11 +166,9 @@ public final class SigningProxy: Sendable {
             forwarded.method = .POST
             forwarded.headers.add(name: "Content-Type", value: "application/json")
             let timestamp = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
-            for (name, value) in SignedRequest.headers(
+            let signed = SignedRequest.headers(
                 body: body, key: key, transferAgent: target.address, chainID: target.chainID, timestamp: timestamp)
-            {
-                forwarded.headers.add(name: name, value: value)
-            }
+            for (name, value) in signed { forwarded.headers.add(name: name, value: value) }
             for (name, value) in traceHeaders { forwarded.headers.add(name: name, value: value) }
             forwarded.body = .bytes(ByteBuffer(bytes: body))
             let response: HTTPClientResponse
@@ -179,8 +178,23 @@ public final class SigningProxy: Sendable {
             } catch {
                 markDown(node)
                 metrics.increment("gonka_proxy_upstream_failures_total")
-                lastError = .upstream("\(node) did not answer: \(error)")
-                continue
+                if Self.neverReached(error) {
+                    lastError = .upstream("\(node) did not answer: \(error)")
+                    continue
+                }
+                // The node may have received the request before it failed: its inference can still
+                // be executed and charged. Signing it again for another node would be a second
+                // inference, run and paid for twice; the client gets the id to look it up instead.
+                let id = Self.inferenceID(signed)
+                logger.warning(
+                    "API node failed after the request was sent; not retried",
+                    metadata: ["node": "\(node)", "inference.id": "\(id ?? "-")", "error": "\(error)"])
+                var failed = APINode.error(
+                    .upstream(
+                        "\(node) failed after the request was sent (\(error)). The inference \(id ?? "?") may still "
+                            + "complete and be charged; it was not sent again. Look it up at /v1/inferences/{id}."))
+                if let id { failed.headers[HTTPField.Name(GonkaHeader.inferenceID)!] = id }
+                return failed
             }
             metrics.observe("gonka_proxy_upstream_latency_seconds", [], .now - sent)
             var headers: HTTPFields = [
@@ -206,6 +220,26 @@ public final class SigningProxy: Sendable {
                 })
         }
         return APINode.error(lastError)
+    }
+
+    /// Whether a failed forward provably never reached the node (no connection was made), so
+    /// that sending the request to another node cannot make a second inference of it.
+    static func neverReached(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if error is NIOConnectionError { return true }
+        if let error = error as? IOError {
+            return [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(error.errnoCode)
+        }
+        return false
+    }
+
+    /// The inference id of a request signed with these headers: hex(SHA-256(developer signature)).
+    static func inferenceID(_ headers: [(String, String)]) -> String? {
+        guard let authorization = headers.first(where: { $0.0 == "Authorization" })?.1,
+            authorization.hasPrefix("Gonka "), let signature = Data(base64Encoded: String(authorization.dropFirst(6)))
+        else { return nil }
+        return InferenceRequestSigning.inferenceID(developerSignature: Array(signature))
     }
 
     /// The proxy's listener as a lifecycle service; `onRunning` gets the bound port. Cancelled, it

@@ -1,0 +1,168 @@
+import Dispatch
+import Foundation
+import GonkaCore
+import GonkaTestKit
+import GonkaTestTraits
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import APINode
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The signing proxy sends a request to another API node only when it provably never reached
+/// the first (no connection): a node that took the request and then failed may still have it
+/// executed and charged on chain, and a re-signed copy would be a second inference, paid twice.
+@Suite(.serialized, .hangGuard) struct ProxyRetryTests {
+    @Test(.timeLimit(.minutes(2))) func aNodeThatFailsAfterTheRequestIsNotRetried() async throws {
+        // The order of the nodes is random: a fresh proxy until the failing node is tried first.
+        for _ in 0..<40 {
+            let failing = try FakeAPINode(onPost: .drop)
+            let healthy = try FakeAPINode(onPost: .answer)
+            defer {
+                failing.stop()
+                healthy.stop()
+            }
+            let proxy = SigningProxy(
+                key: SigningKey(), nodes: [failing.url, healthy.url], logger: TestNet.logger("proxy"))
+            let response = await proxy.forward(body: chatBody("hi"), path: "/v1/chat/completions")
+            guard failing.posts.count == 1 else {
+                #expect(response.status.code == 200 && healthy.posts.count == 1)
+                continue
+            }
+            #expect(response.status.code == 502)
+            #expect(healthy.posts.isEmpty, "re-sent to another node: \(healthy.posts)")
+            let id = try #require(response.headers[HTTPField.Name(GonkaHeader.inferenceID)!])
+            #expect(id == failing.posts[0], "the id the client gets is the one the failed node was sent")
+            return
+        }
+        Issue.record("the failing node was never tried first in 40 draws")
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aNodeThatRefusesTheConnectionIsRetried() async throws {
+        for _ in 0..<40 {
+            // Answers /v1/node once, then closes its port: the POST is refused.
+            let gone = try FakeAPINode(onPost: .answer, connections: 1)
+            let healthy = try FakeAPINode(onPost: .answer)
+            defer {
+                gone.stop()
+                healthy.stop()
+            }
+            let proxy = SigningProxy(
+                key: SigningKey(), nodes: [gone.url, healthy.url], logger: TestNet.logger("proxy"))
+            let response = await proxy.forward(body: chatBody("hi"), path: "/v1/chat/completions")
+            #expect(response.status.code == 200)
+            #expect(healthy.posts.count == 1)
+            if gone.gets == 1 { return }
+        }
+        Issue.record("the refusing node was never tried first in 40 draws")
+    }
+
+    @Test func onlyConnectionFailuresCountAsNeverReached() {
+        #expect(SigningProxy.neverReached(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
+        #expect(!SigningProxy.neverReached(IOError(errnoCode: ECONNRESET, reason: "read")))
+        #expect(!SigningProxy.neverReached(SomeOtherError()))
+    }
+
+    struct SomeOtherError: Error {}
+}
+
+/// A fake API node on a raw loopback socket: `GET /v1/node` answers an address and chain id;
+/// a POST is answered with a chat completion (`.answer`) or read whole and the connection closed
+/// without a word (`.drop`: a node that died after receiving it). `connections`: it closes its
+/// port after that many, so later connections are refused.
+final class FakeAPINode: Sendable {
+    enum OnPost: Sendable { case answer, drop }
+
+    let url: String
+    private let socket: LoopbackSocket
+    private let state = Mutex<(gets: Int, posts: [String], closed: Bool)>((0, [], false))
+
+    /// The inference ids of the POSTs received (hex(SHA-256(signature)) of their Authorization).
+    var posts: [String] { state.withLock { $0.posts } }
+    var gets: Int { state.withLock { $0.gets } }
+
+    init(onPost: OnPost, connections: Int = .max) throws {
+        socket = try LoopbackSocket(listening: 16)
+        url = "http://127.0.0.1:\(socket.port)"
+        let fd = socket.fd
+        let address = SigningKey().publicKey.address.description
+        DispatchQueue.global().async { [self] in
+            var served = 0
+            while served < connections {
+                let client = accept(fd, nil, nil)
+                guard client >= 0 else { return }
+                served += 1
+                // The last one: the port closes before it is answered, so the next is refused.
+                if served == connections { closeListener() }
+                let request = Self.read(client)
+                if request.head.hasPrefix("GET /v1/node") {
+                    state.withLock { $0.gets += 1 }
+                    Self.write(client, status: "200 OK", body: #"{"address":"\#(address)","chain_id":"gonka-test"}"#)
+                } else if request.head.hasPrefix("POST") {
+                    state.withLock { $0.posts.append(Self.inferenceID(request.head) ?? "?") }
+                    if onPost == .answer {
+                        Self.write(
+                            client, status: "200 OK",
+                            body: #"{"id":"x","object":"chat.completion","choices":[],"usage":{}}"#)
+                    }
+                } else {
+                    Self.write(client, status: "404 Not Found", body: "{}")
+                }
+                close(client)
+            }
+        }
+    }
+
+    /// Closes the listening port (once; `accept` then fails and the loop ends).
+    func stop() { closeListener() }
+
+    private func closeListener() {
+        state.withLock { s in
+            guard !s.closed else { return }
+            s.closed = true
+            shutdown(socket.fd, Int32(SHUT_RDWR))
+            close(socket.fd)
+        }
+    }
+
+    private static func inferenceID(_ head: String) -> String? {
+        for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("authorization: gonka ") {
+            guard let signature = Data(base64Encoded: String(line.dropFirst("authorization: gonka ".count))) else {
+                return nil
+            }
+            return InferenceRequestSigning.inferenceID(developerSignature: Array(signature))
+        }
+        return nil
+    }
+
+    /// The head and the body (by `Content-Length`).
+    private static func read(_ fd: Int32) -> (head: String, body: [UInt8]) {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let end = bytes.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: bytes[..<end.lowerBound], as: UTF8.self)
+                let length =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                if bytes.count - end.upperBound >= length { return (head, Array(bytes[end.upperBound...])) }
+            }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { return (String(decoding: bytes, as: UTF8.self), []) }
+            bytes += buffer[..<n]
+        }
+    }
+
+    private static func write(_ fd: Int32, status: String, body: String) {
+        let text =
+            "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n\(body)"
+        _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+}
