@@ -41,6 +41,7 @@ enum ExplorerAssets {
         td.url { min-width: 16em; }
         .hash, .url { font-family: ui-monospace, monospace; font-size: .92em; word-break: break-all; }
         .bad { color: var(--bad); font-weight: 600; }
+        .good { color: #2a8a52; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25em 1.2em; background: #fff;
           border: 1px solid var(--line); padding: .8em 1em; }
         dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }

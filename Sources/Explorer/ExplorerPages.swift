@@ -86,7 +86,7 @@ struct ParticipantsPage: Sendable {
 }
 
 /// One participant's line; collateral, jail and the last settlement come from modules Collateral,
-/// Slashing and Rewards ("—" when the node cannot say).
+/// Slashing and Rewards ("—" when the node cannot say); health from its API node's `/health`.
 struct ParticipantRow: Sendable {
     var address: String
     var url: String
@@ -100,8 +100,13 @@ struct ParticipantRow: Sendable {
     var missed: String
     var invalidated: String
     var collateral: String
+    /// `no`, `jailed until H` (the first height it may unjail) or `tombstoned`.
     var jailed: String
+    var isJailed: Bool
     var lastSettlement: String
+    /// `ok, 3 ms`, `down`, `no answer`, `HTTP 503`, or "—" where not probed.
+    var health: String
+    var healthy: Bool
 }
 
 /// `GET /explorer/participant/{address}`.

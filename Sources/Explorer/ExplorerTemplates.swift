@@ -82,14 +82,16 @@ enum ExplorerTemplates {
         <p>Weights of epoch {{epoch}}; validation standing of the epoch inference counts toward now.</p>
         <table id="participants"><thead><tr><th>address</th><th>API URL</th><th>weight</th><th>voting power</th>
         <th>reputation</th><th>status</th><th>validation</th><th>served</th><th>executor misses</th>
-        <th>invalidated</th><th>collateral</th><th>jailed</th><th>last settlement</th></tr></thead><tbody>
+        <th>invalidated</th><th>collateral</th><th>jailed</th><th>last settlement</th><th>API node</th></tr></thead><tbody>
         {{#participants}}<tr data-address="{{address}}"><td><a href="/explorer/participant/{{address}}">{{address}}</a></td>
         <td class="url">{{url}}</td><td class="num weight">{{weight}}</td><td class="num power">{{votingPower}}</td>
         <td class="num reputation">{{reputation}}</td><td class="status">{{status}}</td>
         <td class="validation{{#invalid}} bad{{/invalid}}">{{validationStatus}}</td><td class="num">{{served}}</td>
         <td class="num missed">{{missed}}</td><td class="num invalidated">{{invalidated}}</td>
-        <td class="num">{{collateral}}</td><td>{{jailed}}</td><td>{{lastSettlement}}</td></tr>{{/participants}}
-        {{^participants}}<tr><td colspan="13">No participants.</td></tr>{{/participants}}
+        <td class="num collateral">{{collateral}}</td><td class="jailed{{#isJailed}} bad{{/isJailed}}">{{jailed}}</td>
+        <td class="settlement">{{lastSettlement}}</td>
+        <td class="health{{#healthy}} good{{/healthy}}">{{health}}</td></tr>{{/participants}}
+        {{^participants}}<tr><td colspan="14">No participants.</td></tr>{{/participants}}
         </tbody></table>
         {{/content}}{{/layout}}
         """
@@ -106,13 +108,15 @@ enum ExplorerTemplates {
         <dt>reputation</dt><dd id="reputation">{{reputation}}</dd>
         <dt>served this epoch</dt><dd>{{served}}</dd>
         <dt>invalidated</dt><dd id="invalidated">{{invalidated}}</dd>
-        <dt>collateral</dt><dd>{{collateral}}</dd>
-        <dt>jailed</dt><dd>{{jailed}}</dd>
-        <dt>last settlement</dt><dd>{{lastSettlement}}</dd>
+        <dt>executor misses this epoch</dt><dd id="missed">{{missed}}</dd>
+        <dt>collateral</dt><dd id="collateral">{{collateral}}</dd>
+        <dt>jailed</dt><dd id="jailed">{{jailed}}</dd>
+        <dt>last settlement</dt><dd id="last-settlement">{{lastSettlement}}</dd>
+        <dt>API node</dt><dd id="health">{{health}}</dd>
         {{/row}}
         <dt>registered at</dt><dd>{{registeredHeight}}</dd>
         <dt>consensus key</dt><dd class="hash">{{consensusKey}}</dd>
-        <dt>executor misses</dt><dd id="misses">{{missesReported}} reported, {{missesExpired}} expired
+        <dt>executor misses (all time)</dt><dd id="misses">{{missesReported}} reported, {{missesExpired}} expired
          (last at {{missesLastHeight}})</dd>
         <dt>LLR (threshold)</dt><dd>{{llr}} ({{llrThreshold}})</dd>
         <dt>checked / validations done</dt><dd>{{checked}} / {{validationsDone}}</dd>

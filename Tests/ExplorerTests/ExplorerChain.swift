@@ -9,11 +9,13 @@ import Logging
 import Storage
 
 /// A single-validator chain node running in the test process (fast timeouts, real sockets) whose
-/// participant registered an API URL with HTML in it, with one inference started and finished.
+/// participant registered an API URL with HTML in it, with one inference started and finished and
+/// a collateral deposit.
 final class ExplorerChain: Sendable {
     /// What the participant registered as its URL: a tag the pages must show as text.
     static let hostileURL = "http://127.0.0.1:9000/\"><script>alert(1)</script>"
     static let model = Genesis.Model.devnetDefault
+    static let collateral: UInt64 = 50 * Amount.ngonkaPerGNK
 
     let root: URL
     let node: Node
@@ -83,6 +85,21 @@ final class ExplorerChain: Sendable {
         let finished = try await client.broadcast(try wallet.dutyTx([Wire.Msg(finish)], by: account), mode: .commit)
         guard finished.code == 0 else { throw ExplorerTestError("finish refused: \(finished.log)") }
         inferenceID = request.inferenceID
+
+        // Money for fees and a collateral deposit.
+        let participant = participant
+        let client = client
+        func commit(_ messages: [Wire.Msg], by key: SigningKey) async throws {
+            let result = try await client.broadcast(
+                try wallet.sign(wallet.body(messages, signer: key), by: key), mode: .commit)
+            guard result.code == 0 else { throw ExplorerTestError("tx refused: \(result.log)") }
+        }
+        try await commit(
+            [.send(from: wallet.address(0), to: participant, amount: 600 * Amount.ngonkaPerGNK)], by: wallet.accounts[0])
+        var collateral = Wire.MsgDepositCollateral()
+        collateral.participant = participant.description
+        collateral.amount = Self.collateral
+        try await commit([Wire.Msg(collateral)], by: account)
     }
 
     func stop() async {

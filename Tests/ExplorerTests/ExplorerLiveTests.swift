@@ -1,13 +1,14 @@
 import Foundation
 import GonkaClient
 import GonkaTestKit
+import Hummingbird
 import Logging
 import Testing
 
 @testable import Explorer
 
 /// The parts of the explorer that talk to more than the chain's queries: the shared relay of the
-/// chain's event stream.
+/// chain's event stream, and the API-node health probe with its bounds.
 @Suite(.serialized, .hangGuard) struct ExplorerLiveTests {
     static let logger: Logger = {
         var logger = Logger(label: "test.explorer.live")
@@ -57,5 +58,60 @@ import Testing
             if text.hasPrefix("event: new_block") { return text }
         }
         return nil
+    }
+
+    /// Runs `body` with HTTP servers on loopback ports: one whose `/health` answers, one whose
+    /// `/health` does not answer for 3 s.
+    static func withServers<T: Sendable>(_ body: @Sendable (Int, Int) async throws -> T) async throws -> T {
+        let healthy = Router()
+        healthy.get("/health") { _, _ in "{\"status\":\"ok\"}" }
+        let stuck = Router()
+        stuck.get("/health") { _, _ in
+            try? await Task.sleep(for: .seconds(3))
+            return "late"
+        }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let apps = [healthy, stuck].map { router in
+            Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await apps[0].run() }
+            var iterator = ports.makeAsyncIterator()
+            let healthyPort = try #require(await iterator.next())
+            group.addTask { try await apps[1].run() }
+            let stuckPort = try #require(await iterator.next())
+            defer { group.cancelAll() }
+            return try await body(healthyPort, stuckPort)
+        }
+    }
+
+    /// An answering node reads "ok" with its latency, a stuck one "no answer" within the budget, a
+    /// closed port "down", and a URL that is not a plain `http://host:port` is never probed. A
+    /// second round within a few seconds is answered from the cache.
+    @Test(.timeLimit(.minutes(1))) func healthIsBoundedAndCached() async throws {
+        let closed = try LoopbackSocket.freePort()
+        try await Self.withServers { healthyPort, stuckPort in
+            let ok = "http://127.0.0.1:\(healthyPort)"
+            let stuck = "http://127.0.0.1:\(stuckPort)"
+            let down = "http://127.0.0.1:\(closed)"
+            let hostile = "http://127.0.0.1:\(healthyPort)/\"><script>x</script>"
+            let health = ExplorerHealth()
+            let clock = ContinuousClock()
+            var answers: [String: ExplorerHealth.Answer] = [:]
+            let elapsed = await clock.measure { answers = await health.check([ok, stuck, down, hostile]) }
+            #expect(elapsed < .milliseconds(1_500), "\(elapsed)")
+            #expect(answers[ok]?.ok == true)
+            #expect(answers[ok]?.text.hasPrefix("ok, ") == true)
+            #expect(answers[ok]?.text.hasSuffix(" ms") == true)
+            #expect(answers[stuck] == ExplorerHealth.Answer(text: "no answer", ok: false))
+            #expect(answers[down] == ExplorerHealth.Answer(text: "down", ok: false))
+            #expect(answers[hostile] == ExplorerHealth.Answer.notProbed)
+            var again: [String: ExplorerHealth.Answer] = [:]
+            let cached = await clock.measure { again = await health.check([ok, stuck, down, hostile]) }
+            #expect(cached < .milliseconds(100), "\(cached)")
+            #expect(again == answers)
+        }
     }
 }

@@ -45,6 +45,10 @@ import Testing
                     let shown = try #require(Self.number(after: "id=\"height\" data-live=\"height\">", in: html))
                     #expect(shown >= before && shown <= after)
                 }
+                try await http.execute(uri: "/explorer/proposals", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(Self.text(response.body).contains("Governance"))
+                }
                 try await http.execute(uri: "/explorer/participants", method: .get) { response in
                     #expect(response.status == .ok)
                     let html = Self.text(response.body)
@@ -102,10 +106,6 @@ import Testing
                     #expect(html.contains("href=\"/explorer/block/\(tx.height)\""))
                     #expect(html.contains(tx.code == 0 ? "success" : "failed"))
                 }
-                try await http.execute(uri: "/explorer/proposals", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(Self.text(response.body).contains("Governance"))
-                }
                 for (path, type) in [("/explorer/style.css", "text/css"), ("/explorer/live.js", "text/javascript")] {
                     try await http.execute(uri: path, method: .get) { response in
                         #expect(response.status == .ok)
@@ -118,6 +118,62 @@ import Testing
             throw error
         }
         await chain.stop()
+    }
+
+    /// The participants pages' collateral, jail, last settlement, executor misses and invalidations
+    /// are the chain's own answers to `/query/collateral`, `/query/rewards`, `/query/misses` and
+    /// `/query/validations`, fetched here independently of the explorer.
+    @Test(.timeLimit(.minutes(2))) func participantColumnsAreTheChainsAnswers() async throws {
+        let chain = try await ExplorerChain()
+        do {
+            let client = chain.client
+            let collateral = try await client.collateral(chain.participant)
+            #expect(collateral.deposit == Amount(ngonka: ExplorerChain.collateral))
+            let jailed =
+                collateral.tombstoned ? "tombstoned" : collateral.jailed ? "jailed until \(collateral.jailedUntil)" : "no"
+            let settlements = try await client.rewards(chain.participant)
+            let standing = try await client.validationEpoch().participants.first {
+                $0.address == chain.participant.description
+            }
+            let missed = standing.map { String($0.missed) } ?? "—"
+            let invalidated = standing.map { String($0.invalidated) } ?? "—"
+            let misses = try await client.misses(chain.participant)
+            try await Self.explorer(client).test(.router) { http in
+                try await http.execute(uri: "/explorer/participants", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<td class=\"num collateral\">\(collateral.deposit)</td>"))
+                    #expect(html.contains("<td class=\"jailed\">\(jailed)</td>"))
+                    #expect(html.contains("<td class=\"num missed\">\(missed)</td>"))
+                    #expect(html.contains("<td class=\"num invalidated\">\(invalidated)</td>"))
+                    #expect(html.contains("<td class=\"settlement\">\(Self.settlement(settlements.first))</td>"))
+                    // The participant's URL is not a plain http://host:port: never probed.
+                    #expect(html.contains("<td class=\"health\">—</td>"))
+                    Self.expectEscaped(html)
+                }
+                try await http.execute(uri: "/explorer/participant/\(chain.participant)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<dd id=\"collateral\">\(collateral.deposit)</dd>"))
+                    #expect(html.contains("<dd id=\"jailed\">\(jailed)</dd>"))
+                    #expect(html.contains("<dd id=\"missed\">\(missed)</dd>"))
+                    #expect(html.contains("<dd id=\"last-settlement\">\(Self.settlement(settlements.first))</dd>"))
+                    #expect(html.contains("\(misses.reported) reported, \(misses.expired) expired"))
+                    Self.expectEscaped(html)
+                }
+            }
+        } catch {
+            await chain.stop()
+            throw error
+        }
+        await chain.stop()
+    }
+
+    /// The newest settlement as the pages write it: amount, fate and epoch; "—" without one.
+    static func settlement(_ s: SettlementInfo?) -> String {
+        guard let s else { return "—" }
+        let fate = s.reason.isEmpty ? s.status : "\(s.status): \(s.reason)"
+        return "\(Amount(ngonka: s.reward + s.work).gnkString) \(fate) (epoch \(s.epoch))"
     }
 
     /// The participant's URL is on the page as text: escaped, never as a tag.
