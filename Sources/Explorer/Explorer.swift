@@ -13,7 +13,7 @@ import NIOCore
 ///
 /// Routes: `/` (overview), `/explorer/participants`, `/explorer/participant/{address}`,
 /// `/explorer/inference/{id}`, `/explorer/blocks[?before=H]`, `/explorer/block/{height}`,
-/// `/explorer/tx/{hash}`, `/explorer/proposals`, `/explorer/search?q=`,
+/// `/explorer/tx/{hash}`, `/explorer/proposals`, `/explorer/proposal/{id}`, `/explorer/search?q=`,
 /// `/explorer/events` (SSE, one shared upstream: ``ExplorerEventRelay``),
 /// `/explorer/style.css`, `/explorer/live.js`, `/explorer/icon.svg`. Bad input gets a 400 or 404 page, an unreachable
 /// chain node a 502 page; never a 500.
@@ -74,6 +74,10 @@ public struct Explorer: Sendable {
         }
         router.get("/explorer/proposals") { request, _ in
             await page(request, "proposals") { () async throws(ExplorerError) in try await source.proposals() }
+        }
+        router.get("/explorer/proposal/:id") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return await page(request, "proposal") { () async throws(ExplorerError) in try await source.proposal(id) }
         }
         router.get("/explorer/search") { request, _ in
             if let refused = await refusal(request) { return refused }

@@ -407,9 +407,77 @@ struct ExplorerSource: Sendable {
 
     func proposals() async throws(ExplorerError) -> ProposalsPage {
         let frame = try await frame("Proposals", tab: "Proposals")
-        return ProposalsPage(
-            frame: frame, available: false,
-            note: "Governance (PROTOCOL §10) is not on this chain yet: there are no proposals to show.")
+        let client = client
+        let list = try await ask("The proposals") { () async throws(ChainClientError) in try await client.proposals() }
+        // A running vote's tally is computed by the node on request (`/query/proposal/ID`); a
+        // decided proposal carries its final one.
+        let open = list.filter { $0.status == "voting_period" }.map(\.id)
+        let live = await Self.gather(open) { id in try? await client.proposal(id) }
+        let rows = list.sorted { $0.id > $1.id }.map { p in
+            ProposalRow(
+                id: String(p.id), title: p.title, kind: p.kind, status: p.status, open: p.status == "voting_period",
+                deposit: ExplorerFormat.amount(p.totalDeposit),
+                votingEndHeight: p.votingEndHeight > 0 ? String(p.votingEndHeight) : ExplorerFormat.missing,
+                tally: Self.tally((live[p.id] ?? nil)?.tally ?? p.finalTally, of: p))
+        }
+        return ProposalsPage(frame: frame, proposals: rows)
+    }
+
+    /// A proposal's tally as shown; not counted while it waits for its deposit, or when it never
+    /// came to a vote.
+    static func tally(_ t: TallyInfo, of p: ProposalInfo) -> TallyFacts {
+        let counted = p.status == "voting_period" || (p.votingStartHeight > 0 && t.totalPower > 0)
+        let total = t.totalPower
+        let cast = t.yes &+ t.no &+ t.abstain &+ t.noWithVeto
+        func figure(_ n: UInt64) -> String { counted ? ExplorerFormat.grouped(n) : ExplorerFormat.missing }
+        func share(_ n: UInt64) -> String { counted ? ExplorerFormat.percent(n, of: total) : ExplorerFormat.missing }
+        return TallyFacts(
+            counted: counted, epoch: counted ? String(t.epoch) : ExplorerFormat.missing, totalPower: figure(total),
+            yes: figure(t.yes), yesShare: share(t.yes), no: figure(t.no), noShare: share(t.no),
+            abstain: figure(t.abstain), abstainShare: share(t.abstain), veto: figure(t.noWithVeto),
+            vetoShare: share(t.noWithVeto), turnout: share(cast))
+    }
+
+    /// A proposal id from the path: digits only, at most 20 of them.
+    static func proposalID(_ text: String) throws(ExplorerError) -> UInt64 {
+        guard !text.isEmpty, text.utf8.count <= 20, text.utf8.allSatisfy({ (48...57).contains($0) }),
+            let value = UInt64(text)
+        else { throw .badRequest("Not a proposal id", "A proposal is named by its number, e.g. /explorer/proposal/1.") }
+        return value
+    }
+
+    func proposal(_ text: String) async throws(ExplorerError) -> ProposalPage {
+        let id = try Self.proposalID(text)
+        let frame = try await frame("Proposal \(id)", tab: "Proposals")
+        let found = try await ask("Proposal \(id)") { () async throws(ChainClientError) in
+            try await client.proposal(id)
+        }
+        guard let detail = found else {
+            throw .notFound("Unknown proposal", "No proposal \(id) has been submitted on this chain.")
+        }
+        let p = detail.proposal
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let content = (try? encoder.encode(p.content)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let open = p.status == "voting_period" || p.status == "deposit_period"
+        func height(_ h: UInt64) -> String { h > 0 ? String(h) : ExplorerFormat.missing }
+        return ProposalPage(
+            frame: frame, id: String(p.id), title: p.title, summary: p.summary, kind: p.kind, content: content,
+            proposer: p.proposer, status: p.status, open: open, expedited: p.expedited,
+            outcomeNow: detail.outcomeNow.isEmpty ? ExplorerFormat.missing : detail.outcomeNow,
+            outcome: p.outcome.isEmpty ? ExplorerFormat.missing : p.outcome,
+            depositFate: p.depositFate.isEmpty ? ExplorerFormat.missing : p.depositFate,
+            submitHeight: height(p.submitHeight), depositEndHeight: height(p.depositEndHeight),
+            votingStartHeight: height(p.votingStartHeight), votingEndHeight: height(p.votingEndHeight),
+            blocksLeft: String(detail.blocksLeft), totalDeposit: ExplorerFormat.amount(p.totalDeposit),
+            deposits: p.deposits.map {
+                ProposalDepositRow(depositor: $0.depositor, amount: ExplorerFormat.amount($0.amount))
+            },
+            tally: Self.tally(detail.tally, of: p),
+            votes: detail.votes.map {
+                ProposalVoteRow(
+                    voter: $0.voter, option: $0.option, power: ExplorerFormat.grouped($0.power), height: String($0.height))
+            })
     }
 
     // MARK: Search
