@@ -476,7 +476,8 @@ struct ExplorerSource: Sendable {
             tally: Self.tally(detail.tally, of: p),
             votes: detail.votes.map {
                 ProposalVoteRow(
-                    voter: $0.voter, option: $0.option, power: ExplorerFormat.grouped($0.power), height: String($0.height))
+                    voter: $0.voter, option: $0.option, power: ExplorerFormat.grouped($0.power),
+                    height: String($0.height))
             })
     }
 

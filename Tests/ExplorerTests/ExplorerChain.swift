@@ -105,7 +105,8 @@ final class ExplorerChain: Sendable {
             guard result.code == 0 else { throw ExplorerTestError("tx refused: \(result.log)") }
         }
         try await commit(
-            [.send(from: wallet.address(0), to: participant, amount: 600 * Amount.ngonkaPerGNK)], by: wallet.accounts[0])
+            [.send(from: wallet.address(0), to: participant, amount: 600 * Amount.ngonkaPerGNK)], by: wallet.accounts[0]
+        )
         var collateral = Wire.MsgDepositCollateral()
         collateral.participant = participant.description
         collateral.amount = Self.collateral

@@ -126,7 +126,8 @@ import Testing
             let collateral = try await client.collateral(chain.participant)
             #expect(collateral.deposit == Amount(ngonka: ExplorerChain.collateral))
             let jailed =
-                collateral.tombstoned ? "tombstoned" : collateral.jailed ? "jailed until \(collateral.jailedUntil)" : "no"
+                collateral.tombstoned
+                ? "tombstoned" : collateral.jailed ? "jailed until \(collateral.jailedUntil)" : "no"
             let settlements = try await client.rewards(chain.participant)
             let standing = try await client.validationEpoch().participants.first {
                 $0.address == chain.participant.description
@@ -223,10 +224,14 @@ import Testing
                     #expect(html.contains("<dd id=\"outcome-now\">\(detail.outcomeNow)</dd>"))
                     #expect(html.contains("<td class=\"num yes\">\(tally.yes)</td>"))
                     #expect(
-                        html.contains("<td class=\"num yes-share\">\(Self.percent(tally.yes, of: tally.totalPower))</td>"))
+                        html.contains(
+                            "<td class=\"num yes-share\">\(Self.percent(tally.yes, of: tally.totalPower))</td>"))
                     #expect(html.contains("<span id=\"total-power\">\(tally.totalPower)</span>"))
                     for vote in detail.votes {
-                        #expect(html.contains("<a href=\"/explorer/participant/\(vote.voter)\">\(vote.voter)</a></td><td>\(vote.option)</td>"))
+                        #expect(
+                            html.contains(
+                                "<a href=\"/explorer/participant/\(vote.voter)\">\(vote.voter)</a></td><td>\(vote.option)</td>"
+                            ))
                     }
                     #expect(html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; more"))
                     Self.expectTitleEscaped(html)
