@@ -115,11 +115,13 @@ class ExplorerBrowserTest(unittest.TestCase):
 
     @classmethod
     def one_proposal(cls, manifest):
-        """A text proposal from node 0 (its title carries a script tag) with its full deposit, so
-        its vote opens at once; node 0 votes yes and node 1 no."""
+        """Node 0 deposits collateral and submits a text proposal (its title carries a script tag)
+        with its full deposit, so its vote opens at once; node 0 votes yes and node 1 no."""
         nodes = manifest["nodes"][:2]
         for node in nodes:
-            cls.gonka("devnet", "fund", "--dir", cls.devnet, node["account_address"], "150gnk")
+            cls.gonka("devnet", "fund", "--dir", cls.devnet, node["account_address"], "160gnk")
+        # A collateral deposit, so the participants pages' collateral column has a figure to get wrong.
+        cls.gonka("tx", "collateral", "deposit", "validator", "7gnk", "--home", nodes[0]["home"], "--node", cls.rpc)
         path = os.path.join(cls.directory, "proposal.json")
         with open(path, "w") as f:
             json.dump({"title": HOSTILE_TITLE, "summary": "<b>not bold</b>", "deposit": "100gnk",
@@ -247,6 +249,8 @@ class ExplorerBrowserTest(unittest.TestCase):
             collateral = self.get(self.rpc + "/query/collateral/" + p["address"])["value"]
             self.assertEqual(self.text(page, row + ".collateral"), collateral["deposit"], p["address"])
             self.assertEqual(self.text(page, row + ".jailed"), self.jail_text(collateral), p["address"])
+        deposits = [self.get(self.rpc + "/query/collateral/" + p["address"])["value"]["deposit"] for p in participants]
+        self.assertTrue(any(d != "0ngonka" for d in deposits), deposits)
         # Each devnet node's API node answers its /health; the hostile URL is never probed.
         with open(os.path.join(self.devnet, "devnet.json")) as f:
             api_urls = {"http://127.0.0.1:%d" % n["api_port"] for n in json.load(f)["nodes"]}
