@@ -42,7 +42,7 @@ enum ExplorerAssets {
         .hash, .url { font-family: ui-monospace, monospace; font-size: .92em; word-break: break-all; }
         .bad { color: var(--bad); font-weight: 600; }
         .good { color: #2a8a52; }
-        .share { color: var(--muted); font-size: .9em; }
+        .share { color: var(--muted); font-size: .9em; white-space: nowrap; }
         td.open { color: var(--accent); font-weight: 600; }
         pre { background: #fff; border: 1px solid var(--line); padding: .6em 1em; overflow-x: auto; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25em 1.2em; background: #fff;
