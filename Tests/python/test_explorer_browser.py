@@ -7,7 +7,8 @@ port and from `gonka explorer --node RPC`, and checks:
   each participant's weight, status, collateral and jail, the inference's cost, refund and status,
   a governance proposal's status, deposit and tally (yes/no shares of the total power);
 * each devnet API node's health column reads "ok, N ms";
-* the height moves on without a reload (the live relay of the chain's event stream);
+* the height moves on without a reload (the live relay of the chain's event stream), and so does
+  an open proposal's tally when a vote changes;
 * the hostile URL, and a proposal title with a script tag in it, are shown as text, and the page
   runs no script but its own;
 * no console error, exception, CSP violation or failed load on any page;
@@ -341,6 +342,19 @@ class ExplorerBrowserTest(unittest.TestCase):
         self.assertEqual(self.text(page, "#tally .yes-share"), percent(tally["yes"], total))
         self.assertEqual(self.text(page, "#tally .no-share"), percent(tally["no"], total))
         self.assertEqual(page.eval("document.querySelectorAll('#votes tbody a').length"), len(detail["votes"]))
+        # Live: node 1 changes its vote to abstain; the open page's tally follows without a reload.
+        if proposal["status"] == "voting_period" and detail["blocks_left"] > 10:
+            with open(os.path.join(self.devnet, "devnet.json")) as f:
+                node1 = json.load(f)["nodes"][1]
+            self.gonka("tx", "gov", "vote", str(self.proposal_id), "abstain", "--home", node1["home"], "--from",
+                       "validator", "--node", self.rpc)
+            moved = page.wait_for("document.querySelector('#tally .abstain').textContent !== '0'", timeout=30)
+            self.assertTrue(moved, "the tally did not follow the new vote in 30 s")
+            now = self.proposal_now()["tally"]
+            self.assertEqual(self.text(page, "#tally .abstain"), grouped(now["abstain"]))
+            self.assertEqual(self.text(page, "#tally .no"), grouped(now["no"]))
+            self.assertEqual(page.problems(), [])
+            page.screenshot(os.path.join(self.shots, "proposal-live.png"))
         page.close()
 
     def test_5_bad_input_pages(self):
