@@ -13,13 +13,16 @@ import NIOCore
 ///
 /// Routes: `/` (overview), `/explorer/participants`, `/explorer/participant/{address}`,
 /// `/explorer/inference/{id}`, `/explorer/blocks[?before=H]`, `/explorer/block/{height}`,
-/// `/explorer/tx/{hash}`, `/explorer/proposals`, `/explorer/search?q=`, `/explorer/events` (SSE),
+/// `/explorer/tx/{hash}`, `/explorer/proposals`, `/explorer/proposal/{id}`, `/explorer/search?q=`,
+/// `/explorer/events` (SSE, one shared upstream: ``ExplorerEventRelay``),
 /// `/explorer/style.css`, `/explorer/live.js`, `/explorer/icon.svg`. Bad input gets a 400 or 404 page, an unreachable
 /// chain node a 502 page; never a 500.
 public struct Explorer: Sendable {
     let source: ExplorerSource
     let library: MustacheLibrary
     let logger: Logger
+    /// The one connection to the chain node's event stream that every open page shares.
+    let relay: ExplorerEventRelay
     /// Requests whose path and query are longer than this get a 400 page (nothing the explorer
     /// links to comes near it).
     public static let maxTargetBytes = 2048
@@ -28,6 +31,7 @@ public struct Explorer: Sendable {
     public init(client: ChainClient, logger: Logger) throws {
         source = ExplorerSource(client: client)
         library = try ExplorerTemplates.library()
+        relay = ExplorerEventRelay(client: client, logger: logger)
         self.logger = logger
     }
 
@@ -70,6 +74,10 @@ public struct Explorer: Sendable {
         }
         router.get("/explorer/proposals") { request, _ in
             await page(request, "proposals") { () async throws(ExplorerError) in try await source.proposals() }
+        }
+        router.get("/explorer/proposal/:id") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return await page(request, "proposal") { () async throws(ExplorerError) in try await source.proposal(id) }
         }
         router.get("/explorer/search") { request, _ in
             if let refused = await refusal(request) { return refused }
@@ -164,19 +172,16 @@ public struct Explorer: Sendable {
     // MARK: Live updates
 
     /// `/explorer/events`: the chain node's `new_block` events and the types of its ledger events,
-    /// as server-sent events, until the browser goes or the chain node closes the stream.
+    /// as server-sent events, until the browser goes or the chain node closes the stream. Every
+    /// open page is a subscriber of the same upstream (``ExplorerEventRelay``).
     func events() -> Response {
-        let client = source.client
-        let logger = logger
+        let relay = relay
         let body = ResponseBody { writer in
+            let (id, events) = relay.subscribe()
+            defer { relay.unsubscribe(id) }
             try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            do {
-                for try await event in client.events() {
-                    guard let line = Self.relayed(event) else { continue }
-                    try await writer.write(ByteBuffer(string: line))
-                }
-            } catch let error as ChainClientError {
-                logger.info("explorer: chain event stream ended", metadata: ["error": "\(error)"])
+            for await text in events {
+                try await writer.write(ByteBuffer(string: text))
             }
             try await writer.finish(nil)
         }

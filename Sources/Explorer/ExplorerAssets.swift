@@ -41,6 +41,10 @@ enum ExplorerAssets {
         td.url { min-width: 16em; }
         .hash, .url { font-family: ui-monospace, monospace; font-size: .92em; word-break: break-all; }
         .bad { color: var(--bad); font-weight: 600; }
+        .good { color: #2a8a52; }
+        .share { color: var(--muted); font-size: .9em; white-space: nowrap; }
+        td.open { color: var(--accent); font-weight: 600; }
+        pre { background: #fff; border: 1px solid var(--line); padding: .6em 1em; overflow-x: auto; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25em 1.2em; background: #fff;
           border: 1px solid var(--line); padding: .8em 1em; }
         dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-all; }
@@ -54,6 +58,9 @@ enum ExplorerAssets {
     /// script writes new heights, block times and the stage countdown into the elements marked
     /// `data-live`, prepends new blocks to the overview's table and counts finished inferences per
     /// minute. Text goes in through `textContent` only, so nothing it receives is parsed as HTML.
+    /// On the proposals pages a governance event (`proposal_…`) makes it fetch the same page again
+    /// and swap in its `#live-proposals` section: that is this server's own escaped HTML, parsed
+    /// into an inert document (no script in it runs), so the live tallies need no second renderer.
     static let liveScript = """
         "use strict";
         (function () {
@@ -102,8 +109,24 @@ enum ExplorerAssets {
             countdown(block.height);
             addBlock(block);
           });
+          // A page of proposals refreshes its tallies when a governance event arrives: the same
+          // page is fetched again (this origin) and its section swapped in as parsed nodes.
+          var refreshing = false;
+          function refreshProposals() {
+            var current = document.getElementById("live-proposals");
+            if (!current || refreshing) { return; }
+            refreshing = true;
+            fetch(window.location.href, { credentials: "same-origin" }).then(function (response) {
+              return response.ok ? response.text() : null;
+            }).then(function (html) {
+              if (html === null) { return; }
+              var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live-proposals");
+              if (fresh) { current.replaceWith(document.importNode(fresh, true)); }
+            }).catch(function () {}).then(function () { refreshing = false; });
+          }
           source.addEventListener("ledger", function (message) {
             var event = JSON.parse(message.data);
+            if (String(event.type).indexOf("proposal_") === 0) { refreshProposals(); return; }
             if (event.type !== "inference_finished") { return; }
             var now = Date.now();
             finished.push(now);

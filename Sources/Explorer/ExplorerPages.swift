@@ -86,7 +86,7 @@ struct ParticipantsPage: Sendable {
 }
 
 /// One participant's line; collateral, jail and the last settlement come from modules Collateral,
-/// Slashing and Rewards ("—" when the node cannot say).
+/// Slashing and Rewards ("—" when the node cannot say); health from its API node's `/health`.
 struct ParticipantRow: Sendable {
     var address: String
     var url: String
@@ -100,8 +100,13 @@ struct ParticipantRow: Sendable {
     var missed: String
     var invalidated: String
     var collateral: String
+    /// `no`, `jailed until H` (the first height it may unjail) or `tombstoned`.
     var jailed: String
+    var isJailed: Bool
     var lastSettlement: String
+    /// `ok, 3 ms`, `down`, `no answer`, `HTTP 503`, or "—" where not probed.
+    var health: String
+    var healthy: Bool
 }
 
 /// `GET /explorer/participant/{address}`.
@@ -258,11 +263,76 @@ struct Attribute: Sendable {
     var value: String
 }
 
-/// `GET /explorer/proposals`: governance (issue 17) adds its query; until then the page says so.
+/// `GET /explorer/proposals`: every proposal (PROTOCOL §10), newest first, with the tally the
+/// votes give now while the vote runs and the final one after.
 struct ProposalsPage: Sendable {
     var frame: PageFrame
-    var available: Bool
-    var note: String
+    var proposals: [ProposalRow]
+}
+
+struct ProposalRow: Sendable {
+    var id: String
+    var title: String
+    var kind: String
+    var status: String
+    var open: Bool
+    var deposit: String
+    var votingEndHeight: String
+    var tally: TallyFacts
+}
+
+/// A tally in voting power (epoch weight) with each option's share of the epoch's total power.
+struct TallyFacts: Sendable {
+    var counted: Bool
+    var epoch: String
+    var totalPower: String
+    var yes: String
+    var yesShare: String
+    var no: String
+    var noShare: String
+    var abstain: String
+    var abstainShare: String
+    var veto: String
+    var vetoShare: String
+    var turnout: String
+}
+
+/// `GET /explorer/proposal/{id}`.
+struct ProposalPage: Sendable {
+    var frame: PageFrame
+    var id: String
+    var title: String
+    var summary: String
+    var kind: String
+    var content: String
+    var proposer: String
+    var status: String
+    var open: Bool
+    var expedited: Bool
+    var outcomeNow: String
+    var outcome: String
+    var depositFate: String
+    var submitHeight: String
+    var depositEndHeight: String
+    var votingStartHeight: String
+    var votingEndHeight: String
+    var blocksLeft: String
+    var totalDeposit: String
+    var deposits: [ProposalDepositRow]
+    var tally: TallyFacts
+    var votes: [ProposalVoteRow]
+}
+
+struct ProposalDepositRow: Sendable {
+    var depositor: String
+    var amount: String
+}
+
+struct ProposalVoteRow: Sendable {
+    var voter: String
+    var option: String
+    var power: String
+    var height: String
 }
 
 /// A 400/404/502 page.

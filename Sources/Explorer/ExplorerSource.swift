@@ -3,10 +3,12 @@ import GonkaClient
 import GonkaCore
 
 /// Reads what a page shows from one chain node's RPC (docs/RPC.md) and shapes it for the
-/// templates. Every figure is the node's answer as it gave it; nothing is cached, so a page is
-/// never older than its request.
+/// templates. Every figure is the node's answer as it gave it; nothing from the chain is cached, so
+/// a page is never older than its request (only the API nodes' health is kept for a few seconds).
 struct ExplorerSource: Sendable {
     let client: ChainClient
+    /// The participants' API nodes' health, probed with a short deadline and kept a few seconds.
+    var health = ExplorerHealth()
     /// Rows of the blocks page and of the overview's latest blocks.
     static let blocksPerPage: UInt64 = 20
     static let overviewBlocks: UInt64 = 10
@@ -123,13 +125,35 @@ struct ExplorerSource: Sendable {
         }
         let standing = try? await client.validationEpoch()
         let byAddress = Self.standings(standing)
-        var rows: [ParticipantRow] = []
-        for p in list.sorted(by: { ($0.weight, $1.address) > ($1.weight, $0.address) }) {
-            rows.append(Self.row(p, standing: byAddress[p.address], money: await money(of: p.address)))
+        // The health probes run while the chain is asked; they end within ExplorerHealth.budget.
+        async let healths = health.check(list.map(\.url))
+        let monies = await Self.gather(list.map(\.address)) { [self] address in await money(of: address) }
+        let answers = await healths
+        let rows = list.sorted(by: { ($0.weight, $1.address) > ($1.weight, $0.address) }).map { p in
+            Self.row(p, standing: byAddress[p.address], money: monies[p.address] ?? Money(), health: answers[p.url])
         }
         return ParticipantsPage(
             frame: frame, epoch: list.compactMap(\.epoch).max().map(String.init) ?? ExplorerFormat.missing,
             participants: rows)
+    }
+
+    /// `load` of every key, at most `limit` at once.
+    static func gather<Key: Hashable & Sendable, Value: Sendable>(
+        _ keys: [Key], limit: Int = 8, _ load: @escaping @Sendable (Key) async -> Value
+    ) async -> [Key: Value] {
+        await withTaskGroup(of: (Key, Value).self) { group in
+            var next = keys.makeIterator()
+            for _ in 0..<limit {
+                guard let key = next.next() else { break }
+                group.addTask { (key, await load(key)) }
+            }
+            var values: [Key: Value] = [:]
+            while let (key, value) = await group.next() {
+                values[key] = value
+                if let key = next.next() { group.addTask { (key, await load(key)) } }
+            }
+            return values
+        }
     }
 
     static func standings(_ info: ValidationEpochInfo?) -> [String: ValidationStandingInfo] {
@@ -158,7 +182,16 @@ struct ExplorerSource: Sendable {
         return "\(amount) \(fate) (epoch \(s.epoch))"
     }
 
-    static func row(_ p: ParticipantInfo, standing: ValidationStandingInfo?, money: Money = Money()) -> ParticipantRow {
+    /// "no", "jailed until H" or "tombstoned" (PROTOCOL §9).
+    static func jailText(_ c: CollateralInfo?) -> String {
+        guard let c else { return ExplorerFormat.missing }
+        return c.tombstoned ? "tombstoned" : c.jailed ? "jailed until \(c.jailedUntil)" : "no"
+    }
+
+    static func row(
+        _ p: ParticipantInfo, standing: ValidationStandingInfo?, money: Money = Money(),
+        health: ExplorerHealth.Answer? = nil
+    ) -> ParticipantRow {
         ParticipantRow(
             address: p.address, url: p.url, weight: ExplorerFormat.grouped(p.weight),
             votingPower: ExplorerFormat.grouped(p.validatorPower),
@@ -168,9 +201,10 @@ struct ExplorerSource: Sendable {
             missed: standing.map { ExplorerFormat.grouped($0.missed) } ?? ExplorerFormat.missing,
             invalidated: standing.map { ExplorerFormat.grouped($0.invalidated) } ?? ExplorerFormat.missing,
             collateral: money.collateral.map { ExplorerFormat.amount($0.deposit) } ?? ExplorerFormat.missing,
-            jailed: money.collateral.map { $0.tombstoned ? "tombstoned" : $0.jailed ? "jailed" : "no" }
-                ?? ExplorerFormat.missing,
-            lastSettlement: settlementText(money.settlements.first))
+            jailed: jailText(money.collateral),
+            isJailed: money.collateral.map { $0.jailed || $0.tombstoned } ?? false,
+            lastSettlement: settlementText(money.settlements.first),
+            health: (health ?? .notProbed).text, healthy: health?.ok ?? false)
     }
 
     func participant(_ text: String) async throws(ExplorerError) -> ParticipantPage {
@@ -188,6 +222,7 @@ struct ExplorerSource: Sendable {
             throw .notFound("Unknown participant", "No participant \(address) is registered on this chain.")
         }
         let standing = Self.standings(try? await client.validationEpoch())[info.address]
+        async let healths = health.check([info.url])
         let money = await money(of: info.address)
         let settled = Dictionary(money.settlements.map { ($0.epoch, $0) }, uniquingKeysWith: { a, _ in a })
         let misses = try? await client.misses(address)
@@ -213,7 +248,8 @@ struct ExplorerSource: Sendable {
         }
         return ParticipantPage(
             frame: PageFrame(title: "Participant", chainID: frame.chainID, height: frame.height, tab: "Participants"),
-            row: Self.row(info, standing: standing, money: money), registeredHeight: String(info.registeredHeight),
+            row: Self.row(info, standing: standing, money: money, health: await healths[info.url]),
+            registeredHeight: String(info.registeredHeight),
             consensusKey: info.consensusPubkey,
             missesReported: misses.map { String($0.reported) } ?? ExplorerFormat.missing,
             missesExpired: misses.map { String($0.expired) } ?? ExplorerFormat.missing,
@@ -371,9 +407,78 @@ struct ExplorerSource: Sendable {
 
     func proposals() async throws(ExplorerError) -> ProposalsPage {
         let frame = try await frame("Proposals", tab: "Proposals")
-        return ProposalsPage(
-            frame: frame, available: false,
-            note: "Governance (PROTOCOL §10) is not on this chain yet: there are no proposals to show.")
+        let client = client
+        let list = try await ask("The proposals") { () async throws(ChainClientError) in try await client.proposals() }
+        // A running vote's tally is computed by the node on request (`/query/proposal/ID`); a
+        // decided proposal carries its final one.
+        let open = list.filter { $0.status == "voting_period" }.map(\.id)
+        let live = await Self.gather(open) { id in try? await client.proposal(id) }
+        let rows = list.sorted { $0.id > $1.id }.map { p in
+            ProposalRow(
+                id: String(p.id), title: p.title, kind: p.kind, status: p.status, open: p.status == "voting_period",
+                deposit: ExplorerFormat.amount(p.totalDeposit),
+                votingEndHeight: p.votingEndHeight > 0 ? String(p.votingEndHeight) : ExplorerFormat.missing,
+                tally: Self.tally((live[p.id] ?? nil)?.tally ?? p.finalTally, of: p))
+        }
+        return ProposalsPage(frame: frame, proposals: rows)
+    }
+
+    /// A proposal's tally as shown; not counted while it waits for its deposit, or when it never
+    /// came to a vote.
+    static func tally(_ t: TallyInfo, of p: ProposalInfo) -> TallyFacts {
+        let counted = p.status == "voting_period" || (p.votingStartHeight > 0 && t.totalPower > 0)
+        let total = t.totalPower
+        let cast = t.yes &+ t.no &+ t.abstain &+ t.noWithVeto
+        func figure(_ n: UInt64) -> String { counted ? ExplorerFormat.grouped(n) : ExplorerFormat.missing }
+        func share(_ n: UInt64) -> String { counted ? ExplorerFormat.percent(n, of: total) : ExplorerFormat.missing }
+        return TallyFacts(
+            counted: counted, epoch: counted ? String(t.epoch) : ExplorerFormat.missing, totalPower: figure(total),
+            yes: figure(t.yes), yesShare: share(t.yes), no: figure(t.no), noShare: share(t.no),
+            abstain: figure(t.abstain), abstainShare: share(t.abstain), veto: figure(t.noWithVeto),
+            vetoShare: share(t.noWithVeto), turnout: share(cast))
+    }
+
+    /// A proposal id from the path: digits only, at most 20 of them.
+    static func proposalID(_ text: String) throws(ExplorerError) -> UInt64 {
+        guard !text.isEmpty, text.utf8.count <= 20, text.utf8.allSatisfy({ (48...57).contains($0) }),
+            let value = UInt64(text)
+        else { throw .badRequest("Not a proposal id", "A proposal is named by its number, e.g. /explorer/proposal/1.") }
+        return value
+    }
+
+    func proposal(_ text: String) async throws(ExplorerError) -> ProposalPage {
+        let id = try Self.proposalID(text)
+        let frame = try await frame("Proposal \(id)", tab: "Proposals")
+        let found = try await ask("Proposal \(id)") { () async throws(ChainClientError) in
+            try await client.proposal(id)
+        }
+        guard let detail = found else {
+            throw .notFound("Unknown proposal", "No proposal \(id) has been submitted on this chain.")
+        }
+        let p = detail.proposal
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let content = (try? encoder.encode(p.content)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let open = p.status == "voting_period" || p.status == "deposit_period"
+        func height(_ h: UInt64) -> String { h > 0 ? String(h) : ExplorerFormat.missing }
+        return ProposalPage(
+            frame: frame, id: String(p.id), title: p.title, summary: p.summary, kind: p.kind, content: content,
+            proposer: p.proposer, status: p.status, open: open, expedited: p.expedited,
+            outcomeNow: detail.outcomeNow.isEmpty ? ExplorerFormat.missing : detail.outcomeNow,
+            outcome: p.outcome.isEmpty ? ExplorerFormat.missing : p.outcome,
+            depositFate: p.depositFate.isEmpty ? ExplorerFormat.missing : p.depositFate,
+            submitHeight: height(p.submitHeight), depositEndHeight: height(p.depositEndHeight),
+            votingStartHeight: height(p.votingStartHeight), votingEndHeight: height(p.votingEndHeight),
+            blocksLeft: String(detail.blocksLeft), totalDeposit: ExplorerFormat.amount(p.totalDeposit),
+            deposits: p.deposits.map {
+                ProposalDepositRow(depositor: $0.depositor, amount: ExplorerFormat.amount($0.amount))
+            },
+            tally: Self.tally(detail.tally, of: p),
+            votes: detail.votes.map {
+                ProposalVoteRow(
+                    voter: $0.voter, option: $0.option, power: ExplorerFormat.grouped($0.power),
+                    height: String($0.height))
+            })
     }
 
     // MARK: Search

@@ -82,14 +82,16 @@ enum ExplorerTemplates {
         <p>Weights of epoch {{epoch}}; validation standing of the epoch inference counts toward now.</p>
         <table id="participants"><thead><tr><th>address</th><th>API URL</th><th>weight</th><th>voting power</th>
         <th>reputation</th><th>status</th><th>validation</th><th>served</th><th>executor misses</th>
-        <th>invalidated</th><th>collateral</th><th>jailed</th><th>last settlement</th></tr></thead><tbody>
+        <th>invalidated</th><th>collateral</th><th>jailed</th><th>last settlement</th><th>API node</th></tr></thead><tbody>
         {{#participants}}<tr data-address="{{address}}"><td><a href="/explorer/participant/{{address}}">{{address}}</a></td>
         <td class="url">{{url}}</td><td class="num weight">{{weight}}</td><td class="num power">{{votingPower}}</td>
         <td class="num reputation">{{reputation}}</td><td class="status">{{status}}</td>
         <td class="validation{{#invalid}} bad{{/invalid}}">{{validationStatus}}</td><td class="num">{{served}}</td>
         <td class="num missed">{{missed}}</td><td class="num invalidated">{{invalidated}}</td>
-        <td class="num">{{collateral}}</td><td>{{jailed}}</td><td>{{lastSettlement}}</td></tr>{{/participants}}
-        {{^participants}}<tr><td colspan="13">No participants.</td></tr>{{/participants}}
+        <td class="num collateral">{{collateral}}</td><td class="jailed{{#isJailed}} bad{{/isJailed}}">{{jailed}}</td>
+        <td class="settlement">{{lastSettlement}}</td>
+        <td class="health{{#healthy}} good{{/healthy}}">{{health}}</td></tr>{{/participants}}
+        {{^participants}}<tr><td colspan="14">No participants.</td></tr>{{/participants}}
         </tbody></table>
         {{/content}}{{/layout}}
         """
@@ -106,13 +108,15 @@ enum ExplorerTemplates {
         <dt>reputation</dt><dd id="reputation">{{reputation}}</dd>
         <dt>served this epoch</dt><dd>{{served}}</dd>
         <dt>invalidated</dt><dd id="invalidated">{{invalidated}}</dd>
-        <dt>collateral</dt><dd>{{collateral}}</dd>
-        <dt>jailed</dt><dd>{{jailed}}</dd>
-        <dt>last settlement</dt><dd>{{lastSettlement}}</dd>
+        <dt>executor misses this epoch</dt><dd id="missed">{{missed}}</dd>
+        <dt>collateral</dt><dd id="collateral">{{collateral}}</dd>
+        <dt>jailed</dt><dd id="jailed">{{jailed}}</dd>
+        <dt>last settlement</dt><dd id="last-settlement">{{lastSettlement}}</dd>
+        <dt>API node</dt><dd id="health">{{health}}</dd>
         {{/row}}
         <dt>registered at</dt><dd>{{registeredHeight}}</dd>
         <dt>consensus key</dt><dd class="hash">{{consensusKey}}</dd>
-        <dt>executor misses</dt><dd id="misses">{{missesReported}} reported, {{missesExpired}} expired
+        <dt>executor misses (all time)</dt><dd id="misses">{{missesReported}} reported, {{missesExpired}} expired
          (last at {{missesLastHeight}})</dd>
         <dt>LLR (threshold)</dt><dd>{{llr}} ({{llrThreshold}})</dd>
         <dt>checked / validations done</dt><dd>{{checked}} / {{validationsDone}}</dd>
@@ -215,7 +219,65 @@ enum ExplorerTemplates {
 
     static let proposals = """
         {{<layout}}{{$content}}
-        <section id="proposals"><p>{{note}}</p></section>
+        <p>Voting power is epoch weight; shares are of the epoch's total power. A running vote's tally is
+        the one its votes give now, and is refreshed as votes arrive.</p>
+        <div id="live-proposals" data-live-refresh="proposal">
+        <table id="proposals"><thead><tr><th>id</th><th>title</th><th>kind</th><th>status</th><th>deposit</th>
+        <th>voting ends</th><th>yes</th><th>no</th><th>abstain</th><th>no with veto</th><th>turnout</th></tr></thead><tbody>
+        {{#proposals}}<tr data-proposal="{{id}}"><td><a href="/explorer/proposal/{{id}}">{{id}}</a></td>
+        <td class="title"><a href="/explorer/proposal/{{id}}">{{title}}</a></td><td>{{kind}}</td>
+        <td class="status{{#open}} open{{/open}}">{{status}}</td><td class="num deposit">{{deposit}}</td>
+        <td class="num voting-end">{{votingEndHeight}}</td>
+        {{#tally}}<td class="num yes">{{yes}} <span class="share">{{yesShare}}</span></td>
+        <td class="num no">{{no}} <span class="share">{{noShare}}</span></td>
+        <td class="num abstain">{{abstain}} <span class="share">{{abstainShare}}</span></td>
+        <td class="num veto">{{veto}} <span class="share">{{vetoShare}}</span></td>
+        <td class="num turnout">{{turnout}}</td>{{/tally}}</tr>{{/proposals}}
+        {{^proposals}}<tr><td colspan="11">No proposals yet.</td></tr>{{/proposals}}
+        </tbody></table>
+        </div>
+        {{/content}}{{/layout}}
+        """
+
+    static let proposal = """
+        {{<layout}}{{$content}}
+        <div id="live-proposals" data-live-refresh="proposal">
+        <dl class="facts" id="proposal">
+        <dt>id</dt><dd id="proposal-id">{{id}}</dd>
+        <dt>title</dt><dd id="title">{{title}}</dd>
+        <dt>summary</dt><dd id="summary">{{summary}}</dd>
+        <dt>kind</dt><dd id="kind">{{kind}}{{#expedited}} (expedited){{/expedited}}</dd>
+        <dt>proposer</dt><dd><a href="/explorer/participant/{{proposer}}">{{proposer}}</a></dd>
+        <dt>status</dt><dd id="status">{{status}}</dd>
+        <dt>outcome now</dt><dd id="outcome-now">{{outcomeNow}}</dd>
+        <dt>outcome</dt><dd id="outcome">{{outcome}}{{#open}} (open){{/open}}</dd>
+        <dt>deposit</dt><dd id="deposit">{{totalDeposit}}</dd>
+        <dt>deposit fate</dt><dd>{{depositFate}}</dd>
+        <dt>heights</dt><dd>submitted {{submitHeight}}, deposit until {{depositEndHeight}}, vote
+         {{votingStartHeight}} to <span id="voting-end">{{votingEndHeight}}</span> ({{blocksLeft}} blocks left)</dd>
+        </dl>
+        <h2>Tally</h2>
+        {{#tally}}<table id="tally"><thead><tr><th>option</th><th>power</th><th>share of total power</th></tr></thead><tbody>
+        <tr><td>yes</td><td class="num yes">{{yes}}</td><td class="num yes-share">{{yesShare}}</td></tr>
+        <tr><td>no</td><td class="num no">{{no}}</td><td class="num no-share">{{noShare}}</td></tr>
+        <tr><td>abstain</td><td class="num abstain">{{abstain}}</td><td class="num abstain-share">{{abstainShare}}</td></tr>
+        <tr><td>no with veto</td><td class="num veto">{{veto}}</td><td class="num veto-share">{{vetoShare}}</td></tr>
+        <tr><td>turnout</td><td></td><td class="num turnout">{{turnout}}</td></tr>
+        </tbody></table>
+        <p>total power <span id="total-power">{{totalPower}}</span> (weights of epoch {{epoch}})</p>{{/tally}}
+        <h2>Votes</h2>
+        <table id="votes"><thead><tr><th>voter</th><th>option</th><th>power</th><th>height</th></tr></thead><tbody>
+        {{#votes}}<tr><td><a href="/explorer/participant/{{voter}}">{{voter}}</a></td><td>{{option}}</td>
+        <td class="num">{{power}}</td><td class="num">{{height}}</td></tr>{{/votes}}
+        {{^votes}}<tr><td colspan="4">No votes yet.</td></tr>{{/votes}}
+        </tbody></table>
+        <h2>Deposits</h2>
+        <table id="deposits"><thead><tr><th>depositor</th><th>amount</th></tr></thead><tbody>
+        {{#deposits}}<tr><td>{{depositor}}</td><td class="num">{{amount}}</td></tr>{{/deposits}}
+        </tbody></table>
+        <h2>Content</h2>
+        <pre id="content">{{content}}</pre>
+        </div>
         {{/content}}{{/layout}}
         """
 
@@ -230,6 +292,7 @@ enum ExplorerTemplates {
     static let all: [(name: String, source: String)] = [
         ("layout", layout), ("overview", overview), ("participants", participants), ("participant", participant),
         ("inference", inference), ("blocks", blocks), ("block", block), ("tx", tx), ("proposals", proposals),
+        ("proposal", proposal),
         ("error", error),
     ]
 

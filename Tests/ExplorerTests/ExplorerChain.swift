@@ -9,11 +9,18 @@ import Logging
 import Storage
 
 /// A single-validator chain node running in the test process (fast timeouts, real sockets) whose
-/// participant registered an API URL with HTML in it, with one inference started and finished.
+/// participant registered an API URL with HTML in it, with one inference started and finished, a
+/// collateral deposit, and two governance proposals with HTML in their titles: one in its vote
+/// (the participant voted yes; the vote runs far longer than any test) and one waiting for its
+/// deposit.
 final class ExplorerChain: Sendable {
     /// What the participant registered as its URL: a tag the pages must show as text.
     static let hostileURL = "http://127.0.0.1:9000/\"><script>alert(1)</script>"
     static let model = Genesis.Model.devnetDefault
+    /// A proposal title and summary the pages must show as text.
+    static let hostileTitle = "</td><script>alert(\"gov\")</script>"
+    static let hostileSummary = "<img src=x onerror=alert(2)> & more"
+    static let collateral: UInt64 = 50 * Amount.ngonkaPerGNK
 
     let root: URL
     let node: Node
@@ -21,6 +28,9 @@ final class ExplorerChain: Sendable {
     let client: ChainClient
     let participant: Address
     let inferenceID: String
+    /// The proposal in its vote, and the one in its deposit period.
+    let votingProposal: UInt64
+    let depositProposal: UInt64
 
     init() async throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("explorer-\(UUID().uuidString)")
@@ -29,8 +39,10 @@ final class ExplorerChain: Sendable {
         let consensus = TestChain.key(seed: 9, index: 2000)
         let account = TestChain.key(seed: 9, index: 3000)
         participant = account.publicKey.address
+        var params = wallet.genesis.params
+        params.governance.votingPeriodBlocks = 1_000_000
         let genesis = Genesis(
-            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: wallet.genesis.params,
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: wallet.genesis.accounts,
             validators: [
                 Genesis.Validator(
@@ -83,6 +95,40 @@ final class ExplorerChain: Sendable {
         let finished = try await client.broadcast(try wallet.dutyTx([Wire.Msg(finish)], by: account), mode: .commit)
         guard finished.code == 0 else { throw ExplorerTestError("finish refused: \(finished.log)") }
         inferenceID = request.inferenceID
+
+        // Money for fees and deposits, a collateral deposit, two proposals and a vote.
+        let participant = participant
+        let client = client
+        func commit(_ messages: [Wire.Msg], by key: SigningKey) async throws {
+            let result = try await client.broadcast(
+                try wallet.sign(wallet.body(messages, signer: key), by: key), mode: .commit)
+            guard result.code == 0 else { throw ExplorerTestError("tx refused: \(result.log)") }
+        }
+        try await commit(
+            [.send(from: wallet.address(0), to: participant, amount: 600 * Amount.ngonkaPerGNK)], by: wallet.accounts[0]
+        )
+        var collateral = Wire.MsgDepositCollateral()
+        collateral.participant = participant.description
+        collateral.amount = Self.collateral
+        try await commit([Wire.Msg(collateral)], by: account)
+        for deposit in [params.governance.minDeposit, params.governance.minDeposit / 4] {
+            var submit = Wire.MsgSubmitProposal()
+            submit.proposer = participant.description
+            submit.deposit = deposit
+            submit.title = Self.hostileTitle
+            submit.summary = Self.hostileSummary
+            submit.content.text = Wire.TextProposal()
+            try await commit([Wire.Msg(submit)], by: account)
+        }
+        let proposals = try await client.proposals()
+        guard proposals.count == 2 else { throw ExplorerTestError("\(proposals.count) proposals, expected 2") }
+        votingProposal = proposals[0].id
+        depositProposal = proposals[1].id
+        var vote = Wire.MsgVote()
+        vote.voter = participant.description
+        vote.proposalID = votingProposal
+        vote.option = .yes
+        try await commit([Wire.Msg(vote)], by: account)
     }
 
     func stop() async {

@@ -102,10 +102,6 @@ import Testing
                     #expect(html.contains("href=\"/explorer/block/\(tx.height)\""))
                     #expect(html.contains(tx.code == 0 ? "success" : "failed"))
                 }
-                try await http.execute(uri: "/explorer/proposals", method: .get) { response in
-                    #expect(response.status == .ok)
-                    #expect(Self.text(response.body).contains("Governance"))
-                }
                 for (path, type) in [("/explorer/style.css", "text/css"), ("/explorer/live.js", "text/javascript")] {
                     try await http.execute(uri: path, method: .get) { response in
                         #expect(response.status == .ok)
@@ -118,6 +114,164 @@ import Testing
             throw error
         }
         await chain.stop()
+    }
+
+    /// The participants pages' collateral, jail, last settlement, executor misses and invalidations
+    /// are the chain's own answers to `/query/collateral`, `/query/rewards`, `/query/misses` and
+    /// `/query/validations`, fetched here independently of the explorer.
+    @Test(.timeLimit(.minutes(2))) func participantColumnsAreTheChainsAnswers() async throws {
+        let chain = try await ExplorerChain()
+        do {
+            let client = chain.client
+            let collateral = try await client.collateral(chain.participant)
+            #expect(collateral.deposit == Amount(ngonka: ExplorerChain.collateral))
+            let jailed =
+                collateral.tombstoned
+                ? "tombstoned" : collateral.jailed ? "jailed until \(collateral.jailedUntil)" : "no"
+            let settlements = try await client.rewards(chain.participant)
+            let standing = try await client.validationEpoch().participants.first {
+                $0.address == chain.participant.description
+            }
+            let missed = standing.map { String($0.missed) } ?? "—"
+            let invalidated = standing.map { String($0.invalidated) } ?? "—"
+            let misses = try await client.misses(chain.participant)
+            try await Self.explorer(client).test(.router) { http in
+                try await http.execute(uri: "/explorer/participants", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<td class=\"num collateral\">\(collateral.deposit)</td>"))
+                    #expect(html.contains("<td class=\"jailed\">\(jailed)</td>"))
+                    #expect(html.contains("<td class=\"num missed\">\(missed)</td>"))
+                    #expect(html.contains("<td class=\"num invalidated\">\(invalidated)</td>"))
+                    #expect(html.contains("<td class=\"settlement\">\(Self.settlement(settlements.first))</td>"))
+                    // The participant's URL is not a plain http://host:port: never probed.
+                    #expect(html.contains("<td class=\"health\">—</td>"))
+                    Self.expectEscaped(html)
+                }
+                try await http.execute(uri: "/explorer/participant/\(chain.participant)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<dd id=\"collateral\">\(collateral.deposit)</dd>"))
+                    #expect(html.contains("<dd id=\"jailed\">\(jailed)</dd>"))
+                    #expect(html.contains("<dd id=\"missed\">\(missed)</dd>"))
+                    #expect(html.contains("<dd id=\"last-settlement\">\(Self.settlement(settlements.first))</dd>"))
+                    #expect(html.contains("\(misses.reported) reported, \(misses.expired) expired"))
+                    Self.expectEscaped(html)
+                }
+            }
+        } catch {
+            await chain.stop()
+            throw error
+        }
+        await chain.stop()
+    }
+
+    /// The newest settlement as the pages write it: amount, fate and epoch; "—" without one.
+    static func settlement(_ s: SettlementInfo?) -> String {
+        guard let s else { return "—" }
+        let fate = s.reason.isEmpty ? s.status : "\(s.status): \(s.reason)"
+        return "\(Amount(ngonka: s.reward + s.work).gnkString) \(fate) (epoch \(s.epoch))"
+    }
+
+    /// `part` of `whole` in percent, one decimal, rounded half up.
+    static func percent(_ part: UInt64, of whole: UInt64) -> String {
+        guard whole > 0 else { return "—" }
+        let tenths = (part * 1000 + whole / 2) / whole
+        return "\(tenths / 10).\(tenths % 10) %"
+    }
+
+    /// The proposals page and a proposal's page: status, deposit, voting end and the tally with
+    /// its shares equal the chain's `/query/proposals` and `/query/proposal/ID`; the titles
+    /// (`<script>` in them) render as text.
+    @Test(.timeLimit(.minutes(2))) func proposalsShowTheChainsTallies() async throws {
+        let chain = try await ExplorerChain()
+        do {
+            let client = chain.client
+            let proposals = try await client.proposals()
+            let detail = try #require(try await client.proposal(chain.votingProposal))
+            let tally = detail.tally
+            #expect(detail.proposal.status == "voting_period")
+            #expect(tally.yes > 0 && tally.yes == tally.totalPower)
+            try await Self.explorer(client).test(.router) { http in
+                try await http.execute(uri: "/", method: .get) { response in
+                    #expect(Self.text(response.body).contains("<a href=\"/explorer/proposals\">Proposals</a>"))
+                }
+                try await http.execute(uri: "/explorer/proposals", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    for p in proposals {
+                        #expect(html.contains("<tr data-proposal=\"\(p.id)\">"))
+                        #expect(html.contains("<td class=\"num deposit\">\(p.totalDeposit)</td>"))
+                    }
+                    let voting = try #require(Self.row("data-proposal=\"\(chain.votingProposal)\"", in: html))
+                    #expect(voting.contains("<td class=\"status open\">voting_period</td>"))
+                    #expect(voting.contains("<td class=\"num voting-end\">\(detail.proposal.votingEndHeight)</td>"))
+                    #expect(
+                        voting.contains(
+                            "<td class=\"num yes\">\(tally.yes) <span class=\"share\">"
+                                + "\(Self.percent(tally.yes, of: tally.totalPower))</span></td>"))
+                    #expect(voting.contains("<td class=\"num no\">\(tally.no) <span class=\"share\">0.0 %</span></td>"))
+                    let waiting = try #require(Self.row("data-proposal=\"\(chain.depositProposal)\"", in: html))
+                    #expect(waiting.contains("<td class=\"status\">deposit_period</td>"))
+                    #expect(waiting.contains("<td class=\"num yes\">— <span class=\"share\">—</span></td>"))
+                    Self.expectTitleEscaped(html)
+                }
+                try await http.execute(uri: "/explorer/proposal/\(chain.votingProposal)", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let html = Self.text(response.body)
+                    #expect(html.contains("<dd id=\"status\">voting_period</dd>"))
+                    #expect(html.contains("<dd id=\"deposit\">\(detail.proposal.totalDeposit)</dd>"))
+                    #expect(html.contains("<dd id=\"outcome-now\">\(detail.outcomeNow)</dd>"))
+                    #expect(html.contains("<td class=\"num yes\">\(tally.yes)</td>"))
+                    #expect(
+                        html.contains(
+                            "<td class=\"num yes-share\">\(Self.percent(tally.yes, of: tally.totalPower))</td>"))
+                    #expect(html.contains("<span id=\"total-power\">\(tally.totalPower)</span>"))
+                    for vote in detail.votes {
+                        #expect(
+                            html.contains(
+                                "<a href=\"/explorer/participant/\(vote.voter)\">\(vote.voter)</a></td><td>\(vote.option)</td>"
+                            ))
+                    }
+                    #expect(html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; more"))
+                    Self.expectTitleEscaped(html)
+                }
+                let unknown = (proposals.map(\.id).max() ?? 0) + 100
+                let cases: [(uri: String, status: HTTPResponse.Status, says: String)] = [
+                    ("/explorer/proposal/\(unknown)", .notFound, "Unknown proposal"),
+                    ("/explorer/proposal/abc", .badRequest, "Not a proposal id"),
+                    ("/explorer/proposal/-1", .badRequest, "Not a proposal id"),
+                    ("/explorer/proposal/1.5", .badRequest, "Not a proposal id"),
+                    ("/explorer/proposal/99999999999999999999999", .badRequest, "Not a proposal id"),
+                    ("/explorer/proposal/%3Cscript%3E", .badRequest, "Not a proposal id"),
+                ]
+                for item in cases {
+                    try await http.execute(uri: item.uri, method: .get) { response in
+                        #expect(response.status == item.status, "\(item.uri)")
+                        let html = Self.text(response.body)
+                        #expect(html.contains(item.says), "\(item.uri): \(html.prefix(300))")
+                        #expect(!html.contains("<script>"), "\(item.uri)")
+                    }
+                }
+            }
+        } catch {
+            await chain.stop()
+            throw error
+        }
+        await chain.stop()
+    }
+
+    /// The table row holding `marker`, from its `<tr` to its `</tr>`.
+    static func row(_ marker: String, in html: String) -> String? {
+        guard let at = html.range(of: marker), let end = html[at.upperBound...].range(of: "</tr>") else { return nil }
+        return String(html[at.lowerBound..<end.upperBound])
+    }
+
+    /// The proposals' title is on the page as text only.
+    static func expectTitleEscaped(_ html: String) {
+        #expect(html.contains("&lt;/td&gt;&lt;script&gt;alert(&quot;gov&quot;)&lt;/script&gt;"))
+        #expect(!html.contains("<script>alert"))
+        #expect(!html.contains("<img src=x"))
     }
 
     /// The participant's URL is on the page as text: escaped, never as a tag.

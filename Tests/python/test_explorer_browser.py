@@ -4,9 +4,13 @@ participant registered with HTML in its API URL. Headless Chromium (Debian's `ch
 over the DevTools protocol on a pipe, Tests/python/headless.py) loads every page from node 0's API
 port and from `gonka explorer --node RPC`, and checks:
 * the figures shown equal the chain's answers: the height (within a couple of blocks), the epoch,
-  each participant's weight and status, the inference's cost, refund and status;
-* the height moves on without a reload (the live relay of the chain's event stream);
-* the hostile URL is shown as text, and the page runs no script but its own;
+  each participant's weight, status, collateral and jail, the inference's cost, refund and status,
+  a governance proposal's status, deposit and tally (yes/no shares of the total power);
+* each devnet API node's health column reads "ok, N ms";
+* the height moves on without a reload (the live relay of the chain's event stream), and so does
+  an open proposal's tally when a vote changes;
+* the hostile URL, and a proposal title with a script tag in it, are shown as text, and the page
+  runs no script but its own;
 * no console error, exception, CSP violation or failed load on any page;
 * bad input (unknown participant, malformed inference id, block above the tip, a huge query
   string) gets a 404 or 400 page, never a 500.
@@ -32,6 +36,7 @@ import urllib.request
 from headless import Browser, chromium_binary
 
 HOSTILE_URL = 'http://127.0.0.1:1/"><script>window.pwned=1</script>'
+HOSTILE_TITLE = '</td><script>window.pwned=1</script> text proposal'
 
 
 def model_path():
@@ -43,6 +48,14 @@ def model_path():
 
 def grouped(n):
     return "{:,}".format(n)
+
+
+def percent(part, whole):
+    """As the explorer writes a share: one decimal, rounded half up, "—" of nothing."""
+    if whole == 0:
+        return "—"
+    tenths = (part * 1000 + whole // 2) // whole
+    return "%d.%d %%" % (tenths // 10, tenths % 10)
 
 
 class ExplorerBrowserTest(unittest.TestCase):
@@ -81,6 +94,7 @@ class ExplorerBrowserTest(unittest.TestCase):
             cls.api = "http://127.0.0.1:%d" % manifest["nodes"][0]["api_port"]
             cls.proxy = "http://127.0.0.1:%d" % manifest["proxy"]["port"]
             cls.register_hostile_participant()
+            cls.proposal_id = cls.one_proposal(manifest)
             cls.inference_id = cls.one_inference()
             cls.start_local_explorer()
             cls.browser = Browser()
@@ -99,6 +113,30 @@ class ExplorerBrowserTest(unittest.TestCase):
         cls.gonka("node", "join", "--home", home, "--peer", cls.rpc, "--url", HOSTILE_URL, "--p2p-listen",
                   "127.0.0.1:0", "--rpc-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0")
         cls.hostile = address
+
+    @classmethod
+    def one_proposal(cls, manifest):
+        """Node 0 deposits collateral and submits a text proposal (its title carries a script tag)
+        with its full deposit, so its vote opens at once; node 0 votes yes and node 1 no."""
+        nodes = manifest["nodes"][:2]
+        for node in nodes:
+            cls.gonka("devnet", "fund", "--dir", cls.devnet, node["account_address"], "160gnk")
+        # A collateral deposit, so the participants pages' collateral column has a figure to get wrong.
+        cls.gonka("tx", "collateral", "deposit", "validator", "7gnk", "--home", nodes[0]["home"], "--node", cls.rpc)
+        path = os.path.join(cls.directory, "proposal.json")
+        with open(path, "w") as f:
+            json.dump({"title": HOSTILE_TITLE, "summary": "<b>not bold</b>", "deposit": "100gnk",
+                       "content": {"text": {}}}, f)
+        cls.gonka("tx", "gov", "submit", path, "--home", nodes[0]["home"], "--from", "validator",
+                  "--node", cls.rpc)
+        found = [p for p in cls.get(cls.rpc + "/query/proposals")["value"] if p["title"] == HOSTILE_TITLE]
+        if not found:
+            raise AssertionError("the proposal is not on chain")
+        proposal_id = found[-1]["id"]
+        for node, option in zip(nodes, ["yes", "no"]):
+            cls.gonka("tx", "gov", "vote", str(proposal_id), option, "--home", node["home"], "--from", "validator",
+                      "--node", cls.rpc)
+        return proposal_id
 
     @classmethod
     def one_inference(cls):
@@ -209,6 +247,20 @@ class ExplorerBrowserTest(unittest.TestCase):
             self.assertEqual(self.text(page, row + ".weight"), grouped(p["weight"]), p["address"])
             self.assertEqual(self.text(page, row + ".status"), p["status"], p["address"])
             self.assertEqual(self.text(page, row + ".power"), grouped(p["validator_power"]), p["address"])
+            collateral = self.get(self.rpc + "/query/collateral/" + p["address"])["value"]
+            self.assertEqual(self.text(page, row + ".collateral"), collateral["deposit"], p["address"])
+            self.assertEqual(self.text(page, row + ".jailed"), self.jail_text(collateral), p["address"])
+        deposits = [self.get(self.rpc + "/query/collateral/" + p["address"])["value"]["deposit"] for p in participants]
+        self.assertTrue(any(d != "0ngonka" for d in deposits), deposits)
+        # Each devnet node's API node answers its /health; the hostile URL is never probed.
+        with open(os.path.join(self.devnet, "devnet.json")) as f:
+            api_urls = {"http://127.0.0.1:%d" % n["api_port"] for n in json.load(f)["nodes"]}
+        probed = [p for p in participants if p["url"].rstrip("/") in api_urls]
+        self.assertGreaterEqual(len(probed), 2)
+        for p in probed:
+            health = self.text(page, "tr[data-address='%s'] .health" % p["address"])
+            self.assertRegex(health, r"^ok, \d+ ms$", p["address"])
+        self.assertEqual(self.text(page, "tr[data-address='%s'] .health" % self.hostile), "—")
         # The hostile URL is text in its cell, not markup.
         self.assertEqual(self.text(page, "tr[data-address='%s'] .url" % self.hostile), HOSTILE_URL)
         page.close()
@@ -217,7 +269,16 @@ class ExplorerBrowserTest(unittest.TestCase):
             self.assertEqual(self.text(page, "#weight"), grouped(p["weight"]))
             self.assertEqual(self.text(page, "#status"), p["status"])
             self.assertEqual(self.text(page, "#url"), p["url"])
+            collateral = self.get(self.rpc + "/query/collateral/" + p["address"])["value"]
+            self.assertEqual(self.text(page, "#collateral"), collateral["deposit"])
+            self.assertEqual(self.text(page, "#jailed"), self.jail_text(collateral))
             page.close()
+
+    @staticmethod
+    def jail_text(collateral):
+        if collateral["tombstoned"]:
+            return "tombstoned"
+        return "jailed until %d" % collateral["jailed_until"] if collateral["jailed"] else "no"
 
     def test_3_inference(self):
         page = self.load("/explorer/inference/" + self.inference_id, "inference")
@@ -245,7 +306,55 @@ class ExplorerBrowserTest(unittest.TestCase):
         self.assertEqual(self.text(page, "#tx-code"), "success" if result["code"] == 0 else
                          "failed (code %d)" % result["code"])
         page.close()
-        page = self.load("/explorer/proposals", "proposals")
+
+    def proposal_now(self):
+        return self.get(self.rpc + "/query/proposal/%d" % self.proposal_id)["value"]
+
+    def test_4b_proposals(self):
+        """The proposals page and the proposal's page show the chain's status, deposit and tally
+        (its answers just before and just after the load agree, else the load is retried: the vote
+        may close meanwhile); the script in the title is text."""
+        for attempt in range(3):
+            before = self.proposal_now()
+            page = self.load("/explorer/proposals", "proposals")
+            after = self.proposal_now()
+            if before == after:
+                break
+            page.close()
+        detail = after
+        tally, proposal = detail["tally"], detail["proposal"]
+        self.assertGreater(tally["yes"], 0)
+        self.assertGreater(tally["no"], 0)
+        row = "tr[data-proposal='%d'] " % self.proposal_id
+        self.assertEqual(self.text(page, row + ".title"), HOSTILE_TITLE)
+        self.assertEqual(self.text(page, row + ".status"), proposal["status"])
+        self.assertEqual(self.text(page, row + ".deposit"), proposal["total_deposit"])
+        self.assertEqual(self.text(page, row + ".voting-end"), str(proposal["voting_end_height"]))
+        total = tally["total_power"]
+        for option, key in [("yes", "yes"), ("no", "no"), ("abstain", "abstain"), ("veto", "no_with_veto")]:
+            self.assertEqual(self.text(page, row + "." + option),
+                             "%s %s" % (grouped(tally[key]), percent(tally[key], total)), option)
+        page.close()
+        page = self.load("/explorer/proposal/%d" % self.proposal_id, "proposal")
+        self.assertEqual(self.text(page, "#title"), HOSTILE_TITLE)
+        self.assertEqual(self.text(page, "#summary"), "<b>not bold</b>")
+        self.assertEqual(self.text(page, "#total-power"), grouped(total))
+        self.assertEqual(self.text(page, "#tally .yes-share"), percent(tally["yes"], total))
+        self.assertEqual(self.text(page, "#tally .no-share"), percent(tally["no"], total))
+        self.assertEqual(page.eval("document.querySelectorAll('#votes tbody a').length"), len(detail["votes"]))
+        # Live: node 1 changes its vote to abstain; the open page's tally follows without a reload.
+        if proposal["status"] == "voting_period" and detail["blocks_left"] > 10:
+            with open(os.path.join(self.devnet, "devnet.json")) as f:
+                node1 = json.load(f)["nodes"][1]
+            self.gonka("tx", "gov", "vote", str(self.proposal_id), "abstain", "--home", node1["home"], "--from",
+                       "validator", "--node", self.rpc)
+            moved = page.wait_for("document.querySelector('#tally .abstain').textContent !== '0'", timeout=30)
+            self.assertTrue(moved, "the tally did not follow the new vote in 30 s")
+            now = self.proposal_now()["tally"]
+            self.assertEqual(self.text(page, "#tally .abstain"), grouped(now["abstain"]))
+            self.assertEqual(self.text(page, "#tally .no"), grouped(now["no"]))
+            self.assertEqual(page.problems(), [])
+            page.screenshot(os.path.join(self.shots, "proposal-live.png"))
         page.close()
 
     def test_5_bad_input_pages(self):
@@ -257,6 +366,8 @@ class ExplorerBrowserTest(unittest.TestCase):
             ("/explorer/inference/not-an-id", 400, "Not an inference id", "400-inference"),
             ("/explorer/block/%d" % (tip + 100000), 404, "No such block", "404-block"),
             ("/explorer/blocks?q=" + "x" * 20000, 400, "Request too long", "400-long-query"),
+            ("/explorer/proposal/%d" % (self.proposal_id + 1000), 404, "Unknown proposal", "404-proposal"),
+            ("/explorer/proposal/x1", 400, "Not a proposal id", "400-proposal"),
         ]
         for path, code, says, shot in cases:
             status, body = self.status_of(self.api + path)
