@@ -1,9 +1,21 @@
 import HTTPTypes
 import Logging
+import MLNode
 import Telemetry
 import Tracing
 
 extension APINode {
+    /// `GET /metrics`: this node's families, then the embedded ML node's (when it has one), with
+    /// the gauges read at scrape time set first.
+    func metricsExposition() -> String {
+        var text = metrics.exposition(txBacklog: txs.backlog())
+        if let embedded = registry.localBackend {
+            if !text.hasSuffix("\n") { text += "\n" }
+            text += embeddedMLMetrics.exposition(load: embedded.load)
+        }
+        return text
+    }
+
     /// A request's trace from its first mark, with a root span when this node exports traces
     /// (`operation`: the span's name; `headers`: where a caller's `traceparent` is read).
     func startTrace(_ first: PathTrace.Mark, operation: String, headers: HTTPFields) -> PathTrace {

@@ -75,7 +75,7 @@ extension APINode {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition(txBacklog: self.txs.backlog()))))
+                body: .init(byteBuffer: ByteBuffer(string: self.metricsExposition())))
         }
         explorer.addRoutes(to: router)
         return router
@@ -461,7 +461,8 @@ public final class APINodeServices: Sendable {
             mlLogger[metadataKey: "component"] = "mlnode"
             out.append(
                 MLNodeServer.application(
-                    backend: embedded, host: "127.0.0.1", port: 0, gracePeriod: grace, logger: mlLogger,
+                    backend: embedded, host: "127.0.0.1", port: 0, metrics: node.embeddedMLMetrics, gracePeriod: grace,
+                    logger: mlLogger,
                     onServerRunning: { port in
                         registry.add(url: "http://127.0.0.1:\(port)", model: embedded.info.id, embedded: true)
                     }))

@@ -22,6 +22,9 @@ public final class APINode: Sendable {
     public let payloads: PayloadStore
     public let txs: TxSender
     public let metrics = APIMetrics()
+    /// The embedded ML node's metrics (vLLM's names under `gonka_mlnode_`), shown in this node's
+    /// `/metrics`: an embedded ML node has no port of its own that Prometheus could scrape.
+    public let embeddedMLMetrics = MLNodeMetrics()
     /// The phase timings of the last requests this node relayed or executed (``PathTrace``).
     public let traces = PathTraceLog()
     /// Payload writes and Finish txs after answers (``FinishQueueService`` runs it).

@@ -15,7 +15,7 @@ public final class MLNodeMetrics: Sendable {
     public init() {}
 
     /// The exposition after reading the backend's current load into the gauges.
-    func exposition(load: MLLoad?) -> String {
+    public func exposition(load: MLLoad?) -> String {
         if let load {
             registry.set("gonka_mlnode_requests_running", [], load.running)
             registry.set("gonka_mlnode_requests_waiting", [], load.waiting)

@@ -101,14 +101,15 @@ public enum MLNodeServer {
     /// The ML node's listener serving `backend` on `host:port` (port 0: any free port; the bound
     /// port is passed to `onServerRunning`), as a lifecycle service: run it directly or in a
     /// `ServiceGroup`. Cancelled, it stops gracefully first; answers still streaming after
-    /// `gracePeriod` are cut (``GracefulService``).
+    /// `gracePeriod` are cut (``GracefulService``). `metrics`: where its requests are counted (an
+    /// API node passes its own, to show an embedded ML node's families in its `/metrics`).
     public static func application(
         backend: some MLBackend, host: String = "127.0.0.1", port: Int, configuration: MLNodeConfiguration = .init(),
-        poc: PocController? = nil, gracePeriod: Duration = .seconds(10), logger: Logger,
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        poc: PocController? = nil, metrics: MLNodeMetrics = MLNodeMetrics(), gracePeriod: Duration = .seconds(10),
+        logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some Service {
         Application(
-            router: router(backend: backend, configuration: configuration, poc: poc, logger: logger),
+            router: router(backend: backend, configuration: configuration, poc: poc, metrics: metrics, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "gonka-mlnode"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger

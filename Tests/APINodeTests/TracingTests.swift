@@ -5,6 +5,7 @@ import GonkaCore
 import GonkaTestTraits
 import HTTPTypes
 import Hummingbird
+import MLNode
 import NIOCore
 import Synchronization
 import Telemetry
@@ -100,6 +101,14 @@ import Testing
                 executorMetrics.value(
                     #"gonka_api_request_outcome_total{role="executor",outcome="completed",reason="ok"}"#)
                     == 1)
+
+            // The embedded ML node's families are in its API node's /metrics (it has no port to scrape).
+            let scraped = try await get(net.apiURLs[executorIndex] + "/metrics").text
+            #expect(scraped.contains("# TYPE gonka_mlnode_generation_tokens_total counter"))
+            #expect(scraped.contains("# TYPE gonka_mlnode_kv_cache_usage_perc gauge"))
+            #expect(
+                net.apiNodes[executorIndex].embeddedMLMetrics.registry.value("gonka_mlnode_generation_tokens_total") > 0
+            )
 
             // Server-Timing is written from the same marks: each phase it names lasts as long
             // as the span of that phase (to its 3 decimals of a millisecond).

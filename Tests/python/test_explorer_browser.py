@@ -422,6 +422,9 @@ class ExplorerBrowserTest(unittest.TestCase):
             "gonka_api_e2e_request_latency_seconds": "histogram",
             "gonka_api_request_outcome": "counter", "gonka_api_tx_queue_depth": "gauge",
             "gonka_api_tx_queue_oldest_age_seconds": "gauge",
+            # The embedded ML node's families, in its API node's exposition.
+            "gonka_mlnode_requests_running": "gauge", "gonka_mlnode_kv_cache_usage_perc": "gauge",
+            "gonka_mlnode_generation_tokens": "counter", "gonka_mlnode_time_to_first_token_seconds": "histogram",
         }, "API nodes")
         # Every request the devnet served ended once per role; the ones above completed.
         completed = set()
