@@ -33,7 +33,8 @@ enum ExplorerAssets {
         .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .4em 1em; }
         .card h2 { margin: .3em 0; color: var(--muted); font-size: .9em; font-weight: 500; }
         .card p { margin: .3em 0; }
-        .big { font-size: 1.8em; font-weight: 600; }
+        .big { font-size: 1.8em; font-weight: 600; overflow-wrap: anywhere; }
+        .card p { overflow-wrap: anywhere; }
         table { border-collapse: collapse; background: #fff; width: 100%; }
         th, td { border: 1px solid var(--line); padding: .3em .5em; text-align: left; vertical-align: top; }
         th { background: #eef2f6; font-weight: 500; }
