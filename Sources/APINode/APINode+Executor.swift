@@ -150,6 +150,7 @@ extension APINode {
         let metrics = self.metrics
         let registry = self.registry
         let streamTrace = trace
+        let heartbeat = configuration.answerHeartbeat
         let body = ResponseBody { writer in
             defer { registry.release(node.id) }
             var trace = streamTrace
@@ -159,7 +160,20 @@ extension APINode {
             var capture = initial
             var splitter = SSESplitter()
             var done = false
-            for try await buffer in response.body {
+            var lastWrite = ContinuousClock.now
+            for try await piece in AnswerHeartbeat.merge(response.body, every: heartbeat) {
+                guard case .bytes(let buffer) = piece else {
+                    // Nothing written for a heartbeat: keep the TA's idle timeout from firing.
+                    guard ContinuousClock.now - lastWrite >= heartbeat else { continue }
+                    do {
+                        try await writer.write(AnswerHeartbeat.keepalive(streaming: clientStreams))
+                    } catch {
+                        outcome = .failed("client_gone")
+                        throw error
+                    }
+                    lastWrite = .now
+                    continue
+                }
                 for data in splitter.push(buffer.readableBytesView) {
                     if data == "[DONE]" {
                         done = true
@@ -177,6 +191,7 @@ extension APINode {
                             outcome = .failed("client_gone")
                             throw error
                         }
+                        lastWrite = .now
                         if firstText { trace.mark(.execFirstRelayed) }
                     }
                 }

@@ -287,7 +287,8 @@ extension APINode {
         let headers = Self.relayHeaders(relay, admitted: admitted, trace: trace, contentType: "application/json")
         let bytes: [UInt8]?
         do {
-            bytes = Array(try await relay.body.collect(upTo: RelayedAnswer.maxBytes).readableBytesView)
+            bytes = AnswerHeartbeat.trimmed(
+                Array(try await relay.body.collect(upTo: RelayedAnswer.maxBytes).readableBytesView))
         } catch {
             bytes = nil
         }

@@ -286,8 +286,9 @@ extension APINode {
             // cancelled when the head arrives), which is the first-byte timeout exactly; the body
             // then streams for as long as it takes. (A racing sleep task cost a task and a
             // cancellation hop on every forward.)
-            response = try await http.execute(request, timeout: TimeAmount(timeout))
-        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            response = try await Self.forwardingClient(idle: configuration.executorIdleTimeout).execute(
+                request, timeout: TimeAmount(timeout))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ForwardFailure.failed(.upstreamTimeout("No answer from \(executor) within \(timeout)."))
         } catch {
             throw ForwardFailure.failed(.upstream("Cannot reach \(executor): \(error)"))

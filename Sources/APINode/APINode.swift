@@ -59,14 +59,29 @@ public final class APINode: Sendable {
 
     /// Forwarding and ML-node traffic: many concurrent streams per host, no retry of a refused
     /// connection (a dead executor fails over at once).
-    static let sharedHTTPClient: HTTPClient = {
+    static let sharedHTTPClient = makeHTTPClient(readTimeout: nil)
+
+    /// The TA's client for forwards: the same, with a read timeout of `idle` (no bytes for that
+    /// long, head or body, fails the request), one client per distinct timeout in the process.
+    static func forwardingClient(idle: Duration) -> HTTPClient {
+        forwardingClients.withLock { clients in
+            if let client = clients[idle] { return client }
+            let client = makeHTTPClient(readTimeout: idle)
+            clients[idle] = client
+            return client
+        }
+    }
+    private static let forwardingClients = Mutex<[Duration: HTTPClient]>([:])
+
+    private static func makeHTTPClient(readTimeout: Duration?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(2)
+        if let readTimeout { configuration.timeout.read = TimeAmount(readTimeout) }
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         configuration.decompression = .disabled
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-    }()
+    }
 }
 
 /// The API node's metrics behind `GET /metrics` (swift-metrics on this node's own swift-prometheus

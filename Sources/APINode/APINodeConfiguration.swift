@@ -20,6 +20,15 @@ public struct APINodeConfiguration: Sendable {
     public var payloadRetention: Duration
     /// No response head from an executor within this: next attempt (§6.2 step 5).
     public var executorFirstByteTimeout: Duration
+    /// No bytes from an executor for this long once its answer has begun: it is taken for gone
+    /// (dead, or cut off by a partition that sends no reset) and the client's request ends with an
+    /// error instead of hanging (`[api] executor_idle_timeout_ms`). Executors keep an open answer
+    /// alive with ``answerHeartbeat``, so only a silent one trips it.
+    public var executorIdleTimeout: Duration = .seconds(30)
+    /// How often an executor writes a keepalive while it has nothing else to write (a long prompt's
+    /// prefill, a non-streamed answer before its end): an SSE comment (`: keepalive`) in a stream, a
+    /// space before the JSON of a whole answer.
+    public var answerHeartbeat: Duration = .seconds(5)
     public var maxAttempts: UInt32
     public var maxBodyBytes: Int
     /// `max_tokens` when a request names none (the escrow's default, PROTOCOL §6.2).

@@ -33,6 +33,12 @@ public struct NodeConfig: Sendable, Hashable {
     public var apiAdminListen: String = ""
     /// No answer head from an executor within this: the next attempt (PROTOCOL §6.2).
     public var apiFirstByteTimeoutMs: Int = 5000
+    /// `[api] executor_idle_timeout_ms`: no bytes from an executor for this long once its answer
+    /// began, and the TA ends the client's request with an error (executors send a keepalive every
+    /// 5 s). At least ``minimumExecutorIdleTimeoutMs``.
+    public var apiExecutorIdleTimeoutMs: Int = 30_000
+    /// Twice the executors' 5-second keepalive: a shorter idle timeout would cut live answers.
+    public static let minimumExecutorIdleTimeoutMs = 10_000
     /// How long executed payloads are kept for validators.
     public var apiPayloadRetentionSeconds: Int = 86_400
     /// `[api] validate`: whether the API node runs the validation worker (PROTOCOL §7). A
@@ -154,6 +160,9 @@ public struct NodeConfig: Sendable, Hashable {
             case "api.admin_listen": config.apiAdminListen = try value.string(key)
             case "api.executor_first_byte_timeout_ms":
                 config.apiFirstByteTimeoutMs = Int(try value.integer(key, min: 1))
+            case "api.executor_idle_timeout_ms":
+                config.apiExecutorIdleTimeoutMs = Int(
+                    try value.integer(key, min: Int64(Self.minimumExecutorIdleTimeoutMs)))
             case "api.payload_retention_s": config.apiPayloadRetentionSeconds = Int(try value.integer(key, min: 1))
             case "api.validate": config.apiValidate = try value.bool(key)
             case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
@@ -253,6 +262,9 @@ public struct NodeConfig: Sendable, Hashable {
             # Loopback host:port of the admin API (ML-node registry, API keys); "" for none.
             admin_listen = \(quote(apiAdminListen))
             executor_first_byte_timeout_ms = \(apiFirstByteTimeoutMs)
+            # No bytes from an executor for this long once its answer began (executors send a keepalive
+            # every 5 s): the executor is taken for gone and the client gets an error (≥ 10000).
+            executor_idle_timeout_ms = \(apiExecutorIdleTimeoutMs)
             payload_retention_s = \(apiPayloadRetentionSeconds)
             # Check other participants' inferences as the epoch seed obliges (PROTOCOL §7); false only to
             # measure what validation costs (a host that does not validate forfeits its settlement).

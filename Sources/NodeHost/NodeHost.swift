@@ -29,6 +29,7 @@ public enum NodeHost {
             payloadRetention: .seconds(config.apiPayloadRetentionSeconds),
             executorFirstByteTimeout: .milliseconds(config.apiFirstByteTimeoutMs),
             apiKeysFile: node.paths.data.appendingPathComponent("apikeys.json"))
+        api.executorIdleTimeout = .milliseconds(config.apiExecutorIdleTimeoutMs)
         api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
         if config.apiValidate { api.validationSeedsDirectory = node.paths.seeds }
         api.claimSeedsDirectory = node.paths.seeds

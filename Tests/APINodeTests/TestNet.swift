@@ -62,7 +62,8 @@ final class TestNet: Sendable {
     /// loopback port, added to the registry as `[api] ml_nodes` would) instead of in process.
     static func start(
         participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11,
-        validate: Bool = false, remoteML: Bool = false, otlpEndpoint: String? = nil
+        validate: Bool = false, remoteML: Bool = false, otlpEndpoint: String? = nil,
+        configure: @Sendable (Int, inout APINodeConfiguration) -> Void = { _, _ in }
     ) async throws -> TestNet {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
         let chain = try TestChain(accounts: 3, seed: seed)
@@ -129,6 +130,7 @@ final class TestNet: Sendable {
             // answers a second after it closes its listeners.
             api.shutdownGracePeriod = .seconds(1)
             if validate { api.validationSeedsDirectory = home.appendingPathComponent("data/seeds") }
+            configure(i, &api)
             if let otlpEndpoint {
                 // OTLP/JSON, so a test's collector can read the spans; sent within 200 ms.
                 api.tracing = try TraceExport.otlp(
@@ -225,13 +227,15 @@ final class TestNet: Sendable {
     /// Runs `body` with a started network, stopping it on every path.
     static func with<T: Sendable>(
         participants: Int = 3, firstByteTimeout: Duration = .seconds(20), validate: Bool = false,
-        remoteML: Bool = false, otlpEndpoint: String? = nil, _ body: @Sendable (TestNet) async throws -> T
+        remoteML: Bool = false, otlpEndpoint: String? = nil,
+        configure: @Sendable (Int, inout APINodeConfiguration) -> Void = { _, _ in },
+        _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
         await turn.wait()
         defer { turn.signal() }
         let net = try await start(
             participants: participants, firstByteTimeout: firstByteTimeout, validate: validate, remoteML: remoteML,
-            otlpEndpoint: otlpEndpoint)
+            otlpEndpoint: otlpEndpoint, configure: configure)
         do {
             let value = try await body(net)
             await net.stop()

@@ -20,6 +20,7 @@ import Testing
         config.ml.kvCacheMB = 2048
         config.ml.prefixCacheMB = 0
         config.otlpEndpoint = "http://127.0.0.1:4318"
+        config.apiExecutorIdleTimeoutMs = 45_000
         config.otlpProtocol = "http/json"
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
@@ -137,6 +138,10 @@ import Testing
         (
             "moniker = \"a\"\nchain_id = \"c\"\n[telemetry]\notlp_endpoint = 4318",
             "telemetry.otlp_endpoint must be a string"
+        ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[api]\nexecutor_idle_timeout_ms = 5000",
+            "api.executor_idle_timeout_ms must be an integer ≥ 10000"
         ),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),

@@ -1,0 +1,116 @@
+import APINode
+import AsyncHTTPClient
+import Foundation
+import GonkaCore
+import GonkaTestTraits
+import Hummingbird
+import MLNode
+import NIOCore
+import Synchronization
+import Testing
+
+/// An executor that goes silent mid-answer (dead, or behind a partition that never sends a reset)
+/// is cut by the TA's idle timeout, so the client's request ends instead of hanging; a live
+/// executor keeps its answer open past that timeout with keepalives (PROTOCOL §6.3).
+@Suite(.serialized, .hangGuard) struct IdleTimeoutTests {
+    /// A non-streamed answer writes nothing until its end: the executor's keepalive spaces carry
+    /// it through an idle timeout shorter than its generation, and the client gets clean JSON.
+    @Test(.timeLimit(.minutes(5))) func keepalivesCarryALongAnswerThroughTheIdleTimeout() async throws {
+        let idle = Duration.milliseconds(400)
+        try await TestNet.with(
+            participants: 2,
+            configure: { _, api in
+                api.executorIdleTimeout = idle
+                api.answerHeartbeat = .milliseconds(100)
+            }
+        ) { net in
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Write a long story about the sea.", maxTokens: 120)
+            let started = ContinuousClock.now
+            let answer = try await post(
+                net.apiURLs[0] + "/v1/chat/completions", body: body,
+                headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == 200, "\(answer.status): \(answer.text.prefix(300))")
+            #expect(answer.body.first == UInt8(ascii: "{"), "the keepalive spaces are trimmed")
+            #expect((answer.json["choices"] as? [Any])?.isEmpty == false)
+            // Otherwise the answer came before the timeout could fire and this proves nothing.
+            try #require(elapsed > idle * 2, "the answer took only \(elapsed)")
+        }
+    }
+
+    /// The executor's ML node answers its head and then nothing, and the executor sends no
+    /// keepalive: the TA stops waiting after its idle timeout and ends the client's stream with an
+    /// error event and `[DONE]`.
+    @Test(.timeLimit(.minutes(5))) func aSilentExecutorIsCutAfterTheIdleTimeout() async throws {
+        let stall = try await StallingMLNode.start()
+        defer { stall.stop() }
+        try await TestNet.with(
+            participants: 2,
+            configure: { _, api in
+                api.executorIdleTimeout = .seconds(1)
+                api.answerHeartbeat = .seconds(3600)
+            }
+        ) { net in
+            for api in net.apiNodes {
+                for entry in api.registry.list() { _ = api.registry.setEnabled(entry.id, false) }
+                _ = api.registry.add(url: stall.url, model: Model.id)
+            }
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Hello?", maxTokens: 20, stream: true)
+            let started = ContinuousClock.now
+            let answer = try await post(
+                net.apiURLs[0] + "/v1/chat/completions", body: body,
+                headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == 200)
+            #expect(answer.text.contains("upstream_failed"), "\(answer.text.prefix(300))")
+            #expect(answer.text.hasSuffix("data: [DONE]\n\n"))
+            #expect(elapsed < StallingMLNode.silence / 2, "the stream ended after \(elapsed)")
+            #expect(
+                net.apiNodes[0].metrics.value(
+                    #"gonka_api_request_outcome_total{role="ta",outcome="failed",reason="mid_answer"}"#) == 1)
+        }
+    }
+}
+
+/// An ML node stand-in that answers a generation's head and then stays silent for ``silence``.
+final class StallingMLNode: Sendable {
+    static let silence = Duration.seconds(30)
+    private let task: Task<Void, any Error>
+    let url: String
+
+    private init(task: Task<Void, any Error>, url: String) {
+        self.task = task
+        self.url = url
+    }
+
+    static func start() async throws -> StallingMLNode {
+        let router = Router()
+        router.post("/v1/chat/completions") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    try? await Task.sleep(for: silence)
+                    try await writer.finish(nil)
+                })
+        }
+        let port = Mutex<Int?>(nil)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: TestNet.logger("stalling-ml"))
+        let task = Task { try await app.runService() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while port.withLock({ $0 }) == nil {
+            guard ContinuousClock.now < deadline else {
+                task.cancel()
+                throw TestNetError("the stalling ML node never listened")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return StallingMLNode(task: task, url: "http://127.0.0.1:\(port.withLock { $0 } ?? 0)")
+    }
+
+    func stop() { task.cancel() }
+}
