@@ -34,8 +34,18 @@ public final class SigningProxy: Sendable {
     /// sent to the API node's response head).
     public let metrics = MetricsRegistry()
 
-    public init(key: SigningKey, nodes: [String], maxBodyBytes: Int = 1 << 20, logger: Logger) {
+    /// No bytes from the API node for this long (before its head, or between two pieces of a
+    /// stream) and the request ends with a 502: a node that died or was cut off by a partition
+    /// without a reset. Streams carry the executors' 5-second keepalives; a non-streamed answer
+    /// sends nothing before it is whole, so this also bounds its generation time.
+    public let upstreamIdleTimeout: Duration
+
+    public init(
+        key: SigningKey, nodes: [String], maxBodyBytes: Int = 1 << 20, upstreamIdleTimeout: Duration = .seconds(300),
+        logger: Logger
+    ) {
         self.key = key
+        self.upstreamIdleTimeout = upstreamIdleTimeout
         self.nodes = nodes.map { url in
             var url = url
             while url.hasSuffix("/") { url.removeLast() }
@@ -174,7 +184,8 @@ public final class SigningProxy: Sendable {
             let response: HTTPClientResponse
             let sent = ContinuousClock.now
             do {
-                response = try await APINode.sharedHTTPClient.execute(forwarded, timeout: .hours(1))
+                response = try await APINode.forwardingClient(idle: upstreamIdleTimeout).execute(
+                    forwarded, timeout: .hours(1))
             } catch {
                 markDown(node)
                 metrics.increment("gonka_proxy_upstream_failures_total")

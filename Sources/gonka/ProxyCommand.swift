@@ -22,6 +22,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "API node URL(s), comma-separated: http://host:port[,http://…].") var node: String
     @Option(help: "Local port (0: any free one).") var port = 8080
     @Option(help: "Local address to listen on.") var host = "127.0.0.1"
+    @Option(
+        help: ArgumentHelp(
+            "Seconds without a byte from an API node before a request is given up (502).",
+            discussion:
+                "Streams carry keepalives every 5 s; a non-streamed answer sends nothing until it is whole, so this also bounds its generation time."
+        )) var upstreamIdleTimeout = 300
 
     var nodes: [String] {
         node.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -29,6 +35,9 @@ struct ProxyCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535") }
+        guard (10...86_400).contains(upstreamIdleTimeout) else {
+            throw ValidationError("--upstream-idle-timeout must be 10…86400 seconds")
+        }
         guard !nodes.isEmpty, nodes.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
             throw ValidationError("--node must be one or more http(s):// URLs, comma-separated")
         }
@@ -43,7 +52,8 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "gonka.proxy")
         logger.logLevel = .info
-        let proxy = SigningProxy(key: signing.key, nodes: nodes, logger: logger)
+        let proxy = SigningProxy(
+            key: signing.key, nodes: nodes, upstreamIdleTimeout: .seconds(upstreamIdleTimeout), logger: logger)
         let host = self.host
         let address = signing.key.publicKey.address
         let app = proxy.application(host: host, port: port) { bound in

@@ -63,6 +63,26 @@ import Testing
         Issue.record("the refusing node was never tried first in 40 draws")
     }
 
+    /// An API node that answers a head and a first event, then goes silent with the connection
+    /// open (a partition without a reset): the proxy ends the client's stream after its idle
+    /// timeout instead of holding it for the hour of its request timeout.
+    @Test(.timeLimit(.minutes(2))) func aSilentNodeIsGivenUpAfterTheIdleTimeout() async throws {
+        let silent = try FakeAPINode(onPost: .stall)
+        defer { silent.stop() }
+        let proxy = SigningProxy(
+            key: SigningKey(), nodes: [silent.url], upstreamIdleTimeout: .seconds(1), logger: TestNet.logger("proxy"))
+        try await GatewayTests().withProxy(proxy) { base in
+            let started = ContinuousClock.now
+            let answer = try await post(
+                base + "/v1/chat/completions", body: chatBody("hi", stream: true), headers: [])
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == 200)
+            #expect(answer.text.hasPrefix("data: {\"first\":true}"), "\(answer.text.prefix(200))")
+            #expect(answer.text.contains("upstream_failed"), "\(answer.text.prefix(300))")
+            #expect(elapsed < FakeAPINode.stallFor / 2, "the stream ended after \(elapsed)")
+        }
+    }
+
     @Test func onlyConnectionFailuresCountAsNeverReached() {
         #expect(SigningProxy.neverReached(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
         #expect(!SigningProxy.neverReached(IOError(errnoCode: ECONNRESET, reason: "read")))
@@ -77,7 +97,10 @@ import Testing
 /// without a word (`.drop`: a node that died after receiving it). `connections`: it closes its
 /// port after that many, so later connections are refused.
 final class FakeAPINode: Sendable {
-    enum OnPost: Sendable { case answer, drop }
+    enum OnPost: Sendable { case answer, drop, stall }
+
+    /// How long a `.stall` node keeps its connection open without a word.
+    static let stallFor = Duration.seconds(20)
 
     let url: String
     private let socket: LoopbackSocket
@@ -106,10 +129,22 @@ final class FakeAPINode: Sendable {
                     Self.write(client, status: "200 OK", body: #"{"address":"\#(address)","chain_id":"gonka-test"}"#)
                 } else if request.head.hasPrefix("POST") {
                     state.withLock { $0.posts.append(Self.inferenceID(request.head) ?? "?") }
-                    if onPost == .answer {
+                    switch onPost {
+                    case .answer:
                         Self.write(
                             client, status: "200 OK",
                             body: #"{"id":"x","object":"chat.completion","choices":[],"usage":{}}"#)
+                    case .drop:
+                        break
+                    case .stall:
+                        // A head and one event of a stream, then silence with the connection open.
+                        let text =
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                            + "data: {\"first\":true}\n\n"
+                        _ = Array(text.utf8).withUnsafeBytes {
+                            send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                        }
+                        usleep(UInt32(Self.stallFor.components.seconds * 1_000_000))
                     }
                 } else {
                     Self.write(client, status: "404 Not Found", body: "{}")
