@@ -35,6 +35,9 @@ enum ExplorerAssets {
         .card p { margin: .3em 0; }
         .big { font-size: 1.8em; font-weight: 600; overflow-wrap: anywhere; }
         .card p { overflow-wrap: anywhere; }
+        .charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
+        .charts figure { margin: 0; }
+        .charts figcaption { color: var(--muted); font-size: .9em; }
         table { border-collapse: collapse; background: #fff; width: 100%; }
         th, td { border: 1px solid var(--line); padding: .3em .5em; text-align: left; vertical-align: top; }
         th { background: #eef2f6; font-weight: 500; }

@@ -123,7 +123,8 @@ struct ParticipantPage: Sendable {
     var checked: String
     var validationsDone: String
     var history: [EpochHistoryRow]
-    var chart: WeightChart?
+    /// Weight, reward and invalid rate per epoch (empty without any epoch).
+    var charts: [HistoryChart]
 }
 
 /// One epoch of a participant's history.
@@ -137,8 +138,13 @@ struct EpochHistoryRow: Sendable {
     var reward: String
 }
 
-/// The weight-per-epoch bar chart (inline SVG; all numbers computed here).
-struct WeightChart: Sendable {
+/// One bar chart of a participant's history, a bar per epoch (inline SVG; all numbers computed
+/// here, in integers).
+struct HistoryChart: Sendable {
+    /// The element id (`weight-chart`, `reward-chart`, `invalid-chart`).
+    var id: String
+    /// What a bar measures, shown above the chart and in each bar's tooltip.
+    var caption: String
     var width: String
     var height: String
     var bars: [ChartBar]

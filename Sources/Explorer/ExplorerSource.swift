@@ -228,14 +228,31 @@ struct ExplorerSource: Sendable {
         let misses = try? await client.misses(address)
         let current = try await ask("The epoch") { () async throws(ChainClientError) in try await client.epoch() }
         var history: [EpochHistoryRow] = []
-        var weights: [(epoch: UInt64, weight: UInt64)] = []
+        var weights: [ChartPoint] = []
+        var rewards: [ChartPoint] = []
+        var invalidRates: [ChartPoint] = []
         let first = current.epoch >= Self.historyEpochs ? current.epoch - Self.historyEpochs + 1 : 0
         for n in first...current.epoch {
             guard let record = try? await client.epochRecord(n),
                 let member = record.participants.first(where: { $0.address == info.address })
             else { continue }
             let epochStanding = Self.standings(try? await client.validationEpoch(n))[info.address]
-            weights.append((n, member.weight))
+            weights.append(ChartPoint(epoch: n, value: member.weight, text: ExplorerFormat.grouped(member.weight)))
+            let earned = settled[n].map { $0.reward &+ $0.work } ?? 0
+            rewards.append(
+                ChartPoint(
+                    epoch: n, value: earned,
+                    text: settled[n] == nil ? ExplorerFormat.missing : Amount(ngonka: earned).gnkString))
+            if let epochStanding, epochStanding.served > 0 {
+                // Parts per million, so the bar heights stay integers.
+                let ppm = UInt64(UInt128(epochStanding.invalidated) * 1_000_000 / UInt128(epochStanding.served))
+                invalidRates.append(
+                    ChartPoint(
+                        epoch: n, value: ppm,
+                        text: ExplorerFormat.percent(epochStanding.invalidated, of: epochStanding.served)))
+            } else {
+                invalidRates.append(ChartPoint(epoch: n, value: 0, text: ExplorerFormat.missing))
+            }
             history.append(
                 EpochHistoryRow(
                     epoch: String(n), weight: ExplorerFormat.grouped(member.weight), status: member.status,
@@ -258,27 +275,41 @@ struct ExplorerSource: Sendable {
             llrThreshold: standing?.llrThreshold ?? ExplorerFormat.missing,
             checked: standing.map { String($0.checked) } ?? ExplorerFormat.missing,
             validationsDone: standing.map { String($0.validationsDone) } ?? ExplorerFormat.missing,
-            history: history.reversed(), chart: Self.chart(weights))
+            history: history.reversed(),
+            charts: [
+                Self.chart(id: "weight-chart", caption: "weight", weights),
+                Self.chart(id: "reward-chart", caption: "reward", rewards),
+                Self.chart(id: "invalid-chart", caption: "invalid rate", invalidRates),
+            ].compactMap { $0 })
     }
 
-    /// Bars of weight per epoch, scaled to the largest; nil without any epoch.
-    static func chart(_ weights: [(epoch: UInt64, weight: UInt64)]) -> WeightChart? {
-        guard !weights.isEmpty else { return nil }
+    /// One epoch's bar: its height from `value`, its tooltip `text`.
+    struct ChartPoint {
+        var epoch: UInt64
+        var value: UInt64
+        var text: String
+    }
+
+    /// Bars per epoch, scaled to the largest value; nil without any epoch.
+    static func chart(id: String, caption: String, _ points: [ChartPoint]) -> HistoryChart? {
+        guard !points.isEmpty else { return nil }
         let barWidth = 36
         let gap = 8
         let plot = 120
-        let top = max(weights.map(\.weight).max() ?? 1, 1)
+        let top = max(points.map(\.value).max() ?? 1, 1)
         var bars: [ChartBar] = []
-        for (i, point) in weights.enumerated() {
-            let h = Int((UInt128(point.weight) * UInt128(plot)) / UInt128(top))
+        for (i, point) in points.enumerated() {
+            let h = Int((UInt128(point.value) * UInt128(plot)) / UInt128(top))
             let x = gap + i * (barWidth + gap)
             bars.append(
                 ChartBar(
                     x: String(x), y: String(10 + plot - h), width: String(barWidth), height: String(h),
                     labelX: String(x + barWidth / 2), labelY: String(plot + 24), label: String(point.epoch),
-                    value: ExplorerFormat.grouped(point.weight)))
+                    value: "\(caption) \(point.text)"))
         }
-        return WeightChart(width: String(gap + weights.count * (barWidth + gap)), height: String(plot + 32), bars: bars)
+        return HistoryChart(
+            id: id, caption: caption, width: String(gap + points.count * (barWidth + gap)), height: String(plot + 32),
+            bars: bars)
     }
 
     // MARK: Inference

@@ -122,10 +122,11 @@ enum ExplorerTemplates {
         <dt>checked / validations done</dt><dd>{{checked}} / {{validationsDone}}</dd>
         </dl>
         <h2>History</h2>
-        {{#chart}}<svg id="weight-chart" width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}"
-         role="img" aria-label="weight per epoch">{{#bars}}<rect x="{{x}}" y="{{y}}" width="{{width}}"
-         height="{{height}}" fill="#3b6fb6"><title>epoch {{label}}: weight {{value}}</title></rect>
-        <text x="{{labelX}}" y="{{labelY}}" font-size="10" text-anchor="middle">{{label}}</text>{{/bars}}</svg>{{/chart}}
+        <div class="charts">{{#charts}}<figure><figcaption>{{caption}}</figcaption><svg id="{{id}}" width="{{width}}"
+         height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="{{caption}} per epoch">{{#bars}}
+        <rect x="{{x}}" y="{{y}}" width="{{width}}" height="{{height}}" fill="#3b6fb6"><title>epoch {{label}}: {{value}}</title></rect>
+        <text x="{{labelX}}" y="{{labelY}}" font-size="10" text-anchor="middle">{{label}}</text>{{/bars}}</svg></figure>
+        {{/charts}}</div>
         <table id="history"><thead><tr><th>epoch</th><th>weight</th><th>status</th><th>served</th><th>invalidated</th>
         <th>invalid rate</th><th>reward</th></tr></thead><tbody>
         {{#history}}<tr><td>{{epoch}}</td><td class="num">{{weight}}</td><td>{{status}}</td><td class="num">{{served}}</td>

@@ -135,6 +135,10 @@ import Testing
             let missed = standing.map { String($0.missed) } ?? "—"
             let invalidated = standing.map { String($0.invalidated) } ?? "—"
             let misses = try await client.misses(chain.participant)
+            let weight =
+                try await client.epochRecord(0).participants.first {
+                    $0.address == chain.participant.description
+                }.map { String($0.weight) } ?? "—"
             try await Self.explorer(client).test(.router) { http in
                 try await http.execute(uri: "/explorer/participants", method: .get) { response in
                     #expect(response.status == .ok)
@@ -156,6 +160,12 @@ import Testing
                     #expect(html.contains("<dd id=\"missed\">\(missed)</dd>"))
                     #expect(html.contains("<dd id=\"last-settlement\">\(Self.settlement(settlements.first))</dd>"))
                     #expect(html.contains("\(misses.reported) reported, \(misses.expired) expired"))
+                    // The history as three charts, a bar per epoch; epoch 0's weight bar names the
+                    // chain's weight (the largest, so its bar is the full 120 px).
+                    for id in ["weight-chart", "reward-chart", "invalid-chart"] {
+                        #expect(html.contains("<svg id=\"\(id)\""), "no \(id)")
+                    }
+                    #expect(html.contains("<title>epoch 0: weight \(weight)</title>"))
                     Self.expectEscaped(html)
                 }
             }
