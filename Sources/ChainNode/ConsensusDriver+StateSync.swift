@@ -10,6 +10,9 @@ import SwiftProtobuf
 /// list; a chunk it lacks, `NoChunk`. Answers to requests it never made (a listing or a chunk sent
 /// to a node that is not syncing) are dropped.
 extension ConsensusDriver {
+    /// The snapshots this node offers, newest first (`GET /snapshots`).
+    public func snapshotList() -> [StateSnapshot.Manifest] { app.snapshots?.list ?? [] }
+
     func receiveStateSync(_ payload: [UInt8], from peer: PeerID) {
         guard let envelope = try? Wire.StateSyncEnvelope(serializedBytes: payload) else {
             return punish(peer, "undecodable state-sync message")

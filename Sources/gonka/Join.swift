@@ -12,7 +12,7 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Join a running network: register this home as a new participant through a peer.",
             discussion: """
-                Creates HOME (keys account/consensus/p2p, 0600) if needed, takes the network's genesis and chain id from the peer's chain RPC (GET /status, GET /genesis), sends MsgRegisterParticipant signed by the account key to the peer and waits for its block, then writes HOME/genesis.json and HOME/config.toml (the peer as persistent peer, [poc] enabled). The node then block-syncs (with --state-sync: first restores a peer's snapshot of the state, verified against a header signed by the genesis validators or the block --trust-height/--trust-hash names, then block-syncs from the snapshot's height), mines in the next sprint and, once its PoC is accepted, becomes a validator at that epoch's switch (PROTOCOL §4, §5). The account pays the registration tx's fee: fund it first (on a devnet: gonka devnet fund ADDR AMOUNT). Re-running on a registered home goes on without registering again. Nothing is written to HOME but keys until the registration is committed.
+                Creates HOME (keys account/consensus/p2p, 0600) if needed, takes the network's genesis and chain id from the peer's chain RPC (GET /status, GET /genesis), sends MsgRegisterParticipant signed by the account key to the peer and waits for its block, then writes HOME/genesis.json and HOME/config.toml (the peer as persistent peer, [poc] enabled). The node then block-syncs (with --state-sync: first restores a peer's snapshot of the state, verified against the block --trust-height/--trust-hash names; without them, against the block after the peer's newest snapshot, whose hash is taken from the peer as the genesis is; then block-syncs from the snapshot's height), mines in the next sprint and, once its PoC is accepted, becomes a validator at that epoch's switch (PROTOCOL §4, §5). The account pays the registration tx's fee: fund it first (on a devnet: gonka devnet fund ADDR AMOUNT). Re-running on a registered home goes on without registering again. Nothing is written to HOME but keys until the registration is committed.
                 """
         )
 
@@ -77,6 +77,14 @@ extension NodeCommand {
             config.stateSyncEnabled = stateSync
             config.trustHeight = trustHeight
             config.trustHash = trustHash
+            if stateSync, trustHash.isEmpty {
+                // Trust the peer this join already takes the genesis from: its newest snapshot whose
+                // next block it has names the block the node will check its snapshot against.
+                let trusted = try await Self.trustedSnapshotBlock(peer: peer)
+                config.trustHeight = trusted.height
+                config.trustHash = trusted.hash
+                print("state sync: trusting block \(trusted.height) \(trusted.hash) of \(peer)")
+            }
             if let model {
                 config.apiEnabled = true
                 config.apiML = "embedded"
@@ -95,6 +103,24 @@ extension NodeCommand {
                 print("start it with: gonka node start --home \(home.url.path)")
             }
         }
+    }
+}
+
+extension NodeCommand.Join {
+    /// The block after the peer's newest snapshot that it stores: (height, hash).
+    static func trustedSnapshotBlock(peer: String) async throws -> (height: UInt64, hash: String) {
+        let found: (height: UInt64, hash: String)?
+        do {
+            found = try await ChainClient(baseURL: peer).snapshotTrust()
+        } catch {
+            throw CLIError("--state-sync: cannot list the snapshots of \(peer): \(error)")
+        }
+        guard let found else {
+            throw CLIError(
+                "--state-sync: \(peer) offers no snapshot yet (taken every [state_sync] snapshot_interval blocks); "
+                    + "join without --state-sync, or later")
+        }
+        return found
     }
 }
 

@@ -55,6 +55,16 @@ import Testing
         config.rpcListen = "127.0.0.1:0"
         config.timeouts = "fast"
         config.stateSyncEnabled = true
+        // The trust `gonka node join --state-sync` takes from its peer: the block after that
+        // peer's newest snapshot (the genesis-set check is StateSyncTests').
+        let seed = try ChainClient(baseURL: "http://127.0.0.1:\(try await running[3].node.rpcPort())")
+        let offered = try await seed.snapshots()
+        #expect(offered.count == 2, "snapshot_keep_recent")
+        #expect(offered.map(\.height) == offered.map(\.height).sorted(by: >))
+        try await RPCContract.check(seed, [.init("/snapshots", SnapshotList.self)])
+        let trust = try #require(try await seed.snapshotTrust())
+        config.trustHeight = trust.height
+        config.trustHash = trust.hash
         config.persistentPeers = ports.map { "\(net.p2pKeys[$0.0].publicKey.hex)@127.0.0.1:\($0.1)" }
         try config.toml.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
 
@@ -68,6 +78,7 @@ import Testing
             return
         }
         #expect(height >= target - interval, "a recent snapshot (\(height))")
+        #expect(height + 1 == trust.height, "the snapshot the trusted block names")
         let joiner = try await RunningNode(home: home, name: "joiner", timeouts: Self.timeouts)
         running.append(joiner)
         // It follows: block sync from the snapshot's height to the chain's tip, and on.
