@@ -34,6 +34,8 @@ import Testing
         case wrongRoot
         /// Offers a manifest with the true root whose chunks (matching their hashes) are another state's.
         case forgedChunks
+        /// Sends the block that carries the app hash with its commit's signatures damaged.
+        case badCommit
         /// Never answers.
         case silent
     }
@@ -80,11 +82,15 @@ import Testing
                 return .snapshots([StateSyncMessages.wire(manifest)])
             case .block(let height):
                 guard let stored = source.blocks[height] else { return .noBlock }
+                var commit = stored.commit
+                if case .badCommit = behaviour {
+                    for i in commit.precommits.indices { commit.precommits[i].signature[0] ^= 0x01 }
+                }
                 return .block(
                     Wire.BlockResponse.with {
                         $0.height = height
                         $0.block = Data(stored.block)
-                        $0.commit = stored.commit
+                        $0.commit = commit
                     })
             case .chunk(let height, let index):
                 guard height == source.manifest.height else { return .noChunk }
@@ -220,7 +226,19 @@ import Testing
         }
         #expect(store.latestVersion == nil, "nothing written")
         #expect(corrupt.punished.withLock { $0[Self.peer(3)] } != nil)
-        // A block whose commit is not signed by the trusted set: refused, the peer punished.
+        // The header's commit with damaged signatures (it does not carry +2/3 of the genesis set):
+        // refused, the peer punished, nothing restored.
+        let unsigned = FakeNetwork(source: source, behaviours: [Self.peer(5): .badCommit])
+        let third = try AuthenticatedStore(inMemory: "bad-commit")
+        do {
+            _ = try await Self.client(unsigned, source: source, deadline: .milliseconds(800)).run(into: third)
+            Issue.record("a snapshot was restored under a header whose commit does not verify")
+        } catch {
+            #expect(error.description.contains("gave up"))
+        }
+        #expect(third.latestVersion == nil)
+        #expect(unsigned.punished.withLock { $0[Self.peer(5)] }?.contains("does not verify") == true)
+        // A header signed by another set than the trusted one: refused.
         var forged = source
         forged.genesisValidators = try Consensus.ValidatorSet([(SigningKey().publicKey, 10)])
         let lying = FakeNetwork(source: source, behaviours: [Self.peer(4): .honest])
