@@ -192,7 +192,7 @@ public struct StateSyncClient: Sendable {
         }
         // 3. The entries, in order, restored; the root must be the verified app hash.
         var entries: [AuthenticatedStore.Entry] = []
-        entries.reserveCapacity(Int(clamping: manifest.entries))
+        entries.reserveCapacity(Int(min(manifest.entries, 1 << 20)))  // a claim, not trusted
         for (i, chunk) in chunks.enumerated() {
             switch StateSnapshot.decode(chunk, after: entries.last?.key) {
             case .success(let decoded): entries += decoded
@@ -200,6 +200,14 @@ public struct StateSyncClient: Sendable {
                 for peer in offer.peers { await punish(peer, "snapshot \(height) chunk \(i): \(problem)", bad: &bad) }
                 return .failure(Failure(description: "chunk \(i) of snapshot \(height): \(problem)"))
             }
+        }
+        guard UInt64(entries.count) == manifest.entries else {
+            for peer in offer.peers {
+                await punish(
+                    peer, "snapshot \(height) claims \(manifest.entries) entries, its chunks hold \(entries.count)",
+                    bad: &bad)
+            }
+            return .failure(Failure(description: "snapshot \(height)'s entry count does not match its chunks"))
         }
         do {
             try store.restore(entries: entries, version: height, expectedRoot: trusted.appHash)

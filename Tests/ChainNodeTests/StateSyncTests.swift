@@ -34,6 +34,8 @@ import Testing
         case wrongRoot
         /// Offers a manifest with the true root whose chunks (matching their hashes) are another state's.
         case forgedChunks
+        /// Offers the snapshot claiming an absurd number of entries.
+        case wrongEntryCount
         /// Sends the block that carries the app hash with its commit's signatures damaged.
         case badCommit
         /// Never answers.
@@ -77,6 +79,7 @@ import Testing
                 case .noSnapshots: return .snapshots([])
                 case .wrongRoot: manifest.root = Hash.sha256("another root")
                 case .forgedChunks: manifest.chunkHashes = source.other.manifest.chunkHashes
+                case .wrongEntryCount: manifest.entries = .max
                 default: break
                 }
                 return .snapshots([StateSyncMessages.wire(manifest)])
@@ -176,8 +179,8 @@ import Testing
     @Test(.timeLimit(.minutes(3))) func everyBadPeerIsPunishedAndTheSnapshotComesFromAnHonestOne() async throws {
         let source = try await Self.makeSource()
         let bad: [Behaviour] = [
-            .corruptChunk, .truncatedChunk, .otherHeight, .otherContent, .wrongRoot, .forgedChunks, .noSnapshots,
-            .silent,
+            .corruptChunk, .truncatedChunk, .otherHeight, .otherContent, .wrongRoot, .forgedChunks, .wrongEntryCount,
+            .noSnapshots, .silent,
         ]
         for (i, behaviour) in bad.enumerated() {
             // Two bad peers and one honest one: a bad manifest offered by two is tried before the
@@ -198,7 +201,7 @@ import Testing
             switch behaviour {
             case .noSnapshots, .silent:
                 #expect(punished.isEmpty, "a peer without snapshots, or slow, is not punished")
-            case .wrongRoot, .forgedChunks:
+            case .wrongRoot, .forgedChunks, .wrongEntryCount:
                 #expect(badPeers.allSatisfy { punished[$0] != nil }, "every peer offering \(behaviour) is punished")
             default:
                 #expect(badPeers.contains { punished[$0] != nil }, "\(behaviour) is punished")
