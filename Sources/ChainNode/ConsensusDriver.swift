@@ -34,6 +34,8 @@ public actor ConsensusDriver {
         public var syncWindow = 8
         /// A request unanswered this long is sent again (to another peer if possible).
         public var syncRequestTimeout: Duration = .seconds(4)
+        /// Snapshots kept when ``LedgerApplication/Limits/snapshotInterval`` takes them.
+        public var snapshotKeepRecent = 2
         /// Messages for later heights kept until this node gets there.
         public var maxFutureMessages = 4_096
         public var mempoolMaxTxs = 10_000
@@ -107,15 +109,21 @@ public actor ConsensusDriver {
         self.logger = logger
         gossip = ConsensusGossip(maxFutureMessages: configuration.maxFutureMessages)
         let state: AuthenticatedStore
+        let snapshots: SnapshotStore?
         do {
             state = try AuthenticatedStore(path: paths.state.path)
             blocks = try BlockStore(path: paths.blocks.path)
+            if configuration.limits.snapshotInterval > 0 {
+                snapshots = try SnapshotStore(directory: paths.snapshots, keepRecent: configuration.snapshotKeepRecent)
+            } else {
+                snapshots = nil
+            }
         } catch {
             throw .storage("\(error)")
         }
         let app = try LedgerApplication(
             genesis: genesis, state: state, blocks: blocks, limits: configuration.limits,
-            upgrades: configuration.upgrades)
+            upgrades: configuration.upgrades, snapshots: snapshots)
         self.app = app
         let signer = consensusKey.map { Consensus.Signer(key: $0) }
         // A key outside the current validator set follows without signing (the machine checks
@@ -286,6 +294,7 @@ public actor ConsensusDriver {
         case .mempool: queueTxs(message.payload, from: message.peer)
         case .blockSync: receiveSync(message.payload, from: message.peer)
         case .evidence: receiveEvidence(message.payload, from: message.peer)
+        case .stateSync: receiveStateSync(message.payload, from: message.peer)
         }
     }
 

@@ -28,6 +28,9 @@ public final class LedgerApplication {
         public var keepBlocks: UInt64
         /// Pruning runs every this many blocks.
         public var pruneInterval: UInt64
+        /// A state snapshot is taken after every block whose height is a multiple of this
+        /// (`[state_sync] snapshot_interval`, PROTOCOL §3.1 *State sync*); 0: none.
+        public var snapshotInterval: UInt64 = 0
 
         public init(
             maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
@@ -77,6 +80,8 @@ public final class LedgerApplication {
     let ledger: Ledger
     let state: AuthenticatedStore
     let blocks: BlockStore
+    /// The snapshots this node offers its peers (`nil`: it takes none).
+    let snapshots: SnapshotStore?
     public private(set) var tip: Tip
     /// Verified double signs not yet in a block (PROTOCOL §3.1, §9): detected by this node's
     /// machine or received from peers; the proposer puts them in its next block.
@@ -91,11 +96,12 @@ public final class LedgerApplication {
     /// is an upgrade it does not know is refused with `upgrade_required`.
     public init(
         genesis: Genesis, state: AuthenticatedStore, blocks: BlockStore, limits: Limits = Limits(),
-        upgrades: UpgradeRegistry = .compiledIn
+        upgrades: UpgradeRegistry = .compiledIn, snapshots: SnapshotStore? = nil
     ) throws(NodeError) {
         chainID = genesis.chainID
         self.state = state
         self.blocks = blocks
+        self.snapshots = snapshots
         self.limits = limits
         genesisTime = try Self.parseTime(genesis.genesisTime)
         var members: [(publicKey: PublicKey, power: UInt64)] = []
@@ -448,6 +454,12 @@ public final class LedgerApplication {
         if limits.keepBlocks > 0, height % limits.pruneInterval == 0, height > limits.keepBlocks {
             // Blocks only serve RPC readers and peers catching up; a failed prune is retried later.
             _ = try? blocks.prune(keepingRecent: max(limits.keepBlocks, NodeConfig.minimumKeepBlocks))
+        }
+        if let snapshots, limits.snapshotInterval > 0, height % limits.snapshotInterval == 0 {
+            // Offered to joining peers; a failed snapshot only means one fewer on offer.
+            if let entries = try? state.entries(withPrefix: []) {
+                _ = try? snapshots.take(chainID: chainID, height: height, root: result.appHash, entries: entries)
+            }
         }
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
         pruneEvidence(committed: block.evidence)

@@ -27,6 +27,8 @@ public struct NodePaths: Sendable, Hashable {
     public var signState: URL { data.appendingPathComponent("sign-state.json") }
     /// The PoC seeds this participant committed, one file per epoch (0600).
     public var seeds: URL { data.appendingPathComponent("seeds", isDirectory: true) }
+    /// The state snapshots this node offers (PROTOCOL §3.1 *State sync*).
+    public var snapshots: URL { data.appendingPathComponent("snapshots", isDirectory: true) }
 }
 
 /// A chain node assembled from its home directory: P2P host, consensus driver (with mempool,
@@ -119,6 +121,8 @@ public final class Node: Sendable {
         driverConfig.mempoolMaxBytes = config.mempoolMaxBytes
         driverConfig.limits.keepRecent = config.keepRecent
         driverConfig.limits.keepBlocks = config.keepBlocks
+        driverConfig.limits.snapshotInterval = config.snapshotInterval
+        driverConfig.snapshotKeepRecent = Int(clamping: config.snapshotKeepRecent)
         driverConfig.blockInterval = config.blockInterval
         tune?(&driverConfig)
         var driverLogger = logger

@@ -1,4 +1,5 @@
 import Consensus
+import GonkaCore
 import Telemetry
 
 /// A node's `config.toml` (the shared RPC/config contract, `docs/RPC.md`): parsed by
@@ -54,6 +55,19 @@ public struct NodeConfig: Sendable, Hashable {
     /// The fewest blocks a pruning node keeps: its tip and the block before it (a restart replays
     /// from the state's height, at most one below the block store's).
     public static let minimumKeepBlocks: UInt64 = 2
+    /// `[state_sync] snapshot_interval`: a snapshot of the state is taken after every block whose
+    /// height is a multiple of this and offered to peers (PROTOCOL §3.1 *State sync*); 0: none.
+    public var snapshotInterval: UInt64 = 1000
+    /// `[state_sync] snapshot_keep_recent`: snapshots kept (the newest); at least 1.
+    public var snapshotKeepRecent: UInt64 = 2
+    /// `[state_sync] enable`: a node started with an empty state restores a peer's snapshot first
+    /// (verified against a header it trusts), then block-syncs from its height.
+    public var stateSyncEnabled = false
+    /// `[state_sync] trust_height` and `trust_hash`: a block (height, hash) the operator trusts; with
+    /// them the node takes only the snapshot of `trust_height − 1`, whose app hash that block carries.
+    /// 0 and "": trust the genesis validator set instead (it must still sign; see PROTOCOL §3.1).
+    public var trustHeight: UInt64 = 0
+    public var trustHash: String = ""
     /// `devnet`, `mainnet` or `fast` (tests).
     public var timeouts: String
     public var mempoolMaxTxs: Int
@@ -173,6 +187,12 @@ public struct NodeConfig: Sendable, Hashable {
                         "\(key) must be 0 (keep every block) or at least \(Self.minimumKeepBlocks), not \(keep)")
                 }
                 config.keepBlocks = keep
+            case "state_sync.snapshot_interval": config.snapshotInterval = UInt64(try value.integer(key, min: 0))
+            case "state_sync.snapshot_keep_recent":
+                config.snapshotKeepRecent = UInt64(try value.integer(key, min: 1))
+            case "state_sync.enable": config.stateSyncEnabled = try value.bool(key)
+            case "state_sync.trust_height": config.trustHeight = UInt64(try value.integer(key, min: 0))
+            case "state_sync.trust_hash": config.trustHash = try value.string(key)
             case "consensus.timeouts": config.timeouts = try value.string(key)
             case "mempool.max_txs": config.mempoolMaxTxs = Int(try value.integer(key, min: 1))
             case "mempool.max_bytes": config.mempoolMaxBytes = Int(try value.integer(key, min: 1))
@@ -197,6 +217,13 @@ public struct NodeConfig: Sendable, Hashable {
         }
         guard config.consensusTimeouts != nil else {
             throw .config("consensus.timeouts must be \"devnet\", \"mainnet\" or \"fast\", got \"\(config.timeouts)\"")
+        }
+        if config.trustHeight > 0 || !config.trustHash.isEmpty {
+            guard config.trustHeight >= 2, Hash(hex: config.trustHash) != nil else {
+                throw .config(
+                    "state_sync.trust_height (at least 2) and state_sync.trust_hash (64 hex digits) go together, "
+                        + "got \(config.trustHeight) and \"\(config.trustHash)\"")
+            }
         }
         for listen in [config.p2pListen, config.rpcListen] {
             _ = try HostPort(parsing: listen)
@@ -278,6 +305,18 @@ public struct NodeConfig: Sendable, Hashable {
             # Blocks kept in the block store (the latest); 0 keeps every block (archive node). A pruned
             # block is answered "pruned" over RPC and block sync (PROTOCOL §3.1).
             keep_blocks = \(keepBlocks)
+
+            [state_sync]
+            # A snapshot of the state every snapshot_interval blocks (0: none), offered to peers that
+            # join by state sync; the newest snapshot_keep_recent are kept (PROTOCOL §3.1).
+            snapshot_interval = \(snapshotInterval)
+            snapshot_keep_recent = \(snapshotKeepRecent)
+            # true: started with an empty state, restore a peer's snapshot first, then block-sync.
+            enable = \(stateSyncEnabled)
+            # A block (height, hash) you trust, e.g. from GET /block/{h} of a node you trust: only the
+            # snapshot of trust_height - 1 is taken. 0 and "": trust the genesis validator set.
+            trust_height = \(trustHeight)
+            trust_hash = \(quote(trustHash))
 
             [consensus]
             # "devnet" or "mainnet" timeouts (PROTOCOL §3.1).

@@ -44,6 +44,7 @@ public enum ChainRPC {
         router.post("/txs") { request, _ in try await submitBatch(request, deps) }
         router.get("/block/{height}") { _, context in try block(context.parameters.get("height") ?? "", deps) }
         router.get("/tx/{hash}") { _, context in try tx(context.parameters.get("hash") ?? "", deps) }
+        router.get("/snapshots") { _, _ in await snapshots(deps) }
         router.get("/query/**") { request, context in
             try await query(context.parameters.getCatchAll().map(String.init), request, deps)
         }
@@ -101,6 +102,16 @@ public enum ChainRPC {
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: deps.genesisJSON)))
+    }
+
+    /// `GET /snapshots`: the state snapshots this node offers (PROTOCOL §3.1 *State sync*).
+    static func snapshots(_ deps: RPCDependencies) async -> Response {
+        let list = await deps.driver.snapshotList().map {
+            SnapshotInfo(
+                height: $0.height, format: $0.format, root: $0.root.hex, chunks: $0.chunkHashes.count,
+                entries: $0.entries)
+        }
+        return json(SnapshotList(snapshots: list))
     }
 
     static func submit(_ request: Request, _ deps: RPCDependencies) async throws -> Response {

@@ -64,6 +64,21 @@ public struct ChainClient: Sendable {
         return body
     }
 
+    /// `GET /snapshots`: the state snapshots the node offers for state sync, newest first.
+    public func snapshots() async throws(ChainClientError) -> [SnapshotInfo] {
+        try await get("/snapshots", as: SnapshotList.self).snapshots
+    }
+
+    /// The block a state-syncing node can trust for this node's newest snapshot (PROTOCOL §3.1):
+    /// `(height + 1, hash)` of the newest snapshot whose next block this node stores; `nil` when
+    /// it offers none. Only as trustworthy as this node.
+    public func snapshotTrust() async throws(ChainClientError) -> (height: UInt64, hash: String)? {
+        for snapshot in try await snapshots() {
+            if let block = try? await block(snapshot.height + 1) { return (block.height, block.hash) }
+        }
+        return nil
+    }
+
     public func block(_ height: UInt64) async throws(ChainClientError) -> BlockInfo {
         try await get("/block/\(height)", as: BlockInfo.self)
     }

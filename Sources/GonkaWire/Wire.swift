@@ -85,6 +85,13 @@ public enum Wire {
     public typealias BlockRequest = Gonka_V1_BlockRequest
     public typealias BlockResponse = Gonka_V1_BlockResponse
     public typealias NoBlock = Gonka_V1_NoBlock
+    public typealias StateSyncEnvelope = Gonka_V1_StateSyncEnvelope
+    public typealias SnapshotsRequest = Gonka_V1_SnapshotsRequest
+    public typealias SnapshotsResponse = Gonka_V1_SnapshotsResponse
+    public typealias SnapshotManifest = Gonka_V1_SnapshotManifest
+    public typealias ChunkRequest = Gonka_V1_ChunkRequest
+    public typealias ChunkResponse = Gonka_V1_ChunkResponse
+    public typealias NoChunk = Gonka_V1_NoChunk
     public typealias MempoolTxs = Gonka_V1_MempoolTxs
     public typealias EvidenceEnvelope = Gonka_V1_EvidenceEnvelope
     public typealias MsgDepositCollateral = Gonka_V1_MsgDepositCollateral

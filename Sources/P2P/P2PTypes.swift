@@ -7,6 +7,7 @@ public enum P2PChannel: UInt8, Sendable, CaseIterable {
     case mempool = 2
     case blockSync = 3
     case evidence = 4
+    case stateSync = 5
 }
 
 /// A peer's identity: its Ed25519 node (p2p) public key, proven by the handshake signature.

@@ -34,6 +34,12 @@ extension AuthenticatedStore {
     /// `version` must exceed ``latestVersion`` (any version for a fresh store) and fit `Int64`.
     /// On any error nothing is written and the staged changes are kept.
     public func commit(version: UInt64) throws -> Hash {
+        try commit(version: version, expectedRoot: nil)
+    }
+
+    /// ``commit(version:)``, rolled back (nothing written, the staged changes kept) with
+    /// ``StorageError/rootMismatch(expected:got:)`` when the new root is not `expectedRoot`.
+    func commit(version: UInt64, expectedRoot: Hash?) throws -> Hash {
         guard version <= UInt64(Int64.max) else { throw StorageError.versionOutOfRange(version) }
         if let latest = latestVersion, version <= latest {
             throw StorageError.versionNotIncreasing(version: version, latest: latest)
@@ -55,6 +61,9 @@ extension AuthenticatedStore {
             let newRoot = try self.update(
                 db, previousRoot, depth: 0, changes: &changes, range: changes.startIndex..<changes.endIndex,
                 plan: &plan)
+            if let expectedRoot, newRoot.hash != expectedRoot {
+                throw StorageError.rootMismatch(expected: expectedRoot, got: newRoot.hash)
+            }
             try self.write(db, plan: plan, changes: changes, root: newRoot)
             return newRoot
         }

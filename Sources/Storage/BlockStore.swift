@@ -209,6 +209,22 @@ public final class BlockStore: Sendable {
         }
     }
 
+    /// Saves the first block of an empty store at any height: the block a state-synced node starts
+    /// from (PROTOCOL §3.1 *State sync*); the store then holds heights from it on, like a pruned one.
+    public func saveBase(_ block: StoredBlock) throws {
+        try write { db in
+            guard try Int64.fetchOne(db, sql: "SELECT count(*) FROM blocks") == 0 else {
+                throw StorageError.invalidArgument("a base block goes into an empty block store only")
+            }
+            guard block.height >= 1, block.height <= UInt64(Int64.max) else {
+                throw StorageError.invalidArgument("block height \(block.height) is out of range")
+            }
+            try db.execute(
+                sql: "INSERT INTO blocks (height, hash, block, \"commit\") VALUES (?, ?, ?, ?)",
+                arguments: [Int64(block.height), Data(block.hash.bytes), Data(block.block), Data(block.commit)])
+        }
+    }
+
     /// Replaces the commit of a stored block (a later, larger set of precommits for the same block).
     public func replaceCommit(height: UInt64, commit: [UInt8]) throws {
         try write { db in

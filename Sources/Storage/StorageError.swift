@@ -1,3 +1,5 @@
+import GonkaCore
+
 /// Everything that can go wrong opening, reading or committing a store. Errors about a file name its
 /// path (or `memory:<name>` for an in-memory store) so an operator knows which file to look at.
 public struct StorageError: Error, Hashable, CustomStringConvertible {
@@ -14,6 +16,7 @@ public struct StorageError: Error, Hashable, CustomStringConvertible {
         case versionNotCommitted(version: UInt64)
         case invalidArgument(detail: String)
         case closed(path: String)
+        case rootMismatch(expected: Hash, got: Hash)
     }
 
     private let code: Code
@@ -55,6 +58,10 @@ public struct StorageError: Error, Hashable, CustomStringConvertible {
     public static func versionNotCommitted(_ version: UInt64) -> Self {
         Self(code: .versionNotCommitted(version: version))
     }
+    /// A restored snapshot's entries do not hash to the root they were to have (nothing written).
+    public static func rootMismatch(expected: Hash, got: Hash) -> Self {
+        Self(code: .rootMismatch(expected: expected, got: got))
+    }
     /// A call with an argument outside its domain (for example `prune(keepingRecent: 0)`).
     public static func invalidArgument(_ detail: String) -> Self { Self(code: .invalidArgument(detail: detail)) }
     /// The store was closed.
@@ -75,6 +82,7 @@ public struct StorageError: Error, Hashable, CustomStringConvertible {
         case .versionNotCommitted: "version_not_committed"
         case .invalidArgument: "invalid_argument"
         case .closed: "closed"
+        case .rootMismatch: "root_mismatch"
         }
     }
 
@@ -104,6 +112,8 @@ public struct StorageError: Error, Hashable, CustomStringConvertible {
             "invalid argument: \(detail)"
         case .closed(let path):
             "\(path): the store is closed"
+        case .rootMismatch(let expected, let got):
+            "the entries hash to root \(got), not the expected \(expected); nothing was written"
         }
     }
 }

@@ -12,7 +12,7 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Join a running network: register this home as a new participant through a peer.",
             discussion: """
-                Creates HOME (keys account/consensus/p2p, 0600) if needed, takes the network's genesis and chain id from the peer's chain RPC (GET /status, GET /genesis), sends MsgRegisterParticipant signed by the account key to the peer and waits for its block, then writes HOME/genesis.json and HOME/config.toml (the peer as persistent peer, [poc] enabled). The node then block-syncs, mines in the next sprint and, once its PoC is accepted, becomes a validator at that epoch's switch (PROTOCOL §4, §5). The account pays the registration tx's fee: fund it first (on a devnet: gonka devnet fund ADDR AMOUNT). Re-running on a registered home goes on without registering again. Nothing is written to HOME but keys until the registration is committed.
+                Creates HOME (keys account/consensus/p2p, 0600) if needed, takes the network's genesis and chain id from the peer's chain RPC (GET /status, GET /genesis), sends MsgRegisterParticipant signed by the account key to the peer and waits for its block, then writes HOME/genesis.json and HOME/config.toml (the peer as persistent peer, [poc] enabled). The node then block-syncs (with --state-sync: first restores a peer's snapshot of the state, verified against the block --trust-height/--trust-hash names; without them, against the block after the peer's newest snapshot, whose hash is taken from the peer as the genesis is; then block-syncs from the snapshot's height), mines in the next sprint and, once its PoC is accepted, becomes a validator at that epoch's switch (PROTOCOL §4, §5). The account pays the registration tx's fee: fund it first (on a devnet: gonka devnet fund ADDR AMOUNT). Re-running on a registered home goes on without registering again. Nothing is written to HOME but keys until the registration is committed.
                 """
         )
 
@@ -31,6 +31,15 @@ extension NodeCommand {
         var pocMaxNoncesPerSecond = 0
         @Option(help: "A GGUF model the API node serves in-process (none: chain node and PoC only).") var model: String?
         @Option(help: "Seconds to wait for the peer's answers and the registration's block.") var waitTimeout = 40
+        @Flag(
+            help:
+                "Join by state sync: the node restores a peer's snapshot of the state (verified against a trusted header) instead of replaying every block."
+        ) var stateSync = false
+        @Option(help: "With --state-sync: the height of a block you trust (its snapshot is the one of height - 1).")
+        var trustHeight: UInt64 = 0
+        @Option(
+            help: "With --state-sync: that block's hash (64 hex digits, e.g. from GET /block/{h} of a node you trust).")
+        var trustHash = ""
         @Flag(help: "Start the node after joining (as `gonka node start --home HOME`).") var start = false
         @Option(help: "Log level of the node with --start.") var logLevel = "info"
 
@@ -46,6 +55,12 @@ extension NodeCommand {
             guard pocMaxNoncesPerSecond >= 0 else {
                 throw ValidationError("--poc-max-nonces-per-second must be 0 (no cap) or positive")
             }
+            if trustHeight > 0 || !trustHash.isEmpty {
+                guard stateSync else { throw ValidationError("--trust-height and --trust-hash go with --state-sync") }
+                guard trustHeight >= 2, Hash(hex: trustHash) != nil else {
+                    throw ValidationError("--trust-height (at least 2) and --trust-hash (64 hex digits) go together")
+                }
+            }
             guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive") }
             if let model, !FileManager.default.fileExists(atPath: model) {
                 throw ValidationError("--model \(model) does not exist")
@@ -59,6 +74,17 @@ extension NodeCommand {
             config.pocEnabled = true
             config.pocThreads = pocThreads
             config.pocMaxNoncesPerSecond = pocMaxNoncesPerSecond
+            config.stateSyncEnabled = stateSync
+            config.trustHeight = trustHeight
+            config.trustHash = trustHash
+            if stateSync, trustHash.isEmpty {
+                // Trust the peer this join already takes the genesis from: its newest snapshot whose
+                // next block it has names the block the node will check its snapshot against.
+                let trusted = try await Self.trustedSnapshotBlock(peer: peer)
+                config.trustHeight = trusted.height
+                config.trustHash = trusted.hash
+                print("state sync: trusting block \(trusted.height) \(trusted.hash) of \(peer)")
+            }
             if let model {
                 config.apiEnabled = true
                 config.apiML = "embedded"
@@ -77,6 +103,24 @@ extension NodeCommand {
                 print("start it with: gonka node start --home \(home.url.path)")
             }
         }
+    }
+}
+
+extension NodeCommand.Join {
+    /// The block after the peer's newest snapshot that it stores: (height, hash).
+    static func trustedSnapshotBlock(peer: String) async throws -> (height: UInt64, hash: String) {
+        let found: (height: UInt64, hash: String)?
+        do {
+            found = try await ChainClient(baseURL: peer).snapshotTrust()
+        } catch {
+            throw CLIError("--state-sync: cannot list the snapshots of \(peer): \(error)")
+        }
+        guard let found else {
+            throw CLIError(
+                "--state-sync: \(peer) offers no snapshot yet (taken every [state_sync] snapshot_interval blocks); "
+                    + "join without --state-sync, or later")
+        }
+        return found
     }
 }
 

@@ -23,7 +23,7 @@ extension NodeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the chain node of a home: P2P, consensus, mempool, block sync and the chain RPC.",
             discussion: """
-                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully, as does the exit of the process GONKA_OWNER_PID names (test harnesses set it). Restarting with the same home resumes from disk. With [api] enabled and ml = "embedded", the in-process ML node serves [api] model with the engine of [ml]: threads (compute threads), parallel (requests decoded together in one batched pass), queue (requests that may wait; more get 429) and kv_cache_mb (KV-cache memory of the parallel slots together; it caps each request's prompt plus max_tokens); see docs/API.md.
+                Reads HOME/config.toml, HOME/genesis.json and HOME/keys/, keeps state under HOME/data/. SIGTERM or SIGINT shuts down gracefully, as does the exit of the process GONKA_OWNER_PID names (test harnesses set it). Restarting with the same home resumes from disk. With [state_sync] enable and no state yet, the node first restores a snapshot of the state from its peers, verified against a trusted header (PROTOCOL §3.1), and block-syncs from its height. With [api] enabled and ml = "embedded", the in-process ML node serves [api] model with the engine of [ml]: threads (compute threads), parallel (requests decoded together in one batched pass), queue (requests that may wait; more get 429) and kv_cache_mb (KV-cache memory of the parallel slots together; it caps each request's prompt plus max_tokens); see docs/API.md.
                 """
         )
 
@@ -46,6 +46,16 @@ extension NodeCommand {
             let logger = Logger(label: "gonka.node")
             let owner = try OwnerWatch.services(logger: logger)
             let node: Node
+            do {
+                // [state_sync] enable with an empty home: restore a peer's snapshot first.
+                if case .restored(let height, let appHash, let chunks) = try await Node.stateSyncIfNeeded(
+                    home: home.url, logger: logger)
+                {
+                    print("state sync: restored the state of height \(height) (\(chunks) chunks, app hash \(appHash))")
+                }
+            } catch {
+                throw CLIError("cannot start the node: \(error)")
+            }
             do {
                 let upgrades = UpgradeRegistry.compiledIn.adding(Self.testUpgrades())
                 node = try Node(home: home.url, logger: logger, tune: { $0.upgrades = upgrades })

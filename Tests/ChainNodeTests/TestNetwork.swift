@@ -1,4 +1,5 @@
 import ChainNode
+import Consensus
 import Foundation
 import GonkaCore
 import GonkaTestKit
@@ -55,10 +56,12 @@ final class TestNetwork {
     /// Writes node `i`'s config with `peers` as (index, port) of running nodes.
     func writeConfig(
         _ i: Int, peers: [(Int, Int)], testHooks: Bool = false, pocThreads: Int? = nil, pocMaxNoncesPerSecond: Int = 0,
-        keepBlocks: UInt64 = 0
+        keepBlocks: UInt64 = 0, snapshotInterval: UInt64 = 1000, stateSync: Bool = false
     ) throws {
         var config = NodeConfig(moniker: "node\(i)", chainID: TestChain.chainID)
         config.keepBlocks = keepBlocks
+        config.snapshotInterval = snapshotInterval
+        config.stateSyncEnabled = stateSync
         config.p2pListen = "127.0.0.1:0"
         config.rpcListen = "127.0.0.1:0"
         config.timeouts = "fast"
@@ -89,7 +92,11 @@ final class RunningNode: Sendable {
 
     /// `pruneInterval`: how often the node prunes state versions and blocks (every 100 blocks
     /// unless a test needs it sooner).
-    init(home: URL, name: String, pocWorker: (any PocWorker)? = nil, pruneInterval: UInt64 = 100) async throws {
+    /// `timeouts`: consensus timeouts other than the config's (`fast`).
+    init(
+        home: URL, name: String, pocWorker: (any PocWorker)? = nil, pruneInterval: UInt64 = 100,
+        timeouts: Consensus.Timeouts? = nil
+    ) async throws {
         let node = try Node(
             home: home, logger: TestNetwork.logger(name),
             tune: { config in
@@ -97,6 +104,7 @@ final class RunningNode: Sendable {
                 config.stuckBeforeSync = .milliseconds(800)
                 config.syncRequestTimeout = .seconds(2)
                 config.limits.pruneInterval = pruneInterval
+                if let timeouts { config.timeouts = timeouts }
             }, pocWorker: pocWorker)
         self.node = node
         task = Task { try await node.run() }

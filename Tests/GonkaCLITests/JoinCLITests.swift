@@ -17,6 +17,14 @@ import Testing
             "--poc-max-nonces-per-second"
         ),
         (["node", "join", "--peer", "http://127.0.0.1:1", "--model", "/nonexistent.gguf"], "--model"),
+        (["node", "join", "--peer", "http://127.0.0.1:1", "--trust-height", "5"], "--state-sync"),
+        (
+            [
+                "node", "join", "--peer", "http://127.0.0.1:1", "--state-sync", "--trust-height", "5", "--trust-hash",
+                "ab",
+            ],
+            "--trust-hash"
+        ),
     ])
     func badFlagsFailClearly(arguments: [String], expected: String) async throws {
         let home = try cli.temporaryHome()

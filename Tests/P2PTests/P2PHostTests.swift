@@ -21,6 +21,7 @@ import Testing
                 ])
             #expect(b.host.connectedPeers().first?.outbound == false)
             let count = 50
+            let total = count * P2PChannel.allCases.count
             for i in 0..<count {
                 for channel in P2PChannel.allCases {
                     #expect(a.host.send([channel.rawValue, UInt8(i)], on: channel, to: b.id))
@@ -28,7 +29,7 @@ import Testing
                 }
             }
             try await eventually("all messages delivered") {
-                b.messages.all.count == count * 4 && a.messages.all.count == count * 4
+                b.messages.all.count == total && a.messages.all.count == total
             }
             for channel in P2PChannel.allCases {
                 #expect(b.payloads(from: a.id, on: channel) == (0..<count).map { [channel.rawValue, UInt8($0)] })
@@ -38,8 +39,8 @@ import Testing
                 a.events.all == [.connected(b.id)] && b.events.all == [.connected(a.id)]
             }
             let stats = a.host.statistics()
-            #expect(stats.framesOut == UInt64(count * 4))
-            #expect(stats.framesIn == UInt64(count * 4))
+            #expect(stats.framesOut == UInt64(total))
+            #expect(stats.framesIn == UInt64(total))
             #expect(stats.bytesOut > 0 && stats.bytesIn > 0)
             #expect(stats.bans == 0 && stats.sendDrops == 0)
         }
