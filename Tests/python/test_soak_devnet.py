@@ -121,7 +121,7 @@ class SoakDevnetTest(unittest.TestCase):
         for host in cls.net.hosts():
             args += ["--netns", host]
         try:
-            out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+            out = subprocess.run(args, capture_output=True, text=True, timeout=300, env=cls.owned_env())
         except subprocess.TimeoutExpired as error:
             cls.tearDownClass()
             raise AssertionError("devnet up timed out: %s" % error)
@@ -132,6 +132,13 @@ class SoakDevnetTest(unittest.TestCase):
         cls.rpcs = [node["rpc_url"] for node in cls.manifest["nodes"]]
         cls.proxy = "http://127.0.0.1:%d/v1" % cls.manifest["proxy"]["port"]
         cls.developer = cls.manifest["proxy"]["address"]
+
+    @classmethod
+    def owned_env(cls):
+        """The environment for what the test starts: the nodes and the proxy shut down when this
+        process is gone (GONKA_OWNER_PID), even after a SIGKILL no handler sees; netns.sweep()
+        then removes the namespaces on the next run."""
+        return dict(os.environ, GONKA_OWNER_PID=str(os.getpid()))
 
     @classmethod
     def load_manifest(cls):
@@ -282,7 +289,7 @@ class SoakDevnetTest(unittest.TestCase):
             log.append("kill -9 node%d (pid %d), restart after %.0f s" % (node, pid, duration))
             time.sleep(duration)
             out = subprocess.run([self.binary, "devnet", "restart-node", "--dir", self.devnet, str(node)],
-                                 capture_output=True, text=True, timeout=60)
+                                 capture_output=True, text=True, timeout=60, env=self.owned_env())
             self.assertEqual(out.returncode, 0, "restart of node%d failed: %s%s" % (node, out.stdout, out.stderr))
         elif kind in ("partition", "partition2"):
             for node in nodes:
