@@ -13,7 +13,7 @@ test: ## check docs/DESIGN.md's module graph, build everything (tests included),
 	SWIFT=$(SWIFT) scripts/swift-test
 	$(MAKE) test-python
 
-test-python: model ## the `openai`, `anthropic`, `litellm`, `langchain-openai` packages (PyPI, into .venv-test) against a debug ML node and a test devnet's proxy
+test-python: model ## the `openai`, `anthropic`, `litellm`, `langchain-openai` packages (PyPI, into .venv-test) against a debug ML node and a test devnet's proxy; the short soak (docs/SOAK.md)
 	$(SWIFT) build --product gonka
 	GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"
 

@@ -22,10 +22,10 @@ Environment: GONKA_SOAK_SEED (the schedule's seed; default: from the clock, prin
 schedule replays), GONKA_SOAK_MINUTES (the long form: load for that many minutes, faults repeating;
 default: the short form, about 2.5 minutes of load), GONKA_SOAK_RATE (requests per second, default
 1), GONKA_SOAK_BREAK_ACCOUNTING=1 (adds 1 ngonka to the expected cost: the accounting check must
-then fail; how it was shown that it can fail). Needs root and iproute2 (else it skips, saying why)
-and GONKA_SOAK=1 or GONKA_E2E=1 (else it skips: it is not part of `make test`).
+then fail; how it was shown that it can fail). Needs root and iproute2 (else it skips, saying why);
+GONKA_SOAK=0 leaves it out of a run.
 
-    GONKA_SOAK=1 GONKA_BIN=.build/debug/gonka python3 -m unittest Tests/python/test_soak_devnet.py -v
+    GONKA_BIN=.build/debug/gonka python3 -m unittest Tests/python/test_soak_devnet.py -v
 """
 
 import json
@@ -92,11 +92,11 @@ def schedule(rng, minutes):
             return faults, t + 10
 
 
-# `make soak` (the long form) and `make e2e` run it; `make test` does not (see docs/SOAK.md for why).
-ENABLED = os.environ.get("GONKA_SOAK") == "1" or os.environ.get("GONKA_E2E") == "1"
+# `make test` runs the short form (~3 minutes), `make soak` the long one; GONKA_SOAK=0 leaves it out.
+ENABLED = os.environ.get("GONKA_SOAK") != "0"
 
 
-@unittest.skipUnless(ENABLED, "the soak runs in `make soak` (GONKA_SOAK=1) and `make e2e`, not in `make test`")
+@unittest.skipUnless(ENABLED, "GONKA_SOAK=0: the soak is left out")
 class SoakDevnetTest(unittest.TestCase):
     directory = None
     binary = None
@@ -222,6 +222,27 @@ class SoakDevnetTest(unittest.TestCase):
                     return
                 time.sleep(0.5)
 
+    def keep_records(self, stop, events, results, seen):
+        """Every ~10 s until `stop`: the latest record of every inference id known so far into
+        `seen`. The chain prunes an epoch's records when its claim window closes (§8.4), so in the
+        long form the end-of-run reads find the early ones gone; what was read here stands in.
+        A record stops being read once it can no longer change: EXPIRED, INVALIDATED, VALIDATED,
+        or FINISHED in an epoch already settled."""
+        while not stop.wait(10):
+            try:
+                next_epoch = self.query("supply")[0]["rewards"]["next_epoch"]
+                ids = (set(events) | {r["id"] for r in list(results) if r["id"]}) - {"?"}
+                for inference_id in ids:
+                    known = seen.get(inference_id)
+                    if known and (known["status"] in ("EXPIRED", "INVALIDATED", "VALIDATED")
+                                  or (known["status"] == "FINISHED" and known["epoch"] < next_epoch)):
+                        continue
+                    record, _ = self.query("inference/" + inference_id)
+                    if record is not None:
+                        seen[inference_id] = record
+            except Exception:
+                pass  # node 0 busy for a moment: the next round reads them
+
     # --- the load ---
 
     def one_request(self, client, model, i, rng_values, results):
@@ -318,6 +339,9 @@ class SoakDevnetTest(unittest.TestCase):
         events, gaps, results, threads, fault_log, sampled = {}, [], [], [], [], []
         follower = threading.Thread(target=self.follow_events, args=(stop_events, events, gaps), daemon=True)
         follower.start()
+        seen = {}
+        recorder = threading.Thread(target=self.keep_records, args=(stop_events, events, results, seen), daemon=True)
+        recorder.start()
         loader = threading.Thread(target=self.load, args=(stop_load, results, threads), daemon=True)
         began = time.time()
         loader.start()
@@ -350,9 +374,16 @@ class SoakDevnetTest(unittest.TestCase):
             self.sample_inference_account(sampled)
             ids = set(events) | proxy_ids
             ids.discard("?")
-            records = {i: self.query("inference/" + i)[0] for i in ids}
+            records = {}
+            for i in ids:
+                record = self.query("inference/" + i)[0]
+                if record is None and i in seen:
+                    pruned.add(i)  # its epoch's claim window closed: the record read during the run
+                    record = seen[i]
+                records[i] = record
             open_ids = [i for i, r in records.items() if r is None or r["status"] not in TERMINAL]
             return records if not open_ids else None
+        pruned = set()
         records = self.wait_for("every inference FINISHED, EXPIRED or INVALIDATED", all_terminal, 240, interval=3)
         stop_events.set()
 
@@ -377,7 +408,8 @@ class SoakDevnetTest(unittest.TestCase):
             len(results), len(answered), share, sum(1 for r in results if r["retries"]), errors or "{}"))
         print("  latency of answered requests: p50 %.2f s, p99 %.2f s, max %.2f s" % (
             percentile(latencies, 50), percentile(latencies, 99), max(latencies) if latencies else 0))
-        print("  inferences on chain %d %s; ids from the proxy %d" % (len(records), statuses, len(proxy_ids)))
+        print("  inferences on chain %d %s (%d of them pruned by the end, read during the run); ids from the proxy %d"
+              % (len(records), statuses, len(pruned), len(proxy_ids)))
         print("  executor misses recorded (reported, expired): %s" % misses)
         print("  faults applied: %d" % len(fault_log))
         for line in fault_log:
@@ -426,7 +458,12 @@ class SoakDevnetTest(unittest.TestCase):
         self.assertEqual(bad, [], "the inference account != open escrow + unsettled cost at (height, account, "
                          "escrow, unsettled) %s" % bad)
         self.check_signing()
-        self.assertGreater(len(answered), 0.5 * len(results), "fewer than half of the requests were answered")
+        # Issue 22's goal: >= 99% answered through the proxy while a node of four is down, partitioned
+        # or slow. The long form holds it; the short one (~135 requests, where one error is 0.7%)
+        # allows 3%.
+        goal = 99.0 if self.minutes else 97.0
+        self.assertGreaterEqual(share, goal, "%.2f%% of the requests answered, under the goal of %g%% (errors %s)" % (
+            share, goal, errors))
 
     def sample_inference_account(self, sampled):
         """§8.3's invariant at the current height: inference account = open escrow + unsettled cost."""
