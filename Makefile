@@ -2,7 +2,7 @@
 SWIFT ?= swift
 MODEL_DIR ?= $(if $(GONKA_MODELS),$(GONKA_MODELS),$(HOME)/.cache/gonka/models)
 
-.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference explorer-shots observe
+.PHONY: help test test-python build release model bench lint module-graph protos clean devnet devnet-down e2e bench-chain bench-api bench-chain-inference explorer-shots observe soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ test: ## check docs/DESIGN.md's module graph, build everything (tests included),
 	SWIFT=$(SWIFT) scripts/swift-test
 	$(MAKE) test-python
 
-test-python: model ## the `openai`, `anthropic`, `litellm`, `langchain-openai` packages (PyPI, into .venv-test) against a debug ML node and a test devnet's proxy
+test-python: model ## the `openai`, `anthropic`, `litellm`, `langchain-openai` packages (PyPI, into .venv-test) against a debug ML node and a test devnet's proxy; the short soak (docs/SOAK.md)
 	$(SWIFT) build --product gonka
 	GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka"
 
@@ -23,6 +23,16 @@ explorer-shots: model ## the explorer's browser test (headless chromium over a d
 	GONKA_REQUIRE_BROWSER=1 GONKA_EXPLORER_SHOTS="$(CURDIR)/explorer-shots" GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" \
 		scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka" test_explorer_browser.py
 	@ls explorer-shots
+
+SOAK_MINUTES ?= 30
+SOAK_SEEDS ?= 1 2 3
+soak: model ## the long soak (docs/SOAK.md; root and iproute2): 4 nodes in network namespaces, the proxy, openai-client load and seeded faults (kill -9, partition, slow link), SOAK_MINUTES (30) per seed of SOAK_SEEDS (1 2 3); no fork, no hang, every ngonka accounted
+	$(SWIFT) build --product gonka
+	@for seed in $(SOAK_SEEDS); do \
+		echo "== soak, seed $$seed, $(SOAK_MINUTES) min"; \
+		GONKA_SOAK=1 GONKA_SOAK_SEED=$$seed GONKA_SOAK_MINUTES=$(SOAK_MINUTES) GONKA_MODEL="$(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf" \
+			scripts/test-python "$$($(SWIFT) build --show-bin-path)/gonka" test_soak_devnet.py || exit 1; \
+	done
 
 build: ## debug build of everything
 	$(SWIFT) build

@@ -208,6 +208,21 @@ public final class SigningProxy: Sendable {
                 return failed
             }
             metrics.observe("gonka_proxy_upstream_latency_seconds", [], .now - sent)
+            if response.status == .unauthorized {
+                // A Transfer Agent whose chain is behind (just restarted, catching up) refuses a
+                // fresh request as stale before starting anything: no inference exists, so
+                // another node may take it (found by the soak, docs/SOAK.md).
+                let body = (try? await response.body.collect(upTo: 1 << 16)) ?? ByteBuffer()
+                if Self.isStaleRefusal(body) {
+                    markDown(node)
+                    lastError = .upstream("\(node) refused the request as stale (its chain is behind)")
+                    continue
+                }
+                return Response(
+                    status: .unauthorized,
+                    headers: [.contentType: response.headers.first(name: "Content-Type") ?? "application/json"],
+                    body: .init(byteBuffer: body))
+            }
             var headers: HTTPFields = [
                 .contentType: response.headers.first(name: "Content-Type") ?? "application/json",
                 .cacheControl: "no-cache",
@@ -233,10 +248,20 @@ public final class SigningProxy: Sendable {
         return APINode.error(lastError)
     }
 
+    /// Whether a 401 body is the API node's `stale_request` (the request's timestamp is outside
+    /// the window around the node's last block time).
+    static func isStaleRefusal(_ body: ByteBuffer) -> Bool {
+        guard let object = try? JSONValue(parsing: body.readableBytesView) else { return false }
+        return object["error"]?["code"]?.stringValue == "stale_request"
+    }
+
     /// Whether a failed forward provably never reached the node (no connection was made), so
     /// that sending the request to another node cannot make a second inference of it.
     static func neverReached(_ error: any Error) -> Bool {
-        if let error = error as? HTTPClientError, error == .connectTimeout { return true }
+        // No connection came from the pool in time: the request was never written.
+        if let error = error as? HTTPClientError, error == .connectTimeout || error == .getConnectionFromPoolTimeout {
+            return true
+        }
         if let error = error as? ChannelError, case .connectTimeout = error { return true }
         if error is NIOConnectionError { return true }
         if let error = error as? IOError {

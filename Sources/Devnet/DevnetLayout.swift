@@ -30,13 +30,18 @@ public enum DevnetLayout {
     /// (a URL: node K's API node has no in-process model and uses the ML node there);
     /// `validate: false` turns the API nodes' validation workers off (to measure their cost);
     /// `epochs` is the schedule (``EpochParams/quick`` for tests that need several epochs);
-    /// `registeredModel` is genesis's one registry entry (its sampler kind and threshold).
+    /// `registeredModel` is genesis's one registry entry (its sampler kind and threshold);
+    /// `hosts[K]`: node K runs in that network namespace and listens on (and is dialled at) that
+    /// address instead of 127.0.0.1 (none: every node on loopback).
     public static func create(
         dir: URL, participants: Int, testHooks: Bool, binary: String,
         extraAccounts: [Address] = [], extraBalance: Amount = Amount(gnk: 1_000)!, model: String? = nil,
         nodeModels: [Int: String] = [:], validate: Bool = true, epochs: EpochParams = .devnet,
-        registeredModel: Genesis.Model = .devnetDefault
+        registeredModel: Genesis.Model = .devnetDefault, hosts: [DevnetHost] = []
     ) throws -> DevnetManifest {
+        guard hosts.isEmpty || hosts.count == participants else {
+            throw DevnetError("--netns names \(hosts.count) namespaces for \(participants) participants (one per node)")
+        }
         if !nodeModels.isEmpty {
             guard model != nil else {
                 throw DevnetError("--node-model needs the nodes to serve a model (not --chain-only)")
@@ -63,12 +68,14 @@ public enum DevnetLayout {
                 p2pPort: ports[index * 4], rpcPort: ports[index * 4 + 1], apiPort: ports[index * 4 + 2],
                 nodeID: p2p.publicKey, accountAddress: account.address,
                 validatorAddress: Hex.encode(consensusKey.address.bytes),
-                // The admin routes (ML nodes, API keys) on loopback, where the nodes run an API node.
-                adminPort: model == nil ? nil : ports[index * 4 + 3])
+                // The admin routes (ML nodes, API keys) on loopback (inside the node's namespace, if it
+                // runs in one), where the nodes run an API node.
+                adminPort: model == nil ? nil : ports[index * 4 + 3],
+                netns: hosts.isEmpty ? nil : hosts[index].netns, address: hosts.isEmpty ? nil : hosts[index].address)
             nodes.append(node)
             validators.append(
                 .init(
-                    name: node.moniker, address: account.address, url: "http://127.0.0.1:\(node.apiPort)",
+                    name: node.moniker, address: account.address, url: "http://\(node.host):\(node.apiPort)",
                     consensusPubkey: consensus.publicKey, p2pPubkey: p2p.publicKey, power: validatorPower))
             accounts.append(.init(address: account.address, balance: validatorBalance))
         }
@@ -97,11 +104,11 @@ public enum DevnetLayout {
         for node in nodes {
             let home = URL(fileURLWithPath: node.home, isDirectory: true)
             try genesisJSON.write(to: home.appendingPathComponent("genesis.json"), options: .atomic)
-            let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@127.0.0.1:\($0.p2pPort)" }
+            let peers = nodes.filter { $0.index != node.index }.map { "\($0.nodeID)@\($0.host):\($0.p2pPort)" }
             var config = NodeConfig(
                 moniker: node.moniker, chainID: DevnetManifest.chainID, accountKey: "validator",
-                p2pListen: "127.0.0.1:\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
-                apiListen: "127.0.0.1:\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
+                p2pListen: "\(node.host):\(node.p2pPort)", persistentPeers: peers, rpcListen: node.rpcListen,
+                apiListen: "\(node.host):\(node.apiPort)", timeouts: "devnet", testHooks: testHooks)
             // Every devnet participant mines each sprint (PROTOCOL §5) on one thread.
             config.pocEnabled = true
             if let model {

@@ -11,8 +11,8 @@ extension DevnetManifest {
         lines.append("devnet \(manifest.chainID) is running in \(dir.path):")
         for node in manifest.nodes {
             lines.append(
-                "  \(node.moniker)  pid \(node.pid ?? 0)  rpc \(node.rpcURL)  p2p 127.0.0.1:\(node.p2pPort)  "
-                    + "api 127.0.0.1:\(node.apiPort)  "
+                "  \(node.moniker)  pid \(node.pid ?? 0)  rpc \(node.rpcURL)  p2p \(node.host):\(node.p2pPort)  "
+                    + "api \(node.host):\(node.apiPort)  "
                     + (node.adminPort.map { "admin 127.0.0.1:\($0)  " } ?? "") + "log \(node.logPath)")
         }
         let rpc = manifest.nodes.first?.rpcURL ?? ""

@@ -59,16 +59,27 @@ public struct DevnetManifest: Codable, Sendable {
         public var accountAddress: Address
         /// Hex of the consensus key's address, as `GET /block/{h}` lists commit signers.
         public var validatorAddress: String
+        /// The network namespace (`ip netns`) the node's processes run in, or nil (this machine's
+        /// own network). Set by `devnet up --netns` for the fault tests' partitions and slow links.
+        public var netns: String?
+        /// The address the node listens on and its peers dial: its namespace's address, or nil for
+        /// 127.0.0.1.
+        public var address: String?
 
-        public var rpcListen: String { "127.0.0.1:\(rpcPort)" }
+        /// The address the node listens on: ``address`` or 127.0.0.1.
+        public var host: String { address ?? "127.0.0.1" }
+        public var rpcListen: String { "\(host):\(rpcPort)" }
         public var rpcURL: String { "http://\(rpcListen)" }
         public var logPath: String { home + "/node.log" }
 
         /// Memberwise: each value as `devnet.json` holds it.
         public init(
             index: Int, moniker: String, home: String, pid: Int32?, p2pPort: Int, rpcPort: Int, apiPort: Int,
-            nodeID: String, accountAddress: Address, validatorAddress: String, adminPort: Int? = nil
+            nodeID: String, accountAddress: Address, validatorAddress: String, adminPort: Int? = nil,
+            netns: String? = nil, address: String? = nil
         ) {
+            self.netns = netns
+            self.address = address
             self.index = index
             self.moniker = moniker
             self.home = home
@@ -91,6 +102,7 @@ public struct DevnetManifest: Codable, Sendable {
             case nodeID = "node_id"
             case accountAddress = "account_address"
             case validatorAddress = "validator_address"
+            case netns, address
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -106,6 +118,8 @@ public struct DevnetManifest: Codable, Sendable {
             try c.encode(nodeID, forKey: .nodeID)
             try c.encode(accountAddress, forKey: .accountAddress)
             try c.encode(validatorAddress, forKey: .validatorAddress)
+            try c.encodeIfPresent(netns, forKey: .netns)
+            try c.encodeIfPresent(address, forKey: .address)
             // Written for people and scripts; never read back.
             var extra = encoder.container(keyedBy: ExtraKeys.self)
             try extra.encode(rpcURL, forKey: .rpcURL)

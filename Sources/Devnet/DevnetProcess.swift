@@ -8,9 +8,12 @@ import Foundation
 /// process group (so a Ctrl-C in the terminal that ran `devnet up` does not reach it), with stdout and
 /// stderr appended to `HOME/node.log`.
 public enum DevnetProcess {
-    /// Starts `binary node start --home HOME` (or `binary ARGUMENTS`) and returns its pid.
-    public static func start(binary: String, home: String, logPath: String, arguments: [String]? = nil) throws -> Int32
-    {
+    /// Starts `binary node start --home HOME` (or `binary ARGUMENTS`) and returns its pid. With
+    /// `netns`, the process runs in that network namespace: `ip netns exec NETNS binary …` (ip
+    /// enters the namespace and execs the binary, so the pid is the node's).
+    public static func start(
+        binary: String, home: String, logPath: String, arguments: [String]? = nil, netns: String? = nil
+    ) throws -> Int32 {
         closeOnExec()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -24,16 +27,31 @@ public enum DevnetProcess {
         // Its own process group (pgroup 0 = its pid), outside the terminal's foreground group.
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        let arguments = [binary] + (arguments ?? ["node", "start", "--home", home])
+        var arguments = [binary] + (arguments ?? ["node", "start", "--home", home])
+        var program = binary
+        if let netns {
+            guard let ip = ipCommand else {
+                throw DevnetError("--netns needs iproute2's `ip` (apt-get install iproute2)")
+            }
+            arguments = [ip, "netns", "exec", netns] + arguments
+            program = ip
+        }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, binary, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&pid, program, &actions, &attributes, argv, environ)
         guard result == 0 else {
             throw DevnetError("cannot start \(binary): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// iproute2's `ip` on PATH or in /usr/sbin, /sbin.
+    static var ipCommand: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        return directories.map { $0 + "/ip" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// Marks every descriptor above stderr close-on-exec. A node outlives the command that

@@ -38,7 +38,8 @@ extension DevnetRunner {
     public static func restart(_ index: Int, in manifest: inout DevnetManifest, dir: URL) async throws -> Int32 {
         let node = try self.node(index, in: manifest)
         _ = await DevnetProcess.stop(node.pid, home: node.home)
-        let pid = try DevnetProcess.start(binary: manifest.binary, home: node.home, logPath: node.logPath)
+        let pid = try DevnetProcess.start(
+            binary: manifest.binary, home: node.home, logPath: node.logPath, netns: node.netns)
         manifest.nodes[index].pid = pid
         try manifest.save(to: dir)
         return pid

@@ -18,7 +18,7 @@ extension DevnetManifest {
     }
 
     /// Each node's API node URL.
-    public var apiURLs: [String] { nodes.map { "http://127.0.0.1:\($0.apiPort)" } }
+    public var apiURLs: [String] { nodes.map { "http://\($0.host):\($0.apiPort)" } }
     /// Where the signing proxy logs.
     public var proxyLogPath: String { faucet.home + "/proxy.log" }
 }

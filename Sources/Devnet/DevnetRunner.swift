@@ -11,7 +11,7 @@ public enum DevnetRunner {
     public static func prepare(
         dir: URL, participants: Int, testHooks: Bool, reset: Bool, binary: String,
         extraAccounts: [Address] = [], model: String? = nil, nodeModels: [Int: String] = [:], validate: Bool = true,
-        epochs: EpochParams = .devnet, registeredModel: Genesis.Model = .devnetDefault
+        epochs: EpochParams = .devnet, registeredModel: Genesis.Model = .devnetDefault, hosts: [DevnetHost] = []
     ) async throws -> DevnetManifest {
         let fm = FileManager.default
         if fm.fileExists(atPath: DevnetManifest.url(in: dir).path) {
@@ -23,10 +23,11 @@ public enum DevnetRunner {
                         + "stop it first: gonka devnet down --dir \(dir.path)")
             }
             if !reset {
-                guard nodeModels.isEmpty, validate, epochs == .devnet, registeredModel == .devnetDefault else {
+                guard nodeModels.isEmpty, validate, epochs == .devnet, registeredModel == .devnetDefault, hosts.isEmpty
+                else {
                     throw DevnetError(
-                        "\(dir.path) holds a devnet already: --node-model, --no-validation, --short-epochs, --sampler and "
-                            + "--validation-threshold-ppm apply to a new one (add --reset)")
+                        "\(dir.path) holds a devnet already: --node-model, --no-validation, --short-epochs, --sampler, "
+                            + "--validation-threshold-ppm and --netns apply to a new one (add --reset)")
                 }
                 var resumed = existing
                 resumed.binary = binary
@@ -41,7 +42,8 @@ public enum DevnetRunner {
         }
         return try DevnetLayout.create(
             dir: dir, participants: participants, testHooks: testHooks, binary: binary, extraAccounts: extraAccounts,
-            model: model, nodeModels: nodeModels, validate: validate, epochs: epochs, registeredModel: registeredModel)
+            model: model, nodeModels: nodeModels, validate: validate, epochs: epochs, registeredModel: registeredModel,
+            hosts: hosts)
     }
 
     /// Starts every node and records the pids; `progress` gets a `started` step per node.
@@ -51,7 +53,8 @@ public enum DevnetRunner {
         var manifest = manifest
         for index in manifest.nodes.indices {
             let node = manifest.nodes[index]
-            let pid = try DevnetProcess.start(binary: manifest.binary, home: node.home, logPath: node.logPath)
+            let pid = try DevnetProcess.start(
+                binary: manifest.binary, home: node.home, logPath: node.logPath, netns: node.netns)
             manifest.nodes[index].pid = pid
             // Saved after each start, so a failure part-way still leaves `down` able to stop them.
             try manifest.save(to: dir)

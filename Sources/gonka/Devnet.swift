@@ -71,6 +71,13 @@ struct Devnet: AsyncParsableCommand {
                 "40-block epochs instead of 120 (a sprint every ~40 s), to watch several epochs settle in minutes.",
                 discussion: "Only for a new devnet."))
         var shortEpochs = false
+        @Option(
+            help: ArgumentHelp(
+                "Node K runs in the Kth named network namespace and listens on ADDRESS there instead of 127.0.0.1 (once per node, in order).",
+                discussion:
+                    "The namespaces must exist, with a link to this machine (the fault tests' Tests/python/netns.py makes them: veth pairs into a bridge, a private /24); nodes run as `ip netns exec NAME gonka node start …`, so a test can cut or slow one node's link for real. The proxy stays on this machine's loopback. Only for a new devnet.",
+                valueName: "NAME=ADDRESS"))
+        var netns: [String] = []
 
         /// The model the nodes serve, or nil when there is none (chain only).
         var modelPath: String? {
@@ -97,9 +104,20 @@ struct Devnet: AsyncParsableCommand {
             }
             do {
                 _ = try nodeModels()
+                _ = try hosts()
             } catch {
                 throw ValidationError(error.description)
             }
+        }
+
+        /// `--netns` parsed, in node order.
+        func hosts() throws(DevnetError) -> [DevnetHost] {
+            let hosts = try netns.map { text throws(DevnetError) in try DevnetHost(parsing: text) }
+            guard hosts.isEmpty || hosts.count == participants else {
+                throw DevnetError(
+                    "--netns is given \(hosts.count) times for \(participants) participants (once per node)")
+            }
+            return hosts
         }
 
         /// Genesis's registry entry: the devnet model with `--sampler` and `--validation-threshold-ppm`.
@@ -126,7 +144,8 @@ struct Devnet: AsyncParsableCommand {
             let manifest = try await DevnetRunner.prepare(
                 dir: dir, participants: participants, testHooks: testHooks, reset: reset,
                 binary: binary ?? DevnetProcess.currentExecutable, model: modelPath, nodeModels: try nodeModels(),
-                validate: !noValidation, epochs: shortEpochs ? .quick : .devnet, registeredModel: registeredModel)
+                validate: !noValidation, epochs: shortEpochs ? .quick : .devnet, registeredModel: registeredModel,
+                hosts: try hosts())
             if noStart {
                 print("wrote a devnet of \(manifest.nodes.count) validators in \(dir.path) (not started)")
                 return

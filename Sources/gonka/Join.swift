@@ -172,7 +172,8 @@ extension Devnet {
             let outcome = try await joiner.plan(peer: peer, manifest: manifest).run()
             outcome.print(home: joiner.home)
             var node = try joiner.node()
-            node.pid = try DevnetProcess.start(binary: manifest.binary, home: node.home, logPath: node.logPath)
+            node.pid = try DevnetProcess.start(
+                binary: manifest.binary, home: node.home, logPath: node.logPath, netns: node.netns)
             manifest.nodes.append(node)
             try manifest.save(to: dir)
             print("started \(node.moniker) (pid \(node.pid ?? 0), rpc \(node.rpcURL)); waiting for it to sync…")

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Dispatch
 import Foundation
 import GonkaCore
@@ -83,7 +84,35 @@ import Testing
         }
     }
 
+    /// A TA whose chain is behind (restarted, catching up) refuses a fresh request as stale before
+    /// it starts anything: the proxy signs it for another node (the soak's 401s, docs/SOAK.md).
+    @Test(.timeLimit(.minutes(2))) func aTransferAgentThatFindsTheRequestStaleIsSkipped() async throws {
+        for _ in 0..<40 {
+            let behind = try FakeAPINode(onPost: .stale)
+            let healthy = try FakeAPINode(onPost: .answer)
+            defer {
+                behind.stop()
+                healthy.stop()
+            }
+            let proxy = SigningProxy(
+                key: SigningKey(), nodes: [behind.url, healthy.url], logger: TestNet.logger("proxy"))
+            let response = await proxy.forward(body: chatBody("hi"), path: "/v1/chat/completions")
+            #expect(response.status.code == 200)
+            #expect(healthy.posts.count == 1)
+            if behind.posts.count == 1 { return }
+        }
+        Issue.record("the stale-refusing node was never tried first in 40 draws")
+    }
+
+    @Test func otherRefusalsReachTheClient() {
+        let stale = ByteBuffer(bytes: APIError.stale("old").body)
+        #expect(SigningProxy.isStaleRefusal(stale))
+        #expect(!SigningProxy.isStaleRefusal(ByteBuffer(bytes: APIError.unauthorized("bad").body)))
+        #expect(!SigningProxy.isStaleRefusal(ByteBuffer(string: "not json")))
+    }
+
     @Test func onlyConnectionFailuresCountAsNeverReached() {
+        #expect(SigningProxy.neverReached(HTTPClientError.getConnectionFromPoolTimeout))
         #expect(SigningProxy.neverReached(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
         #expect(!SigningProxy.neverReached(IOError(errnoCode: ECONNRESET, reason: "read")))
         #expect(!SigningProxy.neverReached(SomeOtherError()))
@@ -94,10 +123,11 @@ import Testing
 
 /// A fake API node on a raw loopback socket: `GET /v1/node` answers an address and chain id;
 /// a POST is answered with a chat completion (`.answer`) or read whole and the connection closed
-/// without a word (`.drop`: a node that died after receiving it). `connections`: it closes its
+/// without a word (`.drop`: a node that died after receiving it), or refused as stale (`.stale`: a
+/// TA whose chain is behind). `connections`: it closes its
 /// port after that many, so later connections are refused.
 final class FakeAPINode: Sendable {
-    enum OnPost: Sendable { case answer, drop, stall }
+    enum OnPost: Sendable { case answer, drop, stall, stale }
 
     /// How long a `.stall` node keeps its connection open without a word.
     static let stallFor = Duration.seconds(20)
@@ -145,6 +175,10 @@ final class FakeAPINode: Sendable {
                             send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
                         }
                         usleep(UInt32(Self.stallFor.components.seconds * 1_000_000))
+                    case .stale:
+                        Self.write(
+                            client, status: "401 Unauthorized",
+                            body: String(decoding: APIError.stale("behind").body, as: UTF8.self))
                     }
                 } else {
                     Self.write(client, status: "404 Not Found", body: "{}")

@@ -131,6 +131,10 @@ import Testing
         (["devnet", "up", "--sampler", "greedy"], "--sampler must be native or opaque"),
         (["devnet", "up", "--validation-threshold-ppm", "0"], "--validation-threshold-ppm must be in"),
         (["devnet", "up", "--node-model", "0=\(Self.existingFile)", "--chain-only"], "not --chain-only"),
+        (["devnet", "up", "--netns", "ns0"], "expected NAME=ADDRESS"),
+        (["devnet", "up", "--netns", "ns 0=10.1.2.3"], "expected NAME=ADDRESS"),
+        (["devnet", "up", "--netns", "ns0=10.1.2"], "is not an IPv4 address"),
+        (["devnet", "up", "--participants", "2", "--netns", "ns0=10.1.2.3"], "once per node"),
     ])
     func badInputIsAClearError(arguments: [String], mentions: String) async throws {
         let run = try await H.run(arguments)

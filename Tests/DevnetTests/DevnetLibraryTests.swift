@@ -33,6 +33,35 @@ import Testing
         #expect(text.contains("\"log\" : \"\(written.nodes[0].logPath)\""))
     }
 
+    /// `devnet up --netns`: each node listens on, is dialled at and advertises its namespace's
+    /// address; loopback stays the default.
+    @Test func hostsPutEachNodeOnItsOwnAddress() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gonka-layout-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hosts = [
+            DevnetHost(netns: "t-n0", address: "10.213.9.2"), DevnetHost(netns: "t-n1", address: "10.213.9.3"),
+        ]
+        let written = try DevnetLayout.create(
+            dir: dir, participants: 2, testHooks: false, binary: "/bin/true", hosts: hosts)
+        #expect(written.nodes.map(\.netns) == ["t-n0", "t-n1"])
+        #expect(written.nodes[1].rpcURL == "http://10.213.9.3:\(written.nodes[1].rpcPort)")
+        let config = try String(contentsOfFile: written.nodes[0].home + "/config.toml", encoding: .utf8)
+        #expect(config.contains("10.213.9.2:\(written.nodes[0].p2pPort)"))
+        #expect(config.contains("@10.213.9.3:\(written.nodes[1].p2pPort)"), "the peer is dialled at its address")
+        let genesis = try String(contentsOfFile: written.nodes[0].home + "/genesis.json", encoding: .utf8)
+        #expect(genesis.contains("http://10.213.9.3:\(written.nodes[1].apiPort)"), "the executor URL on chain")
+        let read = try DevnetManifest.load(from: dir)
+        #expect(read.nodes.map(\.address) == ["10.213.9.2", "10.213.9.3"])
+        #expect(read.nodes.map(\.netns) == ["t-n0", "t-n1"])
+        #expect(throws: DevnetError.self) {
+            try DevnetLayout.create(
+                dir: dir.appendingPathComponent("x"), participants: 3, testHooks: false, binary: "/bin/true",
+                hosts: hosts)
+        }
+        #expect((try? DevnetHost(parsing: "a-b_c.d=10.0.0.1")) == DevnetHost(netns: "a-b_c.d", address: "10.0.0.1"))
+        #expect((try? DevnetHost(parsing: "a=10.0.0.256")) == nil)
+    }
+
     @Test func loadingWithoutAManifestSaysHowToStartOne() {
         let dir = URL(fileURLWithPath: "/nonexistent/devnet")
         #expect(throws: DevnetError.self) { try DevnetManifest.load(from: dir) }

@@ -1,0 +1,511 @@
+"""The soak (issue 22, docs/SOAK.md): four nodes of real processes, each in its own network namespace
+(netns.py), the signing proxy, a steady load from the official `openai` client (streamed and not,
+each request with a timeout), and a seeded schedule of faults: kill -9 of a node and its restart,
+a partition of one node (its link down), a slow link (200 ± 50 ms, 2% loss; a token bucket where
+the kernel has no netem). Node 0 is never faulted: the test reads the chain's `/events` from it.
+
+Checks at the end, each with its own message:
+* no fork: the same block hash at every height on every node;
+* no hang: every client request ended (answer or error) within its time limit;
+* every inference the developer created (every `inference_started` / `inference_finish_received`
+  ledger event, and every `X-Gonka-Inference-Id` the proxy returned, a 502's included) is FINISHED
+  (or VALIDATED), EXPIRED with its escrow refunded in full, or INVALIDATED with a full refund;
+* the developer's balance = funding - the sum of the settled costs, to the ngonka;
+* the supply: nothing minted, and the `inference` account holds exactly the open escrow plus the
+  unsettled cost, at heights sampled during the run and at the end (with no escrow left open);
+* every node is caught up and signs blocks at the end.
+
+It prints the figures: requests sent, answered, errors by kind, p50/p99 latency, executor misses
+the chain recorded, faults applied.
+
+Environment: GONKA_SOAK_SEED (the schedule's seed; default: from the clock, printed, so a failing
+schedule replays), GONKA_SOAK_MINUTES (the long form: load for that many minutes, faults repeating;
+default: the short form, about 2.5 minutes of load), GONKA_SOAK_RATE (requests per second, default
+1), GONKA_SOAK_BREAK_ACCOUNTING=1 (adds 1 ngonka to the expected cost: the accounting check must
+then fail; how it was shown that it can fail). Needs root and iproute2 (else it skips, saying why);
+GONKA_SOAK=0 leaves it out of a run.
+
+    GONKA_BIN=.build/debug/gonka python3 -m unittest Tests/python/test_soak_devnet.py -v
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import openai
+
+import netns
+from shared_devnet import binary_or_skip, model_path
+
+PROMPTS = ["Name a colour.", "Count to three.", "Say hello.", "Name a fruit.", "Name a planet.", "Name a river."]
+FINISHED = ("FINISHED", "VALIDATED")
+TERMINAL = FINISHED + ("EXPIRED", "INVALIDATED")
+REQUEST_TIMEOUT = 30      # seconds per attempt (the openai client's timeout)
+MAX_RETRIES = 2           # the openai client's own retries (a 502, a timeout)
+# A request must end within its attempts plus the client's backoff between them.
+REQUEST_LIMIT = REQUEST_TIMEOUT * (MAX_RETRIES + 1) + 15
+
+
+def ngonka(text):
+    return int(str(text).rstrip("ngonka"))
+
+
+def percentile(values, p):
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100.0 * (len(ordered) - 1))))]
+
+
+def schedule(rng, minutes):
+    """The seeded fault schedule: [(start_s, kind, nodes, duration_s)] and the load's length (s).
+    The short form runs each kind once (kill, partition, slow) in a seeded order; the long form
+    repeats them (and partitions two nodes now and then) until `minutes` are up."""
+    faults = []
+    t = 15.0
+    kinds = ["kill", "partition", "slow"]
+    length = minutes * 60.0 if minutes else None
+    while True:
+        batch = kinds[:]
+        rng.shuffle(batch)
+        if length and rng.random() < 0.5:
+            batch.insert(rng.randrange(len(batch) + 1), "partition2")
+        for kind in batch:
+            duration = rng.uniform(15, 25) if kind != "partition2" else rng.uniform(8, 12)
+            nodes = rng.sample([1, 2, 3], 2 if kind == "partition2" else 1)
+            if length and t + duration + 20 > length:
+                return faults, length
+            faults.append((t, kind, nodes, duration))
+            # Recovery (a restart, catching up) comes on top of the duration; the gap is after it.
+            t += duration + rng.uniform(8, 14) + (20 if kind == "kill" else 0)
+        if not length:
+            return faults, t + 10
+
+
+# `make test` runs the short form (~3 minutes), `make soak` the long one; GONKA_SOAK=0 leaves it out.
+ENABLED = os.environ.get("GONKA_SOAK") != "0"
+
+
+@unittest.skipUnless(ENABLED, "GONKA_SOAK=0: the soak is left out")
+class SoakDevnetTest(unittest.TestCase):
+    directory = None
+    binary = None
+    net = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.binary = binary_or_skip()
+        reason = netns.unavailable()
+        if reason:
+            raise unittest.SkipTest("the soak needs network namespaces: " + reason)
+        seed = os.environ.get("GONKA_SOAK_SEED")
+        cls.seed = int(seed) if seed else int(time.time()) % 100000
+        cls.minutes = float(os.environ.get("GONKA_SOAK_MINUTES", "0") or 0)
+        cls.rate = float(os.environ.get("GONKA_SOAK_RATE", "1") or 1)
+        print("\nsoak: seed %d (GONKA_SOAK_SEED=%d replays it), %s form" % (
+            cls.seed, cls.seed, "%g-minute" % cls.minutes if cls.minutes else "short"), flush=True)
+        cls.net = netns.Network(4)
+        cls.directory = tempfile.mkdtemp(prefix="gonka-soak-test-")
+        cls.devnet = os.path.join(cls.directory, "devnet")
+        args = [cls.binary, "devnet", "up", "--dir", cls.devnet, "--participants", "4", "--model", model_path()]
+        for host in cls.net.hosts():
+            args += ["--netns", host]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=300, env=cls.owned_env())
+        except subprocess.TimeoutExpired as error:
+            cls.tearDownClass()
+            raise AssertionError("devnet up timed out: %s" % error)
+        if out.returncode != 0:
+            cls.tearDownClass()
+            raise AssertionError("devnet up failed:\n" + out.stdout + out.stderr)
+        cls.manifest = cls.load_manifest()
+        cls.rpcs = [node["rpc_url"] for node in cls.manifest["nodes"]]
+        cls.proxy = "http://127.0.0.1:%d/v1" % cls.manifest["proxy"]["port"]
+        cls.developer = cls.manifest["proxy"]["address"]
+
+    @classmethod
+    def owned_env(cls):
+        """The environment for what the test starts: the nodes and the proxy shut down when this
+        process is gone (GONKA_OWNER_PID), even after a SIGKILL no handler sees; netns.sweep()
+        then removes the namespaces on the next run."""
+        return dict(os.environ, GONKA_OWNER_PID=str(os.getpid()))
+
+    @classmethod
+    def load_manifest(cls):
+        with open(os.path.join(cls.devnet, "devnet.json")) as f:
+            return json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.directory:
+            if os.path.exists(os.path.join(cls.devnet, "devnet.json")):
+                subprocess.run([cls.binary, "devnet", "down", "--dir", cls.devnet], capture_output=True, timeout=90)
+            if os.environ.get("GONKA_SOAK_KEEP"):
+                print("soak: devnet kept in %s" % cls.directory)
+            else:
+                shutil.rmtree(cls.directory, ignore_errors=True)
+            cls.directory = None
+        if cls.net:
+            cls.net.close()
+            cls.net = None
+
+    # --- chain reads ---
+
+    def get(self, url, timeout=10):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.load(response)
+
+    def query(self, path, node=0, height=None):
+        url = self.rpcs[node] + "/query/" + path + ("?height=%d" % height if height is not None else "")
+        answer = self.get(url)
+        return answer["value"], answer["height"]
+
+    def height(self, node):
+        try:
+            return self.get(self.rpcs[node] + "/status", timeout=3)["height"]
+        except Exception:
+            return None
+
+    def wait_for(self, what, condition, timeout, interval=1.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(interval)
+        self.fail("%s (seed %d): timed out after %d s" % (what, self.seed, timeout))
+
+    def caught_up(self, node):
+        """Node `node` is within a block of node 0, which is itself moving."""
+        reference, mine = self.height(0), self.height(node)
+        return reference is not None and mine is not None and mine >= reference - 1
+
+    # --- the ledger events, from node 0 ---
+
+    def follow_events(self, stop, events, gaps):
+        """Reads node 0's `/events` into `events` (inference ids → their ledger events) until
+        `stop`; heights the stream skipped (a reconnect) go to `gaps`."""
+        last = None
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(self.rpcs[0] + "/events", timeout=10) as stream:
+                    name = None
+                    for raw in stream:
+                        if stop.is_set():
+                            return
+                        line = raw.decode().rstrip("\n")
+                        if line.startswith("event: "):
+                            name = line[7:]
+                        elif line.startswith("data: ") and name:
+                            data = json.loads(line[6:])
+                            if name == "new_block":
+                                h = data["height"]
+                                if last is not None and h > last + 1:
+                                    gaps.append((last + 1, h - 1))
+                                last = h if last is None else max(last, h)
+                            elif name == "ledger" and "inference_id" in data:
+                                events.setdefault(data["inference_id"], []).append(data)
+                            elif name == "ledger" and data.get("type") == "executor_missed":
+                                events.setdefault(data.get("inference_id", "?"), []).append(data)
+            except Exception:
+                if stop.is_set():
+                    return
+                time.sleep(0.5)
+
+    def keep_records(self, stop, events, results, seen):
+        """Every ~10 s until `stop`: the latest record of every inference id known so far into
+        `seen`. The chain prunes an epoch's records when its claim window closes (§8.4), so in the
+        long form the end-of-run reads find the early ones gone; what was read here stands in.
+        A record stops being read once it can no longer change: EXPIRED, INVALIDATED, VALIDATED,
+        or FINISHED in an epoch already settled."""
+        while not stop.wait(10):
+            try:
+                next_epoch = self.query("supply")[0]["rewards"]["next_epoch"]
+                ids = (set(events) | {r["id"] for r in list(results) if r["id"]}) - {"?"}
+                for inference_id in ids:
+                    known = seen.get(inference_id)
+                    if known and (known["status"] in ("EXPIRED", "INVALIDATED", "VALIDATED")
+                                  or (known["status"] == "FINISHED" and known["epoch"] < next_epoch)):
+                        continue
+                    record, _ = self.query("inference/" + inference_id)
+                    if record is not None:
+                        seen[inference_id] = record
+            except Exception:
+                pass  # node 0 busy for a moment: the next round reads them
+
+    # --- the load ---
+
+    def one_request(self, client, model, i, rng_values, results):
+        stream, tokens, prompt = rng_values
+        record = {"i": i, "stream": stream, "start": time.time(), "end": None, "outcome": None, "id": None,
+                  "retries": 0}
+        results.append(record)
+        try:
+            if stream:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=model, messages=[{"role": "user", "content": prompt}], max_tokens=tokens,
+                    temperature=0, stream=True)
+                record["id"] = raw.headers.get("x-gonka-inference-id")
+                record["retries"] = getattr(raw, "retries_taken", 0)
+                text = ""
+                for chunk in raw.parse():
+                    if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+                record["outcome"] = "ok"
+            else:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=model, messages=[{"role": "user", "content": prompt}], max_tokens=tokens, temperature=0)
+                record["id"] = raw.headers.get("x-gonka-inference-id")
+                record["retries"] = getattr(raw, "retries_taken", 0)
+                answer = raw.parse()
+                record["outcome"] = "ok" if answer.choices else "empty answer"
+        except openai.APIStatusError as error:
+            record["outcome"] = "http %d" % error.status_code
+            record["id"] = error.response.headers.get("x-gonka-inference-id")
+        except openai.APITimeoutError:
+            record["outcome"] = "timeout"
+        except openai.APIConnectionError:
+            record["outcome"] = "connection error"
+        except openai.APIError as error:
+            record["outcome"] = "api error (%s)" % type(error).__name__
+        except Exception as error:  # a stream cut by a transport error, …
+            record["outcome"] = "error (%s)" % type(error).__name__
+        record["end"] = time.time()
+
+    def load(self, stop, results, threads):
+        """Starts one request every 1/rate seconds, each on its own thread, until `stop`."""
+        client = openai.OpenAI(base_url=self.proxy, api_key="unused", max_retries=MAX_RETRIES,
+                               timeout=REQUEST_TIMEOUT)
+        model = client.models.list().data[0].id
+        rng = random.Random(self.seed * 7 + 1)
+        i = 0
+        next_at = time.time()
+        while not stop.is_set():
+            values = (rng.random() < 0.5, rng.randint(4, 12), rng.choice(PROMPTS))
+            thread = threading.Thread(target=self.one_request, args=(client, model, i, values, results), daemon=True)
+            thread.start()
+            threads.append(thread)
+            i += 1
+            next_at += 1.0 / self.rate
+            stop.wait(max(0.0, next_at - time.time()))
+
+    # --- the faults ---
+
+    def apply(self, kind, nodes, duration, log):
+        began = time.time()
+        if kind == "kill":
+            node = nodes[0]
+            pid = self.load_manifest()["nodes"][node]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            log.append("kill -9 node%d (pid %d), restart after %.0f s" % (node, pid, duration))
+            time.sleep(duration)
+            out = subprocess.run([self.binary, "devnet", "restart-node", "--dir", self.devnet, str(node)],
+                                 capture_output=True, text=True, timeout=60, env=self.owned_env())
+            self.assertEqual(out.returncode, 0, "restart of node%d failed: %s%s" % (node, out.stdout, out.stderr))
+        elif kind in ("partition", "partition2"):
+            for node in nodes:
+                self.net.cut(node)
+            log.append("partition of %s for %.0f s" % (", ".join("node%d" % n for n in nodes), duration))
+            time.sleep(duration)
+            for node in nodes:
+                self.net.restore(node)
+        elif kind == "slow":
+            what = self.net.slow(nodes[0], delay_ms=200, jitter_ms=50, loss_pct=2)
+            log.append("%s on node%d for %.0f s" % (what, nodes[0], duration))
+            time.sleep(duration)
+            self.net.clear(nodes[0])
+        for node in nodes:
+            self.wait_for("node%d catching up after the %s" % (node, kind), lambda: self.caught_up(node), 180)
+        log[-1] += " (back in step after %.0f s)" % (time.time() - began)
+
+    # --- the test ---
+
+    def test_soak(self):
+        rng = random.Random(self.seed)
+        faults, length = schedule(rng, self.minutes)
+        funding = ngonka(self.query("balance/" + self.developer)[0]["amount"])
+        supply0, _ = self.query("supply")
+        stop_events, stop_load = threading.Event(), threading.Event()
+        events, gaps, results, threads, fault_log, sampled = {}, [], [], [], [], []
+        follower = threading.Thread(target=self.follow_events, args=(stop_events, events, gaps), daemon=True)
+        follower.start()
+        seen = {}
+        recorder = threading.Thread(target=self.keep_records, args=(stop_events, events, results, seen), daemon=True)
+        recorder.start()
+        loader = threading.Thread(target=self.load, args=(stop_load, results, threads), daemon=True)
+        began = time.time()
+        loader.start()
+        try:
+            for start, kind, nodes, duration in faults:
+                while time.time() - began < start:
+                    time.sleep(0.5)
+                    self.sample_inference_account(sampled)
+                self.apply(kind, nodes, duration, fault_log)
+                print("soak: %.0f s: %s" % (time.time() - began, fault_log[-1]), flush=True)
+            while time.time() - began < length:
+                time.sleep(0.5)
+                self.sample_inference_account(sampled)
+        finally:
+            stop_load.set()
+            loader.join(timeout=30)
+        load_seconds = time.time() - began
+        # Every request ends within its limit: wait for the last ones, then call what is left hung.
+        deadline = time.time() + REQUEST_LIMIT + 10
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.time()))
+        now = time.time()
+        hung = [r for r in results if r["end"] is None or r["end"] - r["start"] > REQUEST_LIMIT]
+        # Every node caught up, then every inference the chain knows of settled one way or the other.
+        for node in range(4):
+            self.wait_for("node%d caught up at the end" % node, lambda: self.caught_up(node), 180)
+        proxy_ids = {r["id"] for r in results if r["id"]}
+
+        def all_terminal():
+            self.sample_inference_account(sampled)
+            ids = set(events) | proxy_ids
+            ids.discard("?")
+            records = {}
+            for i in ids:
+                record = self.query("inference/" + i)[0]
+                if record is None and i in seen:
+                    pruned.add(i)  # its epoch's claim window closed: the record read during the run
+                    record = seen[i]
+                records[i] = record
+            open_ids = [i for i, r in records.items() if r is None or r["status"] not in TERMINAL]
+            return records if not open_ids else None
+        pruned = set()
+        records = self.wait_for("every inference FINISHED, EXPIRED or INVALIDATED", all_terminal, 240, interval=3)
+        stop_events.set()
+
+        # --- figures ---
+        answered = [r for r in results if r["outcome"] == "ok"]
+        errors = {}
+        for r in results:
+            if r["outcome"] != "ok":
+                kind = r["outcome"] or "hung"
+                errors[kind] = errors.get(kind, 0) + 1
+        latencies = [r["end"] - r["start"] for r in answered]
+        misses = {}
+        for node in self.manifest["nodes"]:
+            value, _ = self.query("misses/" + node["account_address"])
+            misses[node["moniker"]] = (value["reported"], value["expired"])
+        statuses = {}
+        for r in records.values():
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        share = 100.0 * len(answered) / max(1, len(results))
+        print("soak figures (seed %d, %.0f s of load at %g/s):" % (self.seed, load_seconds, self.rate))
+        print("  requests sent %d, answered %d (%.2f%%), retried by the client %d, errors by kind %s" % (
+            len(results), len(answered), share, sum(1 for r in results if r["retries"]), errors or "{}"))
+        print("  latency of answered requests: p50 %.2f s, p99 %.2f s, max %.2f s" % (
+            percentile(latencies, 50), percentile(latencies, 99), max(latencies) if latencies else 0))
+        print("  inferences on chain %d %s (%d of them pruned by the end, read during the run); ids from the proxy %d"
+              % (len(records), statuses, len(pruned), len(proxy_ids)))
+        print("  executor misses recorded (reported, expired): %s" % misses)
+        print("  faults applied: %d" % len(fault_log))
+        for line in fault_log:
+            print("    " + line)
+        print("  inference account checked at %d heights" % len(sampled), flush=True)
+
+        # --- checks ---
+        self.assertEqual(gaps, [], "the /events stream from node0 skipped heights %s: the inference ids may be "
+                         "incomplete" % gaps)
+        self.assertFalse(hung, "%d requests did not end within %d s (no answer, no error): %s" % (
+            len(hung), REQUEST_LIMIT, [(r["i"], r["stream"], now - r["start"]) for r in hung][:10]))
+        self.check_no_fork()
+        unknown = sorted(proxy_ids - set(records))
+        self.assertEqual(unknown, [], "ids the proxy returned that the chain never recorded")
+        missing = sorted(i for i in proxy_ids if i not in events)
+        self.assertEqual(missing, [], "ids the proxy returned that node0's /events never showed")
+        cost = 0
+        for inference_id, r in sorted(records.items()):
+            if ngonka(r["escrow"]) > 0:
+                self.assertEqual(r["requester"], self.developer, inference_id)
+            if r["status"] in FINISHED:
+                self.assertEqual(ngonka(r["cost"]) + ngonka(r["refund"]), ngonka(r["escrow"]),
+                                 "%s: cost + refund = escrow" % inference_id)
+                cost += ngonka(r["cost"])
+            elif r["status"] == "EXPIRED":
+                self.assertEqual((ngonka(r["cost"]), ngonka(r["refund"])), (0, ngonka(r["escrow"])),
+                                 "%s EXPIRED without a full refund" % inference_id)
+            elif r["status"] == "INVALIDATED":
+                self.assertEqual(ngonka(r["refund"]), ngonka(r["escrow"]),
+                                 "%s INVALIDATED without a full refund" % inference_id)
+        if os.environ.get("GONKA_SOAK_BREAK_ACCOUNTING"):
+            cost += 1
+            print("soak: GONKA_SOAK_BREAK_ACCOUNTING: the expected cost is 1 ngonka too high; the next check must fail")
+        balance = ngonka(self.query("balance/" + self.developer)[0]["amount"])
+        self.assertEqual(balance, funding - cost,
+                         "the developer's balance %d != funding %d - settled costs %d (off by %d ngonka)" % (
+                             balance, funding, cost, balance - (funding - cost)))
+        supply, h = self.query("supply")
+        self.assertEqual(ngonka(supply["minted"]), ngonka(supply0["minted"]), "coins minted after genesis")
+        r = supply["rewards"]
+        self.assertEqual(r["open_escrow"], 0, "escrow still open at height %d with every inference settled" % h)
+        unsettled = sum(ngonka(rec["cost"]) for rec in records.values()
+                        if rec["status"] in FINISHED and rec["epoch"] >= r["next_epoch"])
+        self.assertEqual(r["unsettled_cost"], unsettled, "the chain's unsettled cost vs this test's records")
+        bad = [s for s in sampled if s[1] != s[2] + s[3]]
+        self.assertEqual(bad, [], "the inference account != open escrow + unsettled cost at (height, account, "
+                         "escrow, unsettled) %s" % bad)
+        self.check_signing()
+        # Issue 22's goal: >= 99% answered through the proxy while a node of four is down, partitioned
+        # or slow. The long form holds it; the short one (~135 requests, where one error is 0.7%)
+        # allows 3%.
+        goal = 99.0 if self.minutes else 97.0
+        self.assertGreaterEqual(share, goal, "%.2f%% of the requests answered, under the goal of %g%% (errors %s)" % (
+            share, goal, errors))
+
+    def sample_inference_account(self, sampled):
+        """§8.3's invariant at the current height: inference account = open escrow + unsettled cost."""
+        if sampled and time.time() - sampled[-1][4] < 5:
+            return
+        try:
+            supply, h = self.query("supply")
+        except Exception:
+            return
+        r = supply["rewards"]
+        sampled.append((h, r["modules"].get("inference", 0), r["open_escrow"], r["unsettled_cost"], time.time()))
+
+    def check_no_fork(self):
+        """The same block hash at every height on every node."""
+        top = min(self.height(n) for n in range(4))
+        forks = []
+        for h in range(1, top + 1):
+            hashes = set()
+            for n in range(4):
+                try:
+                    hashes.add(self.get("%s/block/%d" % (self.rpcs[n], h))["hash"])
+                except urllib.error.HTTPError as error:
+                    if error.code != 404:  # 404 `pruned`: a node keeping only recent blocks
+                        raise
+            if len(hashes) > 1:
+                forks.append(h)
+        self.assertEqual(forks, [], "fork: the nodes disagree on the block hash at heights %s" % forks[:20])
+        print("soak: no fork: heights 1-%d agree on all 4 nodes" % top)
+
+    def check_signing(self):
+        """Every node signs: each validator is among the commit signers of a block after the faults."""
+        def signers_seen():
+            top = self.height(0)
+            seen = set()
+            for h in range(max(1, top - 10), top + 1):
+                seen |= {s.lower() for s in self.get("%s/block/%d" % (self.rpcs[0], h))["commit"]["signers"]}
+            return all(node["validator_address"].lower() in seen for node in self.manifest["nodes"])
+        self.wait_for("every node signing in the last 10 blocks", signers_seen, 60, interval=2)
+        for n in range(4):
+            status = self.get(self.rpcs[n] + "/status")
+            self.assertFalse(status["catching_up"], "node%d still catching up at the end" % n)
+
+
+if __name__ == "__main__":
+    unittest.main()
