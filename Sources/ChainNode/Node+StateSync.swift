@@ -26,14 +26,7 @@ extension Node {
         home: URL, logger: Logger, options: StateSyncClient.Options = .init()
     ) async throws(NodeError) -> StateSyncOutcome {
         let paths = NodePaths(home: home)
-        let config: NodeConfig
-        do {
-            config = try NodeConfig(toml: String(contentsOf: paths.config, encoding: .utf8))
-        } catch let error as NodeError {
-            throw error
-        } catch {
-            throw .config("cannot read \(paths.config.path): \(error.localizedDescription)")
-        }
+        let config = try NodeConfig(file: paths.config)
         let files = FileManager.default
         guard config.stateSyncEnabled, !files.fileExists(atPath: paths.state.path) else { return .notNeeded }
         let genesis: Genesis

@@ -57,14 +57,7 @@ public final class Node: Sendable {
         let paths = NodePaths(home: home)
         self.paths = paths
         self.logger = logger
-        let config: NodeConfig
-        do {
-            config = try NodeConfig(toml: String(contentsOf: paths.config, encoding: .utf8))
-        } catch let error as NodeError {
-            throw error
-        } catch {
-            throw .config("cannot read \(paths.config.path): \(error.localizedDescription)")
-        }
+        let config = try NodeConfig(file: paths.config)
         self.config = config
         let genesis: Genesis
         do {

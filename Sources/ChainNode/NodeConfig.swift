@@ -1,4 +1,5 @@
 import Consensus
+import Foundation
 import GonkaCore
 import Telemetry
 
@@ -253,6 +254,17 @@ public struct NodeConfig: Sendable, Hashable {
             }
         }
         self = config
+    }
+
+    /// Reads and parses `config.toml` at `file`; a file that cannot be read is a config error.
+    public init(file: URL) throws(NodeError) {
+        let text: String
+        do {
+            text = try String(contentsOf: file, encoding: .utf8)
+        } catch {
+            throw .config("cannot read \(file.path): \(error.localizedDescription)")
+        }
+        try self.init(toml: text)
     }
 
     /// The file as `gonka init` writes it.

@@ -19,26 +19,9 @@ import Testing
     /// before the end: 502 from the executor's error object), not by the TA giving up early.
     @Test(.timeLimit(.minutes(5))) func keepalivesHoldASilentAnswerOpenPastTheIdleTimeout() async throws {
         let silence = Duration.seconds(6)
-        let stall = try await StallingMLNode.start(silence: silence)
-        defer { stall.stop() }
-        try await TestNet.with(
-            participants: 2,
-            configure: { _, api in
-                api.executorIdleTimeout = .seconds(2)
-                api.answerHeartbeat = .milliseconds(200)
-            }
-        ) { net in
-            for api in net.apiNodes {
-                for entry in api.registry.list() { _ = api.registry.setEnabled(entry.id, false) }
-                _ = api.registry.add(url: stall.url, model: Model.id)
-            }
-            let ta = net.accountKeys[0].publicKey.address
-            let body = chatBody("Hello?", maxTokens: 20)
-            let started = ContinuousClock.now
-            let answer = try await post(
-                net.apiURLs[0] + "/v1/chat/completions", body: body,
-                headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
-            let elapsed = ContinuousClock.now - started
+        try await Self.request(
+            silence: silence, idle: .seconds(2), heartbeat: .milliseconds(200), stream: false
+        ) { answer, elapsed, _ in
             #expect(answer.status == 502, "\(answer.status): \(answer.text.prefix(300))")
             #expect(answer.text.contains("stopped before the end"), "\(answer.text.prefix(300))")
             #expect(elapsed >= silence - .milliseconds(500), "cut after \(elapsed)")
@@ -49,26 +32,9 @@ import Testing
     /// keepalive: the TA stops waiting after its idle timeout and ends the client's stream with an
     /// error event and `[DONE]`.
     @Test(.timeLimit(.minutes(5))) func aSilentExecutorIsCutAfterTheIdleTimeout() async throws {
-        let stall = try await StallingMLNode.start(silence: .seconds(30))
-        defer { stall.stop() }
-        try await TestNet.with(
-            participants: 2,
-            configure: { _, api in
-                api.executorIdleTimeout = .seconds(1)
-                api.answerHeartbeat = .seconds(3600)
-            }
-        ) { net in
-            for api in net.apiNodes {
-                for entry in api.registry.list() { _ = api.registry.setEnabled(entry.id, false) }
-                _ = api.registry.add(url: stall.url, model: Model.id)
-            }
-            let ta = net.accountKeys[0].publicKey.address
-            let body = chatBody("Hello?", maxTokens: 20, stream: true)
-            let started = ContinuousClock.now
-            let answer = try await post(
-                net.apiURLs[0] + "/v1/chat/completions", body: body,
-                headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
-            let elapsed = ContinuousClock.now - started
+        try await Self.request(
+            silence: .seconds(30), idle: .seconds(1), heartbeat: .seconds(3600), stream: true
+        ) { answer, elapsed, net in
             #expect(answer.status == 200)
             #expect(answer.text.contains("upstream_failed"), "\(answer.text.prefix(300))")
             #expect(answer.text.hasSuffix("data: [DONE]\n\n"))
@@ -76,6 +42,36 @@ import Testing
             #expect(
                 net.apiNodes[0].metrics.value(
                     #"gonka_api_request_outcome_total{role="ta",outcome="failed",reason="mid_answer"}"#) == 1)
+        }
+    }
+
+    /// One request through a 2-node network whose every ML node is a ``StallingMLNode`` silent for
+    /// `silence`, with the TA's idle timeout `idle` and the executors' keepalive every `heartbeat`;
+    /// `check` gets the answer, how long it took and the network.
+    static func request(
+        silence: Duration, idle: Duration, heartbeat: Duration, stream: Bool,
+        _ check: @Sendable (HTTPResult, Duration, TestNet) throws -> Void
+    ) async throws {
+        let stall = try await StallingMLNode.start(silence: silence)
+        defer { stall.stop() }
+        try await TestNet.with(
+            participants: 2,
+            configure: { _, api in
+                api.executorIdleTimeout = idle
+                api.answerHeartbeat = heartbeat
+            }
+        ) { net in
+            for api in net.apiNodes {
+                for entry in api.registry.list() { _ = api.registry.setEnabled(entry.id, false) }
+                _ = api.registry.add(url: stall.url, model: Model.id)
+            }
+            let ta = net.accountKeys[0].publicKey.address
+            let body = chatBody("Hello?", maxTokens: 20, stream: stream)
+            let started = ContinuousClock.now
+            let answer = try await post(
+                net.apiURLs[0] + "/v1/chat/completions", body: body,
+                headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
+            try check(answer, ContinuousClock.now - started, net)
         }
     }
 }
