@@ -117,11 +117,11 @@ public final class APIMetrics: Sendable {
     /// The latency histograms of one finished request, from its phase marks: time to first token
     /// (first generated text relayed) and end to end (body read to last byte), per role.
     func observe(_ trace: PathTrace) {
-        let ta = trace.instant(of: .taReceived)
-        let role = ta != nil ? "ta" : "executor"
-        guard let start = ta ?? trace.instant(of: .execReceived) else { return }
-        let first = ta != nil ? trace.instant(of: .taFirstToken) : trace.instant(of: .execFirstRelayed)
-        let end = ta != nil ? trace.instant(of: .taEnd) : trace.instant(of: .execEnd)
+        let role = trace.role
+        let ta = role == "ta"
+        guard let start = trace.instant(of: ta ? .taReceived : .execReceived) else { return }
+        let first = trace.instant(of: ta ? .taFirstToken : .execFirstRelayed)
+        let end = trace.instant(of: ta ? .taEnd : .execEnd)
         if let first { registry.observe("gonka_api_time_to_first_token_seconds", [("role", role)], first - start) }
         if let end { registry.observe("gonka_api_e2e_request_latency_seconds", [("role", role)], end - start) }
     }
