@@ -107,11 +107,19 @@ public struct SoakBenchmark: Sendable {
             }
             try await group.waitForAll()
         }
+        // Every request has ended: what is still open now is the node's own, not a client's. A
+        // moment for the closes to reach the nodes, then the drained sample the fd verdict reads.
+        try await Task.sleep(for: .seconds(2))
+        let drained = manifest.nodes.map { SoakProbe.node($0) }
+        output(
+            "drained: "
+                + drained.enumerated().map { i, n in "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds)" }
+                .joined(separator: " | "))
         let counts = await traffic.counts
         return SoakReport(
             participants: manifest.nodes.count, rate: rate, seconds: duration.soakSeconds, sent: counts.sent,
             succeeded: counts.succeeded, failed: counts.failed, skipped: counts.skipped,
-            firstFailure: counts.firstFailure, samples: samples)
+            firstFailure: counts.firstFailure, samples: samples, drained: drained)
     }
 
     private func waitForAPIs(_ manifest: DevnetManifest) async throws {
@@ -309,11 +317,14 @@ public struct SoakReport: Codable, Sendable {
     public var skipped: Int
     public var firstFailure: String?
     public var samples: [Sample]
+    /// Each node once every request had ended (nil in reports from before it was taken).
+    public var drained: [NodeSample]?
 
     public init(
         participants: Int, rate: Double, seconds: Double, sent: Int, succeeded: Int, failed: Int, skipped: Int,
-        firstFailure: String?, samples: [Sample]
+        firstFailure: String?, samples: [Sample], drained: [NodeSample]? = nil
     ) {
+        self.drained = drained
         self.participants = participants
         self.rate = rate
         self.seconds = seconds
@@ -368,8 +379,21 @@ public struct SoakReport: Codable, Sendable {
         return read(sample.nodes[node])
     }
 
-    /// The clear leaks: a node whose RSS grows faster than `rssMiBPerMinute` or whose open file
-    /// descriptors grow faster than `fdsPerMinute` over the second half, and any failed request.
+    /// How fast `node`'s open file descriptors grow, per minute. With a drained sample: from the
+    /// fewest open during the second half to the count once every request had ended, over the
+    /// second half's minutes, so connections that were merely open at the last sample (more of them
+    /// on a loaded machine, where requests take longer) count for nothing; without one, the slope.
+    public func fdGrowthPerMinute(node: Int) -> Double {
+        guard let drained, drained.indices.contains(node) else { return slopePerMinute("fds", node: node) }
+        let half = secondHalf.compactMap { $0.nodes.indices.contains(node) ? $0.nodes[node].fds : nil }
+        guard let fewest = half.min(), let first = secondHalf.first?.seconds else { return 0 }
+        let minutes = max(seconds - first, 1) / 60
+        return Double(drained[node].fds - fewest) / minutes
+    }
+
+    /// The clear leaks: a node whose RSS grows faster than `rssMiBPerMinute` over the second half or
+    /// whose open file descriptors grow faster than `fdsPerMinute` (``fdGrowthPerMinute(node:)``),
+    /// and any failed request.
     public func leaks(rssMiBPerMinute: Double, fdsPerMinute: Double) -> [String] {
         var out: [String] = []
         if failed > 0 { out.append("\(failed) of \(sent) requests failed (first: \(firstFailure ?? "?"))") }
@@ -378,7 +402,7 @@ public struct SoakReport: Codable, Sendable {
             if rss > rssMiBPerMinute {
                 out.append(String(format: "node %d: RSS grows %.1f MiB/min (limit %.1f)", node, rss, rssMiBPerMinute))
             }
-            let fds = slopePerMinute("fds", node: node)
+            let fds = fdGrowthPerMinute(node: node)
             if fds > fdsPerMinute {
                 out.append(String(format: "node %d: open fds grow %.1f/min (limit %.1f)", node, fds, fdsPerMinute))
             }
@@ -411,6 +435,12 @@ public struct SoakReport: Codable, Sendable {
                         + values.joined(separator: " ") + " \(metric.unit)"
                         + String(format: "   second-half slope %+.2f %@/min (%+.2f%%/min)", slope, metric.unit, percent)
                 )
+            }
+            if let drained, drained.indices.contains(node) {
+                out.append(
+                    String(
+                        format: "  drained   rss %.1f MiB, fds %d (fd growth %+.2f/min)",
+                        Double(drained[node].rssBytes) / 1_048_576, drained[node].fds, fdGrowthPerMinute(node: node)))
             }
         }
         return out

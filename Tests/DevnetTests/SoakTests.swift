@@ -41,6 +41,27 @@ import Testing
         #expect(leaking.lines.contains { $0.contains("second-half slope") })
     }
 
+    /// Open files counted once the requests have ended: a run whose last samples caught many
+    /// connections open (a loaded machine) passes when they close, and a node that keeps them fails.
+    @Test func openFilesAreJudgedOnceTheRequestsHaveEnded() throws {
+        var busyEnd = Self.report(minutes: 2, rssPerMinute: 0, fdsPerMinute: 0)
+        // The last three samples see 6, 12 and 19 requests' connections open: a slope of ~20/min.
+        for (back, open) in [(3, 6), (2, 12), (1, 19)] {
+            busyEnd.samples[busyEnd.samples.count - back].nodes[1].fds += open
+        }
+        #expect(busyEnd.slopePerMinute("fds", node: 1) > 10)
+        #expect(busyEnd.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10).count == 1, "no drained sample: the slope")
+        var closed = busyEnd
+        closed.drained = closed.samples.first!.nodes
+        #expect(closed.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10).isEmpty)
+        #expect(closed.lines.contains { $0.contains("drained") })
+        var kept = busyEnd
+        kept.drained = kept.samples.first!.nodes
+        kept.drained![1].fds += 12  // twelve more than at the quietest second-half sample, a minute on
+        let found = kept.leaks(rssMiBPerMinute: 20, fdsPerMinute: 10)
+        #expect(found == ["node 1: open fds grow 12.0/min (limit 10.0)"], "\(found)")
+    }
+
     @Test(
         .timeLimit(.minutes(6)), .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"),
         .enabled(if: (try? TestModelFile.path()) != nil, "needs the model (make model)"))
