@@ -81,6 +81,12 @@ public final class LlamaModel: Sendable {
     let layers: [Layer]
     /// Whether the head is tied to the embedding table (no `output.weight`).
     public let tiedHead: Bool
+    /// The batched product's factor tables of the head's and the layers' matrices, owned here so
+    /// they live as long as the matrices that point at them.
+    private let panelFactors: [PanelFactors]
+
+    /// Bytes of the batched product's factor tables (beside the mapped weights).
+    public var panelFactorBytes: Int { panelFactors.reduce(0) { $0 + $1.bytes } }
 
     /// Maps and checks the model at `path`.
     public convenience init(path: String) throws {
@@ -96,12 +102,19 @@ public final class LlamaModel: Sendable {
             throw GGUFError.unsupported(
                 "tokenizer has \(tokenizer.vocabularySize) tokens, embedding \(c.vocabularySize)")
         }
+        var tables: [PanelFactors] = []
+        /// `matrix` with its factor table (kept in `tables`).
+        func batched(_ matrix: WeightMatrix) -> WeightMatrix {
+            guard let table = PanelFactors(matrix) else { return matrix }
+            tables.append(table)
+            return matrix.with(table)
+        }
         embeddingTable = try file.matrix("token_embd.weight", cols: c.embedding, rows: c.vocabularySize)
         if file.tensors["output.weight"] != nil {
-            output = try file.matrix("output.weight", cols: c.embedding, rows: c.vocabularySize)
+            output = batched(try file.matrix("output.weight", cols: c.embedding, rows: c.vocabularySize))
             tiedHead = false
         } else {
-            output = embeddingTable
+            output = batched(embeddingTable)
             tiedHead = true
         }
         outputNorm = try file.vector("output_norm.weight", count: c.embedding)
@@ -111,15 +124,17 @@ public final class LlamaModel: Sendable {
             layers.append(
                 Layer(
                     attentionNorm: try file.vector(p + "attn_norm.weight", count: c.embedding),
-                    q: try file.matrix(p + "attn_q.weight", cols: c.embedding, rows: c.heads * c.headDim),
-                    k: try file.matrix(p + "attn_k.weight", cols: c.embedding, rows: c.kvWidth),
-                    v: try file.matrix(p + "attn_v.weight", cols: c.embedding, rows: c.kvWidth),
-                    o: try file.matrix(p + "attn_output.weight", cols: c.heads * c.headDim, rows: c.embedding),
+                    q: batched(try file.matrix(p + "attn_q.weight", cols: c.embedding, rows: c.heads * c.headDim)),
+                    k: batched(try file.matrix(p + "attn_k.weight", cols: c.embedding, rows: c.kvWidth)),
+                    v: batched(try file.matrix(p + "attn_v.weight", cols: c.embedding, rows: c.kvWidth)),
+                    o: batched(
+                        try file.matrix(p + "attn_output.weight", cols: c.heads * c.headDim, rows: c.embedding)),
                     ffnNorm: try file.vector(p + "ffn_norm.weight", count: c.embedding),
-                    gate: try file.matrix(p + "ffn_gate.weight", cols: c.embedding, rows: c.feedForward),
-                    up: try file.matrix(p + "ffn_up.weight", cols: c.embedding, rows: c.feedForward),
-                    down: try file.matrix(p + "ffn_down.weight", cols: c.feedForward, rows: c.embedding)))
+                    gate: batched(try file.matrix(p + "ffn_gate.weight", cols: c.embedding, rows: c.feedForward)),
+                    up: batched(try file.matrix(p + "ffn_up.weight", cols: c.embedding, rows: c.feedForward)),
+                    down: batched(try file.matrix(p + "ffn_down.weight", cols: c.feedForward, rows: c.embedding))))
         }
         self.layers = layers
+        panelFactors = tables
     }
 }

@@ -53,6 +53,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let data: UnsafeRawPointer
     public let rowBytes: Int
+    /// The factors of the batched product, when the owner built them (``with(_:)``); unretained
+    /// like `data`, so copying a matrix in a kernel's inner loops costs no reference counting.
+    var panelFactors: Unmanaged<PanelFactors>?
 
     /// A matrix over `data`; `cols` must be a multiple of the type's block size.
     public init?(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {

@@ -82,9 +82,10 @@ extension Kernels {
                 var t = 0
                 if useInt16 && hasInt16Path(target.weight.type) {
                     if let scratch {
-                        scratch.load(target.weight, rows: rows)
+                        let factors = scratch.factors(target.weight, rows: rows)
                         while t + panelTokens <= tokens {
-                            panelProduct(target, rows: rows, integer, first: t, cols: cols, scratch: scratch)
+                            panelProduct(
+                                target, rows: rows, integer, first: t, cols: cols, scratch: scratch, factors: factors)
                             t += panelTokens
                         }
                     }

@@ -6,7 +6,7 @@ import TensorIntrinsics
 /// `dot2` (decode) computes, per row, token and block, `k = [d, m] · [scale, sum]` and adds
 /// `m·sum` to a running offset: three vector operations of eight in the inner loop that depend on
 /// the row and the token but not on the weights' nibbles. Here they are done beforehand, eight rows
-/// at a time: `d·scale` for every (block, token, row) of a 64-row unit, and each (token, row)'s
+/// at a time from the unit's factors (``PanelFactors``, gathered once per model): `d·scale` for every (block, token, row) of a 64-row unit, and each (token, row)'s
 /// offset summed over the blocks in block order. The same IEEE products and the same sequential sum
 /// as `dot2`, so every output keeps its bits (batch invariance, `Kernels.matMul`); the inner loop is
 /// left with the integer products, one conversion and one fused multiply-add per row, token and
@@ -15,13 +15,14 @@ extension Kernels {
     /// Tokens per pass.
     static let panelTokens = 4
 
-    /// One worker's scratch for ``panelProduct(_:rows:_:first:cols:scratch:)``: a unit's block
-    /// factors and the products of a pass, laid out block-major over the unit's 64 rows.
+    /// One worker's scratch for ``panelProduct(_:rows:_:first:cols:scratch:factors:)``: the products
+    /// of a pass, laid out block-major over a unit's 64 rows, and room for a unit's block factors
+    /// when its matrix has no ``PanelFactors`` table.
     struct PanelScratch {
         let blocks: Int
-        /// `d[b·64 + i]`, `m[b·64 + i]`: row `i` of the unit's block `b` factors (0 past its rows).
-        let d: UnsafeMutablePointer<Float>
-        let m: UnsafeMutablePointer<Float>
+        /// A unit's `d` and `m` gathered here when its matrix has no table (the table's layout).
+        let ownD: UnsafeMutablePointer<Float16>
+        let ownM: UnsafeMutablePointer<Float16>
         /// `k[(b·4 + t)·64 + i] = d[b·64 + i] · scale_t(b)`.
         let k: UnsafeMutablePointer<Float>
         /// `offset[t·64 + i] = Σ_b m[b·64 + i] · sum_t(b)`, added in block order from 0.
@@ -30,59 +31,78 @@ extension Kernels {
         init(blocks: Int) {
             self.blocks = blocks
             let unit = Kernels.vectorChunk
-            d = .allocate(capacity: blocks * unit)
-            m = .allocate(capacity: blocks * unit)
+            ownD = .allocate(capacity: blocks * unit)
+            ownM = .allocate(capacity: blocks * unit)
             k = .allocate(capacity: blocks * Kernels.panelTokens * unit)
             offset = .allocate(capacity: Kernels.panelTokens * unit)
         }
 
         func deallocate() {
-            d.deallocate()
-            m.deallocate()
+            ownD.deallocate()
+            ownM.deallocate()
             k.deallocate()
             offset.deallocate()
         }
 
-        /// Reads the block factors of `rows` (at most 64) of `weight` (Q4_1: d and m; Q8_0: d).
-        func load(_ weight: WeightMatrix, rows: Range<Int>) {
+        /// The block factors of `rows` (one unit, at most 64) of `weight`, `d[b·64 + i]` and (Q4_1)
+        /// `m[b·64 + i]`: a slice of the matrix's ``PanelFactors`` when it has one, else gathered
+        /// from the rows into this scratch.
+        func factors(_ weight: WeightMatrix, rows: Range<Int>) -> PanelFactorsOfUnit {
+            if let table = weight.panelFactors {
+                let (d, m) = table._withUnsafeGuaranteedRef { $0.unit(startingAt: rows.lowerBound, blocks: blocks) }
+                return PanelFactorsOfUnit(d: d, m: m)
+            }
             let unit = Kernels.vectorChunk
             let stride = weight.type == .q4_1 ? 20 : 34
-            (d).initialize(repeating: 0, count: blocks * unit)
-            (m).initialize(repeating: 0, count: blocks * unit)
+            ownD.initialize(repeating: 0, count: blocks * unit)
+            ownM.initialize(repeating: 0, count: blocks * unit)
             for (i, r) in rows.enumerated() {
                 let row = weight.row(r)
                 for b in 0..<blocks {
-                    let halves = Kernels.blockHalves(row + b * stride)
-                    d[b * unit + i] = halves[0]
-                    m[b * unit + i] = halves[1]
+                    ownD[b * unit + i] = (row + b * stride).loadUnaligned(as: Float16.self)
+                    ownM[b * unit + i] = (row + b * stride).loadUnaligned(fromByteOffset: 2, as: Float16.self)
                 }
             }
+            return PanelFactorsOfUnit(d: UnsafePointer(ownD), m: UnsafePointer(ownM))
         }
 
-        /// The products of one pass over `x` (four tokens), for the unit's first `rows` rows.
-        func prepare(_ x: [Int16Activations], first: Int, hasOffset: Bool) {
+        /// The products of one pass over `x` (four tokens), for the unit whose factors are `f`.
+        func prepare(_ x: [Int16Activations], first: Int, factors f: PanelFactorsOfUnit, hasOffset: Bool) {
             let unit = Kernels.vectorChunk
             for t in 0..<Kernels.panelTokens {
                 let a = x[first + t]
                 for b in 0..<blocks {
                     let scale = SIMD8<Float>(repeating: a.scale(b))
                     for i in stride(from: 0, to: unit, by: 8) {
-                        let dv = UnsafeRawPointer(d + b * unit + i).loadUnaligned(as: SIMD8<Float>.self)
                         UnsafeMutableRawPointer(k + (b * Kernels.panelTokens + t) * unit + i).storeBytes(
-                            of: dv * scale, as: SIMD8<Float>.self)
+                            of: Kernels.floats8(f.d + b * unit + i) * scale, as: SIMD8<Float>.self)
                     }
                 }
                 guard hasOffset else { continue }
                 for i in stride(from: 0, to: unit, by: 8) {
                     var sum = SIMD8<Float>()
                     for b in 0..<blocks {
-                        let mv = UnsafeRawPointer(m + b * unit + i).loadUnaligned(as: SIMD8<Float>.self)
-                        sum += mv * SIMD8(repeating: a.sum(b))
+                        sum += Kernels.floats8(f.m + b * unit + i) * SIMD8(repeating: a.sum(b))
                     }
                     UnsafeMutableRawPointer(offset + t * unit + i).storeBytes(of: sum, as: SIMD8<Float>.self)
                 }
             }
         }
+    }
+
+    /// A unit's block factors, block-major (``PanelFactors``'s layout).
+    struct PanelFactorsOfUnit {
+        let d: UnsafePointer<Float16>
+        let m: UnsafePointer<Float16>
+    }
+
+    /// Eight half-precision values as floats (`vcvtph2ps`; exact).
+    @inline(__always)
+    static func floats8(_ p: UnsafePointer<Float16>) -> SIMD8<Float> {
+        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float16>.self)
+        var r = SIMD8<Float>()
+        for i in 0..<8 { r[i] = Float(h[i]) }
+        return r
     }
 
     /// One block's `Σ q·x` for the 16-bit halves `lo` (elements 0–15) and `hi` (16–31) of a row's
@@ -96,14 +116,14 @@ extension Kernels {
 
     /// `y[t·ldy + r] (+)= W[r] · x[t]` for the unit `rows` and the four tokens from `first`, on the
     /// 16-bit path (`hasInt16Path`), bit-identical to `rowsProduct` (decode): the same row pairs from `rows.lowerBound`, the same products and sums in the same order.
-    /// `scratch` holds the unit's factors (``PanelScratch/load(_:rows:)``).
+    /// `factors` are the unit's (``PanelScratch/factors(_:rows:)``).
     static func panelProduct(
         _ target: MatMulTarget, rows: Range<Int>, _ x: [Int16Activations], first: Int, cols: Int,
-        scratch: PanelScratch
+        scratch: PanelScratch, factors: PanelFactorsOfUnit
     ) {
         let q4 = target.weight.type == .q4_1
         let blocks = cols / 32
-        scratch.prepare(x, first: first, hasOffset: q4)
+        scratch.prepare(x, first: first, factors: factors, hasOffset: q4)
         if q4 {
             let (mask, shift) = nibbleMaskAndShift16(count: cols)
             panelRows(target, rows: rows, x, first: first, blocks: blocks, scratch: scratch, offsets: true) { row, b in
@@ -137,11 +157,21 @@ extension Kernels {
         @inline(__always) func finish(_ acc: SIMD8<Float>, _ t: Int, _ i: Int) -> Float {
             q4 ? horizontalSum(acc) + scratch.offset[t * unit + i] : horizontalSum(acc)
         }
+        // The first pass over a unit reads its rows from memory: ask for the row pair
+        // `prefetchRows` rows ahead while this one is multiplied (as decode does). An eight-stream
+        // step's profile had a fifth of this loop's samples on the first use of the widened rows.
+        let ahead = prefetchRows * w.rowBytes
+        let pairBytes = 2 * w.rowBytes
         var r = rows.lowerBound
         while r + 2 <= rows.upperBound {
             let i = r - rows.lowerBound
             let rowA = w.row(r)
             let rowB = w.row(r + 1)
+            var line = 0
+            while line < pairBytes {
+                prefetch(rowA + ahead + line)
+                line += 64
+            }
             var a0 = SIMD8<Float>()
             var a1 = SIMD8<Float>()
             var a2 = SIMD8<Float>()

@@ -113,7 +113,9 @@ struct KernelTests {
 
     /// Batch invariance (issue 19 part 3, PROTOCOL §7.2): each token's products are bit-identical
     /// whether it is multiplied alone on one thread or inside batches of other shapes on others
-    /// (11 tokens pass as 4 + 4 + 2 + 1, 7 as 4 + 2 + 1; 137 rows end with an odd row).
+    /// (11 tokens pass as 4 + 4 + 2 + 1, 7 as 4 + 2 + 1; 137 rows end with an odd row), and whether
+    /// the batched passes read the block factors from the model's ``PanelFactors`` table or gather
+    /// them from the rows.
     @Test(arguments: [GGMLType.q4_1, .q8_0, .f32, .q4_0], [200, 137])
     func matMulIsBitIdenticalWhateverTheBatchAndThreads(_ type: GGMLType, rows: Int) {
         let cols = 128
@@ -122,7 +124,10 @@ struct KernelTests {
         var random = TestRandom(state: 23)
         let x = (0..<(tokens * cols)).map { _ in random.float() }
         bytes.withUnsafeBytes { raw in
-            let w = WeightMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)!
+            let plain = WeightMatrix(type: type, rows: rows, cols: cols, data: raw.baseAddress!)!
+            let table = PanelFactors(plain)
+            #expect((table != nil) == (type == .q4_1 || type == .q8_0))
+            var w = plain
             /// `y` for the tokens `range` multiplied as one batch on `threads` threads.
             func product(_ range: Range<Int>, threads: Int) -> [Float] {
                 var y = [Float](repeating: 0, count: range.count * rows)
@@ -138,11 +143,18 @@ struct KernelTests {
             }
             let alone = (0..<tokens).flatMap { product($0..<($0 + 1), threads: 1) }
             func differing(_ other: [Float]) -> Int { zip(alone, other).count { $0.bitPattern != $1.bitPattern } }
-            for threads in [1, 2, 3] {
-                let batched = product(0..<tokens, threads: threads)
-                let chunked = product(0..<4, threads: threads) + product(4..<tokens, threads: threads)
-                #expect(differing(batched) == 0, "\(type), \(rows) rows, one batch of \(tokens), \(threads) threads")
-                #expect(differing(chunked) == 0, "\(type), \(rows) rows, chunks of 4 and 7, \(threads) threads")
+            for (matrix, source) in [(plain, "gathered"), (plain.with(table), "table")] {
+                w = matrix
+                for threads in [1, 2, 3] {
+                    let batched = product(0..<tokens, threads: threads)
+                    let chunked = product(0..<4, threads: threads) + product(4..<tokens, threads: threads)
+                    #expect(
+                        differing(batched) == 0,
+                        "\(type), \(rows) rows, one batch of \(tokens), \(threads) threads, factors \(source)")
+                    #expect(
+                        differing(chunked) == 0,
+                        "\(type), \(rows) rows, chunks of 4 and 7, \(threads) threads, factors \(source)")
+                }
             }
         }
     }
