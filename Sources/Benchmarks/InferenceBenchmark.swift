@@ -19,14 +19,20 @@ public struct InferenceBenchmark: Sendable {
     public var threadCounts: [Int]
     /// Runs per test (the median is reported).
     public var runs: Int
+    /// Sequences decoding together in the batched decode test (`tgN×B`, like llama-batched-bench):
+    /// each step runs the next token of every sequence, each in its own cache, as one batched pass.
+    public var batches: [Int]
 
     /// The benchmark with these settings (the options of its command).
-    public init(model: String?, promptTokens: Int, genTokens: Int, threadCounts: [Int], runs: Int) {
+    public init(
+        model: String?, promptTokens: Int, genTokens: Int, threadCounts: [Int], runs: Int, batches: [Int] = []
+    ) {
         self.model = model
         self.promptTokens = promptTokens
         self.genTokens = genTokens
         self.threadCounts = threadCounts
         self.runs = runs
+        self.batches = batches
     }
 
     /// Measures and reports: every line of the report goes to `output`, in order, as it is measured;
@@ -43,8 +49,8 @@ public struct InferenceBenchmark: Sendable {
         let span = UInt32(c.vocabularySize - 17)
         let prompt = (0..<promptTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
         let generated = (0..<genTokens).map { _ in 17 + Int(stream.nextUInt32() % span) }
-        output("| threads | test     |        t/s (median) | runs")
-        output("|--------:|----------|--------------------:|-----")
+        output("| threads | test       |        t/s (median) | runs")
+        output("|--------:|------------|--------------------:|-----")
         for threadCount in threadCounts {
             let session = LlamaSession(model: llama, capacity: promptTokens + genTokens, threads: threadCount)
             _ = try session.evaluate(Array(prompt.prefix(8)))  // warm-up: page in the weights
@@ -83,15 +89,36 @@ public struct InferenceBenchmark: Sendable {
                         Double(genTokens) / (ContinuousClock.now - start).seconds)
                 }
             }
+            // Batched decode: `batch` sequences, each step one token of each (the serving engine's
+            // step without the HTTP around it); aggregate tokens/s.
+            var batched: [(String, [Double])] = []
+            for batch in batches {
+                let runner = LlamaBatchRunner(model: llama, threads: threadCount)
+                let caches = (0..<batch).map { _ in KVCache(config: c, capacity: genTokens) }
+                var rates: [Double] = []
+                for run in 0..<runs {
+                    progress("\(threadCount) thread(s): tg\(genTokens)×\(batch), run \(run + 1)/\(runs)…")
+                    for cache in caches { cache.reset() }
+                    let start = ContinuousClock.now
+                    for step in 0..<genTokens {
+                        let entries = caches.enumerated().map { i, cache in
+                            LlamaBatchRunner.Entry(cache: cache, ids: [generated[(step + i) % genTokens]])
+                        }
+                        try runner.run(entries) { _, _, _ in }
+                    }
+                    rates.append(Double(batch * genTokens) / (ContinuousClock.now - start).seconds)
+                }
+                batched.append(("tg\(genTokens)×\(batch)", rates))
+            }
             progress("")
-            for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)]
+            for (name, values) in [("pp\(promptTokens)", prefill), ("tg\(genTokens)", decode)] + batched
                 + sampled.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) })
             {
                 let sorted = values.sorted()
                 let median = sorted[sorted.count / 2]
                 let spread = (sorted.last ?? 0) - (sorted.first ?? 0)
                 output(
-                    "| \(String(repeating: " ", count: max(0, 7 - String(threadCount).count)))\(threadCount) | \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) | \(String(format: "%9.1f (range %5.1f)", median, spread)) | \(values.map { String(format: "%.1f", $0) }.joined(separator: " "))"
+                    "| \(String(repeating: " ", count: max(0, 7 - String(threadCount).count)))\(threadCount) | \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) | \(String(format: "%9.1f (range %5.1f)", median, spread)) | \(values.map { String(format: "%.1f", $0) }.joined(separator: " "))"
                 )
             }
         }

@@ -44,12 +44,21 @@ public struct ServeBenchmark: Sendable {
     public var maxTokens: Int
     /// Words of a system text every prompt starts with (0: distinct short prompts only).
     public var sharedPrefixWords: Int
+    /// How arrivals are spaced: stream `i` of a level sends its first request `i × stagger` after
+    /// the level starts (zero: all together). Together, a level's first requests arrive in one
+    /// burst and the last first token waits for every prompt's prefill; staggered, requests arrive
+    /// spread over the streams' cycle, as they do from independent users.
+    public var stagger: Duration
 
-    public init(concurrency: [Int], requestsPerStream: Int = 3, maxTokens: Int = 64, sharedPrefixWords: Int = 0) {
+    public init(
+        concurrency: [Int], requestsPerStream: Int = 3, maxTokens: Int = 64, sharedPrefixWords: Int = 0,
+        stagger: Duration = .zero
+    ) {
         self.concurrency = concurrency
         self.requestsPerStream = requestsPerStream
         self.maxTokens = maxTokens
         self.sharedPrefixWords = sharedPrefixWords
+        self.stagger = stagger
     }
 
     /// Openings a base-style completion continues at length (an instruction in a raw completion
@@ -102,7 +111,7 @@ public struct ServeBenchmark: Sendable {
         }
         let targets = resolved
         output(
-            "target          conc  reqs   out tok/s   TTFT p50   TTFT p99   ITL p50   ITL p99   (\(maxTokens) tokens max, greedy\(sharedPrefixWords > 0 ? ", \(sharedPrefixWords)-word shared prefix" : ""))"
+            "target          conc  reqs   out tok/s   TTFT p50   TTFT p99   ITL p50   ITL p99   (\(maxTokens) tokens max, greedy\(sharedPrefixWords > 0 ? ", \(sharedPrefixWords)-word shared prefix" : "")\(stagger > .zero ? ", streams started \(stagger) apart" : ", streams started together"))"
         )
         var levels: [Level] = []
         for c in concurrency {
@@ -132,9 +141,10 @@ public struct ServeBenchmark: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let samples = try await withThrowingTaskGroup(of: [StreamSample].self) { group in
-            for _ in 0..<c {
-                group.addTask {
+            for stream in 0..<c {
+                group.addTask { [stagger] in
                     var mine: [StreamSample] = []
+                    if stream > 0 && stagger > .zero { try await clock.sleep(until: start + stagger * stream) }
                     while true {
                         let index = next.take()
                         guard index < total else { return mine }

@@ -5,8 +5,8 @@ import Tensor
 /// Every sequence contributes a chunk of positions (one token when decoding, a piece of the prompt
 /// when prefilling); the chunks are stacked into one activation matrix, so every weight matrix is
 /// streamed through the cores once per step for the whole batch (one `Kernels.matMul` per
-/// projection, one activation row per position). Attention runs per sequence over its own cache.
-/// Each position's row is computed exactly as if its sequence ran alone (`Kernels.matMul` treats
+/// projection, one activation row per position). Attention runs per sequence over its own cache,
+/// all sequences in one parallel job per layer. Each position's row is computed exactly as if its sequence ran alone (`Kernels.matMul` treats
 /// rows independently), which is what makes a request's logprobs independent of its neighbours.
 ///
 /// Not thread-safe: one caller at a time (the batch engine's loop, or one ``LlamaSession``).
@@ -105,6 +105,8 @@ public final class LlamaBatchRunner {
                 Kernels.rope(s.q + t * qWidth, heads: c.heads, headDim: c.headDim, table: table)
                 Kernels.rope(s.k + t * kv, heads: c.kvHeads, headDim: c.headDim, table: table)
             }
+            var sequences: [Kernels.AttentionSequence] = []
+            sequences.reserveCapacity(entries.count)
             for (i, entry) in entries.enumerated() {
                 let cacheK = entry.cache.keys[index]
                 let cacheV = entry.cache.values[index]
@@ -112,11 +114,14 @@ public final class LlamaBatchRunner {
                 let n = entry.ids.count
                 (cacheK + start * kv).update(from: s.k + offsets[i] * kv, count: n * kv)
                 (cacheV + start * kv).update(from: s.v + offsets[i] * kv, count: n * kv)
-                Kernels.attention(
-                    pool: pool, q: s.q + offsets[i] * qWidth, keys: cacheK, values: cacheV,
-                    out: s.attention + offsets[i] * qWidth, tokens: n, start: start, heads: c.heads,
-                    kvHeads: c.kvHeads, headDim: c.headDim)
+                sequences.append(
+                    .init(
+                        q: s.q + offsets[i] * qWidth, keys: cacheK, values: cacheV,
+                        out: s.attention + offsets[i] * qWidth, tokens: n, start: start))
             }
+            // Every sequence's attention in one parallel job (one per layer, not per sequence).
+            Kernels.attention(
+                pool: pool, sequences: sequences, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
             Kernels.matMul(
                 pool: pool, targets: [.init(weight: layer.o, y: s.x, ldy: e, accumulate: true)], x: s.attention,
                 ldx: qWidth, tokens: tokens)

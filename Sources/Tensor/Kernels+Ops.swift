@@ -148,24 +148,76 @@ extension Kernels {
         pool: ThreadPool, q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, tokens: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int
     ) {
+        attention(
+            pool: pool,
+            sequences: [AttentionSequence(q: q, keys: keys, values: values, out: out, tokens: tokens, start: start)],
+            heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
+
+    /// One sequence's part of a batched ``attention(pool:sequences:heads:kvHeads:headDim:)``: its
+    /// queries, its own cache and its output rows, as in the one-sequence form.
+    public struct AttentionSequence {
+        public let q: UnsafePointer<Float>
+        public let keys: UnsafePointer<Float>
+        public let values: UnsafePointer<Float>
+        public let out: UnsafeMutablePointer<Float>
+        public let tokens: Int
+        public let start: Int
+
+        public init(
+            q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+            out: UnsafeMutablePointer<Float>, tokens: Int, start: Int
+        ) {
+            self.q = q
+            self.keys = keys
+            self.values = values
+            self.out = out
+            self.tokens = tokens
+            self.start = start
+        }
+    }
+
+    /// The attention of several sequences, each over its own cache, as one parallel job over every
+    /// (sequence, query, head): a batched decode step issues one job per layer instead of one per
+    /// sequence. Each unit is computed exactly as in the one-sequence form, so the output bits do
+    /// not depend on the batch.
+    public static func attention(
+        pool: ThreadPool, sequences: [AttentionSequence], heads: Int, kvHeads: Int, headDim: Int
+    ) {
         let group = heads / kvHeads
         let qStride = heads * headDim
         let kvStride = kvHeads * headDim
         let scale = 1 / Float(headDim).squareRoot()
-        let total = tokens * heads
+        // firstUnit[s]: the first unit of sequence s; units of s are its tokens × heads.
+        var firstUnit: [Int] = []
+        firstUnit.reserveCapacity(sequences.count + 1)
+        var total = 0
+        var longest = 0
+        for sequence in sequences {
+            firstUnit.append(total)
+            total += sequence.tokens * heads
+            longest = max(longest, sequence.start + sequence.tokens)
+        }
+        firstUnit.append(total)
         pool.parallelFor(total) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: start + tokens)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest)
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
             defer {
                 scores.deallocate()
                 acc.deallocate()
             }
+            var s = 0
             for unit in range {
-                let t = unit / heads
-                let h = unit % heads
+                while unit >= firstUnit[s + 1] { s += 1 }
+                let sequence = sequences[s]
+                let local = unit - firstUnit[s]
+                let t = local / heads
+                let h = local % heads
                 let kvh = h / group
-                let length = start + t + 1
-                let qh = UnsafeRawPointer(q + t * qStride + h * headDim)
+                let length = sequence.start + t + 1
+                let keys = sequence.keys
+                let values = sequence.values
+                let qh = UnsafeRawPointer(sequence.q + t * qStride + h * headDim)
                 if headDim == 64 {
                     attend64(
                         q: qh, keys: UnsafeRawPointer(keys + kvh * headDim),
@@ -183,7 +235,7 @@ extension Kernels {
                         for d in 0..<headDim { acc[d] += scores[j] * vr[d] }
                     }
                 }
-                (out + t * qStride + h * headDim).update(from: acc, count: headDim)
+                (sequence.out + t * qStride + h * headDim).update(from: acc, count: headDim)
             }
         }
     }

@@ -66,7 +66,7 @@ struct InferenceBench: ParsableCommand {
         commandName: "inference",
         abstract: "Prefill and decode tokens/s of the native engine, like llama-bench (pp and tg tests).",
         discussion: """
-            Prefill runs --prompt-tokens fixed pseudo-random ids as one batch into an empty cache (logits for the last position); decode then feeds --gen-tokens ids one at a time from an empty cache, computing the logits of each. Reports the median and spread of --runs runs per thread count, and the peak resident memory of the process.
+            Prefill runs --prompt-tokens fixed pseudo-random ids as one batch into an empty cache (logits for the last position); decode then feeds --gen-tokens ids one at a time from an empty cache, computing the logits of each. --batch B adds tgN×B: B sequences decoding together, each in its own cache, one token of each per batched step (the serving engine's step without HTTP; aggregate tokens/s). Reports the median and spread of --runs runs per thread count, and the peak resident memory of the process.
             """
     )
 
@@ -75,10 +75,14 @@ struct InferenceBench: ParsableCommand {
     @Option(help: "Tokens for the decode test.") var genTokens = 128
     @Option(help: "Comma-separated thread counts.") var threads = "1,2"
     @Option(help: "Runs per test (the median is reported).") var runs = 3
+    @Option(help: "Comma-separated batch sizes for the batched decode test (none by default), e.g. 4,8.")
+    var batch = ""
 
     var threadCounts: [Int] {
         threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
+
+    var batches: [Int] { batch.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
         guard promptTokens > 0, genTokens > 0, runs > 0, promptTokens + genTokens <= 8192 else {
@@ -88,11 +92,15 @@ struct InferenceBench: ParsableCommand {
         guard !counts.isEmpty, counts.count == threads.split(separator: ",").count,
             counts.allSatisfy({ (1...256).contains($0) })
         else { throw ValidationError("--threads must be a comma-separated list of counts in 1…256, e.g. 1,2") }
+        guard batches.count == batch.split(separator: ",").count, batches.allSatisfy({ (1...64).contains($0) }) else {
+            throw ValidationError("--batch must be a comma-separated list of sizes in 1…64, e.g. 4,8")
+        }
     }
 
     func run() throws {
         let benchmark = InferenceBenchmark(
-            model: model, promptTokens: promptTokens, genTokens: genTokens, threadCounts: threadCounts, runs: runs)
+            model: model, promptTokens: promptTokens, genTokens: genTokens, threadCounts: threadCounts, runs: runs,
+            batches: batches)
         let line = ProgressLine()
         defer { line.finish() }
         try benchmark.run(progress: line.update, output: line.log)

@@ -12,7 +12,7 @@ struct ServeBench: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serving throughput and latency of the ML node under concurrent streams, over HTTP.",
         discussion: """
-            Starts an ML node in this process (the batched engine: --parallel slots on --threads threads) on a loopback port, or measures --url instead, and at each --concurrency C keeps C streamed /v1/completions requests in flight (greedy, --max-tokens each) until C × --requests-per-stream are done. Reports aggregate output tokens/s, time to first token (TTFT) and inter-token latency (ITL) p50/p99 as the client sees them. --compare NAME=URL measures other OpenAI-compatible servers with the same load generator in the same run, interleaved per level (scripts/bench-llamacpp-server does this for llama.cpp's server). --shared-prefix N starts every prompt with the same N-word system text.
+            Starts an ML node in this process (the batched engine: --parallel slots on --threads threads) on a loopback port, or measures --url instead, and at each --concurrency C keeps C streamed /v1/completions requests in flight (greedy, --max-tokens each) until C × --requests-per-stream are done. Reports aggregate output tokens/s, time to first token (TTFT) and inter-token latency (ITL) p50/p99 as the client sees them. --compare NAME=URL measures other OpenAI-compatible servers with the same load generator in the same run, interleaved per level (scripts/bench-llamacpp-server does this for llama.cpp's server). --shared-prefix N starts every prompt with the same N-word system text. --stagger-ms M starts stream i of a level i×M ms after the first (default 0: together, a burst whose last first token waits for every prompt's prefill; staggered arrivals are what independent users send, and show the scheduler's TTFT with a batch running).
             """)
 
     @Option(help: "The GGUF model (default: $GONKA_MODEL or the `make model` cache).") var model: String?
@@ -20,6 +20,8 @@ struct ServeBench: AsyncParsableCommand {
     @Option(help: "Requests per stream at each level.") var requestsPerStream = 3
     @Option(help: "max_tokens of each request.") var maxTokens = 64
     @Option(help: "Words of a system text every prompt shares (0: none).") var sharedPrefix = 0
+    @Option(help: "Milliseconds between the first requests of a level's streams (0: all at once).")
+    var staggerMs = 0
     @Option(help: "Compute threads of the in-process ML node.") var threads = 2
     @Option(help: "Slots of the in-process ML node (default: the largest concurrency).") var parallel: Int?
     @Option(help: "Positions per slot of the in-process ML node.") var context = 1024
@@ -40,6 +42,7 @@ struct ServeBench: AsyncParsableCommand {
         }
         guard (1...4096).contains(maxTokens) else { throw ValidationError("--max-tokens must be in 1…4096") }
         guard (0...100_000).contains(sharedPrefix) else { throw ValidationError("--shared-prefix must be in 0…100000") }
+        guard (0...60_000).contains(staggerMs) else { throw ValidationError("--stagger-ms must be in 0…60000") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1…256") }
         if let parallel, !(1...64).contains(parallel) { throw ValidationError("--parallel must be in 1…64") }
         guard context >= 16 else { throw ValidationError("--context must be at least 16") }
@@ -58,7 +61,7 @@ struct ServeBench: AsyncParsableCommand {
         }
         let benchmark = ServeBenchmark(
             concurrency: levels, requestsPerStream: requestsPerStream, maxTokens: maxTokens,
-            sharedPrefixWords: sharedPrefix)
+            sharedPrefixWords: sharedPrefix, stagger: .milliseconds(staggerMs))
         if let url {
             _ = try await benchmark.run(targets: [.init(name: "gonka", url: url, model: "")] + compared) {
                 say($0)
