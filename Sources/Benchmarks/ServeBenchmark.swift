@@ -88,7 +88,12 @@ public struct ServeBenchmark: Sendable {
         // server closes a connection after a streamed answer although it announces keep-alive, and
         // a request sent on it failed (`remoteConnectionClosed`, "I/O on closed channel"). A
         // loopback connect costs well under a millisecond beside the tens of a first token.
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // As many connections per host as the largest level has streams: the client's default
+        // (8) held a 16-stream level's other 8 requests in its own queue, which read as seconds
+        // of server TTFT.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, concurrency.max() ?? 8)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let levels = try await run(targets: targets, http: http, output: output)
             try await http.shutdown()

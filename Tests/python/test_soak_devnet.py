@@ -60,6 +60,23 @@ def ngonka(text):
     return int(str(text).rstrip("ngonka"))
 
 
+def find_number(value, key):
+    """The number under `key` anywhere in a JSON value (None when absent)."""
+    if isinstance(value, dict):
+        if key in value:
+            try:
+                return int(value[key])
+            except (TypeError, ValueError):
+                return None
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = find_number(item, key)
+            if found is not None:
+                return found
+    return None
+
+
 def percentile(values, p):
     if not values:
         return 0.0
@@ -369,6 +386,13 @@ class SoakDevnetTest(unittest.TestCase):
         for node in range(4):
             self.wait_for("node%d caught up at the end" % node, lambda: self.caught_up(node), 180)
         proxy_ids = {r["id"] for r in results if r["id"]}
+        outcomes = {r["id"]: r["outcome"] for r in results if r["id"]}
+        # A Start still queued on some Transfer Agent reaches the chain within the expiry window, and
+        # every record with an escrow ends by then (FINISHED, or EXPIRED at its expiry height).
+        expiry = find_number(self.query("params")[0], "inference_expiry_blocks") or 30
+        load_end_height = self.height(0)
+        pruned = set()
+        last = {}
 
         def all_terminal():
             self.sample_inference_account(sampled)
@@ -381,10 +405,31 @@ class SoakDevnetTest(unittest.TestCase):
                     pruned.add(i)  # its epoch's claim window closed: the record read during the run
                     record = seen[i]
                 records[i] = record
-            open_ids = [i for i, r in records.items() if r is None or r["status"] not in TERMINAL]
-            return records if not open_ids else None
-        pruned = set()
-        records = self.wait_for("every inference FINISHED, EXPIRED or INVALIDATED", all_terminal, 240, interval=3)
+            height = self.height(0)
+            open_records = {i: r for i, r in records.items() if r is not None and r["status"] not in TERMINAL}
+            # An id with no record yet waits for the expiry window; after it, it is reported below
+            # ("ids the proxy returned that the chain never recorded") with the client's outcome.
+            unrecorded = [i for i, r in records.items() if r is None]
+            waiting_unrecorded = unrecorded and (height or 0) <= load_end_height + expiry + 3
+            last.update(height=height, open=open_records, unrecorded=unrecorded)
+            if open_records or waiting_unrecorded:
+                return None
+            return {i: r for i, r in records.items() if r is not None}
+
+        deadline = time.time() + 240
+        records = None
+        while time.time() < deadline and records is None:
+            records = all_terminal()
+            if records is None:
+                time.sleep(3)
+        if records is None:
+            described = ["%s %s executor %s start %s expiry %s epoch %s (client: %s)" % (
+                i, r["status"], (r.get("executor") or "?")[-8:], r.get("start_height", "?"), r.get("expiry_height", "?"),
+                r.get("epoch", "?"), outcomes.get(i, "not from the proxy")) for i, r in sorted(last["open"].items())]
+            self.fail("not every inference FINISHED, EXPIRED or INVALIDATED 240 s after the load (seed %d, height %s, "
+                      "load ended at %s, expiry %d blocks): %d open: %s; %d ids without a record (client outcomes %s)"
+                      % (self.seed, last.get("height"), load_end_height, expiry, len(described), described[:20],
+                         len(last["unrecorded"]), sorted(outcomes.get(i, "?") or "?" for i in last["unrecorded"])[:20]))
         stop_events.set()
 
         # --- figures ---
@@ -423,7 +468,8 @@ class SoakDevnetTest(unittest.TestCase):
             len(hung), REQUEST_LIMIT, [(r["i"], r["stream"], now - r["start"]) for r in hung][:10]))
         self.check_no_fork()
         unknown = sorted(proxy_ids - set(records))
-        self.assertEqual(unknown, [], "ids the proxy returned that the chain never recorded")
+        self.assertEqual(unknown, [], "ids the proxy returned that the chain never recorded (with the client's outcome): "
+                         "%s" % [(i, outcomes.get(i)) for i in unknown][:20])
         missing = sorted(i for i in proxy_ids if i not in events)
         self.assertEqual(missing, [], "ids the proxy returned that node0's /events never showed")
         cost = 0
