@@ -155,6 +155,7 @@ struct ValidationWorkerTests {
                 return Response(
                     status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: [UInt8](repeating: 1, count: 4096))))
             case "cc" where n < 3: return Response(status: .serviceUnavailable)
+            case "ee": return Response(status: .badGateway)
             default: return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: good)))
             }
         }
@@ -164,6 +165,7 @@ struct ValidationWorkerTests {
             onServerRunning: { portsIn.yield($0.localAddress?.port ?? 0) })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService() }
+            defer { group.cancelAll() }  // also when a check below returns early
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             let fetcher = PayloadFetcher(
@@ -188,14 +190,42 @@ struct ValidationWorkerTests {
             #expect(big.contains("larger than 1024"), "\(big)")
             #expect(await fetch("cc") == .bytes(good), "answered on the third try")
             #expect(await fetch("dd") == .bytes(good))
-            // Nobody listening: unavailable, not a crash.
+            // A gateway error on every try: the executor did not answer (checked again later).
+            guard case .unreachable(let gateway) = await fetch("ee") else {
+                Issue.record("a gateway error on every try is unreachable, not unavailable")
+                return
+            }
+            #expect(gateway.contains("502"), "\(gateway)")
+            // Nobody listening: unreachable, not a crash.
             let dead = PayloadFetcher(
                 http: HTTPClient.shared, key: Self.key(9), chainID: "c",
                 attempts: 2, firstBackoff: .milliseconds(10), timeout: .seconds(1))
             let none = await dead.fetch(
                 inferenceID: Self.id, executor: Self.executor, baseURL: "http://127.0.0.1:1", now: { 1 })
-            #expect(none != .bytes([]))
-            group.cancelAll()
+            guard case .unreachable = none else {
+                Issue.record("nobody listening is unreachable: \(none)")
+                return
+            }
         }
+    }
+
+    /// An unreachable executor's check waits 5, 10, 20, … blocks while the next try comes before
+    /// its deadline, then is given up (the payload is unavailable); due checks come out in order.
+    @Test func unreachableExecutorsAreCheckedAgainUntilTheDeadline() {
+        var deferred = DeferredChecks()
+        let a = ValidationWorker.Job(inferenceID: "a", vote: false)
+        let b = ValidationWorker.Job(inferenceID: "b", vote: false)
+        #expect(deferred.postpone(a, tip: 100, deadline: 160) == 105)
+        #expect(deferred.postpone(b, tip: 101, deadline: 103) == nil, "the first try would be past the deadline")
+        #expect(deferred.due(at: 104).isEmpty)
+        #expect(deferred.due(at: 105) == [a])
+        #expect(deferred.count == 0)
+        #expect(deferred.postpone(a, tip: 106, deadline: 160) == 116, "the second wait doubles")
+        #expect(deferred.postpone(b, tip: 106, deadline: 160) == 111)
+        #expect(deferred.due(at: 200) == [a, b], "in the order they were postponed")
+        #expect(deferred.postpone(a, tip: 117, deadline: 160) == 137)
+        #expect(deferred.postpone(a, tip: 138, deadline: 160) == nil, "40 more blocks would pass the deadline")
+        deferred.forget("a")
+        #expect(deferred.postpone(a, tip: 138, deadline: 160) == 143, "a verdict sent forgets the tries")
     }
 }

@@ -109,6 +109,8 @@ public final class ValidationWorker: Service, Sendable {
         /// verdict: the ledger counts a drawn revalidator's check as its vote).
         var sent: Set<String> = []
         var pending = Pending()
+        /// Checks waiting for an unreachable executor (``DeferredChecks``).
+        var deferred = DeferredChecks()
         var tip: UInt64 = 0
         var params: ChainParams?
         var models: [String: ModelRecord] = [:]
@@ -157,7 +159,13 @@ public final class ValidationWorker: Service, Sendable {
                         else { continue }
                         enqueue(Job(inferenceID: id, vote: false))
                     case .newBlock(let block):
-                        state.withLock { $0.tip = max($0.tip, block.height) }
+                        let due = state.withLock { s -> Int in
+                            s.tip = max(s.tip, block.height)
+                            let due = s.deferred.due(at: s.tip)
+                            for job in due { s.pending.push(job) }
+                            return due.count
+                        }
+                        if due > 0 { input.yield() }
                         await checkVotes()
                     default: continue
                     }
@@ -247,9 +255,33 @@ public final class ValidationWorker: Service, Sendable {
             let finished = InferenceValidator.Finished(
                 inferenceID: id, executor: executor, responseCommitment: commitment,
                 completionTokens: record.completionTokens)
-            let bytes = await payload(id, executor: executor)
+            let bytes: [UInt8]?
+            switch await payload(id, executor: executor) {
+            case .bytes(let fetched): bytes = fetched
+            case .unavailable: bytes = nil
+            case .unreachable(let reason):
+                // An executor that did not answer is tried again later, while the window allows.
+                let deadline = record.finishHeight &+ params.epochs.epochLength / 2
+                if !job.vote,
+                    let due = state.withLock({ s in s.deferred.postpone(job, tip: s.tip, deadline: deadline) })
+                {
+                    metrics.increment("gonka_validation_deferred_total")
+                    logger.notice(
+                        "validation: executor unreachable; checking again later",
+                        metadata: [
+                            "id": "\(id.prefix(16))", "executor": "\(executor)", "reason": "\(reason)",
+                            "at_height": "\(due)",
+                        ])
+                    return
+                }
+                logger.notice(
+                    "validation: executor unreachable until the check's deadline; the payload is unavailable",
+                    metadata: ["id": "\(id.prefix(16))", "executor": "\(executor)", "reason": "\(reason)"])
+                bytes = nil
+            }
             let verdict = try await check(bytes: bytes, finished: finished, model: model, params: params.validation)
             send(verdict, id: id, vote: job.vote)
+            state.withLock { $0.deferred.forget(id) }
             let lag = state.withLock { $0.tip } &- record.finishHeight
             metrics.set("gonka_validation_lag_blocks", Int(clamping: lag))
         } catch {
@@ -282,23 +314,21 @@ public final class ValidationWorker: Service, Sendable {
         throw last ?? InferenceValidatorError.local("no attempt")
     }
 
-    /// The payload from the executor's API node, or nil (the inference then fails `unavailable`).
-    private func payload(_ id: String, executor: Address) async -> [UInt8]? {
+    /// The payload from the executor's API node, or why there is none.
+    private func payload(_ id: String, executor: Address) async -> PayloadFetcher.Outcome {
         guard let url = try? await chain.url(of: executor) else {
             logger.notice("validation: executor has no URL on chain", metadata: ["executor": "\(executor)"])
-            return nil
+            return .unavailable("the executor has no URL on chain")
         }
-        switch await fetcher.fetch(
+        let outcome = await fetcher.fetch(
             inferenceID: id, executor: executor, baseURL: url,
             now: { Int64(Date().timeIntervalSince1970 * 1_000_000_000) })
-        {
-        case .bytes(let bytes): return bytes
-        case .unavailable(let reason):
+        if case .unavailable(let reason) = outcome {
             logger.notice(
                 "validation: payload unavailable after retries",
                 metadata: ["id": "\(id.prefix(16))", "executor": "\(executor)", "reason": "\(reason)"])
-            return nil
         }
+        return outcome
     }
 
     private func send(_ verdict: InferenceCheck.Verdict, id: String, vote: Bool) {
