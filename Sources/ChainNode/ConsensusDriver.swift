@@ -206,6 +206,8 @@ public actor ConsensusDriver {
             group.cancelAll()
         }
         stop()
+        // A snapshot being written in the background finishes before the stores go.
+        await app.snapshots?.waitForPending()
     }
 
     private func stop() {
