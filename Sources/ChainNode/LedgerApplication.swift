@@ -31,6 +31,8 @@ public final class LedgerApplication {
         /// A state snapshot is taken after every block whose height is a multiple of this
         /// (`[state_sync] snapshot_interval`, PROTOCOL §3.1 *State sync*); 0: none.
         public var snapshotInterval: UInt64 = 0
+        /// Bytes of verified signatures remembered (`[memory] signature_cache_mb`); 0: none.
+        public var signatureCacheBytes = MemorySettings.bytes(MemorySettings().signatureCacheMB)
 
         public init(
             maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
@@ -118,7 +120,9 @@ public final class LedgerApplication {
         }
         do {
             ledger = try Ledger(store: state, upgrades: upgrades)
-            ledger.signatureCache = SignatureCache()
+            if limits.signatureCacheBytes > 0 {
+                ledger.signatureCache = SignatureCache(bytes: limits.signatureCacheBytes)
+            }
             if ledger.height == nil { _ = try ledger.initChain(genesis) }
         } catch {
             if error.isUpgradeRequired { throw .upgradeRequired(error.description) }
