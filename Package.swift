@@ -422,8 +422,8 @@ let package = Package(
         .testTarget(
             name: "DevnetTests",
             dependencies: [
-                "gonka", "Devnet", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit", "GonkaTestTraits",
-                "Benchmarks", "Ledger",
+                "gonka", "Devnet", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit",
+                "GonkaTestTraits", "Benchmarks", "Ledger",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

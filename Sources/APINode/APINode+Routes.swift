@@ -482,6 +482,7 @@ public final class APINodeServices: Sendable {
                     client: node.chain.client, chain: node.chain, txs: node.txs,
                     fetcher: PayloadFetcher(http: node.http, key: configuration.key, chainID: configuration.chainID),
                     seeds: ValidationSeeds(directory: seeds), metrics: node.metrics, logger: validationLogger,
+                    queueBytes: configuration.validationQueueBytes,
                     validator: { params in InferenceValidator(params: params, scoring: NodeScoring(node: node)) }))
         }
         if let seeds = configuration.claimSeedsDirectory {

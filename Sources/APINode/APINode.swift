@@ -32,8 +32,8 @@ public final class APINode: Sendable {
     public let apiKeys: APIKeyStore?
     /// The explorer pages at `GET /` and `/explorer/…`, read from this node's chain node.
     let explorer: Explorer
-    let taReplay = ReplayCache()
-    let executorReplay = ReplayCache()
+    let taReplay: ReplayCache
+    let executorReplay: ReplayCache
     let http: HTTPClient
     let logger: Logger
 
@@ -48,7 +48,10 @@ public final class APINode: Sendable {
         self.payloads = try PayloadStore(
             directory: configuration.payloadDirectory, retention: configuration.payloadRetention)
         self.txs = TxSender(
-            client: chainClient, key: configuration.key, chainID: configuration.chainID, logger: logger)
+            client: chainClient, key: configuration.key, chainID: configuration.chainID, logger: logger,
+            queueLimitBytes: configuration.txQueueBytes)
+        self.taReplay = ReplayCache(capacityBytes: configuration.replayCacheBytes)
+        self.executorReplay = ReplayCache(capacityBytes: configuration.replayCacheBytes)
         self.apiKeys = configuration.apiKeysFile.map { APIKeyStore(file: $0) }
         self.explorer = try Explorer(client: chainClient, logger: logger)
         self.http = APINode.sharedHTTPClient

@@ -52,6 +52,13 @@ public struct APINodeConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Where the request path's spans go (`[telemetry] otlp_endpoint`): off by default.
     public var tracing: TraceExport = .off
+    /// Bytes each of the two replay caches (TA request ids, executor attempts) may take
+    /// (`[memory] replay_cache_mb`).
+    public var replayCacheBytes = 64 << 20
+    /// Bytes of duty transactions waiting to be sent (`[memory] tx_queue_mb`).
+    public var txQueueBytes = 32 << 20
+    /// Bytes of validation jobs waiting and ids remembered (`[memory] validation_queue_mb`).
+    public var validationQueueBytes = 16 << 20
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, chainID: String, key: SigningKey, payloadDirectory: URL,

@@ -161,25 +161,34 @@ extension RequestWindow {
 }
 
 /// Ids seen within the freshness window (replay protection). Bounded: entries expire with the
-/// window (a request older than that is refused as stale anyway), and past `capacity` the oldest
-/// go first.
+/// window (a request older than that is refused as stale anyway), and past `capacityBytes`
+/// (``cost(of:)`` per entry, `[memory] replay_cache_mb`) the oldest go first.
 public final class ReplayCache: Sendable {
     private struct State {
         var expiry: [String: Int64] = [:]
         var order: [(String, Int64)] = []
         var head = 0
+        /// ``cost(of:)`` of the entries of `order` from `head` on.
+        var bytes = 0
     }
     private let state = Mutex(State())
-    private let capacity: Int
+    /// The most the entries may take, in bytes.
+    public let capacityBytes: Int
 
-    public init(capacity: Int = 1_000_000) { self.capacity = capacity }
+    public init(capacityBytes: Int = 64 << 20) { self.capacityBytes = capacityBytes }
+
+    /// What an entry takes: the id's bytes, its string storage, its dictionary slot and its place
+    /// in the expiry order (~112 bytes of bookkeeping).
+    static func cost(of id: String) -> Int { id.utf8.count + 112 }
 
     /// Records `id` until `expires` (ns); false when it was already there and not expired.
     public func insert(_ id: String, expires: Int64, now: Int64) -> Bool {
-        state.withLock { s in
-            while s.head < s.order.count, s.order[s.head].1 <= now || s.order.count - s.head > capacity {
+        let cost = Self.cost(of: id)
+        return state.withLock { s in
+            while s.head < s.order.count, s.order[s.head].1 <= now || s.bytes + cost > capacityBytes {
                 let (old, at) = s.order[s.head]
                 if s.expiry[old] == at { s.expiry[old] = nil }
+                s.bytes -= Self.cost(of: old)
                 s.head += 1
             }
             if s.head > 4096, s.head * 2 > s.order.count {
@@ -189,11 +198,15 @@ public final class ReplayCache: Sendable {
             if let until = s.expiry[id], until > now { return false }
             s.expiry[id] = expires
             s.order.append((id, expires))
+            s.bytes += cost
             return true
         }
     }
 
     public var count: Int { state.withLock { $0.expiry.count } }
+
+    /// What the entries take now, in bytes (at most ``capacityBytes``).
+    public var bytes: Int { state.withLock { $0.bytes } }
 }
 
 /// Unix time in nanoseconds (the edge's clock; the ledger uses block time).

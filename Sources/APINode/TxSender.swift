@@ -35,8 +35,9 @@ public actor TxSender {
 
     /// Transactions per `POST /txs`.
     public static let batchLimit = 200
-    /// Queued transactions at most; past it the oldest is dropped (logged).
-    static let queueLimit = 100_000
+    /// Bytes of queued transactions at most (``Job/cost``, `[memory] tx_queue_mb`); past it the
+    /// oldest are dropped (logged).
+    public nonisolated let queueLimitBytes: Int
 
     /// A duty tx waiting in the queue.
     struct Job: Sendable {
@@ -46,18 +47,32 @@ public actor TxSender {
         var paid = false
         /// When it was queued (the queue's age in `/metrics`).
         var queued = ContinuousClock.now
+        /// What it takes in the queue: the message's encoded size and ~160 bytes of bookkeeping
+        /// (its description, the job's fields).
+        var cost: Int
+
+        init(message: Wire.Msg, what: String) {
+            self.message = message
+            self.what = what
+            cost = 160 + what.utf8.count + ((try? message.serializedBytes() as [UInt8])?.count ?? 0)
+        }
     }
     private struct Queue {
         var jobs: [Job] = []
         var head = 0
         var closed = false
+        /// ``Job/cost`` of the jobs from `head` on.
+        var bytes = 0
     }
     private nonisolated let queue = Mutex(Queue())
     /// One wake-up per enqueue burst; finished by ``closeQueue()``.
     private nonisolated let wakeUps: AsyncStream<Void>
     private nonisolated let wake: AsyncStream<Void>.Continuation
 
-    public init(client: ChainClient, key: SigningKey, chainID: String, logger: Logger) {
+    public init(
+        client: ChainClient, key: SigningKey, chainID: String, logger: Logger, queueLimitBytes: Int = 32 << 20
+    ) {
+        self.queueLimitBytes = queueLimitBytes
         self.client = client
         self.key = key
         self.chainID = chainID
@@ -68,13 +83,29 @@ public actor TxSender {
     /// Queues `message` for ``drain()`` (run by ``TxQueueService``) and returns at once: the
     /// request path never waits for the chain node.
     public nonisolated func enqueue(_ message: Wire.Msg, what: String) {
-        let overflowed = queue.withLock { q -> Bool in
-            q.jobs.append(Job(message: message, what: what))
-            guard q.jobs.count - q.head > Self.queueLimit else { return false }
-            q.head += 1
-            return true
+        let job = Job(message: message, what: what)
+        let dropped = queue.withLock { q -> Int in
+            q.jobs.append(job)
+            q.bytes += job.cost
+            var dropped = 0
+            // The newest job always stays, whatever its size.
+            while q.bytes > queueLimitBytes, q.head < q.jobs.count - 1 {
+                q.bytes -= q.jobs[q.head].cost
+                q.head += 1
+                dropped += 1
+            }
+            // Dropped jobs must leave memory too, not only the count (a queue that overflows
+            // while the node is unreachable never drains).
+            if q.head > 1024, q.head * 2 > q.jobs.count {
+                q.jobs.removeFirst(q.head)
+                q.head = 0
+            }
+            return dropped
         }
-        if overflowed { logger.warning("duty tx queue full; oldest dropped", metadata: ["tx.kind": "\(what)"]) }
+        if dropped > 0 {
+            logger.warning(
+                "duty tx queue full; oldest dropped", metadata: ["tx.kind": "\(what)", "dropped": "\(dropped)"])
+        }
         wake.yield()
     }
 
@@ -107,6 +138,7 @@ public actor TxSender {
                 let end = min(q.head + Self.batchLimit, q.jobs.count)
                 let batch = Array(q.jobs[q.head..<end])
                 q.head = end
+                for job in batch { q.bytes -= job.cost }
                 if q.head == q.jobs.count {
                     q.jobs.removeAll(keepingCapacity: true)
                     q.head = 0

@@ -40,6 +40,10 @@ public actor ConsensusDriver {
         public var maxFutureMessages = 4_096
         public var mempoolMaxTxs = 10_000
         public var mempoolMaxBytes = 64 << 20
+        /// Bytes of peers' gossiped transactions held for their check (`[memory] tx_backlog_mb`).
+        public var txBacklogBytes = MemorySettings.bytes(MemorySettings().txBacklogMB)
+        /// The state store's caches and WAL (`[memory] state_*_mb`).
+        public var stateOptions = AuthenticatedStore.Options()
         public var limits = LedgerApplication.Limits()
         /// The software upgrades this node's ledger knows (PROTOCOL §10): the compiled-in ones,
         /// plus test-only handlers where a test adds them.
@@ -92,7 +96,7 @@ public actor ConsensusDriver {
     var advanceTask: Task<Void, Never>?
     var pacing = BlockPacing(now: .now)
     var gossip: ConsensusGossip
-    var intake = TxIntake()
+    var intake: TxIntake
     /// Wakes the intake backlog's checker (one pending wake-up is enough).
     let txBacklogSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     var sync = BlockSync()
@@ -108,10 +112,11 @@ public actor ConsensusDriver {
         self.events = events
         self.logger = logger
         gossip = ConsensusGossip(maxFutureMessages: configuration.maxFutureMessages)
+        intake = TxIntake(backlogLimitBytes: configuration.txBacklogBytes)
         let state: AuthenticatedStore
         let snapshots: SnapshotStore?
         do {
-            state = try AuthenticatedStore(path: paths.state.path)
+            state = try AuthenticatedStore(path: paths.state.path, options: configuration.stateOptions)
             blocks = try BlockStore(path: paths.blocks.path)
             if configuration.limits.snapshotInterval > 0 {
                 snapshots = try SnapshotStore(directory: paths.snapshots, keepRecent: configuration.snapshotKeepRecent)
@@ -206,6 +211,8 @@ public actor ConsensusDriver {
             group.cancelAll()
         }
         stop()
+        // A snapshot being written in the background finishes before the stores go.
+        await app.snapshots?.waitForPending()
     }
 
     private func stop() {

@@ -31,6 +31,8 @@ public final class LedgerApplication {
         /// A state snapshot is taken after every block whose height is a multiple of this
         /// (`[state_sync] snapshot_interval`, PROTOCOL §3.1 *State sync*); 0: none.
         public var snapshotInterval: UInt64 = 0
+        /// Bytes of verified signatures remembered (`[memory] signature_cache_mb`); 0: none.
+        public var signatureCacheBytes = MemorySettings.bytes(MemorySettings().signatureCacheMB)
 
         public init(
             maxBlockTxs: Int = 5_000, maxBlockBytes: Int = 4 << 20, keepRecent: UInt64 = 1_000,
@@ -118,7 +120,9 @@ public final class LedgerApplication {
         }
         do {
             ledger = try Ledger(store: state, upgrades: upgrades)
-            ledger.signatureCache = SignatureCache()
+            if limits.signatureCacheBytes > 0 {
+                ledger.signatureCache = SignatureCache(bytes: limits.signatureCacheBytes)
+            }
             if ledger.height == nil { _ = try ledger.initChain(genesis) }
         } catch {
             if error.isUpgradeRequired { throw .upgradeRequired(error.description) }
@@ -456,16 +460,28 @@ public final class LedgerApplication {
             _ = try? blocks.prune(keepingRecent: max(limits.keepBlocks, NodeConfig.minimumKeepBlocks))
         }
         if let snapshots, limits.snapshotInterval > 0, height % limits.snapshotInterval == 0 {
-            // Offered to joining peers; a failed snapshot only means one fewer on offer.
-            if let entries = try? state.entries(withPrefix: []) {
-                _ = try? snapshots.take(chainID: chainID, height: height, root: result.appHash, entries: entries)
-            }
+            takeSnapshot(snapshots, height: height, appHash: result.appHash)
         }
         tip = Tip(height: height, blockID: blockID, time: block.header.timeMs, commit: commit)
         pruneEvidence(committed: block.evidence)
         return Applied(
             height: height, blockID: blockID, header: block.header, txs: txs, results: result.txResults,
             appHash: result.appHash, events: result.events, validatorUpdates: result.validatorUpdates)
+    }
+
+    /// Starts the snapshot of the state just committed at `height` (PROTOCOL §3.1 *State sync*),
+    /// offered to joining peers. Only the read transaction that fixes the version is opened here;
+    /// the entries are read, chunked and written to disk in the background, so the next block does
+    /// not wait for them. A failed or skipped snapshot (one still being written) only means one
+    /// fewer on offer. An in-memory state (tests) cannot be read on a second connection: its
+    /// entries are read here and written at once.
+    private func takeSnapshot(_ snapshots: SnapshotStore, height: UInt64, appHash: Hash) {
+        guard snapshots.isDue(height: height) else { return }
+        if let reader = try? state.versionReader() {
+            snapshots.takeInBackground(chainID: chainID, reader: reader)
+        } else if let entries = try? state.entries(withPrefix: []) {
+            _ = try? snapshots.take(chainID: chainID, height: height, root: appHash, entries: entries)
+        }
     }
 
     /// Carries a larger set of precommits for the tip block into the next `last_commit` (and the store).

@@ -117,6 +117,11 @@ public final class Node: Sendable {
         driverConfig.limits.snapshotInterval = config.snapshotInterval
         driverConfig.snapshotKeepRecent = Int(clamping: config.snapshotKeepRecent)
         driverConfig.blockInterval = config.blockInterval
+        driverConfig.txBacklogBytes = MemorySettings.bytes(config.memory.txBacklogMB)
+        driverConfig.limits.signatureCacheBytes = MemorySettings.bytes(config.memory.signatureCacheMB)
+        driverConfig.stateOptions.pageCacheBytes = MemorySettings.bytes(config.memory.statePageCacheMB)
+        driverConfig.stateOptions.nodeCacheBytes = MemorySettings.bytes(config.memory.stateNodeCacheMB)
+        driverConfig.stateOptions.valueCacheBytes = MemorySettings.bytes(config.memory.stateValueCacheMB)
         tune?(&driverConfig)
         var driverLogger = logger
         driverLogger[metadataKey: "component"] = "consensus"

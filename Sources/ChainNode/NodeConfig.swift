@@ -90,6 +90,8 @@ public struct NodeConfig: Sendable, Hashable {
     /// `[ml]`: the embedded ML node's engine (``apiML`` `"embedded"`); the defaults suit a devnet of
     /// several nodes on a 2-core machine.
     public var ml = MLEngineSettings()
+    /// `[memory]`: byte budgets of the node's caches and queues (``MemorySettings``).
+    public var memory = MemorySettings()
 
     public init(
         moniker: String, chainID: String, accountKey: String = "validator", consensusKey: String = "consensus",
@@ -210,6 +212,12 @@ public struct NodeConfig: Sendable, Hashable {
                 config.ml.kvCacheMB = Int(try value.integer(key, in: MLEngineSettings.kvCacheMBRange))
             case "ml.prefix_cache_mb":
                 config.ml.prefixCacheMB = Int(try value.integer(key, in: MLEngineSettings.prefixCacheMBRange))
+            case _ where key.hasPrefix("memory."):
+                let name = String(key.dropFirst("memory.".count))
+                guard let entry = MemorySettings.keys.first(where: { $0.name == name }) else {
+                    throw .config("unknown key \(key)")
+                }
+                config.memory[name] = Int(try value.integer(key, in: entry.range))
             default: throw .config("unknown key \(key)")
             }
         }
@@ -369,6 +377,11 @@ public struct NodeConfig: Sendable, Hashable {
             kv_cache_mb = \(ml.kvCacheMB)
             # KV blocks of prompt prefixes kept for reuse across requests, in MiB (0: off).
             prefix_cache_mb = \(ml.prefixCacheMB)
+
+            [memory]
+            # Byte budgets of the node's caches and queues, in MiB: bounds, not reservations (memory is
+            # taken as they fill). The mempool and the ML caches have theirs above. README "Long-lived hosts".
+            \(MemorySettings.keys.map { "# \($0.comment)\n\($0.name) = \(memory[$0.name] ?? 0)" }.joined(separator: "\n"))
 
             """
     }

@@ -9,9 +9,10 @@ import SwiftProtobuf
 struct TxIntake: Sendable {
     /// Transactions checked per slice of the backlog (~10–30 ms of work under load).
     static let checkSlice = 32
-    /// Gossiped transactions held for checking at most; more are dropped (gossip is best effort:
-    /// the transactions reach this node in blocks anyway, and their senders' nodes keep them).
-    static let backlogLimit = 20_000
+    /// Bytes of gossiped transactions held for checking at most (``cost(of:)`` each, `[memory]
+    /// tx_backlog_mb`); more are dropped (gossip is best effort: the transactions reach this node
+    /// in blocks anyway, and their senders' nodes keep them).
+    let backlogLimitBytes: Int
     /// A gossip message is cut after the transaction that takes it past this many bytes.
     static let gossipBatchBytes = 1 << 20
 
@@ -21,15 +22,32 @@ struct TxIntake: Sendable {
     /// behind seconds of checks and blocks took 5 s instead of 1 s.
     private var backlog: [[UInt8]] = []
     private var backlogHead = 0
+    /// ``cost(of:)`` of the transactions from `backlogHead` on.
+    private(set) var backlogBytes = 0
     /// Transactions pooled since the last ``takeGossip()``.
     private var pendingGossip: [[UInt8]] = []
 
-    /// Queues a peer's transactions for checking, as many as the backlog has room for; how many
-    /// did not fit (dropped).
+    init(backlogLimitBytes: Int = MemorySettings.bytes(MemorySettings().txBacklogMB)) {
+        self.backlogLimitBytes = backlogLimitBytes
+    }
+
+    /// What a queued transaction takes in memory: its bytes and its array's header and slot.
+    static func cost(of tx: some Collection<UInt8>) -> Int { tx.count + 48 }
+
+    /// Queues a peer's transactions for checking, in order while the backlog has room for them;
+    /// how many did not fit (dropped).
     mutating func enqueue(_ txs: [Data]) -> Int {
-        let room = max(Self.backlogLimit - (backlog.count - backlogHead), 0)
-        for tx in txs.prefix(room) { backlog.append(Array(tx)) }
-        return max(txs.count - room, 0)
+        var dropped = 0
+        for tx in txs {
+            let cost = Self.cost(of: tx)
+            guard dropped == 0, backlogBytes + cost <= backlogLimitBytes else {
+                dropped += 1
+                continue
+            }
+            backlog.append(Array(tx))
+            backlogBytes += cost
+        }
+        return dropped
     }
 
     /// The next (up to) `limit` queued transactions, and whether the backlog is now empty.
@@ -37,6 +55,7 @@ struct TxIntake: Sendable {
         let end = min(backlogHead + limit, backlog.count)
         let slice = Array(backlog[backlogHead..<end])
         backlogHead = end
+        for tx in slice { backlogBytes -= Self.cost(of: tx) }
         if backlogHead == backlog.count {
             backlog.removeAll(keepingCapacity: true)
             backlogHead = 0

@@ -19,6 +19,15 @@ public final class SignatureCache {
         self.capacity = max(capacity, 1)
     }
 
+    /// About what one entry takes: its 32-byte hash in a heap array (~80 bytes with the array
+    /// header and the allocator's), the set's bucket and the order array's slot.
+    public static let bytesPerEntry = 112
+
+    /// A cache of about `bytes` (`[memory] signature_cache_mb`): ``bytesPerEntry`` each.
+    public convenience init(bytes: Int) {
+        self.init(capacity: bytes / Self.bytesPerEntry)
+    }
+
     public var count: Int { entries.count }
 
     static func key(publicKey: some Collection<UInt8>, signature: some Collection<UInt8>, message: [UInt8]) -> Hash {

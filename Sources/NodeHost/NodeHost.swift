@@ -30,6 +30,9 @@ public enum NodeHost {
             executorFirstByteTimeout: .milliseconds(config.apiFirstByteTimeoutMs),
             apiKeysFile: node.paths.data.appendingPathComponent("apikeys.json"))
         api.executorIdleTimeout = .milliseconds(config.apiExecutorIdleTimeoutMs)
+        api.replayCacheBytes = MemorySettings.bytes(config.memory.replayCacheMB)
+        api.txQueueBytes = MemorySettings.bytes(config.memory.txQueueMB)
+        api.validationQueueBytes = MemorySettings.bytes(config.memory.validationQueueMB)
         api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
         if config.apiValidate { api.validationSeedsDirectory = node.paths.seeds }
         api.claimSeedsDirectory = node.paths.seeds

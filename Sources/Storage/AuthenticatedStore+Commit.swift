@@ -68,7 +68,7 @@ extension AuthenticatedStore {
             return newRoot
         }
         // Durable: now the in-memory view may move on.
-        for id in plan.staleNodes { cache[id] = nil }
+        for id in plan.staleNodes { forgetNode(id) }
         for (id, node) in plan.newNodes { rememberNode(node, id: id) }
         nextNodeID = plan.nextNodeID
         rootRef = newRoot

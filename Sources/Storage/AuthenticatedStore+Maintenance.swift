@@ -68,7 +68,7 @@ extension AuthenticatedStore {
             try db.execute(sql: "UPDATE meta SET oldest = ? WHERE id = 1", arguments: [Int64(cutoff)])
             return pruned
         }
-        for id in pruned { cache[id] = nil }
+        for id in pruned { forgetNode(id) }
         oldestVersion = cutoff
     }
 

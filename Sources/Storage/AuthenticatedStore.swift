@@ -52,25 +52,44 @@ public final class AuthenticatedStore: StateStore {
 
         /// How hard a commit pushes to disk (default `.full`).
         public var durability: Durability
-        /// Decoded nodes kept in memory (nodes of the latest tree; the top levels are always kept).
-        /// A full node takes ~1.8 KiB, a typical bottom node (2–4 children) ~0.4 KiB; a tree of n
-        /// random keys has roughly n / 3 nodes.
-        public var nodeCacheLimit: Int
-
-        /// Values of the latest version kept in memory (read or written recently); the cache is
-        /// emptied when it grows past this many keys. 0 turns it off.
-        public var valueCacheLimit: Int
+        /// Bytes of decoded tree nodes kept in memory (nodes of the latest tree; the top three
+        /// levels are always kept). A full node takes ~1.8 KiB, a typical bottom node (2–4
+        /// children) ~0.4 KiB (``TreeNode/estimatedBytes``); a tree of n random keys has roughly
+        /// n / 3 nodes. `[memory] state_node_cache_mb`.
+        public var nodeCacheBytes: Int
+        /// Bytes of values of the latest version kept in memory (read or written recently; key,
+        /// value and ~96 bytes of bookkeeping each); the cache is emptied when it grows past this.
+        /// 0 turns it off. `[memory] state_value_cache_mb`.
+        public var valueCacheBytes: Int
+        /// SQLite's page cache of the state file (`PRAGMA cache_size`). `[memory] state_page_cache_mb`.
+        public var pageCacheBytes: Int
+        /// The WAL is checkpointed into the database once it holds this much (`PRAGMA
+        /// wal_autocheckpoint`): rarely enough that pages rewritten by consecutive commits are copied
+        /// back once.
+        public var walCheckpointBytes: Int
+        /// After a checkpoint the WAL file is cut back to this size (`PRAGMA journal_size_limit`)
+        /// instead of keeping the largest size it ever reached; -1 keeps it (SQLite's default).
+        public var walSizeLimitBytes: Int
 
         /// The defaults suit a validator.
-        public init(durability: Durability = .full, nodeCacheLimit: Int = 250_000, valueCacheLimit: Int = 50_000) {
+        public init(
+            durability: Durability = .full, nodeCacheBytes: Int = 128 << 20, valueCacheBytes: Int = 32 << 20,
+            pageCacheBytes: Int = 256 << 20, walCheckpointBytes: Int = 64 << 20, walSizeLimitBytes: Int = 8 << 20
+        ) {
             self.durability = durability
-            self.nodeCacheLimit = nodeCacheLimit
-            self.valueCacheLimit = valueCacheLimit
+            self.nodeCacheBytes = nodeCacheBytes
+            self.valueCacheBytes = valueCacheBytes
+            self.pageCacheBytes = pageCacheBytes
+            self.walCheckpointBytes = walCheckpointBytes
+            self.walSizeLimitBytes = walSizeLimitBytes
         }
     }
 
     /// The file path, or `memory:<name>`. Every error about the database names it.
     public let location: String
+    /// The database file (`nil` for an in-memory store): a ``VersionReader`` opens a second
+    /// connection on it.
+    let filePath: String?
     /// The last committed version, or `nil` before the first commit.
     public internal(set) var latestVersion: UInt64?
     /// The root of the last committed version (``StateCommitment/emptyRoot`` before any commit).
@@ -83,11 +102,15 @@ public final class AuthenticatedStore: StateStore {
     var rootRef: TreeChild = .empty
     var staged: [[UInt8]: StagedWrite] = [:]
     var cache: [UInt64: TreeNode] = [:]
+    /// ``TreeNode/estimatedBytes`` of everything in ``cache``.
+    var cacheBytes = 0
     /// Values at the latest version by key (`.some(nil)`: absent there), filled by reads and
     /// updated by commits. The ledger reads the same accounts, participants and parameters for
     /// every transaction; each read through SQLite costs a queue hop, a read transaction (file
     /// locks) and a tree walk, which under load was ~15% of a node's CPU.
     var latestValues: [ByteKey: [UInt8]?] = [:]
+    /// ``valueCacheCost(key:value:)`` of everything in ``latestValues``.
+    var latestValuesBytes = 0
     /// The id the next new tree node gets (persisted in the meta row by every commit).
     var nextNodeID: UInt64 = 1
     private var isClosed = false
@@ -110,14 +133,20 @@ public final class AuthenticatedStore: StateStore {
         configuration.label = "gonka.state"
         let synchronous = options.durability == .full ? "FULL" : "NORMAL"
         // page_size only applies to a new file (measured: 4 KiB beat 2 KiB once values stopped
-        // landing on random pages); up to 256 MiB of page cache; checkpoint the WAL every 64 MiB
-        // rather than every 4 MiB, so pages rewritten by consecutive commits are copied back once.
+        // landing on random pages); page cache, checkpoint and WAL size as `options` say (by
+        // default up to 256 MiB of cache; a checkpoint every 64 MiB of WAL rather than every 4 MiB,
+        // so pages rewritten by consecutive commits are copied back once; the WAL cut back to 8 MiB
+        // after each, where it used to keep its largest size).
+        let pageCacheKiB = max(options.pageCacheBytes >> 10, 1)
+        let checkpointPages = max(options.walCheckpointBytes / 4096, 1)
+        let walLimit = options.walSizeLimitBytes
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA page_size = 4096")
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            try db.execute(sql: "PRAGMA cache_size = -262144")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            try db.execute(sql: "PRAGMA cache_size = -\(pageCacheKiB)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(checkpointPages)")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walLimit)")
         }
         let queue: DatabaseQueue
         do {
@@ -125,7 +154,7 @@ public final class AuthenticatedStore: StateStore {
         } catch {
             throw Self.translate(error, location: path)
         }
-        try self.init(location: path, database: queue, options: options)
+        try self.init(location: path, filePath: path, database: queue, options: options)
     }
 
     /// Opens a private in-memory store (tests, tools); `name` only labels its errors.
@@ -139,11 +168,12 @@ public final class AuthenticatedStore: StateStore {
         } catch {
             throw Self.translate(error, location: location)
         }
-        try self.init(location: location, database: queue, options: options)
+        try self.init(location: location, filePath: nil, database: queue, options: options)
     }
 
-    private init(location: String, database: DatabaseQueue, options: Options) throws {
+    private init(location: String, filePath: String?, database: DatabaseQueue, options: Options) throws {
         self.location = location
+        self.filePath = filePath
         self.database = database
         self.options = options
         let state = try access { db in try Schema.open(db, location: location) }
@@ -177,7 +207,9 @@ public final class AuthenticatedStore: StateStore {
         guard !isClosed else { return }
         isClosed = true
         cache.removeAll()
+        cacheBytes = 0
         latestValues.removeAll()
+        latestValuesBytes = 0
         do { try database.close() } catch { throw Self.translate(error, location: location) }
     }
 
@@ -201,9 +233,21 @@ public final class AuthenticatedStore: StateStore {
 
     /// Records a value of the latest version in ``latestValues`` (emptied when full).
     func rememberValue(_ value: [UInt8]?, for key: ByteKey) {
-        guard options.valueCacheLimit > 0 else { return }
-        if latestValues.count >= options.valueCacheLimit { latestValues.removeAll(keepingCapacity: true) }
+        guard options.valueCacheBytes > 0 else { return }
+        let cost = Self.valueCacheCost(key: key, value: value)
+        if let old = latestValues[key] { latestValuesBytes -= Self.valueCacheCost(key: key, value: old) }
+        if latestValuesBytes + cost > options.valueCacheBytes {
+            latestValues.removeAll(keepingCapacity: true)
+            latestValuesBytes = 0
+        }
         latestValues[key] = .some(value)
+        latestValuesBytes += cost
+    }
+
+    /// What a cached value costs in memory: its bytes, its key's, and ~96 bytes of dictionary slot
+    /// and array headers.
+    static func valueCacheCost(key: ByteKey, value: [UInt8]?) -> Int {
+        96 + key.bytes.count + (value?.count ?? 0)
     }
 
     /// Stages a write for the next commit.
@@ -348,6 +392,11 @@ public final class AuthenticatedStore: StateStore {
     }
 
     func fetchValueRow(_ db: Database, key: [UInt8], version: UInt64) throws -> [UInt8] {
+        try Self.fetchValueRow(db, key: key, version: version, location: location)
+    }
+
+    /// The `vals` row `(version, key)`, which a leaf names (on any connection).
+    static func fetchValueRow(_ db: Database, key: [UInt8], version: UInt64, location: String) throws -> [UInt8] {
         let statement = try db.cachedStatement(sql: SQL.selectValue)
         guard let data = try Data.fetchOne(statement, arguments: [Int64(version), Data(key)]) else {
             throw StorageError.corrupted(
@@ -441,6 +490,11 @@ public final class AuthenticatedStore: StateStore {
     }
 
     private func decodeRootRow(_ row: Row, version: UInt64) throws -> TreeChild {
+        try Self.decodeRootRow(row, version: version, location: location)
+    }
+
+    /// A `root` row's reference (on any connection).
+    static func decodeRootRow(_ row: Row, version: UInt64, location: String) throws -> TreeChild {
         let hashData: Data = row[0]
         let refData: Data = row[1]
         guard let hash = Hash(bytes: hashData), let ref = TreeChild.decodeRef([UInt8](refData), hash: Digest(hash)),
@@ -463,6 +517,11 @@ public final class AuthenticatedStore: StateStore {
 
     /// The node `id`, read and decoded from disk (no cache).
     func readNode(_ db: Database, _ id: UInt64, depth: Int) throws -> TreeNode {
+        try Self.readNode(db, id, depth: depth, location: location)
+    }
+
+    /// The node `id`, read and decoded from disk (on any connection).
+    static func readNode(_ db: Database, _ id: UInt64, depth: Int, location: String) throws -> TreeNode {
         let statement = try db.cachedStatement(sql: SQL.selectNode)
         guard let data = try Data.fetchOne(statement, arguments: [Int64(bitPattern: id)]) else {
             throw StorageError.corrupted(path: location, detail: "tree node \(id) is missing")
@@ -474,13 +533,21 @@ public final class AuthenticatedStore: StateStore {
     }
 
     func rememberNode(_ node: TreeNode, id: UInt64) {
-        if cache.count >= options.nodeCacheLimit {
+        let cost = node.estimatedBytes
+        if cacheBytes + cost > options.nodeCacheBytes {
             // Bounded and cheap: forget a quarter of the cache, never the top three levels (≤ 273
             // nodes, touched by nearly every commit). Which ones go only affects speed.
             let victims = cache.lazy.filter { $0.value.depth >= 3 }.prefix(max(cache.count / 4, 1)).map(\.key)
-            for id in Array(victims) { cache[id] = nil }
+            for id in Array(victims) { forgetNode(id) }
         }
+        forgetNode(id)
         cache[id] = node
+        cacheBytes += cost
+    }
+
+    /// Drops node `id` from ``cache``, if there.
+    func forgetNode(_ id: UInt64) {
+        if let old = cache.removeValue(forKey: id) { cacheBytes -= old.estimatedBytes }
     }
 
     func buildProof(_ db: Database, keyHash: Digest, root: TreeChild) throws -> StateProof {

@@ -76,6 +76,9 @@ public final class BlockStore: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // After a checkpoint the WAL is cut back to 8 MiB rather than keeping the size a burst
+            // of large blocks once gave it.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(8 << 20)")
         }
         let queue: DatabaseQueue
         do {

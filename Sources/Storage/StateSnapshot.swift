@@ -39,24 +39,55 @@ public enum StateSnapshot {
     /// Cuts `entries` (in key order) into chunks of about `chunkBytes` each; an empty state is one
     /// empty chunk, so every snapshot has at least one.
     public static func chunks(_ entries: [AuthenticatedStore.Entry], chunkBytes: Int = defaultChunkBytes) -> [[UInt8]] {
+        var builder = ChunkBuilder(chunkBytes: chunkBytes)
         var out: [[UInt8]] = []
-        var current: [UInt8] = []
         for entry in entries {
-            let size = 8 + entry.key.count + entry.value.count
-            if !current.isEmpty, current.count + size > chunkBytes {
-                out.append(current)
-                current = []
-            }
-            append(UInt32(entry.key.count), to: &current)
-            current += entry.key
-            append(UInt32(entry.value.count), to: &current)
-            current += entry.value
+            if let chunk = builder.append(entry) { out.append(chunk) }
         }
-        if !current.isEmpty || out.isEmpty { out.append(current) }
+        if let last = builder.finish() { out.append(last) }
         return out
     }
 
-    private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
+    /// Cuts entries into chunks as they come (``chunks(_:chunkBytes:)`` one entry at a time), so a
+    /// snapshot of any size is written holding one chunk in memory.
+    public struct ChunkBuilder: Sendable {
+        public let chunkBytes: Int
+        private var current: [UInt8] = []
+        private var emitted = 0
+
+        public init(chunkBytes: Int = StateSnapshot.defaultChunkBytes) {
+            self.chunkBytes = chunkBytes
+        }
+
+        /// Adds `entry`; returns the chunk it closed, if it did not fit the current one.
+        public mutating func append(_ entry: AuthenticatedStore.Entry) -> [UInt8]? {
+            let size = 8 + entry.key.count + entry.value.count
+            var closed: [UInt8]?
+            if !current.isEmpty, current.count + size > chunkBytes {
+                closed = current
+                current = []
+                emitted += 1
+            }
+            StateSnapshot.append(UInt32(entry.key.count), to: &current)
+            current += entry.key
+            StateSnapshot.append(UInt32(entry.value.count), to: &current)
+            current += entry.value
+            return closed
+        }
+
+        /// The last chunk (an empty one if there were no entries at all), or `nil` when every
+        /// entry is already in a returned chunk.
+        public mutating func finish() -> [UInt8]? {
+            guard !current.isEmpty || emitted == 0 else { return nil }
+            defer {
+                current = []
+                emitted += 1
+            }
+            return current
+        }
+    }
+
+    fileprivate static func append(_ value: UInt32, to bytes: inout [UInt8]) {
         bytes += [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
     }
 

@@ -33,6 +33,22 @@ struct TxSenderTests {
         return (key, client, net.wallet[0].publicKey.address, sender)
     }
 
+    /// `[memory] tx_queue_mb`: the queue holds at most its bytes; past them the oldest jobs go.
+    @Test func theQueueIsBoundedInBytes() throws {
+        let key = SigningKey()
+        let message = Self.finish(0, executor: key.publicKey.address, requester: key.publicKey.address)
+        let cost = TxSender.Job(message: message, what: "finish").cost
+        #expect(cost > 160 && cost < 1_000)
+        // Nothing listens there; the queue is never drained.
+        let sender = TxSender(
+            client: try ChainClient(baseURL: "http://127.0.0.1:9"), key: key, chainID: TestChain.chainID,
+            logger: TestNet.logger("sender"), queueLimitBytes: 10 * cost)
+        for _ in 0..<25 { sender.enqueue(message, what: "finish") }
+        #expect(sender.backlog().depth == 10)
+        for _ in 0..<3_000 { sender.enqueue(message, what: "finish") }
+        #expect(sender.backlog().depth == 10)
+    }
+
     @Test func batchesResynchroniseAfterAnotherSenderTookTheSequence() async throws {
         try await TestNet.with(participants: 2) { net in
             let (key, client, requester, sender) = try Self.sender(in: net)

@@ -9,22 +9,30 @@ import Testing
 /// The pure parts: replay cache, freshness, payload encoding, SSE splitting, the rewrite.
 struct UnitTests {
     @Test func replayCacheRefusesSeenIDsUntilTheyExpire() {
-        let cache = ReplayCache(capacity: 3)
+        // Room for three one-byte ids (`[memory] replay_cache_mb` sets it in bytes).
+        let cache = ReplayCache(capacityBytes: 3 * ReplayCache.cost(of: "a"))
         #expect(cache.insert("a", expires: 100, now: 0))
         #expect(!cache.insert("a", expires: 100, now: 50))
         #expect(cache.insert("a", expires: 300, now: 150), "expired entries may come again")
         #expect(cache.insert("b", expires: 300, now: 150))
         #expect(cache.insert("c", expires: 300, now: 150))
-        #expect(cache.insert("d", expires: 300, now: 150))
-        #expect(cache.count <= 4)
+        #expect(cache.count == 3)
+        #expect(cache.insert("d", expires: 300, now: 150), "past the bound the oldest goes")
+        #expect(cache.count == 3)
+        #expect(cache.bytes <= cache.capacityBytes)
+        #expect(cache.insert("a", expires: 300, now: 150), "a, the oldest, was forgotten")
+        // A long id takes the room of several short ones.
+        #expect(cache.insert(String(repeating: "x", count: 2 * ReplayCache.cost(of: "a")), expires: 300, now: 150))
+        #expect(cache.count == 1)
     }
 
     /// What the TA accepts as a whole non-streamed answer; each refusal says why.
     @Test func relayedAnswerNeedsAChoice() {
         func check(_ text: String?) -> RelayedAnswer { RelayedAnswer.check(text.map { Array($0.utf8) }) }
         #expect(check(#"{"id":"x","choices":[{"index":0,"message":{"content":"hi"}}]}"#) == .complete)
-        #expect(check(#"{"error":{"message":"The ML node stopped before the end."}}"#)
-            == .failed("The ML node stopped before the end."))
+        #expect(
+            check(#"{"error":{"message":"The ML node stopped before the end."}}"#)
+                == .failed("The ML node stopped before the end."))
         #expect(check(#"{"error":{"code":"x"}}"#) == .failed("the executor answered an error"))
         #expect(check(#"{"id":"x","choices":[]}"#) == .failed("the answer has no choices"))
         #expect(check(#"{"id":"x"}"#) == .failed("the answer has no choices"))

@@ -74,20 +74,24 @@ struct ValidationWorkerTests {
 
     /// Drawn votes (they have a deadline) are taken before sampled checks, each kind oldest first,
     /// across the queue's compaction of taken checks.
-    /// The check queue is bounded: past the limit the oldest check goes (counted), votes never.
+    /// The check queue is bounded in bytes (`[memory] validation_queue_mb`): past the limit the
+    /// oldest check goes (counted), votes never.
     @Test func checksAreBoundedOldestFirstAndVotesAreNot() {
-        var pending = ValidationWorker.Pending(checkLimit: 1000)
+        func check(_ i: Int) -> ValidationWorker.Job { .init(inferenceID: "c\(10_000 + i)", vote: false) }
+        var pending = ValidationWorker.Pending(checkLimitBytes: 1000 * check(0).cost)
         var pushedOut: [String] = []
         for i in 0..<2500 {
-            if let out = pending.push(.init(inferenceID: "c\(i)", vote: false)) { pushedOut.append(out.inferenceID) }
+            if let out = pending.push(check(i)) { pushedOut.append(out.inferenceID) }
             if i % 500 == 0 { #expect(pending.push(.init(inferenceID: "v\(i)", vote: true)) == nil) }
         }
-        #expect(pushedOut == (0..<1500).map { "c\($0)" })
+        #expect(pushedOut == (0..<1500).map { check($0).inferenceID })
         #expect(pending.dropped == 1500)
         #expect(pending.count == 1000 + 5)
+        #expect(pending.checkBytes == 1000 * check(0).cost)
         var order: [String] = []
         while let job = pending.pop() { order.append(job.inferenceID) }
-        #expect(order == ["v0", "v500", "v1000", "v1500", "v2000"] + (1500..<2500).map { "c\($0)" })
+        #expect(order == ["v0", "v500", "v1000", "v1500", "v2000"] + (1500..<2500).map { check($0).inferenceID })
+        #expect(pending.checkBytes == 0)
     }
 
     @Test func votesGoBeforeChecks() {

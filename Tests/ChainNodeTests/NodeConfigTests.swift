@@ -22,8 +22,30 @@ import Testing
         config.otlpEndpoint = "http://127.0.0.1:4318"
         config.apiExecutorIdleTimeoutMs = 45_000
         config.otlpProtocol = "http/json"
+        config.memory.statePageCacheMB = 64
+        config.memory.stateValueCacheMB = 0
+        config.memory.replayCacheMB = 8
+        config.memory.validationQueueMB = 2
         let parsed = try NodeConfig(toml: config.toml)
         #expect(parsed == config)
+    }
+
+    /// `[memory]` (issue 23): every cache and queue of a node has a budget in MiB; the section is
+    /// optional, written by `gonka init` with its defaults, and each key is read by name.
+    @Test func theMemorySectionSetsByteBudgets() throws {
+        let config = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"")
+        #expect(config.memory == MemorySettings())
+        #expect(config.memory.statePageCacheMB == 256 && config.memory.signatureCacheMB == 24)
+        #expect(config.memory.totalMB == 256 + 128 + 32 + 24 + 32 + 64 * 2 + 32 + 16)
+        for entry in MemorySettings.keys {
+            #expect(config.toml.contains("\n\(entry.name) = \(config.memory[entry.name] ?? -1)\n"), "\(entry.name)")
+            let set = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"\n[memory]\n\(entry.name) = 7")
+            #expect(set.memory[entry.name] == 7, "\(entry.name)")
+            var expected = MemorySettings()
+            expected[entry.name] = 7
+            #expect(set.memory == expected, "\(entry.name) sets only itself")
+        }
+        #expect(MemorySettings()["no_such_key"] == nil)
     }
 
     /// `[ml]` is optional; the defaults (one thread, 4 batched requests) suit a 2-core devnet.
@@ -143,6 +165,23 @@ import Testing
             "moniker = \"a\"\nchain_id = \"c\"\n[api]\nexecutor_idle_timeout_ms = 5000",
             "api.executor_idle_timeout_ms must be an integer ≥ 10000"
         ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[memory]\nstate_page_cache_mb = 0",
+            "memory.state_page_cache_mb must be an integer in 1…1048576"
+        ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[memory]\nsignature_cache_mb = -1",
+            "memory.signature_cache_mb must be an integer in 0…1048576"
+        ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[memory]\nreplay_cache_mb = 2097152",
+            "memory.replay_cache_mb must be an integer in 1…1048576"
+        ),
+        (
+            "moniker = \"a\"\nchain_id = \"c\"\n[memory]\ntx_queue_mb = \"32M\"",
+            "memory.tx_queue_mb must be an integer"
+        ),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[memory]\ncache_mb = 64", "unknown key memory.cache_mb"),
         ("moniker = \"a\"\nchain_id = \"c\"\nstray", "config.toml line 3"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[keys\n", "config.toml line 3: bad section"),
     ])

@@ -7,13 +7,15 @@ import Testing
 
 /// ``TxIntake`` without sockets: the bounded backlog, its slices, and the gossip batches.
 @Suite struct TxIntakeTests {
-    @Test func theBacklogIsBoundedAndHandedOutInSlices() {
-        var intake = TxIntake()
-        let txs = (0..<(TxIntake.backlogLimit + 5)).map { Data([UInt8(truncatingIfNeeded: $0)]) }
+    @Test func theBacklogIsBoundedInBytesAndHandedOutInSlices() {
+        // Room for 100 transactions of 52 bytes (100 bytes each with their bookkeeping).
+        var intake = TxIntake(backlogLimitBytes: 100 * 100)
+        let txs = (0..<105).map { Data(repeating: UInt8(truncatingIfNeeded: $0), count: 52) }
         let overflow = intake.enqueue(txs)
         let full = intake.enqueue([Data([1])])
         #expect(overflow == 5)
         #expect(full == 1)
+        #expect(intake.backlogBytes == 100 * 100)
         var taken = 0
         var slices = 0
         while true {
@@ -22,10 +24,14 @@ import Testing
             slices += 1
             if drained { break }
         }
-        #expect(taken == TxIntake.backlogLimit)
-        #expect(slices == (TxIntake.backlogLimit + TxIntake.checkSlice - 1) / TxIntake.checkSlice)
+        #expect(taken == 100)
+        #expect(slices == (100 + TxIntake.checkSlice - 1) / TxIntake.checkSlice)
+        #expect(intake.backlogBytes == 0)
         let afterDraining = intake.enqueue([Data([1])])
         #expect(afterDraining == 0)
+        // One large transaction takes the room of many small ones.
+        var large = TxIntake(backlogLimitBytes: 10_000)
+        #expect(large.enqueue([Data(count: 9_000), Data(count: 2_000), Data(count: 10)]) == 2)
     }
 
     @Test func gossipIsCutIntoMessagesOfAboutOneMebibyte() throws {

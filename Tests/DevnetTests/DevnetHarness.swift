@@ -1,3 +1,4 @@
+import ChainNode
 import Devnet
 import Foundation
 import GonkaClient
@@ -120,9 +121,11 @@ struct DevnetHarness: Sendable {
     /// Starts a devnet of `participants` validators with the test hooks on, runs `body`, and tears
     /// it down on every path: `gonka devnet down`, then SIGKILL for any node still alive.
     /// `serving`: the arguments that make the nodes serve a model (`--model …`, `--node-model …`);
-    /// nil runs the chain only.
+    /// nil runs the chain only. `configure`: changes each node's `config.toml` before the first
+    /// start (`devnet up --no-start`, the change, then `devnet up`, which resumes).
     static func withDevnet<T: Sendable>(
-        participants: Int = 4, serving: [String]? = nil, _ body: (DevnetHarness) async throws -> T
+        participants: Int = 4, serving: [String]? = nil, configure: ((inout NodeConfig) -> Void)? = nil,
+        _ body: (DevnetHarness) async throws -> T
     ) async throws -> T {
         let dir = try temporaryDirectory("devnet")
         // If the test hangs and the watchdog ends the process, the nodes must not outlive it.
@@ -134,11 +137,24 @@ struct DevnetHarness: Sendable {
             HangWatchdog.shared.removeCleanup(cleanup)
         }
         do {
-            let up = try await run(
+            let arguments =
                 [
                     "devnet", "up", "--dir", dir.path, "--participants", "\(participants)", "--test-hooks",
                     "--binary", binary.path, "--wait-timeout", "120",
-                ] + (serving ?? ["--chain-only"]))
+                ] + (serving ?? ["--chain-only"])
+            if let configure {
+                let prepared = try await run(arguments + ["--no-start"])
+                guard prepared.status == 0 else {
+                    throw HarnessError("devnet up --no-start failed (\(prepared.status)):\n\(prepared.output)")
+                }
+                for node in try loadManifest(dir).nodes {
+                    let file = URL(fileURLWithPath: node.home).appendingPathComponent("config.toml")
+                    var config = try NodeConfig(file: file)
+                    configure(&config)
+                    try config.toml.write(to: file, atomically: true, encoding: .utf8)
+                }
+            }
+            let up = try await run(arguments)
             guard up.status == 0 else {
                 throw HarnessError("devnet up failed (\(up.status)):\n\(up.output)\n\(logs(dir))")
             }
@@ -228,12 +244,14 @@ struct DevnetHarness: Sendable {
         guard run.status == 0 else { throw HarnessError("restart-node \(index): \(run.output)") }
     }
 
-    /// Sends `amount` from the faucet to `to` with the CLI, waiting for the commit; returns the hash
-    /// and height.
-    func faucetSend(to: String, amount: String, node: Int = 0) async throws -> (hash: String, height: UInt64) {
+    /// Sends `amount` from the faucet to `to` with the CLI through node `node` (or the node at
+    /// `rpcURL`), waiting for the commit; returns the hash and height.
+    func faucetSend(
+        to: String, amount: String, node: Int = 0, rpcURL: String? = nil
+    ) async throws -> (hash: String, height: UInt64) {
         let run = try await Self.run([
             "tx", "bank", "send", manifest.faucet.key, to, amount, "--home", manifest.faucet.home, "--node",
-            manifest.nodes[node].rpcURL, "--json",
+            rpcURL ?? manifest.nodes[node].rpcURL, "--json",
         ])
         guard run.status == 0 else { throw HarnessError("tx bank send failed (\(run.status)): \(run.output)") }
         let result = try JSONDecoder().decode(BroadcastResult.self, from: Data(run.stdout.utf8))

@@ -12,7 +12,9 @@ import Testing
     @Test func sameResultsWithAndWithoutTheCache() throws {
         let plain = try TestChain(accounts: 3)
         let cached = try TestChain(accounts: 3)
-        cached.ledger.signatureCache = SignatureCache(capacity: 4)
+        // `[memory] signature_cache_mb` sets it in bytes: room for four entries here.
+        cached.ledger.signatureCache = SignatureCache(bytes: 4 * SignatureCache.bytesPerEntry + 50)
+        #expect(cached.ledger.signatureCache?.capacity == 4)
         var txs: [[UInt8]] = []
         for k in 0..<8 { txs.append(try plain.send(from: k % 3, to: (k + 1) % 3, amount: 10)) }
         // A signature that does not match its body: rejected both ways, and never cached.

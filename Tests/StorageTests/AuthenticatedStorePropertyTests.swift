@@ -21,7 +21,7 @@ import Testing
         var rng = SplitMix64(seed: seed)
         let pool = Self.keyPool(&rng)
         // Even seeds run with a tiny node cache, so eviction and reloading are exercised too.
-        let options = AuthenticatedStore.Options(nodeCacheLimit: seed % 2 == 0 ? 8 : 250_000)
+        let options = AuthenticatedStore.Options(nodeCacheBytes: seed % 2 == 0 ? 4 << 10 : 128 << 20)
         let store = try AuthenticatedStore(inMemory: "property-\(seed)", options: options)
         var model: [[UInt8]: [UInt8]] = [:]
         var snapshots: [UInt64: (root: Hash, state: [[UInt8]: [UInt8]])] = [:]

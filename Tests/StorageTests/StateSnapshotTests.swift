@@ -1,11 +1,14 @@
 import Foundation
 import GonkaCore
-import Storage
+import Synchronization
 import Testing
+
+@testable import Storage
 
 /// State snapshots (issue 23, PROTOCOL §3.1 *State sync*): the chunks of a version restore to its
 /// root in an empty store; a chunk that is cut short or out of order is refused; a snapshot is
-/// written atomically and only the newest `keep_recent` are kept.
+/// written atomically and only the newest `keep_recent` are kept; one written in the background
+/// from a ``VersionReader`` is of its version, whatever the store commits and prunes meanwhile.
 @Suite struct StateSnapshotTests {
     /// A store with `count` keys committed over a few versions (overwrites and deletes included).
     static func source(count: Int) throws -> AuthenticatedStore {
@@ -108,5 +111,75 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: half.path))
         #expect(!FileManager.default.fileExists(atPath: broken.path))
         #expect(reopened.list[0] == manifest)
+    }
+
+    /// A reader opened at version 3 sees version 3 while the writer goes on: commits that
+    /// overwrite and delete its keys and prune version 3 itself. The snapshot written from it in
+    /// the background (held back until the writer is done) restores to version 3's root.
+    @Test(.timeLimit(.minutes(1))) func aBackgroundSnapshotIsOfItsVersionWhileCommitsGoOn() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try AuthenticatedStore(path: directory.path("state.sqlite"))
+        for version in UInt64(1)...3 {
+            for i in 0..<400 { try store.set(Array("k/\(i)".utf8), Array("v\(version)/\(i)".utf8)) }
+            if version == 3 { for i in stride(from: 0, to: 400, by: 5) { try store.delete(Array("k/\(i)".utf8)) } }
+            _ = try store.commit(version: version)
+        }
+        let expected = try store.entries(withPrefix: [])
+        let root3 = store.root
+        let reader = try store.versionReader()
+        #expect(reader.version == 3 && reader.root == root3)
+
+        let snapshots = try SnapshotStore(directory: directory.url.appendingPathComponent("snapshots"), keepRecent: 2)
+        let gate = DispatchSemaphore(value: 0)
+        snapshots.setBeforeWrite { _ in gate.wait() }
+        let outcome = Mutex<Result<StateSnapshot.Manifest, any Error>?>(nil)
+        #expect(
+            snapshots.takeInBackground(chainID: "c", reader: reader, chunkBytes: 1_000) { result in
+                outcome.withLock { $0 = result }
+            })
+        #expect(snapshots.writing == 3)
+        #expect(!snapshots.isDue(height: 4), "one snapshot at a time")
+        // The writer commits on while the snapshot is held: every key rewritten, some deleted,
+        // new ones added, and version 3 pruned.
+        for version in UInt64(4)...12 {
+            for i in 0..<400 where i % 3 != 0 { try store.set(Array("k/\(i)".utf8), Array("v\(version)/\(i)".utf8)) }
+            for i in stride(from: 0, to: 400, by: 3) { try store.delete(Array("k/\(i)".utf8)) }
+            try store.set(Array("new/\(version)".utf8), [UInt8(version)])
+            _ = try store.commit(version: version)
+            try store.prune(keepingRecent: 2)
+        }
+        #expect(store.oldestVersion == 11)
+        #expect(throws: StorageError.self) { try store.get(Array("k/1".utf8), atVersion: 3) }
+        #expect(snapshots.list.isEmpty, "nothing offered before it is written")
+        gate.signal()
+        await snapshots.waitForPending()
+        #expect(snapshots.writing == nil)
+
+        let manifest = try #require(try outcome.withLock { try $0?.get() })
+        #expect(manifest.height == 3 && manifest.root == root3)
+        #expect(manifest.entries == UInt64(expected.count))
+        #expect(manifest.chunkHashes.count > 3)
+        #expect(snapshots.list == [manifest])
+        var decoded: [AuthenticatedStore.Entry] = []
+        for (i, hash) in manifest.chunkHashes.enumerated() {
+            let chunk = try #require(snapshots.chunk(height: 3, index: i))
+            #expect(Hash.sha256(chunk) == hash)
+            decoded += try StateSnapshot.decode(chunk, after: decoded.last?.key).get()
+        }
+        #expect(decoded.map(\.key) == expected.map(\.key))
+        #expect(decoded.map(\.value) == expected.map(\.value))
+        let target = try AuthenticatedStore(inMemory: "restored")
+        try target.restore(entries: decoded, version: 3, expectedRoot: root3)
+        #expect(target.root == root3)
+        // The reader was closed with the snapshot; the store goes on.
+        #expect(throws: (any Error).self) { try reader.forEachEntry { _ in } }
+        _ = try store.commit(version: 13)
+    }
+
+    /// An in-memory store has no second connection; a reader is refused, not wrong.
+    @Test func anInMemoryStoreHasNoReader() throws {
+        let store = try Self.source(count: 10)
+        #expect(throws: StorageError.self) { try store.versionReader() }
     }
 }

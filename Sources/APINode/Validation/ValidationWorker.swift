@@ -27,6 +27,9 @@ public final class ValidationWorker: Service, Sendable {
         var inferenceID: String
         /// A revalidation vote (§7.3) rather than this node's own sampled check.
         var vote: Bool
+
+        /// What it takes in a queue or set: the id's bytes, its string storage and the slot.
+        var cost: Int { inferenceID.utf8.count + 64 }
     }
 
     let client: ChainClient
@@ -48,7 +51,7 @@ public final class ValidationWorker: Service, Sendable {
 
     /// The jobs waiting: votes first (oldest first), then checks (oldest first).
     ///
-    /// Checks are bounded (``checkLimit``): every finished inference of the others is queued until
+    /// Checks are bounded in bytes (``checkLimitBytes``, ``Job/cost`` each): every finished inference of the others is queued until
     /// its obligation is decided, so a node that cannot keep up with the network's traffic would
     /// otherwise grow without end. Past the bound the oldest check is dropped (it is the nearest to
     /// its validation window's end); an obligation dropped is missed, which the claim audit counts
@@ -59,12 +62,14 @@ public final class ValidationWorker: Service, Sendable {
         private var checks: [Job] = []
         /// Index of the oldest check not yet taken (taken ones are dropped in batches).
         private var head = 0
-        let checkLimit: Int
+        let checkLimitBytes: Int
+        /// ``Job/cost`` of the checks waiting.
+        private(set) var checkBytes = 0
         /// Checks dropped for the bound so far.
         private(set) var dropped = 0
 
-        init(checkLimit: Int = 200_000) {
-            self.checkLimit = max(1, checkLimit)
+        init(checkLimitBytes: Int = 8 << 20) {
+            self.checkLimitBytes = max(1, checkLimitBytes)
         }
 
         var count: Int { votes.count + checks.count - head }
@@ -77,8 +82,11 @@ public final class ValidationWorker: Service, Sendable {
                 return nil
             }
             checks.append(job)
-            guard checks.count - head > checkLimit else { return nil }
+            checkBytes += job.cost
+            // The newest check always stays, whatever its size.
+            guard checkBytes > checkLimitBytes, checks.count - head > 1 else { return nil }
             let oldest = checks[head]
+            checkBytes -= oldest.cost
             head += 1
             dropped += 1
             compact()
@@ -96,6 +104,7 @@ public final class ValidationWorker: Service, Sendable {
             if !votes.isEmpty { return votes.removeFirst() }
             guard head < checks.count else { return nil }
             let job = checks[head]
+            checkBytes -= job.cost
             head += 1
             compact()
             return job
@@ -108,6 +117,9 @@ public final class ValidationWorker: Service, Sendable {
         /// Inferences this node has sent a verdict on (a check and a vote on one inference are one
         /// verdict: the ledger counts a drawn revalidator's check as its vote).
         var sent: Set<String> = []
+        /// ``Job/cost`` of `seen` and `sent`; both are forgotten past ``seenLimitBytes``.
+        var seenBytes = 0
+        var seenLimitBytes = 8 << 20
         var pending = Pending()
         /// Checks waiting for an unreachable executor (``DeferredChecks``).
         var deferred = DeferredChecks()
@@ -119,7 +131,8 @@ public final class ValidationWorker: Service, Sendable {
 
     init(
         client: ChainClient, chain: ChainView, txs: TxSender, fetcher: PayloadFetcher, seeds: ValidationSeeds,
-        metrics: APIMetrics, logger: Logger, validator: @escaping @Sendable (ValidationParams) -> InferenceValidator
+        metrics: APIMetrics, logger: Logger, queueBytes: Int = 16 << 20,
+        validator: @escaping @Sendable (ValidationParams) -> InferenceValidator
     ) {
         self.client = client
         self.chain = chain
@@ -131,6 +144,11 @@ public final class ValidationWorker: Service, Sendable {
         self.validator = validator
         me = txs.address
         (wake, input) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        // `[memory] validation_queue_mb`: half for the checks waiting, half for the ids remembered.
+        state.withLock {
+            $0.pending = Pending(checkLimitBytes: queueBytes / 2)
+            $0.seenLimitBytes = queueBytes / 2
+        }
     }
 
     public func run() async throws {
@@ -191,11 +209,13 @@ public final class ValidationWorker: Service, Sendable {
     private func enqueue(_ job: Job) {
         let (fresh, pushedOut) = state.withLock { s -> (Bool, Job?) in
             // Forget old ids now and then; a job seen again is checked against the chain anyway.
-            if s.seen.count > 200_000 {
+            if s.seenBytes > s.seenLimitBytes {
                 s.seen.removeAll(keepingCapacity: true)
                 s.sent.removeAll(keepingCapacity: true)
+                s.seenBytes = 0
             }
             guard s.seen.insert(job).inserted else { return (false, nil) }
+            s.seenBytes += job.cost
             return (true, s.pending.push(job))
         }
         guard fresh else { return }
@@ -341,7 +361,9 @@ public final class ValidationWorker: Service, Sendable {
         msg.samplerMisses = UInt64(max(0, verdict.samplerMisses))
         msg.vote = vote
         txs.enqueue(Wire.Msg(msg), what: vote ? "revalidation vote" : "validation")
-        state.withLock { _ = $0.sent.insert(id) }
+        state.withLock {
+            if $0.sent.insert(id).inserted { $0.seenBytes += Job(inferenceID: id, vote: vote).cost }
+        }
         let outcome = verdict.passed ? "passed" : "failed"
         metrics.increment("gonka_validation_done_total", [("outcome", outcome)])
         if let reason = verdict.reason {
