@@ -441,6 +441,16 @@ public final class AuthenticatedStore: StateStore {
     /// The version that wrote `keyHash`'s current value in the tree under `root`, or `nil` when the
     /// key is absent.
     func findLeaf(_ db: Database, _ keyHash: Digest, root: TreeChild, remember: Bool) throws -> UInt64? {
+        try Self.findLeaf(keyHash, root: root, location: location) { id, depth in
+            try node(db, id, depth: depth, remember: remember)
+        }
+    }
+
+    /// The walk behind ``findLeaf(_:_:root:remember:)`` with the nodes from `node(id, depth)` (this
+    /// store's caches, or a ``VersionReader``'s own): the one home of the leaf search.
+    static func findLeaf(
+        _ keyHash: Digest, root: TreeChild, location: String, node: (UInt64, Int) throws -> TreeNode
+    ) throws -> UInt64? {
         var current = root
         var depth = 0
         while true {
@@ -453,7 +463,7 @@ public final class AuthenticatedStore: StateStore {
                 guard depth < 64 else {
                     throw StorageError.corrupted(path: location, detail: "tree deeper than 64 levels")
                 }
-                current = try node(db, id, depth: depth, remember: remember)[keyHash.nibble(at: depth)]
+                current = try node(id, depth)[keyHash.nibble(at: depth)]
                 depth += 1
             }
         }

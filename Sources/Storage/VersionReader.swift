@@ -81,28 +81,11 @@ public final class VersionReader: Sendable {
                 // The top levels are on nearly every path; the rest is read through SQLite's cache.
                 var top: [UInt64: TreeNode] = [:]
                 func leafVersion(_ keyHash: StateCommitment.Digest) throws -> UInt64? {
-                    var current = rootRef
-                    var depth = 0
-                    while true {
-                        switch current {
-                        case .empty:
-                            return nil
-                        case .leaf(let leafKey, _, let version, _):
-                            return leafKey == keyHash ? version : nil
-                        case .node(let id, _):
-                            guard depth < 64 else {
-                                throw StorageError.corrupted(path: location, detail: "tree deeper than 64 levels")
-                            }
-                            let node: TreeNode
-                            if let cached = top[id] {
-                                node = cached
-                            } else {
-                                node = try AuthenticatedStore.readNode(db, id, depth: depth, location: location)
-                                if depth < 3 { top[id] = node }
-                            }
-                            current = node[keyHash.nibble(at: depth)]
-                            depth += 1
-                        }
+                    try AuthenticatedStore.findLeaf(keyHash, root: rootRef, location: location) { id, depth in
+                        if let cached = top[id] { return cached }
+                        let node = try AuthenticatedStore.readNode(db, id, depth: depth, location: location)
+                        if depth < 3 { top[id] = node }
+                        return node
                     }
                 }
                 // In this transaction the version is the latest, so the index knows it exactly.
