@@ -213,8 +213,13 @@ public final class Node: Sendable {
                 try await tasks.waitForAll()
             }
         } catch {
-            rpcListener.ended(error)
-            throw error
+            // A halt for an unknown upgrade stops the driver, and whichever service notices first
+            // ends the group (the PoC orchestrator's stream ends with the driver's): the node's
+            // error is the upgrade's message whatever service that was.
+            let reported: any Error =
+                if let message = await driver.upgradeHalt { NodeError.upgradeRequired(message) } else { error }
+            rpcListener.ended(reported)
+            throw reported
         }
         rpcListener.ended(CancellationError())
     }

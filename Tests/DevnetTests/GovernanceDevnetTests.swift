@@ -144,7 +144,9 @@ struct GovernanceDevnetTests {
             }
             let refused = String(
                 decoding: FileManager.default.contents(atPath: net.manifest.nodes[0].logPath) ?? Data(), as: UTF8.self)
-            #expect(refused.components(separatedBy: "upgrade required").count >= 3, "halt, then refusal")
+            #expect(
+                refused.components(separatedBy: "upgrade required").count >= 3,
+                "halt, then refusal; node0's log ends:\n\(refused.suffix(4_000))")
 
             // Restarted with a binary that knows the upgrade, the chain continues, same app hashes.
             for node in all {
