@@ -52,17 +52,7 @@ extension Kernels {
                 let (d, m) = table._withUnsafeGuaranteedRef { $0.unit(startingAt: rows.lowerBound, blocks: blocks) }
                 return PanelFactorsOfUnit(d: d, m: m)
             }
-            let unit = Kernels.vectorChunk
-            let stride = weight.type == .q4_1 ? 20 : 34
-            ownD.initialize(repeating: 0, count: blocks * unit)
-            ownM.initialize(repeating: 0, count: blocks * unit)
-            for (i, r) in rows.enumerated() {
-                let row = weight.row(r)
-                for b in 0..<blocks {
-                    ownD[b * unit + i] = (row + b * stride).loadUnaligned(as: Float16.self)
-                    ownM[b * unit + i] = (row + b * stride).loadUnaligned(fromByteOffset: 2, as: Float16.self)
-                }
-            }
+            PanelFactors.gather(weight, rows: rows, d: ownD, m: weight.type == .q4_1 ? ownM : nil)
             return PanelFactorsOfUnit(d: UnsafePointer(ownD), m: UnsafePointer(ownM))
         }
 

@@ -25,15 +25,30 @@ public final class PanelFactors: @unchecked Sendable {
         unitStride = blocks * unit * (q4 ? 2 : 1)
         count = units * unitStride
         values = .allocate(capacity: count)
-        values.initialize(repeating: 0, count: count)
-        let blockBytes = q4 ? 20 : 34
-        for r in 0..<matrix.rows {
-            let base = values + (r / unit) * unitStride + r % unit
+        for u in 0..<units {
+            let d = values + u * unitStride
+            Self.gather(
+                matrix, rows: (u * unit)..<min((u + 1) * unit, matrix.rows), d: d, m: q4 ? d + blocks * unit : nil)
+        }
+    }
+
+    /// Writes the factors of `rows` (one unit, at most 64 rows) of `matrix` block-major into `d`
+    /// and, for Q4_1, `m` (`blocks·64` halves each; rows past the unit's end zero): the one home of
+    /// the layout, for the table and for a matrix without one (``Kernels/PanelScratch``).
+    static func gather(
+        _ matrix: WeightMatrix, rows: Range<Int>, d: UnsafeMutablePointer<Float16>, m: UnsafeMutablePointer<Float16>?
+    ) {
+        let unit = Kernels.vectorChunk
+        let blocks = matrix.cols / 32
+        let blockBytes = matrix.type == .q4_1 ? 20 : 34
+        d.initialize(repeating: 0, count: blocks * unit)
+        m?.initialize(repeating: 0, count: blocks * unit)
+        for (i, r) in rows.enumerated() {
             let row = matrix.row(r)
             for b in 0..<blocks {
                 let block = row + b * blockBytes
-                base[b * unit] = block.loadUnaligned(as: Float16.self)
-                if q4 { base[(blocks + b) * unit] = block.loadUnaligned(fromByteOffset: 2, as: Float16.self) }
+                d[b * unit + i] = block.loadUnaligned(as: Float16.self)
+                m?[b * unit + i] = block.loadUnaligned(fromByteOffset: 2, as: Float16.self)
             }
         }
     }
