@@ -82,7 +82,8 @@ public struct SoakBenchmark: Sendable {
             .load(DevnetLayout.developerKey)
         output("waiting for the API nodes to serve…")
         try await waitForAPIs(manifest)
-        let traffic = SoakTraffic(manifest: manifest, developer: developer, maxTokens: maxTokens)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: SoakTraffic.clientConfiguration)
+        let traffic = SoakTraffic(manifest: manifest, developer: developer, maxTokens: maxTokens, http: http)
         let clock = ContinuousClock()
         let start = clock.now
         let end = start + duration
@@ -105,22 +106,44 @@ public struct SoakBenchmark: Sendable {
                 sample()
                 next = next + interval
             }
-            try await group.waitForAll()
+            do {
+                try await group.waitForAll()
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
         }
-        // Every request has ended: what is still open now is the node's own, not a client's. A
-        // moment for the closes to reach the nodes, then the drained sample the fd verdict reads.
-        try await Task.sleep(for: .seconds(2))
-        let drained = manifest.nodes.map { SoakProbe.node($0) }
+        try await http.shutdown()
+        // Every request has ended and the traffic's client has closed its connections: what is
+        // still open is the node's own. That includes the idle connections of its own pools (a TA's
+        // to its executors, a validator's to the payloads' hosts), which close after the pool's
+        // idle timeout (60 s), and a busy machine leaves more of them. So the drained sample is
+        // taken once each node is back to its quietest second-half count, or after that timeout
+        // and a margin: what stays open then is what the fd verdict reads.
+        let quietest = manifest.nodes.indices.map { node in
+            samples.filter { $0.seconds >= duration.soakSeconds / 2 }
+                .compactMap { $0.nodes.indices.contains(node) ? $0.nodes[node].fds : nil }.min() ?? 0
+        }
+        let settled = clock.now + Self.poolIdleTimeout + .seconds(10)
+        var drained: [SoakReport.NodeSample]
+        repeat {
+            try await Task.sleep(for: .seconds(2))
+            drained = manifest.nodes.map { SoakProbe.node($0) }
+        } while clock.now < settled && zip(drained, quietest).contains { $0.fds > $1 }
         output(
-            "drained: "
-                + drained.enumerated().map { i, n in "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds)" }
-                .joined(separator: " | "))
+            String(format: "drained after %.0f s: ", (clock.now - end).soakSeconds)
+                + drained.enumerated().map { i, n in
+                    "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds) (\(n.sockets) sockets)"
+                }.joined(separator: " | "))
         let counts = await traffic.counts
         return SoakReport(
             participants: manifest.nodes.count, rate: rate, seconds: duration.soakSeconds, sent: counts.sent,
             succeeded: counts.succeeded, failed: counts.failed, skipped: counts.skipped,
             firstFailure: counts.firstFailure, samples: samples, drained: drained)
     }
+
+    /// AsyncHTTPClient's default `connectionPool.idleTimeout`, which the nodes' clients keep.
+    static let poolIdleTimeout = Duration.seconds(60)
 
     private func waitForAPIs(_ manifest: DevnetManifest) async throws {
         let deadline = ContinuousClock.now + .seconds(180)
@@ -160,13 +183,24 @@ actor SoakTraffic {
     let developer: SigningKey
     let maxTokens: Int
     let maxInFlight = 16
+    /// The traffic's own client, shut down by the caller once the traffic has ended so that its
+    /// idle keep-alive connections are not counted among the nodes' open files.
+    let http: HTTPClient
     private(set) var counts = Counts()
     private var inFlight = 0
 
-    init(manifest: DevnetManifest, developer: SigningKey, maxTokens: Int) {
+    /// As many connections per node as requests may be open at once.
+    static var clientConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        return configuration
+    }
+
+    init(manifest: DevnetManifest, developer: SigningKey, maxTokens: Int, http: HTTPClient) {
         self.manifest = manifest
         self.developer = developer
         self.maxTokens = maxTokens
+        self.http = http
     }
 
     func run(rate: Double, until end: ContinuousClock.Instant) async throws {
@@ -183,8 +217,8 @@ actor SoakTraffic {
                     inFlight += 1
                     counts.sent += 1
                     let request = self.request(n)
-                    group.addTask { [self] in
-                        let outcome = await Self.send(request)
+                    group.addTask { [self, http] in
+                        let outcome = await Self.send(request, http: http)
                         await self.finished(outcome)
                     }
                 }
@@ -223,9 +257,9 @@ actor SoakTraffic {
     }
 
     /// nil on success (200 and the whole body read), else why not.
-    private static func send(_ request: HTTPClientRequest) async -> String? {
+    private static func send(_ request: HTTPClientRequest, http: HTTPClient) async -> String? {
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+            let response = try await http.execute(request, timeout: .seconds(120))
             let body = try await response.body.collect(upTo: 8 << 20)
             guard response.status == .ok else {
                 return "HTTP \(response.status.code): \(String(buffer: body).prefix(200))"
@@ -246,7 +280,12 @@ enum SoakProbe {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
             sample.rssBytes = field(status, "VmRSS:") * 1024
             sample.threads = Int(field(status, "Threads:"))
-            sample.fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            sample.fds = fds.count
+            sample.sockets = fds.filter {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)"))?
+                    .hasPrefix("socket:") == true
+            }.count
         }
         sample.stateBytes = files(data, ["state.sqlite", "state.sqlite-wal", "state.sqlite-shm"])
         sample.stateWALBytes = files(data, ["state.sqlite-wal"])
@@ -286,6 +325,8 @@ public struct SoakReport: Codable, Sendable {
         public var rssBytes: UInt64 = 0
         public var threads = 0
         public var fds = 0
+        /// Of ``fds``, the sockets (connections and listeners).
+        public var sockets = 0
         /// The state database with its SQLite WAL; ``stateWALBytes`` is the WAL alone.
         public var stateBytes: UInt64 = 0
         public var stateWALBytes: UInt64 = 0
@@ -346,6 +387,7 @@ public struct SoakReport: Codable, Sendable {
         ("blocks", "MiB", { Double($0.blocksBytes) / 1_048_576 }),
         ("payloads", "MiB", { Double($0.payloadBytes) / 1_048_576 }),
         ("fds", "", { Double($0.fds) }),
+        ("sockets", "", { Double($0.sockets) }),
         ("threads", "", { Double($0.threads) }),
     ]
 
@@ -439,8 +481,9 @@ public struct SoakReport: Codable, Sendable {
             if let drained, drained.indices.contains(node) {
                 out.append(
                     String(
-                        format: "  drained   rss %.1f MiB, fds %d (fd growth %+.2f/min)",
-                        Double(drained[node].rssBytes) / 1_048_576, drained[node].fds, fdGrowthPerMinute(node: node)))
+                        format: "  drained   rss %.1f MiB, fds %d of which %d sockets (fd growth %+.2f/min)",
+                        Double(drained[node].rssBytes) / 1_048_576, drained[node].fds, drained[node].sockets,
+                        fdGrowthPerMinute(node: node)))
             }
         }
         return out
