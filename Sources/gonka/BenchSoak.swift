@@ -10,7 +10,7 @@ struct SoakBench: AsyncParsableCommand {
         commandName: "soak",
         abstract: "RSS, open files and data-directory growth of a devnet under steady client traffic.",
         discussion: """
-            Starts a devnet of --participants node processes (this binary; build with -c release), each with its API node serving the model, and sends --rate signed chat requests per second for --minutes, alternately streamed and not, to the nodes' Transfer Agents in turn (at most 16 open at once; a request due while 16 are open is skipped and counted). Every --interval seconds it samples each node's RSS, threads and open file descriptors from /proc and the sizes of its data directory (state, consensus WAL, blocks, payloads), then prints each metric at the start, middle and end and its least-squares slope per minute over the second half. A bounded node is flat there once every record has passed its pruning window (PROTOCOL §3.3): with --short-epochs (30-block epochs) after about 3 minutes, with devnet epochs after about 10. Open files are judged once the traffic has ended and its client has closed its connections: the drained sample is taken when each node is back to its quietest second-half count, or after its pools' idle timeout (60 s) and a margin, and a node still holding more is growing its open files.
+            Starts a devnet of --participants node processes (this binary; build with -c release), each with its API node serving the model (registered with a declared capacity of 1,000 tokens/s per unit of weight, so the price of PROTOCOL §6.5 stays low under the traffic), and sends --rate signed chat requests per second for --minutes, alternately streamed and not, to the nodes' Transfer Agents in turn (at most 16 open at once; a request due while 16 are open is skipped and counted). Every --interval seconds it samples each node's RSS, threads and open file descriptors from /proc and the sizes of its data directory (state, consensus WAL, blocks, payloads), then prints each metric at the start, middle and end and its least-squares slope per minute over the second half. It exits non-zero when a request failed. A bounded node is flat there once every record has passed its pruning window (PROTOCOL §3.3): with --short-epochs (30-block epochs) after about 3 minutes, with devnet epochs after about 10. Open files are judged once the traffic has ended and its client has closed its connections: the drained sample is taken when each node is back to its quietest second-half count, or after its pools' idle timeout (60 s) and a margin, and a node still holding more is growing its open files.
             """)
 
     @Option(help: "Validators.") var participants = 2
@@ -55,6 +55,12 @@ struct SoakBench: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             for line in report.lines { print(line) }
+        }
+        // A run whose requests failed did not measure the steady traffic it was asked for.
+        if report.failed > 0 {
+            throw CLIError(
+                "\(report.failed) of \(report.sent) requests failed (first: \(report.firstFailure ?? "?")): "
+                    + "the figures are not of the traffic asked for")
         }
     }
 }
