@@ -327,7 +327,11 @@ struct DevnetHarness: Sendable {
             "tx", "collateral", "deposit", "validator", "100gnk", "--home", node.home, "--node", node.rpcURL,
         ])
         #expect(deposit.status == 0, "\(deposit.output)")
-        #expect(try await client(0).collateral(node.accountAddress).deposit == Amount(gnk: 100)!)
+        // The command waited for the block on node `index`; node 0 may apply it a moment later
+        // (a CI run under load read node 0 one block behind and saw no deposit yet).
+        try await waitUntil("\(node.accountAddress)'s 100 GNK deposit on node0", timeout: .seconds(30)) {
+            try await client(0).collateral(node.accountAddress).deposit == Amount(gnk: 100)!
+        }
         return node.accountAddress
     }
 
