@@ -126,10 +126,12 @@ public struct SoakBenchmark: Sendable {
         // idle timeout (60 s), and a busy machine leaves more of them. So the drained sample is
         // taken once each node is back to its quietest second-half count, or after that timeout
         // and a margin: what stays open then is what the fd verdict reads.
-        let quietest = manifest.nodes.indices.map { node in
-            samples.filter { $0.seconds >= duration.soakSeconds / 2 }
-                .compactMap { $0.nodes.indices.contains(node) ? $0.nodes[node].fds : nil }.min() ?? 0
-        }
+        let counts = await traffic.counts
+        var report = SoakReport(
+            participants: manifest.nodes.count, rate: rate, seconds: duration.soakSeconds, sent: counts.sent,
+            succeeded: counts.succeeded, failed: counts.failed, skipped: counts.skipped,
+            firstFailure: counts.firstFailure, samples: samples)
+        let quietest = manifest.nodes.indices.map { report.quietestFds(node: $0) ?? 0 }
         let settled = clock.now + Self.poolIdleTimeout + .seconds(10)
         var drained: [SoakReport.NodeSample]
         repeat {
@@ -141,11 +143,8 @@ public struct SoakBenchmark: Sendable {
                 + drained.enumerated().map { i, n in
                     "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds) (\(n.sockets) sockets)"
                 }.joined(separator: " | "))
-        let counts = await traffic.counts
-        return SoakReport(
-            participants: manifest.nodes.count, rate: rate, seconds: duration.soakSeconds, sent: counts.sent,
-            succeeded: counts.succeeded, failed: counts.failed, skipped: counts.skipped,
-            firstFailure: counts.firstFailure, samples: samples, drained: drained)
+        report.drained = drained
+        return report
     }
 
     /// The devnet model with a declared capacity (§6.5) far above what these nodes serve. With the
@@ -438,14 +437,19 @@ public struct SoakReport: Codable, Sendable {
         return read(sample.nodes[node])
     }
 
+    /// The fewest open file descriptors of `node` in a second-half sample (nil without one): the
+    /// count a drained node comes back to.
+    public func quietestFds(node: Int) -> Int? {
+        secondHalf.compactMap { $0.nodes.indices.contains(node) ? $0.nodes[node].fds : nil }.min()
+    }
+
     /// How fast `node`'s open file descriptors grow, per minute. With a drained sample: from the
     /// fewest open during the second half to the count once every request had ended, over the
     /// second half's minutes, so connections that were merely open at the last sample (more of them
     /// on a loaded machine, where requests take longer) count for nothing; without one, the slope.
     public func fdGrowthPerMinute(node: Int) -> Double {
         guard let drained, drained.indices.contains(node) else { return slopePerMinute("fds", node: node) }
-        let half = secondHalf.compactMap { $0.nodes.indices.contains(node) ? $0.nodes[node].fds : nil }
-        guard let fewest = half.min(), let first = secondHalf.first?.seconds else { return 0 }
+        guard let fewest = quietestFds(node: node), let first = secondHalf.first?.seconds else { return 0 }
         let minutes = max(seconds - first, 1) / 60
         return Double(drained[node].fds - fewest) / minutes
     }
