@@ -91,13 +91,19 @@ let package = Package(
         ),
         .target(
             name: "Storage",
-            dependencies: ["GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "GonkaCore", "Ledger", "Consensus", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         // Each node's metrics: swift-metrics values on a swift-prometheus registry of its own.
+        // glibc's mallinfo2 for Telemetry's ProcessMemory (not in Swift's Glibc module).
+        .target(name: "CHeapStats"),
         .target(
             name: "Telemetry",
             dependencies: [
+                "CHeapStats",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -263,7 +269,7 @@ let package = Package(
             dependencies: [
                 "GonkaCore", "GonkaWire", "Ledger", "Storage", "Consensus", "Simulation", "Inference", "ChainNode",
                 "GonkaClient", "ProofOfCompute", "Tensor", "APINode", "NodeHost", "Devnet",
-                "Verification",
+                "Verification", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -423,7 +429,7 @@ let package = Package(
             name: "DevnetTests",
             dependencies: [
                 "gonka", "Devnet", "ChainNode", "GonkaClient", "GonkaCore", "GonkaWire", "GonkaTestKit",
-                "GonkaTestTraits", "Benchmarks", "Ledger",
+                "GonkaTestTraits", "Benchmarks", "Ledger", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -9,6 +9,7 @@ import Ledger
 import NIOCore
 import NIOHTTP1
 import Storage
+import Telemetry
 
 /// `gonka bench soak`: a devnet of real node processes (the `Devnet` module `gonka devnet up`
 /// uses, each node with its API node serving the model) under steady client traffic, streamed and
@@ -28,6 +29,8 @@ public struct SoakBenchmark: Sendable {
     public var keepBlocks: UInt64
     /// `[state] keep_recent` of every node (nil: the default, 1,000 versions).
     public var keepRecent: UInt64? = nil
+    /// `[memory]` budgets of every node by name, in MiB (the rest keep their defaults).
+    public var memory: [String: Int] = [:]
     /// The gonka binary the nodes run; the GGUF they serve (nil: $GONKA_MODEL or the `make model` cache).
     public var binary: String
     public var model: String?
@@ -60,12 +63,13 @@ public struct SoakBenchmark: Sendable {
         let manifest = try await DevnetRunner.prepare(
             dir: dir, participants: participants, testHooks: false, reset: false, binary: binary, model: path,
             epochs: shortEpochs ? .short : .devnet, registeredModel: Self.model)
-        if keepBlocks > 0 || keepRecent != nil {
+        if keepBlocks > 0 || keepRecent != nil || !memory.isEmpty {
             for node in manifest.nodes {
                 let url = URL(fileURLWithPath: node.home).appendingPathComponent("config.toml")
                 var config = try NodeConfig(toml: String(contentsOf: url, encoding: .utf8))
                 config.keepBlocks = keepBlocks
                 if let keepRecent { config.keepRecent = keepRecent }
+                for (name, mib) in memory { config.memory[name] = mib }
                 try config.toml.write(to: url, atomically: true, encoding: .utf8)
             }
         }
@@ -92,10 +96,16 @@ public struct SoakBenchmark: Sendable {
         // succeeding says so while it runs, not only in the report.
         func sample() async {
             let elapsed = (clock.now - start).soakSeconds
-            let nodes = manifest.nodes.map { SoakProbe.node($0) }
+            var nodes: [SoakReport.NodeSample] = []
+            for node in manifest.nodes {
+                var sample = SoakProbe.node(node)
+                sample.gauges = await SoakProbe.memoryGauges(node, http: http)
+                nodes.append(sample)
+            }
             samples.append(SoakReport.Sample(seconds: elapsed, nodes: nodes))
             let line = nodes.enumerated().map { i, n in
-                "n\(i) rss \(n.rssBytes >> 20) MiB fds \(n.fds) disk \(n.diskBytes >> 20) MiB"
+                "n\(i) rss \(n.rssBytes >> 20) MiB (anon \(Int(n.gauges?["resident.anon"] ?? 0) >> 20)) fds \(n.fds) "
+                    + "disk \(n.diskBytes >> 20) MiB"
             }.joined(separator: " | ")
             let counts = await traffic.counts
             output(
@@ -288,14 +298,14 @@ actor SoakTraffic {
 }
 
 /// Reads one node process's resources from `/proc` and its home's data directory.
-enum SoakProbe {
+public enum SoakProbe {
     static func node(_ node: DevnetManifest.Node) -> SoakReport.NodeSample {
         let data = URL(fileURLWithPath: node.home).appendingPathComponent("data")
         var sample = SoakReport.NodeSample()
         if let pid = node.pid {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            sample.rssBytes = field(status, "VmRSS:") * 1024
-            sample.threads = Int(field(status, "Threads:"))
+            sample.rssBytes = UInt64(ProcessMemory.kibibytes(status, "VmRSS:")) * 1024
+            sample.threads = ProcessMemory.kibibytes(status, "Threads:")
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
             sample.fds = fds.count
             sample.sockets = fds.filter {
@@ -312,11 +322,37 @@ enum SoakProbe {
         return sample
     }
 
-    /// The number after `name` in a `/proc/PID/status` text (kB for memory lines).
-    static func field(_ status: String, _ name: String) -> UInt64 {
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
-        // "VmRSS:\t  213000 kB": tabs and spaces before the number.
-        return UInt64(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "") ?? 0
+    /// The node's own account of its memory, from its chain `/metrics`: each bounded cache
+    /// (`cache.state_page`, …: `gonka_cache_bytes`), its resident memory (`resident.anon`,
+    /// `resident.file`) and heap (`heap.in_use`, `heap.mmapped`, `heap.free`), in bytes. nil when
+    /// the node does not answer (down, or a binary without them).
+    static func memoryGauges(_ node: DevnetManifest.Node, http: HTTPClient) async -> [String: Double]? {
+        var request = HTTPClientRequest(url: "\(node.rpcURL)/metrics")
+        request.method = .GET
+        guard let response = try? await http.execute(request, timeout: .seconds(10)), response.status == .ok,
+            let body = try? await response.body.collect(upTo: 4 << 20)
+        else { return nil }
+        let gauges = memoryGauges(exposition: String(buffer: body))
+        return gauges.isEmpty ? nil : gauges
+    }
+
+    /// The memory gauges of a Prometheus exposition, keyed as ``memoryGauges(_:http:)`` says.
+    public static func memoryGauges(exposition: String) -> [String: Double] {
+        let families = [
+            "gonka_cache_bytes{cache=": "cache", "gonka_process_resident_bytes{kind=": "resident",
+            "gonka_process_heap_bytes{kind=": "heap",
+        ]
+        var out: [String: Double] = [:]
+        for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let (family, prefix) = families.first(where: { line.hasPrefix($0.key) }),
+                let close = line.firstIndex(of: "}"), let space = line.lastIndex(of: " "),
+                let value = Double(line[line.index(after: space)...])
+            else { continue }
+            let label = line[line.index(line.startIndex, offsetBy: family.count)..<close]
+                .trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            out["\(prefix).\(label)"] = value
+        }
+        return out
     }
 
     static func files(_ dir: URL, _ names: [String]) -> UInt64 {
@@ -351,6 +387,8 @@ public struct SoakReport: Codable, Sendable {
         public var payloadBytes: UInt64 = 0
         /// The whole data directory.
         public var diskBytes: UInt64 = 0
+        /// The node's memory as it counts it (``SoakProbe/memoryGauges(_:http:)``; nil when not read).
+        public var gauges: [String: Double]?
 
         public init() {}
     }
@@ -405,6 +443,16 @@ public struct SoakReport: Codable, Sendable {
         ("fds", "", { Double($0.fds) }),
         ("sockets", "", { Double($0.sockets) }),
         ("threads", "", { Double($0.threads) }),
+        // The node's own account (nil-safe: 0 where it was not read), so RSS growth can be told
+        // apart into caches filling toward their budgets, heap the allocator keeps free, and the rest.
+        ("anon", "MiB", { ($0.gauges?["resident.anon"] ?? 0) / 1_048_576 }),
+        ("heap-used", "MiB", { ($0.gauges?["heap.in_use"] ?? 0) / 1_048_576 }),
+        ("heap-free", "MiB", { ($0.gauges?["heap.free"] ?? 0) / 1_048_576 }),
+        ("c-page", "MiB", { ($0.gauges?["cache.state_page"] ?? 0) / 1_048_576 }),
+        ("c-node", "MiB", { ($0.gauges?["cache.state_node"] ?? 0) / 1_048_576 }),
+        ("c-value", "MiB", { ($0.gauges?["cache.state_value"] ?? 0) / 1_048_576 }),
+        ("c-sigs", "MiB", { ($0.gauges?["cache.signatures"] ?? 0) / 1_048_576 }),
+        ("c-mempool", "MiB", { ($0.gauges?["cache.mempool"] ?? 0) / 1_048_576 }),
     ]
 
     /// The samples of the second half of the run (at least two when there are two).

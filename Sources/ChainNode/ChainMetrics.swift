@@ -9,7 +9,9 @@ import Telemetry
 /// the mempool), `gonka_consensus_commit_round`, and
 /// CometBFT's view of absent signers: `gonka_consensus_missing_validators`,
 /// `gonka_consensus_missing_validators_power` and `gonka_consensus_validator_missed_blocks_total{validator}`,
-/// a label bounded by the validator set).
+/// a label bounded by the validator set); after each commit, what the node's bounded caches hold
+/// against their budgets (`gonka_cache_bytes{cache}`, `gonka_cache_budget_bytes{cache}`, issue 23);
+/// at each scrape, the process's resident memory and heap (``ProcessMemory``).
 public final class ChainMetrics: Sendable {
     public let registry = MetricsRegistry(buckets: ["gonka_consensus_block_processing_seconds": processingBuckets])
 
@@ -44,6 +46,22 @@ public final class ChainMetrics: Sendable {
         }
     }
 
+    /// One cache's bytes now and its budget, both in bytes.
+    public struct CacheUse: Sendable {
+        public var name: String
+        public var bytes: Int
+        public var budget: Int
+    }
+
+    /// What each bounded cache holds after a commit (`state_node`, `state_value`, `state_page`,
+    /// `signatures`, `mempool`).
+    func caches(_ uses: [CacheUse]) {
+        for use in uses {
+            registry.set("gonka_cache_bytes", [("cache", use.name)], use.bytes)
+            registry.set("gonka_cache_budget_bytes", [("cache", use.name)], use.budget)
+        }
+    }
+
     /// The exposition with the gauges set from `status` and the connected `peers`.
     func exposition(_ status: NodeStatusBox.Snapshot, peers: Int) -> String {
         registry.set("gonka_height", [], Int(clamping: status.height))
@@ -52,6 +70,7 @@ public final class ChainMetrics: Sendable {
         registry.set("gonka_mempool_size", [], status.mempoolSize)
         registry.set("gonka_block_time_seconds", [], Double(status.lastIntervalMs) / 1000)
         registry.set("gonka_catching_up", [], status.catchingUp ? 1 : 0)
+        ProcessMemory.current().record(into: registry)
         // Counters appear from the first commit on; a scrape before it still names them.
         registry.increment("gonka_txs_committed_total", [], by: 0)
         registry.increment("gonka_txs_failed_total", [], by: 0)

@@ -59,6 +59,7 @@ extension ConsensusDriver {
         }
         status.metrics.committed(
             txs: applied.txs.count, failed: failed, round: round, interval: interval, processing: processing)
+        status.metrics.caches(cacheUse)
         let signed = Set(commit.precommits.filter { $0.vote.blockID == blockID }.map(\.vote.validator))
         status.metrics.signers(
             signingSet.validators.map {
@@ -85,6 +86,25 @@ extension ConsensusDriver {
                 await self?.advance()
             }
         }
+    }
+
+    /// What the node's bounded caches hold now, each with its budget (`[memory]`, `[mempool]`).
+    var cacheUse: [ChainMetrics.CacheUse] {
+        let store = app.state.memory
+        let options = configuration.stateOptions
+        var uses = [
+            ChainMetrics.CacheUse(name: "state_node", bytes: store.nodeCacheBytes, budget: options.nodeCacheBytes),
+            ChainMetrics.CacheUse(name: "state_value", bytes: store.valueCacheBytes, budget: options.valueCacheBytes),
+            ChainMetrics.CacheUse(name: "state_page", bytes: store.pageCacheBytes, budget: options.pageCacheBytes),
+            ChainMetrics.CacheUse(name: "mempool", bytes: mempool.bytes, budget: mempool.maxBytes),
+        ]
+        if let signatures = app.ledger.signatureCache {
+            uses.append(
+                ChainMetrics.CacheUse(
+                    name: "signatures", bytes: signatures.count * SignatureCache.bytesPerEntry,
+                    budget: signatures.capacity * SignatureCache.bytesPerEntry))
+        }
+        return uses
     }
 
     /// The events of a committed block: the block, then each tx with the ledger events it raised,

@@ -1,6 +1,8 @@
 import Benchmarks
+import ChainNode
 import Foundation
 import GonkaTestKit
+import Telemetry
 import Testing
 
 /// `gonka bench soak` (issue 23): its leak verdict on synthetic samples (a leak it must see, a flat
@@ -62,6 +64,24 @@ import Testing
         #expect(found == ["node 1: open fds grow 12.0/min (limit 10.0)"], "\(found)")
     }
 
+    /// The memory gauges of a node's real exposition (its chain metrics after a scrape), keyed by
+    /// family and label; other families and comments are not taken.
+    @Test func theMemoryGaugesAreReadFromANodesExposition() {
+        let metrics = ChainMetrics()
+        metrics.registry.set("gonka_cache_bytes", [("cache", "state_page")], 3 << 20)
+        metrics.registry.set("gonka_cache_bytes", [("cache", "state_node")], 1_234)
+        metrics.registry.set("gonka_height", [], 17)
+        ProcessMemory.current().record(into: metrics.registry)
+        let gauges = SoakProbe.memoryGauges(exposition: metrics.registry.exposition)
+        #expect(gauges["cache.state_page"] == Double(3 << 20))
+        #expect(gauges["cache.state_node"] == 1_234)
+        #expect(gauges.keys.allSatisfy { $0.hasPrefix("cache.") || $0.hasPrefix("heap.") || $0.hasPrefix("resident.") })
+        // This test process's own memory: some anonymous memory, and glibc's count of the heap.
+        #expect((gauges["resident.anon"] ?? 0) > Double(1 << 20), "\(gauges)")
+        #expect((gauges["heap.in_use"] ?? 0) > 0, "\(gauges)")
+        #expect(gauges.count == 2 + 2 + 3, "\(gauges.keys.sorted())")
+    }
+
     @Test(
         .timeLimit(.minutes(6)), .enabled(if: DevnetHarness.nodeAvailable, "needs `gonka node start`"),
         .enabled(if: (try? TestModelFile.path()) != nil, "needs the model (make model)"))
@@ -77,6 +97,20 @@ import Testing
         let report = try JSONDecoder().decode(SoakReport.self, from: Data(json.utf8))
         #expect(report.samples.count >= 10)
         #expect(report.succeeded >= 60, "\(report.lines.joined(separator: "\n"))")
+        // Each node's own account of its memory was read at every sample: its caches, heap and
+        // resident memory (issue 23), and the page cache is what SQLite has filled.
+        let last = try #require(report.samples.last)
+        for node in last.nodes {
+            let gauges = try #require(node.gauges, "no memory gauges read")
+            for key in [
+                "cache.state_page", "cache.state_node", "cache.state_value", "cache.mempool", "resident.anon",
+                "heap.in_use", "heap.free",
+            ] {
+                #expect(gauges[key] != nil, "\(key) missing from \(gauges.keys.sorted())")
+            }
+            #expect((gauges["cache.state_page"] ?? 0) > 0 && (gauges["heap.in_use"] ?? 0) > 0, "\(gauges)")
+            #expect((gauges["resident.anon"] ?? 0) < Double(node.rssBytes), "\(gauges)")
+        }
         // A clear leak: RSS climbing 40 MiB a minute, or 10 more open files a minute, once warm.
         let leaks = report.leaks(rssMiBPerMinute: 40, fdsPerMinute: 10)
         #expect(leaks.isEmpty, "\(leaks)\n\(report.lines.joined(separator: "\n"))")

@@ -143,6 +143,21 @@ import Testing
         #expect(run.output.contains(message), "\(run.output)")
     }
 
+    /// `bench soak --memory` takes only `[memory]` names, each in its range, before any devnet starts.
+    @Test(arguments: [
+        (["--memory", "page_cache=64"], "NAME one of state_page_cache_mb"),
+        (["--memory", "state_page_cache_mb"], "expected NAME=MIB"),
+        (["--memory", "state_page_cache_mb=0"], "state_page_cache_mb must be a whole number of MiB in 1…"),
+        (["--memory", "state_node_cache_mb=lots"], "state_node_cache_mb must be a whole number"),
+        (["--memory", "state_value_cache_mb=-1"], "state_value_cache_mb must be a whole number of MiB in 0…"),
+    ])
+    func benchSoakRejectsBadMemoryBudgets(arguments: [String], message: String) async throws {
+        let run = try await gonka(["bench", "soak", "--minutes", "1", "--interval", "10"] + arguments)
+        #expect(run.status != 0)
+        #expect(run.output.contains(message), "\(run.output)")
+        #expect(!run.output.contains("waiting for the API nodes"), "\(run.output)")
+    }
+
     /// A claim by hand needs the epoch's seed in the home; without it, a clear error, nothing sent.
     @Test func claimWithoutASeedSaysWhere() async throws {
         let home = try temporaryHome()

@@ -41,6 +41,28 @@ import Testing
         #expect(sizes.max() ?? 0 <= 1_900 && sizes.min() ?? 0 >= 200)
     }
 
+    /// `memory` (what `gonka_cache_bytes` exports) says what each cache holds: the node and value
+    /// caches' own counts, and SQLite's page cache as SQLite counts it, which fills with what was
+    /// read and stays within `cache_size`.
+    @Test func theStoreReportsWhatItsCachesHold() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = AuthenticatedStore.Options(
+            durability: .normal, nodeCacheBytes: 1 << 20, valueCacheBytes: 64 << 10, pageCacheBytes: 512 << 10)
+        let store = try AuthenticatedStore(path: directory.path("state.sqlite"), options: options)
+        let empty = store.memory
+        try Self.fill(store, keys: 20_000, from: 1, valueBytes: 200)
+        for i in stride(from: 0, to: 20_000, by: 7) { _ = try store.get(Array("key/\(i)".utf8)) }
+        let full = store.memory
+        #expect(full.nodeCacheBytes == store.cacheBytes && full.valueCacheBytes == store.latestValuesBytes)
+        #expect(full.nodeCacheBytes > 0 && full.valueCacheBytes > 0)
+        // ~4 MiB of values went through a 512 KiB page cache: it is full, not past it (SQLite counts
+        // each page with its header, a few percent over the page size).
+        #expect(full.pageCacheBytes > empty.pageCacheBytes, "\(empty) → \(full)")
+        #expect(full.pageCacheBytes >= options.pageCacheBytes / 2, "\(full.pageCacheBytes)")
+        #expect(full.pageCacheBytes <= options.pageCacheBytes * 11 / 10, "\(full.pageCacheBytes)")
+    }
+
     /// `journal_size_limit`: once a checkpoint has copied the WAL back and the next commit starts
     /// it over, the file shrinks to the limit. Without it (-1, SQLite's default) it stays at the
     /// largest size it reached.

@@ -1,0 +1,19 @@
+#include "CHeapStats.h"
+// <stdlib.h> first: it brings <features.h>, which defines __GLIBC__ (<stddef.h> is the compiler's
+// and does not).
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+gonka_heap_stats gonka_heap_stats_read(void) {
+    gonka_heap_stats stats = {0, 0, 0, 0};
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    stats.in_use = info.uordblks;
+    stats.mmapped = info.hblkhd;
+    stats.free = info.fordblks;
+    stats.available = 1;
+#endif
+    return stats;
+}

@@ -1,0 +1,52 @@
+import CHeapStats
+import Foundation
+
+/// This process's memory as the kernel and the C allocator count it, so that a growing RSS can be
+/// told apart (issue 23): anonymous pages (the heap, stacks) from file-backed ones (the mapped
+/// model, the binary), and within the heap what live objects hold from what the allocator keeps
+/// free without returning it to the kernel (fragmentation).
+public struct ProcessMemory: Sendable, Equatable {
+    /// `RssAnon` and `RssFile` of `/proc/self/status`.
+    public var residentAnonBytes: Int
+    public var residentFileBytes: Int
+    /// glibc's `mallinfo2`: bytes in the arenas' allocated chunks (`uordblks`), in allocations
+    /// mmapped on their own (`hblkhd`: large buffers, resident only where touched), and in free
+    /// chunks the arenas keep without returning them (`fordblks`). 0 where the allocator does not say.
+    public var heapInUseBytes: Int
+    public var heapMmappedBytes: Int
+    public var heapFreeBytes: Int
+    /// Whether the heap figures are the allocator's (glibc); without it they are 0 and not exported.
+    public var heapCounted = false
+
+    /// Reads the figures now (a few syscalls; the allocator walks its arenas' free lists).
+    public static func current() -> ProcessMemory {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        var memory = ProcessMemory(
+            residentAnonBytes: kibibytes(status, "RssAnon:") * 1024,
+            residentFileBytes: kibibytes(status, "RssFile:") * 1024, heapInUseBytes: 0, heapMmappedBytes: 0,
+            heapFreeBytes: 0)
+        let heap = gonka_heap_stats_read()
+        memory.heapInUseBytes = Int(clamping: heap.in_use)
+        memory.heapMmappedBytes = Int(clamping: heap.mmapped)
+        memory.heapFreeBytes = Int(clamping: heap.free)
+        memory.heapCounted = heap.available != 0
+        return memory
+    }
+
+    /// The number after `name` on its line of a `/proc/PID/status` text ("RssAnon:\t  1234 kB").
+    public static func kibibytes(_ status: String, _ name: String) -> Int {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
+        return Int(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "") ?? 0
+    }
+
+    /// Sets `gonka_process_resident_bytes{kind=anon|file}` and, where the allocator counts it,
+    /// `gonka_process_heap_bytes{kind=in_use|mmapped|free}`.
+    public func record(into registry: MetricsRegistry) {
+        registry.set("gonka_process_resident_bytes", [("kind", "anon")], residentAnonBytes)
+        registry.set("gonka_process_resident_bytes", [("kind", "file")], residentFileBytes)
+        guard heapCounted else { return }
+        registry.set("gonka_process_heap_bytes", [("kind", "in_use")], heapInUseBytes)
+        registry.set("gonka_process_heap_bytes", [("kind", "mmapped")], heapMmappedBytes)
+        registry.set("gonka_process_heap_bytes", [("kind", "free")], heapFreeBytes)
+    }
+}
