@@ -294,18 +294,42 @@ public enum ChainRPC {
     static func events(_ deps: RPCDependencies) -> Response {
         let stream = deps.events.subscribe(buffer: 10_000)
         let body = ResponseBody { writer in
-            var hello = ByteBuffer()
-            hello.writeString(": connected\n\n")
-            try await writer.write(hello)
-            for await event in stream {
-                var buffer = ByteBuffer()
-                buffer.writeString(sse(event))
-                try await writer.write(buffer)
+            try await serveEvents(stream, heartbeat: eventsHeartbeat) { text in
+                try await writer.write(ByteBuffer(string: text))
             }
             try await writer.finish(nil)
         }
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// A comment line (`: heartbeat`) goes to an `/events` subscriber this often, so a quiet chain
+    /// (a stalled round, a network partition) does not look like a dead connection to a client's
+    /// read timeout or an idle-cutting proxy; a client that reconnected would miss the blocks
+    /// committed meanwhile.
+    static let eventsHeartbeat = Duration.seconds(5)
+
+    /// Writes `: connected`, then each event of `events` as SSE text and a heartbeat comment every
+    /// `heartbeat`, until `events` ends or `write` throws (the client has gone).
+    static func serveEvents(
+        _ events: AsyncStream<NodeEvent>, heartbeat: Duration, write: (String) async throws -> Void
+    ) async throws {
+        try await write(": connected\n\n")
+        let (chunks, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(10_001))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in events { sink.yield(sse(event)) }
+                sink.finish()
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: heartbeat)
+                    sink.yield(": heartbeat\n\n")
+                }
+            }
+            for await chunk in chunks { try await write(chunk) }
+            group.cancelAll()
+        }
     }
 
     static func sse(_ event: NodeEvent) -> String {

@@ -287,7 +287,9 @@ class SoakDevnetTest(unittest.TestCase):
         last = None
         while not stop.is_set():
             try:
-                with urllib.request.urlopen(self.rpcs[0] + "/events", timeout=10) as stream:
+                # The node writes a heartbeat comment every 5 s, so only a dead connection is
+                # quiet this long; a reconnect would miss the blocks committed meanwhile (a gap).
+                with urllib.request.urlopen(self.rpcs[0] + "/events", timeout=30) as stream:
                     name = None
                     for raw in stream:
                         if stop.is_set():
