@@ -98,12 +98,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // Each node's metrics: swift-metrics values on a swift-prometheus registry of its own.
-        // glibc's mallinfo2 for Telemetry's ProcessMemory (not in Swift's Glibc module).
-        .target(name: "CHeapStats"),
+        // System calls Swift's Glibc module does not import: glibc's mallinfo2 (Telemetry's
+        // ProcessMemory) and gettid (Tensor's ThreadPriority).
+        .target(name: "CSystemShims"),
         .target(
             name: "Telemetry",
             dependencies: [
-                "CHeapStats",
+                "CSystemShims",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -125,7 +126,7 @@ let package = Package(
             name: "ChainNode",
             dependencies: [
                 "GonkaCore", "GonkaWire", "Consensus", "Ledger", "Storage", "P2P", "ProofOfCompute", "ServerLifecycle",
-                "ChainRPCTypes", "Telemetry",
+                "ChainRPCTypes", "Telemetry", "Tensor",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,7 +143,7 @@ let package = Package(
             name: "TensorIntrinsics",
             swiftSettings: [.swiftLanguageMode(.v6), .treatAllWarnings(as: .error), .unsafeFlags(["-parse-stdlib"])]
                 + kernelFlags),
-        .target(name: "Tensor", dependencies: ["TensorIntrinsics"], swiftSettings: strict + kernelFlags),
+        .target(name: "Tensor", dependencies: ["TensorIntrinsics", "CSystemShims"], swiftSettings: strict + kernelFlags),
         .target(name: "Inference", dependencies: ["GonkaCore", "Tensor"], swiftSettings: strict),
         // PROTOCOL §7.2's check of one inference: pure, off-chain (floats allowed), no I/O.
         .target(name: "Verification", dependencies: ["GonkaCore"], swiftSettings: strict),

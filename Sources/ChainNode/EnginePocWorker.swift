@@ -1,6 +1,7 @@
 import Foundation
 import GonkaCore
 import ProofOfCompute
+import Tensor
 import Synchronization
 
 /// The PoC worker that runs the ``ProofOfCompute`` engine in the node's own process on `threads`
@@ -30,7 +31,9 @@ public final class EnginePocWorker: PocWorker {
         }
         let key = "\(model)/\(blockHashHex.lowercased())"
         if let cached = current.withLock({ $0 }), cached.key == key { return cached.engine }
-        let engine = try PocEngine(blockHashHex: blockHashHex, config: config, threads: threads)
+        // Below the chain's and the API's threads: a sprint takes the CPU they leave.
+        let engine = try PocEngine(
+            blockHashHex: blockHashHex, config: config, threads: threads, niceness: ThreadPriority.batchCompute)
         current.withLock { $0 = (key, engine) }
         return engine
     }

@@ -69,8 +69,10 @@ public final class PocEngine: @unchecked Sendable {
     public var blockHashHex: String { weights.blockHashHex }
 
     /// The engine for the sprint of `blockHashHex` (64 hex digits) with model `config`.
-    public convenience init(blockHashHex: String, config: PocModelConfig, threads: Int) throws(PocError) {
-        let pool = ThreadPool(threads: threads)
+    public convenience init(
+        blockHashHex: String, config: PocModelConfig, threads: Int, niceness: Int32 = 0
+    ) throws(PocError) {
+        let pool = ThreadPool(threads: threads, niceness: niceness)
         let weights = try PocWeights(blockHashHex: blockHashHex, config: config, pool: pool)
         self.init(weights: weights, pool: pool)
     }
@@ -146,6 +148,8 @@ public final class PocEngine: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: PocBatch.self, bufferingPolicy: .unbounded)
         continuation.onTermination = { _ in control.stop.store(true, ordering: .relaxed) }
         let thread = Thread { [self] in
+            // The pool's helpers run at its nice value; the search thread is one of its workers.
+            ThreadPriority.lowerCurrentThread(to: pool.niceness)
             defer {
                 control.finish()
                 searches.withLock { list in list.removeAll { $0 === control } }

@@ -1,4 +1,4 @@
-import CHeapStats
+import CSystemShims
 import Foundation
 
 /// This process's memory as the kernel and the C allocator count it, so that a growing RSS can be

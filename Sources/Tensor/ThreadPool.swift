@@ -35,9 +35,13 @@ public final class ThreadPool: @unchecked Sendable {
     private var pieces = 0
     private var handles: [pthread_t] = []
 
-    /// A pool of `threads` workers (at least 1; the caller counts as one).
-    public init(threads: Int) {
+    /// The nice value of the helper threads (``ThreadPriority``; 0: the process's own).
+    public let niceness: Int32
+
+    /// A pool of `threads` workers (at least 1; the caller counts as one), its helpers at `niceness`.
+    public init(threads: Int, niceness: Int32 = 0) {
         self.threads = max(1, threads)
+        self.niceness = niceness
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -58,6 +62,7 @@ public final class ThreadPool: @unchecked Sendable {
                         guard let raw else { return nil }
                         let context = Unmanaged<WorkerContext>.fromOpaque(raw).takeRetainedValue()
                     #endif
+                    ThreadPriority.lowerCurrentThread(to: context.pool.niceness)
                     context.pool.workerLoop(index: context.index)
                     return nil
                 }, context)

@@ -1,7 +1,12 @@
-#include "CHeapStats.h"
+#define _GNU_SOURCE
+#include "CSystemShims.h"
 // <stdlib.h> first: it brings <features.h>, which defines __GLIBC__ (<stddef.h> is the compiler's
 // and does not).
 #include <stdlib.h>
+#if defined(__linux__)
+#include <unistd.h>
+#include <sys/syscall.h>
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -16,4 +21,12 @@ gonka_heap_stats gonka_heap_stats_read(void) {
     stats.available = 1;
 #endif
     return stats;
+}
+
+long gonka_thread_id(void) {
+#if defined(__linux__)
+    return (long)syscall(SYS_gettid);
+#else
+    return 0;
+#endif
 }

@@ -1,0 +1,26 @@
+// The few system calls Swift's Glibc module does not import (they need _GNU_SOURCE or <malloc.h>).
+#ifndef CSYSTEMSHIMS_H
+#define CSYSTEMSHIMS_H
+#include <stddef.h>
+
+typedef struct {
+    /// Bytes in allocated chunks of the arenas (uordblks).
+    size_t in_use;
+    /// Bytes of allocations mmapped on their own (hblkhd): large buffers, such as the KV caches,
+    /// whose pages count in RSS only once touched.
+    size_t mmapped;
+    /// Bytes in free chunks the arenas keep (fordblks).
+    size_t free;
+    /// 0 where the allocator gives no figures (not glibc).
+    int available;
+} gonka_heap_stats;
+
+/// The C allocator's own count of the heap (glibc's mallinfo2): what ProcessMemory exports so a
+/// growing RSS can be told apart into live objects and free chunks the allocator keeps (issue 23).
+gonka_heap_stats gonka_heap_stats_read(void);
+
+/// The calling thread's kernel id (Linux gettid; 0 elsewhere): setpriority takes it to give one
+/// thread its own nice value (ThreadPriority).
+long gonka_thread_id(void);
+
+#endif
