@@ -239,8 +239,9 @@ class SoakDevnetTest(unittest.TestCase):
         if cls.directory:
             if os.path.exists(os.path.join(cls.devnet, "devnet.json")):
                 subprocess.run([cls.binary, "devnet", "down", "--dir", cls.devnet], capture_output=True, timeout=90)
-            if os.environ.get("GONKA_SOAK_KEEP"):
-                print("soak: devnet kept in %s" % cls.directory)
+            if os.environ.get("GONKA_SOAK_KEEP") or not getattr(cls, "passed", True):
+                print("soak: devnet kept in %s (each node's log is devnet/nodeN/node.log; remove the directory "
+                      "when done)" % cls.directory)
             else:
                 shutil.rmtree(cls.directory, ignore_errors=True)
             cls.directory = None
@@ -501,6 +502,8 @@ class SoakDevnetTest(unittest.TestCase):
     # --- the test ---
 
     def test_soak(self):
+        # Until the last check passes: a failed run keeps its devnet (the nodes' logs) to look into.
+        type(self).passed = False
         rng = random.Random(self.seed)
         faults, length = schedule(rng, self.minutes)
         funding = [ngonka(self.query("balance/" + d)[0]["amount"]) for d in self.developers]
@@ -687,6 +690,7 @@ class SoakDevnetTest(unittest.TestCase):
         goal = 99.0 if self.minutes else 97.0
         self.assertGreaterEqual(share, goal, "%.2f%% of the requests answered, under the goal of %g%% (errors %s)" % (
             share, goal, errors))
+        type(self).passed = True
 
     def sample_inference_account(self, sampled):
         """§8.3's invariant at the current height: inference account = open escrow + unsettled cost."""
