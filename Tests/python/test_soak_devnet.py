@@ -643,8 +643,12 @@ class SoakDevnetTest(unittest.TestCase):
             len(hung), REQUEST_LIMIT, [(r["i"], r["stream"], now - r["start"]) for r in hung][:10]))
         self.check_no_fork()
         unknown = sorted(proxy_ids - set(records))
-        self.assertEqual(unknown, [], "ids the proxy returned that the chain never recorded (with the client's outcome): "
-                         "%s" % [(i, outcomes.get(i)) for i in unknown][:20])
+        # Each with the client's outcome and the ledger events node0's /events showed for it: events
+        # there mean the chain did record it and this test's reader lost the record (pruned before
+        # it was read); none mean the chain never saw it.
+        self.assertEqual(unknown, [], "ids the proxy returned that the chain never recorded (with the client's outcome "
+                         "and the ledger events seen): %s" % [
+                             (i, outcomes.get(i), [e.get("type") for e in events.get(i, [])]) for i in unknown][:20])
         missing = sorted(i for i in proxy_ids if i not in events)
         self.assertEqual(missing, [], "ids the proxy returned that node0's /events never showed")
         cost = {d: 0 for d in self.developers}
