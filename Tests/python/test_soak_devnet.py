@@ -629,6 +629,11 @@ class SoakDevnetTest(unittest.TestCase):
             percentile(latencies, 50), percentile(latencies, 99), max(latencies) if latencies else 0))
         print("  inferences on chain %d %s (%d of them pruned by the end, read during the run); ids from the proxy %d"
               % (len(records), statuses, len(pruned), len(proxy_ids)))
+        # An EXPIRED record either had its Start (the Finish never came in time: a miss for the
+        # executor) or only its Finish (the Start never came: nobody was charged, the host unpaid).
+        expired = [r for r in records.values() if r["status"] == "EXPIRED"]
+        print("  EXPIRED after their Start (no Finish in time) %d, with a Finish and no Start %d" % (
+            sum(1 for r in expired if r.get("transfer_agent")), sum(1 for r in expired if not r.get("transfer_agent"))))
         print("  executor misses recorded (reported, expired): %s" % misses)
         print("  faults applied: %d, during the generation stage of sprints %s" % (
             len(fault_log), sorted(set(sprints_crossed))))
