@@ -304,8 +304,8 @@ public enum SoakProbe {
         var sample = SoakReport.NodeSample()
         if let pid = node.pid {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            sample.rssBytes = UInt64(ProcessMemory.kibibytes(status, "VmRSS:")) * 1024
-            sample.threads = ProcessMemory.kibibytes(status, "Threads:")
+            sample.rssBytes = UInt64(ProcessMemory.statusNumber(status, "VmRSS:")) * 1024
+            sample.threads = ProcessMemory.statusNumber(status, "Threads:")
             let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
             sample.fds = fds.count
             sample.sockets = fds.filter {

@@ -22,8 +22,8 @@ public struct ProcessMemory: Sendable, Equatable {
     public static func current() -> ProcessMemory {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         var memory = ProcessMemory(
-            residentAnonBytes: kibibytes(status, "RssAnon:") * 1024,
-            residentFileBytes: kibibytes(status, "RssFile:") * 1024, heapInUseBytes: 0, heapMmappedBytes: 0,
+            residentAnonBytes: statusNumber(status, "RssAnon:") * 1024,
+            residentFileBytes: statusNumber(status, "RssFile:") * 1024, heapInUseBytes: 0, heapMmappedBytes: 0,
             heapFreeBytes: 0)
         let heap = gonka_heap_stats_read()
         memory.heapInUseBytes = Int(clamping: heap.in_use)
@@ -33,8 +33,9 @@ public struct ProcessMemory: Sendable, Equatable {
         return memory
     }
 
-    /// The number after `name` on its line of a `/proc/PID/status` text ("RssAnon:\t  1234 kB").
-    public static func kibibytes(_ status: String, _ name: String) -> Int {
+    /// The number after `name` on its line of a `/proc/PID/status` text: kB for memory lines
+    /// ("RssAnon:\t  1234 kB"), a count for others ("Threads:\t8").
+    public static func statusNumber(_ status: String, _ name: String) -> Int {
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
         return Int(line.dropFirst(name.count).split(whereSeparator: \.isWhitespace).first ?? "") ?? 0
     }
