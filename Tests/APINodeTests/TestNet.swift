@@ -181,15 +181,23 @@ final class TestNet: Sendable {
             // Alone it starts in ~2 s; a full run starts every suite at once on 2 cores.
             let deadline = ContinuousClock.now + .seconds(180)
             while ContinuousClock.now < deadline {
-                let ready = apiNodes.allSatisfy { !$0.registry.models.isEmpty }
+                // Each TA checks a request's timestamp against the last block it saw (§6.1):
+                // until it has seen a block of now (block 1 carries the genesis time, months
+                // back), a request stamped now is refused 401 as ahead of it.
+                let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+                let ready = apiNodes.allSatisfy {
+                    !$0.registry.models.isEmpty && ($0.chain.tip.map { nowMs - $0.timeMs < 10_000 } ?? false)
+                }
                 if ready, chainNodes.allSatisfy({ $0.status.snapshot.height >= 2 }) { return net }
                 try await Task.sleep(for: .milliseconds(100))
             }
             let heights = chainNodes.map { "\($0.status.snapshot.height)" }.joined(separator: ", ")
             let models = apiNodes.map { "\($0.registry.models.count)" }.joined(separator: ", ")
+            let tips = apiNodes.map { "\($0.chain.tip.map { "\($0.height)@\($0.timeMs)" } ?? "none")" }
+                .joined(separator: ", ")
             let failures = startFailures.all.joined(separator: "; ")
             throw TestNetError(
-                "the network did not start within 180 s (heights \(heights); models per API node \(models)\(failures.isEmpty ? "" : "; " + failures))"
+                "the network did not start within 180 s (heights \(heights); models per API node \(models); API nodes' last blocks \(tips)\(failures.isEmpty ? "" : "; " + failures))"
             )
         } catch {
             await net.stop()
