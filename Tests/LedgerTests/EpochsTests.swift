@@ -171,6 +171,49 @@ import Testing
         #expect(try f.chain.ledger.epoch(1)?.epochSeed == Data(PocFixture.blockHash(49).bytes))
     }
 
+    /// §5.5: the votes a participant needs are a majority of everyone else's weight. Four equal
+    /// validators; participant 3 casts no vote (down through the validation stage) and 1 does not
+    /// vote on 2. Each of 0 and 1 has two of the three others' 30 (20 > 15): accepted, where a
+    /// majority of all 40 (20 is not > 20) rejected them; 2 has one (10): rejected.
+    @Test func oneValidatorDownDoesNotRejectTheOthers() throws {
+        let f = try PocFixture()
+        try f.advance(toNext: PocFixture.p)
+        #expect(try f.block((0..<4).map { try f.tx(f.seed($0), from: $0) }).txResults.allSatisfy(\.isSuccess))
+        _ = try f.block()
+        let batches = try f.block((0..<4).map { try f.tx(f.batch($0, nonces: (0..<(10 + 5 * UInt64($0))).map { $0 }), from: $0) })
+        #expect(batches.txResults.allSatisfy { $0.isSuccess }, "\(batches.txResults.compactMap { $0.error })")
+        try f.advance(toNext: PocFixture.p + f.epochs.validationStart)
+        var validations: [[UInt8]] = []
+        for v in 0..<3 {
+            for x in 0..<4 where x != v && !(v == 1 && x == 2) {
+                validations.append(try f.tx(f.validation(v, of: x, far: 0), from: v))
+            }
+        }
+        let validated = try f.block(validations)
+        #expect(validated.txResults.allSatisfy { $0.isSuccess }, "\(validated.txResults.compactMap { $0.error })")
+        try f.advance(toNext: PocFixture.p + f.epochs.weightsOffset)
+        _ = try f.block()
+        let record = try #require(try f.chain.ledger.epoch(1))
+        let status = record.participants.map { "\($0.address):\($0.status)" }
+        #expect(
+            Set(status) == [
+                "\(f.address(0)):accepted", "\(f.address(1)):accepted", "\(f.address(2)):rejected",
+                "\(f.address(3)):accepted",
+            ])
+    }
+
+    @Test func acceptanceNeedsAMajorityOfTheOthersWeight() {
+        // Four validators of 10: the others hold 30, a majority is above 15.
+        #expect(Epochs.isAccepted(yes: 20, total: 40, own: 10))
+        #expect(!Epochs.isAccepted(yes: 15, total: 40, own: 10))
+        // A newcomer without current weight needs a majority of all of it.
+        #expect(Epochs.isAccepted(yes: 21, total: 40, own: 0))
+        #expect(!Epochs.isAccepted(yes: 20, total: 40, own: 0))
+        // The sole validator has nobody to check it; weight the set does not hold is clamped.
+        #expect(!Epochs.isAccepted(yes: 0, total: 10, own: 10))
+        #expect(!Epochs.isAccepted(yes: 0, total: 10, own: 11))
+    }
+
     /// Nobody mines: the epoch keeps the current validators, so the chain never runs out of them.
     @Test func emptySprintKeepsTheValidators() throws {
         let f = try PocFixture()

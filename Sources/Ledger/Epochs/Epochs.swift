@@ -251,10 +251,19 @@ enum Epochs {
         return Set(infos.filter { $0.jailed || $0.tombstoned }.map(\.address))
     }
 
-    /// §5.5–5.7 for the sprint of `record`: acceptance by > 50% of the current weight (voters with
-    /// `fraud = false`; non-voters count against), raw weight = the accepted nonces + the weight
-    /// the serving nodes carry (``carriedWeight(_:nodeCount:record:params:in:)``; the batches'
-    /// `node_count` is the participant's ML node count), then the collateral term
+    /// §5.5 acceptance: the `fraud = false` votes (`yes`, current weight) hold more than half of
+    /// the current weight `total` less the participant's `own` (it cannot vote on itself);
+    /// non-voters count against. Counting its own weight against it, as a plain > 50% of `total`
+    /// did, rejected every other participant of four equal ones whenever one was down through the
+    /// validation stage (the soak saw three of four hosts lose an epoch's weight that way).
+    static func isAccepted(yes: UInt128, total: UInt128, own: UInt128) -> Bool {
+        yes * 2 > total - min(own, total)
+    }
+
+    /// §5.5–5.7 for the sprint of `record`: acceptance (``isAccepted(yes:total:own:)``), raw
+    /// weight = the accepted nonces + the weight the serving nodes carry
+    /// (``carriedWeight(_:nodeCount:record:params:in:)``; the batches' `node_count` is the
+    /// participant's ML node count), then the collateral term
     /// (`CollateralParams.weight(raw:collateral:)` over the deposit, for epochs after
     /// `collateral_grace_epochs`), then the power cap.
     static func computeWeights(
@@ -280,7 +289,7 @@ enum Epochs {
                 for validation in try PoC.validations(p, address, in: state) where !validation.fraud {
                     yes += UInt128(currentWeight[validation.validator] ?? 0)
                 }
-                if yes * 2 > total {
+                if isAccepted(yes: yes, total: total, own: UInt128(currentWeight[participant.address] ?? 0)) {
                     member.status = acceptedStatus
                     let carried = try carriedWeight(
                         participant.address, nodeCount: UInt64(sprint.nodeCount), record: record, params: params,
