@@ -20,6 +20,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case bodyTooLarge = "body_too_large"
         case overloaded = "overloaded"
         case noExecutor = "no_executor"
+        case notParticipant = "not_participant"
         case upstream = "upstream_failed"
         case upstreamTimeout = "upstream_timeout"
         case chainUnavailable = "chain_unavailable"
@@ -72,6 +73,16 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(.noMLNode, "No ML node of this executor serves '\(model)' now.")
     }
     public static func noExecutor(_ message: String) -> Self { Self(.noExecutor, message) }
+    /// This node is not an active participant of the current epoch (its PoC was not accepted, or
+    /// it was jailed or found INVALID): the chain refuses a Start it sends (§6.2, §6.4), so it
+    /// refuses the request before anything is started, and the client can send it elsewhere.
+    public static func notParticipant(_ address: Address, epoch: UInt64?) -> Self {
+        Self(
+            .notParticipant,
+            "This node (\(address)) is not an active participant\(epoch.map { " of epoch \($0)" } ?? "") and cannot "
+                + "act as Transfer Agent until it is again; nothing was started or charged. Send the request to "
+                + "another API node.")
+    }
     public static func upstream(_ message: String) -> Self { Self(.upstream, message) }
     public static func upstreamTimeout(_ message: String) -> Self { Self(.upstreamTimeout, message) }
     public static func chainUnavailable(_ message: String) -> Self { Self(.chainUnavailable, message) }
@@ -100,7 +111,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case .bodyTooLarge: 413
         case .overloaded: 429
         case .upstream, .noExecutor: 502
-        case .chainUnavailable, .noTokenizer, .noMLNode: 503
+        case .chainUnavailable, .noTokenizer, .noMLNode, .notParticipant: 503
         case .upstreamTimeout: 504
         case .internalError: 500
         }

@@ -67,6 +67,11 @@ extension APINode {
         trace.mark(.taVerified)
         let summary = try RequestSummary(body: body, kind: kind)
         let price = try await price(of: summary.model)
+        // Out of the pool (PoC not accepted, jailed, INVALID), this node's Start would be refused:
+        // an answer relayed anyway would be served unrecorded, never charged, its executor unpaid
+        // (the soak saw 180 such answers). Refused before anything is reserved or started.
+        let pool = try await chain.executors(model: summary.model)
+        guard pool.admitsTransferAgent(address) else { throw .notParticipant(address, epoch: pool.epoch) }
         let promptTokens = try await countPromptTokens(summary)
         trace.mark(.taCounted)
         // `n` choices may each use max_tokens: the Start's budget (and the escrow) is their sum,

@@ -69,6 +69,14 @@ public final class ChainView: Sendable {
         public var candidates: [ExecutorDraw.Candidate]
         /// True when the chain has no `/query/executors` and the set was built from the participants.
         public var fromParticipants: Bool
+        /// The epoch whose pool this is (nil when built from the participants).
+        public var epoch: UInt64? = nil
+
+        /// Whether `address` may act as Transfer Agent: the ledger accepts a `MsgStartInference`
+        /// only from a member of the pool with weight (an active participant, §6.2, §6.4).
+        public func admitsTransferAgent(_ address: Address) -> Bool {
+            fromParticipants || candidates.contains { $0.address == address && $0.weight > 0 }
+        }
     }
 
     public init(client: ChainClient, chainID: String, fallbackPrice: UInt64 = 1, ttl: Duration = .seconds(2)) {
@@ -209,7 +217,9 @@ public final class ChainView: Sendable {
         }
         if let served {
             let candidates = served.candidates.map { ExecutorDraw.Candidate(address: $0.address, weight: $0.weight) }
-            set = ExecutorSet(epochSeed: served.epochSeedHash ?? .zero, candidates: candidates, fromParticipants: false)
+            set = ExecutorSet(
+                epochSeed: served.epochSeedHash ?? .zero, candidates: candidates, fromParticipants: false,
+                epoch: served.epoch)
         } else if try await models() != nil {
             // The chain has the inference module, and no executor set for this model.
             throw .modelNotFound(model)

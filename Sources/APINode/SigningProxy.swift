@@ -30,7 +30,8 @@ public final class SigningProxy: Sendable {
     private let downUntil = Mutex<[String: ContinuousClock.Instant]>([:])
     let maxBodyBytes: Int
     /// `GET /metrics`: `gonka_proxy_requests_total{route,status}`, `gonka_proxy_upstream_failures_total`
-    /// (an API node that did not answer, skipped) and `gonka_proxy_upstream_latency_seconds` (request
+    /// (an API node that did not answer, skipped), `gonka_proxy_refusals_total{code}` (an API node
+    /// that refused before starting anything, skipped: ``refusedBeforeStart(_:)``) and `gonka_proxy_upstream_latency_seconds` (request
     /// sent to the API node's response head).
     public let metrics = MetricsRegistry()
 
@@ -208,18 +209,19 @@ public final class SigningProxy: Sendable {
                 return failed
             }
             metrics.observe("gonka_proxy_upstream_latency_seconds", [], .now - sent)
-            if response.status == .unauthorized {
-                // A Transfer Agent whose chain is behind (just restarted, catching up) refuses a
-                // fresh request as stale before starting anything: no inference exists, so
-                // another node may take it (found by the soak, docs/SOAK.md).
+            if response.status == .unauthorized || response.status == .serviceUnavailable {
+                // A Transfer Agent that cannot take the request refuses it before starting
+                // anything (``refusedBeforeStart(_:)``): no inference exists, so another node may
+                // take it (found by the soak, docs/SOAK.md).
                 let body = (try? await response.body.collect(upTo: 1 << 16)) ?? ByteBuffer()
-                if Self.isStaleRefusal(body) {
+                if let reason = Self.refusedBeforeStart(body) {
                     markDown(node)
-                    lastError = .upstream("\(node) refused the request as stale (its chain is behind)")
+                    metrics.increment("gonka_proxy_refusals_total", [("code", reason)])
+                    lastError = .upstream("\(node) refused the request before starting it (\(reason))")
                     continue
                 }
                 return Response(
-                    status: .unauthorized,
+                    status: .init(code: Int(response.status.code)),
                     headers: [.contentType: response.headers.first(name: "Content-Type") ?? "application/json"],
                     body: .init(byteBuffer: body))
             }
@@ -248,11 +250,15 @@ public final class SigningProxy: Sendable {
         return APINode.error(lastError)
     }
 
-    /// Whether a 401 body is the API node's `stale_request` (the request's timestamp is outside
-    /// the window around the node's last block time).
-    static func isStaleRefusal(_ body: ByteBuffer) -> Bool {
-        guard let object = try? JSONValue(parsing: body.readableBytesView) else { return false }
-        return object["error"]?["code"]?.stringValue == "stale_request"
+    /// The error code of a refusal an API node makes before it starts anything, so that the same
+    /// request signed for another node cannot become a second inference: `stale_request` (its
+    /// chain is behind, e.g. just restarted), `not_participant` (out of the epoch's pool) and
+    /// `no_tokenizer` (it cannot count the prompt). Nil for any other answer.
+    static func refusedBeforeStart(_ body: ByteBuffer) -> String? {
+        guard let object = try? JSONValue(parsing: body.readableBytesView),
+            let code = object["error"]?["code"]?.stringValue
+        else { return nil }
+        return ["stale_request", "not_participant", "no_tokenizer"].contains(code) ? code : nil
     }
 
     /// Whether a failed forward provably never reached the node (no connection was made), so

@@ -8,6 +8,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
+import Telemetry
 import Testing
 
 @testable import APINode
@@ -84,11 +85,18 @@ import Testing
         }
     }
 
-    /// A TA whose chain is behind (restarted, catching up) refuses a fresh request as stale before
-    /// it starts anything: the proxy signs it for another node (the soak's 401s, docs/SOAK.md).
-    @Test(.timeLimit(.minutes(2))) func aTransferAgentThatFindsTheRequestStaleIsSkipped() async throws {
+    /// A TA that refuses before it starts anything (its chain is behind, so the request looks
+    /// stale; it is out of the epoch's pool; it cannot count the prompt): the proxy signs the
+    /// request for another node (the soak's 401s and unrecorded answers, docs/SOAK.md).
+    @Test(
+        .timeLimit(.minutes(2)),
+        arguments: [
+            APIError.stale("behind"), .notParticipant(SigningKey().publicKey.address, epoch: 3),
+            .noTokenizer("m", reason: "no ML node"),
+        ])
+    func aTransferAgentThatRefusesBeforeStartingIsSkipped(refusal: APIError) async throws {
         for _ in 0..<40 {
-            let behind = try FakeAPINode(onPost: .stale)
+            let behind = try FakeAPINode(onPost: .refuse(refusal))
             let healthy = try FakeAPINode(onPost: .answer)
             defer {
                 behind.stop()
@@ -99,16 +107,35 @@ import Testing
             let response = await proxy.forward(body: chatBody("hi"), path: "/v1/chat/completions")
             #expect(response.status.code == 200)
             #expect(healthy.posts.count == 1)
-            if behind.posts.count == 1 { return }
+            if behind.posts.count == 1 {
+                let sample = "gonka_proxy_refusals_total{code=\"\(refusal.shortDescription)\"}"
+                #expect(proxy.metrics.value(sample) == 1)
+                return
+            }
         }
-        Issue.record("the stale-refusing node was never tried first in 40 draws")
+        Issue.record("the refusing node was never tried first in 40 draws")
     }
 
     @Test func otherRefusalsReachTheClient() {
-        let stale = ByteBuffer(bytes: APIError.stale("old").body)
-        #expect(SigningProxy.isStaleRefusal(stale))
-        #expect(!SigningProxy.isStaleRefusal(ByteBuffer(bytes: APIError.unauthorized("bad").body)))
-        #expect(!SigningProxy.isStaleRefusal(ByteBuffer(string: "not json")))
+        #expect(SigningProxy.refusedBeforeStart(ByteBuffer(bytes: APIError.stale("old").body)) == "stale_request")
+        // Refusals the client must see (or that may come after an executor had the request).
+        for other in [
+            APIError.unauthorized("bad"), .insufficientBalance(need: 2, have: 1), .chainUnavailable("down"),
+            .upstream("gone"), .noMLNode("m"),
+        ] {
+            #expect(SigningProxy.refusedBeforeStart(ByteBuffer(bytes: other.body)) == nil, "\(other)")
+        }
+        #expect(SigningProxy.refusedBeforeStart(ByteBuffer(string: "not json")) == nil)
+    }
+
+    /// A 401 or 503 the proxy does not retry reaches the client as it was.
+    @Test(.timeLimit(.minutes(2))) func aRefusalThatIsNotRetriedReachesTheClient() async throws {
+        let node = try FakeAPINode(onPost: .refuse(.chainUnavailable("down")))
+        defer { node.stop() }
+        let proxy = SigningProxy(key: SigningKey(), nodes: [node.url], logger: TestNet.logger("proxy"))
+        let response = await proxy.forward(body: chatBody("hi"), path: "/v1/chat/completions")
+        #expect(response.status.code == 503)
+        #expect(node.posts.count == 1)
     }
 
     @Test func onlyConnectionFailuresCountAsNeverReached() {
@@ -123,11 +150,11 @@ import Testing
 
 /// A fake API node on a raw loopback socket: `GET /v1/node` answers an address and chain id;
 /// a POST is answered with a chat completion (`.answer`) or read whole and the connection closed
-/// without a word (`.drop`: a node that died after receiving it), or refused as stale (`.stale`: a
-/// TA whose chain is behind). `connections`: it closes its
+/// without a word (`.drop`: a node that died after receiving it), or refused with an API error
+/// (`.refuse`: e.g. a TA whose chain is behind). `connections`: it closes its
 /// port after that many, so later connections are refused.
 final class FakeAPINode: Sendable {
-    enum OnPost: Sendable { case answer, drop, stall, stale }
+    enum OnPost: Sendable { case answer, drop, stall, refuse(APIError) }
 
     /// How long a `.stall` node keeps its connection open without a word.
     static let stallFor = Duration.seconds(20)
@@ -175,10 +202,9 @@ final class FakeAPINode: Sendable {
                             send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
                         }
                         usleep(UInt32(Self.stallFor.components.seconds * 1_000_000))
-                    case .stale:
+                    case .refuse(let error):
                         Self.write(
-                            client, status: "401 Unauthorized",
-                            body: String(decoding: APIError.stale("behind").body, as: UTF8.self))
+                            client, status: "\(error.status) Refused", body: String(decoding: error.body, as: UTF8.self))
                     }
                 } else {
                     Self.write(client, status: "404 Not Found", body: "{}")
