@@ -493,6 +493,11 @@ public final class APINodeServices: Sendable {
                     client: node.chain.client, txs: node.txs, seeds: ValidationSeeds(directory: seeds),
                     logger: claimLogger))
         }
+        if configuration.autoUnjail {
+            var jailLogger = logger
+            jailLogger[metadataKey: "component"] = "slashing"
+            out.append(Unjailer(client: node.chain.client, txs: node.txs, logger: jailLogger))
+        }
         return out
     }
 }

@@ -47,6 +47,9 @@ public struct APINodeConfiguration: Sendable {
     /// The same seeds, read to claim each settled epoch (PROTOCOL §8.4, ``RewardClaimer``); nil:
     /// this API node sends no claims.
     public var claimSeedsDirectory: URL?
+    /// `[api] auto_unjail`: send `MsgUnjail` once this participant's jail is over and its chain
+    /// node is caught up (``Unjailer``).
+    public var autoUnjail: Bool = true
     /// How long the listeners keep serving answers already under way once told to stop (shutdown
     /// or cancellation); past it they are cut (`GracefulService`).
     public var shutdownGracePeriod: Duration = .seconds(10)

@@ -35,6 +35,18 @@ public actor TxSender {
 
     /// Transactions per `POST /txs`.
     public static let batchLimit = 200
+    /// How long txs the node could not take (unreachable, busy past the client's timeout, or
+    /// `mempool_full`) are retried, with ``backoff(strike:)`` between tries, before they are
+    /// dropped. A Start is useless once its request leaves the 60 s window (§6.1) and a Finish
+    /// once its inference expires; the soak lost answered inferences' Starts and Finishes when one
+    /// retry after 200 ms met a node busy with a block of 1,500 PoC txs for 9 s.
+    public nonisolated let retryHorizon: Duration
+
+    /// The wait before try `strike` + 1 after `strike` transient failures in a row: 200 ms,
+    /// doubling, at most 3.2 s.
+    static func backoff(strike: Int) -> Duration {
+        .milliseconds(200 << min(max(strike - 1, 0), 4))
+    }
     /// Bytes of queued transactions at most (``Job/cost``, `[memory] tx_queue_mb`); past it the
     /// oldest are dropped (logged).
     public nonisolated let queueLimitBytes: Int
@@ -51,9 +63,10 @@ public actor TxSender {
         /// (its description, the job's fields).
         var cost: Int
 
-        init(message: Wire.Msg, what: String) {
+        init(message: Wire.Msg, what: String, paid: Bool = false) {
             self.message = message
             self.what = what
+            self.paid = paid
             cost = 160 + what.utf8.count + ((try? message.serializedBytes() as [UInt8])?.count ?? 0)
         }
     }
@@ -70,9 +83,11 @@ public actor TxSender {
     private nonisolated let wake: AsyncStream<Void>.Continuation
 
     public init(
-        client: ChainClient, key: SigningKey, chainID: String, logger: Logger, queueLimitBytes: Int = 32 << 20
+        client: ChainClient, key: SigningKey, chainID: String, logger: Logger, queueLimitBytes: Int = 32 << 20,
+        retryHorizon: Duration = .seconds(30)
     ) {
         self.queueLimitBytes = queueLimitBytes
+        self.retryHorizon = retryHorizon
         self.client = client
         self.key = key
         self.chainID = chainID
@@ -81,9 +96,10 @@ public actor TxSender {
     }
 
     /// Queues `message` for ``drain()`` (run by ``TxQueueService``) and returns at once: the
-    /// request path never waits for the chain node.
-    public nonisolated func enqueue(_ message: Wire.Msg, what: String) {
-        let job = Job(message: message, what: what)
+    /// request path never waits for the chain node. `paid`: it pays the minimum fee from the start
+    /// (a message that is not a fee-free duty tx of PROTOCOL §3.4, such as `MsgUnjail`).
+    public nonisolated func enqueue(_ message: Wire.Msg, what: String, paid: Bool = false) {
+        let job = Job(message: message, what: what, paid: paid)
         let dropped = queue.withLock { q -> Int in
             q.jobs.append(job)
             q.bytes += job.cost
@@ -109,7 +125,8 @@ public actor TxSender {
         wake.yield()
     }
 
-    /// Sends the queued txs in order, in batches; a refused one is retried once (after 200 ms).
+    /// Sends the queued txs in order, in batches; one the node could not take is retried for
+    /// ``retryHorizon``.
     /// Returns when the queue is closed (``closeQueue()``) and empty, or the task is cancelled.
     public func drain() async {
         for await _ in wakeUps {
@@ -127,8 +144,12 @@ public actor TxSender {
         }
     }
 
-    /// No more jobs: ``drain()`` sends what is queued and returns.
-    public nonisolated func closeQueue() { wake.finish() }
+    /// No more jobs: ``drain()`` sends what is queued and returns (a transient failure is then
+    /// retried once, not for ``retryHorizon``: shutdown does not wait for a chain that is gone).
+    public nonisolated func closeQueue() {
+        queue.withLock { $0.closed = true }
+        wake.finish()
+    }
 
     public nonisolated var address: Address { key.publicKey.address }
 
@@ -161,14 +182,16 @@ public actor TxSender {
     /// of each (nil: given up). The node checks them in order and answers each: accepted ones are
     /// done; the others are re-signed after a resynchronised sequence (refused for their
     /// sequence, e.g. behind a refused one), switched to the fee (past the free per-block bound),
-    /// retried once (node unreachable or mempool full), or dropped (refused for themselves).
+    /// retried with backoff for ``retryHorizon`` (node unreachable or mempool full; once when the
+    /// queue is closed), or dropped (refused for themselves).
     @discardableResult
     private func send(_ jobs: [Job]) async -> [String?] {
         var hashes = [String?](repeating: nil, count: jobs.count)
         var remaining = Array(jobs.enumerated())
         var strikes = 0
-        // Resynchronising and switching to the fee are not failures, but bounded all the same.
-        for _ in 0..<6 where !remaining.isEmpty {
+        var rounds = 0
+        let started = ContinuousClock.now
+        while !remaining.isEmpty {
             var refused: [(index: Int, job: Job, error: String, log: String)] = []
             do {
                 let (sequence, lost) = try await syncedSequence()
@@ -220,19 +243,32 @@ public actor TxSender {
                 }
                 remaining.append((item.index, item.job))
             }
-            guard retryLater else { continue }
+            guard retryLater else {
+                // Resynchronising and switching to the fee are not failures, but bounded all the same.
+                rounds += 1
+                if rounds >= 6 { break }
+                continue
+            }
             strikes += 1
-            if strikes >= 2 { return giveUp(remaining.map(\.element), hashes) }
-            try? await Task.sleep(for: .milliseconds(200))
+            let delay = Self.backoff(strike: strikes)
+            let closing = queue.withLock { $0.closed }
+            if closing ? strikes >= 2 : ContinuousClock.now - started + delay > retryHorizon {
+                return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started)
+            }
+            try? await Task.sleep(for: delay)
+            if Task.isCancelled { return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started) }
         }
-        return remaining.isEmpty ? hashes : giveUp(remaining.map(\.element), hashes)
+        return remaining.isEmpty ? hashes : giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started)
     }
 
-    private func giveUp(_ jobs: [Job], _ hashes: [String?]) -> [String?] {
+    private func giveUp(_ jobs: [Job], _ hashes: [String?], after elapsed: Duration) -> [String?] {
         dropped += jobs.count
         logger.warning(
-            "duty txs dropped after a retry",
-            metadata: ["tx.kind": "\(jobs.first?.what ?? "")", "count": "\(jobs.count)"])
+            "duty txs dropped: the chain node did not take them",
+            metadata: [
+                "tx.kind": "\(jobs.first?.what ?? "")", "count": "\(jobs.count)",
+                "retried_for_s": "\(elapsed.components.seconds)",
+            ])
         return hashes
     }
 

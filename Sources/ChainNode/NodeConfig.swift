@@ -47,6 +47,9 @@ public struct NodeConfig: Sendable, Hashable {
     /// participant that does not validate forfeits its settlement at the claim (§8.4); `false` is
     /// for measuring validation's cost, never for a real host.
     public var apiValidate: Bool = true
+    /// `[api] auto_unjail`: the API node sends `MsgUnjail` itself once a liveness jail is over and
+    /// the node is caught up (PROTOCOL §9); `false` leaves it to the operator (`gonka tx unjail`).
+    public var apiAutoUnjail: Bool = true
     /// State versions kept for queries and proofs.
     public var keepRecent: UInt64
     /// `[storage] keep_blocks`: blocks kept in the block store, the latest ones; 0 keeps all (an
@@ -182,6 +185,7 @@ public struct NodeConfig: Sendable, Hashable {
                     try value.integer(key, min: Int64(Self.minimumExecutorIdleTimeoutMs)))
             case "api.payload_retention_s": config.apiPayloadRetentionSeconds = Int(try value.integer(key, min: 1))
             case "api.validate": config.apiValidate = try value.bool(key)
+            case "api.auto_unjail": config.apiAutoUnjail = try value.bool(key)
             case "state.keep_recent": config.keepRecent = UInt64(try value.integer(key, min: 0))
             case "storage.keep_blocks":
                 let keep = UInt64(try value.integer(key, min: 0))
@@ -316,6 +320,9 @@ public struct NodeConfig: Sendable, Hashable {
             # Check other participants' inferences as the epoch seed obliges (PROTOCOL §7); false only to
             # measure what validation costs (a host that does not validate forfeits its settlement).
             validate = \(apiValidate)
+            # Send MsgUnjail once a liveness jail is over and the node is caught up (PROTOCOL §9);
+            # false: unjail by hand with `gonka tx unjail`.
+            auto_unjail = \(apiAutoUnjail)
 
             [state]
             # Old state versions kept for queries and proofs (state_keep_recent, PROTOCOL §3.3).

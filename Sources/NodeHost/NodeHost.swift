@@ -36,6 +36,7 @@ public enum NodeHost {
         api.keyLoader = { name in try KeyStore(home: node.paths.home).load(name) }
         if config.apiValidate { api.validationSeedsDirectory = node.paths.seeds }
         api.claimSeedsDirectory = node.paths.seeds
+        api.autoUnjail = config.apiAutoUnjail
         if !config.apiAdminListen.isEmpty {
             let admin = try HostPort(parsing: config.apiAdminListen)
             api.adminHost = admin.host

@@ -63,6 +63,8 @@ final class TestNet: Sendable {
     static func start(
         participants count: Int = 3, firstByteTimeout: Duration = .seconds(20), seed: UInt8 = 11,
         validate: Bool = false, remoteML: Bool = false, otlpEndpoint: String? = nil,
+        params adjust: @Sendable (inout ChainParams) -> Void = { _ in },
+        node adjustNode: @Sendable (inout NodeConfig) -> Void = { _ in },
         configure: @Sendable (Int, inout APINodeConfiguration) -> Void = { _, _ in }
     ) async throws -> TestNet {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("apinode-\(UUID().uuidString)")
@@ -80,8 +82,10 @@ final class TestNet: Sendable {
         }
         var accounts = chain.genesis.accounts
         for key in accountKeys { accounts.append(.init(address: key.publicKey.address, balance: Amount(gnk: 1000)!)) }
+        var params = chain.genesis.params
+        adjust(&params)
         let genesis = Genesis(
-            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: chain.genesis.params,
+            chainID: TestChain.chainID, genesisTime: "2026-01-01T00:00:00Z", params: params,
             accounts: accounts, validators: validators, models: [.devnetDefault])
         var homes: [URL] = []
         for i in 0..<count {
@@ -101,6 +105,8 @@ final class TestNet: Sendable {
             config.p2pListen = "127.0.0.1:\(p2pPorts[i])"
             config.rpcListen = "127.0.0.1:0"
             config.timeouts = "fast"
+            config.testHooks = true  // POST /debug/isolate: a partition of one node
+            adjustNode(&config)
             config.persistentPeers = (0..<count).filter { $0 != i }.map {
                 "\(p2pKeys[$0].publicKey.hex)@127.0.0.1:\(p2pPorts[$0])"
             }
@@ -236,6 +242,8 @@ final class TestNet: Sendable {
     static func with<T: Sendable>(
         participants: Int = 3, firstByteTimeout: Duration = .seconds(20), validate: Bool = false,
         remoteML: Bool = false, otlpEndpoint: String? = nil,
+        params: @Sendable (inout ChainParams) -> Void = { _ in },
+        node: @Sendable (inout NodeConfig) -> Void = { _ in },
         configure: @Sendable (Int, inout APINodeConfiguration) -> Void = { _, _ in },
         _ body: @Sendable (TestNet) async throws -> T
     ) async throws -> T {
@@ -243,7 +251,7 @@ final class TestNet: Sendable {
         defer { turn.signal() }
         let net = try await start(
             participants: participants, firstByteTimeout: firstByteTimeout, validate: validate, remoteML: remoteML,
-            otlpEndpoint: otlpEndpoint, configure: configure)
+            otlpEndpoint: otlpEndpoint, params: params, node: node, configure: configure)
         do {
             let value = try await body(net)
             await net.stop()

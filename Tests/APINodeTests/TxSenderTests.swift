@@ -1,3 +1,4 @@
+import ChainNode
 import Foundation
 import GonkaClient
 import GonkaCore
@@ -89,6 +90,38 @@ struct TxSenderTests {
             let last = try await client.inference(Hash.sha256("tx sender test 451").hex)
             #expect(last?.status == "AWAITING_START")
         }
+    }
+
+    /// A node whose mempool is full (a sprint's PoC batches filled it in the soak) takes a few
+    /// txs per block: the rest are retried with backoff until it has room, none dropped (one
+    /// retry after 200 ms dropped them, and their inferences went unrecorded).
+    @Test func txsAMempoolHasNoRoomForAreRetriedUntilItHas() async throws {
+        try await TestNet.with(participants: 2, node: { $0.mempoolMaxTxs = 4 }) { net in
+            let (key, client, requester, sender) = try Self.sender(in: net)
+            let drained = Task { await sender.drain() }
+            for i in 0..<40 {
+                sender.enqueue(Self.finish(i, executor: key.publicKey.address, requester: requester), what: "finish")
+            }
+            let deadline = ContinuousClock.now + .seconds(120)
+            while await sender.sent < 40, await sender.dropped == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            sender.closeQueue()
+            await drained.value
+            #expect(await sender.dropped == 0)
+            #expect(await sender.sent == 40)
+            #expect(await sender.failed > 0, "the mempool never refused: the test did not fill it")
+            var last = try await client.inference(Hash.sha256("tx sender test 39").hex)
+            while last == nil, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                last = try await client.inference(Hash.sha256("tx sender test 39").hex)
+            }
+            #expect(last?.status == "AWAITING_START")
+        }
+    }
+
+    @Test func theBackoffDoublesFrom200MillisecondsTo3Point2Seconds() {
+        #expect((1...7).map { TxSender.backoff(strike: $0) } == [0.2, 0.4, 0.8, 1.6, 3.2, 3.2, 3.2].map { .seconds($0) })
     }
 
     @Test func aTxTheNodeRefusesIsDroppedAndTheRestStillGoOut() async throws {

@@ -14,6 +14,7 @@ import Testing
         config.apiModel = "/models/q3.gguf"
         config.apiModelID = "SmolLM2-135M-Instruct.Q4_1"
         config.apiValidate = false
+        config.apiAutoUnjail = false
         config.ml.threads = 3
         config.ml.parallel = 8
         config.ml.queue = 0
@@ -142,6 +143,7 @@ import Testing
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = \"two words\"", "api.model_id must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nmodel_id = 3", "api.model_id must be a string"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nvalidate = \"no\"", "api.validate must be"),
+        ("moniker = \"a\"\nchain_id = \"c\"\n[api]\nauto_unjail = 1", "api.auto_unjail must be"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nthreads = 0", "ml.threads must be an integer in 1…256"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nparallel = 65", "ml.parallel must be an integer in 1…64"),
         ("moniker = \"a\"\nchain_id = \"c\"\n[ml]\nqueue = -1", "ml.queue must be an integer in 0…10000"),
