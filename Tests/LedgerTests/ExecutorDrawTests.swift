@@ -54,6 +54,37 @@ import Testing
         #expect((2_850...3_150).contains(heavy), "heavier candidate won \(heavy) of 4000")
     }
 
+    /// §6.2 step 3: a failover never draws an executor an earlier attempt drew while another
+    /// eligible one remains; attempt k is the k-th of the same sequence whichever way it is asked.
+    @Test func attemptsDrawWithoutReplacement() throws {
+        let ta = keys[0]
+        let three = keys[1...3].enumerated().map { ExecutorDraw.Candidate(address: $1, weight: UInt64($0 + 1)) }
+        let two = Array(three.prefix(2))
+        for i in 0..<300 {
+            let id = Hash.sha256("failover \(i)").hex
+            let drawn = try ExecutorDraw.executors(
+                inferenceID: id, epochSeed: .zero, through: 2, transferAgent: ta, candidates: three + [.init(address: ta, weight: 9)])
+            #expect(Set(drawn).count == 3, "attempts of \(id) repeat an executor: \(drawn)")
+            for attempt: UInt32 in 0..<3 {
+                let one = try ExecutorDraw.executor(
+                    inferenceID: id, epochSeed: .zero, attempt: attempt, transferAgent: ta,
+                    candidates: three.reversed() + [.init(address: ta, weight: 9)])
+                #expect(one == drawn[Int(attempt)])
+            }
+            // Two eligible: the first two differ, the third is drawn from both again.
+            let pair = try ExecutorDraw.executors(
+                inferenceID: id, epochSeed: .zero, through: 2, transferAgent: ta, candidates: two)
+            #expect(pair.count == 3 && pair[0] != pair[1] && Set(pair).isSubset(of: two.map(\.address)))
+        }
+        // Attempt 0 is the plain weighted draw of §6.2 (the draw of every later attempt depends on it).
+        let first = try ExecutorDraw.executor(
+            inferenceID: "x", epochSeed: .zero, attempt: 0, transferAgent: ta, candidates: three)
+        let plain = try WeightedDraw.draw(
+            from: ExecutorDraw.eligible(three, transferAgent: ta).map { (item: $0.address, weight: $0.weight) },
+            seed: ExecutorDraw.seed(inferenceID: "x", epochSeed: .zero, attempt: 0))
+        #expect(first == plain)
+    }
+
     @Test func seedLayout() {
         let seed = ExecutorDraw.seed(inferenceID: "abc", epochSeed: .zero, attempt: 2)
         #expect(seed == Hash.sha256("abc/\(Hash.zero.hex)/2"))
