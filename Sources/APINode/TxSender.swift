@@ -190,6 +190,7 @@ public actor TxSender {
         var remaining = Array(jobs.enumerated())
         var strikes = 0
         var rounds = 0
+        var lastRefusal = ""
         let started = ContinuousClock.now
         while !remaining.isEmpty {
             var refused: [(index: Int, job: Job, error: String, log: String)] = []
@@ -221,6 +222,7 @@ public actor TxSender {
             }
             remaining = []
             var retryLater = false
+            if let last = refused.last { lastRefusal = "\(last.error): \(last.log)" }
             for var item in refused {
                 switch item.error {
                 case "bad_sequence":
@@ -243,31 +245,34 @@ public actor TxSender {
                 }
                 remaining.append((item.index, item.job))
             }
-            guard retryLater else {
-                // Resynchronising and switching to the fee are not failures, but bounded all the same.
+            if !retryLater {
+                // Resynchronising and switching to the fee are not failures: at once, twice. A
+                // sequence still refused after that is a node whose pending state moves under the
+                // sender (catching up after a restart): waited for like a node that is busy.
                 rounds += 1
-                if rounds >= 6 { break }
-                continue
+                if rounds < 3 || remaining.isEmpty { continue }
             }
             strikes += 1
             let delay = Self.backoff(strike: strikes)
             let closing = queue.withLock { $0.closed }
             if closing ? strikes >= 2 : ContinuousClock.now - started + delay > retryHorizon {
-                return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started)
+                return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started, last: lastRefusal)
             }
             try? await Task.sleep(for: delay)
-            if Task.isCancelled { return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started) }
+            if Task.isCancelled {
+                return giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started, last: lastRefusal)
+            }
         }
-        return remaining.isEmpty ? hashes : giveUp(remaining.map(\.element), hashes, after: ContinuousClock.now - started)
+        return hashes
     }
 
-    private func giveUp(_ jobs: [Job], _ hashes: [String?], after elapsed: Duration) -> [String?] {
+    private func giveUp(_ jobs: [Job], _ hashes: [String?], after elapsed: Duration, last: String) -> [String?] {
         dropped += jobs.count
         logger.warning(
             "duty txs dropped: the chain node did not take them",
             metadata: [
                 "tx.kind": "\(jobs.first?.what ?? "")", "count": "\(jobs.count)",
-                "retried_for_s": "\(elapsed.components.seconds)",
+                "retried_for_s": "\(elapsed.components.seconds)", "last_refusal": "\(last)",
             ])
         return hashes
     }

@@ -338,7 +338,8 @@ extension EndToEndTests {
                     headers: BadInputTests.signed(body, key: net.wallet[0], ta: ta))
             }
             // Killed once an executor is generating on it.
-            while !dying.contains(where: { registry, id in registry.list().contains { $0.id == id && $0.inFlight > 0 } }),
+            while !dying.contains(where: { registry, id in registry.list().contains { $0.id == id && $0.inFlight > 0 } }
+            ),
                 ContinuousClock.now < deadline
             {
                 try await Task.sleep(for: .milliseconds(20))

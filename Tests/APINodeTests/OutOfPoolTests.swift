@@ -1,5 +1,5 @@
-import Foundation
 import ChainRPCTypes
+import Foundation
 import GonkaClient
 import GonkaCore
 import GonkaTestKit

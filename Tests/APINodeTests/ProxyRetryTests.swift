@@ -204,7 +204,8 @@ final class FakeAPINode: Sendable {
                         usleep(UInt32(Self.stallFor.components.seconds * 1_000_000))
                     case .refuse(let error):
                         Self.write(
-                            client, status: "\(error.status) Refused", body: String(decoding: error.body, as: UTF8.self))
+                            client, status: "\(error.status) Refused", body: String(decoding: error.body, as: UTF8.self)
+                        )
                     }
                 } else {
                     Self.write(client, status: "404 Not Found", body: "{}")

@@ -121,7 +121,9 @@ struct TxSenderTests {
     }
 
     @Test func theBackoffDoublesFrom200MillisecondsTo3Point2Seconds() {
-        #expect((1...7).map { TxSender.backoff(strike: $0) } == [200, 400, 800, 1600, 3200, 3200, 3200].map { .milliseconds($0) })
+        #expect(
+            (1...7).map { TxSender.backoff(strike: $0) }
+                == [200, 400, 800, 1600, 3200, 3200, 3200].map { .milliseconds($0) })
     }
 
     @Test func aTxTheNodeRefusesIsDroppedAndTheRestStillGoOut() async throws {

@@ -180,7 +180,8 @@ import Testing
         try f.advance(toNext: PocFixture.p)
         #expect(try f.block((0..<4).map { try f.tx(f.seed($0), from: $0) }).txResults.allSatisfy(\.isSuccess))
         _ = try f.block()
-        let batches = try f.block((0..<4).map { try f.tx(f.batch($0, nonces: (0..<(10 + 5 * UInt64($0))).map { $0 }), from: $0) })
+        let batches = try f.block(
+            (0..<4).map { try f.tx(f.batch($0, nonces: (0..<(10 + 5 * UInt64($0))).map { $0 }), from: $0) })
         #expect(batches.txResults.allSatisfy { $0.isSuccess }, "\(batches.txResults.compactMap { $0.error })")
         try f.advance(toNext: PocFixture.p + f.epochs.validationStart)
         var validations: [[UInt8]] = []

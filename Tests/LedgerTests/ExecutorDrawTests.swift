@@ -63,7 +63,8 @@ import Testing
         for i in 0..<300 {
             let id = Hash.sha256("failover \(i)").hex
             let drawn = try ExecutorDraw.executors(
-                inferenceID: id, epochSeed: .zero, through: 2, transferAgent: ta, candidates: three + [.init(address: ta, weight: 9)])
+                inferenceID: id, epochSeed: .zero, through: 2, transferAgent: ta,
+                candidates: three + [.init(address: ta, weight: 9)])
             #expect(Set(drawn).count == 3, "attempts of \(id) repeat an executor: \(drawn)")
             for attempt: UInt32 in 0..<3 {
                 let one = try ExecutorDraw.executor(
