@@ -132,6 +132,14 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var shortDescription: String { code.rawValue }
+
+    /// The codes of refusals a Transfer Agent makes before it reserves or starts anything, so the
+    /// same request signed for another node cannot become a second inference: its chain is behind
+    /// (`stale_request`), it is out of the epoch's pool (`not_participant`), it cannot count the
+    /// prompt (`no_tokenizer`). `gonka proxy` sends these elsewhere.
+    public static let refusedBeforeStartCodes: Set<String> = [
+        Code.staleRequest.rawValue, Code.notParticipant.rawValue, Code.noTokenizer.rawValue,
+    ]
     public var description: String { "\(status) \(shortDescription): \(message)" }
 
     /// The OpenAI-style JSON body.

@@ -250,15 +250,13 @@ public final class SigningProxy: Sendable {
         return APINode.error(lastError)
     }
 
-    /// The error code of a refusal an API node makes before it starts anything, so that the same
-    /// request signed for another node cannot become a second inference: `stale_request` (its
-    /// chain is behind, e.g. just restarted), `not_participant` (out of the epoch's pool) and
-    /// `no_tokenizer` (it cannot count the prompt). Nil for any other answer.
+    /// The error code of an answer that is one of ``APIError/refusedBeforeStartCodes``; nil for
+    /// any other answer.
     static func refusedBeforeStart(_ body: ByteBuffer) -> String? {
         guard let object = try? JSONValue(parsing: body.readableBytesView),
             let code = object["error"]?["code"]?.stringValue
         else { return nil }
-        return ["stale_request", "not_participant", "no_tokenizer"].contains(code) ? code : nil
+        return APIError.refusedBeforeStartCodes.contains(code) ? code : nil
     }
 
     /// Whether a failed forward provably never reached the node (no connection was made), so
