@@ -70,14 +70,54 @@ public enum DevnetProcess {
     /// of some other program is never mistaken for a node, so it is never signalled.
     public static func isRunning(_ pid: Int32?, home: String, role: String = "node") -> Bool {
         guard let pid, pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-        guard state != "Z", state != "X" else { return false }
-        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return arguments.contains(role) && arguments.contains(home)
+        return isProcess(role: role, home: home, snapshot: { ProcessSnapshot.read(pid) }, pause: { usleep(10_000) })
+    }
+
+    /// What `/proc` shows of one process: its state letter, whether it is a kernel thread, and its
+    /// arguments (empty when the kernel shows none).
+    struct ProcessSnapshot: Sendable, Equatable {
+        var state: Character
+        var isKernelThread: Bool
+        var arguments: [String]
+
+        /// nil when there is no such process (any more).
+        static func read(_ pid: Int32) -> ProcessSnapshot? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            // After "comm)": state ppid pgrp session tty_nr tpgid flags …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard let state = fields.first?.first else { return nil }
+            let flags = fields.count > 6 ? UInt64(fields[6]) ?? 0 : 0
+            let kernelThreadFlag: UInt64 = 0x0020_0000  // PF_KTHREAD
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            return ProcessSnapshot(
+                state: state, isKernelThread: flags & kernelThreadFlag != 0,
+                arguments: cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+        }
+    }
+
+    /// The decision behind ``isRunning(_:home:role:)``, apart from `/proc` so it can be tested.
+    ///
+    /// A live process with no arguments is looked at again (up to `attempts` times, `pause` between):
+    /// the kernel shows none while `execve` is between installing the new program and writing its
+    /// arguments. That window opens just as `posix_spawn` returns, and again when `ip netns exec`
+    /// execs the node, which is when `devnet up` first asks whether the node it just started is
+    /// running; read once, a healthy node looked like one that had exited (stop 30's CI failure).
+    /// An exiting process also shows none, and ends as a zombie or gone; a kernel thread always
+    /// shows none and is never a node.
+    static func isProcess(
+        role: String, home: String, attempts: Int = 50, snapshot: () -> ProcessSnapshot?, pause: () -> Void
+    ) -> Bool {
+        for attempt in 0..<attempts {
+            guard let process = snapshot(), process.state != "Z", process.state != "X", !process.isKernelThread
+            else { return false }
+            if !process.arguments.isEmpty {
+                return process.arguments.contains(role) && process.arguments.contains(home)
+            }
+            if attempt + 1 < attempts { pause() }
+        }
+        return false
     }
 
     /// Sends `signal` to the node if it is the node; returns whether it was.
