@@ -25,7 +25,7 @@ extension APINode {
     }
 
     /// Verifies a request forwarded by a TA: addressed to us, fresh, both signatures, the TA a
-    /// participant, we are the draw for the attempt, not seen before.
+    /// participant in the executor pool, we are the draw for the attempt, not seen before.
     func verifyAssignment(
         kind: RequestKind, body: [UInt8], header: (String) -> String?
     ) async throws(APIError)
@@ -74,7 +74,19 @@ extension APINode {
             throw .unauthorized("The Transfer Agent's signature does not verify.")
         }
         let summary = try RequestSummary(body: body, kind: kind)
-        let set = try await chain.executors(model: summary.model)
+        var set = try await chain.executors(model: summary.model)
+        if !set.admitsTransferAgent(signed.transferAgent) {
+            // A participant outside the pool (PoC not accepted, jailed, INVALID) has its Start refused
+            // (§6.4): this answer would be served unrecorded and its Finish alone would expire, the
+            // executor unpaid. The pool changes at an epoch's start, so read it again before refusing.
+            metrics.increment("gonka_api_executor_set_rereads_total", [("role", "executor")])
+            set = try await chain.executors(model: summary.model, refresh: true)
+            guard set.admitsTransferAgent(signed.transferAgent) else {
+                throw .forbidden(
+                    "The Transfer Agent \(signed.transferAgent) is not in the executor pool"
+                        + (set.epoch.map { " of epoch \($0)" } ?? "") + "; the chain would refuse its Start.")
+            }
+        }
         func draw(_ set: ChainView.ExecutorSet) throws(APIError) -> Address? {
             do {
                 return try ExecutorDraw.executor(

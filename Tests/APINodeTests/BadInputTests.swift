@@ -3,6 +3,7 @@ import Foundation
 import GonkaClient
 import GonkaCore
 import GonkaTestKit
+import GonkaWire
 import Ledger
 import Testing
 
@@ -176,6 +177,25 @@ import Testing
             Self.expect(
                 try await post(executorURL(drawnIndex), body: outsider, headers: fwd), status: 403,
                 code: "forbidden", "executor: TA not a participant")
+            // A TA that is a participant but outside the epoch's executor pool (registered after
+            // the epoch began: weight 0). The chain would refuse its Start, so its forward is too.
+            let latecomer = net.wallet[2]
+            var register = Wire.MsgRegisterParticipant()
+            register.participant = latecomer.publicKey.address.description
+            register.url = "http://127.0.0.1:9"
+            register.consensusPubkey = Data(latecomer.publicKey.bytes)
+            register.p2PPubkey = Data(latecomer.publicKey.bytes)
+            _ = try await chain.signAndBroadcast([Wire.Msg(register)], key: latecomer)
+            let executorNode = net.apiNodes[drawnIndex]
+            for _ in 0..<100 {
+                let known = try await executorNode.chain.participants(refresh: true)
+                if known.contains(where: { $0.address == latecomer.publicKey.address.description }) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            fwd = Self.forwarded(outsider, developer: developer, taKey: latecomer, executor: drawn, attempt: 0)
+            let outOfPool = try await post(executorURL(drawnIndex), body: outsider, headers: fwd)
+            Self.expect(outOfPool, status: 403, code: "forbidden", "executor: TA outside the pool")
+            #expect(outOfPool.text.contains("not in the executor pool"), "\(outOfPool.text)")
             // Stale.
             let old = nowNanos() - 120_000_000_000
             fwd = Self.forwarded(
