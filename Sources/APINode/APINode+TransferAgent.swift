@@ -218,8 +218,9 @@ extension APINode {
                 case .notTheDraw(let reason) where !reread:
                     // The pool changed (an epoch began, an executor left it) and this node's view
                     // is a block behind the executor's: read it again and draw this attempt anew.
-                    // The ledger checks the Start's draw against the pool where it lands, so a
-                    // draw from the old pool could not be recorded anyway. Once per request.
+                    // The executor serves only its own draw, so the TA follows its view. (The
+                    // ledger accepts a draw from either pool for a minute after a change, §6.4.)
+                    // Once per request.
                     reread = true
                     metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
                     let current = try await chain.executors(model: admitted.summary.model, refresh: true)

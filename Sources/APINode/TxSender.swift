@@ -237,10 +237,14 @@ public actor TxSender {
                     // Refused for itself: a retry would be refused again.
                     failed += 1
                     dropped += 1
-                    if item.index < 0 { continue }  // a resent one: its first send counted
                     logger.notice(
-                        "duty tx refused",
-                        metadata: ["tx.kind": "\(item.job.what)", "error": "\(item.error): \(item.log)"])
+                        // A resent one (it left the mempool uncommitted) is logged too: its refusal
+                        // is the only trace of a Start or Finish that never reached the chain.
+                        item.index < 0 ? "duty tx refused when sent again" : "duty tx refused",
+                        metadata: [
+                            "tx.kind": "\(item.job.what)", "inference.id": "\(item.job.message.inferenceID ?? "-")",
+                            "error": "\(item.error): \(item.log)",
+                        ])
                     continue
                 }
                 remaining.append((item.index, item.job))
@@ -345,6 +349,18 @@ struct TxQueueService: Service {
             await sender.drain()
         } onGracefulShutdown: {
             sender.closeQueue()
+        }
+    }
+}
+
+extension Wire.Msg {
+    /// The inference a Start, Finish or validation is about (for logs), nil for other messages.
+    var inferenceID: String? {
+        switch sum {
+        case .startInference(let m): m.inferenceID
+        case .finishInference(let m): m.inferenceID
+        case .validation(let m): m.inferenceID
+        default: nil
         }
     }
 }

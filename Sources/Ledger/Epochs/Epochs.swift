@@ -175,7 +175,8 @@ enum Epochs {
                     return ExecutorDraw.Candidate(address: address, weight: member.weight)
                 }
                 try Inference.setExecutorSet(
-                    epoch: e, epochSeed: context.lastBlockHash ?? .zero, candidates: candidates, in: state)
+                    epoch: e, epochSeed: context.lastBlockHash ?? .zero, candidates: candidates, context: context,
+                    in: state)
                 // Executor downtime of the epoch whose pool this one replaces (§9).
                 if ended != e {
                     out.events += try Slashing.endEpoch(ended, context: context, params: params, state: state)

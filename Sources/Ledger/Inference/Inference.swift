@@ -63,8 +63,11 @@ enum Inference {
     }
 
     /// Takes an INVALID executor out of the current pool at once (§7.4): later draws skip it.
-    static func removeFromExecutorSet(_ executor: Address, in state: StateContext) throws(LedgerError) {
+    static func removeFromExecutorSet(
+        _ executor: Address, context: BlockContext, in state: StateContext
+    ) throws(LedgerError) {
         var set = try executorSet(in: state)
+        try keepReplaced(set, context: context, in: state)
         let text = executor.description
         set.candidates.removeAll { $0.address == text }
         try state.setRecord(set, at: StateKey.executorSet)
@@ -73,9 +76,12 @@ enum Inference {
     /// Replaces the executor pool when an epoch's weights take effect (called by Epochs one block
     /// after the switch, when the switch block's hash, the epoch seed, is known) and at genesis.
     /// Candidates are kept in address-byte order; zero weights are dropped.
+    /// `context`: the block that replaces the pool (nil at genesis, which replaces none).
     static func setExecutorSet(
-        epoch: UInt64, epochSeed: Hash, candidates: [ExecutorDraw.Candidate], in state: StateContext
+        epoch: UInt64, epochSeed: Hash, candidates: [ExecutorDraw.Candidate], context: BlockContext? = nil,
+        in state: StateContext
     ) throws(LedgerError) {
+        if let context { try keepReplaced(try executorSet(in: state), context: context, in: state) }
         var set = Wire.ExecutorSet()
         set.epoch = epoch
         set.epochSeed = Data(epochSeed.bytes)
@@ -111,6 +117,46 @@ enum Inference {
     ) throws(LedgerError) -> (epochSeed: Hash, candidates: [ExecutorDraw.Candidate]) {
         guard try modelInfo(model, in: state) != nil else { throw .unknownModel(model) }
         let set = try executorSet(in: state)
+        return (try epochSeed(of: set), try candidates(of: set))
+    }
+
+    // MARK: The pool a change replaced (§6.4 [improved])
+
+    /// Keeps `set`, the pool a change in block `context` is about to replace, with that block's
+    /// height and time. When one block changes the pool twice (two jails), the pool it began with
+    /// is the one kept: that is the pool TAs drew from.
+    static func keepReplaced(_ set: Wire.ExecutorSet, context: BlockContext, in state: StateContext) throws(LedgerError)
+    {
+        if let stamp = try replacedStamp(in: state), stamp.height == context.height { return }
+        try state.setRecord(set, at: StateKey.replacedExecutorSet)
+        let time = UInt64(bitPattern: try blockTime(context, in: state))
+        state.set(StateKey.replacedExecutorSetAt, BigEndian.encode(context.height) + BigEndian.encode(time))
+    }
+
+    /// The height and block time (Unix ns) of the last change of the pool, nil before the first.
+    static func replacedStamp(in state: StateContext) throws(LedgerError) -> (height: UInt64, time: Int64)? {
+        guard let raw = try state.get(StateKey.replacedExecutorSetAt) else { return nil }
+        guard raw.count == 16 else { throw .storage(StateCorruption(what: "replaced executor set stamp")) }
+        let height = try BigEndian.decode(Array(raw[0..<8]), what: "replaced executor set height")
+        let time = try BigEndian.decode(Array(raw[8..<16]), what: "replaced executor set time")
+        return (height, Int64(bitPattern: time))
+    }
+
+    /// The pool a Start may have been drawn from besides the current one (§6.4 [improved]): the
+    /// pool the last change replaced, for `request_max_age_seconds` of block time after the change
+    /// (the longest a request signed before it can take to land). An epoch switch, a jail or an
+    /// INVALID verdict changes the pool between a TA's draw and its Start's block, and a TA's view
+    /// of the pool may be a block or its cache behind; without this an honest TA's Start is refused
+    /// `wrong_executor`, the answer it relayed is never charged and its executor never paid.
+    /// A dishonest TA gains, for that minute after a change, a choice between two draws.
+    static func replacedPool(
+        now: Int64, params: ChainParams, in state: StateContext
+    ) throws(LedgerError) -> (epochSeed: Hash, candidates: [ExecutorDraw.Candidate])? {
+        guard let stamp = try replacedStamp(in: state),
+            RequestWindow(params).place(stamp.time, reference: now) == .inside,
+            let set = try state.record(
+                Wire.ExecutorSet.self, at: StateKey.replacedExecutorSet, what: "replaced executor set")
+        else { return nil }
         return (try epochSeed(of: set), try candidates(of: set))
     }
 
@@ -272,13 +318,22 @@ enum Inference {
         guard verify(msg.taSignature, by: taKey, over: taBytes, cache: signatures) else {
             throw .badTransferAgentSignature("does not verify over the forwarded request")
         }
-        // The draw, re-derived: only the executor of this attempt is accepted.
-        let (seed, pool) = try executorCandidates(model: msg.model, in: state)
+        // The draw, re-derived: only the executor of this attempt is accepted, drawn from the
+        // current pool or, within a minute of its last change, from the one it replaced.
+        var (seed, pool) = try executorCandidates(model: msg.model, in: state)
         let expected = try draw(
             inferenceID: msg.inferenceID, attempt: msg.attempt, transferAgent: transferAgent, epochSeed: seed,
             candidates: pool)
-        guard expected == executor else {
-            throw .wrongExecutor(expected: expected.description, got: executor.description, attempt: msg.attempt)
+        if expected != executor {
+            guard
+                let replaced = try replacedPool(now: now, params: params, in: state),
+                try draw(
+                    inferenceID: msg.inferenceID, attempt: msg.attempt, transferAgent: transferAgent,
+                    epochSeed: replaced.epochSeed, candidates: replaced.candidates) == executor
+            else {
+                throw .wrongExecutor(expected: expected.description, got: executor.description, attempt: msg.attempt)
+            }
+            (seed, pool) = replaced
         }
         // A record already there is either the Finish that came first, or a duplicate.
         let existing = try record(msg.inferenceID, in: state)

@@ -61,7 +61,7 @@ enum Slashing {
     /// Jails (and with `tombstone`, tombstones) `address`: out of the executor pool now, out of
     /// the validator set from two heights later; the liveness window starts again.
     private static func jail(
-        _ address: Address, until: UInt64, tombstone: Bool, state: StateContext
+        _ address: Address, until: UInt64, tombstone: Bool, context: BlockContext, state: StateContext
     ) throws(LedgerError) {
         var info = try info(address, in: state)
         info.jailed = true
@@ -71,7 +71,7 @@ enum Slashing {
         info.missed = 0
         info.counted = 0
         try save(info, address, in: state)
-        try Inference.removeFromExecutorSet(address, in: state)
+        try Inference.removeFromExecutorSet(address, context: context, in: state)
     }
 
     // MARK: MsgUnjail
@@ -139,7 +139,8 @@ enum Slashing {
             let signedInWindow = UInt128(window - min(info.missed, window))
             if info.counted >= window, signedInWindow * 1_000_000 < UInt128(window) * UInt128(p.livenessMinSignedPpm) {
                 try save(info, address, in: state)
-                try jail(address, until: context.height &+ p.jailBlocks, tombstone: false, state: state)
+                try jail(
+                    address, until: context.height &+ p.jailBlocks, tombstone: false, context: context, state: state)
                 events.append(
                     try Collateral.slash(
                         address, ppm: p.livenessPpm, reason: .liveness, offence: context.height - 1, context: context,
@@ -231,7 +232,7 @@ enum Slashing {
                 if error.shortDescription == "invalid_evidence" { continue }
                 throw error
             }
-            try jail(participant, until: .max, tombstone: true, state: state)
+            try jail(participant, until: .max, tombstone: true, context: context, state: state)
             events.append(
                 try Collateral.slash(
                     participant, ppm: params.slashing.doubleSignPpm, reason: .doubleSign, offence: evidence.height,

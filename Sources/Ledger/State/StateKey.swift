@@ -19,6 +19,9 @@ enum StateKey {
     /// A retired model's registry entry, kept for the validation of inferences started before.
     static let retiredModelPrefix = Array("inference/retired_model/".utf8)
     static let executorSet = Array("inference/executor_set".utf8)
+    /// The pool the last change replaced, and the height and block time of that change (§6.4).
+    static let replacedExecutorSet = Array("inference/replaced_executor_set".utf8)
+    static let replacedExecutorSetAt = Array("inference/replaced_executor_set_at".utf8)
     static let missesPrefix = Array("inference/misses/".utf8)
     static let lastBlockTime = Array("inference/block_time".utf8)
     /// Free duty transactions per participant in the block in progress; deleted at end-block, so

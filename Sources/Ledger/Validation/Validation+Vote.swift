@@ -207,7 +207,7 @@ extension Validation {
         var events: [LedgerEvent] = [.executorInvalid(executor: executor, epoch: epoch)]
         events.append(try Slashing.invalid(executor, epoch: epoch, context: context, params: params, state: state))
         if try Inference.currentEpoch(in: state) == epoch {
-            try Inference.removeFromExecutorSet(executor, in: state)
+            try Inference.removeFromExecutorSet(executor, context: context, in: state)
         }
         var reputation = try ValidationStore.reputation(executor, in: state)
         reputation.cleanEpochs = 0
