@@ -74,40 +74,37 @@ extension APINode {
             throw .unauthorized("The Transfer Agent's signature does not verify.")
         }
         let summary = try RequestSummary(body: body, kind: kind)
-        var set = try await chain.executors(model: summary.model)
-        if !set.admitsTransferAgent(signed.transferAgent) {
-            // A participant outside the pool (PoC not accepted, jailed, INVALID) has its Start refused
-            // (§6.4): this answer would be served unrecorded and its Finish alone would expire, the
-            // executor unpaid. The pool changes at an epoch's start, so read it again before refusing.
-            metrics.increment("gonka_api_executor_set_rereads_total", [("role", "executor")])
-            set = try await chain.executors(model: summary.model, refresh: true)
+        // Refused unless the TA is in the pool (out of it, PoC not accepted, jailed or INVALID, its
+        // Start is refused, §6.4: the answer would be served unrecorded, the executor unpaid) and
+        // this node is the attempt's draw.
+        func refusal(_ set: ChainView.ExecutorSet) throws(APIError) -> APIError? {
             guard set.admitsTransferAgent(signed.transferAgent) else {
-                throw .forbidden(
+                return .forbidden(
                     "The Transfer Agent \(signed.transferAgent) is not in the executor pool"
                         + (set.epoch.map { " of epoch \($0)" } ?? "") + "; the chain would refuse its Start.")
             }
-        }
-        func draw(_ set: ChainView.ExecutorSet) throws(APIError) -> Address? {
+            let drawn: Address?
             do {
-                return try ExecutorDraw.executor(
+                drawn = try ExecutorDraw.executor(
                     inferenceID: signed.inferenceID, epochSeed: set.epochSeed, attempt: attempt,
                     transferAgent: signed.transferAgent, candidates: set.candidates)
             } catch {
                 throw .internalError("The executor draw failed: \(error)")
             }
+            guard drawn == address else {
+                return .notTheDraw(
+                    "This node is not the executor drawn for attempt \(attempt) (the draw is \(drawn?.description ?? "nobody"))."
+                )
+            }
+            return nil
         }
-        var drawn = try draw(set)
-        if drawn != address {
+        let set = try await chain.executors(model: summary.model)
+        if let first = try refusal(set) {
             // The executor pool changes at an epoch's start and when an executor leaves it; this
             // node's view may be a block behind the TA's. Read it again before refusing.
             metrics.increment("gonka_api_executor_set_rereads_total", [("role", "executor")])
             let current = try await chain.executors(model: summary.model, refresh: true)
-            if current != set { drawn = try draw(current) }
-        }
-        guard drawn == address else {
-            throw .notTheDraw(
-                "This node is not the executor drawn for attempt \(attempt) (the draw is \(drawn?.description ?? "nobody"))."
-            )
+            if let refused = current == set ? first : try refusal(current) { throw refused }
         }
         let window = configuration.freshness.spanNanoseconds
         guard executorReplay.insert("\(signed.inferenceID)/\(attempt)", expires: now + window, now: now) else {

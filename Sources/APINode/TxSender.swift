@@ -352,15 +352,3 @@ struct TxQueueService: Service {
         }
     }
 }
-
-extension Wire.Msg {
-    /// The inference a Start, Finish or validation is about (for logs), nil for other messages.
-    var inferenceID: String? {
-        switch sum {
-        case .startInference(let m): m.inferenceID
-        case .finishInference(let m): m.inferenceID
-        case .validation(let m): m.inferenceID
-        default: nil
-        }
-    }
-}

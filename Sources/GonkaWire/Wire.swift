@@ -104,6 +104,16 @@ public enum Wire {
 }
 
 extension Wire.Msg {
+    /// The inference a Start, Finish or validation is about (for logs), nil for other messages.
+    public var inferenceID: String? {
+        switch sum {
+        case .startInference(let m): m.inferenceID
+        case .finishInference(let m): m.inferenceID
+        case .validation(let m): m.inferenceID
+        default: nil
+        }
+    }
+
     /// The protocol name of the message type (used in operator grants, events and errors), or
     /// `nil` when the message is empty or of a type this node does not know.
     public var typeName: String? {

@@ -62,7 +62,8 @@ enum Inference {
         state.delete(StateKey.modelPrice(id))
     }
 
-    /// Takes an INVALID executor out of the current pool at once (§7.4): later draws skip it.
+    /// Takes an executor out of the current pool at once (INVALID §7.4, jail §9): later draws skip
+    /// it; the pool it leaves is kept for Starts drawn from it (§6.4).
     static func removeFromExecutorSet(
         _ executor: Address, context: BlockContext, in state: StateContext
     ) throws(LedgerError) {
