@@ -13,6 +13,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case insufficientBalance = "insufficient_balance"
         case forbidden = "forbidden"
         case notTheDraw = "not_the_draw"
+        case transferAgentNotInPool = "transfer_agent_not_in_pool"
         case notAddressed = "not_addressed_to_this_node"
         case modelNotFound = "model_not_found"
         case notFound = "not_found"
@@ -55,6 +56,10 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
     }
     public static func forbidden(_ message: String) -> Self { Self(.forbidden, message) }
     public static func notTheDraw(_ message: String) -> Self { Self(.notTheDraw, message) }
+    /// An executor's answer to a Transfer Agent outside the executor pool in its view (§6.4): the
+    /// chain would refuse the TA's Start. The TA reads the pool again and, out of it, refuses the
+    /// request as `not_participant`, so the client (or proxy) sends it to another node.
+    public static func transferAgentNotInPool(_ message: String) -> Self { Self(.transferAgentNotInPool, message) }
     public static func notAddressed(_ message: String) -> Self { Self(.notAddressed, message) }
     public static func modelNotFound(_ model: String) -> Self {
         Self(.modelNotFound, "The model '\(model)' is not served by this network.", param: "model")
@@ -105,7 +110,7 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidRequest: 400
         case .unauthorized, .staleRequest, .unknownRequester: 401
         case .insufficientBalance, .spendingLimit: 402
-        case .forbidden, .notTheDraw, .notAddressed: 403
+        case .forbidden, .notTheDraw, .transferAgentNotInPool, .notAddressed: 403
         case .modelNotFound, .notFound: 404
         case .replay: 409
         case .bodyTooLarge: 413
@@ -154,5 +159,12 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Reads an OpenAI-style error body (from an executor or an ML node); nil when it is not one.
     static func decodeCode(_ body: some Collection<UInt8>) -> String? {
         (try? JSONValue(parsing: body))?["error"]?["code"]?.stringValue
+    }
+
+    /// The `error.message` of an error body (at most `limit` characters), nil when it has none.
+    static func decodeMessage(_ body: some Collection<UInt8>, limit: Int = 300) -> String? {
+        guard let message = (try? JSONValue(parsing: body))?["error"]?["message"]?.stringValue, !message.isEmpty
+        else { return nil }
+        return message.count > limit ? String(message.prefix(limit)) + "…" : message
     }
 }

@@ -54,7 +54,8 @@ extension APINode {
         try signed.verify(with: requesterKey, chainID: configuration.chainID)
         let participants = try await chain.participants()
         guard participants.contains(where: { $0.address == signed.transferAgent.description }) else {
-            throw .forbidden("The Transfer Agent \(signed.transferAgent) is not a participant.")
+            throw .transferAgentNotInPool(
+                "The Transfer Agent \(signed.transferAgent) is not a participant; the chain would refuse its Start.")
         }
         let taKey: PublicKey
         if let onChain = try await chain.publicKey(of: signed.transferAgent) {
@@ -79,7 +80,7 @@ extension APINode {
         // this node is the attempt's draw.
         func refusal(_ set: ChainView.ExecutorSet) throws(APIError) -> APIError? {
             guard set.admitsTransferAgent(signed.transferAgent) else {
-                return .forbidden(
+                return .transferAgentNotInPool(
                     "The Transfer Agent \(signed.transferAgent) is not in the executor pool"
                         + (set.epoch.map { " of epoch \($0)" } ?? "") + "; the chain would refuse its Start.")
             }

@@ -235,6 +235,24 @@ extension APINode {
                         set = current
                         next = attempt  // the same attempt number, drawn from the current pool
                     }
+                case .outOfPool(let reason):
+                    // The executor's view has this node out of the pool (jailed or made INVALID a
+                    // block ago; this node's view is behind): the chain would refuse its Start. Read
+                    // the pool again; out of it, refuse the request before anything started
+                    // (`not_participant`, which the client or `gonka proxy` sends elsewhere).
+                    metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
+                    let current = try await chain.executors(model: admitted.summary.model, refresh: true)
+                    logger.notice(
+                        "executor says this node is out of the executor pool",
+                        metadata: [
+                            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)",
+                            "executor": "\(executor)", "out_in_own_view": "\(!current.admitsTransferAgent(address))",
+                        ])
+                    guard current.admitsTransferAgent(address) else {
+                        throw .notParticipant(address, epoch: current.epoch)
+                    }
+                    set = current
+                    lastError = reason
                 case .notTheDraw(let reason), .failed(let reason):
                     logger.info(
                         "executor attempt failed",
@@ -259,6 +277,9 @@ extension APINode {
         case failed(APIError)
         /// The executor says it is not this attempt's draw: the two views of the pool differ.
         case notTheDraw(APIError)
+        /// The executor says this TA is out of the executor pool: the two views differ, or this
+        /// node was just jailed or made INVALID.
+        case outOfPool(APIError)
         /// The executor judged the request itself bad (400, 404, 413): the client's answer.
         case clientError(Relay)
     }
@@ -308,8 +329,11 @@ extension APINode {
         if [400, 404, 413].contains(status) { throw ForwardFailure.clientError(relay) }
         let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
         let code = APIError.decodeCode(body) ?? "http_\(status)"
-        let failure = APIError.upstream("\(executor) answered \(status) \(code).")
+        // The executor's own words go along: "answered 403 forbidden" alone does not say why.
+        let failure = APIError.upstream(
+            "\(executor) answered \(status) \(code)" + (APIError.decodeMessage(body).map { ": \($0)" } ?? "."))
         if status == 403 && code == "not_the_draw" { throw ForwardFailure.notTheDraw(failure) }
+        if status == 403 && code == "transfer_agent_not_in_pool" { throw ForwardFailure.outOfPool(failure) }
         throw ForwardFailure.failed(failure)
     }
 

@@ -176,7 +176,7 @@ import Testing
             fwd = Self.forwarded(outsider, developer: developer, taKey: net.wallet[2], executor: drawn, attempt: 0)
             Self.expect(
                 try await post(executorURL(drawnIndex), body: outsider, headers: fwd), status: 403,
-                code: "forbidden", "executor: TA not a participant")
+                code: "transfer_agent_not_in_pool", "executor: TA not a participant")
             // A TA that is a participant but outside the epoch's executor pool (registered after
             // the epoch began: weight 0). The chain would refuse its Start, so its forward is too.
             let latecomer = net.wallet[2]
@@ -194,7 +194,8 @@ import Testing
             }
             fwd = Self.forwarded(outsider, developer: developer, taKey: latecomer, executor: drawn, attempt: 0)
             let outOfPool = try await post(executorURL(drawnIndex), body: outsider, headers: fwd)
-            Self.expect(outOfPool, status: 403, code: "forbidden", "executor: TA outside the pool")
+            Self.expect(
+                outOfPool, status: 403, code: "transfer_agent_not_in_pool", "executor: TA outside the pool")
             #expect(outOfPool.text.contains("not in the executor pool"), "\(outOfPool.text)")
             // Stale.
             let old = nowNanos() - 120_000_000_000

@@ -387,7 +387,9 @@ extension EndToEndTests {
     /// Stages `view`'s executor pool as `only` alone, as a view one pool change behind would be.
     /// The node's follower refreshes the view at every block, so a test checks that the stale view
     /// was used (the re-read counter moved) and tries again when a block came first.
-    static func stage(_ view: ChainView, only: Address..., seed: Hash) {
+    static func stage(_ view: ChainView, only: Address..., seed: Hash) { stage(view, only: only, seed: seed) }
+
+    static func stage(_ view: ChainView, only: [Address], seed: Hash) {
         view.cache.withLock {
             $0.executors[Model.id] = (
                 ContinuousClock.now,

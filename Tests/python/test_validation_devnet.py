@@ -98,7 +98,12 @@ class ValidationDevnetTest(unittest.TestCase):
             devnet = os.path.join(cls.directory, "devnet")
             if os.path.exists(os.path.join(devnet, "devnet.json")):
                 subprocess.run([cls.binary, "devnet", "down", "--dir", devnet], capture_output=True, timeout=60)
-            shutil.rmtree(cls.directory, ignore_errors=True)
+            if not getattr(cls, "passed", True):
+                # A failed run keeps its devnet (the nodes' logs) to look into.
+                print("validation devnet: kept in %s (each node's log is devnet/nodeN/node.log; remove the "
+                      "directory when done)" % cls.directory)
+            else:
+                shutil.rmtree(cls.directory, ignore_errors=True)
 
     def ask(self, i):
         """One request (greedy or sampled, short or longer); returns (inference id, executor)."""
@@ -143,6 +148,7 @@ class ValidationDevnetTest(unittest.TestCase):
             time.sleep(2)
 
     def test_cheaters_are_convicted_and_refunded_and_honest_hosts_are_not(self):
+        type(self).passed = False
         long_form = os.environ.get("GONKA_E2E") == "1"
         cheaters = {self.accounts[2], self.accounts[3]}
         honest = {self.accounts[0], self.accounts[1]}
@@ -188,6 +194,7 @@ class ValidationDevnetTest(unittest.TestCase):
             self.assertEqual(standing[address]["invalidated"], 0, address)
             self.assertEqual(standing[address]["status"], "active", address)
         print("validation devnet: %d requests, cheaters convicted, invalidated %s" % (len(sent), invalidated))
+        type(self).passed = True
 
 
 if __name__ == "__main__":
