@@ -8,8 +8,11 @@
 /// build (README, *Long-lived hosts*), far below their sum, because a devnet's state and traffic
 /// fill few of them.
 public struct MemorySettings: Sendable, Hashable {
-    /// `state_page_cache_mb`: SQLite's page cache of the state database.
-    public var statePageCacheMB = 256
+    /// `state_page_cache_mb`: SQLite's page cache of the state database. 64 MiB: the state file is
+    /// also in the kernel's page cache, and the tree's hot nodes and values in the two caches
+    /// below; with 256 MiB this third copy grew with the state file for the first half hour of a
+    /// soak at 4 requests/s and held RSS up (issue 23), for reads a `pread` from the kernel serves.
+    public var statePageCacheMB = 64
     /// `state_node_cache_mb`: decoded nodes of the state tree (the top three levels always stay).
     public var stateNodeCacheMB = 128
     /// `state_value_cache_mb`: recently read or written state values (0: off).

@@ -36,8 +36,8 @@ import Testing
     @Test func theMemorySectionSetsByteBudgets() throws {
         let config = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"")
         #expect(config.memory == MemorySettings())
-        #expect(config.memory.statePageCacheMB == 256 && config.memory.signatureCacheMB == 24)
-        #expect(config.memory.totalMB == 256 + 128 + 32 + 24 + 32 + 64 * 2 + 32 + 16)
+        #expect(config.memory.statePageCacheMB == 64 && config.memory.signatureCacheMB == 24)
+        #expect(config.memory.totalMB == 64 + 128 + 32 + 24 + 32 + 64 * 2 + 32 + 16)
         for entry in MemorySettings.keys {
             #expect(config.toml.contains("\n\(entry.name) = \(config.memory[entry.name] ?? -1)\n"), "\(entry.name)")
             let set = try NodeConfig(toml: "moniker = \"a\"\nchain_id = \"c\"\n[memory]\n\(entry.name) = 7")
