@@ -23,6 +23,14 @@ gonka_heap_stats gonka_heap_stats_read(void) {
     return stats;
 }
 
+int gonka_heap_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 long gonka_thread_id(void) {
 #if defined(__linux__)
     return (long)syscall(SYS_gettid);

@@ -19,6 +19,11 @@ typedef struct {
 /// growing RSS can be told apart into live objects and free chunks the allocator keeps (issue 23).
 gonka_heap_stats gonka_heap_stats_read(void);
 
+/// Gives the free pages the C allocator keeps in its arenas back to the kernel (glibc's
+/// malloc_trim(0), which also releases whole free pages inside the arenas, not only at their top).
+/// 1 when memory was released; 0 when none was, or where the allocator is not glibc.
+int gonka_heap_trim(void);
+
 /// The calling thread's kernel id (Linux gettid; 0 elsewhere): setpriority takes it to give one
 /// thread its own nice value (ThreadPriority).
 long gonka_thread_id(void);
