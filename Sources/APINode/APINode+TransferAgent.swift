@@ -222,14 +222,9 @@ extension APINode {
                     // ledger accepts a draw from either pool for a minute after a change, §6.4.)
                     // Once per request.
                     reread = true
-                    metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
-                    let current = try await chain.executors(model: admitted.summary.model, refresh: true)
-                    logger.info(
-                        "executor set re-read after not_the_draw",
-                        metadata: [
-                            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)",
-                            "executor": "\(executor)", "changed": "\(current != set)",
-                        ])
+                    let current = try await rereadPool(admitted, attempt: attempt, executor: executor) {
+                        ("executor set re-read after not_the_draw", ["changed": "\($0 != set)"])
+                    }
                     lastError = reason
                     if current != set {
                         set = current
@@ -240,14 +235,12 @@ extension APINode {
                     // block ago; this node's view is behind): the chain would refuse its Start. Read
                     // the pool again; out of it, refuse the request before anything started
                     // (`not_participant`, which the client or `gonka proxy` sends elsewhere).
-                    metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
-                    let current = try await chain.executors(model: admitted.summary.model, refresh: true)
-                    logger.notice(
-                        "executor says this node is out of the executor pool",
-                        metadata: [
-                            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)",
-                            "executor": "\(executor)", "out_in_own_view": "\(!current.admitsTransferAgent(address))",
-                        ])
+                    let current = try await rereadPool(admitted, attempt: attempt, executor: executor) {
+                        (
+                            "executor says this node is out of the executor pool",
+                            ["out_in_own_view": "\(!$0.admitsTransferAgent(address))"]
+                        )
+                    }
                     guard current.admitsTransferAgent(address) else {
                         throw .notParticipant(address, epoch: current.epoch)
                     }
@@ -270,6 +263,23 @@ extension APINode {
         metrics.increment("gonka_api_failed_total")
         if lastError.status == 504 { throw lastError }
         throw .upstream("Every attempt failed; the last: \(lastError.message)")
+    }
+
+    /// Reads the executor pool again after an executor's refusal says the two views differ
+    /// (`gonka_api_executor_set_rereads_total{role="ta"}`), and logs `describe`'s message with
+    /// its metadata about the pool read.
+    func rereadPool(
+        _ admitted: Admitted, attempt: UInt32, executor: Address,
+        _ describe: (ChainView.ExecutorSet) -> (String, Logger.Metadata)
+    ) async throws(APIError) -> ChainView.ExecutorSet {
+        metrics.increment("gonka_api_executor_set_rereads_total", [("role", "ta")])
+        let current = try await chain.executors(model: admitted.summary.model, refresh: true)
+        let (message, extra) = describe(current)
+        let metadata: Logger.Metadata = [
+            "inference.id": "\(admitted.inferenceID)", "attempt": "\(attempt)", "executor": "\(executor)",
+        ]
+        logger.info("\(message)", metadata: metadata.merging(extra) { $1 })
+        return current
     }
 
     enum ForwardFailure: Error {
