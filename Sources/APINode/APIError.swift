@@ -156,15 +156,13 @@ public struct APIError: Error, Hashable, Sendable, CustomStringConvertible {
         return JSONValue.object([("error", inner)]).bytes(sortedKeys: true)
     }
 
-    /// Reads an OpenAI-style error body (from an executor or an ML node); nil when it is not one.
-    static func decodeCode(_ body: some Collection<UInt8>) -> String? {
-        (try? JSONValue(parsing: body))?["error"]?["code"]?.stringValue
-    }
-
-    /// The `error.message` of an error body (at most `limit` characters), nil when it has none.
-    static func decodeMessage(_ body: some Collection<UInt8>, limit: Int = 300) -> String? {
-        guard let message = (try? JSONValue(parsing: body))?["error"]?["message"]?.stringValue, !message.isEmpty
-        else { return nil }
-        return message.count > limit ? String(message.prefix(limit)) + "…" : message
+    /// Reads an OpenAI-style error body (from an executor or an ML node) once: its `error.code` and
+    /// `error.message` (at most `limit` characters), each nil where the body lacks it.
+    static func decode(_ body: some Collection<UInt8>, limit: Int = 300) -> (code: String?, message: String?) {
+        let error = (try? JSONValue(parsing: body))?["error"]
+        let message = error?["message"]?.stringValue.flatMap { text in
+            text.isEmpty ? nil : text.count > limit ? String(text.prefix(limit)) + "…" : text
+        }
+        return (error?["code"]?.stringValue, message)
     }
 }

@@ -338,10 +338,11 @@ extension APINode {
         if status == 200 { return relay }
         if [400, 404, 413].contains(status) { throw ForwardFailure.clientError(relay) }
         let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
-        let code = APIError.decodeCode(body) ?? "http_\(status)"
+        let decoded = APIError.decode(body)
+        let code = decoded.code ?? "http_\(status)"
         // The executor's own words go along: "answered 403 forbidden" alone does not say why.
         let failure = APIError.upstream(
-            "\(executor) answered \(status) \(code)" + (APIError.decodeMessage(body).map { ": \($0)" } ?? "."))
+            "\(executor) answered \(status) \(code)" + (decoded.message.map { ": \($0)" } ?? "."))
         if status == 403 && code == "not_the_draw" { throw ForwardFailure.notTheDraw(failure) }
         if status == 403 && code == "transfer_agent_not_in_pool" { throw ForwardFailure.outOfPool(failure) }
         throw ForwardFailure.failed(failure)
