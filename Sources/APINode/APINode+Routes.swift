@@ -468,7 +468,10 @@ public final class APINodeServices: Sendable {
                         registry.add(url: "http://127.0.0.1:\(port)", model: embedded.info.id, embedded: true)
                     }))
         }
-        out.append(PayloadPruner(store: node.payloads))
+        out.append(
+            PayloadPruner(
+                store: node.payloads, client: node.chain.client, interval: configuration.payloadPruneInterval,
+                logger: logger))
         out.append(ChainFollower(chain: node.chain, logger: logger))
         out.append(TxQueueService(sender: node.txs))
         // After the tx queue: a ServiceGroup shuts down in reverse order, so the finish queue's last
@@ -499,19 +502,5 @@ public final class APINodeServices: Sendable {
             out.append(Unjailer(client: node.chain.client, txs: node.txs, logger: jailLogger))
         }
         return out
-    }
-}
-
-/// Deletes payloads past the validation window once a minute.
-struct PayloadPruner: Service {
-    let store: PayloadStore
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                store.prune()
-                try? await Task.sleep(for: .seconds(60))
-            }
-        }
     }
 }

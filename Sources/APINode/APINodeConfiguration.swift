@@ -16,8 +16,11 @@ public struct APINodeConfiguration: Sendable {
     public var key: SigningKey
     /// `HOME/data/payloads/`.
     public var payloadDirectory: URL
-    /// How long payloads are kept for validators.
+    /// The longest a payload is kept (`[api] payload_retention_s`): one whose inference record was
+    /// seen on chain goes with the record (``PayloadRetention``), the rest at this age.
     public var payloadRetention: Duration
+    /// How often the payload files are looked at.
+    public var payloadPruneInterval: Duration = .seconds(60)
     /// No response head from an executor within this: next attempt (§6.2 step 5).
     public var executorFirstByteTimeout: Duration
     /// No bytes from an executor for this long once its answer has begun: it is taken for gone

@@ -175,7 +175,7 @@ public struct InferencePayload: Sendable, Hashable {
 }
 
 /// Payloads on disk under `HOME/data/payloads/`, one file per inference id (the canonical bytes),
-/// kept for the validation window, then pruned.
+/// kept while the chain holds the inference's record (``PayloadRetention``).
 public struct PayloadStore: Sendable {
     public let directory: URL
     public let retention: Duration
@@ -203,20 +203,24 @@ public struct PayloadStore: Sendable {
         return Array(data)
     }
 
-    /// Deletes payloads older than the retention; returns how many.
-    @discardableResult
-    public func prune(now: Date = Date()) -> Int {
+    /// The stored payloads: each id with its file's modification time (when it was written).
+    public func files() -> [(id: String, modified: Date)] {
         let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return 0 }
-        let limit = Double(retention.components.seconds)
-        var removed = 0
-        for name in names where name.hasSuffix(".payload") {
-            let url = directory.appendingPathComponent(name)
-            guard let modified = (try? fm.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date,
-                now.timeIntervalSince(modified) > limit
-            else { continue }
-            if (try? fm.removeItem(at: url)) != nil { removed += 1 }
+        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return [] }
+        return names.compactMap { name in
+            guard name.hasSuffix(".payload") else { return nil }
+            let id = String(name.dropLast(".payload".count))
+            guard Self.isID(id),
+                let modified = (try? fm.attributesOfItem(atPath: file(id).path))?[.modificationDate] as? Date
+            else { return nil }
+            return (id, modified)
         }
-        return removed
+    }
+
+    /// Deletes the payload of `id`; false when there was none (or it could not be deleted).
+    @discardableResult
+    public func delete(_ id: String) -> Bool {
+        guard Self.isID(id) else { return false }
+        return (try? FileManager.default.removeItem(at: file(id))) != nil
     }
 }

@@ -41,7 +41,8 @@ public struct NodeConfig: Sendable, Hashable {
     public var apiExecutorIdleTimeoutMs: Int = 30_000
     /// Twice the executors' 5-second keepalive: a shorter idle timeout would cut live answers.
     public static let minimumExecutorIdleTimeoutMs = 10_000
-    /// How long executed payloads are kept for validators.
+    /// The longest an executed payload is kept: one whose inference record the API node saw on
+    /// chain is deleted with the record (PROTOCOL §3.3), the rest at this age.
     public var apiPayloadRetentionSeconds: Int = 86_400
     /// `[api] validate`: whether the API node runs the validation worker (PROTOCOL §7). A
     /// participant that does not validate forfeits its settlement at the claim (§8.4); `false` is
@@ -316,6 +317,8 @@ public struct NodeConfig: Sendable, Hashable {
             # No bytes from an executor for this long once its answer began (executors send a keepalive
             # every 5 s): the executor is taken for gone and the client gets an error (≥ 10000).
             executor_idle_timeout_ms = \(apiExecutorIdleTimeoutMs)
+            # Payload files go with their inference record once the chain prunes it (PROTOCOL §3.3); this
+            # wall-clock age takes the rest (a Finish that never landed, a record pruned while down).
             payload_retention_s = \(apiPayloadRetentionSeconds)
             # Check other participants' inferences as the epoch seed obliges (PROTOCOL §7); false only to
             # measure what validation costs (a host that does not validate forfeits its settlement).

@@ -81,8 +81,41 @@ struct UnitTests {
             completionTokens: 0, finishReason: "stop", tokens: [])
         try store.save(payload)
         #expect(store.load(payload.inferenceID) == payload.encoded)
-        #expect(store.prune(now: Date().addingTimeInterval(10)) == 1)
+        #expect(store.files().map(\.id) == [payload.inferenceID])
+        #expect(!store.delete("../../etc/passwd"))
+        #expect(store.delete(payload.inferenceID))
         #expect(store.load(payload.inferenceID) == nil)
+        #expect(!store.delete(payload.inferenceID))
+    }
+
+    /// PROTOCOL §3.3 "Outside the ledger": a payload goes with its inference record, the wall-clock
+    /// cap takes the rest, and a payload is never dropped on a record not yet on chain.
+    @Test func aPayloadGoesWithItsRecordAndTheCapTakesTheRest() {
+        let id = String(repeating: "ab", count: 32)
+        var retention = PayloadRetention(capSeconds: 3_600)
+        // Never seen on chain: asked, and an absent record keeps it (its Finish is on its way).
+        #expect(retention.action(id, ageSeconds: 5, epoch: 4) == .ask)
+        #expect(retention.answered(id, recordEpoch: nil) == .keep)
+        #expect(retention.action(id, ageSeconds: 65, epoch: 4) == .ask)
+        // Seen (epoch 4): not asked again before its record can be pruned (epoch 6), nor while
+        // the chain's epoch is unknown.
+        #expect(retention.answered(id, recordEpoch: 4) == .keep)
+        #expect(retention.action(id, ageSeconds: 125, epoch: 4) == .keep)
+        #expect(retention.action(id, ageSeconds: 125, epoch: 5) == .keep)
+        #expect(retention.action(id, ageSeconds: 125, epoch: nil) == .keep)
+        #expect(retention.action(id, ageSeconds: 125, epoch: 6) == .ask)
+        // Still there in epoch 6 (deferred, or a longer claim window): kept.
+        #expect(retention.answered(id, recordEpoch: 4) == .keep)
+        // Gone: pruned by rule, so the payload goes, and the id is forgotten.
+        #expect(retention.answered(id, recordEpoch: nil) == .delete)
+        #expect(retention.recorded.isEmpty)
+        // The cap deletes whatever the chain says, asked or not.
+        #expect(retention.answered(id, recordEpoch: 4) == .keep)
+        #expect(retention.action(id, ageSeconds: 3_601, epoch: 4) == .delete)
+        #expect(retention.action("cd", ageSeconds: 3_601, epoch: nil) == .delete)
+        // Files gone are forgotten.
+        retention.keepOnly([])
+        #expect(retention.recorded.isEmpty)
     }
 
     @Test func sseSplitterHandlesEventsAcrossBuffers() {
