@@ -31,6 +31,15 @@ int gonka_heap_trim(void) {
 #endif
 }
 
+int gonka_heap_limit_arenas(int count) {
+#if defined(__GLIBC__)
+    return mallopt(M_ARENA_MAX, count);
+#else
+    (void)count;
+    return 0;
+#endif
+}
+
 long gonka_thread_id(void) {
 #if defined(__linux__)
     return (long)syscall(SYS_gettid);

@@ -6,6 +6,7 @@ import Logging
 import NodeHost
 import ServerLifecycle
 import ServiceLifecycle
+import Telemetry
 import UnixSignals
 
 /// `gonka node …`
@@ -37,6 +38,9 @@ extension NodeCommand {
         }
 
         func run() async throws {
+            // Two arenas: a long-lived node's RSS otherwise grows with free memory kept in many
+            // (issue 23, README "Long-lived hosts").
+            ProcessMemory.limitHeapArenas(2)
             let level = Logger.Level(rawValue: logLevel) ?? .info
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardOutput(label: label)

@@ -24,6 +24,10 @@ gonka_heap_stats gonka_heap_stats_read(void);
 /// 1 when memory was released; 0 when none was, or where the allocator is not glibc.
 int gonka_heap_trim(void);
 
+/// glibc's `mallopt(M_ARENA_MAX, count)`: at most `count` malloc arenas from now on; 1 when set
+/// (0 elsewhere, or on failure).
+int gonka_heap_limit_arenas(int count);
+
 /// The calling thread's kernel id (Linux gettid; 0 elsewhere): setpriority takes it to give one
 /// thread its own nice value (ThreadPriority).
 long gonka_thread_id(void);
