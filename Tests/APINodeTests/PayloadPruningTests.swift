@@ -9,7 +9,7 @@ import Testing
 /// holds its record and is deleted once the record is pruned by rule; a payload with no record on
 /// chain (its Finish still on its way) is kept.
 @Suite(.serialized, .hangGuard) struct PayloadPruningTests {
-    @Test(.timeLimit(.minutes(6))) func aPayloadIsDeletedOnceItsRecordIsPruned() async throws {
+    @Test(.timeLimit(.minutes(8))) func aPayloadIsDeletedOnceItsRecordIsPruned() async throws {
         try await TestNet.with(
             participants: 2, params: { $0.epochs = .short },
             configure: { _, api in api.payloadPruneInterval = .milliseconds(300) }
