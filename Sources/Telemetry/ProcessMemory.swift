@@ -47,8 +47,10 @@ public struct ProcessMemory: Sendable, Equatable {
     /// Caps the C allocator's arenas at `count` (glibc's `M_ARENA_MAX`; a no-op elsewhere) unless
     /// `MALLOC_ARENA_MAX` is set in the environment, which then decides. glibc otherwise opens up to
     /// 8 per core as threads contend, and each keeps its own free chunks between live ones: long-lived
-    /// cache entries scattered over many arenas pin pages no trim can give back (issue 23). Call it
-    /// before threads start. Whether the cap was set.
+    /// cache entries scattered over many arenas pin pages no trim can give back (issue 23). Measured
+    /// over an hour at 4 requests/s: the free chunks kept at minute 30 fell from 31–34 to 12–13 MiB,
+    /// the RSS growth over the last 30 minutes stayed about the same (+6.2–7.2%, +4.5–7.6% before).
+    /// Call it before threads start. Whether the cap was set.
     @discardableResult public static func limitHeapArenas(_ count: Int) -> Bool {
         guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return false }
         return gonka_heap_limit_arenas(Int32(clamping: count)) != 0

@@ -38,8 +38,8 @@ extension NodeCommand {
         }
 
         func run() async throws {
-            // Two arenas: a long-lived node's RSS otherwise grows with free memory kept in many
-            // (issue 23, README "Long-lived hosts").
+            // Two arenas: fewer free chunks kept in the arenas of a long-lived node (issue 23,
+            // README "Long-lived hosts").
             ProcessMemory.limitHeapArenas(2)
             let level = Logger.Level(rawValue: logLevel) ?? .info
             LoggingSystem.bootstrap { label in
