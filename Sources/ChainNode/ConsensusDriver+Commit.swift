@@ -101,7 +101,7 @@ extension ConsensusDriver {
         if let signatures = app.ledger.signatureCache {
             uses.append(
                 ChainMetrics.CacheUse(
-                    name: "signatures", bytes: signatures.count * SignatureCache.bytesPerEntry,
+                    name: "signatures", bytes: signatures.bytes,
                     budget: signatures.capacity * SignatureCache.bytesPerEntry))
         }
         return uses

@@ -15,10 +15,11 @@ public struct MemorySettings: Sendable, Hashable {
     public var statePageCacheMB = 64
     /// `state_node_cache_mb`: decoded nodes of the state tree (the top three levels always stay).
     public var stateNodeCacheMB = 128
-    /// `state_value_cache_mb`: recently read or written state values (0: off).
+    /// `state_value_cache_mb`: state values read or written in the last 200–400 blocks, at most
+    /// this much (0: off; `RecentValues`).
     public var stateValueCacheMB = 32
-    /// `signature_cache_mb`: transaction signatures already verified (0: off; every check then
-    /// verifies again).
+    /// `signature_cache_mb`: transaction signatures verified and used in the last 200–400 blocks,
+    /// at most this much (0: off; every check then verifies again).
     public var signatureCacheMB = 24
     /// `tx_backlog_mb`: transactions gossiped by peers waiting for their mempool check; past it
     /// they are dropped (gossip is best effort: they reach this node in blocks anyway).
@@ -39,8 +40,8 @@ public struct MemorySettings: Sendable, Hashable {
     public static let keys: [(name: String, range: ClosedRange<Int64>, comment: String)] = [
         ("state_page_cache_mb", 1...(1 << 20), "SQLite's page cache of the state database"),
         ("state_node_cache_mb", 1...(1 << 20), "decoded nodes of the state tree"),
-        ("state_value_cache_mb", 0...(1 << 20), "recent state values (0: off)"),
-        ("signature_cache_mb", 0...(1 << 20), "verified transaction signatures (0: off)"),
+        ("state_value_cache_mb", 0...(1 << 20), "state values used in the last 200–400 blocks (0: off)"),
+        ("signature_cache_mb", 0...(1 << 20), "verified tx signatures used in the last 200–400 blocks (0: off)"),
         ("tx_backlog_mb", 1...(1 << 20), "peers' gossiped txs waiting for their check (more are dropped)"),
         ("replay_cache_mb", 1...(1 << 20), "each of the API node's two replay caches (request ids)"),
         ("tx_queue_mb", 1...(1 << 20), "the API node's duty txs waiting to be sent (the oldest dropped past it)"),

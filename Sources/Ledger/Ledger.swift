@@ -186,6 +186,7 @@ public final class Ledger {
         }
         let appHash = try commitBlock(version: context.height)
         checkState.reset()
+        signatureCache?.advance(toHeight: context.height)
         if endBlock.paramsChanged { params = try ParamsRecord.read(in: deliverState) }
         return BlockResult(
             height: context.height, txResults: results, appHash: appHash, events: endBlock.events,

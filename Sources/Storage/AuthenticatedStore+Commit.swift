@@ -81,6 +81,7 @@ extension AuthenticatedStore {
             }
         }
         staged.removeAll()
+        latestValues.advance(toVersion: version)
         return root
     }
 

@@ -30,6 +30,6 @@ extension AuthenticatedStore {
             else { return 0 }
             return Int(current)
         }
-        return StoreMemory(nodeCacheBytes: cacheBytes, valueCacheBytes: latestValuesBytes, pageCacheBytes: page)
+        return StoreMemory(nodeCacheBytes: cacheBytes, valueCacheBytes: latestValues.bytes, pageCacheBytes: page)
     }
 }

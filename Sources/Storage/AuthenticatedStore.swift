@@ -57,10 +57,13 @@ public final class AuthenticatedStore: StateStore {
         /// children) ~0.4 KiB (``TreeNode/estimatedBytes``); a tree of n random keys has roughly
         /// n / 3 nodes. `[memory] state_node_cache_mb`.
         public var nodeCacheBytes: Int
-        /// Bytes of values of the latest version kept in memory (read or written recently; key,
-        /// value and ~96 bytes of bookkeeping each); the cache is emptied when it grows past this.
-        /// 0 turns it off. `[memory] state_value_cache_mb`.
+        /// Most bytes of values of the latest version kept in memory (read or written recently;
+        /// key, value and ~96 bytes of bookkeeping each; see ``RecentValues``). 0 turns it off.
+        /// `[memory] state_value_cache_mb`.
         public var valueCacheBytes: Int
+        /// Commits a value stays in that cache after its last use at least (and at most twice
+        /// that): 200, minutes of blocks.
+        public var valueCacheRetentionVersions: UInt64 = 200
         /// SQLite's page cache of the state file (`PRAGMA cache_size`). `[memory] state_page_cache_mb`.
         public var pageCacheBytes: Int
         /// The WAL is checkpointed into the database once it holds this much (`PRAGMA
@@ -104,13 +107,11 @@ public final class AuthenticatedStore: StateStore {
     var cache: [UInt64: TreeNode] = [:]
     /// ``TreeNode/estimatedBytes`` of everything in ``cache``.
     var cacheBytes = 0
-    /// Values at the latest version by key (`.some(nil)`: absent there), filled by reads and
-    /// updated by commits. The ledger reads the same accounts, participants and parameters for
-    /// every transaction; each read through SQLite costs a queue hop, a read transaction (file
-    /// locks) and a tree walk, which under load was ~15% of a node's CPU.
-    var latestValues: [ByteKey: [UInt8]?] = [:]
-    /// ``valueCacheCost(key:value:)`` of everything in ``latestValues``.
-    var latestValuesBytes = 0
+    /// Values at the latest version by key, filled by reads and updated by commits. The ledger
+    /// reads the same accounts, participants and parameters for every transaction; each read
+    /// through SQLite costs a queue hop, a read transaction (file locks) and a tree walk, which
+    /// under load was ~15% of a node's CPU.
+    var latestValues: RecentValues
     /// The id the next new tree node gets (persisted in the meta row by every commit).
     var nextNodeID: UInt64 = 1
     private var isClosed = false
@@ -176,6 +177,8 @@ public final class AuthenticatedStore: StateStore {
         self.filePath = filePath
         self.database = database
         self.options = options
+        latestValues = RecentValues(
+            budget: options.valueCacheBytes, retentionVersions: options.valueCacheRetentionVersions)
         let state = try access { db in try Schema.open(db, location: location) }
         latestVersion = state.latest
         oldestVersion = state.oldest
@@ -209,7 +212,6 @@ public final class AuthenticatedStore: StateStore {
         cache.removeAll()
         cacheBytes = 0
         latestValues.removeAll()
-        latestValuesBytes = 0
         do { try database.close() } catch { throw Self.translate(error, location: location) }
     }
 
@@ -225,29 +227,15 @@ public final class AuthenticatedStore: StateStore {
         }
         guard let latest = latestVersion else { return nil }
         let cacheKey = ByteKey(key)
-        if let cached = latestValues[cacheKey] { return cached }
+        if let cached = latestValues.value(for: cacheKey) { return cached }
         let value = try access { db in try self.fetchValue(db, key: key, version: latest) }
         rememberValue(value, for: cacheKey)
         return value
     }
 
-    /// Records a value of the latest version in ``latestValues`` (emptied when full).
+    /// Records a value of the latest version in ``latestValues``.
     func rememberValue(_ value: [UInt8]?, for key: ByteKey) {
-        guard options.valueCacheBytes > 0 else { return }
-        let cost = Self.valueCacheCost(key: key, value: value)
-        if let old = latestValues[key] { latestValuesBytes -= Self.valueCacheCost(key: key, value: old) }
-        if latestValuesBytes + cost > options.valueCacheBytes {
-            latestValues.removeAll(keepingCapacity: true)
-            latestValuesBytes = 0
-        }
-        latestValues[key] = .some(value)
-        latestValuesBytes += cost
-    }
-
-    /// What a cached value costs in memory: its bytes, its key's, and ~96 bytes of dictionary slot
-    /// and array headers.
-    static func valueCacheCost(key: ByteKey, value: [UInt8]?) -> Int {
-        96 + key.bytes.count + (value?.count ?? 0)
+        latestValues.remember(value, for: key)
     }
 
     /// Stages a write for the next commit.

@@ -30,12 +30,10 @@ import Testing
         // The top three levels (≤ 273 nodes) always stay; past the budget by at most one node.
         #expect(store.cacheBytes <= options.nodeCacheBytes + 2_048, "\(store.cacheBytes)")
         #expect(store.cacheBytes == store.cache.values.reduce(0) { $0 + $1.estimatedBytes })
-        #expect(store.latestValuesBytes <= options.valueCacheBytes)
-        #expect(
-            store.latestValuesBytes
-                == store.latestValues.reduce(0) { $0 + AuthenticatedStore.valueCacheCost(key: $1.key, value: $1.value) }
-        )
-        #expect(!store.latestValues.isEmpty)
+        #expect(store.latestValues.bytes <= options.valueCacheBytes)
+        let values = Array(store.latestValues.current) + Array(store.latestValues.previous)
+        #expect(store.latestValues.bytes == values.reduce(0) { $0 + RecentValues.cost(key: $1.key, value: $1.value) })
+        #expect(store.latestValues.count > 0)
         // A full node is ~1.8 KiB, a bottom one with three children ~0.4 KiB (the doc's numbers).
         let sizes = store.cache.values.map(\.estimatedBytes)
         #expect(sizes.max() ?? 0 <= 1_900 && sizes.min() ?? 0 >= 200)
@@ -54,7 +52,7 @@ import Testing
         try Self.fill(store, keys: 20_000, from: 1, valueBytes: 200)
         for i in stride(from: 0, to: 20_000, by: 7) { _ = try store.get(Array("key/\(i)".utf8)) }
         let full = store.memory
-        #expect(full.nodeCacheBytes == store.cacheBytes && full.valueCacheBytes == store.latestValuesBytes)
+        #expect(full.nodeCacheBytes == store.cacheBytes && full.valueCacheBytes == store.latestValues.bytes)
         #expect(full.nodeCacheBytes > 0 && full.valueCacheBytes > 0)
         // ~4 MiB of values went through a 512 KiB page cache: it is full, not past it (SQLite counts
         // each page with its header, a few percent over the page size).
