@@ -19,7 +19,13 @@ struct SoakBench: AsyncParsableCommand {
     @Option(help: "Requests per second.") var rate = 2.0
     @Option(help: "Seconds between samples.") var interval = 60.0
     @Option(help: "max_tokens of each request.") var maxTokens = 16
-    @Option(help: "[storage] keep_blocks of every node (0: keep every block).") var keepBlocks: UInt64 = 0
+    @Option(
+        help: """
+            [storage] keep_blocks of every node: a pruning host, whose disk levels off. 0 keeps every \
+            block, as an archive node (the node's own default) does; its block store then grows by \
+            ~26 MiB per 1,000 blocks.
+            """)
+    var keepBlocks: UInt64 = 1_000
     @Option(help: "[state] keep_recent of every node (default: the node's, 1000 state versions).")
     var keepRecent: UInt64?
     @Option(
@@ -58,8 +64,8 @@ struct SoakBench: AsyncParsableCommand {
                         + MemorySettings.keys.map(\.name).joined(separator: ", "))
             }
             guard let mib = Int64(parts[1]), key.range.contains(mib) else {
-                throw ValidationError(
-                    "--memory \(entry): \(key.name) must be a whole number of MiB in \(key.range.lowerBound)…\(key.range.upperBound)")
+                let range = "\(key.range.lowerBound)…\(key.range.upperBound)"
+                throw ValidationError("--memory \(entry): \(key.name) must be a whole number of MiB in \(range)")
             }
             out[key.name] = Int(mib)
         }
