@@ -47,18 +47,18 @@ public final class SignatureCache {
     /// At most this many entries in both generations together (even, at least 2).
     public let capacity: Int
     /// Blocks a generation stays current; an entry is kept this long after its last use at least.
-    public let retentionBlocks: UInt64
+    public var retentionBlocks: UInt64 { clock.span }
     /// Verifies what the cache does not hold yet, with tables for keys seen repeatedly (the
     /// participants' and frequent developers' keys): same answers as ``PublicKey``, ~2.5× cheaper.
     public let verifier = Ed25519Verifier()
     private var current: Set<Entry> = []
     private var previous: Set<Entry> = []
-    private var currentSince: UInt64?
+    private var clock: GenerationClock
 
     /// `capacity` entries; entries unused for `retentionBlocks` to twice that are forgotten.
     public init(capacity: Int = 200_000, retentionBlocks: UInt64 = defaultRetentionBlocks) {
         self.capacity = max(capacity / 2, 1) * 2
-        self.retentionBlocks = max(retentionBlocks, 1)
+        clock = GenerationClock(span: retentionBlocks)
     }
 
     /// 200 blocks: minutes at any block time, far longer than a transaction waits in the mempool
@@ -113,14 +113,7 @@ public final class SignatureCache {
     /// Called once a block at `height` is committed: the current generation becomes the older one
     /// once it is ``retentionBlocks`` old, and the older one is dropped.
     public func advance(toHeight height: UInt64) {
-        guard let since = currentSince else {
-            currentSince = height
-            return
-        }
-        if height >= since &+ retentionBlocks {
-            rotate()
-            currentSince = height
-        }
+        if clock.tick(height) { rotate() }
     }
 
     /// The tables are swapped and emptied in place: their storage is reused, never reallocated.

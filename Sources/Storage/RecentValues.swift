@@ -16,16 +16,16 @@ struct RecentValues {
     /// Most bytes both generations hold (``cost(key:value:)`` each); 0 keeps nothing.
     let budget: Int
     /// Versions a generation stays current.
-    let retentionVersions: UInt64
+    var retentionVersions: UInt64 { clock.span }
     private(set) var current: [ByteKey: [UInt8]?] = [:]
     private(set) var previous: [ByteKey: [UInt8]?] = [:]
     private(set) var currentBytes = 0
     private(set) var previousBytes = 0
-    private var currentSince: UInt64?
+    private var clock: GenerationClock
 
     init(budget: Int, retentionVersions: UInt64) {
         self.budget = max(budget, 0)
-        self.retentionVersions = max(retentionVersions, 1)
+        clock = GenerationClock(span: retentionVersions)
     }
 
     /// ``cost(key:value:)`` of everything held.
@@ -58,14 +58,7 @@ struct RecentValues {
     /// Called after the commit of `version`: the current generation gives way once it is
     /// ``retentionVersions`` old.
     mutating func advance(toVersion version: UInt64) {
-        guard let since = currentSince else {
-            currentSince = version
-            return
-        }
-        if version >= since &+ retentionVersions {
-            rotate()
-            currentSince = version
-        }
+        if clock.tick(version) { rotate() }
     }
 
     mutating func removeAll() {
