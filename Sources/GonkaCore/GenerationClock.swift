@@ -6,6 +6,11 @@ public struct GenerationClock: Sendable {
     public let span: UInt64
     private var since: UInt64?
 
+    /// 200 heights: minutes of blocks at any block time, far longer than a transaction waits in
+    /// the mempool (each re-check is a use) or an inference's Start waits for its block, so what
+    /// the ledger reads every block never leaves.
+    public static let recentSpan: UInt64 = 200
+
     public init(span: UInt64) {
         self.span = max(span, 1)
     }

@@ -56,21 +56,17 @@ public final class SignatureCache {
     private var clock: GenerationClock
 
     /// `capacity` entries; entries unused for `retentionBlocks` to twice that are forgotten.
-    public init(capacity: Int = 200_000, retentionBlocks: UInt64 = defaultRetentionBlocks) {
+    public init(capacity: Int = 200_000, retentionBlocks: UInt64 = GenerationClock.recentSpan) {
         self.capacity = max(capacity / 2, 1) * 2
         clock = GenerationClock(span: retentionBlocks)
     }
-
-    /// 200 blocks: minutes at any block time, far longer than a transaction waits in the mempool
-    /// (each re-check is a use) or an inference's Start waits for its block.
-    public static let defaultRetentionBlocks: UInt64 = 200
 
     /// What one entry may take at most: 32 bytes in a hash table kept under 3/4 full, just after it
     /// doubled (32 × 2 / 0.75 ≈ 86). A budget divided by it is never exceeded.
     public static let bytesPerEntry = 86
 
     /// A cache of at most `bytes` (`[memory] signature_cache_mb`): ``bytesPerEntry`` each.
-    public convenience init(bytes: Int, retentionBlocks: UInt64 = defaultRetentionBlocks) {
+    public convenience init(bytes: Int, retentionBlocks: UInt64 = GenerationClock.recentSpan) {
         self.init(capacity: bytes / Self.bytesPerEntry, retentionBlocks: retentionBlocks)
     }
 

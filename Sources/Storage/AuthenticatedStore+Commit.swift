@@ -76,8 +76,8 @@ extension AuthenticatedStore {
         latestVersion = version
         for (key, write) in staged {
             switch write {
-            case .set(let value): rememberValue(value, for: ByteKey(key))
-            case .delete: rememberValue(nil, for: ByteKey(key))
+            case .set(let value): latestValues.remember(value, for: ByteKey(key))
+            case .delete: latestValues.remember(nil, for: ByteKey(key))
             }
         }
         staged.removeAll()

@@ -62,8 +62,8 @@ public final class AuthenticatedStore: StateStore {
         /// `[memory] state_value_cache_mb`.
         public var valueCacheBytes: Int
         /// Commits a value stays in that cache after its last use at least (and at most twice
-        /// that): 200, minutes of blocks.
-        public var valueCacheRetentionVersions: UInt64 = 200
+        /// that).
+        public var valueCacheRetentionVersions = GenerationClock.recentSpan
         /// SQLite's page cache of the state file (`PRAGMA cache_size`). `[memory] state_page_cache_mb`.
         public var pageCacheBytes: Int
         /// The WAL is checkpointed into the database once it holds this much (`PRAGMA
@@ -229,13 +229,8 @@ public final class AuthenticatedStore: StateStore {
         let cacheKey = ByteKey(key)
         if let cached = latestValues.value(for: cacheKey) { return cached }
         let value = try access { db in try self.fetchValue(db, key: key, version: latest) }
-        rememberValue(value, for: cacheKey)
+        latestValues.remember(value, for: cacheKey)
         return value
-    }
-
-    /// Records a value of the latest version in ``latestValues``.
-    func rememberValue(_ value: [UInt8]?, for key: ByteKey) {
-        latestValues.remember(value, for: key)
     }
 
     /// Stages a write for the next commit.

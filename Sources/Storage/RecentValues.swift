@@ -6,7 +6,7 @@ import GonkaCore
 /// commit writes here, most of them records read once or never again.
 ///
 /// Two generations: the current one and the one before. The older one is dropped when the current
-/// one has been current for ``retentionVersions`` versions (commits) or holds half the budget; a
+/// one has been current for `retentionVersions` versions (commits) or holds half the budget; a
 /// value found in the older one moves to the current one. So a value read every block stays, and
 /// one unused for `retentionVersions` to twice that is forgotten: the cache holds the working set
 /// of the last few minutes and reaches its size in as many, where emptying it whenever it was full
@@ -15,8 +15,6 @@ import GonkaCore
 struct RecentValues {
     /// Most bytes both generations hold (``cost(key:value:)`` each); 0 keeps nothing.
     let budget: Int
-    /// Versions a generation stays current.
-    var retentionVersions: UInt64 { clock.span }
     private(set) var current: [ByteKey: [UInt8]?] = [:]
     private(set) var previous: [ByteKey: [UInt8]?] = [:]
     private(set) var currentBytes = 0
@@ -56,7 +54,7 @@ struct RecentValues {
     }
 
     /// Called after the commit of `version`: the current generation gives way once it is
-    /// ``retentionVersions`` old.
+    /// `retentionVersions` old.
     mutating func advance(toVersion version: UInt64) {
         if clock.tick(version) { rotate() }
     }
